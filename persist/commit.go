@@ -1,0 +1,151 @@
+package persist
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+
+	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
+)
+
+// errRetryAlone asks the committer to run a request in a transaction of its
+// own (used when one request of a group fails and the rest must not).
+var errRetryAlone = errors.New("persist: retry alone")
+
+// writeReq is one caller's part of a group commit.
+type writeReq struct {
+	fn   func(tx *bolt.Tx) error
+	wake chan struct{} // one send: finished, or promoted to leader
+	done bool          // set before wake when the request has run
+	err  error
+}
+
+// committer group-commits writes without a goroutine of its own: the first
+// caller to find no commit in flight becomes the leader and commits every
+// request queued so far in one transaction (one fsync). Callers that arrive
+// during a commit queue up; when the leader's commit ends it answers its
+// group and hands leadership to the oldest queued caller, so no caller ever
+// waits for more than the commit before its own and its own.
+type committer struct {
+	db *bolt.DB
+
+	mu      sync.Mutex
+	pending []*writeReq
+	leading bool
+	closed  bool
+	idle    sync.Cond // on mu; signalled when leading turns false
+	groups  uint64    // transactions committed, for tests (under mu)
+}
+
+// maxGroup bounds how many requests share one transaction.
+const maxGroup = 4096
+
+// do runs fn inside a durable write transaction shared with other callers.
+// fn must leave the transaction unchanged when it returns an error, and it
+// may run twice (once in a group, once alone) if another request of its
+// group fails.
+func (c *committer) do(fn func(tx *bolt.Tx) error) error {
+	req := &writeReq{fn: fn, wake: make(chan struct{}, 1)}
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return ErrClosed
+	}
+	c.pending = append(c.pending, req)
+	if c.leading {
+		c.mu.Unlock()
+		<-req.wake
+		if req.done {
+			return req.err
+		}
+		c.mu.Lock() // promoted: leadership was handed to us
+	}
+	c.leading = true
+	n := min(len(c.pending), maxGroup)
+	group := c.pending[:n:n]
+	c.pending = c.pending[n:]
+	c.mu.Unlock()
+
+	c.run(group)
+
+	c.mu.Lock()
+	c.groups++
+	if len(c.pending) > 0 {
+		c.pending[0].wake <- struct{}{}
+	} else {
+		c.pending = nil
+		c.leading = false
+		c.idle.Broadcast()
+	}
+	c.mu.Unlock()
+	return req.err
+}
+
+// run commits a group in one transaction; if a request fails, the group is
+// rolled back and every request runs alone, so one bad request cannot fail
+// its neighbours.
+func (c *committer) run(group []*writeReq) {
+	var failed *writeReq
+	err := c.db.Update(func(tx *bolt.Tx) error {
+		for _, r := range group {
+			if err := r.fn(tx); err != nil {
+				failed, r.err = r, err
+				return errRetryAlone
+			}
+		}
+		return nil
+	})
+	switch {
+	case err == nil:
+		finish(group, nil)
+		return
+	case failed == nil || len(group) == 1:
+		finish(group, translate(err, failed))
+		return
+	}
+	for _, r := range group {
+		var own error
+		err := c.db.Update(func(tx *bolt.Tx) error { own = r.fn(tx); return own })
+		if r.err = own; own == nil {
+			r.err = translate(err, nil)
+		}
+		r.done = true
+		r.wake <- struct{}{}
+	}
+}
+
+func finish(group []*writeReq, err error) {
+	for _, r := range group {
+		if r.err == nil || err != nil {
+			r.err = err
+		}
+		r.done = true
+		r.wake <- struct{}{}
+	}
+}
+
+// translate maps bbolt's errors to this package's; failed, when set, holds
+// the request whose own error rolled the transaction back.
+func translate(err error, failed *writeReq) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, errRetryAlone) && failed != nil:
+		return failed.err
+	case errors.Is(err, bolterrors.ErrDatabaseNotOpen):
+		return ErrClosed
+	default:
+		return fmt.Errorf("persist: commit: %w", err)
+	}
+}
+
+// close refuses new requests and waits for the leader to finish.
+func (c *committer) close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.closed = true
+	for c.leading {
+		c.idle.Wait()
+	}
+}

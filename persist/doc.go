@@ -1,0 +1,26 @@
+// Package persist owns blnode's bbolt file: the outstanding and blacklisted
+// token records, the by_user and by_exp indexes, per-user revocations, the
+// outbox of events waiting to be published, and the node's metadata (schema
+// version, node id, last applied stream sequence).
+//
+// A Store is safe for concurrent use. Every write is durable — committed and
+// fsynced — before the call returns, and concurrent writes are group-committed:
+// callers that arrive while a commit is in flight are gathered into the next
+// transaction, so throughput grows with concurrency instead of collapsing to
+// one fsync per request.
+//
+// persist knows nothing of HTTP, NATS or JWT: records are plain values, and
+// outbox entries are opaque bytes that the caller encodes.
+//
+// # Caveats
+//
+//   - Only one process may open a data dir at a time. A second Open fails
+//     after Options.LockTimeout with an error that names the dir.
+//   - bbolt never shrinks its file; removing entries frees pages for reuse
+//     but the file keeps its size.
+//   - The raw token text is stored only when Options.KeepRawToken is set: a
+//     stored refresh token is a live credential for anyone who can read the
+//     file.
+//   - Times in records are Unix seconds (exp, iat) or Unix nanoseconds
+//     (created, blacklisted), as the field comments say.
+package persist

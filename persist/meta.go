@@ -1,0 +1,65 @@
+package persist
+
+import (
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Counts are the store's entry counts, kept in step with every write.
+type Counts struct {
+	Outstanding     uint64
+	Blacklisted     uint64
+	Outbox          uint64
+	UserRevocations uint64
+	AppliedSeq      uint64 // last applied stream sequence
+}
+
+// Counts returns the entry counts and the last applied stream sequence.
+func (s *Store) Counts() (Counts, error) {
+	var c Counts
+	err := s.view(func(tx *bolt.Tx) error {
+		m := tx.Bucket(bucketMeta)
+		c = Counts{
+			Outstanding:     getU64(m, metaNumOutstanding),
+			Blacklisted:     getU64(m, metaNumBlacklisted),
+			Outbox:          getU64(m, metaNumOutbox),
+			UserRevocations: getU64(m, metaNumRevoked),
+			AppliedSeq:      getU64(m, metaAppliedSeq),
+		}
+		return nil
+	})
+	return c, err
+}
+
+// AppliedSeq returns the last stream sequence recorded by Apply.
+func (s *Store) AppliedSeq() (uint64, error) {
+	c, err := s.Counts()
+	return c.AppliedSeq, err
+}
+
+// SetAppliedSeq records seq as the last applied stream sequence, even if it
+// is lower than the present one (used to rebuild from the stream's start).
+func (s *Store) SetAppliedSeq(seq uint64) error {
+	return s.commit.do(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketMeta).Put(metaAppliedSeq, u64(seq))
+	})
+}
+
+// NodeID returns the node id kept in the store, storing gen() the first time.
+func (s *Store) NodeID(gen func() string) (string, error) {
+	var id string
+	err := s.commit.do(func(tx *bolt.Tx) error {
+		m := tx.Bucket(bucketMeta)
+		if v := m.Get(metaNodeID); len(v) > 0 {
+			id = string(v)
+			return nil
+		}
+		id = gen()
+		if id == "" {
+			return fmt.Errorf("%w: empty node id", ErrInvalidRecord)
+		}
+		return m.Put(metaNodeID, []byte(id))
+	})
+	return id, err
+}

@@ -1,0 +1,172 @@
+package persist
+
+import (
+	"bytes"
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// IsBlacklisted reports whether jti is blacklisted. It is the store read
+// behind a cache miss: one read transaction and one key lookup.
+func (s *Store) IsBlacklisted(jti string) (bool, error) {
+	var found bool
+	err := s.view(func(tx *bolt.Tx) error {
+		found = tx.Bucket(bucketBlacklisted).Get([]byte(jti)) != nil
+		return nil
+	})
+	return found, err
+}
+
+// Lookup returns what the store knows of jti: the outstanding record with
+// the blacklisting (time, reason, origin) folded in. It returns ErrNotFound
+// when the store has neither.
+func (s *Store) Lookup(jti string) (Record, error) {
+	var r Record
+	err := s.view(func(tx *bolt.Tx) error {
+		var ok bool
+		var err error
+		r, ok, err = lookup(tx, []byte(jti))
+		if err == nil && !ok {
+			err = ErrNotFound
+		}
+		return err
+	})
+	return r, err
+}
+
+func lookup(tx *bolt.Tx, jti []byte) (Record, bool, error) {
+	ov := tx.Bucket(bucketOutstanding).Get(jti)
+	bv := tx.Bucket(bucketBlacklisted).Get(jti)
+	switch {
+	case ov == nil && bv == nil:
+		return Record{}, false, nil
+	case bv == nil:
+		r, err := decodeRecord(ov)
+		return r, err == nil, wrapKey(err, jti)
+	case ov == nil:
+		r, err := decodeRecord(bv)
+		return r, err == nil, wrapKey(err, jti)
+	}
+	r, err := decodeRecord(ov)
+	if err != nil {
+		return Record{}, false, wrapKey(err, jti)
+	}
+	b, err := decodeRecord(bv)
+	if err != nil {
+		return Record{}, false, wrapKey(err, jti)
+	}
+	r.BlacklistedAt, r.Reason = b.BlacklistedAt, b.Reason
+	if r.Origin == "" {
+		r.Origin = b.Origin
+	}
+	return r, true, nil
+}
+
+func wrapKey(err error, jti []byte) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("record %q: %w", jti, err)
+}
+
+// Filter is a tri-state filter of a listing.
+type Filter uint8
+
+// Filter values.
+const (
+	Any  Filter = iota // no filter
+	Only               // only entries with the property
+	Not                // only entries without it
+)
+
+// Query selects records for List. Results are ordered by jti.
+type Query struct {
+	User        string // only this user's tokens
+	JTI         string // only this token id
+	Blacklisted Filter
+	Expired     Filter // relative to Now (Unix seconds)
+	Now         int64
+	Limit       int    // default 100, at most 1000
+	Cursor      string // the Next of the previous page
+}
+
+// Page is one page of a listing.
+type Page struct {
+	Records []Record
+	Next    string // "" when there is no more
+}
+
+// scanBudget bounds the keys one List call reads, so a selective filter
+// over a large store answers with a partial page and a cursor instead of
+// holding a read transaction for long.
+const scanBudget = 50_000
+
+// List returns one page of records matching q.
+func (s *Store) List(q Query) (Page, error) {
+	if q.Limit <= 0 {
+		q.Limit = 100
+	}
+	q.Limit = min(q.Limit, 1000)
+	var p Page
+	err := s.view(func(tx *bolt.Tx) error {
+		match := func(r Record) bool {
+			return filter(q.Blacklisted, r.Blacklisted()) && filter(q.Expired, r.ExpiresAt < q.Now) &&
+				(q.User == "" || r.User == q.User)
+		}
+		if q.JTI != "" {
+			if q.Cursor != "" {
+				return nil
+			}
+			r, ok, err := lookup(tx, []byte(q.JTI))
+			if ok && match(r) {
+				p.Records = append(p.Records, r)
+			}
+			return err
+		}
+		var c *bolt.Cursor
+		var prefix []byte
+		switch {
+		case q.User != "":
+			c, prefix = tx.Bucket(bucketByUser).Cursor(), userPrefix(q.User)
+		case q.Blacklisted == Only:
+			c = tx.Bucket(bucketBlacklisted).Cursor()
+		default:
+			c = tx.Bucket(bucketOutstanding).Cursor()
+		}
+		start := append(append([]byte(nil), prefix...), q.Cursor...)
+		k, _ := c.Seek(start)
+		if q.Cursor != "" && bytes.Equal(k, start) {
+			k, _ = c.Next()
+		}
+		var last string
+		for n := 0; k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+			if len(p.Records) == q.Limit || n == scanBudget {
+				p.Next = last
+				return nil
+			}
+			n++
+			jti := k[len(prefix):]
+			last = string(jti)
+			r, ok, err := lookup(tx, jti)
+			if err != nil {
+				return err
+			}
+			if ok && match(r) {
+				p.Records = append(p.Records, r)
+			}
+		}
+		return nil
+	})
+	return p, err
+}
+
+func filter(f Filter, has bool) bool {
+	switch f {
+	case Only:
+		return has
+	case Not:
+		return !has
+	}
+	return true
+}

@@ -1,0 +1,131 @@
+package persist
+
+import (
+	"encoding/binary"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+)
+
+// MaxJTILen is the longest token id the store accepts.
+const MaxJTILen = 255
+
+// maxFieldLen bounds every string field of a stored record.
+const maxFieldLen = 64 << 10
+
+// recordVersion is the first byte of every encoded record.
+const recordVersion = 1
+
+// Record is what the store keeps about one token id.
+type Record struct {
+	JTI           string // token id; the key
+	User          string // user id as a string; "" when the token has none
+	Type          string // token type claim: refresh, access, sliding, …
+	IssuedAt      int64  // iat, Unix seconds; 0 when unknown
+	ExpiresAt     int64  // exp, Unix seconds; always > 0
+	CreatedAt     int64  // when this node first stored it, Unix nanoseconds
+	BlacklistedAt int64  // when it was blacklisted, Unix nanoseconds; 0 if not
+	Origin        string // node id that wrote it first
+	Reason        string // why it was blacklisted
+	Family        string // refresh-rotation family id, if any
+	Token         string // raw token text; empty unless Options.KeepRawToken
+}
+
+// Blacklisted reports whether the record carries a blacklisting.
+func (r Record) Blacklisted() bool { return r.BlacklistedAt != 0 }
+
+func (r Record) validate() error {
+	switch {
+	case r.JTI == "" || len(r.JTI) > MaxJTILen:
+		return fmt.Errorf("%w: jti must be 1..%d bytes", ErrInvalidRecord, MaxJTILen)
+	case !utf8.ValidString(r.JTI):
+		return fmt.Errorf("%w: jti is not valid UTF-8", ErrInvalidRecord)
+	case r.ExpiresAt <= 0:
+		return fmt.Errorf("%w: exp must be positive", ErrInvalidRecord)
+	case strings.IndexByte(r.User, 0) >= 0:
+		return fmt.Errorf("%w: user contains NUL", ErrInvalidRecord)
+	}
+	for _, s := range []string{r.User, r.Type, r.Origin, r.Reason, r.Family, r.Token} {
+		if len(s) > maxFieldLen {
+			return fmt.Errorf("%w: field longer than %d bytes", ErrInvalidRecord, maxFieldLen)
+		}
+	}
+	return nil
+}
+
+// encodeRecord writes r in the store's binary form: a version byte, then
+// varints and length-prefixed strings in a fixed order.
+func encodeRecord(r Record) []byte {
+	n := 1 + 5*binary.MaxVarintLen64
+	strs := [...]string{r.JTI, r.User, r.Type, r.Origin, r.Reason, r.Family, r.Token}
+	for _, s := range strs {
+		n += binary.MaxVarintLen64 + len(s)
+	}
+	b := make([]byte, 0, n)
+	b = append(b, recordVersion)
+	b = binary.AppendVarint(b, r.IssuedAt)
+	b = binary.AppendVarint(b, r.ExpiresAt)
+	b = binary.AppendVarint(b, r.CreatedAt)
+	b = binary.AppendVarint(b, r.BlacklistedAt)
+	for _, s := range strs {
+		b = binary.AppendUvarint(b, uint64(len(s)))
+		b = append(b, s...)
+	}
+	return b
+}
+
+// decodeRecord parses what encodeRecord wrote. It never panics: any
+// malformed input yields an error wrapping ErrCorrupt.
+func decodeRecord(b []byte) (Record, error) {
+	var r Record
+	if len(b) == 0 || b[0] != recordVersion {
+		return r, fmt.Errorf("%w: unknown record version", ErrCorrupt)
+	}
+	d := decoder{b: b[1:]}
+	r.IssuedAt = d.varint()
+	r.ExpiresAt = d.varint()
+	r.CreatedAt = d.varint()
+	r.BlacklistedAt = d.varint()
+	for _, p := range [...]*string{&r.JTI, &r.User, &r.Type, &r.Origin, &r.Reason, &r.Family, &r.Token} {
+		*p = d.str()
+	}
+	if d.err != nil {
+		return Record{}, d.err
+	}
+	if len(d.b) != 0 {
+		return Record{}, fmt.Errorf("%w: %d trailing bytes", ErrCorrupt, len(d.b))
+	}
+	return r, nil
+}
+
+type decoder struct {
+	b   []byte
+	err error
+}
+
+func (d *decoder) varint() int64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.err = fmt.Errorf("%w: bad varint", ErrCorrupt)
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) str() string {
+	if d.err != nil {
+		return ""
+	}
+	l, n := binary.Uvarint(d.b)
+	if n <= 0 || l > uint64(len(d.b)-n) {
+		d.err = fmt.Errorf("%w: bad string length", ErrCorrupt)
+		return ""
+	}
+	s := string(d.b[n : n+int(l)])
+	d.b = d.b[n+int(l):]
+	return s
+}
