@@ -49,3 +49,9 @@ func (s *Store) OutboxRemove(seqs []uint64) error {
 		return addCounter(tx, metaNumOutbox, -n)
 	})
 }
+
+// AppendOutbox durably appends an event that goes with no record change
+// (a flush).
+func (s *Store) AppendOutbox(data []byte) error {
+	return s.commit.do(func(tx *bolt.Tx) error { return appendOutbox(tx, data) })
+}

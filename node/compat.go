@@ -1,0 +1,260 @@
+package node
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/blnode/blnode/node/token"
+	"github.com/blnode/blnode/persist"
+)
+
+// The Simple JWT compatible endpoints answer exactly as Django REST
+// framework with Simple JWT's token_blacklist app does, except that what
+// the original answers with a 500 (a token without a jti) gets a 401.
+
+const (
+	compatBlacklistPath = "/api/token/blacklist/"
+	compatVerifyPath    = "/api/token/verify/"
+)
+
+func (n *Node) compatRoutes(mux *http.ServeMux) {
+	for path, h := range map[string]http.HandlerFunc{
+		compatBlacklistPath: n.compatBlacklist,
+		compatVerifyPath:    n.compatVerify,
+	} {
+		mux.HandleFunc(path+"{$}", drfView(h))
+		mux.HandleFunc(strings.TrimSuffix(path, "/"), appendSlash)
+	}
+}
+
+// appendSlash redirects to the path with a trailing slash (Django's
+// APPEND_SLASH).
+func appendSlash(w http.ResponseWriter, r *http.Request) {
+	u := *r.URL
+	u.Path += "/"
+	http.Redirect(w, r, u.String(), http.StatusMovedPermanently)
+}
+
+// drfView handles methods as a DRF APIView with only post defined does.
+func drfView(post http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		switch r.Method {
+		case http.MethodPost:
+			post(w, r)
+		case http.MethodOptions:
+			w.Header().Set("Allow", "POST, OPTIONS")
+			writeJSON(w, http.StatusOK, map[string]any{
+				"renders": []string{"application/json"},
+				"parses":  []string{"application/json", "application/x-www-form-urlencoded", "multipart/form-data"},
+			})
+		default:
+			w.Header().Set("Allow", "POST, OPTIONS")
+			writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"detail": fmt.Sprintf("Method %q not allowed.", r.Method)})
+		}
+	}
+}
+
+func (n *Node) compatBlacklist(w http.ResponseWriter, r *http.Request) {
+	raw, ok := n.drfField(w, r, "refresh")
+	if !ok {
+		return
+	}
+	c, err := n.verifier.Verify(raw, "refresh")
+	if err == nil {
+		err = n.checkClaims(c)
+	}
+	if err == nil {
+		var res persist.Result
+		res, err = n.Blacklist(n.recordOf(c, raw, ""))
+		if err == nil && res.Existed {
+			err = ErrBlacklisted
+		}
+	}
+	if err != nil {
+		n.compatTokenError(w, r, err)
+		return
+	}
+	n.log.InfoContext(r.Context(), "blacklisted", "jti", c.JTI, "user", c.User, "via", "simplejwt")
+	writeJSON(w, http.StatusOK, struct{}{})
+}
+
+func (n *Node) compatVerify(w http.ResponseWriter, r *http.Request) {
+	raw, ok := n.drfField(w, r, "token")
+	if !ok {
+		return
+	}
+	_, err := n.Verify(raw, "")
+	switch {
+	case err == nil:
+		writeJSON(w, http.StatusOK, struct{}{})
+	case errors.Is(err, ErrBlacklisted), errors.Is(err, ErrUserRevoked):
+		writeJSON(w, http.StatusBadRequest, map[string][]string{"non_field_errors": {"Token is blacklisted"}})
+	default:
+		n.compatTokenError(w, r, err)
+	}
+}
+
+// compatTokenError answers a token error as Simple JWT's InvalidToken does.
+func (n *Node) compatTokenError(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, ErrUnavailable) || errors.Is(err, ErrReadOnly) || errors.Is(err, ErrInvalidInput) {
+		n.writeNodeError(w, err)
+		return
+	}
+	detail := "Token is blacklisted"
+	if !errors.Is(err, ErrBlacklisted) && !errors.Is(err, ErrUserRevoked) {
+		detail = token.Detail(err)
+	}
+	w.Header().Set("WWW-Authenticate", `Bearer realm="api"`)
+	writeJSON(w, http.StatusUnauthorized, map[string]string{"detail": detail, "code": "token_not_valid"})
+}
+
+// drfField reads one CharField from the request body the way DRF parses
+// and validates it, answering the error itself when it returns false.
+func (n *Node) drfField(w http.ResponseWriter, r *http.Request, field string) (string, bool) {
+	data, perr := n.drfParse(w, r)
+	if perr != nil {
+		writeJSON(w, perr.status, perr.body)
+		return "", false
+	}
+	fieldErr := func(msg string) (string, bool) {
+		writeJSON(w, http.StatusBadRequest, map[string][]string{field: {msg}})
+		return "", false
+	}
+	v, present := data[field]
+	if !present {
+		return fieldErr("This field is required.")
+	}
+	var s string
+	switch v := v.(type) {
+	case nil:
+		return fieldErr("This field may not be null.")
+	case string:
+		s = v
+	case json.Number:
+		s = v.String()
+	default:
+		return fieldErr("Not a valid string.")
+	}
+	s = strings.TrimSpace(s)
+	switch {
+	case s == "":
+		return fieldErr("This field may not be blank.")
+	case strings.IndexByte(s, 0) >= 0:
+		return fieldErr("Null characters are not allowed.")
+	}
+	return s, true
+}
+
+type drfError struct {
+	status int
+	body   any
+}
+
+func detail(status int, msg string) *drfError {
+	return &drfError{status, map[string]string{"detail": msg}}
+}
+
+// drfParse returns the request's data as DRF's parsers would: JSON, form
+// or multipart; an empty body is empty data whatever its type.
+func (n *Node) drfParse(w http.ResponseWriter, r *http.Request) (map[string]any, *drfError) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, n.cfg.MaxBodyBytes))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return nil, &drfError{http.StatusRequestEntityTooLarge, map[string]string{
+				"detail": fmt.Sprintf("Request body exceeds %d bytes.", n.cfg.MaxBodyBytes), "code": "body_too_large"}}
+		}
+		return nil, detail(http.StatusBadRequest, "Could not read the request body.")
+	}
+	if len(body) == 0 {
+		return map[string]any{}, nil
+	}
+	ct := r.Header.Get("Content-Type")
+	mt, params, err := mime.ParseMediaType(ct)
+	if err != nil {
+		mt = ""
+	}
+	switch mt {
+	case "application/json":
+		return parseJSONObject(body)
+	case "application/x-www-form-urlencoded":
+		if !utf8.Valid(body) {
+			return nil, detail(http.StatusBadRequest, "Form data is not valid UTF-8.")
+		}
+		vals, err := url.ParseQuery(string(body))
+		if err != nil {
+			return nil, detail(http.StatusBadRequest, "Form parse error - "+err.Error())
+		}
+		return lastValues(vals), nil
+	case "multipart/form-data":
+		return parseMultipart(body, params["boundary"], n.cfg.MaxBodyBytes)
+	}
+	return nil, detail(http.StatusUnsupportedMediaType, fmt.Sprintf("Unsupported media type %q in request.", ct))
+}
+
+func parseJSONObject(body []byte) (map[string]any, *drfError) {
+	if !utf8.Valid(body) {
+		return nil, detail(http.StatusBadRequest, "JSON parse error - body is not valid UTF-8")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, detail(http.StatusBadRequest, "JSON parse error - "+err.Error())
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, detail(http.StatusBadRequest, "JSON parse error - extra data after the JSON value")
+	}
+	var got string
+	switch v := v.(type) {
+	case map[string]any:
+		return v, nil
+	case nil:
+		return nil, &drfError{http.StatusBadRequest, map[string][]string{"non_field_errors": {"No data provided"}}}
+	case []any:
+		got = "list"
+	case string:
+		got = "str"
+	case bool:
+		got = "bool"
+	case json.Number:
+		got = "int"
+		if strings.ContainsAny(v.String(), ".eE") {
+			got = "float"
+		}
+	}
+	return nil, &drfError{http.StatusBadRequest, map[string][]string{
+		"non_field_errors": {fmt.Sprintf("Invalid data. Expected a dictionary, but got %s.", got)}}}
+}
+
+func parseMultipart(body []byte, boundary string, limit int64) (map[string]any, *drfError) {
+	if boundary == "" {
+		return nil, detail(http.StatusBadRequest, "Multipart form parse error - Invalid boundary in multipart: None")
+	}
+	req := &http.Request{Method: http.MethodPost, Header: http.Header{"Content-Type": {"multipart/form-data; boundary=" + boundary}},
+		Body: io.NopCloser(bytes.NewReader(body))}
+	if err := req.ParseMultipartForm(limit); err != nil {
+		return nil, detail(http.StatusBadRequest, "Multipart form parse error - "+err.Error())
+	}
+	defer req.MultipartForm.RemoveAll()
+	return lastValues(req.MultipartForm.Value), nil
+}
+
+// lastValues keeps the last value of each key, as Django's QueryDict.get.
+func lastValues(vals map[string][]string) map[string]any {
+	out := make(map[string]any, len(vals))
+	for k, v := range vals {
+		if len(v) > 0 {
+			out[k] = v[len(v)-1]
+		}
+	}
+	return out
+}

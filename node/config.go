@@ -1,0 +1,121 @@
+package node
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/blnode/blnode/events"
+	"github.com/blnode/blnode/node/token"
+)
+
+// Role is what a node may do.
+type Role string
+
+// Roles.
+const (
+	RoleFull      Role = "full"      // verifies, accepts writes, publishes, checks
+	RoleValidator Role = "validator" // subscribe-only replica: checks, refuses writes
+)
+
+// Config configures a Node. It is passed by value; a zero field means the
+// default written beside it, and New never writes defaults back.
+type Config struct {
+	DataDir string // where the store (and the embedded NATS server) live; default "blnode-data"
+	Role    Role   // default RoleFull
+	NodeID  string // default: generated once and kept in the store
+	Region  string // event subject region; default "local"
+
+	Token token.Config // keys and claim rules; at least one key
+
+	AdminToken   string // bearer token for admin routes; "" makes them answer 403
+	KeepRawToken bool   // store raw token text (parity with the original's admin); default false
+
+	FlushInterval    time.Duration // scheduled flush; default 24h; negative disables
+	FlushMargin      time.Duration // skew margin: flush removes exp < now − leeway − margin; default 1m
+	FlushBatch       int           // entries per flush transaction; default persist.DefaultFlushBatch
+	MaxTokenLifetime time.Duration // longest token lifetime the fleet accepts (stream MaxAge, revoke-user horizon); default 30 days
+	MaxBodyBytes     int64         // request body limit; default 64 KiB
+	CacheEntries     int64         // cached answers; default 1<<20
+
+	NATS   NATSConfig          // the event stream connection
+	Stream events.StreamConfig // stream name, prefix, replicas; MaxAge defaults to MaxTokenLifetime
+
+	Logger *slog.Logger     // default slog.Default()
+	Now    func() time.Time // default time.Now
+}
+
+// NATSConfig says how a node reaches the event stream.
+type NATSConfig struct {
+	// Disabled runs the node alone: no events are published or applied.
+	// For tests and single-process embedding; a fleet needs NATS.
+	Disabled bool
+	// URLs of a NATS cluster. Empty starts an embedded server with
+	// JetStream under DataDir/nats.
+	URLs []string
+	// Listen exposes the embedded server on this address ("" keeps it
+	// in-process only).
+	Listen string
+
+	CredsFile string // NATS credentials file
+	User      string
+	Password  string
+	TLSCA     string // CA file to verify the server
+	TLSCert   string // client certificate file
+	TLSKey    string // client key file
+}
+
+const (
+	defaultDataDir          = "blnode-data"
+	defaultRegion           = "local"
+	defaultFlushInterval    = 24 * time.Hour
+	defaultFlushMargin      = time.Minute
+	defaultMaxTokenLifetime = 30 * 24 * time.Hour
+	defaultMaxBody          = 64 << 10
+)
+
+// withDefaults returns c with zero fields set to their defaults, or an error
+// naming the field and value at fault.
+func (c Config) withDefaults() (Config, error) {
+	if c.DataDir == "" {
+		c.DataDir = defaultDataDir
+	}
+	switch c.Role {
+	case "":
+		c.Role = RoleFull
+	case RoleFull, RoleValidator:
+	default:
+		return c, fmt.Errorf("node: Config.Role %q: want %q or %q", c.Role, RoleFull, RoleValidator)
+	}
+	if c.Region == "" {
+		c.Region = defaultRegion
+	}
+	if err := events.ValidateRegion(c.Region); err != nil {
+		return c, fmt.Errorf("node: Config.Region %q: %w", c.Region, err)
+	}
+	if c.FlushInterval == 0 {
+		c.FlushInterval = defaultFlushInterval
+	}
+	if c.FlushMargin <= 0 {
+		c.FlushMargin = defaultFlushMargin
+	}
+	if c.MaxTokenLifetime <= 0 {
+		c.MaxTokenLifetime = defaultMaxTokenLifetime
+	}
+	if c.MaxBodyBytes <= 0 {
+		c.MaxBodyBytes = defaultMaxBody
+	}
+	if c.Stream.MaxAge <= 0 {
+		c.Stream.MaxAge = c.MaxTokenLifetime
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Token.Now == nil {
+		c.Token.Now = c.Now
+	}
+	return c, nil
+}

@@ -1,0 +1,245 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/blnode/blnode/events"
+	"github.com/blnode/blnode/persist"
+)
+
+// fleet is a node's part in the event stream: the connection, the outbox
+// publisher (full nodes) and the subscriber that keeps the replica.
+type fleet struct {
+	n      *Node
+	emb    *events.Embedded // nil when connected to an external NATS
+	nc     *nats.Conn
+	js     jetstream.JetStream
+	pub    *events.Publisher // nil on validators
+	sub    *events.Subscriber
+	wakeCh chan struct{}
+}
+
+func newFleet(n *Node) (*fleet, error) {
+	cfg := n.cfg
+	f := &fleet{n: n, wakeCh: make(chan struct{}, 1)}
+	log := cfg.Logger.With("component", "events")
+	var err error
+	if len(cfg.NATS.URLs) == 0 {
+		f.emb, err = events.StartEmbedded(events.EmbeddedConfig{
+			StoreDir: filepath.Join(cfg.DataDir, "nats"), Listen: cfg.NATS.Listen,
+			ServerName: "blnode-" + n.nodeID, Logger: log,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("node: embedded NATS: %w", err)
+		}
+		f.nc, err = f.emb.Connect(nats.Name("blnode " + n.nodeID))
+	} else {
+		f.nc, err = events.Connect(events.ConnConfig{
+			URLs: cfg.NATS.URLs, CredsFile: cfg.NATS.CredsFile, User: cfg.NATS.User, Password: cfg.NATS.Password,
+			TLSCA: cfg.NATS.TLSCA, TLSCert: cfg.NATS.TLSCert, TLSKey: cfg.NATS.TLSKey,
+			Name: "blnode " + n.nodeID, Logger: log,
+		})
+	}
+	if err != nil {
+		f.close()
+		return nil, fmt.Errorf("node: connect to NATS: %w", err)
+	}
+	if f.js, err = jetstream.New(f.nc); err != nil {
+		f.close()
+		return nil, fmt.Errorf("node: jetstream: %w", err)
+	}
+	if cfg.Role == RoleFull {
+		f.pub, err = events.NewPublisher(f.js, events.PublisherConfig{Stream: cfg.Stream, Region: cfg.Region, Logger: log, Now: cfg.Now})
+		if err != nil {
+			f.close()
+			return nil, fmt.Errorf("node: %w", err)
+		}
+	}
+	f.sub, err = events.NewSubscriber(f.js, applier{n}, events.SubscriberConfig{Stream: cfg.Stream, Logger: log, Now: cfg.Now})
+	if err != nil {
+		f.close()
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	return f, nil
+}
+
+// run provisions the stream (full nodes, and any node on its own embedded
+// server), then drains the outbox and follows the stream until ctx ends.
+func (f *fleet) run(ctx context.Context) error {
+	g, ctx := errgroup.WithContext(ctx)
+	if f.pub != nil || f.emb != nil {
+		g.Go(func() error {
+			f.ensureStream(ctx)
+			if f.pub != nil {
+				return f.pub.Drain(ctx, outbox{f.n.store}, f.wakeCh)
+			}
+			return nil
+		})
+	}
+	g.Go(func() error { return f.sub.Run(ctx) })
+	return g.Wait()
+}
+
+// ensureStream creates or updates the stream, retrying while NATS is away.
+func (f *fleet) ensureStream(ctx context.Context) {
+	delay := 50 * time.Millisecond
+	for {
+		_, err := events.EnsureStream(ctx, f.js, f.n.cfg.Stream)
+		if err == nil || ctx.Err() != nil {
+			return
+		}
+		f.n.log.Warn("cannot provision the event stream yet; retrying", "err", err, "retry_in", delay)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(delay):
+		}
+		delay = min(delay*2, 5*time.Second)
+	}
+}
+
+func (f *fleet) wake() {
+	select {
+	case f.wakeCh <- struct{}{}:
+	default:
+	}
+}
+
+func (f *fleet) close() {
+	if f.nc != nil {
+		f.nc.Close()
+	}
+	if f.emb != nil {
+		f.emb.Shutdown()
+	}
+}
+
+// outbox adapts the store's outbox to the publisher.
+type outbox struct{ s *persist.Store }
+
+func (o outbox) Pending(_ context.Context, max int) ([]events.OutboxEntry, error) {
+	es, err := o.s.OutboxPending(max)
+	out := make([]events.OutboxEntry, len(es))
+	for i, e := range es {
+		out[i] = events.OutboxEntry{Seq: e.Seq, Data: e.Data}
+	}
+	return out, err
+}
+
+func (o outbox) Remove(_ context.Context, seqs []uint64) error { return o.s.OutboxRemove(seqs) }
+
+// applier applies stream events to the node's store and cache.
+type applier struct{ n *Node }
+
+func (a applier) LastApplied() (uint64, error) { return a.n.store.AppliedSeq() }
+
+func (a applier) Apply(_ context.Context, batch []events.Delivered, lastSeq uint64) error {
+	n := a.n
+	ops := make([]persist.Op, 0, len(batch))
+	var jtis, users []string
+	var cutoffs []int64
+	for _, d := range batch {
+		ev := d.Event
+		at := ev.Time.UnixNano()
+		switch ev.Kind {
+		case events.KindOutstanding, events.KindBlacklist:
+			t := ev.Token
+			r := persist.Record{JTI: t.JTI, User: t.User, Type: t.Type, IssuedAt: t.IssuedAt, ExpiresAt: t.ExpiresAt,
+				CreatedAt: at, Origin: ev.Origin, Reason: t.Reason, Family: t.Family}
+			kind := persist.OpOutstanding
+			if ev.Kind == events.KindBlacklist {
+				kind, r.BlacklistedAt = persist.OpBlacklist, at
+			}
+			ops = append(ops, persist.Op{Kind: kind, Record: r})
+			jtis = append(jtis, t.JTI)
+		case events.KindRevokeUser:
+			ops = append(ops, persist.Op{Kind: persist.OpRevokeUser, User: ev.User, NotBefore: ev.NotBefore,
+				Expires: ev.NotBefore + int64(n.cfg.MaxTokenLifetime/time.Second)})
+			users = append(users, ev.User)
+		case events.KindFlush:
+			cutoffs = append(cutoffs, ev.Cutoff)
+		default:
+			n.log.Warn("skipping event of unknown kind", "seq", d.Seq, "kind", ev.Kind)
+		}
+	}
+	// With a flush in the batch, the sequence is recorded only after the
+	// flush, so a crash in between replays the flush.
+	seq := lastSeq
+	if len(cutoffs) > 0 {
+		seq = 0
+	}
+	skipped, err := n.store.Apply(ops, seq)
+	if err != nil {
+		return fmt.Errorf("node: apply: %w", err)
+	}
+	if skipped > 0 {
+		n.log.Warn("skipped invalid events in batch", "skipped", skipped, "last_seq", lastSeq)
+	}
+	n.revoked.Invalidate(jtis...)
+	n.users.Invalidate(users...)
+	for _, c := range cutoffs {
+		if _, err := n.flushLocal(c); err != nil {
+			return err
+		}
+	}
+	if len(cutoffs) > 0 {
+		if _, err := n.store.Apply(nil, lastSeq); err != nil {
+			return fmt.Errorf("node: apply: %w", err)
+		}
+	}
+	return nil
+}
+
+// FleetStatus is the node's view of the event stream.
+type FleetStatus struct {
+	Enabled     bool
+	Connected   bool
+	Embedded    bool
+	URL         string
+	Stream      string
+	LastApplied uint64
+	StreamLast  uint64
+	Lag         uint64
+	Ready       bool
+	Applied     uint64
+	Skipped     uint64
+	Published   uint64
+	PublishErr  string
+}
+
+// Ready reports whether the node has caught up with the stream as of its
+// start (always true without NATS).
+func (n *Node) Ready() bool { return n.fleet == nil || n.fleet.sub.Ready() }
+
+// FleetStatus reports the connection, stream position and counters.
+func (n *Node) FleetStatus() FleetStatus {
+	f := n.fleet
+	if f == nil {
+		return FleetStatus{Ready: true}
+	}
+	st := f.sub.Status()
+	fs := FleetStatus{
+		Enabled: true, Connected: f.nc.IsConnected(), Embedded: f.emb != nil, URL: f.nc.ConnectedUrlRedacted(),
+		Stream: n.streamName(), LastApplied: st.LastApplied, StreamLast: st.StreamLast, Lag: st.Lag,
+		Ready: st.Ready, Applied: st.Applied, Skipped: st.Skipped,
+	}
+	if f.pub != nil {
+		ps := f.pub.Stats()
+		fs.Published, fs.PublishErr = ps.Published, ps.LastError
+	}
+	return fs
+}
+
+func (n *Node) streamName() string {
+	if n.cfg.Stream.Name != "" {
+		return n.cfg.Stream.Name
+	}
+	return "BLNODE"
+}

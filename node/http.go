@@ -1,0 +1,170 @@
+package node
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"runtime/debug"
+	"slices"
+	"strings"
+	"time"
+)
+
+// HTTPServer returns an http.Server for h with the timeouts and header
+// limit a public-facing node needs: slow clients are cut off.
+func HTTPServer(addr string, h http.Handler) *http.Server {
+	return &http.Server{
+		Addr:              addr,
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       90 * time.Second,
+		MaxHeaderBytes:    32 << 10,
+	}
+}
+
+// Handler returns the node's HTTP surface: the Simple JWT compatible
+// endpoints, the native /v1 API and the health endpoints.
+func (n *Node) Handler() http.Handler {
+	mux := http.NewServeMux()
+	n.compatRoutes(mux)
+	n.apiRoutes(mux)
+	mux.HandleFunc("/healthz", methods(map[string]http.HandlerFunc{http.MethodGet: n.healthz}))
+	mux.HandleFunc("/readyz", methods(map[string]http.HandlerFunc{http.MethodGet: n.readyz}))
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "not_found", "no such route")
+	})
+	return n.recoverer(mux)
+}
+
+func (n *Node) healthz(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "role": n.cfg.Role, "node_id": n.nodeID})
+}
+
+func (n *Node) readyz(w http.ResponseWriter, _ *http.Request) {
+	fs := n.FleetStatus()
+	body := map[string]any{"ready": fs.Ready, "last_applied": fs.LastApplied, "stream_last": fs.StreamLast, "lag": fs.Lag}
+	if !fs.Ready {
+		writeJSON(w, http.StatusServiceUnavailable, body)
+		return
+	}
+	writeJSON(w, http.StatusOK, body)
+}
+
+// recoverer turns a panic into a logged 500 so one bad request cannot take
+// the node down. A panic is a bug: the tests make sure no input reaches one.
+func (n *Node) recoverer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				n.log.ErrorContext(r.Context(), "panic serving request", "path", r.URL.Path, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+				writeError(w, http.StatusInternalServerError, "internal", "internal error")
+			}
+		}()
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.Header().Set("Cache-Control", "no-store")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// methods routes by method and answers others with a JSON 405.
+func methods(hs map[string]http.HandlerFunc) http.HandlerFunc {
+	allowed := make([]string, 0, len(hs))
+	for m := range hs {
+		allowed = append(allowed, m)
+	}
+	slices.Sort(allowed)
+	allow := strings.Join(allowed, ", ")
+	return func(w http.ResponseWriter, r *http.Request) {
+		if h, ok := hs[r.Method]; ok {
+			h(w, r)
+			return
+		}
+		if r.Method == http.MethodHead {
+			if h, ok := hs[http.MethodGet]; ok {
+				h(w, r)
+				return
+			}
+		}
+		w.Header().Set("Allow", allow)
+		writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", fmt.Sprintf("method %s not allowed; allowed: %s", r.Method, allow))
+	}
+}
+
+// apiError is the native API's error body.
+type apiError struct {
+	Code   string `json:"code"`
+	Detail string `json:"detail"`
+}
+
+func writeError(w http.ResponseWriter, status int, code, detail string) {
+	writeJSON(w, status, apiError{Code: code, Detail: detail})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	b, err := json.Marshal(v)
+	if err != nil {
+		b = []byte(`{"code":"internal","detail":"cannot encode response"}`)
+	}
+	w.Write(append(b, '\n'))
+}
+
+// requireAdmin checks the admin bearer token in constant time. It writes
+// the refusal and returns false when the request may not proceed.
+func (n *Node) requireAdmin(w http.ResponseWriter, r *http.Request) bool {
+	if n.cfg.AdminToken == "" {
+		writeError(w, http.StatusForbidden, "admin_disabled", "admin routes are disabled: no admin token is configured")
+		return false
+	}
+	if !n.isAdmin(r) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="blnode-admin"`)
+		writeError(w, http.StatusUnauthorized, "unauthorized", "admin token required")
+		return false
+	}
+	return true
+}
+
+// isAdmin compares SHA-256 digests so neither the content nor the length of
+// the configured token leaks through timing.
+func (n *Node) isAdmin(r *http.Request) bool {
+	if n.cfg.AdminToken == "" {
+		return false
+	}
+	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok {
+		return false
+	}
+	a, b := sha256.Sum256([]byte(got)), sha256.Sum256([]byte(n.cfg.AdminToken))
+	return subtle.ConstantTimeCompare(a[:], b[:]) == 1
+}
+
+// requireWriter refuses writes on a validator.
+func (n *Node) requireWriter(w http.ResponseWriter) bool {
+	if n.cfg.Role == RoleFull {
+		return true
+	}
+	writeJSON(w, http.StatusForbidden, map[string]string{"code": "read_only",
+		"detail": "this node is a " + string(n.cfg.Role) + " and accepts no writes", "role": string(n.cfg.Role)})
+	return false
+}
+
+// writeNodeError answers an error from the node's write or check path.
+func (n *Node) writeNodeError(w http.ResponseWriter, err error) {
+	switch {
+	case errors.Is(err, ErrReadOnly):
+		n.requireWriter(w)
+	case errors.Is(err, ErrInvalidInput):
+		writeError(w, http.StatusBadRequest, "invalid", strings.TrimPrefix(err.Error(), ErrInvalidInput.Error()+": "))
+	default:
+		writeError(w, http.StatusServiceUnavailable, "unavailable", "the store is unavailable; try again")
+	}
+}

@@ -1,0 +1,339 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/blnode/blnode/cache"
+	"github.com/blnode/blnode/events"
+	"github.com/blnode/blnode/node/token"
+	"github.com/blnode/blnode/persist"
+)
+
+// Errors of the check and write paths. Token errors come from node/token.
+var (
+	ErrBlacklisted  = errors.New("Token is blacklisted")
+	ErrUserRevoked  = errors.New("Token is blacklisted")
+	ErrUnavailable  = errors.New("node: store unavailable")
+	ErrReadOnly     = errors.New("node: this node is a validator and accepts no writes")
+	ErrInvalidInput = errors.New("node: invalid input")
+)
+
+// Node is one blnode node. Create it with New, serve Handler, call Run.
+type Node struct {
+	cfg      Config
+	log      *slog.Logger
+	store    *persist.Store
+	verifier *token.Verifier
+	revoked  *cache.Cache[bool]  // jti → blacklisted
+	users    *cache.Cache[int64] // user → not-before (Unix seconds), 0 when none
+	nodeID   string
+	fleet    *fleet // nil when NATS is disabled
+	started  time.Time
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// New validates cfg, opens the store, builds the token verifier and the
+// caches, and connects to NATS (starting the embedded server when no URL is
+// given). It starts no goroutines of its own; Run does.
+func New(cfg Config) (*Node, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	v, err := token.New(cfg.Token)
+	if err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	n := &Node{cfg: cfg, log: cfg.Logger.With("component", "node"), verifier: v, started: cfg.Now()}
+	n.store, err = persist.Open(cfg.DataDir, persist.Options{KeepRawToken: cfg.KeepRawToken, Logger: cfg.Logger, Now: cfg.Now})
+	if err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			n.Close()
+		}
+	}()
+	n.nodeID = cfg.NodeID
+	if n.nodeID == "" {
+		if n.nodeID, err = n.store.NodeID(events.NewID); err != nil {
+			return nil, fmt.Errorf("node: node id: %w", err)
+		}
+	}
+	if n.revoked, err = cache.New(n.store.IsBlacklisted, cache.Config{MaxEntries: cfg.CacheEntries}); err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	if n.users, err = cache.New(n.userNotBefore, cache.Config{MaxEntries: max(cfg.CacheEntries/4, 1<<16)}); err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	if !cfg.NATS.Disabled {
+		if n.fleet, err = newFleet(n); err != nil {
+			return nil, err
+		}
+	}
+	ok = true
+	return n, nil
+}
+
+func (n *Node) userNotBefore(user string) (int64, error) {
+	r, ok, err := n.store.UserNotBefore(user)
+	if !ok || err != nil {
+		return 0, err
+	}
+	return r.NotBefore, nil
+}
+
+// ID returns the node id.
+func (n *Node) ID() string { return n.nodeID }
+
+// Role returns the node's role.
+func (n *Node) Role() Role { return n.cfg.Role }
+
+// Verifier returns the node's token rules (to mint tokens in tests and tools).
+func (n *Node) Verifier() *token.Verifier { return n.verifier }
+
+// Store returns the node's store.
+func (n *Node) Store() *persist.Store { return n.store }
+
+// Run runs the flush schedule and, with NATS, the outbox publisher and the
+// stream subscriber. It returns when ctx ends, after they have stopped.
+func (n *Node) Run(ctx context.Context) error {
+	g, ctx := errgroup.WithContext(ctx)
+	if n.cfg.FlushInterval > 0 && n.cfg.Role == RoleFull {
+		g.Go(func() error { n.flushLoop(ctx); return nil })
+	}
+	if n.fleet != nil {
+		g.Go(func() error { return n.fleet.run(ctx) })
+	}
+	<-ctx.Done()
+	return g.Wait()
+}
+
+// Close closes the NATS connection, the caches and the store. It is
+// idempotent. Call it after Run has returned.
+func (n *Node) Close() error {
+	n.closeOnce.Do(func() {
+		if n.fleet != nil {
+			n.fleet.close()
+		}
+		if n.revoked != nil {
+			n.revoked.Close()
+		}
+		if n.users != nil {
+			n.users.Close()
+		}
+		n.closeErr = n.store.Close()
+	})
+	return n.closeErr
+}
+
+// Check reports whether jti is blacklisted: the in-process check a Go API
+// server makes. A store failure is returned as ErrUnavailable.
+func (n *Node) Check(jti string) (bool, error) {
+	b, err := n.revoked.Get(jti)
+	if err != nil {
+		n.log.Error("check failed, failing closed", "jti", jti, "err", err)
+		return true, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return b, nil
+}
+
+// Verify checks a raw token: signature, algorithm, expiry, claims (wantType
+// "" accepts any type), blacklist, and the user's not-before. It returns the
+// claims with token errors from node/token, ErrBlacklisted, ErrUserRevoked or
+// ErrUnavailable.
+func (n *Node) Verify(raw, wantType string) (token.Claims, error) {
+	c, err := n.verifier.Verify(raw, wantType)
+	if err != nil {
+		return c, err
+	}
+	if err := n.checkClaims(c); err != nil {
+		return c, err
+	}
+	return c, nil
+}
+
+// checkClaims applies the blacklist and the user's not-before to verified
+// claims.
+func (n *Node) checkClaims(c token.Claims) error {
+	b, err := n.Check(c.JTI)
+	if err != nil {
+		return err
+	}
+	if b {
+		return ErrBlacklisted
+	}
+	if c.User == "" {
+		return nil
+	}
+	nb, err := n.users.Get(c.User)
+	if err != nil {
+		n.log.Error("user check failed, failing closed", "jti", c.JTI, "err", err)
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	if nb != 0 && (c.IssuedAt.IsZero() || c.IssuedAt.Unix() < nb) {
+		return ErrUserRevoked
+	}
+	return nil
+}
+
+// recordOf turns verified claims into a store record.
+func (n *Node) recordOf(c token.Claims, raw, reason string) persist.Record {
+	r := persist.Record{JTI: c.JTI, User: c.User, Type: c.Type, ExpiresAt: c.ExpiresAt.Unix(), Family: c.Family, Reason: reason}
+	if n.cfg.KeepRawToken {
+		r.Token = raw
+	}
+	if !c.IssuedAt.IsZero() {
+		r.IssuedAt = c.IssuedAt.Unix()
+	}
+	return r
+}
+
+// Blacklist durably blacklists r (origin, times set here), publishes it to
+// the fleet through the outbox, and invalidates the cache before returning.
+func (n *Node) Blacklist(r persist.Record) (persist.Result, error) {
+	if n.cfg.Role != RoleFull {
+		return persist.Result{}, ErrReadOnly
+	}
+	now := n.cfg.Now()
+	r.Origin, r.CreatedAt, r.BlacklistedAt = n.nodeID, now.UnixNano(), now.UnixNano()
+	ob, err := n.outboxEvent(events.KindBlacklist, now, r)
+	if err != nil {
+		return persist.Result{}, err
+	}
+	res, err := n.store.Blacklist(r, ob)
+	if err != nil {
+		return res, n.storeErr(err)
+	}
+	n.revoked.Invalidate(r.JTI)
+	if !res.Existed {
+		n.wakePublisher()
+	}
+	return res, nil
+}
+
+// AddOutstanding durably registers an issued token and publishes it.
+func (n *Node) AddOutstanding(r persist.Record) (persist.Result, error) {
+	if n.cfg.Role != RoleFull {
+		return persist.Result{}, ErrReadOnly
+	}
+	now := n.cfg.Now()
+	r.Origin, r.CreatedAt, r.BlacklistedAt = n.nodeID, now.UnixNano(), 0
+	ob, err := n.outboxEvent(events.KindOutstanding, now, r)
+	if err != nil {
+		return persist.Result{}, err
+	}
+	res, err := n.store.AddOutstanding(r, ob)
+	if err != nil {
+		return res, n.storeErr(err)
+	}
+	if !res.Existed {
+		n.wakePublisher()
+	}
+	return res, nil
+}
+
+// FlushResult says what a flush did.
+type FlushResult struct {
+	Cutoff time.Time
+	persist.FlushResult
+}
+
+// FlushCutoff is the expiry before which entries can no longer verify:
+// now − leeway − the skew margin.
+func (n *Node) FlushCutoff() time.Time {
+	return n.cfg.Now().Add(-n.cfg.Token.Leeway - n.cfg.FlushMargin).Truncate(time.Second)
+}
+
+// Flush removes expired entries (flushexpiredtokens) on this node and
+// publishes a flush event with the same cutoff so every node removes the
+// same set.
+func (n *Node) Flush() (FlushResult, error) {
+	if n.cfg.Role != RoleFull {
+		return FlushResult{}, ErrReadOnly
+	}
+	cutoff := n.FlushCutoff()
+	if n.fleet != nil {
+		ev := events.Event{ID: events.NewID(), Kind: events.KindFlush, Origin: n.nodeID, Region: n.cfg.Region, Time: n.cfg.Now(), Cutoff: cutoff.Unix()}
+		data, err := ev.Encode()
+		if err != nil {
+			return FlushResult{}, fmt.Errorf("node: encode flush event: %w", err)
+		}
+		if err := n.store.AppendOutbox(data); err != nil {
+			return FlushResult{}, n.storeErr(err)
+		}
+		n.wakePublisher()
+	}
+	res, err := n.flushLocal(cutoff.Unix())
+	return FlushResult{Cutoff: cutoff, FlushResult: res}, err
+}
+
+func (n *Node) flushLocal(cutoff int64) (persist.FlushResult, error) {
+	start := time.Now()
+	res, err := n.store.Flush(cutoff, n.cfg.FlushBatch, func(ids []string) {
+		n.revoked.Invalidate(ids...)
+		n.users.Invalidate(ids...)
+	})
+	if err != nil {
+		return res, n.storeErr(err)
+	}
+	n.log.Info("flushed expired entries", "cutoff", time.Unix(cutoff, 0).UTC(), "outstanding", res.Outstanding,
+		"blacklisted", res.Blacklisted, "user_revocations", res.UserRevocations, "took", time.Since(start))
+	return res, nil
+}
+
+func (n *Node) flushLoop(ctx context.Context) {
+	t := time.NewTicker(n.cfg.FlushInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if _, err := n.Flush(); err != nil {
+				n.log.Error("scheduled flush failed", "err", err)
+			}
+		}
+	}
+}
+
+// outboxEvent encodes the event for a token write, or returns nil when the
+// node publishes nothing.
+func (n *Node) outboxEvent(kind events.Kind, now time.Time, r persist.Record) ([]byte, error) {
+	if n.fleet == nil {
+		return nil, nil
+	}
+	ev := events.Event{ID: events.NewID(), Kind: kind, Origin: n.nodeID, Region: n.cfg.Region, Time: now,
+		Token: &events.Token{JTI: r.JTI, User: r.User, Type: r.Type, IssuedAt: r.IssuedAt, ExpiresAt: r.ExpiresAt, Reason: r.Reason, Family: r.Family}}
+	data, err := ev.Encode()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidInput, err)
+	}
+	return data, nil
+}
+
+func (n *Node) wakePublisher() {
+	if n.fleet != nil {
+		n.fleet.wake()
+	}
+}
+
+// storeErr maps store errors: invalid records are the caller's fault,
+// anything else makes the node unavailable.
+func (n *Node) storeErr(err error) error {
+	if errors.Is(err, persist.ErrInvalidRecord) {
+		return fmt.Errorf("%w: %w", ErrInvalidInput, err)
+	}
+	n.log.Error("store write failed", "err", err)
+	return fmt.Errorf("%w: %w", ErrUnavailable, err)
+}
