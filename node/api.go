@@ -20,8 +20,12 @@ import (
 // body with a stable code.
 
 func (n *Node) apiRoutes(mux *http.ServeMux) {
-	post := func(h http.HandlerFunc) http.HandlerFunc { return methods(map[string]http.HandlerFunc{http.MethodPost: h}) }
-	get := func(h http.HandlerFunc) http.HandlerFunc { return methods(map[string]http.HandlerFunc{http.MethodGet: h}) }
+	post := func(h http.HandlerFunc) http.HandlerFunc {
+		return methods(map[string]http.HandlerFunc{http.MethodPost: h})
+	}
+	get := func(h http.HandlerFunc) http.HandlerFunc {
+		return methods(map[string]http.HandlerFunc{http.MethodGet: h})
+	}
 	mux.HandleFunc("/v1/blacklist", post(n.apiBlacklist))
 	mux.HandleFunc("/v1/blacklist/{jti}", get(n.apiBlacklistGet))
 	mux.HandleFunc("/v1/check", post(n.apiCheck))
