@@ -57,7 +57,7 @@ func drfView(post http.HandlerFunc) http.HandlerFunc {
 			})
 		default:
 			w.Header().Set("Allow", "POST, OPTIONS")
-			writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"detail": fmt.Sprintf("Method %q not allowed.", r.Method)})
+			writeJSON(w, http.StatusMethodNotAllowed, drfDetail{Detail: fmt.Sprintf("Method %q not allowed.", r.Method)})
 		}
 	}
 }
@@ -113,7 +113,7 @@ func (n *Node) compatTokenError(w http.ResponseWriter, r *http.Request, err erro
 		detail = token.Detail(err)
 	}
 	w.Header().Set("WWW-Authenticate", `Bearer realm="api"`)
-	writeJSON(w, http.StatusUnauthorized, map[string]string{"detail": detail, "code": "token_not_valid"})
+	writeJSON(w, http.StatusUnauthorized, drfDetail{Detail: detail, Code: "token_not_valid"})
 }
 
 // drfField reads one CharField from the request body the way DRF parses
@@ -153,13 +153,19 @@ func (n *Node) drfField(w http.ResponseWriter, r *http.Request, field string) (s
 	return s, true
 }
 
+// drfDetail is DRF's error body with a code, in DRF's key order.
+type drfDetail struct {
+	Detail string `json:"detail"`
+	Code   string `json:"code,omitempty"`
+}
+
 type drfError struct {
 	status int
 	body   any
 }
 
 func detail(status int, msg string) *drfError {
-	return &drfError{status, map[string]string{"detail": msg}}
+	return &drfError{status, drfDetail{Detail: msg}}
 }
 
 // drfParse returns the request's data as DRF's parsers would: JSON, form
@@ -169,8 +175,8 @@ func (n *Node) drfParse(w http.ResponseWriter, r *http.Request) (map[string]any,
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			return nil, &drfError{http.StatusRequestEntityTooLarge, map[string]string{
-				"detail": fmt.Sprintf("Request body exceeds %d bytes.", n.cfg.MaxBodyBytes), "code": "body_too_large"}}
+			return nil, &drfError{http.StatusRequestEntityTooLarge, drfDetail{
+				Detail: fmt.Sprintf("Request body exceeds %d bytes.", n.cfg.MaxBodyBytes), Code: "body_too_large"}}
 		}
 		return nil, detail(http.StatusBadRequest, "Could not read the request body.")
 	}

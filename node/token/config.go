@@ -1,0 +1,59 @@
+package token
+
+import "time"
+
+// Config says which tokens a Verifier accepts. It is passed by value; a zero
+// field means its default, written beside it. New never changes the caller's
+// Config or the slices it holds.
+type Config struct {
+	// HSSecret is the HMAC secret (Simple JWT's SIGNING_KEY); it enables
+	// HS256, HS384 and HS512, subject to Algorithms. It is the only key HS*
+	// tokens are ever checked with. Default: none.
+	HSSecret []byte
+
+	// PublicKeyPEMs are PEM-encoded public keys (RSA, ECDSA on P-256/P-384/
+	// P-521, Ed25519) as PUBLIC KEY, RSA PUBLIC KEY or CERTIFICATE blocks; an
+	// entry may hold several blocks. They enable RS*/PS*, ES* and EdDSA.
+	// Default: none.
+	PublicKeyPEMs [][]byte
+
+	// PrivateKeyPEM is an optional PEM private key (RSA, EC or Ed25519 in
+	// PKCS#1, PKCS#8 or SEC 1) that Mint signs with; its public half also
+	// verifies. Default: none (Mint uses HSSecret).
+	PrivateKeyPEM []byte
+
+	// Algorithms are the accepted "alg" values. Default: HS256 when HSSecret
+	// is set, plus the algorithms of each public key's family (RSA: RS256,
+	// RS384, RS512, PS256, PS384, PS512; EC: ES256, ES384 or ES512 by curve;
+	// Ed25519: EdDSA). "none" is always refused.
+	Algorithms []string
+
+	// JTIClaim names the token id claim. Default "jti".
+	JTIClaim string
+	// TokenTypeClaim names the token type claim. Default "token_type".
+	TokenTypeClaim string
+	// UserIDClaim names the user id claim. Default "user_id".
+	UserIDClaim string
+
+	// Leeway is the clock skew allowed on exp, nbf and iat. Default 0.
+	Leeway time.Duration
+
+	// Audience, when set, must be one of the token's aud values. Default: not
+	// checked.
+	Audience string
+	// Issuer, when set, must equal the token's iss. Default: not checked.
+	Issuer string
+
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+}
+
+// Claim name defaults, those of Simple JWT.
+const (
+	DefaultJTIClaim       = "jti"
+	DefaultTokenTypeClaim = "token_type"
+	DefaultUserIDClaim    = "user_id"
+)
+
+// MaxTokenSize is the length above which a token is invalid without parsing.
+const MaxTokenSize = 16 << 10

@@ -1,0 +1,53 @@
+// Package token owns the token rules of blnode: which keys and algorithms are
+// accepted, how a JSON Web Token is verified, which claims it must carry, and
+// which of Simple JWT's error details a bad token earns. It also mints tokens
+// the way Django REST framework Simple JWT does, for tests, tools and issuers
+// written in Go.
+//
+// A [Verifier] is built once from a [Config] with [New] and is then safe for
+// concurrent use; [Verifier.Verify] is on the path of every request and does
+// no I/O. Tokens minted by Simple JWT with the same key verify unchanged:
+// HS256 with the header {"alg":"HS256","typ":"JWT"}, token_type
+// access/refresh/sliding, a 32-hex-character jti and an integer or string
+// user_id. RS*, PS*, ES* and EdDSA tokens verify against public keys read from
+// PEM (see [LoadPEMFiles]).
+//
+// Verify reports exactly one of the sentinel errors [ErrInvalid], [ErrExpired],
+// [ErrNoExp], [ErrNoID], [ErrNoType] and [ErrWrongType], in Simple JWT's order
+// of checks. Their messages are Simple JWT's "detail" strings, meant to be sent
+// to clients verbatim; [Detail] maps any error to one of them.
+//
+// The package knows nothing of the blacklist: a token that verifies here may
+// still be revoked. Callers look its jti up in the store.
+//
+// # Caveats
+//
+//   - Errors from Verify carry no reason (bad signature, algorithm not allowed,
+//     wrong audience all read "Token is invalid"); log the token's jti, never
+//     the token, when a reason is needed.
+//   - Keys are fixed when New runs. Rotating a key means building a new
+//     Verifier; JWKS is not handled here.
+//   - The kid header is not used to pick a key: with several public keys of one
+//     family (at most 16) each is tried in turn. A kid that is not a string
+//     makes the token invalid, as in PyJWT.
+//   - The HMAC key is only ever HSSecret: public keys are never used as HMAC
+//     secrets, so the RS256-to-HS256 confusion attack fails. HSSecret's length
+//     is not checked; use at least 32 random bytes.
+//   - A certificate given as a public key is only a container for its key: its
+//     validity period and chain are not checked.
+//   - An iat more than Leeway in the future makes a token invalid, as PyJWT
+//     does; a node whose clock runs behind its issuer's needs Leeway.
+//   - exp, iat and nbf must be JSON numbers within the years 1 to 9999; other
+//     values make the token invalid (Simple JWT answers some of them with a
+//     server error).
+//   - A jti that is empty or not a string or number is reported as "Token has
+//     no id", since it cannot key a blacklist entry.
+//   - Data after the payload's JSON object is ignored by the JSON-number
+//     decoder of golang-jwt, where PyJWT refuses it; only the holder of the
+//     key can produce such a token.
+//   - Tokens longer than 16 KiB are invalid before any parsing. Below that,
+//     golang-jwt decodes the header and payload JSON before it checks the
+//     signature, so a forged 16 KiB token costs up to about half a
+//     millisecond of CPU; a typical Simple JWT token costs a few microseconds.
+//     Limit request sizes in front of Verify.
+package token

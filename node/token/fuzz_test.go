@@ -1,0 +1,57 @@
+package token
+
+import (
+	"strings"
+	"testing"
+)
+
+func FuzzVerify(f *testing.F) {
+	v := hsVerifier(f)
+	minted, _, err := v.Mint(MintOptions{Type: "refresh", User: "9", Extra: map[string]any{"fam": "x", "aud": []string{"a"}}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	seeds := []string{
+		simpleJWTAccess,
+		simpleJWTRefresh,
+		minted,
+		signHMAC(f, []byte(djangoSecret), simpleJWTHeader, `{"exp":1e400,"jti":"j"}`),
+		signHMAC(f, []byte(djangoSecret), simpleJWTHeader, `{"exp":-1e300,"iat":"x","nbf":null}`),
+		signHMAC(f, []byte(djangoSecret), `{"alg":"HS256","kid":{}}`, stdPayload),
+		signHMAC(f, []byte(djangoSecret), `{"alg":"none"}`, stdPayload),
+		"eyJhbGciOiJub25lIn0.e30.",
+		"", ".", "..", "...", "a.b.c", "123", "null", "{}", "\x00\xff",
+		strings.Repeat("A", MaxTokenSize+1),
+	}
+	for _, tok := range []string{simpleJWTAccess, minted} {
+		for _, n := range []int{1, 10, 36, 37, len(tok) / 2, len(tok) - 1} {
+			seeds = append(seeds, tok[:n])
+		}
+	}
+	for _, s := range seeds {
+		f.Add(s, "access")
+		f.Add(s, "")
+	}
+	sentinels := map[error]bool{ErrInvalid: true, ErrExpired: true, ErrNoExp: true, ErrNoID: true, ErrNoType: true, ErrWrongType: true}
+	f.Fuzz(func(t *testing.T, raw, wantType string) {
+		c, err := v.Verify(raw, wantType)
+		if err != nil {
+			if !sentinels[err] {
+				t.Fatalf("Verify returned %v (%T), not a sentinel", err, err)
+			}
+			if Detail(err) != err.Error() {
+				t.Fatalf("Detail(%v) = %q", err, Detail(err))
+			}
+			return
+		}
+		if c.JTI == "" || c.ExpiresAt.IsZero() || c.Raw == nil {
+			t.Fatalf("valid token with incomplete claims: %+v", c)
+		}
+		if wantType != "" && c.Type != wantType {
+			t.Fatalf("type %q accepted as %q", c.Type, wantType)
+		}
+		if !c.ExpiresAt.After(testNow()) {
+			t.Fatalf("expired token accepted: exp %v", c.ExpiresAt)
+		}
+	})
+}

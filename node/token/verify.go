@@ -1,0 +1,339 @@
+package token
+
+import (
+	"bytes"
+	"crypto"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// Claims are the claims of a verified token that blnode uses.
+type Claims struct {
+	JTI       string         // token id; "" when absent
+	Type      string         // token type; "" when absent or not a string
+	User      string         // user id as text (JSON number 123 -> "123"); "" when absent
+	IssuedAt  time.Time      // zero when absent
+	ExpiresAt time.Time      // zero when absent
+	Family    string         // "fam" claim, for refresh rotation; "" when absent
+	Raw       map[string]any // every claim; numbers are json.Number
+}
+
+// Verifier verifies and mints tokens under one Config. It is safe for
+// concurrent use.
+type Verifier struct {
+	parser    *jwt.Parser
+	keys      map[string]any // alg -> key, or jwt.VerificationKeySet
+	keyfunc   jwt.Keyfunc
+	algs      []string
+	jtiClaim  string
+	typeClaim string
+	userClaim string
+	now       func() time.Time
+
+	signMethod jwt.SigningMethod // nil when the Verifier cannot mint
+	signKey    any
+}
+
+// New checks cfg and builds a Verifier. It needs at least one key, and every
+// algorithm in cfg.Algorithms must have a key of its family; "none" is never
+// accepted. Errors name the field and the value at fault.
+func New(cfg Config) (*Verifier, error) {
+	v := &Verifier{
+		jtiClaim:  cmp(cfg.JTIClaim, DefaultJTIClaim),
+		typeClaim: cmp(cfg.TokenTypeClaim, DefaultTokenTypeClaim),
+		userClaim: cmp(cfg.UserIDClaim, DefaultUserIDClaim),
+		now:       cfg.Now,
+	}
+	if v.now == nil {
+		v.now = time.Now
+	}
+	if cfg.Leeway < 0 {
+		return nil, fmt.Errorf("token: Leeway: %v is negative", cfg.Leeway)
+	}
+	if err := checkClaimNames(v.jtiClaim, v.typeClaim, v.userClaim); err != nil {
+		return nil, err
+	}
+
+	// Keys.
+	var secret []byte
+	if len(cfg.HSSecret) > 0 {
+		secret = bytes.Clone(cfg.HSSecret)
+	}
+	pubs := publicKeys{}
+	for i, p := range cfg.PublicKeyPEMs {
+		keys, err := parsePublicPEM(p)
+		if err != nil {
+			return nil, fmt.Errorf("token: PublicKeyPEMs[%d]: %w", i, err)
+		}
+		for _, k := range keys {
+			if err := pubs.add(k); err != nil {
+				return nil, fmt.Errorf("token: PublicKeyPEMs[%d]: %w", i, err)
+			}
+		}
+	}
+	var signer crypto.Signer
+	if len(cfg.PrivateKeyPEM) > 0 {
+		var err error
+		if signer, err = parsePrivatePEM(cfg.PrivateKeyPEM); err != nil {
+			return nil, fmt.Errorf("token: PrivateKeyPEM: %w", err)
+		}
+		if err := pubs.add(signer.Public()); err != nil {
+			return nil, fmt.Errorf("token: PrivateKeyPEM: %w", err)
+		}
+	}
+	if secret == nil && len(pubs) == 0 {
+		return nil, errors.New("token: no key: set HSSecret, PublicKeyPEMs or PrivateKeyPEM")
+	}
+	for k, keys := range pubs {
+		if len(keys) > maxKeysPerKind {
+			return nil, fmt.Errorf("token: PublicKeyPEMs: %d %ss, at most %d are allowed", len(keys), k, maxKeysPerKind)
+		}
+	}
+	has := func(k kind) bool {
+		if k == kindHMAC {
+			return secret != nil
+		}
+		return len(pubs[k]) > 0
+	}
+
+	// Algorithms.
+	if len(cfg.Algorithms) == 0 {
+		if secret != nil {
+			v.algs = append(v.algs, "HS256")
+		}
+		for _, k := range []kind{kindRSA, kindP256, kindP384, kindP521, kindEd25519} {
+			if has(k) {
+				v.algs = append(v.algs, k.algs()...)
+			}
+		}
+	} else {
+		for _, alg := range cfg.Algorithms {
+			if strings.EqualFold(alg, "none") {
+				return nil, fmt.Errorf("token: Algorithms: %q is never accepted", alg)
+			}
+			k := kindOfAlg(alg)
+			if k == kindNone {
+				return nil, fmt.Errorf("token: Algorithms: unknown algorithm %q", alg)
+			}
+			if !has(k) {
+				return nil, fmt.Errorf("token: Algorithms: %q needs an %s, and none is configured", alg, k)
+			}
+			if !slices.Contains(v.algs, alg) {
+				v.algs = append(v.algs, alg)
+			}
+		}
+	}
+
+	// Verification keys by algorithm, boxed once so Verify does not allocate
+	// for them. The HS key is only ever the secret.
+	v.keys = make(map[string]any, len(v.algs))
+	for _, alg := range v.algs {
+		k := kindOfAlg(alg)
+		if k == kindHMAC {
+			v.keys[alg] = secret
+			continue
+		}
+		keys := pubs[k]
+		if len(keys) == 1 {
+			v.keys[alg] = keys[0]
+			continue
+		}
+		set := jwt.VerificationKeySet{Keys: make([]jwt.VerificationKey, len(keys))}
+		for i, key := range keys {
+			set.Keys[i] = key
+		}
+		v.keys[alg] = set
+	}
+	v.keyfunc = v.keyFor
+
+	opts := []jwt.ParserOption{
+		jwt.WithValidMethods(slices.Clone(v.algs)),
+		jwt.WithLeeway(cfg.Leeway),
+		jwt.WithJSONNumber(),
+		jwt.WithIssuedAt(),
+		jwt.WithTimeFunc(v.now),
+	}
+	if cfg.Audience != "" {
+		opts = append(opts, jwt.WithAudience(cfg.Audience))
+	}
+	if cfg.Issuer != "" {
+		opts = append(opts, jwt.WithIssuer(cfg.Issuer))
+	}
+	v.parser = jwt.NewParser(opts...)
+
+	v.chooseSigner(signer, secret)
+	return v, nil
+}
+
+func cmp(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+func checkClaimNames(jti, typ, user string) error {
+	names := [...]struct{ field, value string }{
+		{"JTIClaim", jti}, {"TokenTypeClaim", typ}, {"UserIDClaim", user},
+	}
+	for i, n := range names {
+		if n.value == "exp" || n.value == "iat" || n.value == "nbf" {
+			return fmt.Errorf("token: %s: %q is a registered time claim", n.field, n.value)
+		}
+		for _, o := range names[:i] {
+			if o.value == n.value {
+				return fmt.Errorf("token: %s: %q is also %s", n.field, n.value, o.field)
+			}
+		}
+	}
+	return nil
+}
+
+// errUnusableKID is returned by keyFor for a kid header that is not a string.
+var errUnusableKID = errors.New("token: kid header is not a string")
+
+// errDetachedPayload is returned by keyFor for a token with "b64": false,
+// which PyJWT refuses without a detached payload.
+var errDetachedPayload = errors.New("token: b64 header is false")
+
+// errNoKey is returned by keyFor for an algorithm without a key. The parser's
+// list of valid methods makes it unreachable; it is kept as a guard.
+var errNoKey = errors.New("token: no key for algorithm")
+
+// keyFor is the jwt.Keyfunc: the key is chosen by the token's algorithm alone,
+// so an HS* token is only ever checked against HSSecret.
+func (v *Verifier) keyFor(t *jwt.Token) (any, error) {
+	if kid, ok := t.Header["kid"]; ok {
+		if _, ok := kid.(string); !ok {
+			return nil, errUnusableKID
+		}
+	}
+	if b64, ok := t.Header["b64"]; ok && b64 == false {
+		return nil, errDetachedPayload
+	}
+	key, ok := v.keys[t.Method.Alg()]
+	if !ok {
+		return nil, errNoKey
+	}
+	return key, nil
+}
+
+// Algorithms returns the accepted algorithms, in order.
+func (v *Verifier) Algorithms() []string { return slices.Clone(v.algs) }
+
+// Verify checks raw's signature and algorithm, exp (which must be there), nbf
+// and iat, aud and iss when configured, and that it has a jti and, when
+// wantType is not "", a type claim equal to wantType. wantType "" accepts any
+// type or none (Simple JWT's UntypedToken).
+//
+// The error is one of the package's sentinels, found in Simple JWT's order:
+// ErrInvalid (decoding, signature, algorithm, claims) → ErrExpired → ErrNoExp →
+// ErrNoID → ErrNoType → ErrWrongType.
+func (v *Verifier) Verify(raw string, wantType string) (Claims, error) {
+	if len(raw) > MaxTokenSize {
+		return Claims{}, ErrInvalid
+	}
+	m := jwt.MapClaims{}
+	_, err := v.parser.ParseWithClaims(raw, m, v.keyfunc)
+	// The parser wraps ErrTokenInvalidClaims only once the signature holds.
+	if err != nil && !errors.Is(err, jwt.ErrTokenInvalidClaims) {
+		return Claims{}, ErrInvalid
+	}
+	exp, hasExp, ok := numericDate(m, "exp")
+	if !ok {
+		return Claims{}, ErrInvalid
+	}
+	iat, _, ok := numericDate(m, "iat")
+	if !ok {
+		return Claims{}, ErrInvalid
+	}
+	if _, _, ok := numericDate(m, "nbf"); !ok {
+		return Claims{}, ErrInvalid
+	}
+	if err != nil {
+		// PyJWT checks iat and nbf before exp, and exp before iss and aud.
+		if errors.Is(err, jwt.ErrTokenExpired) &&
+			!errors.Is(err, jwt.ErrTokenNotValidYet) &&
+			!errors.Is(err, jwt.ErrTokenUsedBeforeIssued) {
+			return Claims{}, ErrExpired
+		}
+		return Claims{}, ErrInvalid
+	}
+	if !hasExp {
+		return Claims{}, ErrNoExp
+	}
+	jti, _ := claimText(m[v.jtiClaim])
+	if jti == "" {
+		return Claims{}, ErrNoID
+	}
+	if wantType != "" {
+		typ, hasType := m[v.typeClaim]
+		if !hasType {
+			return Claims{}, ErrNoType
+		}
+		if s, isStr := typ.(string); !isStr || s != wantType {
+			return Claims{}, ErrWrongType
+		}
+	}
+	return v.claims(m, exp, iat), nil
+}
+
+// claims fills Claims from a decoded payload.
+func (v *Verifier) claims(m map[string]any, exp, iat time.Time) Claims {
+	c := Claims{IssuedAt: iat, ExpiresAt: exp, Raw: m}
+	c.JTI, _ = claimText(m[v.jtiClaim])
+	c.Type, _ = m[v.typeClaim].(string)
+	c.User, _ = claimText(m[v.userClaim])
+	c.Family, _ = claimText(m["fam"])
+	return c
+}
+
+// claimText returns a string claim, or a number claim as its JSON text.
+func claimText(v any) (string, bool) {
+	switch x := v.(type) {
+	case string:
+		return x, true
+	case json.Number:
+		return string(x), true
+	}
+	return "", false
+}
+
+// Bounds of a numeric date: years 1 to 9999, what Python's datetime holds.
+const (
+	minUnix = -62135596800
+	maxUnix = 253402300799
+)
+
+// numericDate reads claim name from m. present reports whether it is there; ok
+// is false when it is there but not a JSON number within years 1 to 9999.
+func numericDate(m map[string]any, name string) (t time.Time, present, ok bool) {
+	v, present := m[name]
+	if !present {
+		return time.Time{}, false, true
+	}
+	n, isNum := v.(json.Number)
+	if !isNum {
+		return time.Time{}, true, false
+	}
+	if i, err := strconv.ParseInt(string(n), 10, 64); err == nil {
+		if i < minUnix || i > maxUnix {
+			return time.Time{}, true, false
+		}
+		return time.Unix(i, 0), true, true
+	}
+	f, err := strconv.ParseFloat(string(n), 64)
+	if err != nil || math.IsNaN(f) || f < minUnix || f > maxUnix {
+		return time.Time{}, true, false
+	}
+	sec, frac := math.Modf(f)
+	return time.Unix(int64(sec), int64(frac*1e9)), true, true
+}
