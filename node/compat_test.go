@@ -27,10 +27,10 @@ func TestSimpleJWTCompat(t *testing.T) {
 	mint := func(tk sjwt.Token) string { s, _ := tk.Mint(secret); return s }
 	again := mint(sjwt.Token{Type: "refresh", User: 7})
 	verifyBlacklisted := mint(sjwt.Token{Type: "refresh", User: 8})
-	other := sjwt.Sign(secret, sjwt.Header, sjwt.Claim{"token_type", "refresh"}, sjwt.Claim{"exp", time.Now().Add(time.Hour).Unix()}, sjwt.Claim{"jti", sjwt.JTI()})
+	other := sjwt.Sign(secret, sjwt.Header, sjwt.Claim{Name: "token_type", Value: "refresh"}, sjwt.Claim{Name: "exp", Value: time.Now().Add(time.Hour).Unix()}, sjwt.Claim{Name: "jti", Value: sjwt.JTI()})
 	badSig := other[:len(other)-4] + "AAAA"
-	hs512 := sjwt.Sign(secret, `{"alg":"HS512","typ":"JWT"}`, sjwt.Claim{"token_type", "refresh"}, sjwt.Claim{"exp", time.Now().Add(time.Hour).Unix()}, sjwt.Claim{"jti", sjwt.JTI()})
-	none := strings.Join(strings.Split(sjwt.Sign(nil, `{"alg":"none","typ":"JWT"}`, sjwt.Claim{"token_type", "refresh"}, sjwt.Claim{"exp", time.Now().Add(time.Hour).Unix()}, sjwt.Claim{"jti", sjwt.JTI()}), ".")[:2], ".") + "."
+	hs512 := sjwt.Sign(secret, `{"alg":"HS512","typ":"JWT"}`, sjwt.Claim{Name: "token_type", Value: "refresh"}, sjwt.Claim{Name: "exp", Value: time.Now().Add(time.Hour).Unix()}, sjwt.Claim{Name: "jti", Value: sjwt.JTI()})
+	none := strings.Join(strings.Split(sjwt.Sign(nil, `{"alg":"none","typ":"JWT"}`, sjwt.Claim{Name: "token_type", Value: "refresh"}, sjwt.Claim{Name: "exp", Value: time.Now().Add(time.Hour).Unix()}, sjwt.Claim{Name: "jti", Value: sjwt.JTI()}), ".")[:2], ".") + "."
 
 	type row struct {
 		name        string

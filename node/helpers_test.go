@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/blnode/blnode/internal/sjwt"
@@ -90,3 +91,7 @@ func jsonString(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b)
 }
+
+type atomicCounter struct{ n atomic.Int64 }
+
+func (c *atomicCounter) inc() int { return int(c.n.Add(1)) }
