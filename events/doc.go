@@ -1,0 +1,59 @@
+// Package events carries blnode's changes between nodes over NATS JetStream.
+//
+// It owns the event types and their versioned JSON wire form (Event,
+// Encode, Decode), the subjects they travel on (Subject:
+// "blnode.ev.<region>.<kind>"), the provisioning of the one stream that holds
+// them (EnsureStream), a Publisher that sends events directly or drains a
+// durable outbox, a Subscriber that replays the stream from a sequence into
+// an Applier in batches, an embedded NATS server for single-node setups
+// (StartEmbedded) and a connection helper (Connect).
+//
+// The package knows nothing of the store: the node adapts its bbolt outbox
+// to Outbox and its apply transaction to Applier.
+//
+// Flow: a writer commits a change and an outbox entry together; Drain
+// publishes the entry with Nats-Msg-Id = event id, so a retry inside the
+// stream's duplicate window is stored once, and removes it on the ack. Every
+// node runs a Subscriber: an ordered consumer from its last applied sequence
+// + 1; each batch is applied together with its last sequence. Token events
+// carry a Nats-TTL header (seconds until the token's exp plus a margin), so
+// the stream prunes itself; MaxAge is the backstop and must be at least the
+// longest token lifetime the fleet accepts, so that a replay from the first
+// sequence rebuilds a full replica.
+//
+// Logs go to the injected *slog.Logger with component=events. New functions
+// start no goroutines; Publisher.Drain and Subscriber.Run run until their
+// context ends.
+//
+// # Caveats
+//
+//   - Delivery is at least once. Apply must be idempotent and indifferent
+//     to order: a failed Apply is retried with the same batch, a restart
+//     replays from the last recorded sequence, an outbox entry republished
+//     after the duplicate window (2 minutes by default) is stored twice, and
+//     Drain may publish a later entry before an earlier one that failed.
+//   - Subscriber.Ready compares with the stream's last sequence as read at
+//     the start of Run. It does not fall back to false when the connection
+//     drops later; check Status().Connected and Lag for that.
+//   - When the stream no longer holds the sequence after the last applied
+//     one (the node was away longer than MaxAge, or the events expired by
+//     TTL), the Subscriber logs a warning and replays from the first
+//     sequence. Whatever was pruned had expired, provided MaxAge is at least
+//     the longest token lifetime. A stream that ends before the last applied
+//     sequence (recreated) is replayed from its start, and Apply then gets a
+//     lastSeq lower than the one it recorded.
+//   - Per-message TTL needs nats-server 2.11 or later and a stream created
+//     with AllowMsgTTL. When the server refuses the Nats-TTL header, the
+//     Publisher publishes without it from then on and MaxAge alone prunes.
+//   - Decode accepts only wire Version 1 and events up to 64 KiB; fields have
+//     length limits (jti 255 bytes, id 128 bytes of visible ASCII, ...).
+//     Undecodable stream messages are logged, counted (Skipped) and passed
+//     over; undecodable outbox entries are logged and removed.
+//   - The embedded server syncs its files to disk on nats-server's schedule
+//     (every two minutes by default). A process crash loses nothing, a power
+//     loss can lose the last acknowledged events of a single-server setup;
+//     the outbox has already been emptied by then.
+//   - The connection from Connect buffers publishes while reconnecting; Drain
+//     does not publish while disconnected, so the outbox, not that buffer,
+//     holds events during an outage.
+package events

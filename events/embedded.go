@@ -1,0 +1,124 @@
+package events
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+)
+
+// embeddedReadyTimeout bounds how long StartEmbedded waits for the server.
+const embeddedReadyTimeout = 10 * time.Second
+
+// EmbeddedConfig configures an in-process NATS server with JetStream.
+type EmbeddedConfig struct {
+	StoreDir   string       // required: JetStream keeps its files under StoreDir/jetstream
+	Listen     string       // "" = in-process only, no listener; "host:port" exposes it (port 0 picks a free one)
+	ServerName string       // default "blnode"
+	Logger     *slog.Logger // default: discard; the server's notices, warnings and errors
+}
+
+// Embedded is a running in-process NATS server with JetStream, for a node
+// that was given no NATS URL.
+type Embedded struct {
+	srv    *server.Server
+	listen bool
+	once   sync.Once
+}
+
+// StartEmbedded starts the server and waits until it accepts connections
+// (at most 10s). It installs no signal handlers.
+func StartEmbedded(c EmbeddedConfig) (*Embedded, error) {
+	if c.StoreDir == "" {
+		return nil, fmt.Errorf("%w: EmbeddedConfig.StoreDir is empty", ErrInvalidConfig)
+	}
+	if c.ServerName == "" {
+		c.ServerName = "blnode"
+	}
+	opts := &server.Options{
+		ServerName: c.ServerName,
+		JetStream:  true,
+		StoreDir:   c.StoreDir,
+		NoSigs:     true,
+		NoLog:      c.Logger == nil,
+		DontListen: c.Listen == "",
+	}
+	if c.Listen != "" {
+		host, portText, err := net.SplitHostPort(c.Listen)
+		if err != nil {
+			return nil, fmt.Errorf("%w: EmbeddedConfig.Listen %q: %v", ErrInvalidConfig, c.Listen, err)
+		}
+		port, err := strconv.Atoi(portText)
+		if err != nil || port < 0 || port > 65535 {
+			return nil, fmt.Errorf("%w: EmbeddedConfig.Listen %q: bad port", ErrInvalidConfig, c.Listen)
+		}
+		if port == 0 {
+			port = server.RANDOM_PORT
+		}
+		opts.Host, opts.Port = host, port
+	}
+	s, err := server.NewServer(opts)
+	if err != nil {
+		return nil, fmt.Errorf("events: embedded NATS server: %w", err)
+	}
+	if c.Logger != nil {
+		s.SetLoggerV2(&serverLogger{log: c.Logger.With("component", "events", "nats_server", c.ServerName)}, false, false, false)
+	}
+	s.Start()
+	if !s.ReadyForConnections(embeddedReadyTimeout) {
+		s.Shutdown()
+		s.WaitForShutdown()
+		return nil, fmt.Errorf("events: embedded NATS server not ready within %v", embeddedReadyTimeout)
+	}
+	if !s.JetStreamEnabled() {
+		s.Shutdown()
+		s.WaitForShutdown()
+		return nil, errors.New("events: embedded NATS server started without JetStream (see its log)")
+	}
+	return &Embedded{srv: s, listen: c.Listen != ""}, nil
+}
+
+// Server returns the underlying nats-server, for monitoring and tests.
+func (e *Embedded) Server() *server.Server { return e.srv }
+
+// Connect opens a client connection: in-process when the server does not
+// listen, through its URL otherwise. opts are added after the defaults.
+func (e *Embedded) Connect(opts ...nats.Option) (*nats.Conn, error) {
+	if e.listen {
+		return nats.Connect(e.srv.ClientURL(), opts...)
+	}
+	return nats.Connect("", append([]nats.Option{nats.InProcessServer(e.srv)}, opts...)...)
+}
+
+// ClientURL returns the URL clients reach the server at ("" when it only
+// accepts in-process connections).
+func (e *Embedded) ClientURL() string {
+	if !e.listen {
+		return ""
+	}
+	return e.srv.ClientURL()
+}
+
+// Shutdown stops the server and waits for it. It is idempotent.
+func (e *Embedded) Shutdown() {
+	e.once.Do(func() {
+		e.srv.Shutdown()
+		e.srv.WaitForShutdown()
+	})
+}
+
+// serverLogger routes nats-server logs to slog.
+type serverLogger struct{ log *slog.Logger }
+
+func (l *serverLogger) Noticef(format string, v ...any) { l.log.Info(fmt.Sprintf(format, v...)) }
+func (l *serverLogger) Warnf(format string, v ...any)   { l.log.Warn(fmt.Sprintf(format, v...)) }
+func (l *serverLogger) Fatalf(format string, v ...any)  { l.log.Error(fmt.Sprintf(format, v...)) }
+func (l *serverLogger) Errorf(format string, v ...any)  { l.log.Error(fmt.Sprintf(format, v...)) }
+func (l *serverLogger) Debugf(format string, v ...any)  { l.log.Debug(fmt.Sprintf(format, v...)) }
+func (l *serverLogger) Tracef(format string, v ...any)  {}

@@ -1,0 +1,420 @@
+package events
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Publisher defaults.
+const (
+	DefaultMinBackoff = 50 * time.Millisecond
+	DefaultMaxBackoff = 5 * time.Second
+	DefaultBatchSize  = 256
+	DefaultAckWait    = 5 * time.Second
+	DefaultTTLMargin  = 5 * time.Minute
+)
+
+// idleTick is how often Drain looks at an empty outbox without a wake-up.
+const idleTick = time.Second
+
+// JetStream API error codes the publisher reacts to.
+const (
+	errCodeMsgTTLInvalid  jetstream.ErrorCode = 10165
+	errCodeMsgTTLDisabled jetstream.ErrorCode = 10166
+)
+
+// errNotConnected is recorded when Drain finds the connection down.
+var errNotConnected = errors.New("events: not connected to NATS")
+
+// PublisherConfig configures a Publisher. Zero values mean the defaults
+// written beside the fields.
+type PublisherConfig struct {
+	Stream     StreamConfig  // the stream published to (Name is sent as Nats-Expected-Stream)
+	Region     string        // subject region for events whose Region is empty; default "default"
+	Logger     *slog.Logger  // default: discard
+	MinBackoff time.Duration // default 50ms: first retry delay of Drain
+	MaxBackoff time.Duration // default 5s: longest retry delay of Drain
+	BatchSize  int           // default 256: outbox entries read and published per round
+	AckWait    time.Duration // default 5s: how long Drain waits for the acks of a round
+	TTLMargin  time.Duration // default 5m: kept past a token's exp (verifier leeway and clock skew)
+	Now        func() time.Time
+}
+
+// PublisherStats are counters for metrics and health. They only grow, except
+// Backoff and TTLDisabled.
+type PublisherStats struct {
+	Published   uint64        // events acknowledged by the stream, duplicates included
+	Duplicates  uint64        // of those, acknowledged as already in the stream
+	Failures    uint64        // failed publish attempts (Drain retries them)
+	Dropped     uint64        // outbox entries removed because they did not decode
+	LastError   string        // last failure, for logs and admin pages
+	LastErrorAt time.Time     //
+	Backoff     time.Duration // current Drain retry delay; zero when healthy
+	TTLDisabled bool          // the stream refused Nats-TTL; events go without it
+}
+
+// Publisher publishes events to the stream, directly (Publish) or from a
+// durable outbox (Drain). Its methods are safe for concurrent use.
+type Publisher struct {
+	js     jetstream.JetStream
+	cfg    PublisherConfig
+	stream StreamConfig
+	log    *slog.Logger
+
+	ttlOff atomic.Bool
+
+	mu    sync.Mutex
+	stats PublisherStats
+}
+
+// NewPublisher returns a publisher on js. It checks c and starts nothing.
+func NewPublisher(js jetstream.JetStream, c PublisherConfig) (*Publisher, error) {
+	if js == nil {
+		return nil, fmt.Errorf("%w: nil JetStream", ErrInvalidConfig)
+	}
+	sc, err := c.Stream.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if c.Region == "" {
+		c.Region = DefaultRegion
+	}
+	if err := ValidateRegion(c.Region); err != nil {
+		return nil, fmt.Errorf("%w: PublisherConfig.Region: %w", ErrInvalidConfig, err)
+	}
+	if c.MinBackoff == 0 {
+		c.MinBackoff = DefaultMinBackoff
+	}
+	if c.MaxBackoff == 0 {
+		c.MaxBackoff = max(DefaultMaxBackoff, c.MinBackoff)
+	}
+	if c.BatchSize == 0 {
+		c.BatchSize = DefaultBatchSize
+	}
+	if c.AckWait == 0 {
+		c.AckWait = DefaultAckWait
+	}
+	if c.TTLMargin == 0 {
+		c.TTLMargin = DefaultTTLMargin
+	}
+	switch {
+	case c.MinBackoff < 0:
+		return nil, fmt.Errorf("%w: PublisherConfig.MinBackoff %v is negative", ErrInvalidConfig, c.MinBackoff)
+	case c.MaxBackoff < c.MinBackoff:
+		return nil, fmt.Errorf("%w: PublisherConfig.MaxBackoff %v is below MinBackoff %v", ErrInvalidConfig, c.MaxBackoff, c.MinBackoff)
+	case c.BatchSize < 0 || c.BatchSize > 4096:
+		return nil, fmt.Errorf("%w: PublisherConfig.BatchSize %d not in 1..4096", ErrInvalidConfig, c.BatchSize)
+	case c.AckWait < 0:
+		return nil, fmt.Errorf("%w: PublisherConfig.AckWait %v is negative", ErrInvalidConfig, c.AckWait)
+	case c.TTLMargin < 0:
+		return nil, fmt.Errorf("%w: PublisherConfig.TTLMargin %v is negative", ErrInvalidConfig, c.TTLMargin)
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	c.Stream = sc
+	return &Publisher{
+		js:     js,
+		cfg:    c,
+		stream: sc,
+		log:    c.Logger.With("component", "events"),
+	}, nil
+}
+
+// Stats returns a snapshot of the counters.
+func (p *Publisher) Stats() PublisherStats {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s := p.stats
+	s.TTLDisabled = p.ttlOff.Load()
+	return s
+}
+
+// Publish sends e straight to the stream and waits for its acknowledgement,
+// for programs that issue tokens without running a node. The event id is the
+// Nats-Msg-Id, so publishing the same event again within the duplicate window
+// stores it once; seq is then the sequence of the stored copy.
+func (p *Publisher) Publish(ctx context.Context, e Event) (seq uint64, err error) {
+	data, err := e.Encode()
+	if err != nil {
+		return 0, err
+	}
+	msg := p.message(e, data)
+	ack, err := p.js.PublishMsg(ctx, msg)
+	if err != nil && p.dropTTL(msg, err) {
+		ack, err = p.js.PublishMsg(ctx, msg)
+	}
+	if err != nil {
+		p.failed(err)
+		return 0, fmt.Errorf("events: publish %s %s: %w", e.Kind, e.ID, err)
+	}
+	p.acked(ack)
+	return ack.Sequence, nil
+}
+
+// message builds the NATS message for e, whose wire form is data.
+func (p *Publisher) message(e Event, data []byte) *nats.Msg {
+	region := e.Region
+	if region == "" {
+		region = p.cfg.Region
+	}
+	m := nats.NewMsg(Subject(p.stream.Prefix, region, e.Kind))
+	m.Data = data
+	m.Header.Set(jetstream.MsgIDHeader, e.ID)
+	m.Header.Set(jetstream.ExpectedStreamHeader, p.stream.Name)
+	if ttl, ok := p.ttlSeconds(e); ok && !p.ttlOff.Load() {
+		m.Header.Set(jetstream.MsgTTLHeader, strconv.FormatInt(ttl, 10))
+	}
+	return m
+}
+
+// ttlSeconds returns the Nats-TTL for a token event: the seconds until the
+// token's exp plus the margin, at least 1. Events without an expiry, and
+// those that would outlive MaxAge anyway, get none.
+func (p *Publisher) ttlSeconds(e Event) (int64, bool) {
+	exp := e.Expires()
+	if exp.IsZero() {
+		return 0, false
+	}
+	d := exp.Sub(p.cfg.Now()) + p.cfg.TTLMargin
+	if d >= p.stream.MaxAge {
+		return 0, false
+	}
+	secs := int64(math.Ceil(d.Seconds()))
+	return max(secs, 1), true
+}
+
+// dropTTL reports whether err is the server refusing per-message TTLs for a
+// message that carried one; it then remembers to publish without them and
+// strips the header from msg.
+func (p *Publisher) dropTTL(msg *nats.Msg, err error) bool {
+	if msg.Header.Get(jetstream.MsgTTLHeader) == "" || !isTTLRefused(err) {
+		return false
+	}
+	if p.ttlOff.CompareAndSwap(false, true) {
+		p.log.Warn("stream refuses per-message TTL; publishing without Nats-TTL, MaxAge alone prunes the stream",
+			"stream", p.stream.Name, "err", err)
+	}
+	msg.Header.Del(jetstream.MsgTTLHeader)
+	return true
+}
+
+func isTTLRefused(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) &&
+		(apiErr.ErrorCode == errCodeMsgTTLDisabled || apiErr.ErrorCode == errCodeMsgTTLInvalid)
+}
+
+func (p *Publisher) acked(ack *jetstream.PubAck) {
+	p.mu.Lock()
+	p.stats.Published++
+	if ack.Duplicate {
+		p.stats.Duplicates++
+	}
+	p.mu.Unlock()
+}
+
+func (p *Publisher) failed(err error) {
+	p.mu.Lock()
+	p.stats.Failures++
+	p.stats.LastError = err.Error()
+	p.stats.LastErrorAt = p.cfg.Now()
+	p.mu.Unlock()
+}
+
+func (p *Publisher) setBackoff(d time.Duration) {
+	p.mu.Lock()
+	p.stats.Backoff = d
+	p.mu.Unlock()
+}
+
+// OutboxEntry is one durable, not yet published event: Data is its wire form
+// (Event.Encode) and Seq the outbox's own key.
+type OutboxEntry struct {
+	Seq  uint64
+	Data []byte
+}
+
+// Outbox is the durable queue Drain empties. The node implements it over its
+// store; entries are written in the same transaction as the change they
+// announce.
+type Outbox interface {
+	// Pending returns up to max entries, oldest first.
+	Pending(ctx context.Context, max int) ([]OutboxEntry, error)
+	// Remove deletes the entries with the given keys; unknown keys are not
+	// an error.
+	Remove(ctx context.Context, seqs []uint64) error
+}
+
+// OutboxCounter may be implemented by an Outbox that counts its entries
+// cheaply; Drain then logs the outbox's full depth when it retries, instead
+// of the number of entries it read.
+type OutboxCounter interface {
+	Count(ctx context.Context) (int, error)
+}
+
+// Drain publishes the outbox until ctx ends, then returns nil. Each round
+// reads up to BatchSize entries, publishes them asynchronously (Nats-Msg-Id =
+// event id), waits for the acks and removes the acknowledged entries; what
+// failed stays and is retried with exponential backoff (logged with the
+// number pending) while NATS is unreachable. An entry that does not decode is
+// logged and removed so it never blocks the queue. With an empty outbox Drain
+// sleeps until a value arrives on wake or a 1s tick passes.
+//
+// wake may be nil; a closed wake is treated as nil. Writers send on it
+// without blocking (a channel with a buffer of one) after committing an entry.
+func (p *Publisher) Drain(ctx context.Context, ob Outbox, wake <-chan struct{}) error {
+	if ob == nil {
+		return fmt.Errorf("%w: nil Outbox", ErrInvalidConfig)
+	}
+	tick := time.NewTicker(idleTick)
+	defer tick.Stop()
+	bo := backoff{min: p.cfg.MinBackoff, max: p.cfg.MaxBackoff}
+	failures := 0
+	for ctx.Err() == nil {
+		more, pending, err := p.drainOnce(ctx, ob)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			failures++
+			d := bo.next()
+			p.setBackoff(bo.cur)
+			depth := slog.Int("outbox_depth_at_least", pending)
+			if c, ok := ob.(OutboxCounter); ok {
+				if n, cerr := c.Count(ctx); cerr == nil {
+					depth = slog.Int("outbox_depth", n)
+				}
+			}
+			p.log.Warn("outbox drain failed; retrying", "err", err, depth,
+				"attempt", failures, "retry_in", d.Round(time.Millisecond))
+			if !sleepCtx(ctx, d) {
+				return nil
+			}
+			continue
+		}
+		if failures > 0 {
+			p.log.Info("outbox drain recovered", "failed_attempts", failures)
+			failures = 0
+			bo.reset()
+			p.setBackoff(0)
+		}
+		if more {
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case _, ok := <-wake:
+			if !ok {
+				wake = nil
+			}
+		case <-tick.C:
+		}
+	}
+	return nil
+}
+
+// drainOnce runs one round. more reports a full batch (look again at once);
+// pending is the number of entries read, for logs.
+func (p *Publisher) drainOnce(ctx context.Context, ob Outbox) (more bool, pending int, err error) {
+	entries, err := ob.Pending(ctx, p.cfg.BatchSize)
+	if err != nil {
+		return false, 0, fmt.Errorf("events: read outbox: %w", err)
+	}
+	if len(entries) == 0 {
+		return false, 0, nil
+	}
+	pending = len(entries)
+	if nc := p.js.Conn(); nc != nil && !nc.IsConnected() {
+		p.failed(errNotConnected)
+		return false, pending, errNotConnected
+	}
+
+	type inflight struct {
+		seq uint64
+		msg *nats.Msg
+		paf jetstream.PubAckFuture
+	}
+	var (
+		done    []uint64 // acknowledged or undecodable: remove
+		flights = make([]inflight, 0, len(entries))
+		pubErr  error
+		retry   bool // a TTL refusal: publish again at once, no backoff
+	)
+	for _, en := range entries {
+		e, derr := Decode(en.Data)
+		if derr != nil {
+			p.log.Error("dropping undecodable outbox entry", "outbox_seq", en.Seq, "err", derr)
+			p.mu.Lock()
+			p.stats.Dropped++
+			p.mu.Unlock()
+			done = append(done, en.Seq)
+			continue
+		}
+		msg := p.message(e, en.Data)
+		paf, err := p.js.PublishMsgAsync(msg)
+		if err != nil {
+			pubErr = err
+			break
+		}
+		flights = append(flights, inflight{seq: en.Seq, msg: msg, paf: paf})
+	}
+
+	timer := time.NewTimer(p.cfg.AckWait)
+	defer timer.Stop()
+	timedOut := false
+wait:
+	for _, f := range flights {
+		select {
+		case ack := <-f.paf.Ok():
+			p.acked(ack)
+			done = append(done, f.seq)
+		case err := <-f.paf.Err():
+			if p.dropTTL(f.msg, err) {
+				retry = true
+				continue
+			}
+			if pubErr == nil {
+				pubErr = err
+			}
+		case <-timer.C:
+			timedOut = true
+			break wait
+		case <-ctx.Done():
+			break wait
+		}
+	}
+	if timedOut && pubErr == nil {
+		pubErr = fmt.Errorf("no ack within %v", p.cfg.AckWait)
+	}
+
+	if len(done) > 0 {
+		// Remove even when ctx just ended: what was acknowledged need not be
+		// sent again (though the duplicate window would absorb it).
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.AckWait)
+		rerr := ob.Remove(rctx, done)
+		cancel()
+		if rerr != nil {
+			return false, pending, fmt.Errorf("events: remove %d published outbox entries: %w", len(done), rerr)
+		}
+	}
+	if pubErr != nil {
+		p.failed(pubErr)
+		return false, pending - len(done), fmt.Errorf("events: publish: %w", pubErr)
+	}
+	return retry || len(entries) == p.cfg.BatchSize, pending - len(done), nil
+}

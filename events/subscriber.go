@@ -1,0 +1,562 @@
+package events
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/sync/errgroup"
+)
+
+// Subscriber defaults.
+const (
+	DefaultMaxBatch = 1024
+	DefaultMaxWait  = 5 * time.Millisecond
+)
+
+// Consumer tuning: pull in large batches for replay, and notice a lost
+// consumer (server restart, cluster member gone) within a few seconds.
+const (
+	pullExpiry    = 10 * time.Second
+	pullHeartbeat = 2 * time.Second
+	refreshEvery  = time.Second
+	infoTimeout   = 5 * time.Second
+	stopTimeout   = 5 * time.Second
+	stallCheck    = 15 * time.Second
+	minRetry      = 100 * time.Millisecond
+	maxRetry      = 5 * time.Second
+)
+
+// ErrRunning is returned by Run when the subscriber is already running.
+var ErrRunning = errors.New("events: subscriber already running")
+
+// Delivered is one decoded event with its place in the stream.
+type Delivered struct {
+	Seq     uint64
+	Event   Event
+	Subject string
+}
+
+// Applier is implemented by the node over its store.
+type Applier interface {
+	// LastApplied returns the stream sequence recorded by the last Apply
+	// (0 for an empty replica).
+	LastApplied() (uint64, error)
+	// Apply applies the decoded events of a batch and records lastSeq as the
+	// last applied sequence, in one transaction. lastSeq is the highest
+	// sequence of the batch, counting skipped (undecodable) messages, so
+	// batch may be empty. Apply must be idempotent and accept events in any
+	// order: after a failure the same batch is offered again, and a replay
+	// may deliver events already applied.
+	Apply(ctx context.Context, batch []Delivered, lastSeq uint64) error
+}
+
+// SubscriberConfig configures a Subscriber. Zero values mean the defaults
+// written beside the fields.
+type SubscriberConfig struct {
+	Stream   StreamConfig  // the stream to follow
+	Logger   *slog.Logger  // default: discard
+	MaxBatch int           // default 1024: most events per Apply
+	MaxWait  time.Duration // default 5ms: how long to gather a batch while more is on its way
+	Now      func() time.Time
+}
+
+// SubscriberStatus is a snapshot for metrics and health.
+type SubscriberStatus struct {
+	LastApplied uint64    // stream sequence recorded by the last Apply
+	StreamFirst uint64    // first sequence in the stream, refreshed about once a second
+	StreamLast  uint64    // last sequence in the stream, from the same refresh or deliveries
+	Lag         uint64    // StreamLast - LastApplied, or 0
+	Applied     uint64    // events handed to Apply successfully
+	Skipped     uint64    // messages that did not decode
+	Batches     uint64    // successful Apply calls
+	ApplyErrors uint64    // failed Apply calls (each retried)
+	Restarts    uint64    // consumers recreated after an error
+	Rebuilds    uint64    // starts from the first sequence because the stream no longer held the next one
+	LastApplyAt time.Time // time of the last successful Apply
+	Connected   bool      // the NATS connection is up
+	Ready       bool      // see Subscriber.Ready
+}
+
+// Subscriber keeps an Applier in step with the stream: an ordered consumer
+// from the last applied sequence, events applied in batches.
+type Subscriber struct {
+	js     jetstream.JetStream
+	a      Applier
+	cfg    SubscriberConfig
+	stream StreamConfig
+	log    *slog.Logger
+
+	running atomic.Bool
+	ready   atomic.Bool
+
+	mu        sync.Mutex
+	st        SubscriberStatus
+	target    uint64 // stream's last sequence when Run started
+	hasTarget bool
+}
+
+// NewSubscriber returns a subscriber applying the stream to a. It checks c
+// and starts nothing; Run consumes.
+func NewSubscriber(js jetstream.JetStream, a Applier, c SubscriberConfig) (*Subscriber, error) {
+	if js == nil {
+		return nil, fmt.Errorf("%w: nil JetStream", ErrInvalidConfig)
+	}
+	if a == nil {
+		return nil, fmt.Errorf("%w: nil Applier", ErrInvalidConfig)
+	}
+	sc, err := c.Stream.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if c.MaxBatch == 0 {
+		c.MaxBatch = DefaultMaxBatch
+	}
+	if c.MaxWait == 0 {
+		c.MaxWait = DefaultMaxWait
+	}
+	if c.MaxBatch < 0 || c.MaxBatch > 1<<16 {
+		return nil, fmt.Errorf("%w: SubscriberConfig.MaxBatch %d not in 1..65536", ErrInvalidConfig, c.MaxBatch)
+	}
+	if c.MaxWait < 0 {
+		return nil, fmt.Errorf("%w: SubscriberConfig.MaxWait %v is negative", ErrInvalidConfig, c.MaxWait)
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	c.Stream = sc
+	return &Subscriber{
+		js:     js,
+		a:      a,
+		cfg:    c,
+		stream: sc,
+		log:    c.Logger.With("component", "events"),
+	}, nil
+}
+
+// Ready reports whether everything up to the stream's last sequence as of
+// the start of Run has been applied (an empty stream is ready at once).
+// Once true it stays true, through later disconnects.
+func (s *Subscriber) Ready() bool { return s.ready.Load() }
+
+// Skipped returns the number of messages that did not decode.
+func (s *Subscriber) Skipped() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.st.Skipped
+}
+
+// Status returns a snapshot of the counters.
+func (s *Subscriber) Status() SubscriberStatus {
+	s.mu.Lock()
+	st := s.st
+	s.mu.Unlock()
+	if st.StreamLast > st.LastApplied {
+		st.Lag = st.StreamLast - st.LastApplied
+	}
+	if nc := s.js.Conn(); nc != nil {
+		st.Connected = nc.IsConnected()
+	}
+	st.Ready = s.ready.Load()
+	return st
+}
+
+// Run consumes the stream until ctx ends, then returns nil after its
+// goroutines have stopped. It survives disconnects and server restarts; it
+// returns early only when the Applier cannot say where to start.
+func (s *Subscriber) Run(ctx context.Context) error {
+	if !s.running.CompareAndSwap(false, true) {
+		return ErrRunning
+	}
+	defer s.running.Store(false)
+
+	last, err := s.a.LastApplied()
+	if err != nil {
+		return fmt.Errorf("events: read last applied sequence: %w", err)
+	}
+	s.mu.Lock()
+	s.st.LastApplied = last
+	s.mu.Unlock()
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { s.consumeLoop(gctx); return nil })
+	g.Go(func() error { s.refreshLoop(gctx); return nil })
+	return g.Wait()
+}
+
+// consumeLoop runs consumer sessions until ctx ends, recreating the consumer
+// from the last applied sequence whenever one ends in error.
+func (s *Subscriber) consumeLoop(ctx context.Context) {
+	bo := backoff{min: minRetry, max: maxRetry}
+	for ctx.Err() == nil {
+		progressed, err := s.session(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if progressed {
+			bo.reset()
+		}
+		d := bo.next()
+		s.mu.Lock()
+		s.st.Restarts++
+		last := s.st.LastApplied
+		s.mu.Unlock()
+		s.log.Warn("event consumer stopped; recreating it from the last applied sequence",
+			"err", err, "last_applied", last, "retry_in", d.Round(time.Millisecond))
+		if !sleepCtx(ctx, d) {
+			return
+		}
+	}
+}
+
+// item is one delivered message; decodeBatch fills ev and err.
+type item struct {
+	seq     uint64
+	pending uint64
+	subject string
+	data    []byte
+	ev      Event
+	err     error
+}
+
+// decodeChunk is the smallest share of a batch worth a goroutine of its own.
+const decodeChunk = 32
+
+// decodeBatch decodes every item of batch, in parallel for large batches:
+// JSON decoding dominates the cost of a replay.
+func decodeBatch(batch []item) {
+	workers := min(runtime.GOMAXPROCS(0), len(batch)/decodeChunk)
+	if workers <= 1 {
+		for i := range batch {
+			batch[i].ev, batch[i].err = Decode(batch[i].data)
+		}
+		return
+	}
+	var wg sync.WaitGroup
+	chunk := (len(batch) + workers - 1) / workers
+	for lo := 0; lo < len(batch); lo += chunk {
+		part := batch[lo:min(lo+chunk, len(batch))]
+		wg.Go(func() {
+			for i := range part {
+				part[i].ev, part[i].err = Decode(part[i].data)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+var (
+	errConsumerClosed  = errors.New("events: consumer closed")
+	errConsumerStalled = errors.New("events: consumer delivers nothing although events are pending")
+)
+
+// stalled reports whether the server holds events for the consumer although
+// nothing arrived for a whole stallCheck period: a safety net should the
+// ordered consumer fail to recover by itself.
+func (s *Subscriber) stalled(ctx context.Context, cons jetstream.Consumer) bool {
+	ictx, cancel := context.WithTimeout(ctx, infoTimeout)
+	defer cancel()
+	info, err := cons.Info(ictx)
+	if err != nil {
+		return false // between consumers, or disconnected: the consumer handles that
+	}
+	return info.NumPending > 0
+}
+
+// session creates an ordered consumer after the last applied sequence and
+// applies what it delivers until ctx ends or the consumer fails. progressed
+// reports whether any batch was applied.
+func (s *Subscriber) session(ctx context.Context) (progressed bool, err error) {
+	ictx, cancel := context.WithTimeout(ctx, infoTimeout)
+	stream, err := s.js.Stream(ictx, s.stream.Name)
+	cancel()
+	if err != nil {
+		return false, fmt.Errorf("stream %s: %w", s.stream.Name, err)
+	}
+	state := stream.CachedInfo().State
+	s.noteStream(state.FirstSeq, state.LastSeq)
+
+	s.mu.Lock()
+	last := s.st.LastApplied
+	s.mu.Unlock()
+	start := last + 1
+	first := max(state.FirstSeq, 1)
+	switch {
+	case last > state.LastSeq:
+		s.log.Warn("stream ends before the last applied sequence (stream recreated or reset?); replaying it from the first sequence",
+			"stream", s.stream.Name, "last_applied", last, "stream_last", state.LastSeq, "first_seq", first)
+		start = first
+		s.rebuild(start)
+	case last > 0 && start < first:
+		s.log.Warn("node was away longer than the stream keeps events: messages after the last applied sequence were pruned (MaxAge or per-message TTL); rebuilding from the first sequence",
+			"stream", s.stream.Name, "last_applied", last, "first_seq", first)
+		start = first
+		s.rebuild(start)
+	}
+	s.setTarget(state.Msgs, state.LastSeq)
+
+	cfg := jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverAllPolicy}
+	if start > 1 {
+		cfg.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
+		cfg.OptStartSeq = start
+	}
+	cctx, cancel := context.WithTimeout(ctx, infoTimeout)
+	cons, err := s.js.OrderedConsumer(cctx, s.stream.Name, cfg)
+	cancel()
+	if err != nil {
+		return false, fmt.Errorf("create ordered consumer: %w", err)
+	}
+
+	ch := make(chan item, 2*s.cfg.MaxBatch)
+	done := make(chan struct{})
+	handler := func(msg jetstream.Msg) {
+		md, err := msg.Metadata()
+		if err != nil {
+			s.log.Error("message without JetStream metadata", "subject", msg.Subject(), "err", err)
+			return
+		}
+		it := item{seq: md.Sequence.Stream, pending: md.NumPending, subject: msg.Subject(), data: msg.Data()}
+		select {
+		case ch <- it:
+		case <-done:
+		}
+	}
+	errHandler := func(_ jetstream.ConsumeContext, err error) {
+		s.log.Warn("event consumer error; it recreates itself", "err", err)
+	}
+	cc, err := cons.Consume(handler,
+		jetstream.PullMaxMessages(max(2*s.cfg.MaxBatch, 512)),
+		jetstream.PullExpiry(pullExpiry),
+		jetstream.PullHeartbeat(pullHeartbeat),
+		jetstream.ConsumeErrHandler(errHandler))
+	if err != nil {
+		return false, fmt.Errorf("consume: %w", err)
+	}
+	closed := cc.Closed()
+	defer func() {
+		close(done) // release a handler blocked on ch
+		cc.Stop()
+		t := time.NewTimer(stopTimeout)
+		defer t.Stop()
+		select {
+		case <-closed:
+		case <-t.C:
+			s.log.Warn("event consumer did not stop in time", "timeout", stopTimeout)
+		}
+	}()
+	s.log.Info("consuming events", "stream", s.stream.Name, "start_seq", start)
+
+	batch := make([]item, 0, s.cfg.MaxBatch)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	stall := time.NewTicker(stallCheck)
+	defer stall.Stop()
+	received := false
+	for {
+		batch = batch[:0]
+		select {
+		case <-ctx.Done():
+			return progressed, nil
+		case <-closed:
+			return progressed, errConsumerClosed
+		case <-stall.C:
+			if !received && s.stalled(ctx, cons) {
+				return progressed, errConsumerStalled
+			}
+			received = false
+			continue
+		case it := <-ch:
+			batch = append(batch, it)
+			received = true
+		}
+	fill: // take what is already here
+		for len(batch) < s.cfg.MaxBatch {
+			select {
+			case it := <-ch:
+				batch = append(batch, it)
+			default:
+				break fill
+			}
+		}
+		// More is on its way (the server said so): gather it for up to
+		// MaxWait. Otherwise apply now; waiting would only add latency.
+		if len(batch) < s.cfg.MaxBatch && batch[len(batch)-1].pending > 0 && s.cfg.MaxWait > 0 {
+			timer.Reset(s.cfg.MaxWait)
+		gather:
+			for len(batch) < s.cfg.MaxBatch {
+				select {
+				case it := <-ch:
+					batch = append(batch, it)
+				case <-timer.C:
+					break gather
+				case <-ctx.Done():
+					return progressed, nil
+				}
+			}
+			timer.Stop()
+		}
+		decodeBatch(batch)
+		if !s.apply(ctx, batch) {
+			return progressed, nil // ctx ended
+		}
+		progressed = true
+	}
+}
+
+// apply hands a batch to the Applier, retrying with backoff until it
+// succeeds or ctx ends (reported as false). A failed batch is never skipped.
+func (s *Subscriber) apply(ctx context.Context, batch []item) bool {
+	delivered := make([]Delivered, 0, len(batch))
+	var lastSeq, pending uint64
+	skipped := 0
+	for _, it := range batch {
+		if it.seq > lastSeq {
+			lastSeq, pending = it.seq, it.pending
+		}
+		if it.err != nil {
+			skipped++
+			s.log.Warn("skipping undecodable event", "seq", it.seq, "subject", it.subject, "err", it.err)
+			continue
+		}
+		delivered = append(delivered, Delivered{Seq: it.seq, Event: it.ev, Subject: it.subject})
+	}
+	bo := backoff{min: minRetry, max: maxRetry}
+	for attempt := 1; ; attempt++ {
+		err := s.a.Apply(ctx, delivered, lastSeq)
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		s.mu.Lock()
+		s.st.ApplyErrors++
+		s.mu.Unlock()
+		d := bo.next()
+		s.log.Error("applying events failed; retrying the same batch", "err", err,
+			"first_seq", batch[0].seq, "last_seq", lastSeq, "events", len(delivered),
+			"attempt", attempt, "retry_in", d.Round(time.Millisecond))
+		if !sleepCtx(ctx, d) {
+			return false
+		}
+	}
+
+	s.mu.Lock()
+	s.st.LastApplied = lastSeq
+	s.st.Applied += uint64(len(delivered))
+	s.st.Skipped += uint64(skipped)
+	s.st.Batches++
+	s.st.LastApplyAt = s.cfg.Now()
+	s.st.StreamLast = max(s.st.StreamLast, lastSeq+pending)
+	reached := s.hasTarget && lastSeq >= s.target
+	s.mu.Unlock()
+	// pending == 0: the server had nothing after this message when it sent
+	// it, so everything that existed at start has been applied.
+	if reached || pending == 0 {
+		s.markReady("caught up")
+	}
+	return true
+}
+
+// rebuild resets the in-memory position before replaying from start.
+func (s *Subscriber) rebuild(start uint64) {
+	s.mu.Lock()
+	s.st.LastApplied = start - 1
+	s.st.Rebuilds++
+	s.mu.Unlock()
+}
+
+// setTarget fixes the readiness target at the first successful look at the
+// stream.
+func (s *Subscriber) setTarget(msgs, lastSeq uint64) {
+	s.mu.Lock()
+	if s.hasTarget {
+		s.mu.Unlock()
+		return
+	}
+	s.hasTarget = true
+	s.target = lastSeq
+	reached := msgs == 0 || s.st.LastApplied >= lastSeq
+	s.mu.Unlock()
+	if reached {
+		s.markReady("nothing to replay")
+	}
+}
+
+func (s *Subscriber) markReady(why string) {
+	if s.ready.CompareAndSwap(false, true) {
+		st := s.Status()
+		s.log.Info("event replica ready", "why", why, "last_applied", st.LastApplied, "applied", st.Applied, "skipped", st.Skipped)
+	}
+}
+
+func (s *Subscriber) noteStream(first, last uint64) {
+	s.mu.Lock()
+	s.st.StreamFirst = first
+	s.st.StreamLast = last
+	s.mu.Unlock()
+}
+
+// refreshLoop refreshes the stream's first and last sequence about once a
+// second, and settles readiness when the messages before the target were
+// removed (per-message TTL) so that it will never be delivered.
+func (s *Subscriber) refreshLoop(ctx context.Context) {
+	t := time.NewTicker(refreshEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		rctx, cancel := context.WithTimeout(ctx, infoTimeout)
+		s.refresh(rctx)
+		cancel()
+	}
+}
+
+func (s *Subscriber) refresh(ctx context.Context) {
+	stream, err := s.js.Stream(ctx, s.stream.Name)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.log.Debug("stream info", "stream", s.stream.Name, "err", err)
+		}
+		return
+	}
+	state := stream.CachedInfo().State
+	s.noteStream(state.FirstSeq, state.LastSeq)
+	if s.ready.Load() {
+		return
+	}
+	s.mu.Lock()
+	has, target, last := s.hasTarget, s.target, s.st.LastApplied
+	s.mu.Unlock()
+	if !has {
+		return
+	}
+	if last >= target || state.Msgs == 0 {
+		s.markReady("caught up")
+		return
+	}
+	// The tail up to the target may have expired (Nats-TTL): compare with
+	// the last message that still exists.
+	m, err := stream.GetLastMsgForSubject(ctx, s.stream.subjects())
+	switch {
+	case errors.Is(err, jetstream.ErrMsgNotFound):
+		s.markReady("no events left in the stream")
+	case err != nil:
+		s.log.Debug("last message of stream", "stream", s.stream.Name, "err", err)
+	case m.Sequence <= last:
+		s.markReady("caught up with the last remaining event")
+	}
+}

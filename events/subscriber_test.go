@@ -1,0 +1,317 @@
+package events_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/blnode/blnode/events"
+	"github.com/blnode/blnode/events/eventstest"
+)
+
+func newSubscriber(t testing.TB, js jetstream.JetStream, a events.Applier, c events.SubscriberConfig) *events.Subscriber {
+	t.Helper()
+	s, err := events.NewSubscriber(js, a, c)
+	if err != nil {
+		t.Fatalf("NewSubscriber: %v", err)
+	}
+	return s
+}
+
+// waitApplied waits until a has applied up to seq.
+func waitApplied(t testing.TB, a *memApplier, seq uint64) {
+	t.Helper()
+	eventstest.CheckFor(t, waitLong, pollEvery, func() error {
+		if last, _, _ := a.snapshot(); last < seq {
+			return fmt.Errorf("last applied %d, want %d", last, seq)
+		}
+		return nil
+	})
+}
+
+func TestSubscriberReplaysFromZero(t *testing.T) {
+	_, _, js := setup(t)
+	p := newPublisher(t, js, events.PublisherConfig{})
+	ids := publishN(t, p, 50)
+
+	a := newApplier(0)
+	a.gate = make(chan struct{}) // hold the first Apply
+	sub := newSubscriber(t, js, a, events.SubscriberConfig{MaxBatch: 16})
+	if sub.Ready() {
+		t.Fatal("ready before Run")
+	}
+	runSubscriber(t, sub)
+	// While Apply is held, nothing is applied and the subscriber is not ready.
+	eventstest.CheckFor(t, waitLong, pollEvery, func() error {
+		if st := sub.Status(); st.StreamLast != 50 {
+			return fmt.Errorf("stream last %d", st.StreamLast)
+		}
+		return nil
+	})
+	if sub.Ready() {
+		t.Fatal("ready while nothing is applied")
+	}
+	a.mu.Lock()
+	close(a.gate)
+	a.gate = nil
+	a.mu.Unlock()
+
+	waitApplied(t, a, 50)
+	eventstest.CheckFor(t, waitLong, pollEvery, func() error {
+		if !sub.Ready() {
+			return errors.New("not ready")
+		}
+		return nil
+	})
+	_, seqs, byID := a.snapshot()
+	if len(seqs) != 50 || seqs[0] != 1 || seqs[49] != 50 {
+		t.Fatalf("applied seqs %v", seqs)
+	}
+	for _, id := range ids {
+		if byID[id] != 1 {
+			t.Fatalf("event %s applied %d times", id, byID[id])
+		}
+	}
+	st := sub.Status()
+	if st.Applied != 50 || st.LastApplied != 50 || st.Lag != 0 || !st.Connected || !st.Ready || st.Batches < 4 {
+		t.Fatalf("status %+v", st)
+	}
+
+	// Live events keep flowing after the replay.
+	more := publishN(t, p, 3)
+	waitApplied(t, a, 53)
+	if _, _, byID := a.snapshot(); byID[more[2]] != 1 {
+		t.Fatalf("live event not applied")
+	}
+}
+
+func TestSubscriberResumesFromSequence(t *testing.T) {
+	_, _, js := setup(t)
+	p := newPublisher(t, js, events.PublisherConfig{})
+	publishN(t, p, 40)
+
+	a := newApplier(30)
+	sub := newSubscriber(t, js, a, events.SubscriberConfig{})
+	runSubscriber(t, sub)
+	waitApplied(t, a, 40)
+	_, seqs, _ := a.snapshot()
+	if len(seqs) != 10 || seqs[0] != 31 {
+		t.Fatalf("applied seqs %v, want 31..40", seqs)
+	}
+	eventstest.CheckFor(t, waitLong, pollEvery, func() error {
+		if !sub.Ready() {
+			return errors.New("not ready")
+		}
+		return nil
+	})
+}
+
+func TestSubscriberEmptyStreamReadyAtOnce(t *testing.T) {
+	_, _, js := setup(t)
+	a := newApplier(0)
+	sub := newSubscriber(t, js, a, events.SubscriberConfig{})
+	runSubscriber(t, sub)
+	eventstest.CheckFor(t, waitLong, pollEvery, func() error {
+		if !sub.Ready() {
+			return errors.New("not ready")
+		}
+		return nil
+	})
+	p := newPublisher(t, js, events.PublisherConfig{})
+	publishN(t, p, 1)
+	waitApplied(t, a, 1)
+}
+
+func TestSubscriberSkipsGarbage(t *testing.T) {
+	_, _, js := setup(t)
+	var logs logBuffer
+	a := newApplier(0)
+	sub := newSubscriber(t, js, a, events.SubscriberConfig{Logger: logs.logger()})
+	runSubscriber(t, sub)
+
+	ack, err := js.Publish(t.Context(), "blnode.ev.x.blacklist", []byte("garbage{"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := newPublisher(t, js, events.PublisherConfig{Region: "x"})
+	e := blacklistEvent("after-garbage")
+	seq, err := p.Publish(t.Context(), e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitApplied(t, a, seq)
+	last, seqs, byID := a.snapshot()
+	if byID[e.ID] != 1 || len(seqs) != 1 || seqs[0] != seq || last != seq {
+		t.Fatalf("applied %v last %d", seqs, last)
+	}
+	if got := sub.Skipped(); got != 1 {
+		t.Fatalf("Skipped() = %d, want 1", got)
+	}
+	if st := sub.Status(); st.Skipped != 1 || st.Applied != 1 {
+		t.Fatalf("status %+v", st)
+	}
+	if want := fmt.Sprintf("seq=%d", ack.Sequence); !strings.Contains(logs.String(), "skipping undecodable event") || !strings.Contains(logs.String(), want) {
+		t.Fatalf("log does not report the skipped sequence %s:\n%s", want, logs.String())
+	}
+}
+
+// A garbage message alone still advances the recorded sequence.
+func TestSubscriberRecordsSkippedSequence(t *testing.T) {
+	_, _, js := setup(t)
+	if _, err := js.Publish(t.Context(), "blnode.ev.x.flush", []byte(`{"v":1}`)); err != nil {
+		t.Fatal(err)
+	}
+	a := newApplier(0)
+	sub := newSubscriber(t, js, a, events.SubscriberConfig{})
+	runSubscriber(t, sub)
+	waitApplied(t, a, 1)
+	eventstest.CheckFor(t, waitLong, pollEvery, func() error {
+		if !sub.Ready() {
+			return errors.New("not ready")
+		}
+		return nil
+	})
+	if sub.Skipped() != 1 {
+		t.Fatalf("skipped %d", sub.Skipped())
+	}
+}
+
+func TestSubscriberRetriesFailedApply(t *testing.T) {
+	_, _, js := setup(t)
+	p := newPublisher(t, js, events.PublisherConfig{})
+	ids := publishN(t, p, 5)
+	a := newApplier(0)
+	a.failN = 2
+	sub := newSubscriber(t, js, a, events.SubscriberConfig{})
+	runSubscriber(t, sub)
+	waitApplied(t, a, 5)
+	_, _, byID := a.snapshot()
+	for _, id := range ids {
+		if byID[id] != 1 {
+			t.Fatalf("event %s applied %d times", id, byID[id])
+		}
+	}
+	if st := sub.Status(); st.ApplyErrors != 2 || st.Skipped != 0 {
+		t.Fatalf("status %+v, want 2 apply errors, none skipped", st)
+	}
+}
+
+// A node whose last applied sequence is older than the stream's first one
+// warns and rebuilds from the first sequence.
+func TestSubscriberRebuildsAfterRetention(t *testing.T) {
+	_, _, js := setup(t)
+	p := newPublisher(t, js, events.PublisherConfig{})
+	publishN(t, p, 10)
+	stream, err := js.Stream(t.Context(), events.DefaultStreamName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.Purge(t.Context(), jetstream.WithPurgeSequence(6)); err != nil {
+		t.Fatal(err)
+	}
+	var logs logBuffer
+	a := newApplier(2)
+	sub := newSubscriber(t, js, a, events.SubscriberConfig{Logger: logs.logger()})
+	runSubscriber(t, sub)
+	waitApplied(t, a, 10)
+	_, seqs, _ := a.snapshot()
+	if len(seqs) != 5 || seqs[0] != 6 {
+		t.Fatalf("applied %v, want 6..10", seqs)
+	}
+	if !strings.Contains(logs.String(), "level=WARN") || !strings.Contains(logs.String(), "away longer than the stream keeps events") {
+		t.Fatalf("no rebuild warning:\n%s", logs.String())
+	}
+	if st := sub.Status(); st.Rebuilds != 1 || st.StreamFirst != 6 {
+		t.Fatalf("status %+v", st)
+	}
+}
+
+// A stream that ends before the node's last applied sequence (recreated) is
+// replayed from its start instead of waiting for sequences that will not
+// come for a long time.
+func TestSubscriberReplaysRecreatedStream(t *testing.T) {
+	_, _, js := setup(t)
+	p := newPublisher(t, js, events.PublisherConfig{})
+	publishN(t, p, 3)
+	a := newApplier(500)
+	sub := newSubscriber(t, js, a, events.SubscriberConfig{})
+	runSubscriber(t, sub)
+	waitApplied(t, a, 3)
+	eventstest.CheckFor(t, waitLong, pollEvery, func() error {
+		if last, seqs, _ := a.snapshot(); last != 3 || len(seqs) != 3 {
+			return fmt.Errorf("last %d applied %v", last, seqs)
+		}
+		return nil
+	})
+}
+
+// The consumer comes back after the server restarts, and nothing is lost.
+func TestSubscriberSurvivesServerRestart(t *testing.T) {
+	s, _, js := setup(t)
+	p := newPublisher(t, js, events.PublisherConfig{})
+	publishN(t, p, 5)
+	a := newApplier(0)
+	sub := newSubscriber(t, js, a, events.SubscriberConfig{})
+	runSubscriber(t, sub)
+	waitApplied(t, a, 5)
+
+	eventstest.RestartServer(t, s)
+	ctx, cancel := context.WithTimeout(t.Context(), waitLong)
+	defer cancel()
+	for i := range 5 {
+		e := blacklistEvent(fmt.Sprintf("after-%d", i))
+		for {
+			if _, err := p.Publish(ctx, e); err == nil {
+				break
+			} else if ctx.Err() != nil {
+				t.Fatalf("publish after restart: %v", err)
+			}
+		}
+	}
+	waitApplied(t, a, 10)
+	if _, seqs, _ := a.snapshot(); len(seqs) != 10 {
+		t.Fatalf("applied %v", seqs)
+	}
+}
+
+func TestSubscriberRunTwice(t *testing.T) {
+	_, _, js := setup(t)
+	sub := newSubscriber(t, js, newApplier(0), events.SubscriberConfig{})
+	runSubscriber(t, sub)
+	eventstest.CheckFor(t, waitLong, pollEvery, func() error {
+		if !sub.Ready() {
+			return errors.New("not ready")
+		}
+		return nil
+	})
+	if err := sub.Run(t.Context()); !errors.Is(err, events.ErrRunning) {
+		t.Fatalf("second Run = %v, want ErrRunning", err)
+	}
+}
+
+// When the events after the last applied one were removed (expired by TTL)
+// nothing will be delivered, and the subscriber still becomes ready.
+func TestSubscriberReadyWhenTailExpired(t *testing.T) {
+	_, _, js := setup(t)
+	p := newPublisher(t, js, events.PublisherConfig{})
+	publishN(t, p, 3)
+	stream, err := js.Stream(t.Context(), events.DefaultStreamName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.DeleteMsg(t.Context(), 3); err != nil {
+		t.Fatal(err)
+	}
+	sub := newSubscriber(t, js, newApplier(2), events.SubscriberConfig{})
+	runSubscriber(t, sub)
+	eventstest.CheckFor(t, waitLong, pollEvery, func() error {
+		if !sub.Ready() {
+			return errors.New("not ready")
+		}
+		return nil
+	})
+}
