@@ -1,0 +1,486 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// The options of serve and mint (and the server and admin token of the
+// client subcommands) live in one table. Each option is a flag, an
+// environment variable BLNODE_<NAME> (upper case, "-" → "_") and a key of the
+// YAML config file, all spelt from its one name, and is resolved in that
+// order of precedence: flag, environment, config file, default. The three
+// sources share one parser per kind, so they cannot drift apart.
+
+// kind is the type of an option's value.
+type kind int
+
+const (
+	kindString   kind = iota
+	kindBool          // true/false, 1/0, yes/no; a bare flag means true
+	kindInt           // decimal
+	kindDuration      // Go duration ("90s", "24h"), never negative
+	kindList          // comma separated; a repeated flag adds to it; a YAML list in the config file
+)
+
+// option is one row of the table.
+type option struct {
+	name    string   // flag name and config-file key
+	kind    kind     //
+	def     string   // default, as text ("" is none)
+	arg     string   // value placeholder in the usage: FILE, DURATION, …
+	usage   string   //
+	choices []string // the values allowed, when only some are
+	envOnly bool     // a secret given as itself: only the environment sets it (no flag, no file key)
+	noFile  bool     // not a config-file key
+	secret  bool     // its value never appears in messages
+}
+
+// envName is the environment variable of o: BLNODE_ and the name in upper
+// case with "-" replaced by "_".
+func (o option) envName() string {
+	return "BLNODE_" + strings.ToUpper(strings.ReplaceAll(o.name, "-", "_"))
+}
+
+// fileKey reports whether o may be set in the config file.
+func (o option) fileKey() bool { return !o.envOnly && !o.noFile }
+
+// optionTable returns every option of the binary.
+func optionTable() []option {
+	return []option{
+		{name: "config", arg: "FILE", noFile: true, usage: "YAML config file; each flag is a key of the same name (e.g. hs-secret-file: /path)"},
+		{name: "data", def: "./blnode-data", arg: "DIR", usage: "data directory: the store, the embedded NATS server, the development secret"},
+		{name: "log-format", def: "text", choices: []string{"text", "json"}, usage: "log format on stderr"},
+
+		// Keys and claims.
+		{name: "hs-secret-file", arg: "FILE", usage: "file holding the HMAC secret (Simple JWT's SIGNING_KEY); trailing newlines are ignored"},
+		{name: "hs-secret", envOnly: true, secret: true, usage: "the HMAC secret itself"},
+		{name: "public-key-file", kind: kindList, arg: "FILE", usage: "PEM public key or certificate that verifies tokens (repeatable)"},
+		{name: "private-key-file", arg: "FILE", usage: "PEM private key that mint signs with (its public half also verifies)"},
+		{name: "algorithms", kind: kindList, arg: "LIST", usage: "accepted algorithms, comma separated (default: those of the configured keys; HS256 for a secret)"},
+		{name: "jti-claim", def: "jti", usage: "name of the token id claim"},
+		{name: "token-type-claim", def: "token_type", usage: "name of the token type claim"},
+		{name: "user-id-claim", def: "user_id", usage: "name of the user id claim"},
+		{name: "leeway", kind: kindDuration, def: "0s", usage: "clock skew allowed on exp, nbf and iat"},
+		{name: "audience", usage: "required audience (aud); default: not checked"},
+		{name: "issuer", usage: "required issuer (iss); default: not checked"},
+
+		// Node.
+		{name: "http", def: "127.0.0.1:8080", arg: "ADDR", usage: "HTTP listen address (port 0 picks a free port)"},
+		{name: "admin-token-file", arg: "FILE", usage: "file holding the admin bearer token (admin routes answer 403 without one)"},
+		{name: "admin-token", envOnly: true, secret: true, usage: "the admin bearer token itself"},
+		{name: "flush-interval", kind: kindDuration, def: "24h", usage: "how often expired entries are flushed; 0 disables"},
+		{name: "keep-raw-token", kind: kindBool, def: "false", usage: "store the raw token text (a stored refresh token is a live credential)"},
+		{name: "max-token-lifetime", kind: kindDuration, def: "720h", usage: "longest token lifetime the fleet accepts (event stream retention)"},
+
+		// Fleet.
+		{name: "role", def: "full", choices: []string{"full", "validator"}, usage: "full: verifies, accepts writes, publishes; validator: subscribe-only replica"},
+		{name: "region", def: "local", usage: "region of the events this node publishes"},
+		{name: "node-id", usage: "node id (default: generated once and kept in the store)"},
+		{name: "no-nats", kind: kindBool, def: "false", usage: "run alone without NATS: no events published or applied (single process, tests)"},
+		{name: "nats", kind: kindList, arg: "URL", usage: "NATS server URLs, comma separated (default: start an embedded server in the data dir)"},
+		{name: "nats-listen", arg: "ADDR", usage: "expose the embedded NATS server on this address (default: in-process only)"},
+		{name: "nats-creds", arg: "FILE", usage: "NATS credentials file"},
+		{name: "nats-user", usage: "NATS user"},
+		{name: "nats-password", secret: true, usage: "NATS password (prefer the environment)"},
+		{name: "nats-tls-ca", arg: "FILE", usage: "CA file that verifies the NATS server"},
+		{name: "nats-tls-cert", arg: "FILE", usage: "client certificate file for NATS"},
+		{name: "nats-tls-key", arg: "FILE", usage: "client key file for NATS"},
+		{name: "stream", def: "BLNODE", usage: "JetStream stream name"},
+		{name: "stream-replicas", kind: kindInt, def: "1", usage: "stream replicas (3 on a cluster)"},
+
+		// Clients.
+		{name: "server", def: "http://127.0.0.1:8080", arg: "URL", noFile: true, usage: "URL of the node"},
+	}
+}
+
+// keyOptionNames are the options that say which tokens are accepted and how
+// mint signs them: shared by serve and mint.
+func keyOptionNames() []string {
+	return []string{"config", "data", "log-format", "hs-secret-file", "hs-secret", "public-key-file", "private-key-file",
+		"algorithms", "jti-claim", "token-type-claim", "user-id-claim", "leeway", "audience", "issuer"}
+}
+
+// serveOptionNames are serve's options: every file key of the table.
+func serveOptionNames() []string {
+	var names []string
+	for _, o := range optionTable() {
+		if o.name != "server" {
+			names = append(names, o.name)
+		}
+	}
+	return names
+}
+
+// clientOptionNames are the options of the client subcommands.
+func clientOptionNames() []string { return []string{"server", "admin-token-file", "admin-token"} }
+
+// source says where a value came from, in increasing precedence.
+type source int
+
+const (
+	fromDefault source = iota
+	fromFile
+	fromEnv
+	fromFlag
+)
+
+// optionSet is the options of one subcommand: their flags on its FlagSet
+// and, after resolve, their values.
+type optionSet struct {
+	fs     *flag.FlagSet
+	getenv func(string) string
+	table  []option // the whole table: config-file keys are checked against it
+	opts   []option // this subcommand's options, in table order
+	flags  map[string]*flagValue
+	vals   map[string]any
+	srcs   map[string]source
+	wheres map[string]string
+}
+
+// newOptionSet registers the named options on fs (env-only ones get no flag).
+// An unknown name panics: it is a mistake in this program.
+func newOptionSet(fs *flag.FlagSet, getenv func(string) string, names ...string) *optionSet {
+	s := &optionSet{fs: fs, getenv: getenv, table: optionTable(), flags: map[string]*flagValue{}}
+	for _, o := range s.table {
+		if !slices.Contains(names, o.name) {
+			continue
+		}
+		s.opts = append(s.opts, o)
+		if !o.envOnly {
+			v := &flagValue{opt: o}
+			s.flags[o.name] = v
+			fs.Var(v, o.name, o.usage)
+		}
+	}
+	for _, n := range names {
+		if !slices.ContainsFunc(s.opts, func(o option) bool { return o.name == n }) {
+			panic("blnode: no option " + n)
+		}
+	}
+	return s
+}
+
+// flagValue collects what the command line gives an option; resolve parses it.
+type flagValue struct {
+	opt  option
+	vals []string
+}
+
+func (v *flagValue) String() string {
+	if v == nil {
+		return ""
+	}
+	return v.opt.def
+}
+
+func (v *flagValue) Set(s string) error {
+	if v.opt.kind == kindList {
+		v.vals = append(v.vals, s)
+	} else {
+		v.vals = []string{s}
+	}
+	return nil
+}
+
+func (v *flagValue) IsBoolFlag() bool { return v != nil && v.opt.kind == kindBool }
+
+// resolve gives each option its value from the highest-precedence source
+// that sets it: flag, environment, config file, default. It must be called
+// after the FlagSet is parsed. Errors name the source and the option.
+func (s *optionSet) resolve() error {
+	s.vals, s.srcs, s.wheres = map[string]any{}, map[string]source{}, map[string]string{}
+	set := map[string]bool{}
+	s.fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+
+	// The config file itself comes from the flag or the environment.
+	var file map[string]fileValue
+	if s.has("config") {
+		path := ""
+		if set["config"] {
+			path = s.flags["config"].vals[0]
+		} else {
+			path = s.getenv(option{name: "config"}.envName())
+		}
+		if path != "" {
+			var err error
+			if file, err = loadConfigFile(path, s.table); err != nil {
+				return err
+			}
+		}
+	}
+
+	for _, o := range s.opts {
+		var (
+			text  []string
+			src   source
+			where string
+		)
+		if fv := s.flags[o.name]; fv != nil && set[o.name] {
+			text, src, where = fv.vals, fromFlag, "--"+o.name
+		} else if ev := s.getenv(o.envName()); ev != "" {
+			text, src, where = []string{ev}, fromEnv, o.envName()
+		} else if fv, ok := file[o.name]; ok {
+			text, src, where = fv.text, fromFile, fmt.Sprintf("config file %s line %d: %s", fv.path, fv.line, o.name)
+		} else {
+			text, src, where = []string{o.def}, fromDefault, "default of --"+o.name
+		}
+		v, err := parseValue(o, text)
+		if err != nil {
+			if o.secret {
+				return fmt.Errorf("%s: %w", where, err)
+			}
+			return fmt.Errorf("%s %q: %w", where, strings.Join(text, ","), err)
+		}
+		s.vals[o.name], s.srcs[o.name], s.wheres[o.name] = v, src, where
+	}
+	return nil
+}
+
+// parseValue parses the text of o's value; a list's elements are each split
+// on commas.
+func parseValue(o option, text []string) (any, error) {
+	if o.kind == kindList {
+		var out []string
+		for _, t := range text {
+			for part := range strings.SplitSeq(t, ",") {
+				if part = strings.TrimSpace(part); part != "" {
+					out = append(out, part)
+				}
+			}
+		}
+		return out, nil
+	}
+	t := ""
+	if len(text) > 0 {
+		t = text[len(text)-1]
+	}
+	if !o.secret { // a secret is taken as given, spaces and all
+		t = strings.TrimSpace(t)
+	}
+	switch o.kind {
+	case kindBool:
+		switch strings.ToLower(t) {
+		case "yes", "on":
+			return true, nil
+		case "no", "off":
+			return false, nil
+		}
+		b, err := strconv.ParseBool(t)
+		if err != nil {
+			return nil, errors.New("want true or false")
+		}
+		return b, nil
+	case kindInt:
+		n, err := strconv.Atoi(t)
+		if err != nil {
+			return nil, errors.New("want an integer")
+		}
+		return n, nil
+	case kindDuration:
+		d, err := time.ParseDuration(t)
+		if err != nil {
+			return nil, errors.New(`want a duration such as "90s", "15m" or "24h"`)
+		}
+		if d < 0 {
+			return nil, errors.New("must not be negative")
+		}
+		return d, nil
+	}
+	if len(o.choices) > 0 && !slices.Contains(o.choices, t) {
+		return nil, fmt.Errorf("want one of %s", strings.Join(o.choices, ", "))
+	}
+	return t, nil
+}
+
+func (s *optionSet) has(name string) bool {
+	return slices.ContainsFunc(s.opts, func(o option) bool { return o.name == name })
+}
+
+// value returns the resolved value of name. Asking for an option the
+// subcommand does not have, or before resolve, panics: a mistake in this
+// program.
+func (s *optionSet) value(name string) any {
+	v, ok := s.vals[name]
+	if !ok {
+		panic("blnode: option " + name + " not resolved")
+	}
+	return v
+}
+
+func (s *optionSet) str(name string) string             { return s.value(name).(string) }
+func (s *optionSet) bool(name string) bool              { return s.value(name).(bool) }
+func (s *optionSet) int(name string) int                { return s.value(name).(int) }
+func (s *optionSet) duration(name string) time.Duration { return s.value(name).(time.Duration) }
+func (s *optionSet) list(name string) []string          { return s.value(name).([]string) }
+
+// source returns where name's value came from.
+func (s *optionSet) source(name string) source { s.value(name); return s.srcs[name] }
+
+// where describes the source of name's value for messages.
+func (s *optionSet) where(name string) string { s.value(name); return s.wheres[name] }
+
+// secret returns a secret given as itself (the env-only option valueOpt) or
+// in a file (fileOpt), the higher-precedence source winning; the file's
+// trailing newlines are dropped. It returns nil when neither is set.
+func (s *optionSet) secret(valueOpt, fileOpt string) ([]byte, error) {
+	v, path := s.str(valueOpt), s.str(fileOpt)
+	switch {
+	case v == "" && path == "":
+		return nil, nil
+	case v != "" && path != "" && s.source(valueOpt) == s.source(fileOpt):
+		return nil, fmt.Errorf("both %s and %s are set: give one", s.where(valueOpt), s.where(fileOpt))
+	case v != "" && (path == "" || s.source(valueOpt) > s.source(fileOpt)):
+		return []byte(v), nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", s.where(fileOpt), err)
+	}
+	b = []byte(strings.TrimRight(string(b), "\r\n"))
+	if len(b) == 0 {
+		return nil, fmt.Errorf("%s: %s is empty", s.where(fileOpt), path)
+	}
+	return b, nil
+}
+
+// fileValue is one key of the config file.
+type fileValue struct {
+	text []string
+	path string
+	line int
+}
+
+// loadConfigFile reads a YAML mapping of option names to values: a scalar,
+// or a list for list options. A key that is not a config-file key of the
+// table is an error naming it; a null value leaves the option unset.
+func loadConfigFile(path string, table []option) (map[string]fileValue, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config file: %w", err)
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		return nil, fmt.Errorf("config file %s: %w", path, err)
+	}
+	out := map[string]fileValue{}
+	if doc.Kind == 0 || len(doc.Content) == 0 { // empty file
+		return out, nil
+	}
+	root := doc.Content[0]
+	if root.Kind == yaml.ScalarNode && root.Tag == "!!null" {
+		return out, nil
+	}
+	if root.Kind != yaml.MappingNode {
+		return nil, fmt.Errorf("config file %s line %d: want a mapping of option names to values", path, root.Line)
+	}
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		k, v := root.Content[i], root.Content[i+1]
+		if k.Kind != yaml.ScalarNode {
+			return nil, fmt.Errorf("config file %s line %d: a key must be an option name", path, k.Line)
+		}
+		at := fmt.Sprintf("config file %s line %d", path, k.Line)
+		j := slices.IndexFunc(table, func(o option) bool { return o.name == k.Value && o.fileKey() })
+		if j < 0 {
+			return nil, fmt.Errorf("%s: unknown key %q", at, k.Value)
+		}
+		o := table[j]
+		if _, dup := out[k.Value]; dup {
+			return nil, fmt.Errorf("%s: key %q given twice", at, k.Value)
+		}
+		if v.Kind == yaml.AliasNode && v.Alias != nil {
+			v = v.Alias
+		}
+		fv := fileValue{path: path, line: k.Line}
+		switch {
+		case v.Kind == yaml.ScalarNode && v.Tag == "!!null":
+			continue
+		case v.Kind == yaml.ScalarNode:
+			fv.text = []string{v.Value}
+		case v.Kind == yaml.SequenceNode && o.kind == kindList:
+			for _, e := range v.Content {
+				if e.Kind != yaml.ScalarNode {
+					return nil, fmt.Errorf("%s: %s: list elements must be plain values", at, k.Value)
+				}
+				fv.text = append(fv.text, e.Value)
+			}
+		case v.Kind == yaml.SequenceNode:
+			return nil, fmt.Errorf("%s: %s takes one value, not a list", at, k.Value)
+		default:
+			return nil, fmt.Errorf("%s: %s: want a plain value", at, k.Value)
+		}
+		out[k.Value] = fv
+	}
+	return out, nil
+}
+
+// printFlags writes the flags of fs with their defaults and environment
+// variables, and the environment-only options of s.
+func printFlags(w io.Writer, fs *flag.FlagSet, s *optionSet) {
+	fs.VisitAll(func(f *flag.Flag) {
+		fv, isOpt := f.Value.(*flagValue)
+		arg, usage := flag.UnquoteUsage(f)
+		if isOpt {
+			arg = fv.opt.arg
+			if arg == "" {
+				switch fv.opt.kind {
+				case kindBool:
+					arg = ""
+				case kindDuration:
+					arg = "DURATION"
+				case kindInt:
+					arg = "N"
+				case kindList:
+					arg = "LIST"
+				default:
+					arg = "VALUE"
+					if len(fv.opt.choices) > 0 {
+						arg = strings.Join(fv.opt.choices, "|")
+					}
+				}
+			}
+		}
+		line := "  --" + f.Name
+		if arg != "" {
+			line += " " + arg
+		}
+		fmt.Fprintln(w, line)
+		var extra []string
+		if isOpt {
+			if fv.opt.def != "" && fv.opt.kind != kindBool {
+				extra = append(extra, "default "+fv.opt.def)
+			}
+			extra = append(extra, "env "+fv.opt.envName())
+		} else if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0" && f.DefValue != "0s" && f.DefValue != "[]" {
+			extra = append(extra, "default "+f.DefValue)
+		}
+		if len(extra) > 0 {
+			usage += " (" + strings.Join(extra, "; ") + ")"
+		}
+		fmt.Fprintf(w, "    \t%s\n", usage)
+	})
+	var envOnly []option
+	for _, o := range s.opts {
+		if o.envOnly {
+			envOnly = append(envOnly, o)
+		}
+	}
+	if len(envOnly) > 0 {
+		fmt.Fprintln(w, "\nEnvironment only:")
+		for _, o := range envOnly {
+			fmt.Fprintf(w, "  %s\n    \t%s\n", o.envName(), o.usage)
+		}
+	}
+	if s.has("config") {
+		fmt.Fprintln(w, "\nPrecedence: flag, then the environment (BLNODE_<FLAG>, upper case, - as _), then the config file, then the default.")
+	}
+}

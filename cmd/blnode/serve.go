@@ -1,0 +1,203 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/blnode/blnode/events"
+	"github.com/blnode/blnode/node"
+)
+
+// shutdownTimeout bounds how long in-flight HTTP requests may take to
+// finish once a signal arrives.
+const shutdownTimeout = 10 * time.Second
+
+func runServe(ctx context.Context, e *env, args []string) error {
+	c := newCmdline(e, "serve", "[flags]", `
+Run a node: the Simple JWT compatible endpoints, the /v1 API and the health
+endpoints on --http, the store in --data, the flush schedule, and (unless
+--no-nats) the NATS event stream, on an embedded server when no --nats URL
+is given. SIGINT or SIGTERM stops it gracefully.
+
+With no key configured (no HS secret, no public or private key), serve makes
+a random development secret in DATA/dev-secret and warns about it.`, serveOptionNames()...)
+	pos, err := c.parse(args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return fmt.Errorf("serve: unexpected argument %q", pos[0])
+	}
+	log := newLogger(c.opts.str("log-format"), e.stderr)
+	cfg, err := nodeConfig(c.opts, log)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+
+	n, err := node.New(cfg)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", c.opts.str("http"))
+	if err != nil {
+		n.Close()
+		return fmt.Errorf("serve: %w", err)
+	}
+	addr := ln.Addr().String()
+	srv := node.HTTPServer(addr, n.Handler())
+	srv.ErrorLog = slog.NewLogLogger(log.With("component", "http").Handler(), slog.LevelWarn)
+
+	attrs := []any{"http", addr, "url", "http://" + addr, "role", n.Role(), "region", cfg.Region, "node_id", n.ID(),
+		"data", cfg.DataDir, "nats", natsMode(cfg)}
+	if urls := redactURLs(cfg.NATS.URLs); len(urls) > 0 && !cfg.NATS.Disabled {
+		attrs = append(attrs, "nats_urls", urls)
+	}
+	if u := n.FleetStatus().URL; u != "" && natsMode(cfg) == "embedded, listening" {
+		attrs = append(attrs, "nats_listen", u)
+	}
+	log.Info("listening", append(attrs, "version", version())...)
+
+	// The node runs until the HTTP server has drained, so writes accepted
+	// during the drain are still published.
+	runCtx, stopRun := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopRun()
+	runDone := make(chan error, 1)
+	go func() { runDone <- n.Run(runCtx) }()
+	srvDone := make(chan error, 1)
+	go func() { srvDone <- srv.Serve(ln) }()
+
+	var errs []error
+	runEnded := false
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down", "reason", context.Cause(ctx).Error())
+	case err := <-srvDone:
+		srvDone <- err
+		errs = append(errs, fmt.Errorf("serve: HTTP server: %w", err))
+		log.Error("HTTP server failed; shutting down", "err", err)
+	case err := <-runDone:
+		runEnded = true
+		if err == nil {
+			err = errors.New("stopped unexpectedly")
+		}
+		errs = append(errs, fmt.Errorf("serve: node: %w", err))
+		log.Error("node failed; shutting down", "err", err)
+	}
+
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
+	err = srv.Shutdown(sctx)
+	cancel()
+	if err != nil {
+		log.Warn("in-flight requests did not finish in time; closing their connections", "timeout", shutdownTimeout, "err", err)
+		srv.Close()
+	}
+	if err := <-srvDone; err != nil && !errors.Is(err, http.ErrServerClosed) && len(errs) == 0 {
+		errs = append(errs, fmt.Errorf("serve: HTTP server: %w", err))
+	}
+	stopRun()
+	if !runEnded {
+		if err := <-runDone; err != nil && !errors.Is(err, context.Canceled) {
+			errs = append(errs, fmt.Errorf("serve: node: %w", err))
+		}
+	}
+	if err := n.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("serve: close: %w", err))
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// nodeConfig turns serve's options into a node.Config.
+func nodeConfig(s *optionSet, log *slog.Logger) (node.Config, error) {
+	tc, err := tokenConfig(s, log)
+	if err != nil {
+		return node.Config{}, err
+	}
+	admin, err := s.secret("admin-token", "admin-token-file")
+	if err != nil {
+		return node.Config{}, err
+	}
+	if admin != nil {
+		admin = []byte(strings.TrimSpace(string(admin)))
+		if len(admin) < 16 {
+			log.Warn("the admin token is shorter than 16 characters: anyone who guesses it administers the node")
+		}
+	}
+	flush := s.duration("flush-interval")
+	if flush == 0 {
+		flush = -1 // node.Config: negative disables, zero means the default
+	}
+	cfg := node.Config{
+		DataDir:          s.str("data"),
+		Role:             node.Role(s.str("role")),
+		NodeID:           s.str("node-id"),
+		Region:           s.str("region"),
+		Token:            tc,
+		AdminToken:       string(admin),
+		KeepRawToken:     s.bool("keep-raw-token"),
+		FlushInterval:    flush,
+		MaxTokenLifetime: s.duration("max-token-lifetime"),
+		NATS: node.NATSConfig{
+			Disabled:  s.bool("no-nats"),
+			URLs:      s.list("nats"),
+			Listen:    s.str("nats-listen"),
+			CredsFile: s.str("nats-creds"),
+			User:      s.str("nats-user"),
+			Password:  s.str("nats-password"),
+			TLSCA:     s.str("nats-tls-ca"),
+			TLSCert:   s.str("nats-tls-cert"),
+			TLSKey:    s.str("nats-tls-key"),
+		},
+		Stream: events.StreamConfig{Name: s.str("stream"), Replicas: s.int("stream-replicas")},
+		Logger: log,
+	}
+	if cfg.NATS.Disabled && (len(cfg.NATS.URLs) > 0 || cfg.NATS.Listen != "") {
+		log.Warn("--no-nats is set: the NATS settings are ignored", "no_nats", s.where("no-nats"))
+	}
+	if cfg.NATS.Disabled && cfg.Role == node.RoleValidator {
+		return node.Config{}, errors.New("--role validator needs NATS: a validator without the event stream has nothing to replicate")
+	}
+	return cfg, nil
+}
+
+// natsMode describes how the node reaches the event stream.
+func natsMode(cfg node.Config) string {
+	switch {
+	case cfg.NATS.Disabled:
+		return "disabled"
+	case len(cfg.NATS.URLs) > 0:
+		return "external"
+	case cfg.NATS.Listen != "":
+		return "embedded, listening"
+	default:
+		return "embedded, in-process"
+	}
+}
+
+// redactURLs drops the user information (user, password or token) from
+// NATS URLs for the log.
+func redactURLs(urls []string) []string {
+	out := make([]string, 0, len(urls))
+	for _, s := range urls {
+		u, err := url.Parse(s)
+		if err != nil {
+			out = append(out, "(unparsable URL)")
+			continue
+		}
+		if u.User != nil {
+			u.User = url.User("REDACTED")
+		}
+		out = append(out, u.String())
+	}
+	return out
+}

@@ -1,0 +1,93 @@
+package node
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/blnode/blnode/events"
+	"github.com/blnode/blnode/node/token"
+	"github.com/blnode/blnode/persist"
+)
+
+func newTestNode(t *testing.T) *Node {
+	t.Helper()
+	n, err := New(Config{DataDir: t.TempDir(), Token: token.Config{HSSecret: []byte("k")}, NATS: NATSConfig{Disabled: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	return n
+}
+
+// TestApplyTwiceAndReorderedGivesSameState delivers a stream of events in
+// order to one node, and shuffled, duplicated and in other batch sizes to
+// others: every node ends in the same state.
+func TestApplyTwiceAndReorderedGivesSameState(t *testing.T) {
+	base := time.Unix(1_800_000_000, 0)
+	var evs []events.Delivered
+	for i := range 60 {
+		kind := events.KindOutstanding
+		if i%3 != 0 {
+			kind = events.KindBlacklist
+		}
+		ev := events.Event{V: 1, ID: events.NewID(), Kind: kind, Origin: fmt.Sprint("n", i%4), Time: base.Add(time.Duration(i) * time.Second),
+			Token: &events.Token{JTI: fmt.Sprint("j", i%20), User: fmt.Sprint("u", i%5), Type: "refresh", ExpiresAt: 2_000_000_000 + int64(i%20), Reason: fmt.Sprint("r", i)}}
+		evs = append(evs, events.Delivered{Seq: uint64(i + 1), Event: ev})
+	}
+	evs = append(evs,
+		events.Delivered{Seq: 61, Event: events.Event{V: 1, ID: "f", Kind: events.KindFlush, Origin: "n1", Time: base, Cutoff: 2_000_000_005}},
+		events.Delivered{Seq: 62, Event: events.Event{V: 1, ID: "u", Kind: events.KindRevokeUser, Origin: "n1", Time: base, User: "u1", NotBefore: 1_900_000_000}})
+
+	state := func(n *Node) string {
+		p, err := n.store.List(persist.Query{Limit: 1000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, _ := n.store.Counts()
+		u, _, _ := n.store.UserNotBefore("u1")
+		return fmt.Sprintf("%+v|%d %d %d|%+v", p.Records, c.Outstanding, c.Blacklisted, c.UserRevocations, u)
+	}
+	apply := func(n *Node, evs []events.Delivered, batch int) {
+		for i := 0; i < len(evs); i += batch {
+			b := evs[i:min(i+batch, len(evs))]
+			if err := (applier{n}).Apply(t.Context(), b, b[len(b)-1].Seq); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	ref := newTestNode(t)
+	apply(ref, evs, len(evs))
+	want := state(ref)
+
+	rng := rand.New(rand.NewPCG(9, 9))
+	for trial := range 4 {
+		shuffled := append([]events.Delivered(nil), evs...)
+		shuffled = append(shuffled, evs...)
+		rng.Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
+		// The flush matters relative to what it removes: deliver it last, as
+		// the stream does to every node, after the events it follows.
+		n := newTestNode(t)
+		apply(n, append(withoutFlush(shuffled), evs[60]), 1+trial*7)
+		if got := state(n); got != want {
+			t.Fatalf("trial %d:\n got %s\nwant %s", trial, got, want)
+		}
+	}
+	if b, _ := ref.Check("j3"); b {
+		t.Error("flushed j3 still blacklisted")
+	}
+	if b, _ := ref.Check("j19"); !b {
+		t.Error("j19 lost")
+	}
+}
+
+func withoutFlush(evs []events.Delivered) []events.Delivered {
+	var out []events.Delivered
+	for _, d := range evs {
+		if d.Event.Kind != events.KindFlush {
+			out = append(out, d)
+		}
+	}
+	return out
+}
