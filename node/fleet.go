@@ -29,7 +29,7 @@ type fleet struct {
 func newFleet(n *Node) (*fleet, error) {
 	cfg := n.cfg
 	f := &fleet{n: n, wakeCh: make(chan struct{}, 1)}
-	log := cfg.Logger.With("component", "events")
+	log := cfg.Logger // events adds its own component attribute
 	var err error
 	if len(cfg.NATS.URLs) == 0 {
 		f.emb, err = events.StartEmbedded(events.EmbeddedConfig{
@@ -75,13 +75,12 @@ func newFleet(n *Node) (*fleet, error) {
 func (f *fleet) run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
 	if f.pub != nil || f.emb != nil {
-		g.Go(func() error {
-			f.ensureStream(ctx)
-			if f.pub != nil {
-				return f.pub.Drain(ctx, outbox{f.n.store}, f.wakeCh)
-			}
-			return nil
-		})
+		// The subscriber starts once the stream exists, so a fresh node
+		// does not log a missing stream.
+		f.ensureStream(ctx)
+	}
+	if f.pub != nil {
+		g.Go(func() error { return f.pub.Drain(ctx, outbox{f.n.store}, f.wakeCh) })
 	}
 	g.Go(func() error { return f.sub.Run(ctx) })
 	return g.Wait()
