@@ -134,6 +134,12 @@ func (o outbox) Pending(_ context.Context, max int) ([]events.OutboxEntry, error
 
 func (o outbox) Remove(_ context.Context, seqs []uint64) error { return o.s.OutboxRemove(seqs) }
 
+// Count is the outbox depth, kept as a counter by the store.
+func (o outbox) Count(context.Context) (int, error) {
+	c, err := o.s.Counts()
+	return int(c.Outbox), err
+}
+
 // applier applies stream events to the node's store and cache.
 type applier struct{ n *Node }
 

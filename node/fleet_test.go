@@ -361,3 +361,50 @@ func TestEmbeddedNATSByDefault(t *testing.T) {
 		t.Errorf("verify on embedded node: %v", err)
 	}
 }
+
+func TestFleetFlushRemovesTheSameSetEverywhere(t *testing.T) {
+	s := eventstest.RunServer(t)
+	cfg := fleetConfig(node.RoleFull, 1, s)
+	cfg.AdminToken = "admin-secret"
+	full := startNode(t, cfg)
+	v := startNode(t, fleetConfig(node.RoleValidator, 1, s))
+	now := time.Now()
+	var expired, live []string
+	for i := range 20 {
+		exp := now.Add(time.Hour)
+		if i%2 == 0 {
+			exp = now.Add(-time.Hour)
+		}
+		jti := fmt.Sprint("f", i)
+		if _, err := full.Blacklist(persist.Record{JTI: jti, ExpiresAt: exp.Unix()}); err != nil {
+			t.Fatal(err)
+		}
+		if i%2 == 0 {
+			expired = append(expired, jti)
+		} else {
+			live = append(live, jti)
+		}
+	}
+	waitHasAll(t, append(append([]string(nil), expired...), live...), v)
+	srv := httptest.NewServer(full.Handler())
+	defer srv.Close()
+	if got := postJSON(t, srv.URL+"/v1/flush", ``, "Authorization", admin); got.status != 200 {
+		t.Fatalf("flush: %d %s", got.status, got.body)
+	}
+	eventstest.CheckFor(t, waitLong, pollEvery, func() error {
+		for _, n := range []*running{full, v} {
+			for _, jti := range expired {
+				if b, _ := n.Check(jti); b {
+					return fmt.Errorf("%s still blacklisted", jti)
+				}
+			}
+		}
+		return nil
+	})
+	waitHasAll(t, live, full, v)
+	wc, _ := full.Store().Counts()
+	vc, _ := v.Store().Counts()
+	if wc.Blacklisted != 10 || vc.Blacklisted != 10 || wc.Outstanding != vc.Outstanding {
+		t.Errorf("after flush: writer %+v, validator %+v", wc, vc)
+	}
+}
