@@ -38,6 +38,35 @@ type Config struct {
 	MaxBodyBytes     int64         // request body limit; default 64 KiB
 	CacheEntries     int64         // cached answers; default 1<<20
 
+	// CompatBlacklistTypes are the token types POST /api/token/blacklist/
+	// accepts; default ["refresh"], like the original.
+	CompatBlacklistTypes []string
+	// AccessLifetime is the lifetime of access tokens minted by
+	// POST /api/token/refresh/; default 5m (Simple JWT's default).
+	AccessLifetime time.Duration
+	// RefreshLifetime is the lifetime of rotated refresh tokens; default 24h.
+	RefreshLifetime time.Duration
+	// NoRotateRefresh turns refresh-token rotation off: refresh answers
+	// only {"access"} and the presented token stays valid.
+	NoRotateRefresh bool
+	// ReuseDetection says what presenting an already-rotated refresh token
+	// revokes: "family" (default), "user" or "off".
+	ReuseDetection string
+
+	// OAuthClients are the client credentials (id → secret) that RFC 7009
+	// revocation and RFC 7662 introspection accept with HTTP Basic. Empty:
+	// revocation is open, introspection needs the admin token.
+	OAuthClients map[string]string
+	// AuthHeader is the header the forward-auth check (/auth) and the Go
+	// middleware read "Bearer <token>" from; default "Authorization".
+	AuthHeader string
+	// AuthCookie, when set, is a cookie holding the raw token, read when
+	// the header is absent.
+	AuthCookie string
+	// AuthTokenTypes are the token types /auth and the middleware accept;
+	// default ["access", "sliding"].
+	AuthTokenTypes []string
+
 	NATS   NATSConfig          // the event stream connection
 	Stream events.StreamConfig // stream name, prefix, replicas; MaxAge defaults to MaxTokenLifetime
 
@@ -107,6 +136,28 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.Stream.MaxAge <= 0 {
 		c.Stream.MaxAge = c.MaxTokenLifetime
+	}
+	if len(c.CompatBlacklistTypes) == 0 {
+		c.CompatBlacklistTypes = []string{"refresh"}
+	}
+	if c.AccessLifetime <= 0 {
+		c.AccessLifetime = 5 * time.Minute
+	}
+	if c.RefreshLifetime <= 0 {
+		c.RefreshLifetime = 24 * time.Hour
+	}
+	switch c.ReuseDetection {
+	case "":
+		c.ReuseDetection = "family"
+	case "family", "user", "off":
+	default:
+		return c, fmt.Errorf("node: Config.ReuseDetection %q: want family, user or off", c.ReuseDetection)
+	}
+	if c.AuthHeader == "" {
+		c.AuthHeader = "Authorization"
+	}
+	if len(c.AuthTokenTypes) == 0 {
+		c.AuthTokenTypes = []string{"access", "sliding"}
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

@@ -33,6 +33,7 @@ func (n *Node) Handler() http.Handler {
 	mux := http.NewServeMux()
 	n.compatRoutes(mux)
 	n.apiRoutes(mux)
+	n.gatewayRoutes(mux)
 	mux.HandleFunc("/healthz", methods(map[string]http.HandlerFunc{http.MethodGet: n.healthz}))
 	mux.HandleFunc("/readyz", methods(map[string]http.HandlerFunc{http.MethodGet: n.readyz}))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

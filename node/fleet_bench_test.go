@@ -1,0 +1,500 @@
+package node_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/blnode/blnode/events"
+	"github.com/blnode/blnode/events/eventstest"
+	"github.com/blnode/blnode/node"
+	"github.com/blnode/blnode/persist"
+)
+
+// Fleet benchmarks: propagation writer → validators through a 3-server
+// cluster, replay of a large stream into a fresh validator, and durable
+// writes with the outbox publishing. They report numbers with
+// b.ReportMetric and assert none of them (only that the work was done).
+//
+//	go test -run='^$' -bench=Propagation -benchtime=3000x ./node/
+//	BLNODE_BENCH_REPLAY_EVENTS=1000000 go test -run='^$' -bench=Replay -benchtime=1x ./node/
+//	go test -run='^$' -bench=FleetWrites ./node/
+//
+// Knobs (environment):
+//
+//	BLNODE_BENCH_RATE           propagation writes per second (default 500)
+//	BLNODE_BENCH_POLL           propagation poll interval of each validator's observer (default 50µs)
+//	BLNODE_BENCH_REPLAY_EVENTS  events in the replayed stream (default 200000, the design target is 1000000)
+
+const (
+	benchAdmin       = "bench-admin-secret"
+	benchMinTokens   = 1000             // propagation writes at least this many tokens
+	benchWriteSlots  = 256              // propagation writes in flight at most
+	benchSettle      = 2 * time.Minute  // longest wait for propagation or an outbox to drain
+	benchReplayLimit = 10 * time.Minute // longest wait for a replaying validator to be ready
+)
+
+// benchConfig quiets a node: its logs would swamp the benchmark output.
+func benchConfig(cfg node.Config) node.Config {
+	cfg.Logger = slog.New(slog.DiscardHandler)
+	return cfg
+}
+
+func benchEnvInt(b *testing.B, name string, def int) int {
+	b.Helper()
+	s := os.Getenv(name)
+	if s == "" {
+		return def
+	}
+	v, err := strconv.Atoi(s)
+	if err != nil || v <= 0 {
+		b.Fatalf("%s=%q: want a positive integer", name, s)
+	}
+	return v
+}
+
+func benchEnvDuration(b *testing.B, name string, def time.Duration) time.Duration {
+	b.Helper()
+	s := os.Getenv(name)
+	if s == "" {
+		return def
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil || v <= 0 {
+		b.Fatalf("%s=%q: want a positive duration", name, s)
+	}
+	return v
+}
+
+// percentile returns the nearest-rank q-quantile of sorted.
+func percentile(sorted []time.Duration, q float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(q*float64(len(sorted))+0.999999) - 1
+	return sorted[min(max(i, 0), len(sorted)-1)]
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// waitReady waits until every node has caught up with the stream.
+func waitReady(b *testing.B, limit time.Duration, nodes ...*running) {
+	b.Helper()
+	eventstest.CheckFor(b, limit, time.Millisecond, func() error {
+		for i, n := range nodes {
+			if !n.Ready() {
+				return fmt.Errorf("node %d not ready: %+v", i, n.FleetStatus())
+			}
+		}
+		return nil
+	})
+}
+
+// probe is one propagation write: acked is when the full node's 200 arrived,
+// measured from the run's base time (monotonic), and is set before the probe
+// is handed to the observers.
+type probe struct {
+	jti   string
+	acked time.Duration
+}
+
+// observation is what one validator's observer saw.
+type observation struct {
+	lat     []time.Duration // 200 → Check true, one per token
+	polls   int             // Check rounds while something was pending
+	waiting time.Duration   // time spent with something pending
+	err     error
+}
+
+// observe polls v for the tokens arriving on in until in is closed and every
+// token has been seen, or ctx ends. Each round checks every pending token and
+// then waits for the next tick (or a new token).
+func observe(ctx context.Context, v *node.Node, in <-chan *probe, base time.Time, every time.Duration) observation {
+	var o observation
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	var pending []*probe
+	for {
+		if len(pending) == 0 {
+			select {
+			case p, ok := <-in:
+				if !ok {
+					return o
+				}
+				pending = append(pending, p)
+			case <-ctx.Done():
+				return o
+			}
+		}
+		from := time.Now()
+	round:
+		for len(pending) > 0 {
+			kept := pending[:0]
+			for _, p := range pending {
+				ok, err := v.Check(p.jti)
+				if err != nil {
+					o.err = fmt.Errorf("check %s: %w", p.jti, err)
+					return o
+				}
+				if ok {
+					o.lat = append(o.lat, time.Since(base)-p.acked)
+				} else {
+					kept = append(kept, p)
+				}
+			}
+			pending = kept
+			o.polls++
+			select {
+			case p, ok := <-in:
+				if !ok {
+					in = nil // a nil channel never fires: keep polling what is pending
+					continue
+				}
+				pending = append(pending, p)
+			case <-tick.C:
+			case <-ctx.Done():
+				o.err = fmt.Errorf("%d tokens never seen: %w", len(pending), ctx.Err())
+				break round
+			}
+		}
+		o.waiting += time.Since(from)
+		if o.err != nil || in == nil {
+			return o
+		}
+	}
+}
+
+// postBlacklist blacklists jti through the full node's admin API and
+// returns once the 200 has arrived.
+func postBlacklist(ctx context.Context, client *http.Client, url, jti string, exp int64) error {
+	body := `{"jti":"` + jti + `","exp":` + strconv.FormatInt(exp, 10) + `,"user":"bench","reason":"bench"}`
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url+"/v1/blacklist", strings.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+benchAdmin)
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return fmt.Errorf("POST /v1/blacklist %s: %d %s", jti, resp.StatusCode, b)
+	}
+	_, err = io.Copy(io.Discard, resp.Body)
+	return err
+}
+
+// BenchmarkPropagation writes tokens through the full node's HTTP API
+// (POST /v1/blacklist, admin body) at a steady rate (BLNODE_BENCH_RATE,
+// default 500/s; one token per b.Loop iteration, at least 1000) and measures,
+// for every token and each of 4 validators, the time from the full node's 200
+// to the moment the validator's in-process Check returns true. Three servers
+// form the cluster, the stream has 3 replicas, the validators are spread over
+// the servers and the writer knows all of them.
+//
+// Each validator has an observer goroutine that polls its pending tokens
+// every BLNODE_BENCH_POLL (default 50µs). Go's timers sleep at least 1ms when
+// the process is otherwise idle (epoll has millisecond resolution), so the
+// real poll interval is reported as poll-us: latencies are late by up to one
+// interval. Writes are open-loop (one goroutine per tick), so a slow write does
+// not lower the rate.
+func BenchmarkPropagation(b *testing.B) {
+	rate := benchEnvInt(b, "BLNODE_BENCH_RATE", 500)
+	every := benchEnvDuration(b, "BLNODE_BENCH_POLL", 50*time.Microsecond)
+	servers := eventstest.RunCluster(b, 3)
+	fcfg := benchConfig(fleetConfig(node.RoleFull, 3, servers...))
+	fcfg.AdminToken = benchAdmin
+	full := startNode(b, fcfg)
+	validators := make([]*running, 4)
+	for i := range validators {
+		validators[i] = startNode(b, benchConfig(fleetConfig(node.RoleValidator, 3, servers[i%len(servers)])))
+	}
+	srv := httptest.NewServer(full.Handler())
+	b.Cleanup(srv.Close)
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: benchWriteSlots}}
+	b.Cleanup(client.CloseIdleConnections)
+	exp := time.Now().Add(time.Hour).Unix()
+
+	// Warm up: the stream exists, every consumer runs, connections are open.
+	if err := postBlacklist(b.Context(), client, srv.URL, "warm-up", exp); err != nil {
+		b.Fatal(err)
+	}
+	waitHasAll(b, []string{"warm-up"}, validators...)
+
+	ctx, cancel := context.WithCancel(b.Context())
+	defer cancel()
+	base := time.Now()
+	feeds := make([]chan *probe, len(validators))
+	results := make([]observation, len(validators))
+	var observers sync.WaitGroup
+	for i, v := range validators {
+		feeds[i] = make(chan *probe, benchWriteSlots)
+		observers.Go(func() { results[i] = observe(ctx, v.Node, feeds[i], base, every) })
+	}
+
+	var (
+		writers  sync.WaitGroup
+		mu       sync.Mutex
+		writeLat []time.Duration
+		writeErr error
+		slots    = make(chan struct{}, benchWriteSlots)
+		pace     = time.NewTicker(time.Second / time.Duration(rate))
+		written  = 0
+	)
+	defer pace.Stop()
+	write := func() {
+		<-pace.C
+		slots <- struct{}{}
+		p := &probe{jti: fmt.Sprintf("prop-%07d", written)}
+		written++
+		writers.Go(func() {
+			defer func() { <-slots }()
+			sent := time.Since(base)
+			if err := postBlacklist(ctx, client, srv.URL, p.jti, exp); err != nil {
+				mu.Lock()
+				writeErr = errors.Join(writeErr, err)
+				mu.Unlock()
+				return
+			}
+			p.acked = time.Since(base)
+			mu.Lock()
+			writeLat = append(writeLat, p.acked-sent)
+			mu.Unlock()
+			for _, f := range feeds {
+				f <- p
+			}
+		})
+	}
+	for b.Loop() {
+		write()
+	}
+	for written < benchMinTokens {
+		write()
+	}
+	writers.Wait()
+	wrote := time.Since(base)
+	for _, f := range feeds {
+		close(f)
+	}
+	settle := time.AfterFunc(benchSettle, cancel)
+	observers.Wait()
+	settle.Stop()
+	if writeErr != nil {
+		b.Fatalf("writes failed: %v", writeErr)
+	}
+
+	var all []time.Duration
+	var polls int
+	var waiting time.Duration
+	for i, o := range results {
+		if o.err != nil {
+			b.Fatalf("validator %d: %v", i, o.err)
+		}
+		if len(o.lat) != written {
+			b.Fatalf("validator %d saw %d of %d tokens", i, len(o.lat), written)
+		}
+		slices.Sort(o.lat)
+		b.Logf("validator %d (server %d): p50 %.3fms p99 %.3fms max %.3fms", i, i%len(servers),
+			ms(percentile(o.lat, 0.50)), ms(percentile(o.lat, 0.99)), ms(o.lat[len(o.lat)-1]))
+		all = append(all, o.lat...)
+		polls += o.polls
+		waiting += o.waiting
+	}
+	slices.Sort(all)
+	slices.Sort(writeLat)
+	b.ReportMetric(ms(percentile(all, 0.50)), "p50-ms")
+	b.ReportMetric(ms(percentile(all, 0.99)), "p99-ms")
+	b.ReportMetric(ms(all[len(all)-1]), "max-ms")
+	b.ReportMetric(float64(len(all)), "observations")
+	b.ReportMetric(float64(written)/wrote.Seconds(), "writes/s")
+	b.ReportMetric(ms(percentile(writeLat, 0.50)), "write-p50-ms")
+	b.ReportMetric(ms(percentile(writeLat, 0.99)), "write-p99-ms")
+	if polls > 0 {
+		b.ReportMetric(float64(waiting.Microseconds())/float64(polls), "poll-us")
+	}
+}
+
+// fillStream provisions the default stream (1 replica) on s and publishes n
+// blacklist events to it in their wire form, with the headers the node's
+// publisher sets (Nats-Msg-Id, Nats-Expected-Stream, Nats-TTL), asynchronously
+// in windows of acknowledged messages.
+func fillStream(b *testing.B, s *server.Server, n int) {
+	b.Helper()
+	nc, err := nats.Connect(s.ClientURL())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(8192))
+	if err != nil {
+		b.Fatal(err)
+	}
+	stream, err := events.EnsureStream(b.Context(), js, events.StreamConfig{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	const window = 8192
+	start := time.Now()
+	exp := start.Add(24 * time.Hour)
+	ttl := strconv.FormatInt(int64((24*time.Hour+events.DefaultTTLMargin)/time.Second), 10)
+	subject := events.Subject("", "local", events.KindBlacklist)
+	for i := 0; i < n; i += window {
+		for j := i; j < min(i+window, n); j++ {
+			ev := events.Event{ID: events.NewID(), Kind: events.KindBlacklist, Origin: "bench-publisher", Region: "local", Time: start,
+				Token: &events.Token{JTI: fmt.Sprintf("%032x", j), User: strconv.Itoa(j % 10_000), Type: "refresh",
+					IssuedAt: start.Unix(), ExpiresAt: exp.Unix(), Reason: "bench"}}
+			data, err := ev.Encode()
+			if err != nil {
+				b.Fatal(err)
+			}
+			msg := nats.NewMsg(subject)
+			msg.Data = data
+			msg.Header.Set(jetstream.MsgIDHeader, ev.ID)
+			msg.Header.Set(jetstream.ExpectedStreamHeader, events.DefaultStreamName)
+			msg.Header.Set(jetstream.MsgTTLHeader, ttl)
+			if _, err := js.PublishMsgAsync(msg); err != nil {
+				b.Fatalf("publish event %d: %v", j, err)
+			}
+		}
+		select {
+		case <-js.PublishAsyncComplete():
+		case <-time.After(time.Minute):
+			b.Fatalf("no acks for events %d..%d within a minute", i, min(i+window, n)-1)
+		}
+	}
+	info, err := stream.Info(b.Context())
+	if err != nil {
+		b.Fatal(err)
+	}
+	if info.State.Msgs != uint64(n) {
+		b.Fatalf("stream holds %d messages after publishing %d", info.State.Msgs, n)
+	}
+	took := time.Since(start)
+	b.Logf("stream filled: %d events, %.1f MB, in %v (%.0f events/s)", n, float64(info.State.Bytes)/1e6,
+		took.Round(time.Millisecond), float64(n)/took.Seconds())
+}
+
+// BenchmarkReplay measures a new validator (empty data dir) catching up with
+// a stream of BLNODE_BENCH_REPLAY_EVENTS blacklist events (default 200000 so
+// that a casual run is quick; the design target is 1000000 — "a new validator
+// with 1M events ready in seconds"):
+//
+//	BLNODE_BENCH_REPLAY_EVENTS=1000000 go test -run='^$' -bench=Replay -benchtime=1x ./node/
+//
+// The stream is filled once; each iteration times node.New until Ready (the
+// moment /readyz answers 200) and reports the mean seconds-to-ready and the
+// events applied per second.
+func BenchmarkReplay(b *testing.B) {
+	n := benchEnvInt(b, "BLNODE_BENCH_REPLAY_EVENTS", 200_000)
+	s := eventstest.RunServer(b)
+	fillStream(b, s, n)
+
+	var took time.Duration
+	iters := 0
+	for b.Loop() {
+		cfg := benchConfig(fleetConfig(node.RoleValidator, 1, s))
+		cfg.DataDir = b.TempDir()
+		start := time.Now()
+		v := startNode(b, cfg)
+		waitReady(b, benchReplayLimit, v)
+		d := time.Since(start)
+		took += d
+		iters++
+
+		rec := httptest.NewRecorder()
+		v.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+		c, err := v.Store().Counts()
+		if rec.Code != http.StatusOK || err != nil || c.Blacklisted != uint64(n) {
+			b.Fatalf("ready after %v: /readyz %d, %d of %d blacklisted (%v)", d, rec.Code, c.Blacklisted, n, err)
+		}
+		b.Logf("replayed %d events in %v; store %.1f MB", n, d.Round(time.Millisecond), float64(v.Store().Size())/1e6)
+		v.stop()
+		if err := os.RemoveAll(cfg.DataDir); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(took.Seconds()/float64(iters), "s-to-ready")
+	b.ReportMetric(float64(n*iters)/took.Seconds(), "events/s")
+}
+
+// BenchmarkFleetWrites measures durable blacklist writes (full.Blacklist,
+// fsynced with its outbox entry) on a full node connected to one in-process
+// server, with the outbox publisher and the node's own subscriber running, at
+// 1 and 64 concurrent writers. After the writes it reports the outbox depth
+// left behind and how long the publisher took to drain it.
+func BenchmarkFleetWrites(b *testing.B) {
+	for _, writers := range []int{1, 64} {
+		b.Run(fmt.Sprintf("writers=%d", writers), func(b *testing.B) {
+			s := eventstest.RunServer(b)
+			full := startNode(b, benchConfig(fleetConfig(node.RoleFull, 1, s)))
+			waitReady(b, waitLong, full)
+			exp := time.Now().Add(time.Hour).Unix()
+			var (
+				next    atomic.Int64
+				wg      sync.WaitGroup
+				mu      sync.Mutex
+				failure error
+			)
+			b.ResetTimer()
+			start := time.Now()
+			for w := range writers {
+				wg.Go(func() {
+					for {
+						i := next.Add(1) - 1
+						if i >= int64(b.N) {
+							return
+						}
+						r := persist.Record{JTI: fmt.Sprintf("fw-%02d-%09d", w, i), ExpiresAt: exp, User: "bench"}
+						if _, err := full.Blacklist(r); err != nil {
+							mu.Lock()
+							failure = errors.Join(failure, err)
+							mu.Unlock()
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			elapsed := time.Since(start)
+			b.StopTimer()
+			if failure != nil {
+				b.Fatal(failure)
+			}
+			st, err := full.Status()
+			if err != nil {
+				b.Fatal(err)
+			}
+			depth := st.OutboxDepth
+			ended := time.Now()
+			eventstest.CheckFor(b, benchSettle, time.Millisecond, func() error {
+				st, err := full.Status()
+				if err != nil || st.OutboxDepth != 0 {
+					return fmt.Errorf("outbox depth %d (%v)", st.OutboxDepth, err)
+				}
+				return nil
+			})
+			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "writes/s")
+			b.ReportMetric(float64(depth), "outbox-depth")
+			b.ReportMetric(ms(time.Since(ended)), "drain-ms")
+		})
+	}
+}
