@@ -51,12 +51,15 @@ const (
 	KindFlush Kind = "flush"
 	// KindRevokeUser revokes every token of User issued before NotBefore.
 	KindRevokeUser Kind = "revoke_user"
+	// KindRevokeFamily revokes every token of a refresh-rotation Family
+	// (of User, when known) issued before NotBefore.
+	KindRevokeFamily Kind = "revoke_family"
 )
 
 // Valid reports whether k is one of the known kinds.
 func (k Kind) Valid() bool {
 	switch k {
-	case KindOutstanding, KindBlacklist, KindFlush, KindRevokeUser:
+	case KindOutstanding, KindBlacklist, KindFlush, KindRevokeUser, KindRevokeFamily:
 		return true
 	}
 	return false
@@ -89,8 +92,9 @@ type Event struct {
 	Time      time.Time `json:"time"`
 	Token     *Token    `json:"token,omitempty"`      // outstanding, blacklist
 	Cutoff    int64     `json:"cutoff,omitempty"`     // flush: unix seconds; remove entries with exp < cutoff
-	User      string    `json:"user,omitempty"`       // revoke_user
-	NotBefore int64     `json:"not_before,omitempty"` // revoke_user: unix seconds
+	User      string    `json:"user,omitempty"`       // revoke_user, revoke_family (optional)
+	Family    string    `json:"family,omitempty"`     // revoke_family
+	NotBefore int64     `json:"not_before,omitempty"` // revoke_user, revoke_family: unix seconds
 }
 
 // NewID returns a random 128-bit id in lower-case hex (32 characters).
@@ -160,6 +164,13 @@ func (e Event) Validate() error {
 		}
 		if e.NotBefore <= 0 {
 			return malformed("revoke_user event needs not_before > 0")
+		}
+	case KindRevokeFamily:
+		if e.Family == "" || len(e.Family) > maxFamilyLen {
+			return malformed("revoke_family event needs a family of 1..%d bytes", maxFamilyLen)
+		}
+		if e.NotBefore <= 0 {
+			return malformed("revoke_family event needs not_before > 0")
 		}
 	}
 	return nil

@@ -148,8 +148,9 @@ func (a applier) LastApplied() (uint64, error) { return a.n.store.AppliedSeq() }
 func (a applier) Apply(_ context.Context, batch []events.Delivered, lastSeq uint64) error {
 	n := a.n
 	ops := make([]persist.Op, 0, len(batch))
-	var jtis, users []string
+	var jtis []string
 	var cutoffs []int64
+	revokes := false
 	for _, d := range batch {
 		ev := d.Event
 		at := ev.Time.UnixNano()
@@ -164,10 +165,11 @@ func (a applier) Apply(_ context.Context, batch []events.Delivered, lastSeq uint
 			}
 			ops = append(ops, persist.Op{Kind: kind, Record: r})
 			jtis = append(jtis, t.JTI)
-		case events.KindRevokeUser:
-			ops = append(ops, persist.Op{Kind: persist.OpRevokeUser, User: ev.User, NotBefore: ev.NotBefore,
-				Expires: ev.NotBefore + int64(n.cfg.MaxTokenLifetime/time.Second)})
-			users = append(users, ev.User)
+		case events.KindRevokeUser, events.KindRevokeFamily:
+			ops = append(ops, persist.Op{Kind: persist.OpRevoke, Revocation: persist.Revocation{
+				User: ev.User, Family: ev.Family, NotBefore: ev.NotBefore, Origin: ev.Origin,
+				Expires: ev.NotBefore + int64(n.cfg.MaxTokenLifetime/time.Second)}})
+			revokes = true
 		case events.KindFlush:
 			cutoffs = append(cutoffs, ev.Cutoff)
 		default:
@@ -188,7 +190,10 @@ func (a applier) Apply(_ context.Context, batch []events.Delivered, lastSeq uint
 		n.log.Warn("skipped invalid events in batch", "skipped", skipped, "last_seq", lastSeq)
 	}
 	n.revoked.Invalidate(jtis...)
-	n.users.Invalidate(users...)
+	if revokes {
+		// Revocations are rare: forget every cached user and family answer.
+		n.users.InvalidateAll()
+	}
 	for _, c := range cutoffs {
 		if _, err := n.flushLocal(c); err != nil {
 			return err

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -85,8 +86,17 @@ func New(cfg Config) (*Node, error) {
 	return n, nil
 }
 
-func (n *Node) userNotBefore(user string) (int64, error) {
-	r, ok, err := n.store.UserNotBefore(user)
+// userNotBefore loads the users cache: key is a user id, or NUL + a
+// refresh-rotation family id.
+func (n *Node) userNotBefore(key string) (int64, error) {
+	var r persist.Revocation
+	var ok bool
+	var err error
+	if fam, isFam := strings.CutPrefix(key, "\x00"); isFam {
+		r, ok, err = n.store.FamilyNotBefore(fam)
+	} else {
+		r, ok, err = n.store.UserNotBefore(key)
+	}
 	if !ok || err != nil {
 		return 0, err
 	}
@@ -173,12 +183,23 @@ func (n *Node) checkClaims(c token.Claims) error {
 	if b {
 		return ErrBlacklisted
 	}
-	if c.User == "" {
-		return nil
+	if c.User != "" {
+		if err := n.checkNotBefore(c, c.User); err != nil {
+			return err
+		}
 	}
-	nb, err := n.users.Get(c.User)
+	if c.Family != "" {
+		return n.checkNotBefore(c, "\x00"+c.Family)
+	}
+	return nil
+}
+
+// checkNotBefore rejects c when the user or family under key was revoked
+// after c was issued.
+func (n *Node) checkNotBefore(c token.Claims, key string) error {
+	nb, err := n.users.Get(key)
 	if err != nil {
-		n.log.Error("user check failed, failing closed", "jti", c.JTI, "err", err)
+		n.log.Error("revocation check failed, failing closed", "jti", c.JTI, "err", err)
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	if nb != 0 && (c.IssuedAt.IsZero() || c.IssuedAt.Unix() < nb) {

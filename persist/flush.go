@@ -117,7 +117,7 @@ func removeExpired(tx *bolt.Tx, tag byte, id string, exp int64) (bool, error) {
 	case tagRevocation:
 		b := tx.Bucket(bucketUserRevoked)
 		v := b.Get([]byte(id))
-		if len(v) != 16 || int64(binary.BigEndian.Uint64(v[8:])) != exp {
+		if len(v) < 16 || int64(binary.BigEndian.Uint64(v[8:16])) != exp {
 			return false, nil
 		}
 		if err := b.Delete([]byte(id)); err != nil {

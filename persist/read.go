@@ -43,6 +43,9 @@ func lookup(tx *bolt.Tx, jti []byte) (Record, bool, error) {
 		return Record{}, false, nil
 	case bv == nil:
 		r, err := decodeRecord(ov)
+		if err == nil {
+			r = foldRevocation(tx, r)
+		}
 		return r, err == nil, wrapKey(err, jti)
 	case ov == nil:
 		r, err := decodeRecord(bv)
@@ -129,7 +132,7 @@ func (s *Store) List(q Query) (Page, error) {
 		switch {
 		case q.User != "":
 			c, prefix = tx.Bucket(bucketByUser).Cursor(), userPrefix(q.User)
-		case q.Blacklisted == Only:
+		case q.Blacklisted == Only && getU64(tx.Bucket(bucketMeta), metaNumRevoked) == 0:
 			c = tx.Bucket(bucketBlacklisted).Cursor()
 		default:
 			c = tx.Bucket(bucketOutstanding).Cursor()

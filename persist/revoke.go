@@ -1,78 +1,176 @@
 package persist
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
 )
 
-// UserRevocation is a "log out everywhere": every token of User issued
-// before NotBefore is rejected, until Expires, when no such token can still
-// be valid.
-type UserRevocation struct {
-	User      string
-	NotBefore int64 // Unix seconds
-	Expires   int64 // Unix seconds
+// Revocation is a "log out everywhere": every token of User (or of the
+// refresh-rotation Family, when set) issued before NotBefore is rejected,
+// until Expires, when no such token can still be valid.
+type Revocation struct {
+	User      string // user id; may be "" for a family revocation
+	Family    string // refresh-rotation family id; "" for a user revocation
+	NotBefore int64  // Unix seconds: tokens with iat < NotBefore are revoked
+	Expires   int64  // Unix seconds: when the entry can be flushed
+	Origin    string // node id, recorded on the tokens it blacklists
 }
 
-// RevokeUser durably records that user's tokens issued before notBefore are
-// revoked, until expires. A later notBefore wins; an earlier one changes
-// nothing (Existed is then true). outbox is handled as in Blacklist.
-func (s *Store) RevokeUser(user string, notBefore, expires int64, outbox []byte) (existed bool, err error) {
-	if err := validUser(user); err != nil {
-		return false, err
+// RevokeResult tells what a revocation did.
+type RevokeResult struct {
+	Existed bool // an equal or later revocation was there already
+}
+
+// Reasons shown on registered tokens a revocation covers.
+const (
+	ReasonUserRevoked   = "user revoked"
+	ReasonFamilyRevoked = "refresh token reuse: family revoked"
+)
+
+func (r Revocation) key() []byte {
+	if r.Family != "" {
+		return familyKey(r.Family)
 	}
-	if notBefore <= 0 {
-		return false, fmt.Errorf("%w: not-before must be positive", ErrInvalidRecord)
+	return []byte(r.User)
+}
+
+// familyKey keeps families apart from users: user ids never hold NUL.
+func familyKey(fam string) []byte { return append([]byte{0}, fam...) }
+
+func (r Revocation) validate() error {
+	if r.Family == "" {
+		if err := validUser(r.User); err != nil {
+			return err
+		}
+	} else if len(r.Family) > MaxJTILen || (r.User != "" && validUser(r.User) != nil) {
+		return fmt.Errorf("%w: family must be 1..%d bytes", ErrInvalidRecord, MaxJTILen)
 	}
-	err = s.commit.do(func(tx *bolt.Tx) error {
-		wrote, err := putUserRevocation(tx, user, notBefore, expires)
-		existed = !wrote
+	if r.NotBefore <= 0 {
+		return fmt.Errorf("%w: not-before must be positive", ErrInvalidRecord)
+	}
+	return nil
+}
+
+// Revoke durably records a user or family revocation. Registered tokens it
+// covers are listed as blacklisted from then on. A later
+// NotBefore wins; an earlier one changes nothing (Existed is then true).
+// outbox is handled as in Blacklist.
+func (s *Store) Revoke(r Revocation, outbox []byte) (RevokeResult, error) {
+	if err := r.validate(); err != nil {
+		return RevokeResult{}, err
+	}
+	var res RevokeResult
+	err := s.commit.do(func(tx *bolt.Tx) error {
+		res = RevokeResult{}
+		wrote, err := putRevocation(tx, r)
+		res.Existed = !wrote
 		if err != nil || !wrote {
 			return err
 		}
 		return appendOutbox(tx, outbox)
 	})
-	return existed, err
+	return res, err
+}
+
+// RevokeUser is Revoke of a user.
+func (s *Store) RevokeUser(user string, notBefore, expires int64, outbox []byte) (existed bool, err error) {
+	res, err := s.Revoke(Revocation{User: user, NotBefore: notBefore, Expires: expires}, outbox)
+	return res.Existed, err
 }
 
 // UserNotBefore returns the user's revocation, if any (ok false when none).
-func (s *Store) UserNotBefore(user string) (r UserRevocation, ok bool, err error) {
+func (s *Store) UserNotBefore(user string) (Revocation, bool, error) {
+	return s.notBefore([]byte(user))
+}
+
+// FamilyNotBefore returns the family's revocation, if any.
+func (s *Store) FamilyNotBefore(fam string) (Revocation, bool, error) {
+	return s.notBefore(familyKey(fam))
+}
+
+func (s *Store) notBefore(key []byte) (r Revocation, ok bool, err error) {
 	err = s.view(func(tx *bolt.Tx) error {
-		v := tx.Bucket(bucketUserRevoked).Get([]byte(user))
-		if v == nil {
-			return nil
-		}
-		if len(v) != 16 {
-			return fmt.Errorf("%w: revocation of %q", ErrCorrupt, user)
-		}
-		r = UserRevocation{User: user, NotBefore: int64(binary.BigEndian.Uint64(v)), Expires: int64(binary.BigEndian.Uint64(v[8:]))}
-		ok = true
-		return nil
+		r, ok, err = getRevocation(tx, key)
+		return err
 	})
 	return r, ok, err
 }
 
-func putUserRevocation(tx *bolt.Tx, user string, notBefore, expires int64) (bool, error) {
+func getRevocation(tx *bolt.Tx, key []byte) (Revocation, bool, error) {
+	v := tx.Bucket(bucketUserRevoked).Get(key)
+	if v == nil {
+		return Revocation{}, false, nil
+	}
+	if len(v) < 16 {
+		return Revocation{}, false, fmt.Errorf("%w: revocation %q", ErrCorrupt, key)
+	}
+	r := Revocation{NotBefore: int64(binary.BigEndian.Uint64(v)), Expires: int64(binary.BigEndian.Uint64(v[8:])), Origin: string(v[16:])}
+	if fam, ok := bytes.CutPrefix(key, []byte{0}); ok {
+		r.Family = string(fam)
+	} else {
+		r.User = string(key)
+	}
+	return r, true, nil
+}
+
+// putRevocation stores r unless an equal or later one is there.
+func putRevocation(tx *bolt.Tx, r Revocation) (bool, error) {
 	b := tx.Bucket(bucketUserRevoked)
-	key := []byte(user)
-	if v := b.Get(key); len(v) == 16 {
-		oldNB, oldExp := int64(binary.BigEndian.Uint64(v)), int64(binary.BigEndian.Uint64(v[8:]))
-		if oldNB >= notBefore {
+	key := r.key()
+	if old, ok, err := getRevocation(tx, key); err == nil && ok {
+		if old.NotBefore > r.NotBefore || (old.NotBefore == r.NotBefore && old.Origin <= r.Origin) {
 			return false, nil
 		}
-		if err := tx.Bucket(bucketByExp).Delete(expKey(oldExp, tagRevocation, user)); err != nil {
+		if err := tx.Bucket(bucketByExp).Delete(expKey(old.Expires, tagRevocation, string(key))); err != nil {
 			return false, err
 		}
 	} else if err := addCounter(tx, metaNumRevoked, 1); err != nil {
 		return false, err
 	}
-	v := make([]byte, 16)
-	binary.BigEndian.PutUint64(v, uint64(notBefore))
-	binary.BigEndian.PutUint64(v[8:], uint64(max(expires, 0)))
+	v := make([]byte, 16, 16+len(r.Origin)) // not-before ‖ expires ‖ origin
+	binary.BigEndian.PutUint64(v, uint64(r.NotBefore))
+	binary.BigEndian.PutUint64(v[8:], uint64(max(r.Expires, 0)))
+	v = append(v, r.Origin...)
 	if err := b.Put(key, v); err != nil {
 		return false, err
 	}
-	return true, tx.Bucket(bucketByExp).Put(expKey(expires, tagRevocation, user), nil)
+	return true, tx.Bucket(bucketByExp).Put(expKey(r.Expires, tagRevocation, string(key)), nil)
+}
+
+// covers reports whether revocation r applies to the registered token rec.
+func covers(r Revocation, rec Record) bool {
+	return rec.IssuedAt < r.NotBefore // an unknown iat (0) counts as before
+}
+
+// foldRevocation shows a registered token covered by its user's or its
+// family's revocation as blacklisted, computed when read: no token record
+// is rewritten, so every node shows the same whatever order events came in.
+func foldRevocation(tx *bolt.Tx, rec Record) Record {
+	if rec.Blacklisted() {
+		return rec
+	}
+	keys := make([][]byte, 0, 3)
+	if rec.User != "" {
+		keys = append(keys, []byte(rec.User))
+	}
+	if rec.Family != "" {
+		keys = append(keys, familyKey(rec.Family))
+	}
+	keys = append(keys, familyKey(rec.JTI)) // a family's first token
+	for _, k := range keys {
+		r, ok, err := getRevocation(tx, k)
+		if err != nil || !ok || !covers(r, rec) {
+			continue
+		}
+		rec.BlacklistedAt, rec.Origin = r.NotBefore*1e9, r.Origin
+		rec.Reason = ReasonUserRevoked
+		if r.Family != "" {
+			rec.Reason = ReasonFamilyRevoked
+		}
+		return rec
+	}
+	return rec
 }

@@ -218,8 +218,8 @@ func TestFlushRemovesExactlyTheExpiredSet(t *testing.T) {
 		ops = append(ops, Op{Kind: kind, Record: r})
 	}
 	ops = append(ops,
-		Op{Kind: OpRevokeUser, User: "old", NotBefore: 10, Expires: cutoff - 1},
-		Op{Kind: OpRevokeUser, User: "new", NotBefore: 10, Expires: cutoff})
+		Op{Kind: OpRevoke, Revocation: Revocation{User: "old", NotBefore: 10, Expires: cutoff - 1}},
+		Op{Kind: OpRevoke, Revocation: Revocation{User: "new", NotBefore: 10, Expires: cutoff}})
 	if _, err := s.Apply(ops, 1); err != nil {
 		t.Fatal(err)
 	}
@@ -283,8 +283,9 @@ func TestApplyIsIdempotentAndOrderInsensitive(t *testing.T) {
 		}
 		ops = append(ops, Op{Kind: kind, Record: r})
 	}
-	ops = append(ops, Op{Kind: OpRevokeUser, User: "u1", NotBefore: 50, Expires: 9000},
-		Op{Kind: OpRevokeUser, User: "u1", NotBefore: 70, Expires: 9000})
+	ops = append(ops, Op{Kind: OpRevoke, Revocation: Revocation{User: "u1", NotBefore: 4000, Expires: 9000, Origin: "a"}},
+		Op{Kind: OpRevoke, Revocation: Revocation{User: "u1", NotBefore: 4100, Expires: 9000, Origin: "b"}},
+		Op{Kind: OpRevoke, Revocation: Revocation{Family: "j4", NotBefore: 4500, Expires: 9000, Origin: "c"}})
 	state := func(ops []Op, split int) string {
 		s := openTest(t, "", Options{NoSync: true})
 		for i := 0; i < len(ops); i += split {
@@ -383,7 +384,7 @@ func TestInvalidRecordsAreRefused(t *testing.T) {
 			t.Errorf("%s: %v, want ErrInvalidRecord", name, err)
 		}
 	}
-	skipped, err := s.Apply([]Op{{Kind: OpBlacklist, Record: Record{JTI: "x"}}, {Kind: 99}, {Kind: OpRevokeUser}}, 3)
+	skipped, err := s.Apply([]Op{{Kind: OpBlacklist, Record: Record{JTI: "x"}}, {Kind: 99}, {Kind: OpRevoke}}, 3)
 	if err != nil || skipped != 3 {
 		t.Errorf("Apply of bad ops: skipped %d, %v", skipped, err)
 	}

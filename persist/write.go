@@ -17,16 +17,14 @@ type OpKind uint8
 const (
 	OpOutstanding OpKind = iota + 1 // register an issued token
 	OpBlacklist                     // blacklist a token (registering it too)
-	OpRevokeUser                    // reject the user's tokens issued before NotBefore
+	OpRevoke                        // reject a user's or a family's tokens issued before a time
 )
 
 // Op is one change, usually decoded from an event.
 type Op struct {
-	Kind      OpKind
-	Record    Record // OpOutstanding, OpBlacklist
-	User      string // OpRevokeUser
-	NotBefore int64  // OpRevokeUser: Unix seconds
-	Expires   int64  // OpRevokeUser: when the revocation can be forgotten, Unix seconds
+	Kind       OpKind
+	Record     Record     // OpOutstanding, OpBlacklist
+	Revocation Revocation // OpRevoke
 }
 
 // Result tells a writer what a write did.
@@ -115,7 +113,7 @@ func (s *Store) Apply(ops []Op, appliedSeq uint64) (skipped int, err error) {
 				skipped++
 				continue
 			}
-		} else if op.Kind != OpRevokeUser || validUser(op.User) != nil || op.NotBefore <= 0 {
+		} else if op.Kind != OpRevoke || op.Revocation.validate() != nil {
 			skipped++
 			continue
 		}
@@ -131,8 +129,8 @@ func (s *Store) Apply(ops []Op, appliedSeq uint64) (skipped int, err error) {
 				if err = putOutstanding(tx, op.Record); err == nil {
 					_, err = putBlacklisted(tx, op.Record)
 				}
-			case OpRevokeUser:
-				_, err = putUserRevocation(tx, op.User, op.NotBefore, op.Expires)
+			case OpRevoke:
+				_, err = putRevocation(tx, op.Revocation)
 			}
 			if err != nil {
 				return err

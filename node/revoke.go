@@ -1,0 +1,70 @@
+package node
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/blnode/blnode/events"
+	"github.com/blnode/blnode/persist"
+)
+
+// RevokeResult says what a revocation did.
+type RevokeResult struct {
+	NotBefore time.Time // tokens issued before this are rejected
+	Existed   bool      // an equal or later revocation was there already
+}
+
+// RevokeUser rejects, on every node, every token of user issued before
+// notBefore (now when zero): "log out everywhere". The user's registered
+// tokens are listed as blacklisted from then on. The entry is kept until
+// every token it could affect has expired.
+func (n *Node) RevokeUser(user string, notBefore time.Time) (RevokeResult, error) {
+	return n.revoke(persist.Revocation{User: user}, notBefore)
+}
+
+// RevokeFamily rejects every token of a refresh-rotation family issued
+// before notBefore (now when zero). user, when known, lets the store find
+// the family's registered tokens.
+func (n *Node) RevokeFamily(user, family string, notBefore time.Time) (RevokeResult, error) {
+	return n.revoke(persist.Revocation{User: user, Family: family}, notBefore)
+}
+
+func (n *Node) revoke(r persist.Revocation, notBefore time.Time) (RevokeResult, error) {
+	if n.cfg.Role != RoleFull {
+		return RevokeResult{}, ErrReadOnly
+	}
+	now := n.cfg.Now()
+	if notBefore.IsZero() {
+		notBefore = now
+	}
+	r.NotBefore = notBefore.Unix()
+	r.Expires = r.NotBefore + int64(n.cfg.MaxTokenLifetime/time.Second)
+	r.Origin = n.nodeID
+	var ob []byte
+	if n.fleet != nil {
+		kind := events.KindRevokeUser
+		if r.Family != "" {
+			kind = events.KindRevokeFamily
+		}
+		ev := events.Event{ID: events.NewID(), Kind: kind, Origin: n.nodeID, Region: n.cfg.Region, Time: now,
+			User: r.User, Family: r.Family, NotBefore: r.NotBefore}
+		var err error
+		if ob, err = ev.Encode(); err != nil {
+			return RevokeResult{}, fmt.Errorf("%w: %w", ErrInvalidInput, err)
+		}
+	}
+	res, err := n.store.Revoke(r, ob)
+	if err != nil {
+		return RevokeResult{}, n.storeErr(err)
+	}
+	key := r.User
+	if r.Family != "" {
+		key = "\x00" + r.Family
+	}
+	n.users.Invalidate(key)
+	if !res.Existed {
+		n.wakePublisher()
+		n.log.Info("revoked", "user", r.User, "family", r.Family, "not_before", notBefore.UTC())
+	}
+	return RevokeResult{NotBefore: time.Unix(r.NotBefore, 0), Existed: res.Existed}, nil
+}
