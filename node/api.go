@@ -33,6 +33,7 @@ func (n *Node) apiRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("/v1/tokens", get(n.apiTokens))
 	mux.HandleFunc("/v1/flush", post(n.apiFlush))
 	mux.HandleFunc("/v1/status", get(n.apiStatus))
+	mux.HandleFunc("/v1/users/{user}/revoke", post(n.apiRevokeUser))
 }
 
 // RecordJSON is a record as the API shows it.
@@ -373,4 +374,30 @@ func (n *Node) decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 		return false
 	}
 	return true
+}
+
+func (n *Node) apiRevokeUser(w http.ResponseWriter, r *http.Request) {
+	if !n.requireWriter(w) || !n.requireAdmin(w, r) {
+		return
+	}
+	var req struct {
+		NotBefore int64 `json:"not_before"`
+	}
+	if r.ContentLength != 0 && !n.decodeJSON(w, r, &req) {
+		return
+	}
+	var nb time.Time
+	if req.NotBefore < 0 {
+		writeError(w, http.StatusBadRequest, "invalid", "not_before must be a positive Unix time")
+		return
+	} else if req.NotBefore > 0 {
+		nb = time.Unix(req.NotBefore, 0)
+	}
+	user := r.PathValue("user")
+	res, err := n.RevokeUser(user, nb)
+	if err != nil {
+		n.writeNodeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"user": user, "not_before": res.NotBefore.Unix(), "already_revoked": res.Existed})
 }

@@ -29,6 +29,7 @@ func (n *Node) compatRoutes(mux *http.ServeMux) {
 	for path, h := range map[string]http.HandlerFunc{
 		compatBlacklistPath: n.compatBlacklist,
 		compatVerifyPath:    n.compatVerify,
+		compatRefreshPath:   n.compatRefresh,
 	} {
 		mux.HandleFunc(path+"{$}", drfView(h))
 		mux.HandleFunc(strings.TrimSuffix(path, "/"), appendSlash)
@@ -67,7 +68,7 @@ func (n *Node) compatBlacklist(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	c, err := n.verifier.Verify(raw, "refresh")
+	c, err := n.compatTypeCheck(raw)
 	if err == nil {
 		err = n.checkClaims(c)
 	}

@@ -95,3 +95,10 @@ func jsonString(s string) string {
 type atomicCounter struct{ n atomic.Int64 }
 
 func (c *atomicCounter) inc() int { return int(c.n.Add(1)) }
+
+func httptestServer(t testing.TB, h http.Handler) string {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv.URL
+}

@@ -1,0 +1,314 @@
+package node
+
+import (
+	"bufio"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/blnode/blnode/node/token"
+)
+
+// The OAuth endpoints: RFC 7009 token revocation (POST /oauth/revoke) and
+// RFC 7662 token introspection (POST /oauth/introspect). Both read
+// application/x-www-form-urlencoded bodies and answer errors as RFC 6749
+// §5.2 does: {"error": code, "error_description": text}. A 405 (wrong
+// method) and a validator's 403 carry the native API's {"code","detail"}
+// body, as every other route does.
+
+// oauthError is RFC 6749's error body.
+type oauthError struct {
+	Error       string `json:"error"`
+	Description string `json:"error_description,omitempty"`
+}
+
+func writeOAuthError(w http.ResponseWriter, status int, code, desc string) {
+	writeJSON(w, status, oauthError{Error: code, Description: desc})
+}
+
+// oauthRevoke is RFC 7009: a token whose signature verifies and that has
+// not expired is blacklisted, whatever its type; any other token is
+// ignored. Both answer 200 with an empty body, so a client learns nothing
+// about the token it sent.
+func (n *Node) oauthRevoke(w http.ResponseWriter, r *http.Request) {
+	if !n.requireWriter(w) {
+		return
+	}
+	client, ok := n.oauthClientAuth(w, r, false)
+	if !ok {
+		return
+	}
+	form, ok := n.readForm(w, r)
+	if !ok {
+		return
+	}
+	raw, ok := formToken(w, form)
+	if !ok {
+		return
+	}
+	// token_type_hint is optional and only a hint (RFC 7009 §2.1): the
+	// token's own type claim decides, so it is read and ignored.
+	c, err := n.verifier.Verify(raw, "")
+	if err != nil {
+		n.log.DebugContext(r.Context(), "oauth revoke: token does not verify, ignored", "reason", token.Detail(err), "client_id", client)
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	res, err := n.Blacklist(n.recordOf(c, raw, "oauth revoke"))
+	switch {
+	case err == nil:
+		if !res.Existed {
+			n.log.InfoContext(r.Context(), "blacklisted", "jti", c.JTI, "user", c.User, "type", c.Type, "via", "oauth", "client_id", client)
+		}
+	case errors.Is(err, ErrUnavailable):
+		writeOAuthError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "the store is unavailable; try again")
+		return
+	case errors.Is(err, ErrReadOnly):
+		n.requireWriter(w)
+		return
+	default:
+		// A token the store cannot hold (a jti over persist.MaxJTILen) can
+		// be presented by nobody else either: ignore it as an invalid one.
+		n.log.InfoContext(r.Context(), "oauth revoke: token not stored, ignored", "jti", c.JTI, "err", err, "client_id", client)
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+// oauthIntrospect is RFC 7662: {"active":true,…} for a token that passes
+// Verify (signature, expiry, blacklist, user not-before), {"active":false}
+// for any other.
+func (n *Node) oauthIntrospect(w http.ResponseWriter, r *http.Request) {
+	client, ok := n.oauthClientAuth(w, r, true)
+	if !ok {
+		return
+	}
+	form, ok := n.readForm(w, r)
+	if !ok {
+		return
+	}
+	raw, ok := formToken(w, form)
+	if !ok {
+		return
+	}
+	c, err := n.Verify(raw, "")
+	switch {
+	case err == nil:
+	case errors.Is(err, ErrUnavailable):
+		writeOAuthError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "the store is unavailable; try again")
+		return
+	default:
+		writeJSON(w, http.StatusOK, map[string]bool{"active": false})
+		return
+	}
+	out := map[string]any{"active": true, "jti": c.JTI, "exp": c.ExpiresAt.Unix()}
+	if !c.IssuedAt.IsZero() {
+		out["iat"] = c.IssuedAt.Unix()
+	}
+	if c.Type != "" {
+		out["token_type"] = c.Type
+	}
+	if c.User != "" {
+		out["sub"] = c.User
+		out[n.userClaim()] = c.User
+	}
+	for _, name := range []string{"iss", "aud", "nbf"} {
+		if v, ok := c.Raw[name]; ok {
+			out[name] = v
+		}
+	}
+	if client != "" {
+		out["client_id"] = client
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// userClaim is the configured name of the user id claim.
+func (n *Node) userClaim() string {
+	if n.cfg.Token.UserIDClaim != "" {
+		return n.cfg.Token.UserIDClaim
+	}
+	return token.DefaultUserIDClaim
+}
+
+// oauthClientAuth authenticates the caller of an OAuth endpoint and
+// returns the client id ("" for the admin or an open endpoint). It writes
+// the refusal and returns false when the request may not proceed.
+//
+// With Config.OAuthClients set, HTTP Basic client credentials are
+// required. Without them revocation is open and introspection is not.
+// allowAdmin also accepts the admin bearer token (introspection).
+func (n *Node) oauthClientAuth(w http.ResponseWriter, r *http.Request, allowAdmin bool) (string, bool) {
+	if allowAdmin && n.isAdmin(r) {
+		return "", true
+	}
+	if len(n.cfg.OAuthClients) > 0 {
+		if id, ok := n.authClient(r); ok {
+			return id, true
+		}
+	} else if !allowAdmin {
+		return "", true
+	}
+	if len(n.cfg.OAuthClients) > 0 || !allowAdmin || n.cfg.AdminToken == "" {
+		w.Header().Add("WWW-Authenticate", `Basic realm="blnode"`)
+	}
+	if allowAdmin && n.cfg.AdminToken != "" {
+		w.Header().Add("WWW-Authenticate", `Bearer realm="blnode-admin"`)
+	}
+	n.log.InfoContext(r.Context(), "oauth client authentication failed", "path", r.URL.Path, "remote", r.RemoteAddr)
+	writeOAuthError(w, http.StatusUnauthorized, "invalid_client", "client authentication failed")
+	return "", false
+}
+
+// authClient checks HTTP Basic credentials against Config.OAuthClients.
+// RFC 6749 §2.3.1 has clients form-encode id and secret before Basic
+// encoding them; most clients (curl -u) do not, so both readings are tried.
+func (n *Node) authClient(r *http.Request) (string, bool) {
+	id, secret, ok := r.BasicAuth()
+	if !ok {
+		return "", false
+	}
+	if n.clientMatches(id, secret) {
+		return id, true
+	}
+	uid, err1 := url.QueryUnescape(id)
+	usecret, err2 := url.QueryUnescape(secret)
+	if err1 == nil && err2 == nil && (uid != id || usecret != secret) && n.clientMatches(uid, usecret) {
+		return uid, true
+	}
+	return "", false
+}
+
+// clientMatches compares SHA-256 digests in constant time, so neither the
+// content nor the length of a secret leaks through timing; an unknown
+// client costs the same comparison.
+func (n *Node) clientMatches(id, secret string) bool {
+	want, known := n.cfg.OAuthClients[id]
+	known = known && want != ""
+	if !known {
+		want = "\x00blnode: no such client"
+	}
+	a, b := sha256.Sum256([]byte(secret)), sha256.Sum256([]byte(want))
+	return subtle.ConstantTimeCompare(a[:], b[:]) == 1 && known
+}
+
+// readForm reads an application/x-www-form-urlencoded body within
+// MaxBodyBytes. It answers the error itself when it returns false.
+func (n *Node) readForm(w http.ResponseWriter, r *http.Request) (url.Values, bool) {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "application/x-www-form-urlencoded" {
+		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "the body must be application/x-www-form-urlencoded")
+		return nil, false
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, n.cfg.MaxBodyBytes))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			writeOAuthError(w, http.StatusRequestEntityTooLarge, "invalid_request", fmt.Sprintf("request body exceeds %d bytes", n.cfg.MaxBodyBytes))
+		} else {
+			writeOAuthError(w, http.StatusBadRequest, "invalid_request", "could not read the request body")
+		}
+		return nil, false
+	}
+	if !utf8.Valid(body) {
+		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "the body is not valid UTF-8")
+		return nil, false
+	}
+	form, err := url.ParseQuery(string(body))
+	if err != nil {
+		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "malformed form body")
+		return nil, false
+	}
+	return form, true
+}
+
+// formToken returns the one "token" parameter. RFC 6749 §3.2 forbids
+// repeating a parameter. It answers the error itself when it returns false.
+func formToken(w http.ResponseWriter, form url.Values) (string, bool) {
+	for _, name := range []string{"token", "token_type_hint"} {
+		if len(form[name]) > 1 {
+			writeOAuthError(w, http.StatusBadRequest, "invalid_request", "parameter "+name+" is repeated")
+			return "", false
+		}
+	}
+	raw := strings.TrimSpace(form.Get("token"))
+	if raw == "" {
+		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "parameter token is required")
+		return "", false
+	}
+	return raw, true
+}
+
+// maxClientsLine is the longest line LoadOAuthClients reads.
+const maxClientsLine = 64 << 10
+
+// LoadOAuthClients reads OAuth client credentials (Config.OAuthClients)
+// from a file: one "client_id:secret" per line, split at the first colon,
+// spaces around either part trimmed; blank lines and lines starting with
+// "#" are skipped. Client ids may not hold spaces or control characters,
+// and neither part may be empty; a file without any client is an error
+// (it would leave revocation open). Errors name the file and the line and
+// never show a secret.
+func LoadOAuthClients(path string) (map[string]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("node: oauth clients file: %w", err)
+	}
+	defer f.Close()
+	clients := map[string]string{}
+	defined := map[string]int{}
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 0, 4096), maxClientsLine)
+	line := 0
+	for sc.Scan() {
+		line++
+		text := strings.TrimSpace(sc.Text())
+		if text == "" || strings.HasPrefix(text, "#") {
+			continue
+		}
+		fail := func(format string, args ...any) (map[string]string, error) {
+			return nil, fmt.Errorf("node: oauth clients file %s line %d: %s", path, line, fmt.Sprintf(format, args...))
+		}
+		if !utf8.ValidString(text) {
+			return fail("not valid UTF-8")
+		}
+		id, secret, ok := strings.Cut(text, ":")
+		if !ok {
+			return fail("want client_id:secret")
+		}
+		id, secret = strings.TrimSpace(id), strings.TrimSpace(secret)
+		switch {
+		case id == "":
+			return fail("empty client id")
+		case strings.IndexFunc(id, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0:
+			return fail("client id %q holds a space or control character", id)
+		case secret == "":
+			return fail("client %q has an empty secret", id)
+		case strings.IndexFunc(secret, unicode.IsControl) >= 0:
+			return fail("the secret of client %q holds a control character", id)
+		}
+		if first, dup := defined[id]; dup {
+			return fail("client %q is already defined on line %d", id, first)
+		}
+		defined[id] = line
+		clients[id] = secret
+	}
+	if err := sc.Err(); err != nil {
+		if errors.Is(err, bufio.ErrTooLong) {
+			return nil, fmt.Errorf("node: oauth clients file %s line %d: longer than %d bytes", path, line+1, maxClientsLine)
+		}
+		return nil, fmt.Errorf("node: oauth clients file %s: %w", path, err)
+	}
+	if len(clients) == 0 {
+		return nil, fmt.Errorf("node: oauth clients file %s: no client defined", path)
+	}
+	return clients, nil
+}
