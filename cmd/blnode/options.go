@@ -81,6 +81,11 @@ func optionTable() []option {
 		{name: "flush-interval", kind: kindDuration, def: "24h", usage: "how often expired entries are flushed; 0 disables"},
 		{name: "keep-raw-token", kind: kindBool, def: "false", usage: "store the raw token text (a stored refresh token is a live credential)"},
 		{name: "max-token-lifetime", kind: kindDuration, def: "720h", usage: "longest token lifetime the fleet accepts (event stream retention)"},
+		{name: "compat-blacklist-types", kind: kindList, def: "refresh", arg: "LIST", usage: "token types POST /api/token/blacklist/ accepts, comma separated"},
+		{name: "access-lifetime", kind: kindDuration, def: "5m", usage: "lifetime of access tokens minted by POST /api/token/refresh/"},
+		{name: "refresh-lifetime", kind: kindDuration, def: "24h", usage: "lifetime of refresh tokens minted by rotation"},
+		{name: "rotate-refresh", kind: kindBool, def: "true", usage: "rotate refresh tokens on POST /api/token/refresh/ (blacklisting the presented one); --rotate-refresh=false answers only an access token"},
+		{name: "reuse-detection", def: "family", choices: []string{"family", "user", "off"}, usage: "what presenting an already-rotated refresh token revokes"},
 
 		// Fleet.
 		{name: "role", def: "full", choices: []string{"full", "validator"}, usage: "full: verifies, accepts writes, publishes; validator: subscribe-only replica"},

@@ -34,6 +34,7 @@ func commands() []command {
 		{"blacklist", "Client", "blacklist a token, or (admin) a token id", runBlacklist},
 		{"check", "Client", "check a token or a token id (exit 0 valid, 2 blacklisted or not valid)", runCheck},
 		{"tokens", "Client", "list tokens (admin)", runTokens},
+		{"revoke-user", "Client", "log a user out everywhere: reject every token issued to them until now (admin)", runRevokeUser},
 		{"flush", "Client", "remove expired entries now (admin)", runFlush},
 		{"status", "Client", "show the node's status (admin)", runStatus},
 		{"version", "Other", "print the version", runVersion},
