@@ -3,6 +3,8 @@ package node
 import (
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/blnode/blnode/events"
@@ -137,6 +139,11 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Stream.MaxAge <= 0 {
 		c.Stream.MaxAge = c.MaxTokenLifetime
 	}
+	// Copy what the caller may change later: the node must not share it.
+	c.OAuthClients = maps.Clone(c.OAuthClients)
+	c.AuthTokenTypes = slices.Clone(c.AuthTokenTypes)
+	c.CompatBlacklistTypes = slices.Clone(c.CompatBlacklistTypes)
+	c.NATS.URLs = slices.Clone(c.NATS.URLs)
 	if len(c.CompatBlacklistTypes) == 0 {
 		c.CompatBlacklistTypes = []string{"refresh"}
 	}

@@ -86,6 +86,7 @@ func (n *Node) writeAuthFailure(w http.ResponseWriter, r *http.Request, f *authF
 	default:
 		w.Header().Set("WWW-Authenticate", `Bearer realm="api", error="invalid_token", error_description=`+quote(f.detail))
 	}
+	w.Header().Set("Cache-Control", "no-store")
 	if f.status != http.StatusUnauthorized {
 		n.log.WarnContext(r.Context(), "forward auth failing closed", "code", f.code)
 	}

@@ -37,20 +37,22 @@ func TestNginxAuthRequest(t *testing.T) {
 	valid, _ := sjwt.Token{Type: "access", User: 42}.Mint(secret)
 	toRevoke, _ := sjwt.Token{Type: "access", User: 42}.Mint(secret)
 	refreshTok, _ := sjwt.Token{Type: "refresh", User: 42}.Mint(secret)
-	// User 7 is revoked before any request for them, so no cached answer
-	// for the user predates the revocation.
 	revokedUser, _ := sjwt.Token{Type: "access", User: 7, Now: now.Add(-time.Minute)}.Mint(secret)
-	if _, err := n.Store().RevokeUser("7", now.Unix(), now.Add(time.Hour).Unix(), nil); err != nil {
-		t.Fatal(err)
-	}
+	afterRevoke, _ := sjwt.Token{Type: "access", User: 7, Now: now}.Mint(secret)
 
-	// toRevoke passes once, so blnode has a cached answer for it, and is
-	// then revoked through RFC 7009.
-	if got := do(t, http.MethodGet, proxy+"/orders", "", "", "Authorization", "Bearer "+toRevoke); got.status != 200 {
-		t.Fatalf("before the revocation: %d %s", got.status, got.body)
+	// Both pass once, so blnode has cached answers for the token and for
+	// user 7; then the token is revoked through RFC 7009 and the user is
+	// logged out everywhere.
+	for _, tok := range []string{toRevoke, revokedUser} {
+		if got := do(t, http.MethodGet, proxy+"/orders", "", "", "Authorization", "Bearer "+tok); got.status != 200 {
+			t.Fatalf("before the revocation: %d %s", got.status, got.body)
+		}
 	}
 	if got := do(t, http.MethodPost, blnode.URL+"/oauth/revoke", formType, tokenForm(toRevoke)); got.status != 200 {
 		t.Fatalf("revoke: %d %s", got.status, got.body)
+	}
+	if _, err := n.RevokeUser("7", now); err != nil {
+		t.Fatal(err)
 	}
 
 	tests := []struct {
@@ -64,6 +66,7 @@ func TestNginxAuthRequest(t *testing.T) {
 		{"lower-case scheme", "bearer " + valid, 200, "upstream /orders user=42", ""},
 		{"blacklisted token", "Bearer " + toRevoke, 401, "", `error_description="Token is blacklisted"`},
 		{"token of a revoked user", "Bearer " + revokedUser, 401, "", `error_description="Token is blacklisted"`},
+		{"user's token issued after the revoke", "Bearer " + afterRevoke, 200, "upstream /orders user=7", ""},
 		{"refresh token", "Bearer " + refreshTok, 401, "", `error_description="Token has wrong type"`},
 		{"forged token", "Bearer x.y.z", 401, "", `error_description="Token is invalid"`},
 		{"no token", "", 401, "", `Bearer realm="api"`},

@@ -39,7 +39,7 @@ func TestOAuthRevoke7009(t *testing.T) {
 	other := []byte("another-secret-entirely-another-secret")
 	tests := []struct {
 		name        string
-		mod         func(*node.Config)
+		nodeKind    string // "", "clients" or "validator"
 		method      string
 		ct          string
 		body        func(tok string) string
@@ -72,24 +72,38 @@ func TestOAuthRevoke7009(t *testing.T) {
 		{name: "malformed form", body: func(string) string { return "token=%zz" }, status: 400, errCode: "invalid_request"},
 		{name: "oversized body", body: func(string) string { return "token=" + strings.Repeat("a", 70<<10) }, status: 413, errCode: "invalid_request"},
 		{name: "GET", method: http.MethodGet, body: func(string) string { return "" }, status: 405},
-		{name: "clients: no client authentication", mod: withClients, body: tokenForm, mint: sjwt.Token{Type: "refresh"}, status: 401, errCode: "invalid_client"},
-		{name: "clients: wrong secret", mod: withClients, body: tokenForm, mint: sjwt.Token{Type: "refresh"},
+		{name: "clients: no client authentication", nodeKind: "clients", body: tokenForm, mint: sjwt.Token{Type: "refresh"}, status: 401, errCode: "invalid_client"},
+		{name: "clients: wrong secret", nodeKind: "clients", body: tokenForm, mint: sjwt.Token{Type: "refresh"},
 			hdr: []string{"Authorization", basic("gateway", "s3cret")}, status: 401, errCode: "invalid_client"},
-		{name: "clients: unknown client", mod: withClients, body: tokenForm, mint: sjwt.Token{Type: "refresh"},
+		{name: "clients: unknown client", nodeKind: "clients", body: tokenForm, mint: sjwt.Token{Type: "refresh"},
 			hdr: []string{"Authorization", basic("nobody", "s3cret:with colon")}, status: 401, errCode: "invalid_client"},
-		{name: "clients: admin bearer is not a client", mod: withClients, body: tokenForm, mint: sjwt.Token{Type: "refresh"},
+		{name: "clients: admin bearer is not a client", nodeKind: "clients", body: tokenForm, mint: sjwt.Token{Type: "refresh"},
 			hdr: []string{"Authorization", admin}, status: 401, errCode: "invalid_client"},
-		{name: "clients: right credentials", mod: withClients, body: tokenForm, mint: sjwt.Token{Type: "refresh"},
+		{name: "clients: right credentials", nodeKind: "clients", body: tokenForm, mint: sjwt.Token{Type: "refresh"},
 			hdr: []string{"Authorization", basic("gateway", "s3cret:with colon")}, status: 200, blacklisted: true},
-		{name: "clients: form-encoded credentials (RFC 6749 §2.3.1)", mod: withClients, body: tokenForm, mint: sjwt.Token{Type: "refresh"},
+		{name: "clients: form-encoded credentials (RFC 6749 §2.3.1)", nodeKind: "clients", body: tokenForm, mint: sjwt.Token{Type: "refresh"},
 			hdr: []string{"Authorization", basic(url.QueryEscape("a b&c"), url.QueryEscape("p@ss+word"))}, status: 200, blacklisted: true},
-		{name: "clients: invalid token still 200", mod: withClients, body: func(string) string { return form("token", "nope") },
+		{name: "clients: invalid token still 200", nodeKind: "clients", body: func(string) string { return form("token", "nope") },
 			hdr: []string{"Authorization", basic("gateway", "s3cret:with colon")}, status: 200},
-		{name: "validator", mod: func(c *node.Config) { c.Role = node.RoleValidator }, body: tokenForm, mint: sjwt.Token{Type: "refresh"}, status: 403},
+		{name: "validator", nodeKind: "validator", body: tokenForm, mint: sjwt.Token{Type: "refresh"}, status: 403},
+	}
+	// One node per kind: every case mints its own tokens.
+	type served struct {
+		n   *node.Node
+		srv *httptest.Server
+	}
+	nodes := map[string]served{}
+	for kind, mod := range map[string]func(*node.Config){
+		"":          nil,
+		"clients":   withClients,
+		"validator": func(c *node.Config) { c.Role = node.RoleValidator },
+	} {
+		n, srv := newNode(t, mod)
+		nodes[kind] = served{n, srv}
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			n, srv := newNode(t, tc.mod)
+			n, srv := nodes[tc.nodeKind].n, nodes[tc.nodeKind].srv
 			var tok, jti string
 			if tc.mint.Type != "" {
 				key := tc.key
@@ -174,7 +188,7 @@ func TestOAuthIntrospect(t *testing.T) {
 		t.Fatalf("revoke: %d %s", got.status, got.body)
 	}
 	revokedUser, _ := sjwt.Token{Type: "access", User: 7, Now: now.Add(-time.Minute)}.Mint(secret)
-	if _, err := n.Store().RevokeUser("7", now.Unix(), now.Add(time.Hour).Unix(), nil); err != nil {
+	if _, err := n.RevokeUser("7", now); err != nil {
 		t.Fatal(err)
 	}
 	expired, _ := sjwt.Token{Type: "access", User: 42, Now: now, TTL: -time.Second}.Mint(secret)

@@ -85,6 +85,10 @@ func optionTable() []option {
 		{name: "access-lifetime", kind: kindDuration, def: "5m", usage: "lifetime of access tokens minted by POST /api/token/refresh/"},
 		{name: "refresh-lifetime", kind: kindDuration, def: "24h", usage: "lifetime of refresh tokens minted by rotation"},
 		{name: "rotate-refresh", kind: kindBool, def: "true", usage: "rotate refresh tokens on POST /api/token/refresh/ (blacklisting the presented one); --rotate-refresh=false answers only an access token"},
+		{name: "oauth-clients-file", arg: "FILE", usage: "OAuth clients (one client_id:secret per line) for /oauth/revoke and /oauth/introspect; default: revocation open, introspection needs the admin token"},
+		{name: "auth-header", def: "Authorization", arg: "NAME", usage: "header /auth and the middleware read \"Bearer <token>\" from"},
+		{name: "auth-cookie", arg: "NAME", usage: "cookie holding the token, read by /auth when the header is absent"},
+		{name: "auth-token-types", kind: kindList, def: "access,sliding", arg: "LIST", usage: "token types /auth accepts"},
 		{name: "reuse-detection", def: "family", choices: []string{"family", "user", "off"}, usage: "what presenting an already-rotated refresh token revokes"},
 
 		// Fleet.

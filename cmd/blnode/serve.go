@@ -152,6 +152,9 @@ func nodeConfig(s *optionSet, log *slog.Logger) (node.Config, error) {
 		RefreshLifetime:      s.duration("refresh-lifetime"),
 		NoRotateRefresh:      !s.bool("rotate-refresh"),
 		ReuseDetection:       s.str("reuse-detection"),
+		AuthHeader:           s.str("auth-header"),
+		AuthCookie:           s.str("auth-cookie"),
+		AuthTokenTypes:       s.list("auth-token-types"),
 		NATS: node.NATSConfig{
 			Disabled:  s.bool("no-nats"),
 			URLs:      s.list("nats"),
@@ -165,6 +168,11 @@ func nodeConfig(s *optionSet, log *slog.Logger) (node.Config, error) {
 		},
 		Stream: events.StreamConfig{Name: s.str("stream"), Replicas: s.int("stream-replicas")},
 		Logger: log,
+	}
+	if f := s.str("oauth-clients-file"); f != "" {
+		if cfg.OAuthClients, err = node.LoadOAuthClients(f); err != nil {
+			return node.Config{}, err
+		}
 	}
 	if cfg.NATS.Disabled && (len(cfg.NATS.URLs) > 0 || cfg.NATS.Listen != "") {
 		log.Warn("--no-nats is set: the NATS settings are ignored", "no_nats", s.where("no-nats"))
