@@ -34,12 +34,14 @@ func (n *Node) Handler() http.Handler {
 	n.compatRoutes(mux)
 	n.apiRoutes(mux)
 	n.gatewayRoutes(mux)
+	n.adminRoutes(mux)
+	n.metricsRoutes(mux)
 	mux.HandleFunc("/healthz", methods(map[string]http.HandlerFunc{http.MethodGet: n.healthz}))
 	mux.HandleFunc("/readyz", methods(map[string]http.HandlerFunc{http.MethodGet: n.readyz}))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no such route")
 	})
-	return n.recoverer(mux)
+	return n.recoverer(n.instrument(mux))
 }
 
 func (n *Node) healthz(w http.ResponseWriter, _ *http.Request) {
