@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -33,6 +34,11 @@ type StreamConfig struct {
 	Replicas   int           // default 1; 3 on a cluster
 	MaxAge     time.Duration // default 30*24h: the longest token lifetime the fleet accepts (backstop)
 	Duplicates time.Duration // default 2m, and no less
+	// Subjects the stream captures; default [Prefix+".>"], every event. A
+	// regional write stream of a multi-region fleet takes only its
+	// region's events, [Prefix+".<region>.>"], and an aggregate stream
+	// sources every region's. Each subject lies under Prefix.
+	Subjects []string
 }
 
 // withDefaults returns c with defaults filled in, or an error naming the
@@ -71,11 +77,24 @@ func (c StreamConfig) withDefaults() (StreamConfig, error) {
 	if c.Duplicates > c.MaxAge {
 		return c, fmt.Errorf("%w: StreamConfig.Duplicates %v exceeds MaxAge %v", ErrInvalidConfig, c.Duplicates, c.MaxAge)
 	}
+	for _, s := range c.Subjects {
+		if err := checkFilter(s); err != nil || !strings.HasPrefix(s, c.Prefix+".") {
+			return c, fmt.Errorf("%w: StreamConfig.Subjects %q: want a subject under %s.", ErrInvalidConfig, s, c.Prefix)
+		}
+	}
 	return c, nil
 }
 
-// subjects returns the stream's subject filter.
+// subjects returns the filter of every event under the prefix.
 func (c StreamConfig) subjects() string { return c.Prefix + ".>" }
+
+// captures returns the subjects the stream takes.
+func (c StreamConfig) captures() []string {
+	if len(c.Subjects) == 0 {
+		return []string{c.subjects()}
+	}
+	return slices.Clone(c.Subjects)
+}
 
 // EnsureStream creates the event stream or updates it to c (idempotent):
 // file storage, limits retention, MaxAge, the duplicate window, and per-message
@@ -90,7 +109,7 @@ func EnsureStream(ctx context.Context, js jetstream.JetStream, c StreamConfig) (
 	sc := jetstream.StreamConfig{
 		Name:        c.Name,
 		Description: "blnode revocation events",
-		Subjects:    []string{c.subjects()},
+		Subjects:    c.captures(),
 		Retention:   jetstream.LimitsPolicy,
 		Storage:     jetstream.FileStorage,
 		Discard:     jetstream.DiscardOld,
@@ -130,4 +149,81 @@ func parseVersion(v string) (major, minor int, ok bool) {
 	major, err1 := strconv.Atoi(parts[0])
 	minor, err2 := strconv.Atoi(parts[1])
 	return major, minor, err1 == nil && err2 == nil
+}
+
+// ErrStreamSubjects is wrapped by CheckPublishSubjects when a stream does not
+// take the subjects a publisher sends on.
+var ErrStreamSubjects = errors.New("events: the stream does not take this publisher's subjects")
+
+// publishedKinds are the kinds a node publishes.
+var publishedKinds = []Kind{KindOutstanding, KindBlacklist, KindFlush, KindRevokeUser, KindRevokeFamily}
+
+// CheckPublishSubjects looks the stream c.Name up and reports ErrStreamSubjects
+// (wrapped, naming the stream, its subjects and a subject it misses) unless it
+// takes every subject a publisher for region sends on:
+// "<prefix>.<region>.<kind>". Other errors (NATS away, no such stream yet)
+// are returned wrapped as they come; a caller may retry them.
+func CheckPublishSubjects(ctx context.Context, js jetstream.JetStream, c StreamConfig, region string) error {
+	c, err := c.withDefaults()
+	if err != nil {
+		return err
+	}
+	if err := ValidateRegion(region); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	s, err := js.Stream(ctx, c.Name)
+	if err != nil {
+		return fmt.Errorf("events: stream %s: %w", c.Name, err)
+	}
+	have := s.CachedInfo().Config.Subjects
+	for _, k := range publishedKinds {
+		subj := Subject(c.Prefix, region, k)
+		if !slices.ContainsFunc(have, func(f string) bool { return SubjectMatches(f, subj) }) {
+			return fmt.Errorf("%w: stream %s takes %q, not %s (region %q publishes %s.%s.<kind>)",
+				ErrStreamSubjects, c.Name, have, subj, region, c.Prefix, region)
+		}
+	}
+	return nil
+}
+
+// SubjectMatches reports whether subject (no wildcards) matches filter, a
+// subject where "*" stands for one token and a final ">" for one or more.
+func SubjectMatches(filter, subject string) bool {
+	ft, st := strings.Split(filter, "."), strings.Split(subject, ".")
+	for i, f := range ft {
+		switch {
+		case f == ">" && i == len(ft)-1:
+			return len(st) > i
+		case i >= len(st):
+			return false
+		case f != "*" && f != st[i]:
+			return false
+		}
+	}
+	return len(ft) == len(st)
+}
+
+// checkFilter reports why f cannot be a stream subject: dot-separated
+// tokens, each a literal, "*", or a final ">".
+func checkFilter(f string) error {
+	if f == "" {
+		return errors.New("empty")
+	}
+	toks := strings.Split(f, ".")
+	for i, tok := range toks {
+		switch {
+		case tok == "":
+			return errors.New("empty token")
+		case tok == "*":
+		case tok == ">":
+			if i != len(toks)-1 {
+				return errors.New("\">\" is not the last token")
+			}
+		default:
+			if err := checkToken(tok); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }

@@ -18,6 +18,9 @@ import (
 const (
 	DefaultMaxBatch = 1024
 	DefaultMaxWait  = 5 * time.Millisecond
+	// backlog is the pending count from which a batch is gathered for
+	// CatchUpWait instead of MaxWait.
+	backlog = 1024
 )
 
 // Consumer tuning: pull in large batches for replay, and notice a lost
@@ -64,7 +67,10 @@ type SubscriberConfig struct {
 	Logger   *slog.Logger  // default: discard
 	MaxBatch int           // default 1024: most events per Apply
 	MaxWait  time.Duration // default 5ms: how long to gather a batch while more is on its way
-	Now      func() time.Time
+	// CatchUpWait is how long to gather a batch while a backlog of at least
+	// 1024 events is pending (a replay); default 250ms.
+	CatchUpWait time.Duration
+	Now         func() time.Time
 }
 
 // SubscriberStatus is a snapshot for metrics and health.
@@ -117,6 +123,9 @@ func NewSubscriber(js jetstream.JetStream, a Applier, c SubscriberConfig) (*Subs
 	}
 	if c.MaxBatch == 0 {
 		c.MaxBatch = DefaultMaxBatch
+	}
+	if c.CatchUpWait == 0 {
+		c.CatchUpWait = 250 * time.Millisecond
 	}
 	if c.MaxWait == 0 {
 		c.MaxWait = DefaultMaxWait
@@ -389,9 +398,15 @@ func (s *Subscriber) session(ctx context.Context) (progressed bool, err error) {
 			}
 		}
 		// More is on its way (the server said so): gather it for up to
-		// MaxWait. Otherwise apply now; waiting would only add latency.
-		if len(batch) < s.cfg.MaxBatch && batch[len(batch)-1].pending > 0 && s.cfg.MaxWait > 0 {
-			timer.Reset(s.cfg.MaxWait)
+		// MaxWait, or CatchUpWait when a backlog is pending (a replay: one
+		// large batch costs the store far less than many small ones).
+		// Otherwise apply now; waiting would only add latency.
+		if pending := batch[len(batch)-1].pending; len(batch) < s.cfg.MaxBatch && pending > 0 && s.cfg.MaxWait > 0 {
+			wait := s.cfg.MaxWait
+			if pending >= backlog {
+				wait = max(wait, s.cfg.CatchUpWait)
+			}
+			timer.Reset(wait)
 		gather:
 			for len(batch) < s.cfg.MaxBatch {
 				select {

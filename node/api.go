@@ -93,8 +93,12 @@ func (n *Node) apiBlacklist(w http.ResponseWriter, r *http.Request) {
 		if !n.requireAdmin(w, r) {
 			return
 		}
-		if req.Exp <= 0 {
-			writeError(w, http.StatusBadRequest, "invalid", "exp must be a positive Unix time")
+		if req.Exp <= 0 || req.Exp > maxUnixTime {
+			writeError(w, http.StatusBadRequest, "invalid", "exp must be a positive Unix time before year 10000")
+			return
+		}
+		if req.IssuedAt < 0 || req.IssuedAt > maxUnixTime {
+			writeError(w, http.StatusBadRequest, "invalid", "iat must be a Unix time before year 10000")
 			return
 		}
 		rec = persist.Record{JTI: req.JTI, ExpiresAt: req.Exp, IssuedAt: req.IssuedAt, User: req.User, Type: req.TokenType, Reason: req.Reason}
@@ -205,8 +209,8 @@ func (n *Node) apiCheck(w http.ResponseWriter, r *http.Request) {
 
 func (n *Node) apiBlacklistGet(w http.ResponseWriter, r *http.Request) {
 	jti := r.PathValue("jti")
-	if jti == "" || len(jti) > persist.MaxJTILen {
-		writeError(w, http.StatusBadRequest, "invalid", "jti must be 1..255 bytes")
+	if jti == "" || len(jti) > persist.MaxJTILen || !utf8.ValidString(jti) {
+		writeError(w, http.StatusBadRequest, "invalid", "jti must be 1..255 bytes of UTF-8")
 		return
 	}
 	b, err := n.Check(jti)
@@ -304,6 +308,9 @@ type Status struct {
 	EventsPublished uint64    `json:"events_published"`
 	PublishError    string    `json:"publish_error,omitempty"`
 	StoreBytes      int64     `json:"store_bytes"`
+	// BlacklistDigest is "count:sum" (persist.Digest): nodes holding the
+	// same blacklist show the same value, so equal digests mean converged.
+	BlacklistDigest string `json:"blacklist_digest"`
 }
 
 // Status reports the node's role, stream position and entry counts.
@@ -312,8 +319,12 @@ func (n *Node) Status() (Status, error) {
 	if err != nil {
 		return Status{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
+	d, err := n.store.Digest()
+	if err != nil {
+		return Status{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
 	fs := n.FleetStatus()
-	st := Status{NodeID: n.nodeID, Role: n.cfg.Role, Region: n.cfg.Region, Started: n.started.UTC(), NATS: "disabled",
+	st := Status{BlacklistDigest: d.String(), NodeID: n.nodeID, Role: n.cfg.Role, Region: n.cfg.Region, Started: n.started.UTC(), NATS: "disabled",
 		NATSURL: fs.URL, Embedded: fs.Embedded, Stream: fs.Stream, LastApplied: fs.LastApplied, StreamLast: fs.StreamLast,
 		Lag: fs.Lag, Ready: fs.Ready, OutboxDepth: c.Outbox, Outstanding: c.Outstanding, Blacklisted: c.Blacklisted,
 		UserRevocations: c.UserRevocations, EventsApplied: fs.Applied, EventsSkipped: fs.Skipped,
@@ -373,8 +384,17 @@ func (n *Node) decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 		writeError(w, http.StatusBadRequest, "invalid_json", "invalid JSON body: extra data after the object")
 		return false
 	}
+	if k, dup := duplicateKey(body); dup {
+		writeError(w, http.StatusBadRequest, "invalid_json", fmt.Sprintf("invalid JSON body: key %q appears twice", shortKey(k)))
+		return false
+	}
 	return true
 }
+
+// maxUnixTime is the last second of year 9999, the latest exp or iat a
+// token can carry (node/token refuses later ones): a later time given
+// without a token is refused too.
+const maxUnixTime = 253402300799
 
 func (n *Node) apiRevokeUser(w http.ResponseWriter, r *http.Request) {
 	if !n.requireWriter(w) || !n.requireAdmin(w, r) {
@@ -387,8 +407,8 @@ func (n *Node) apiRevokeUser(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var nb time.Time
-	if req.NotBefore < 0 {
-		writeError(w, http.StatusBadRequest, "invalid", "not_before must be a positive Unix time")
+	if req.NotBefore < 0 || req.NotBefore > maxUnixTime {
+		writeError(w, http.StatusBadRequest, "invalid", "not_before must be a positive Unix time before year 10000")
 		return
 	} else if req.NotBefore > 0 {
 		nb = time.Unix(req.NotBefore, 0)

@@ -220,6 +220,9 @@ func parseJSONObject(body []byte) (map[string]any, *drfError) {
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, detail(http.StatusBadRequest, "JSON parse error - extra data after the JSON value")
 	}
+	if k, dup := duplicateKey(body); dup {
+		return nil, detail(http.StatusBadRequest, fmt.Sprintf("JSON parse error - key %q appears twice", shortKey(k)))
+	}
 	var got string
 	switch v := v.(type) {
 	case map[string]any:

@@ -33,12 +33,22 @@ type Config struct {
 	AdminToken   string // bearer token for admin routes; "" makes them answer 403
 	KeepRawToken bool   // store raw token text (parity with the original's admin); default false
 
+	// MetricsAdminOnly makes /metrics ask for the admin token; default
+	// false: open, as most exporters are.
+	MetricsAdminOnly bool
+
 	FlushInterval    time.Duration // scheduled flush; default 24h; negative disables
 	FlushMargin      time.Duration // skew margin: flush removes exp < now − leeway − margin; default 1m
 	FlushBatch       int           // entries per flush transaction; default persist.DefaultFlushBatch
 	MaxTokenLifetime time.Duration // longest token lifetime the fleet accepts (stream MaxAge, revoke-user horizon); default 30 days
 	MaxBodyBytes     int64         // request body limit; default 64 KiB
 	CacheEntries     int64         // cached answers; default 1<<20
+
+	// FailOpen lets a token through, with a WARN log line, when the store
+	// cannot be read to check it. Default false: the check fails closed
+	// and the caller answers 503. Fail open only where a revoked token
+	// getting in during a storage fault costs less than an outage.
+	FailOpen bool
 
 	// CompatBlacklistTypes are the token types POST /api/token/blacklist/
 	// accepts; default ["refresh"], like the original.
@@ -70,7 +80,18 @@ type Config struct {
 	AuthTokenTypes []string
 
 	NATS   NATSConfig          // the event stream connection
-	Stream events.StreamConfig // stream name, prefix, replicas; MaxAge defaults to MaxTokenLifetime
+	Stream events.StreamConfig // the write stream: name, prefix, replicas; MaxAge defaults to MaxTokenLifetime
+
+	// ReadStream names the stream the node follows; default Stream.Name.
+	// In a multi-region fleet each region writes to its own stream and
+	// every node follows an aggregate stream that sources them all; the
+	// write stream then takes only this region's subjects
+	// (Stream.Subjects defaults to [prefix.<Region>.>]).
+	ReadStream string
+	// NoProvisionStream stops full nodes from creating or updating the
+	// write stream: the operator provisions streams (blnode streams apply).
+	// A full node still checks that the write stream takes its subjects.
+	NoProvisionStream bool
 
 	Logger *slog.Logger     // default slog.Default()
 	Now    func() time.Time // default time.Now
@@ -138,6 +159,21 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.Stream.MaxAge <= 0 {
 		c.Stream.MaxAge = c.MaxTokenLifetime
+	}
+	writeStream := c.Stream.Name
+	if writeStream == "" {
+		writeStream = events.DefaultStreamName
+	}
+	if c.ReadStream == "" {
+		c.ReadStream = writeStream
+	}
+	c.Stream.Subjects = slices.Clone(c.Stream.Subjects)
+	if c.ReadStream != writeStream && len(c.Stream.Subjects) == 0 {
+		prefix := c.Stream.Prefix
+		if prefix == "" {
+			prefix = events.DefaultPrefix
+		}
+		c.Stream.Subjects = []string{prefix + "." + c.Region + ".>"}
 	}
 	// Copy what the caller may change later: the node must not share it.
 	c.OAuthClients = maps.Clone(c.OAuthClients)

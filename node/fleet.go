@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"time"
@@ -62,7 +63,11 @@ func newFleet(n *Node) (*fleet, error) {
 			return nil, fmt.Errorf("node: %w", err)
 		}
 	}
-	f.sub, err = events.NewSubscriber(f.js, applier{n}, events.SubscriberConfig{Stream: cfg.Stream, Logger: log, Now: cfg.Now})
+	read := cfg.Stream // the same prefix and limits; every event under the prefix
+	read.Name, read.Subjects = cfg.ReadStream, nil
+	// Large batches make catching up fast (the store writes a batch in key
+	// order); once caught up, batches are as small as the event rate.
+	f.sub, err = events.NewSubscriber(f.js, applier{n}, events.SubscriberConfig{Stream: read, Logger: log, Now: cfg.Now, MaxBatch: 1 << 16})
 	if err != nil {
 		f.close()
 		return nil, fmt.Errorf("node: %w", err)
@@ -70,20 +75,56 @@ func newFleet(n *Node) (*fleet, error) {
 	return f, nil
 }
 
-// run provisions the stream (full nodes, and any node on its own embedded
-// server), then drains the outbox and follows the stream until ctx ends.
+// run provisions the write stream (full nodes, and any node on its own
+// embedded server, unless NoProvisionStream), then drains the outbox into it
+// and follows the read stream until ctx ends. A write stream that does not
+// take this node's subjects ends run with an error.
 func (f *fleet) run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
-	if f.pub != nil || f.emb != nil {
+	if (f.pub != nil || f.emb != nil) && !f.n.cfg.NoProvisionStream {
 		// The subscriber starts once the stream exists, so a fresh node
 		// does not log a missing stream.
 		f.ensureStream(ctx)
 	}
 	if f.pub != nil {
-		g.Go(func() error { return f.pub.Drain(ctx, outbox{f.n.store}, f.wakeCh) })
+		g.Go(func() error {
+			if err := f.checkWriteStream(ctx); err != nil {
+				return err
+			}
+			return f.pub.Drain(ctx, outbox{f.n.store}, f.wakeCh)
+		})
 	}
 	g.Go(func() error { return f.sub.Run(ctx) })
 	return g.Wait()
+}
+
+// checkWriteStream waits until the write stream can be looked up and
+// returns an error if it does not take the subjects this node publishes on
+// (a --region that does not match the regional stream). Writes wait in the
+// outbox meanwhile.
+func (f *fleet) checkWriteStream(ctx context.Context) error {
+	cfg := f.n.cfg
+	delay := 50 * time.Millisecond
+	for {
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := events.CheckPublishSubjects(cctx, f.js, cfg.Stream, cfg.Region)
+		cancel()
+		switch {
+		case err == nil || ctx.Err() != nil:
+			return nil
+		case errors.Is(err, events.ErrStreamSubjects):
+			f.n.log.Error("the write stream does not take this node's events: check --stream and --region", "err", err)
+			return fmt.Errorf("node: %w", err)
+		}
+		f.n.log.Warn("cannot look up the write stream yet; writes wait in the outbox", "err", err,
+			"stream", f.n.writeStreamName(), "retry_in", delay)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(delay):
+		}
+		delay = min(delay*2, 5*time.Second)
+	}
 }
 
 // ensureStream creates or updates the stream, retrying while NATS is away.
@@ -186,6 +227,7 @@ func (a applier) Apply(_ context.Context, batch []events.Delivered, lastSeq uint
 	if err != nil {
 		return fmt.Errorf("node: apply: %w", err)
 	}
+	n.metrics.applied(len(batch), skipped)
 	if skipped > 0 {
 		n.log.Warn("skipped invalid events in batch", "skipped", skipped, "last_seq", lastSeq)
 	}
@@ -213,7 +255,8 @@ type FleetStatus struct {
 	Connected   bool
 	Embedded    bool
 	URL         string
-	Stream      string
+	Stream      string // the stream followed (LastApplied, StreamLast and Lag are its sequences)
+	WriteStream string // the stream published to (full nodes)
 	LastApplied uint64
 	StreamLast  uint64
 	Lag         uint64
@@ -243,13 +286,18 @@ func (n *Node) FleetStatus() FleetStatus {
 	if f.pub != nil {
 		ps := f.pub.Stats()
 		fs.Published, fs.PublishErr = ps.Published, ps.LastError
+		fs.WriteStream = n.writeStreamName()
 	}
 	return fs
 }
 
-func (n *Node) streamName() string {
+// streamName is the stream the node follows.
+func (n *Node) streamName() string { return n.cfg.ReadStream }
+
+// writeStreamName is the stream a full node publishes to.
+func (n *Node) writeStreamName() string {
 	if n.cfg.Stream.Name != "" {
 		return n.cfg.Stream.Name
 	}
-	return "BLNODE"
+	return events.DefaultStreamName
 }

@@ -13,17 +13,42 @@ import (
 	"time"
 )
 
+// HTTPLimits are the timeouts and header limit of the server HTTPServer
+// makes. A zero field means the default written beside it.
+type HTTPLimits struct {
+	ReadHeaderTimeout time.Duration // to read the request line and headers; default 5s
+	ReadTimeout       time.Duration // to read the whole request, body included; default 15s
+	WriteTimeout      time.Duration // from the end of the headers to the end of the answer; default 30s
+	IdleTimeout       time.Duration // a keep-alive connection may wait for its next request; default 90s
+	MaxHeaderBytes    int           // request line and headers; default 32 KiB (more gets 431)
+}
+
 // HTTPServer returns an http.Server for h with the timeouts and header
-// limit a public-facing node needs: slow clients are cut off.
-func HTTPServer(addr string, h http.Handler) *http.Server {
+// limit a public-facing node needs: slow clients are cut off. limits, when
+// given, replaces the defaults field by field (the first one counts).
+func HTTPServer(addr string, h http.Handler, limits ...HTTPLimits) *http.Server {
+	var l HTTPLimits
+	if len(limits) > 0 {
+		l = limits[0]
+	}
+	orDefault := func(d, def time.Duration) time.Duration {
+		if d > 0 {
+			return d
+		}
+		return def
+	}
+	maxHeader := l.MaxHeaderBytes
+	if maxHeader <= 0 {
+		maxHeader = 32 << 10
+	}
 	return &http.Server{
 		Addr:              addr,
 		Handler:           h,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       15 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       90 * time.Second,
-		MaxHeaderBytes:    32 << 10,
+		ReadHeaderTimeout: orDefault(l.ReadHeaderTimeout, 5*time.Second),
+		ReadTimeout:       orDefault(l.ReadTimeout, 15*time.Second),
+		WriteTimeout:      orDefault(l.WriteTimeout, 30*time.Second),
+		IdleTimeout:       orDefault(l.IdleTimeout, 90*time.Second),
+		MaxHeaderBytes:    maxHeader,
 	}
 }
 

@@ -1,9 +1,372 @@
 package node
 
-import "net/http"
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
 
-// metricsRoutes registers /metrics.
-func (n *Node) metricsRoutes(mux *http.ServeMux) {}
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-// instrument wraps the node's handler with request metrics.
-func (n *Node) instrument(h http.Handler) http.Handler { return h }
+	"github.com/blnode/blnode/persist"
+)
+
+// Metrics. Every node has its own registry (no global default registry):
+// the counters below are updated as the node works, and everything the
+// node already counts elsewhere (cache hits, store entries, stream position,
+// publisher and subscriber counters) is read at scrape time by
+// nodeCollector, so the hot paths pay nothing for it.
+//
+// Names: blnode_ prefix, counters end in _total, durations are seconds
+// histograms. Label values are bounded: routes are the patterns the node
+// registered (never the raw path), check results and flush kinds are fixed.
+
+// Check results, the values of blnode_checks_total's result label.
+const (
+	checkValid       = "valid"
+	checkBlacklisted = "blacklisted"
+	checkRevoked     = "revoked"
+	checkInvalid     = "invalid"
+	checkUnavailable = "unavailable"
+)
+
+// maxRouteLabels bounds the route label's values; the node registers far
+// fewer patterns, so reaching it means something unexpected: the rest are
+// counted as "other".
+const maxRouteLabels = 128
+
+// metrics is a node's registry and the collectors it updates itself.
+type metrics struct {
+	reg *prometheus.Registry
+
+	requests      *prometheus.CounterVec
+	latency       *prometheus.HistogramVec
+	checks        *prometheus.CounterVec
+	flushRuns     *prometheus.CounterVec
+	flushRemoved  *prometheus.CounterVec
+	flushDuration prometheus.Histogram
+	applyBatch    prometheus.Histogram
+	applyInvalid  prometheus.Counter
+
+	mu     sync.Mutex
+	routes map[string]bool // route label values in use
+}
+
+// newMetrics builds n's registry: the node's own metrics, the Go runtime
+// and the process.
+func newMetrics(n *Node) *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "blnode_http_requests_total",
+			Help: "HTTP requests answered, by route pattern and status code.",
+		}, []string{"route", "code"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "blnode_http_request_duration_seconds",
+			Help:    "Time to answer an HTTP request, by route pattern.",
+			Buckets: []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5},
+		}, []string{"route"}),
+		checks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "blnode_checks_total",
+			Help: "Token checks (verify, /v1/check, /auth, introspection, the middleware) by result: valid, blacklisted, revoked (user or family revocation), invalid (signature, expiry, claims), unavailable (store unreadable).",
+		}, []string{"result"}),
+		flushRuns: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "blnode_flush_runs_total",
+			Help: "Flushes of expired entries run on this node (scheduled, requested, or applied from a flush event), by result: ok or error.",
+		}, []string{"result"}),
+		flushRemoved: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "blnode_flush_removed_total",
+			Help: "Entries removed by flushes, by kind: outstanding, blacklisted, user_revocations.",
+		}, []string{"kind"}),
+		flushDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "blnode_flush_duration_seconds",
+			Help:    "Time a flush took.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 4, 10),
+		}),
+		applyBatch: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "blnode_events_apply_batch_size",
+			Help:    "Events applied per batch (one store transaction each).",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 14),
+		}),
+		applyInvalid: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "blnode_events_invalid_total",
+			Help: "Events that decoded but that the store refused as invalid, and skipped.",
+		}),
+		routes: map[string]bool{},
+	}
+	for _, r := range []string{checkValid, checkBlacklisted, checkRevoked, checkInvalid, checkUnavailable} {
+		m.checks.WithLabelValues(r)
+	}
+	for _, r := range []string{"ok", "error"} {
+		m.flushRuns.WithLabelValues(r)
+	}
+	for _, k := range []string{"outstanding", "blacklisted", "user_revocations"} {
+		m.flushRemoved.WithLabelValues(k)
+	}
+	m.reg.MustRegister(m.requests, m.latency, m.checks, m.flushRuns, m.flushRemoved, m.flushDuration,
+		m.applyBatch, m.applyInvalid, newNodeCollector(n),
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// Registry returns the node's Prometheus registry: what /metrics serves. A
+// program that embeds a node and serves its own /metrics can gather it, or
+// register its own collectors in it.
+func (n *Node) Registry() *prometheus.Registry { return n.metrics.reg }
+
+// check counts the outcome of a token check.
+func (m *metrics) check(err error) {
+	r := checkValid
+	switch {
+	case err == nil:
+	case errors.Is(err, ErrUnavailable):
+		r = checkUnavailable
+	case errors.Is(err, ErrBlacklisted):
+		r = checkBlacklisted
+	case errors.Is(err, ErrUserRevoked):
+		r = checkRevoked
+	default:
+		r = checkInvalid
+	}
+	m.checks.WithLabelValues(r).Inc()
+}
+
+// flushed counts one flush and what it removed.
+func (m *metrics) flushed(res persist.FlushResult, took time.Duration, err error) {
+	if err != nil {
+		m.flushRuns.WithLabelValues("error").Inc()
+	} else {
+		m.flushRuns.WithLabelValues("ok").Inc()
+	}
+	m.flushRemoved.WithLabelValues("outstanding").Add(float64(res.Outstanding))
+	m.flushRemoved.WithLabelValues("blacklisted").Add(float64(res.Blacklisted))
+	m.flushRemoved.WithLabelValues("user_revocations").Add(float64(res.UserRevocations))
+	m.flushDuration.Observe(took.Seconds())
+}
+
+// applied counts one applied batch of events and those the store refused.
+func (m *metrics) applied(events, invalid int) {
+	m.applyBatch.Observe(float64(events))
+	m.applyInvalid.Add(float64(invalid))
+}
+
+// route returns the route label of a request the mux has routed: its
+// pattern, "redirect" for the mux's own trailing-slash and path-cleaning
+// redirects (whose pattern is the request's path), and "other" past
+// maxRouteLabels or when nothing matched.
+func (m *metrics) route(r *http.Request, code int) string {
+	p := r.Pattern
+	switch {
+	case code == http.StatusMovedPermanently:
+		return "redirect"
+	case p == "":
+		return "other"
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.routes[p] {
+		return p
+	}
+	if len(m.routes) >= maxRouteLabels {
+		return "other"
+	}
+	m.routes[p] = true
+	return p
+}
+
+// metricsRoutes registers /metrics: open, as most exporters are, unless
+// Config.MetricsAdminOnly asks for the admin token.
+func (n *Node) metricsRoutes(mux *http.ServeMux) {
+	h := promhttp.HandlerFor(n.metrics.reg, promhttp.HandlerOpts{
+		ErrorLog:      promErrorLog{n},
+		ErrorHandling: promhttp.ContinueOnError,
+	})
+	mux.HandleFunc("/metrics", methods(map[string]http.HandlerFunc{http.MethodGet: func(w http.ResponseWriter, r *http.Request) {
+		if n.cfg.MetricsAdminOnly && !n.requireAdmin(w, r) {
+			return
+		}
+		h.ServeHTTP(w, r)
+	}}))
+}
+
+// promErrorLog sends promhttp's errors to the node's log.
+type promErrorLog struct{ n *Node }
+
+func (l promErrorLog) Println(v ...any) {
+	l.n.log.Warn("metrics: gathering failed", "err", strings.TrimSpace(fmt.Sprintln(v...)))
+}
+
+// instrument wraps the node's handler with request metrics: a count by
+// route and status, and a latency histogram by route.
+func (n *Node) instrument(h http.Handler) http.Handler {
+	m := n.metrics
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		finished := false
+		defer func() {
+			code := sw.code
+			if !finished && code == 0 {
+				code = http.StatusInternalServerError // a panic: the recoverer answers 500
+			}
+			if code == 0 {
+				code = http.StatusOK
+			}
+			route := m.route(r, code)
+			m.requests.WithLabelValues(route, strconv.Itoa(code)).Inc()
+			m.latency.WithLabelValues(route).Observe(time.Since(start).Seconds())
+		}()
+		h.ServeHTTP(sw, r)
+		finished = true
+	})
+}
+
+// statusWriter records the status code a handler answers with.
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.code == 0 && code >= 200 {
+		w.code = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.code == 0 {
+		w.code = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Flush lets streaming handlers flush through the wrapper.
+func (w *statusWriter) Flush() {
+	if w.code == 0 {
+		w.code = http.StatusOK
+	}
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Unwrap gives http.ResponseController the underlying writer.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// nodeCollector reads, at scrape time, what the node counts elsewhere.
+type nodeCollector struct {
+	n *Node
+
+	info, cacheHits, cacheMisses, storeBytes, storeEntries, outbox,
+	published, publishFailures, applied, skipped, applyErrors,
+	lag, lastApplied, streamLast, ready, natsConnected *prometheus.Desc
+}
+
+func newNodeCollector(n *Node) *nodeCollector {
+	d := func(name, help string, labels ...string) *prometheus.Desc {
+		return prometheus.NewDesc(name, help, labels, nil)
+	}
+	return &nodeCollector{
+		n:               n,
+		info:            d("blnode_info", "Always 1: the node's identity in its labels (nats: disabled, embedded or external).", "node_id", "role", "region", "nats"),
+		cacheHits:       d("blnode_cache_hits_total", "Checks answered from the cache, by cache: tokens (jti → blacklisted) or users (user and family not-before).", "cache"),
+		cacheMisses:     d("blnode_cache_misses_total", "Checks that read the store, by cache.", "cache"),
+		storeBytes:      d("blnode_store_size_bytes", "Size of the bbolt file (it never shrinks: see blnode compact)."),
+		storeEntries:    d("blnode_store_entries", "Entries in the store, by kind: outstanding, blacklisted, user_revocations.", "kind"),
+		outbox:          d("blnode_outbox_depth", "Events written to the outbox and not yet acknowledged by the stream."),
+		published:       d("blnode_events_published_total", "Events the stream acknowledged from this node's outbox (duplicates included)."),
+		publishFailures: d("blnode_events_publish_failures_total", "Failed publish attempts (retried)."),
+		applied:         d("blnode_events_applied_total", "Stream events applied to this node's store."),
+		skipped:         d("blnode_events_skipped_total", "Stream messages skipped because they did not decode."),
+		applyErrors:     d("blnode_events_apply_errors_total", "Failed attempts to apply a batch of events (retried)."),
+		lag:             d("blnode_stream_lag", "Events in the stream not yet applied here."),
+		lastApplied:     d("blnode_stream_last_applied_sequence", "Stream sequence of the last event applied here."),
+		streamLast:      d("blnode_stream_last_sequence", "Last sequence in the stream, as last seen."),
+		ready:           d("blnode_ready", "1 once the node has caught up with the stream as it stood at start (what /readyz answers), else 0."),
+		natsConnected:   d("blnode_nats_connected", "1 while the NATS connection is up, 0 when it is down or NATS is disabled."),
+	}
+}
+
+func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.info, c.cacheHits, c.cacheMisses, c.storeBytes, c.storeEntries, c.outbox,
+		c.published, c.publishFailures, c.applied, c.skipped, c.applyErrors, c.lag, c.lastApplied, c.streamLast,
+		c.ready, c.natsConnected} {
+		ch <- d
+	}
+}
+
+func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
+	n := c.n
+	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	mode := "disabled"
+	switch {
+	case n.fleet != nil && n.fleet.emb != nil:
+		mode = "embedded"
+	case n.fleet != nil:
+		mode = "external"
+	}
+	gauge(c.info, 1, n.nodeID, string(n.cfg.Role), n.cfg.Region, mode)
+
+	for name, cs := range map[string]func() (uint64, uint64){
+		"tokens": func() (uint64, uint64) { s := n.revoked.Stats(); return s.Hits, s.Misses },
+		"users":  func() (uint64, uint64) { s := n.users.Stats(); return s.Hits, s.Misses },
+	} {
+		h, m := cs()
+		counter(c.cacheHits, h, name)
+		counter(c.cacheMisses, m, name)
+	}
+
+	if counts, err := n.store.Counts(); err == nil {
+		gauge(c.storeBytes, float64(n.store.Size()))
+		gauge(c.storeEntries, float64(counts.Outstanding), "outstanding")
+		gauge(c.storeEntries, float64(counts.Blacklisted), "blacklisted")
+		gauge(c.storeEntries, float64(counts.UserRevocations), "user_revocations")
+		gauge(c.outbox, float64(counts.Outbox))
+	} else {
+		ch <- prometheus.NewInvalidMetric(c.storeEntries, err)
+	}
+
+	var sub struct {
+		applied, skipped, applyErrors, lag, lastApplied, streamLast uint64
+		connected                                                   bool
+	}
+	var published, failures uint64
+	if f := n.fleet; f != nil {
+		st := f.sub.Status()
+		sub.applied, sub.skipped, sub.applyErrors = st.Applied, st.Skipped, st.ApplyErrors
+		sub.lag, sub.lastApplied, sub.streamLast = st.Lag, st.LastApplied, st.StreamLast
+		sub.connected = f.nc.IsConnected()
+		if f.pub != nil {
+			ps := f.pub.Stats()
+			published, failures = ps.Published, ps.Failures
+		}
+	}
+	counter(c.published, published)
+	counter(c.publishFailures, failures)
+	counter(c.applied, sub.applied)
+	counter(c.skipped, sub.skipped)
+	counter(c.applyErrors, sub.applyErrors)
+	gauge(c.lag, float64(sub.lag))
+	gauge(c.lastApplied, float64(sub.lastApplied))
+	gauge(c.streamLast, float64(sub.streamLast))
+	gauge(c.ready, boolGauge(n.Ready()))
+	gauge(c.natsConnected, boolGauge(sub.connected))
+}
+
+func boolGauge(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}

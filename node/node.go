@@ -38,6 +38,8 @@ type Node struct {
 	fleet    *fleet // nil when NATS is disabled
 	started  time.Time
 
+	metrics *metrics // Prometheus registry and counters (metrics.go)
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -55,6 +57,7 @@ func New(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("node: %w", err)
 	}
 	n := &Node{cfg: cfg, log: cfg.Logger.With("component", "node"), verifier: v, started: cfg.Now()}
+	n.metrics = newMetrics(n)
 	n.store, err = persist.Open(cfg.DataDir, persist.Options{KeepRawToken: cfg.KeepRawToken, Logger: cfg.Logger, Now: cfg.Now})
 	if err != nil {
 		return nil, fmt.Errorf("node: %w", err)
@@ -148,10 +151,16 @@ func (n *Node) Close() error {
 }
 
 // Check reports whether jti is blacklisted: the in-process check a Go API
-// server makes. A store failure is returned as ErrUnavailable.
+// server makes. A store failure is returned as ErrUnavailable, unless
+// Config.FailOpen is set: then it is logged and jti reported not
+// blacklisted.
 func (n *Node) Check(jti string) (bool, error) {
 	b, err := n.revoked.Get(jti)
 	if err != nil {
+		if n.cfg.FailOpen {
+			n.log.Warn("check failed, failing open (--fail-open): the token is let through unchecked", "jti", jti, "err", err)
+			return false, nil
+		}
 		n.log.Error("check failed, failing closed", "jti", jti, "err", err)
 		return true, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
@@ -162,8 +171,9 @@ func (n *Node) Check(jti string) (bool, error) {
 // "" accepts any type), blacklist, and the user's not-before. It returns the
 // claims with token errors from node/token, ErrBlacklisted, ErrUserRevoked or
 // ErrUnavailable.
-func (n *Node) Verify(raw, wantType string) (token.Claims, error) {
-	c, err := n.verifier.Verify(raw, wantType)
+func (n *Node) Verify(raw, wantType string) (c token.Claims, err error) {
+	defer func() { n.metrics.check(err) }()
+	c, err = n.verifier.Verify(raw, wantType)
 	if err != nil {
 		return c, err
 	}
@@ -199,6 +209,10 @@ func (n *Node) checkClaims(c token.Claims) error {
 func (n *Node) checkNotBefore(c token.Claims, key string) error {
 	nb, err := n.users.Get(key)
 	if err != nil {
+		if n.cfg.FailOpen {
+			n.log.Warn("revocation check failed, failing open (--fail-open): the token is let through unchecked", "jti", c.JTI, "err", err)
+			return nil
+		}
 		n.log.Error("revocation check failed, failing closed", "jti", c.JTI, "err", err)
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
@@ -305,6 +319,7 @@ func (n *Node) flushLocal(cutoff int64) (persist.FlushResult, error) {
 		n.revoked.Invalidate(ids...)
 		n.users.Invalidate(ids...)
 	})
+	n.metrics.flushed(res, time.Since(start), err)
 	if err != nil {
 		return res, n.storeErr(err)
 	}

@@ -143,6 +143,11 @@ func removeExpired(tx *bolt.Tx, tag byte, id string, exp int64) (bool, error) {
 	if err := addCounter(tx, counter, -1); err != nil {
 		return false, err
 	}
+	if err == nil && tag == tagBlacklisted {
+		if err := addDigest(tx, -digestHash(id, rec.ExpiresAt)); err != nil {
+			return false, err
+		}
+	}
 	if err == nil && rec.User != "" && !stillHas(tx, other, key, rec.User) {
 		if err := tx.Bucket(bucketByUser).Delete(userKey(rec.User, id)); err != nil {
 			return false, err

@@ -100,6 +100,9 @@ func Open(dir string, o Options) (*Store, error) {
 		NoSync:         o.NoSync,
 		NoFreelistSync: true,
 		FreelistType:   bolt.FreelistMapType,
+		// Reserve address space up front: every remap as the file grows
+		// stops the world of open transactions and re-reads every node.
+		InitialMmapSize: 1 << 30,
 	})
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, fmt.Errorf("%w: %s (another blnode holds %s)", ErrLocked, dir, path)
@@ -125,6 +128,9 @@ func (s *Store) init() error {
 			}
 		}
 		meta := tx.Bucket(bucketMeta)
+		if err := initDigest(tx); err != nil {
+			return fmt.Errorf("persist: blacklist digest: %w", err)
+		}
 		v := meta.Get(metaSchema)
 		switch {
 		case v == nil:
@@ -162,7 +168,9 @@ func (s *Store) Size() int64 {
 	return n
 }
 
-// Check runs bbolt's consistency check and returns the first problem found.
+// Check runs bbolt's consistency check and returns the first problem found;
+// then it checks that the blacklist digest and count kept by the writes
+// equal those recomputed from the records.
 func (s *Store) Check() error {
 	return s.db.View(func(tx *bolt.Tx) error {
 		var first error
@@ -171,7 +179,15 @@ func (s *Store) Check() error {
 				first = fmt.Errorf("%w: %w", ErrCorrupt, err)
 			}
 		}
-		return first
+		if first != nil {
+			return first
+		}
+		m := tx.Bucket(bucketMeta)
+		kept := Digest{Count: getU64(m, metaNumBlacklisted), Sum: getU64(m, metaDigest)}
+		if got := recomputeDigest(tx); got != kept {
+			return fmt.Errorf("%w: blacklist digest %v kept, %v recomputed from the records", ErrCorrupt, kept, got)
+		}
+		return nil
 	})
 }
 

@@ -120,21 +120,18 @@ func (s *Store) Apply(ops []Op, appliedSeq uint64) (skipped int, err error) {
 		prepared = append(prepared, op)
 	}
 	err = s.commit.do(func(tx *bolt.Tx) error {
+		records := make([]Op, 0, len(prepared))
 		for _, op := range prepared {
-			var err error
-			switch op.Kind {
-			case OpOutstanding:
-				err = putOutstanding(tx, op.Record)
-			case OpBlacklist:
-				if err = putOutstanding(tx, op.Record); err == nil {
-					_, err = putBlacklisted(tx, op.Record)
+			if op.Kind == OpRevoke {
+				if _, err := putRevocation(tx, op.Revocation); err != nil {
+					return err
 				}
-			case OpRevoke:
-				_, err = putRevocation(tx, op.Revocation)
+				continue
 			}
-			if err != nil {
-				return err
-			}
+			records = append(records, op)
+		}
+		if err := applyRecords(tx, records); err != nil {
+			return err
 		}
 		meta := tx.Bucket(bucketMeta)
 		if appliedSeq > getU64(meta, metaAppliedSeq) {
@@ -178,10 +175,21 @@ func putOutstanding(tx *bolt.Tx, rec Record) error {
 	return err
 }
 
-// putBlacklisted stores rec in the blacklisted bucket under the merge rule.
+// putBlacklisted stores rec in the blacklisted bucket under the merge rule,
+// keeping the blacklist digest in step.
 func putBlacklisted(tx *bolt.Tx, rec Record) (bool, error) {
-	return putMerged(tx, bucketBlacklisted, tagBlacklisted, metaNumBlacklisted, rec,
+	var oldSum uint64 // what the present record adds to the digest
+	if v := tx.Bucket(bucketBlacklisted).Get([]byte(rec.JTI)); v != nil {
+		if old, err := decodeRecord(v); err == nil {
+			oldSum = digestHash(old.JTI, old.ExpiresAt)
+		}
+	}
+	wrote, err := putMerged(tx, bucketBlacklisted, tagBlacklisted, metaNumBlacklisted, rec,
 		func(n, o Record) bool { return earlier(n.BlacklistedAt, o.BlacklistedAt, n, o) })
+	if err != nil || !wrote {
+		return wrote, err
+	}
+	return true, addDigest(tx, digestHash(rec.JTI, rec.ExpiresAt)-oldSum)
 }
 
 // putMerged writes rec under its jti unless the present record wins over it,

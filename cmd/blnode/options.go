@@ -78,6 +78,7 @@ func optionTable() []option {
 		{name: "http", def: "127.0.0.1:8080", arg: "ADDR", usage: "HTTP listen address (port 0 picks a free port)"},
 		{name: "admin-token-file", arg: "FILE", usage: "file holding the admin bearer token (admin routes answer 403 without one)"},
 		{name: "admin-token", envOnly: true, secret: true, usage: "the admin bearer token itself"},
+		{name: "metrics-admin-only", kind: kindBool, def: "false", usage: "require the admin token on /metrics (default: open, as most exporters are)"},
 		{name: "flush-interval", kind: kindDuration, def: "24h", usage: "how often expired entries are flushed; 0 disables"},
 		{name: "keep-raw-token", kind: kindBool, def: "false", usage: "store the raw token text (a stored refresh token is a live credential)"},
 		{name: "max-token-lifetime", kind: kindDuration, def: "720h", usage: "longest token lifetime the fleet accepts (event stream retention)"},
@@ -90,6 +91,13 @@ func optionTable() []option {
 		{name: "auth-cookie", arg: "NAME", usage: "cookie holding the token, read by /auth when the header is absent"},
 		{name: "auth-token-types", kind: kindList, def: "access,sliding", arg: "LIST", usage: "token types /auth accepts"},
 		{name: "reuse-detection", def: "family", choices: []string{"family", "user", "off"}, usage: "what presenting an already-rotated refresh token revokes"},
+		{name: "fail-open", kind: kindBool, def: "false", usage: "let tokens through (with a WARN log line) when the store cannot be read; default: fail closed with 503"},
+		{name: "tls-cert", arg: "FILE", usage: "PEM certificate (chain) to serve HTTPS with, with --tls-key"},
+		{name: "tls-key", arg: "FILE", usage: "PEM private key of --tls-cert"},
+		{name: "http-read-header-timeout", kind: kindDuration, def: "5s", usage: "time a client has to send the request line and headers"},
+		{name: "http-read-timeout", kind: kindDuration, def: "15s", usage: "time a client has to send a whole request"},
+		{name: "http-write-timeout", kind: kindDuration, def: "30s", usage: "time to answer a request, from the end of its headers"},
+		{name: "http-idle-timeout", kind: kindDuration, def: "90s", usage: "how long an idle keep-alive connection is kept"},
 
 		// Fleet.
 		{name: "role", def: "full", choices: []string{"full", "validator"}, usage: "full: verifies, accepts writes, publishes; validator: subscribe-only replica"},
@@ -104,7 +112,9 @@ func optionTable() []option {
 		{name: "nats-tls-ca", arg: "FILE", usage: "CA file that verifies the NATS server"},
 		{name: "nats-tls-cert", arg: "FILE", usage: "client certificate file for NATS"},
 		{name: "nats-tls-key", arg: "FILE", usage: "client key file for NATS"},
-		{name: "stream", def: "BLNODE", usage: "JetStream stream name"},
+		{name: "stream", def: "BLNODE", usage: "JetStream stream this node publishes to (full nodes create or update it unless --provision-stream=false) and follows unless --read-stream is given"},
+		{name: "read-stream", arg: "NAME", usage: "stream the node follows (default: --stream); in a multi-region fleet the aggregate that sources every region's stream, and --stream then takes only blnode.ev.<region>.>"},
+		{name: "provision-stream", kind: kindBool, def: "true", usage: "full nodes create or update --stream (with --stream-replicas, --max-token-lifetime); false when the operator provisions the streams (blnode streams apply)"},
 		{name: "stream-replicas", kind: kindInt, def: "1", usage: "stream replicas (3 on a cluster)"},
 
 		// Clients.

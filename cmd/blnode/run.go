@@ -37,6 +37,11 @@ func commands() []command {
 		{"revoke-user", "Client", "log a user out everywhere: reject every token issued to them until now (admin)", runRevokeUser},
 		{"flush", "Client", "remove expired entries now (admin)", runFlush},
 		{"status", "Client", "show the node's status (admin)", runStatus},
+		{"healthcheck", "Client", "exit 0 when the local node answers /healthz (the container HEALTHCHECK)", runHealthcheck},
+		{"streams", "Operator", "create or update JetStream streams from JSON files: streams apply FILE...", runStreams},
+		{"import", "Operator", "import tokens offline: from Simple JWT (SQLite or CSV) or a blnode export (JSON Lines)", runImport},
+		{"export", "Operator", "write every token and revocation of a stopped node's store as JSON Lines", runExport},
+		{"compact", "Operator", "rewrite a stopped node's store file to reclaim the space of removed entries", runCompact},
 		{"version", "Other", "print the version", runVersion},
 		{"help", "Other", "print this help, or a subcommand's: blnode help SUBCOMMAND", nil},
 	}

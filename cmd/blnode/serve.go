@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -40,6 +41,10 @@ a random development secret in DATA/dev-secret and warns about it.`, serveOption
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
+	tlsConf, err := serverTLS(c.opts.str("tls-cert"), c.opts.str("tls-key"))
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
 
 	n, err := node.New(cfg)
 	if err != nil {
@@ -51,10 +56,19 @@ a random development secret in DATA/dev-secret and warns about it.`, serveOption
 		return fmt.Errorf("serve: %w", err)
 	}
 	addr := ln.Addr().String()
-	srv := node.HTTPServer(addr, n.Handler())
+	srv := node.HTTPServer(addr, n.Handler(), node.HTTPLimits{
+		ReadHeaderTimeout: c.opts.duration("http-read-header-timeout"),
+		ReadTimeout:       c.opts.duration("http-read-timeout"),
+		WriteTimeout:      c.opts.duration("http-write-timeout"),
+		IdleTimeout:       c.opts.duration("http-idle-timeout"),
+	})
 	srv.ErrorLog = slog.NewLogLogger(log.With("component", "http").Handler(), slog.LevelWarn)
+	scheme := "http"
+	if tlsConf != nil {
+		srv.TLSConfig, scheme = tlsConf, "https"
+	}
 
-	attrs := []any{"http", addr, "url", "http://" + addr, "role", n.Role(), "region", cfg.Region, "node_id", n.ID(),
+	attrs := []any{"http", addr, "url", scheme + "://" + addr, "role", n.Role(), "region", cfg.Region, "node_id", n.ID(),
 		"data", cfg.DataDir, "nats", natsMode(cfg)}
 	if urls := redactURLs(cfg.NATS.URLs); len(urls) > 0 && !cfg.NATS.Disabled {
 		attrs = append(attrs, "nats_urls", urls)
@@ -71,7 +85,13 @@ a random development secret in DATA/dev-secret and warns about it.`, serveOption
 	runDone := make(chan error, 1)
 	go func() { runDone <- n.Run(runCtx) }()
 	srvDone := make(chan error, 1)
-	go func() { srvDone <- srv.Serve(ln) }()
+	go func() {
+		if tlsConf != nil {
+			srvDone <- srv.ServeTLS(ln, "", "") // the certificate is in srv.TLSConfig
+			return
+		}
+		srvDone <- srv.Serve(ln)
+	}()
 
 	var errs []error
 	runEnded := false
@@ -145,6 +165,7 @@ func nodeConfig(s *optionSet, log *slog.Logger) (node.Config, error) {
 		Token:                tc,
 		AdminToken:           string(admin),
 		KeepRawToken:         s.bool("keep-raw-token"),
+		MetricsAdminOnly:     s.bool("metrics-admin-only"),
 		FlushInterval:        flush,
 		MaxTokenLifetime:     s.duration("max-token-lifetime"),
 		CompatBlacklistTypes: s.list("compat-blacklist-types"),
@@ -155,6 +176,7 @@ func nodeConfig(s *optionSet, log *slog.Logger) (node.Config, error) {
 		AuthHeader:           s.str("auth-header"),
 		AuthCookie:           s.str("auth-cookie"),
 		AuthTokenTypes:       s.list("auth-token-types"),
+		FailOpen:             s.bool("fail-open"),
 		NATS: node.NATSConfig{
 			Disabled:  s.bool("no-nats"),
 			URLs:      s.list("nats"),
@@ -166,8 +188,10 @@ func nodeConfig(s *optionSet, log *slog.Logger) (node.Config, error) {
 			TLSCert:   s.str("nats-tls-cert"),
 			TLSKey:    s.str("nats-tls-key"),
 		},
-		Stream: events.StreamConfig{Name: s.str("stream"), Replicas: s.int("stream-replicas")},
-		Logger: log,
+		Stream:            events.StreamConfig{Name: s.str("stream"), Replicas: s.int("stream-replicas")},
+		ReadStream:        s.str("read-stream"),
+		NoProvisionStream: !s.bool("provision-stream"),
+		Logger:            log,
 	}
 	if f := s.str("oauth-clients-file"); f != "" {
 		if cfg.OAuthClients, err = node.LoadOAuthClients(f); err != nil {
@@ -180,7 +204,27 @@ func nodeConfig(s *optionSet, log *slog.Logger) (node.Config, error) {
 	if cfg.NATS.Disabled && cfg.Role == node.RoleValidator {
 		return node.Config{}, errors.New("--role validator needs NATS: a validator without the event stream has nothing to replicate")
 	}
+	if cfg.FailOpen {
+		log.Warn("--fail-open is set: when the store cannot be read, tokens are let through unchecked, blacklisted ones too",
+			"fail_open", s.where("fail-open"))
+	}
 	return cfg, nil
+}
+
+// serverTLS loads the HTTPS certificate and key, or returns nil when
+// neither is given.
+func serverTLS(certFile, keyFile string) (*tls.Config, error) {
+	if certFile == "" && keyFile == "" {
+		return nil, nil
+	}
+	if certFile == "" || keyFile == "" {
+		return nil, errors.New("--tls-cert and --tls-key go together: give both or neither")
+	}
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("--tls-cert %s, --tls-key %s: %w", certFile, keyFile, err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
 }
 
 // natsMode describes how the node reaches the event stream.

@@ -3,6 +3,7 @@ package token
 import (
 	"bytes"
 	"crypto"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -238,7 +240,7 @@ func (v *Verifier) Algorithms() []string { return slices.Clone(v.algs) }
 // ErrInvalid (decoding, signature, algorithm, claims) → ErrExpired → ErrNoExp →
 // ErrNoID → ErrNoType → ErrWrongType.
 func (v *Verifier) Verify(raw string, wantType string) (Claims, error) {
-	if len(raw) > MaxTokenSize {
+	if len(raw) > MaxTokenSize || !utf8Segments(raw) {
 		return Claims{}, ErrInvalid
 	}
 	m := jwt.MapClaims{}
@@ -284,6 +286,25 @@ func (v *Verifier) Verify(raw string, wantType string) (Claims, error) {
 		}
 	}
 	return v.claims(m, exp, iat), nil
+}
+
+// utf8Segments reports whether the header and payload of raw decode to
+// valid UTF-8, as RFC 7519 requires and PyJWT enforces. Go's JSON decoder
+// would turn invalid bytes into U+FFFD, so two different token ids could
+// read as one. Segments that are not base64url are left to the parser.
+func utf8Segments(raw string) bool {
+	for i := 0; i < 2; i++ {
+		seg, rest, ok := strings.Cut(raw, ".")
+		if !ok {
+			return true
+		}
+		raw = rest
+		b, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(seg, "="))
+		if err == nil && !utf8.Valid(b) {
+			return false
+		}
+	}
+	return true
 }
 
 // claims fills Claims from a decoded payload.

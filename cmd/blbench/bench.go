@@ -1,0 +1,288 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime/pprof"
+	"strings"
+	"sync"
+	"time"
+)
+
+// The secret and admin token of every node blbench runs.
+const (
+	benchSecret = "blbench-hs256-secret-not-for-production"
+	benchAdmin  = "blbench-admin-token-0123456789"
+)
+
+// bench is one run: the config, what it started, and what it found.
+type bench struct {
+	cfg       config
+	stdout    io.Writer
+	stderr    io.Writer
+	tmp       string
+	root      string // module root ("" when -blnode was given and go is absent)
+	blnodeBin string
+	redisBin  string
+	began     time.Time
+	timerNs   float64 // cost of the latency timer
+
+	mu    sync.Mutex
+	procs []*proc
+
+	env      envInfo
+	sections []*section
+	targets  []target
+	missing  []string
+	failures []string
+	raw      map[string]any // results.json
+}
+
+// section is the report of one scenario.
+type section struct {
+	id, title string
+	paras     []string
+	tables    []*table
+	charts    []chartRef
+	notes     []string
+	err       error
+	took      time.Duration
+}
+
+type table struct {
+	caption string
+	header  []string
+	rows    [][]string
+}
+
+type chartRef struct{ file, alt string }
+
+func (s *section) para(format string, args ...any) {
+	s.paras = append(s.paras, fmt.Sprintf(format, args...))
+}
+func (s *section) note(format string, args ...any) {
+	s.notes = append(s.notes, fmt.Sprintf(format, args...))
+}
+func (s *section) table(caption string, header ...string) *table {
+	t := &table{caption: caption, header: header}
+	s.tables = append(s.tables, t)
+	return t
+}
+func (t *table) row(cells ...string) { t.rows = append(t.rows, cells) }
+
+// target is one line of the issue's targets with the figure measured.
+type target struct {
+	what   string
+	goal   string
+	figure string
+	status string // "met", "missed", "not measured"
+	note   string
+}
+
+func (b *bench) target(what, goal, figure string, met bool, note string) {
+	st := "met"
+	if !met {
+		st = "missed"
+	}
+	b.targets = append(b.targets, target{what: what, goal: goal, figure: figure, status: st, note: note})
+}
+
+func (b *bench) targetMissing(what, goal, why string) {
+	b.targets = append(b.targets, target{what: what, goal: goal, figure: "—", status: "not measured", note: why})
+}
+
+func (b *bench) logf(format string, args ...any) {
+	fmt.Fprintf(b.stderr, "blbench %6.1fs  %s\n", time.Since(b.began).Seconds(), fmt.Sprintf(format, args...))
+}
+
+// track remembers a process so that the run stops it at the end whatever
+// happens.
+func (b *bench) track(p *proc) {
+	b.mu.Lock()
+	b.procs = append(b.procs, p)
+	b.mu.Unlock()
+}
+
+func (b *bench) stopAll() {
+	b.mu.Lock()
+	procs := b.procs
+	b.procs = nil
+	b.mu.Unlock()
+	for _, p := range procs {
+		p.stop()
+	}
+}
+
+// dir returns a new directory under the run's temp dir.
+func (b *bench) dir(name string) (string, error) {
+	return os.MkdirTemp(b.tmp, name+"-")
+}
+
+func (b *bench) needsRedis(what string) bool {
+	if b.redisBin != "" {
+		return true
+	}
+	b.missing = append(b.missing, what)
+	return false
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
+	cfg, err := parseFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, cfg.timeout)
+	defer cancel()
+	b := &bench{cfg: cfg, stdout: stdout, stderr: stderr, began: time.Now(), raw: map[string]any{}}
+	if b.tmp, err = os.MkdirTemp("", "blbench-run-"); err != nil {
+		return err
+	}
+	defer func() {
+		b.stopAll()
+		if cfg.keep {
+			b.logf("kept %s", b.tmp)
+		} else {
+			os.RemoveAll(b.tmp)
+		}
+	}()
+	b.logf("scenarios %s; sizes %s; %d rounds of %v; out %s", strings.Join(cfg.scenarios, ","), cfg.sizes, cfg.rounds, cfg.duration, cfg.out)
+
+	b.findRedis()
+	if err := b.findBlnode(ctx); err != nil {
+		return err
+	}
+	if cfg.cpuProfile != "" {
+		f, err := os.Create(cfg.cpuProfile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+			return err
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			f.Close()
+		}()
+	}
+	b.env = collectEnv(ctx, b)
+	b.timerNs = timerCost()
+
+	scenarios := map[string]func(context.Context, *section) error{
+		"check":       b.runCheck,
+		"verify":      b.runVerify,
+		"write":       b.runWrite,
+		"propagation": b.runPropagation,
+		"replay":      b.runReplay,
+		"flush":       b.runFlush,
+		"memory":      b.runMemory,
+	}
+	titles := map[string]string{
+		"check":       "Check: is this jti revoked?",
+		"verify":      "Verify over HTTP",
+		"write":       "Durable writes",
+		"propagation": "Propagation writer → validators",
+		"replay":      "Replay: a fresh validator catches up",
+		"flush":       "Flush under load",
+		"memory":      "Memory per blacklisted entry",
+	}
+	for _, name := range cfg.scenarios {
+		if ctx.Err() != nil {
+			break
+		}
+		s := &section{id: name, title: titles[name]}
+		b.sections = append(b.sections, s)
+		b.logf("== %s", name)
+		t0 := time.Now()
+		s.err = scenarios[name](ctx, s)
+		s.took = time.Since(t0)
+		b.stopAll()
+		if s.err != nil {
+			b.failures = append(b.failures, fmt.Sprintf("%s: %v", name, s.err))
+			b.logf("%s FAILED: %v", name, s.err)
+		} else {
+			b.logf("%s done in %v", name, s.took.Round(time.Second))
+		}
+	}
+	b.env.loadEnd = readLoad()
+	if werr := b.writeReport(); werr != nil {
+		return fmt.Errorf("write report: %w", werr)
+	}
+	b.printSummary()
+	var errs []error
+	if ctx.Err() != nil {
+		errs = append(errs, fmt.Errorf("stopped: %w", context.Cause(ctx)))
+	}
+	if len(b.failures) > 0 {
+		errs = append(errs, fmt.Errorf("%d scenario(s) failed: %s", len(b.failures), strings.Join(b.failures, "; ")))
+	}
+	if len(b.missing) > 0 && !cfg.allowMissing {
+		errs = append(errs, fmt.Errorf("not measured (redis-server missing): %s; install it (scripts/install-test-deps) or pass -allow-missing",
+			strings.Join(b.missing, ", ")))
+	}
+	return errors.Join(errs...)
+}
+
+// findRedis looks for redis-server and says loudly when it is missing.
+func (b *bench) findRedis() {
+	if b.cfg.redisBin != "" {
+		b.redisBin = b.cfg.redisBin
+		return
+	}
+	if p, err := exec.LookPath("redis-server"); err == nil {
+		b.redisBin = p
+		return
+	}
+	for _, p := range []string{"/usr/bin/redis-server", "/usr/sbin/redis-server", "/usr/local/bin/redis-server"} {
+		if st, err := os.Stat(p); err == nil && !st.IsDir() {
+			b.redisBin = p
+			return
+		}
+	}
+	fmt.Fprintf(b.stderr, `
+blbench: redis-server is MISSING (not on PATH, nor in /usr/bin, /usr/sbin).
+blbench: the Redis contenders (check EXISTS, durable SET with appendfsync always
+blbench: and everysec, propagation by polling EXISTS, Redis memory per key) are
+blbench: NOT measured. Install it with scripts/install-test-deps (Debian's
+blbench: redis-server package) or give -redis-server PATH.
+
+`)
+}
+
+// findBlnode uses -blnode or builds the binary.
+func (b *bench) findBlnode(ctx context.Context) error {
+	root, rootErr := moduleRoot(ctx)
+	b.root = root
+	if b.cfg.blnodeBin != "" {
+		b.blnodeBin = b.cfg.blnodeBin
+		return nil
+	}
+	if rootErr != nil {
+		return rootErr
+	}
+	b.logf("building blnode (go build ./cmd/blnode)")
+	dir, err := b.dir("bin")
+	if err != nil {
+		return err
+	}
+	b.blnodeBin, err = buildBlnode(ctx, root, dir)
+	return err
+}
+
+func (b *bench) printSummary() {
+	fmt.Fprintf(b.stdout, "\nblbench: report %s\n", filepath.Join(b.cfg.out, "BENCHMARKS.md"))
+	for _, t := range b.targets {
+		fmt.Fprintf(b.stdout, "  %-12s %-55s %-40s %s\n", t.status, t.what+" ("+t.goal+")", t.figure, t.note)
+	}
+	for _, m := range b.missing {
+		fmt.Fprintf(b.stdout, "  NOT MEASURED: %s (redis-server missing)\n", m)
+	}
+	for _, f := range b.failures {
+		fmt.Fprintf(b.stdout, "  FAILED: %s\n", f)
+	}
+}

@@ -1,0 +1,111 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestQuickRun runs every scenario with a tiny configuration, as
+// "go run ./cmd/blbench -quick" does with small ones: everything starts,
+// measures, stops and reports. Its numbers are not asserted.
+func TestQuickRun(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes, NATS servers and redis-server: not with -short")
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
+	defer cancel()
+	out := t.TempDir()
+	var stdout, stderr bytes.Buffer
+	args := []string{"-quick", "-allow-missing", "-out", out, "-timeout", "3m", "-rounds", "1", "-duration", "40ms",
+		"-prop-duration", "100ms", "-clients", "4", "-sizes", "check=2000,replay=2000,flush=2000,memory=500/2000,verify=1/4,write=1/8,validators=2"}
+	if err := run(ctx, args, &stdout, &stderr); err != nil {
+		t.Fatalf("blbench %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
+	}
+	report, err := os.ReadFile(filepath.Join(out, "BENCHMARKS.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(report)
+	for _, want := range []string{"## Targets", "## Machine and versions", "go run ./cmd/blbench -quick",
+		"## Check: is this jti revoked?", "## Verify over HTTP", "## Durable writes", "## Propagation writer → validators",
+		"## Replay: a fresh validator catches up", "## Flush under load", "## Memory per blacklisted entry"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("report lacks %q", want)
+		}
+	}
+	if strings.Contains(text, "**Failed:**") {
+		t.Errorf("a scenario failed:\n%s", text)
+	}
+	for _, chart := range []string{"check_latency.png", "verify_throughput.png", "write_throughput.png", "propagation_cdf.png"} {
+		b, err := os.ReadFile(filepath.Join(out, "bench", chart))
+		if err != nil || !bytes.HasPrefix(b, []byte("\x89PNG")) {
+			t.Errorf("chart %s: not a PNG (%v)", chart, err)
+		}
+	}
+	var raw map[string]any
+	data, err := os.ReadFile(filepath.Join(out, "bench", "results.json"))
+	if err != nil || json.Unmarshal(data, &raw) != nil {
+		t.Fatalf("results.json: %v", err)
+	}
+	for _, k := range []string{"check", "verify", "write", "propagation", "replay", "flush", "memory", "targets"} {
+		if _, ok := raw[k]; !ok {
+			t.Errorf("results.json lacks %q", k)
+		}
+	}
+}
+
+func TestParseSizes(t *testing.T) {
+	for _, tc := range []struct {
+		name, in string
+		want     string
+		bad      bool
+	}{
+		{name: "default", in: "", want: defaultSizes(false).String()},
+		{name: "bare number", in: "5000", want: "check=5000,replay=5000,flush=5000,memory=500/5000,verify=1/4/16/64,write=1/64,validators=5"},
+		{name: "keys", in: "check=10,memory=1/2/3,verify=2", want: "check=10,replay=1000000,flush=1000000,memory=1/2/3,verify=2,write=1/64,validators=5"},
+		{name: "unknown key", in: "nope=1", bad: true},
+		{name: "list for one", in: "check=1/2", bad: true},
+		{name: "not a number", in: "check=x", bad: true},
+		{name: "too small", in: "5", bad: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := defaultSizes(false)
+			err := parseSizes(&s, tc.in)
+			if tc.bad {
+				if err == nil {
+					t.Fatalf("parseSizes(%q) = %v, want an error", tc.in, s)
+				}
+				return
+			}
+			if err != nil || s.String() != tc.want {
+				t.Fatalf("parseSizes(%q) = %v, %v; want %s", tc.in, s, err, tc.want)
+			}
+		})
+	}
+}
+
+func TestHist(t *testing.T) {
+	h := newHist()
+	for i := 1; i <= 100_000; i++ {
+		h.record(time.Duration(i))
+	}
+	for _, q := range []float64{0.5, 0.9, 0.99} {
+		got, want := h.quantile(q), q*100_000
+		if got < want*0.98 || got > want*1.02 {
+			t.Errorf("quantile(%v) = %v, want %v ± 2%%", q, got, want)
+		}
+	}
+	if h.quantile(1) != 100_000 || h.n != 100_000 {
+		t.Errorf("max %v, n %d", h.quantile(1), h.n)
+	}
+	r := ratios(series{2, 4, 9}, series{1, 2, 3}).summary()
+	if r.Min != 2 || r.Median != 2 || r.Max != 3 {
+		t.Errorf("ratios summary %+v", r)
+	}
+}

@@ -1,0 +1,241 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// allScenarios in the order they run.
+var allScenarios = []string{"check", "verify", "write", "propagation", "replay", "flush", "memory"}
+
+// config is what the flags say.
+type config struct {
+	scenarios    []string
+	sizes        sizes
+	rounds       int           // rounds per scenario; default 5 (quick 2)
+	duration     time.Duration // one contender's measurement in one round; default 2s (quick 150ms)
+	propDuration time.Duration // one propagation round; default 5s (quick 300ms)
+	out          string        // report dir: OUT/BENCHMARKS.md and OUT/bench/*.png
+	quick        bool
+	allowMissing bool
+	blnodeBin    string // a built blnode binary; default: go build into a temp dir
+	redisBin     string // redis-server; default: found on PATH or in /usr/bin, /usr/sbin
+	seed         uint64
+	zipfS        float64
+	zipfV        float64
+	clients      int // concurrent clients for parallel check throughput
+	rate         int // propagation writes per second
+	timeout      time.Duration
+	cpuProfile   string
+	keep         bool
+	command      string // the command line, for the report
+}
+
+// sizes are the data sizes and load levels.
+type sizes struct {
+	check      int   // revoked entries in the check scenario
+	replay     int   // events a fresh validator replays
+	flush      int   // expired entries flushed
+	memory     []int // entries held by the node whose RSS is measured
+	verify     []int // concurrency levels of the verify scenario
+	write      []int // concurrent writers of the write scenario
+	validators int   // propagation validators
+}
+
+func defaultSizes(quick bool) sizes {
+	if quick {
+		return sizes{check: 20_000, replay: 20_000, flush: 20_000, memory: []int{10_000, 50_000},
+			verify: []int{1, 4, 16, 64}, write: []int{1, 64}, validators: 5}
+	}
+	return sizes{check: 1_000_000, replay: 1_000_000, flush: 1_000_000, memory: []int{100_000, 1_000_000},
+		verify: []int{1, 4, 16, 64}, write: []int{1, 64}, validators: 5}
+}
+
+func (s sizes) String() string {
+	return fmt.Sprintf("check=%d,replay=%d,flush=%d,memory=%s,verify=%s,write=%s,validators=%d",
+		s.check, s.replay, s.flush, joinInts(s.memory), joinInts(s.verify), joinInts(s.write), s.validators)
+}
+
+func joinInts(v []int) string {
+	p := make([]string, len(v))
+	for i, x := range v {
+		p[i] = strconv.Itoa(x)
+	}
+	return strings.Join(p, "/")
+}
+
+// parseSizes applies a -sizes value to s: a bare number N sets check,
+// replay and flush to N and memory to N/10 and N; key=value pairs (lists
+// separated by "/") set one size each.
+func parseSizes(s *sizes, v string) error {
+	if v == "" {
+		return nil
+	}
+	if n, err := strconv.Atoi(v); err == nil {
+		if n < 100 {
+			return fmt.Errorf("-sizes %d: want at least 100", n)
+		}
+		s.check, s.replay, s.flush, s.memory = n, n, n, []int{n / 10, n}
+		return nil
+	}
+	for _, kv := range strings.Split(v, ",") {
+		k, val, ok := strings.Cut(kv, "=")
+		if !ok {
+			return fmt.Errorf("-sizes %q: want N or key=value,… (keys check, replay, flush, memory, verify, write, validators)", v)
+		}
+		var list []int
+		for _, p := range strings.Split(val, "/") {
+			n, err := strconv.Atoi(p)
+			if err != nil || n < 1 {
+				return fmt.Errorf("-sizes %s=%s: want positive integers separated by /", k, val)
+			}
+			list = append(list, n)
+		}
+		one := func(dst *int) error {
+			if len(list) != 1 {
+				return fmt.Errorf("-sizes %s=%s: want one integer", k, val)
+			}
+			*dst = list[0]
+			return nil
+		}
+		var err error
+		switch k {
+		case "check":
+			err = one(&s.check)
+		case "replay":
+			err = one(&s.replay)
+		case "flush":
+			err = one(&s.flush)
+		case "validators":
+			err = one(&s.validators)
+		case "memory":
+			s.memory = list
+		case "verify":
+			s.verify = list
+		case "write":
+			s.write = list
+		default:
+			return fmt.Errorf("-sizes: unknown key %q (keys check, replay, flush, memory, verify, write, validators)", k)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func parseFlags(args []string, stderr io.Writer) (config, error) {
+	var c config
+	fs := flag.NewFlagSet("blbench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	scen := fs.String("scenarios", strings.Join(allScenarios, ","), "scenarios to run, comma separated: "+strings.Join(allScenarios, ", "))
+	sz := fs.String("sizes", "", "sizes: N (check, replay, flush = N; memory = N/10 and N) or key=value,… with keys check, replay, flush, memory, verify, write, validators; lists separated by / (default "+defaultSizes(false).String()+"; with -quick "+defaultSizes(true).String()+")")
+	fs.IntVar(&c.rounds, "rounds", 0, "rounds per scenario (default 5; -quick 2)")
+	fs.DurationVar(&c.duration, "duration", 0, "how long one contender is measured in one round (default 2s; -quick 150ms)")
+	fs.DurationVar(&c.propDuration, "prop-duration", 0, "how long one propagation round writes (default 5s; -quick 300ms)")
+	fs.StringVar(&c.out, "out", "", "output dir: the report goes to OUT/BENCHMARKS.md, charts and raw results to OUT/bench/ (default . ; -quick: a new temp dir)")
+	fs.BoolVar(&c.quick, "quick", false, "small sizes and short rounds: the whole run takes under a minute (a smoke test; its numbers mean little)")
+	fs.BoolVar(&c.allowMissing, "allow-missing", false, "exit 0 even when a contender could not be measured (redis-server missing)")
+	fs.StringVar(&c.blnodeBin, "blnode", "", "blnode binary to run (default: go build ./cmd/blnode into a temp dir)")
+	fs.StringVar(&c.redisBin, "redis-server", "", "redis-server binary (default: found on PATH)")
+	fs.Uint64Var(&c.seed, "seed", 1, "seed of every generated key and workload")
+	fs.Float64Var(&c.zipfS, "zipf-s", 1.1, "Zipf exponent s (> 1) of the check workload")
+	fs.Float64Var(&c.zipfV, "zipf-v", 1, "Zipf parameter v (≥ 1) of the check workload")
+	fs.IntVar(&c.clients, "clients", 32, "concurrent clients of the parallel check throughput runs")
+	fs.IntVar(&c.rate, "rate", 1000, "propagation writes per second")
+	fs.DurationVar(&c.timeout, "timeout", 0, "stop everything after this long (default 45m; -quick 3m)")
+	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of this process (the in-process nodes and the load generator) to this file")
+	fs.BoolVar(&c.keep, "keep", false, "keep the temp dir (data dirs, logs) for inspection")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: go run ./cmd/blbench [flags]\n\nRuns blnode's benchmark scenarios against Redis and a Go map on loopback and writes a report.\n\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	c.sizes = defaultSizes(c.quick)
+	if err := parseSizes(&c.sizes, *sz); err != nil {
+		return c, err
+	}
+	for _, s := range strings.Split(*scen, ",") {
+		s = strings.TrimSpace(s)
+		if s == "" {
+			continue
+		}
+		if s == "all" {
+			c.scenarios = append(c.scenarios, allScenarios...)
+			continue
+		}
+		if !slices.Contains(allScenarios, s) {
+			return c, fmt.Errorf("-scenarios: unknown scenario %q (have %s)", s, strings.Join(allScenarios, ", "))
+		}
+		if !slices.Contains(c.scenarios, s) {
+			c.scenarios = append(c.scenarios, s)
+		}
+	}
+	if len(c.scenarios) == 0 {
+		return c, errors.New("-scenarios: none given")
+	}
+	def := func(d *time.Duration, full, quick time.Duration) {
+		if *d <= 0 {
+			*d = full
+			if c.quick {
+				*d = quick
+			}
+		}
+	}
+	def(&c.duration, 2*time.Second, 150*time.Millisecond)
+	def(&c.propDuration, 5*time.Second, 300*time.Millisecond)
+	def(&c.timeout, 45*time.Minute, 3*time.Minute)
+	if c.rounds <= 0 {
+		c.rounds = 5
+		if c.quick {
+			c.rounds = 2
+		}
+	}
+	if c.zipfS <= 1 || c.zipfV < 1 {
+		return c, fmt.Errorf("-zipf-s %v -zipf-v %v: want s > 1 and v ≥ 1", c.zipfS, c.zipfV)
+	}
+	if c.clients < 1 || c.rate < 1 || c.sizes.validators < 1 {
+		return c, errors.New("-clients, -rate and the validator count must be positive")
+	}
+	if c.out == "" {
+		if c.quick {
+			d, err := os.MkdirTemp("", "blbench-quick-")
+			if err != nil {
+				return c, err
+			}
+			c.out = d
+		} else {
+			c.out = "."
+		}
+	}
+	if abs, err := filepath.Abs(c.out); err == nil {
+		c.out = abs
+	}
+	c.command = commandLine(args)
+	return c, nil
+}
+
+// commandLine is how the report shows the command that made it.
+func commandLine(args []string) string {
+	parts := []string{"go", "run", "./cmd/blbench"}
+	for _, a := range args {
+		if a == "" || strings.ContainsAny(a, " \t'\"$*?") {
+			a = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		}
+		parts = append(parts, a)
+	}
+	return strings.Join(parts, " ")
+}

@@ -1,0 +1,30 @@
+// Command blbench runs blnode's benchmark scenarios side by side with what
+// a user would otherwise deploy — a Redis denylist (SET jti … EXAT exp,
+// EXISTS jti on every request) — and with the physical floor (a Go map), on
+// this machine, in one run, and writes a Markdown report with PNG charts.
+//
+//	go run ./cmd/blbench                      # every scenario, default sizes, report in ./BENCHMARKS.md and ./bench/
+//	go run ./cmd/blbench -quick               # small sizes, under a minute, report in a temp dir
+//	go run ./cmd/blbench -scenarios check,write -rounds 7 -out /tmp/b
+//
+// It starts everything itself on loopback: blnode nodes in-process
+// (node.New) and as processes of the blnode binary (built into a temp dir),
+// a 3-server NATS cluster in-process, and redis-server processes from PATH.
+// It stops everything it started, and every load loop is bounded in count
+// and time.
+//
+// Contenders of a scenario are measured in alternating rounds (A B C, A B C,
+// …) so that drift of a noisy machine hits all of them alike; each figure is
+// reported as min / median / max over rounds, and each comparison as a
+// ratio computed pair by pair (round i of A against round i of B).
+//
+// # Caveats
+//
+//   - The load generator shares the machine's cores with what it measures;
+//     the verify scenario reports its CPU use beside the server's.
+//   - Single-operation latencies are timed with time.Now around each call;
+//     the report gives the timer's own cost, which is included in them.
+//   - Without redis-server on PATH the Redis contenders are not measured; the
+//     report marks them missing and blbench exits non-zero unless
+//     -allow-missing is given.
+package main

@@ -1,0 +1,507 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/redis/go-redis/v9"
+)
+
+// Bounds on waiting for the things blbench starts.
+const (
+	startTimeout = 60 * time.Second // a process or server until it answers
+	stopTimeout  = 15 * time.Second // a process after SIGTERM, before SIGKILL
+)
+
+// tail keeps the last bytes written to it: a process's log for the error
+// message when it fails.
+type tail struct {
+	mu  sync.Mutex
+	buf []byte
+	max int
+}
+
+func (t *tail) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf = append(t.buf, p...)
+	if len(t.buf) > t.max {
+		t.buf = append(t.buf[:0], t.buf[len(t.buf)-t.max:]...)
+	}
+	return len(p), nil
+}
+
+func (t *tail) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return string(t.buf)
+}
+
+// moduleRoot finds the blnode module's root with the go tool.
+func moduleRoot(ctx context.Context) (string, error) {
+	out, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOMOD: %w", err)
+	}
+	mod := strings.TrimSpace(string(out))
+	if mod == "" || mod == os.DevNull {
+		return "", errors.New("not inside the blnode module: run blbench from the repository (or give -blnode)")
+	}
+	return filepath.Dir(mod), nil
+}
+
+// buildBlnode builds ./cmd/blnode into dir.
+func buildBlnode(ctx context.Context, root, dir string) (string, error) {
+	bin := filepath.Join(dir, "blnode")
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/blnode")
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build ./cmd/blnode: %w\n%s", err, out)
+	}
+	return bin, nil
+}
+
+// proc is a process blbench started.
+type proc struct {
+	name    string
+	cmd     *exec.Cmd
+	logs    *tail
+	exited  chan struct{}
+	waitErr error
+	stopped bool
+}
+
+func startProc(ctx context.Context, name, bin string, env []string, args ...string) (*proc, io.Reader, error) {
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = env
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.WaitDelay = stopTimeout
+	p := &proc{name: name, cmd: cmd, logs: &tail{max: 64 << 10}, exited: make(chan struct{})}
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		return nil, nil, err
+	}
+	cmd.Stdout = p.logs
+	if err := cmd.Start(); err != nil {
+		return nil, nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	return p, stderr, nil
+}
+
+func (p *proc) pid() int { return p.cmd.Process.Pid }
+
+func (p *proc) wait() {
+	p.waitErr = p.cmd.Wait()
+	close(p.exited)
+}
+
+// stop sends SIGTERM and waits, then SIGKILL. It is idempotent.
+func (p *proc) stop() {
+	if p == nil || p.stopped {
+		return
+	}
+	p.stopped = true
+	select {
+	case <-p.exited:
+		return
+	default:
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.exited:
+	case <-time.After(stopTimeout):
+		_ = p.cmd.Process.Kill()
+		<-p.exited
+	}
+}
+
+func (p *proc) failed(what string) error {
+	return fmt.Errorf("%s: %s; its log ends with:\n%s", p.name, what, lastLines(p.logs.String(), 30))
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// blnodeProc is a running "blnode serve".
+type blnodeProc struct {
+	*proc
+	url     string
+	started time.Time
+}
+
+// startBlnode runs "blnode serve" on a free loopback port with JSON logs,
+// the bench's secret and admin token, no flush schedule, finds its address
+// in the "listening" log line and waits for /healthz.
+func (b *bench) startBlnode(ctx context.Context, name, dataDir string, args ...string) (*blnodeProc, error) {
+	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"),
+		"BLNODE_HS_SECRET=" + benchSecret, "BLNODE_ADMIN_TOKEN=" + benchAdmin}
+	all := append([]string{"serve", "--http", "127.0.0.1:0", "--log-format", "json", "--flush-interval", "0", "--data", dataDir}, args...)
+	started := time.Now()
+	p, stderr, err := startProc(ctx, name, b.blnodeBin, env, all...)
+	if err != nil {
+		return nil, err
+	}
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		sc.Buffer(make([]byte, 64<<10), 4<<20)
+		found := false
+		for sc.Scan() {
+			line := sc.Bytes()
+			p.logs.Write(line)
+			p.logs.Write([]byte{'\n'})
+			if found || !bytes.Contains(line, []byte(`"listening"`)) {
+				continue
+			}
+			var rec struct {
+				Msg  string `json:"msg"`
+				HTTP string `json:"http"`
+			}
+			if json.Unmarshal(line, &rec) == nil && rec.Msg == "listening" && rec.HTTP != "" {
+				found = true
+				addr <- rec.HTTP
+			}
+		}
+		_, _ = io.Copy(p.logs, stderr)
+		p.wait()
+	}()
+	bp := &blnodeProc{proc: p, started: started}
+	b.track(p)
+	select {
+	case a := <-addr:
+		bp.url = "http://" + a
+	case <-p.exited:
+		return nil, p.failed("exited before listening")
+	case <-time.After(startTimeout):
+		p.stop()
+		return nil, p.failed("no listening log line within " + startTimeout.String())
+	case <-ctx.Done():
+		p.stop()
+		return nil, ctx.Err()
+	}
+	if err := waitHTTP(ctx, bp.url+"/healthz", startTimeout, p.exited); err != nil {
+		p.stop()
+		return nil, p.failed(err.Error())
+	}
+	return bp, nil
+}
+
+// waitHTTP polls url until it answers 200, within limit.
+func waitHTTP(ctx context.Context, url string, limit time.Duration, exited <-chan struct{}) error {
+	deadline := time.Now().Add(limit)
+	client := &http.Client{Timeout: 2 * time.Second}
+	var last string
+	for time.Now().Before(deadline) {
+		resp, err := client.Get(url)
+		if err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			last = resp.Status
+		} else {
+			last = err.Error()
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-exited:
+			return errors.New("exited")
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("%s not 200 within %v (last: %s)", url, limit, last)
+}
+
+// redisProc is a running redis-server.
+type redisProc struct {
+	*proc
+	addr string
+}
+
+// startRedis runs redis-server on a free loopback port with its files in
+// dir, no RDB snapshots, and extra arguments (e.g. "--appendonly", "yes").
+func (b *bench) startRedis(ctx context.Context, name, dir string, extra ...string) (*redisProc, error) {
+	if b.redisBin == "" {
+		return nil, errRedisMissing
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	args := append([]string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--protected-mode", "yes",
+		"--dir", dir, "--save", "", "--daemonize", "no", "--logfile", "", "--appendonly", "no"}, extra...)
+	p, stderr, err := startProc(ctx, name, b.redisBin, []string{"PATH=" + os.Getenv("PATH")}, args...)
+	if err != nil {
+		return nil, err
+	}
+	go func() {
+		_, _ = io.Copy(p.logs, stderr)
+		p.wait()
+	}()
+	b.track(p)
+	rp := &redisProc{proc: p, addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port))}
+	c := rp.client(1)
+	defer c.Close()
+	deadline := time.Now().Add(startTimeout)
+	for {
+		pctx, cancel := context.WithTimeout(ctx, time.Second)
+		err := c.Ping(pctx).Err()
+		cancel()
+		if err == nil {
+			return rp, nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			p.stop()
+			return nil, p.failed("no PONG: " + err.Error())
+		}
+		select {
+		case <-p.exited:
+			return nil, p.failed("exited")
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// client returns a go-redis client with at most pool connections.
+func (r *redisProc) client(pool int) *redis.Client {
+	return redis.NewClient(&redis.Options{
+		Addr: r.addr, PoolSize: pool, MinIdleConns: min(pool, 64), MaxRetries: -1,
+		DialTimeout: 5 * time.Second, ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second,
+		PoolTimeout: 10 * time.Second, DisableIdentity: true, Protocol: 2,
+	})
+}
+
+var errRedisMissing = errors.New("redis-server is not installed")
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func freePorts(n int) ([]int, error) {
+	ls := make([]net.Listener, 0, n)
+	defer func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}()
+	ports := make([]int, 0, n)
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		ls = append(ls, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}
+
+// natsServers are in-process nats-servers with JetStream on loopback.
+type natsServers []*server.Server
+
+func (ns natsServers) urls() []string {
+	u := make([]string, len(ns))
+	for i, s := range ns {
+		u[i] = s.ClientURL()
+	}
+	return u
+}
+
+func (ns natsServers) shutdown() {
+	for _, s := range ns {
+		s.Shutdown()
+	}
+	for _, s := range ns {
+		s.WaitForShutdown()
+	}
+}
+
+func startNATS(opts *server.Options) (*server.Server, error) {
+	s, err := server.NewServer(opts)
+	if err != nil {
+		return nil, fmt.Errorf("nats-server %s: %w", opts.ServerName, err)
+	}
+	s.Start()
+	if !s.ReadyForConnections(startTimeout) {
+		s.Shutdown()
+		return nil, fmt.Errorf("nats-server %s not ready within %v", opts.ServerName, startTimeout)
+	}
+	return s, nil
+}
+
+// startNATSServer starts one server with JetStream in dir.
+func startNATSServer(dir string) (natsServers, error) {
+	s, err := startNATS(&server.Options{ServerName: "blbench", Host: "127.0.0.1", Port: server.RANDOM_PORT,
+		JetStream: true, StoreDir: dir, NoLog: true, NoSigs: true})
+	if err != nil {
+		return nil, err
+	}
+	return natsServers{s}, nil
+}
+
+// startNATSCluster starts n clustered servers with JetStream under dir and
+// waits until every route is up and one meta leader exists that every
+// server follows.
+func startNATSCluster(ctx context.Context, n int, dir string) (natsServers, error) {
+	ports, err := freePorts(n)
+	if err != nil {
+		return nil, err
+	}
+	routes := make([]string, n)
+	for i, p := range ports {
+		routes[i] = fmt.Sprintf("nats-route://127.0.0.1:%d", p)
+	}
+	var ns natsServers
+	for i := range n {
+		s, err := startNATS(&server.Options{
+			ServerName: fmt.Sprintf("S-%d", i+1), Host: "127.0.0.1", Port: server.RANDOM_PORT,
+			JetStream: true, StoreDir: filepath.Join(dir, fmt.Sprintf("s%d", i+1)), NoLog: true, NoSigs: true,
+			Cluster: server.ClusterOpts{Name: "blbench", Host: "127.0.0.1", Port: ports[i]},
+			Routes:  server.RoutesFromStr(strings.Join(routes, ",")),
+		})
+		if err != nil {
+			ns.shutdown()
+			return nil, err
+		}
+		ns = append(ns, s)
+	}
+	err = pollUntil(ctx, startTimeout, 20*time.Millisecond, func() error {
+		leaders := 0
+		for _, s := range ns {
+			if got := s.NumRoutes(); got < n-1 {
+				return fmt.Errorf("%s has %d routes, want %d", s.Name(), got, n-1)
+			}
+			if s.JetStreamIsLeader() {
+				leaders++
+			}
+			if !s.JetStreamIsCurrent() {
+				return fmt.Errorf("%s is not current with the meta leader", s.Name())
+			}
+		}
+		if leaders != 1 {
+			return fmt.Errorf("%d meta leaders", leaders)
+		}
+		return nil
+	})
+	if err != nil {
+		ns.shutdown()
+		return nil, fmt.Errorf("NATS cluster: %w", err)
+	}
+	return ns, nil
+}
+
+// pollUntil calls f every interval until it returns nil, ctx ends or limit
+// passes, and returns f's last error then.
+func pollUntil(ctx context.Context, limit, interval time.Duration, f func() error) error {
+	deadline := time.Now().Add(limit)
+	for {
+		err := f()
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not within %v: %w", limit, err)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (last: %v)", ctx.Err(), err)
+		case <-time.After(interval):
+		}
+	}
+}
+
+// procStat is what /proc says about a process.
+type procStat struct {
+	cpu                        time.Duration // user + system
+	rss, rssAnon, rssFile, hwm int64         // bytes
+	rssShmem                   int64
+}
+
+// clockTicks is USER_HZ, 100 on every Linux this runs on.
+const clockTicks = 100
+
+func readProcStat(pid int) (procStat, error) {
+	var st procStat
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return st, err
+	}
+	// Fields after the command name, which is in parentheses and may hold spaces.
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	if len(f) < 13 {
+		return st, fmt.Errorf("/proc/%d/stat: short", pid)
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	stt, _ := strconv.ParseInt(f[12], 10, 64)
+	st.cpu = time.Duration(ut+stt) * time.Second / clockTicks
+	b, err = os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return st, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		fs := strings.Fields(v)
+		if len(fs) < 1 {
+			continue
+		}
+		n, _ := strconv.ParseInt(fs[0], 10, 64)
+		n *= 1024 // kB
+		switch k {
+		case "VmRSS":
+			st.rss = n
+		case "RssAnon":
+			st.rssAnon = n
+		case "RssFile":
+			st.rssFile = n
+		case "RssShmem":
+			st.rssShmem = n
+		case "VmHWM":
+			st.hwm = n
+		}
+	}
+	return st, nil
+}
+
+// selfCPU is this process's user + system CPU time.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}

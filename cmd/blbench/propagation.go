@@ -1,0 +1,407 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/blnode/blnode/events"
+	"github.com/blnode/blnode/node"
+	"github.com/blnode/blnode/node/token"
+)
+
+const (
+	propSlots  = 256              // writes in flight at most
+	propSettle = 30 * time.Second // longest wait for every observer to see every write
+	propPoll   = 50 * time.Microsecond
+)
+
+// probe is one propagation write: acked is when its acknowledgement
+// arrived, since the round's base time.
+type probe struct {
+	jti   string
+	acked time.Duration
+}
+
+// observation is what one observer saw.
+type observation struct {
+	lat     []time.Duration
+	polls   int
+	waiting time.Duration
+	err     error
+}
+
+// observe polls check for the probes arriving on in until in is closed and
+// every probe has been seen, or ctx ends.
+func observe(ctx context.Context, check func(string) (bool, error), in <-chan *probe, base time.Time, every time.Duration) observation {
+	var o observation
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	var pending []*probe
+	for {
+		if len(pending) == 0 {
+			select {
+			case p, ok := <-in:
+				if !ok {
+					return o
+				}
+				pending = append(pending, p)
+			case <-ctx.Done():
+				return o
+			}
+		}
+		from := time.Now()
+		for len(pending) > 0 {
+			kept := pending[:0]
+			for _, p := range pending {
+				ok, err := check(p.jti)
+				if err != nil {
+					o.err = fmt.Errorf("check %s: %w", p.jti, err)
+					return o
+				}
+				if ok {
+					o.lat = append(o.lat, time.Since(base)-p.acked)
+				} else {
+					kept = append(kept, p)
+				}
+			}
+			pending = kept
+			o.polls++
+			select {
+			case p, ok := <-in:
+				if !ok {
+					in = nil
+					continue
+				}
+				pending = append(pending, p)
+			case <-tick.C:
+			case <-ctx.Done():
+				o.err = fmt.Errorf("%d writes never seen: %w", len(pending), ctx.Err())
+				o.waiting += time.Since(from)
+				return o
+			}
+		}
+		o.waiting += time.Since(from)
+		if in == nil {
+			return o
+		}
+	}
+}
+
+// propContender is blnode or Redis in the propagation scenario.
+type propContender struct {
+	name      string
+	write     func(ctx context.Context, jti string) error
+	observers []func(string) (bool, error)
+	obsNames  []string
+	p50, p99  series
+	max       series
+	rate      series
+	wp50      series
+	wp99      series
+	pollUs    series
+	per       [][]time.Duration // every latency, by observer, all rounds
+}
+
+// propRound writes count probes at rate per second, open loop, and has
+// every observer poll for each acknowledged write.
+func propRound(ctx context.Context, c *propContender, count, rate int, tag string) (all []time.Duration, writes []time.Duration, achieved float64, pollUs float64, err error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	base := time.Now()
+	feeds := make([]chan *probe, len(c.observers))
+	results := make([]observation, len(c.observers))
+	var obs sync.WaitGroup
+	for i, check := range c.observers {
+		feeds[i] = make(chan *probe, propSlots)
+		obs.Go(func() {
+			if results[i] = observe(ctx, check, feeds[i], base, propPoll); results[i].err != nil {
+				cancel(results[i].err)
+			}
+		})
+	}
+	var (
+		writers  sync.WaitGroup
+		mu       sync.Mutex
+		writeErr error
+		slots    = make(chan struct{}, propSlots)
+		interval = time.Second / time.Duration(rate)
+	)
+	// Write i is due at start + i × interval; a late loop catches up
+	// without sleeping, so the rate holds on average whatever the timers do.
+	start := time.Now()
+	for i := range count {
+		if d := time.Until(start.Add(time.Duration(i) * interval)); d > 0 {
+			select {
+			case <-time.After(d):
+			case <-ctx.Done():
+			}
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		slots <- struct{}{}
+		p := &probe{jti: tag + "-" + strconv.Itoa(i)}
+		writers.Go(func() {
+			defer func() { <-slots }()
+			sent := time.Since(base)
+			if err := c.write(ctx, p.jti); err != nil {
+				mu.Lock()
+				writeErr = errors.Join(writeErr, err)
+				mu.Unlock()
+				cancel(err)
+				return
+			}
+			p.acked = time.Since(base)
+			mu.Lock()
+			writes = append(writes, p.acked-sent)
+			mu.Unlock()
+			for _, f := range feeds {
+				select {
+				case f <- p:
+				case <-ctx.Done():
+				}
+			}
+		})
+	}
+	writers.Wait()
+	achieved = float64(count) / time.Since(start).Seconds()
+	for _, f := range feeds {
+		close(f)
+	}
+	settle := time.AfterFunc(propSettle, func() { cancel(errors.New("observers did not see every write within " + propSettle.String())) })
+	obs.Wait()
+	settle.Stop()
+	if writeErr != nil {
+		return nil, nil, 0, 0, fmt.Errorf("writes: %w", writeErr)
+	}
+	var polls int
+	var waiting time.Duration
+	for i, o := range results {
+		if o.err != nil {
+			return nil, nil, 0, 0, fmt.Errorf("%s: %w", c.obsNames[i], o.err)
+		}
+		if len(o.lat) != count {
+			return nil, nil, 0, 0, fmt.Errorf("%s saw %d of %d writes (%v)", c.obsNames[i], len(o.lat), count, context.Cause(ctx))
+		}
+		c.per[i] = append(c.per[i], o.lat...)
+		all = append(all, o.lat...)
+		polls += o.polls
+		waiting += o.waiting
+	}
+	if polls > 0 {
+		pollUs = float64(waiting.Microseconds()) / float64(polls)
+	}
+	slices.Sort(all)
+	slices.Sort(writes)
+	return all, writes, achieved, pollUs, nil
+}
+
+func pct(sorted []time.Duration, q float64) float64 {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(q*float64(len(sorted))+0.999999) - 1
+	return float64(sorted[min(max(i, 0), len(sorted)-1)])
+}
+
+func (b *bench) runPropagation(ctx context.Context, s *section) error {
+	cfg := b.cfg
+	root, err := b.dir("propagation")
+	if err != nil {
+		return err
+	}
+	b.logf("propagation: starting a 3-server NATS cluster")
+	cluster, err := startNATSCluster(ctx, 3, root+"/nats")
+	if err != nil {
+		return err
+	}
+	defer cluster.shutdown()
+	urls := cluster.urls()
+	writerProc, err := b.startBlnode(ctx, "blnode writer (propagation)", root+"/writer",
+		"--nats", strings.Join(urls, ","), "--stream-replicas", "3", "--node-id", "writer")
+	if err != nil {
+		return err
+	}
+	defer writerProc.stop()
+	if err := waitHTTP(ctx, writerProc.url+"/readyz", startTimeout, writerProc.exited); err != nil {
+		return writerProc.failed(err.Error())
+	}
+	runCtx, stopNodes := context.WithCancel(context.WithoutCancel(ctx))
+	var nodes sync.WaitGroup
+	var validators []*node.Node
+	defer func() {
+		stopNodes()
+		nodes.Wait()
+		for _, v := range validators {
+			v.Close()
+		}
+	}()
+	for i := range cfg.sizes.validators {
+		v, err := node.New(node.Config{
+			DataDir: fmt.Sprintf("%s/validator-%d", root, i+1), Role: node.RoleValidator, NodeID: fmt.Sprintf("validator-%d", i+1),
+			Token: token.Config{HSSecret: []byte(benchSecret)}, FlushInterval: -1,
+			NATS:   node.NATSConfig{URLs: []string{urls[i%len(urls)]}},
+			Stream: events.StreamConfig{Replicas: 3}, Logger: slog.New(slog.DiscardHandler),
+		})
+		if err != nil {
+			return fmt.Errorf("validator %d: %w", i+1, err)
+		}
+		validators = append(validators, v)
+		nodes.Go(func() { v.Run(runCtx) })
+	}
+	if err := pollUntil(ctx, startTimeout, 5*time.Millisecond, func() error {
+		for i, v := range validators {
+			if !v.Ready() {
+				return fmt.Errorf("validator %d not ready", i+1)
+			}
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	hc := newHTTPClient(propSlots)
+	defer hc.CloseIdleConnections()
+	exp := strconv.FormatInt(time.Now().Add(time.Hour).Unix(), 10)
+	bl := &propContender{name: "blnode (writer process → 3-server cluster → in-process validators)",
+		write: func(ctx context.Context, jti string) error {
+			code, err := post(ctx, hc, writerProc.url+"/v1/blacklist", `{"jti":"`+jti+`","exp":`+exp+`,"user":"bench","reason":"bench"}`, benchAdmin, nil)
+			if err == nil && code != http.StatusOK {
+				err = fmt.Errorf("POST /v1/blacklist: %d", code)
+			}
+			return err
+		}}
+	for i, v := range validators {
+		bl.observers = append(bl.observers, v.Check)
+		bl.obsNames = append(bl.obsNames, fmt.Sprintf("validator %d (server S-%d)", i+1, i%len(urls)+1))
+	}
+	contenders := []*propContender{bl}
+	if b.needsRedis("propagation: Redis SET then EXISTS from 5 pollers") {
+		r, err := b.startRedis(ctx, "redis-server (propagation)", root+"/redis")
+		if err != nil {
+			return err
+		}
+		defer r.stop()
+		wc := r.client(propSlots)
+		defer wc.Close()
+		expAt := time.Now().Add(time.Hour)
+		rc := &propContender{name: "Redis (SET, then EXISTS polled by each client)", write: func(ctx context.Context, jti string) error {
+			return wc.SetArgs(ctx, jti, 1, redis.SetArgs{ExpireAt: expAt}).Err()
+		}}
+		for i := range cfg.sizes.validators {
+			c := r.client(1)
+			defer c.Close()
+			rc.observers = append(rc.observers, func(k string) (bool, error) {
+				n, err := c.Exists(context.WithoutCancel(ctx), k).Result()
+				return n == 1, err
+			})
+			rc.obsNames = append(rc.obsNames, fmt.Sprintf("Redis poller %d", i+1))
+		}
+		contenders = append(contenders, rc)
+	}
+	for _, c := range contenders {
+		c.per = make([][]time.Duration, len(c.observers))
+		// Warm up: connections open, consumers running.
+		if _, _, _, _, err := propRound(ctx, c, 20, 200, "warm"); err != nil {
+			return fmt.Errorf("%s warm-up: %w", c.name, err)
+		}
+		c.per = make([][]time.Duration, len(c.observers))
+	}
+	count := max(int(float64(cfg.rate)*cfg.propDuration.Seconds()), 50)
+	for round := range cfg.rounds {
+		for ci, c := range contenders {
+			all, writes, achieved, pollUs, err := propRound(ctx, c, count, cfg.rate, fmt.Sprintf("prop-r%d-c%d", round, ci))
+			if err != nil {
+				return fmt.Errorf("%s round %d: %w", c.name, round+1, err)
+			}
+			c.p50 = append(c.p50, pct(all, 0.5))
+			c.p99 = append(c.p99, pct(all, 0.99))
+			c.max = append(c.max, float64(all[len(all)-1]))
+			c.rate = append(c.rate, achieved)
+			c.wp50 = append(c.wp50, pct(writes, 0.5))
+			c.wp99 = append(c.wp99, pct(writes, 0.99))
+			c.pollUs = append(c.pollUs, pollUs)
+			b.logf("propagation round %d %-20.20s p50 %s p99 %s max %s (%.0f writes/s, write p99 %s, poll %.0f µs)", round+1, c.name,
+				fmtNs(pct(all, 0.5)), fmtNs(pct(all, 0.99)), fmtNs(float64(all[len(all)-1])), achieved, fmtNs(pct(writes, 0.99)), pollUs)
+		}
+	}
+
+	s.para("A 3-server NATS cluster (in-process nats-servers, routes on loopback, stream with 3 replicas), one full node as a `blnode serve` process "+
+		"connected to all three servers, and %d validators (in-process `node.New`, role validator), spread over the servers. "+
+		"Each round writes %d blacklists (`POST /v1/blacklist`, admin jti) open loop at a steady %d/s; latency is from the writer's 200 arriving "+
+		"at the client to the validator's `Check` answering true. Each validator has an observer goroutine that checks its pending ids every %v "+
+		"(Go's timers round that up: the real poll interval, reported, adds up to one interval to every latency).",
+		cfg.sizes.validators, count, cfg.rate, propPoll)
+	if len(contenders) > 1 {
+		s.para("Redis, for comparison: the same writes as `SET jti 1 EXAT exp` on one Redis (no replication: the value is visible to every client as soon as it is written), "+
+			"and %d clients, one connection each, polling `EXISTS` for each pending id on the same schedule. Its latency is the polling cost itself: "+
+			"what a Redis denylist gives as propagation on one machine.", cfg.sizes.validators)
+	}
+	t := s.table(fmt.Sprintf("Propagation at %d writes/s, all observers together, min / **median** / max over %d rounds", cfg.rate, cfg.rounds),
+		"contender", "p50", "p99", "max", "writes/s achieved", "write p50", "write p99", "poll interval")
+	for _, c := range contenders {
+		t.row(c.name, c.p50.summary().format(fmtNs), c.p99.summary().format(fmtNs), c.max.summary().format(fmtNs),
+			c.rate.summary().format(fmtFloat(0, "")), c.wp50.summary().format(fmtNs), c.wp99.summary().format(fmtNs), c.pollUs.summary().format(fmtFloat(0, " µs")))
+	}
+	pv := s.table("Per observer, every round together", "observer", "p50", "p99", "max", "observations")
+	var curves []curve
+	var cut float64
+	for _, c := range contenders {
+		var merged []time.Duration
+		for i, lat := range c.per {
+			sorted := slices.Sorted(slices.Values(lat))
+			pv.row(c.obsNames[i], fmtNs(pct(sorted, 0.5)), fmtNs(pct(sorted, 0.99)), fmtNs(pct(sorted, 1)), strconv.Itoa(len(sorted)))
+			merged = append(merged, sorted...)
+			if c == bl {
+				curves = append(curves, durationCDF(c.obsNames[i], sorted))
+				cut = max(cut, pct(sorted, 0.999))
+			}
+		}
+		if c != bl {
+			slices.Sort(merged)
+			curves = append(curves, durationCDF("Redis pollers (all)", merged))
+		}
+	}
+	if len(contenders) > 1 {
+		s.table("Ratio of p99, round by round, min / **median** / max", "comparison", "ratio").
+			row("blnode p99 ÷ Redis p99", ratios(bl.p99, contenders[1].p99).summary().format(fmtRatio))
+	}
+	file := "propagation_cdf.png"
+	if err := b.propChart(file, curves, cut/1e6*1.2); err != nil {
+		return err
+	}
+	s.charts = append(s.charts, chartRef{file, "propagation latency CDF per validator"})
+	p99 := bl.p99.summary()
+	b.target("propagation p99 through the 3-server cluster", "≤ 5 ms", fmtNs(p99.Median)+" (median of rounds; max over rounds "+fmtNs(p99.Max)+")",
+		p99.Median <= 5e6, "")
+	raw := []map[string]any{}
+	for _, c := range contenders {
+		raw = append(raw, map[string]any{"name": c.name, "p50_ns": c.p50, "p99_ns": c.p99, "max_ns": c.max, "writes_per_s": c.rate, "poll_us": c.pollUs})
+	}
+	b.raw["propagation"] = raw
+	return nil
+}
+
+// durationCDF turns sorted latencies into a CDF in ms, at most ~2000 points.
+func durationCDF(name string, sorted []time.Duration) curve {
+	c := curve{name: name}
+	step := max(len(sorted)/2000, 1)
+	for i := 0; i < len(sorted); i += step {
+		c.xs = append(c.xs, float64(sorted[i])/1e6)
+		c.ys = append(c.ys, float64(i+1)/float64(len(sorted)))
+	}
+	if n := len(sorted); n > 0 {
+		c.xs = append(c.xs, float64(sorted[n-1])/1e6)
+		c.ys = append(c.ys, 1)
+	}
+	return c
+}

@@ -1,0 +1,204 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/blnode/blnode/internal/sjwt"
+)
+
+// writer is one contender of the write scenario.
+type writer struct {
+	name    string
+	write   func(ctx context.Context, w, i int) error
+	rate    map[int]series // by concurrent clients
+	p50     map[int]series
+	p99     map[int]series
+	durable bool
+}
+
+func (b *bench) runWrite(ctx context.Context, s *section) error {
+	cfg := b.cfg
+	dir, err := b.dir("write")
+	if err != nil {
+		return err
+	}
+	// A full node as "blnode serve" runs by default: the embedded NATS
+	// server, the outbox publisher and the node's own subscriber.
+	proc, err := b.startBlnode(ctx, "blnode (write)", dir)
+	if err != nil {
+		return err
+	}
+	defer proc.stop()
+	if err := waitHTTP(ctx, proc.url+"/readyz", startTimeout, proc.exited); err != nil {
+		return proc.failed(err.Error())
+	}
+	maxClients := 1
+	for _, c := range cfg.sizes.write {
+		maxClients = max(maxClients, c)
+	}
+	hc := newHTTPClient(maxClients)
+	defer hc.CloseIdleConnections()
+	exp := time.Now().Add(time.Hour)
+	expText := strconv.FormatInt(exp.Unix(), 10)
+	var next atomic.Int64
+	var acked atomic.Int64 // blnode writes answered 200
+	v1URL, compatURL := proc.url+"/v1/blacklist", proc.url+"/api/token/blacklist/"
+	writers := []*writer{
+		{name: "blnode `POST /v1/blacklist` (admin, jti)", durable: true, write: func(ctx context.Context, _, _ int) error {
+			jti := jtiOf(cfg.seed+7, int(next.Add(1)))
+			code, err := post(ctx, hc, v1URL, `{"jti":"`+jti+`","exp":`+expText+`,"user":"`+userOf(jti)+`","token_type":"refresh","reason":"bench"}`, benchAdmin, nil)
+			if err == nil && code != http.StatusOK {
+				err = fmt.Errorf("POST /v1/blacklist: %d", code)
+			}
+			if err == nil {
+				acked.Add(1)
+			}
+			return err
+		}},
+		{name: "blnode `POST /api/token/blacklist/` (refresh token)", durable: true, write: func(ctx context.Context, _, i int) error {
+			tok, _ := sjwt.Token{Type: "refresh", User: i, TTL: time.Hour}.Mint([]byte(benchSecret))
+			code, err := post(ctx, hc, compatURL, `{"refresh":"`+tok+`"}`, "", nil)
+			if err == nil && code != http.StatusOK {
+				err = fmt.Errorf("POST /api/token/blacklist/: %d", code)
+			}
+			if err == nil {
+				acked.Add(1)
+			}
+			return err
+		}},
+	}
+	if b.needsRedis("write: Redis appendfsync always and everysec") {
+		for _, mode := range []string{"always", "everysec"} {
+			rdir, err := b.dir("write-redis-" + mode)
+			if err != nil {
+				return err
+			}
+			r, err := b.startRedis(ctx, "redis-server (write, appendfsync "+mode+")", rdir, "--appendonly", "yes", "--appendfsync", mode)
+			if err != nil {
+				return err
+			}
+			defer r.stop()
+			c := r.client(maxClients)
+			defer c.Close()
+			name := "Redis `SET jti 1 EXAT exp`, appendfsync always"
+			if mode == "everysec" {
+				name = "Redis `SET jti 1 EXAT exp`, appendfsync everysec (default; not durable)"
+			}
+			writers = append(writers, &writer{name: name, durable: mode == "always", write: func(ctx context.Context, _, _ int) error {
+				return c.SetArgs(ctx, jtiOf(cfg.seed+8, int(next.Add(1))), 1, redis.SetArgs{ExpireAt: exp}).Err()
+			}})
+		}
+	}
+	for _, w := range writers {
+		w.rate, w.p50, w.p99 = map[int]series{}, map[int]series{}, map[int]series{}
+		if err := w.write(ctx, 0, 0); err != nil {
+			return fmt.Errorf("%s: %w", w.name, err)
+		}
+	}
+	for round := range cfg.rounds {
+		for _, clients := range cfg.sizes.write {
+			for _, w := range writers {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				r := closedLoop(ctx, clients, cfg.duration, 0, true, func(wk, i int) error { return w.write(ctx, wk, i) })
+				if r.errs > 0 {
+					return fmt.Errorf("%s at %d clients: %d of %d failed: %w", w.name, clients, r.errs, r.ops, r.firstErr)
+				}
+				w.rate[clients] = append(w.rate[clients], r.rate())
+				w.p50[clients] = append(w.p50[clients], r.lat.quantile(0.5))
+				w.p99[clients] = append(w.p99[clients], r.lat.quantile(0.99))
+				b.logf("write round %d clients %2d %-60s %s p50 %s p99 %s", round+1, clients, w.name, fmtRate(r.rate()),
+					fmtNs(r.lat.quantile(0.5)), fmtNs(r.lat.quantile(0.99)))
+			}
+		}
+	}
+	// Everything acknowledged must be stored, and the outbox must drain.
+	drainStart := time.Now()
+	var st statusOf
+	err = pollUntil(ctx, 2*time.Minute, 20*time.Millisecond, func() error {
+		code, err := getJSON(ctx, hc, proc.url+"/v1/status", &st)
+		if err != nil || code != http.StatusOK {
+			return fmt.Errorf("GET /v1/status: %d %v", code, err)
+		}
+		if st.OutboxDepth != 0 {
+			return fmt.Errorf("outbox depth %d", st.OutboxDepth)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("blnode outbox: %w", err)
+	}
+	drained := time.Since(drainStart)
+	if st.Blacklisted < uint64(acked.Load()) {
+		return fmt.Errorf("blnode acknowledged %d blacklists but holds %d", acked.Load(), st.Blacklisted)
+	}
+
+	s.para("Each write blacklists a new token id and is acknowledged only once it is on disk (fsync), except Redis `everysec`, "+
+		"Redis's default, which answers before the fsync and is shown for reference. Closed loop over keep-alive connections, "+
+		"%v per contender per client count per round; contenders alternate within each round.", cfg.duration)
+	s.para("blnode is a full node as `blnode serve` runs by default: bbolt with group commit, the write and its outbox entry in one fsynced transaction, " +
+		"the embedded NATS server with JetStream, the outbox publisher, and the node's own subscriber applying the events back. " +
+		"`/v1/blacklist` takes the admin token and a jti (the closest to Redis's `SET`); `/api/token/blacklist/` takes an HS256 refresh token, " +
+		"minted by the load generator for each request, and verifies it first. Redis runs with `--appendonly yes --appendfsync always|everysec --save ''`; " +
+		"go-redis with a pool of as many connections as clients.")
+	s.para("After the rounds, the node held %d blacklisted entries (≥ the %d acknowledged) and its outbox drained %v after the last write.",
+		st.Blacklisted, acked.Load(), drained.Round(time.Millisecond))
+	t := s.table(fmt.Sprintf("Durable writes, min / **median** / max over %d rounds", cfg.rounds), "contender", "clients", "writes/s", "p50", "p99")
+	for _, w := range writers {
+		for _, c := range cfg.sizes.write {
+			t.row(w.name, strconv.Itoa(c), w.rate[c].summary().format(fmtRate), w.p50[c].summary().format(fmtNs), w.p99[c].summary().format(fmtNs))
+		}
+	}
+	if len(writers) > 2 {
+		rt := s.table("Throughput ratios, round by round, min / **median** / max", "comparison", "clients", "ratio")
+		for _, c := range cfg.sizes.write {
+			for _, other := range writers[2:] {
+				rt.row(writers[0].name+" ÷ "+other.name, strconv.Itoa(c), ratios(writers[0].rate[c], other.rate[c]).summary().format(fmtRatio))
+			}
+		}
+	}
+	var curves []curve
+	for _, w := range writers {
+		cv := curve{name: stripTicks(w.name)}
+		for _, c := range cfg.sizes.write {
+			cv.xs = append(cv.xs, float64(c))
+			cv.ys = append(cv.ys, w.rate[c].summary().Median)
+		}
+		curves = append(curves, cv)
+	}
+	file := "write_throughput.png"
+	if err := b.lineChart(file, "Durable writes: throughput vs concurrent clients (median of rounds)", "concurrent clients (log scale)",
+		"writes/s (log scale)", true, true, curves); err != nil {
+		return err
+	}
+	s.charts = append(s.charts, chartRef{file, "write throughput vs clients"})
+	top := cfg.sizes.write[len(cfg.sizes.write)-1]
+	v1 := writers[0].rate[top].summary()
+	compat := writers[1].rate[top].summary()
+	b.target(fmt.Sprintf("durable writes with %d clients", top), "≥ 10,000/s",
+		fmt.Sprintf("%s (`/v1/blacklist`), %s (`/api/token/blacklist/`)", fmtRate(v1.Median), fmtRate(compat.Median)), v1.Median >= 10_000, "")
+	raw := []map[string]any{}
+	for _, w := range writers {
+		raw = append(raw, map[string]any{"name": w.name, "writes_per_s": w.rate, "p50_ns": w.p50, "p99_ns": w.p99})
+	}
+	b.raw["write"] = raw
+	return nil
+}
+
+func stripTicks(s string) string {
+	out := make([]rune, 0, len(s))
+	for _, r := range s {
+		if r != '`' {
+			out = append(out, r)
+		}
+	}
+	return string(out)
+}

@@ -1,0 +1,105 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/blnode/blnode/persist"
+)
+
+// The admin actions: form POSTs that reach here have passed the session,
+// same-origin, CSRF and writer-role checks in adminUI.route. Each answers
+// with a redirect to a page that shows the outcome (POST, redirect, GET),
+// except flush, which shows its counts at once.
+
+// blacklist blacklists a registered token by jti, keeping what the store
+// knows of it (user, type, expiry) and adding the operator's reason.
+func (a *adminUI) blacklist(w http.ResponseWriter, r *http.Request, s adminSession) {
+	jti, reason := r.PostForm.Get("jti"), strings.TrimSpace(r.PostForm.Get("reason"))
+	switch {
+	case !validJTI(jti):
+		a.fail(w, r, s, http.StatusBadRequest, "Bad token id", fmt.Sprintf("A token id (jti) is 1 to %d bytes.", persist.MaxJTILen))
+		return
+	case len(reason) > maxReasonLen:
+		a.fail(w, r, s, http.StatusBadRequest, "Reason too long", fmt.Sprintf("A reason is at most %d bytes.", maxReasonLen))
+		return
+	}
+	rec, err := a.n.store.Lookup(jti)
+	switch {
+	case errors.Is(err, persist.ErrNotFound):
+		a.fail(w, r, s, http.StatusNotFound, "Token not found",
+			"No token with this id is registered on this node. To blacklist a token id the node has never seen, use POST /v1/blacklist with its jti and exp.")
+		return
+	case err != nil:
+		a.unavailable(w, r, s, err)
+		return
+	}
+	rec.Reason, rec.BlacklistedAt = reason, 0
+	res, err := a.n.Blacklist(rec)
+	switch {
+	case errors.Is(err, ErrInvalidInput):
+		a.fail(w, r, s, http.StatusBadRequest, "Cannot blacklist", "The stored record of this token cannot be blacklisted: "+
+			strings.TrimPrefix(err.Error(), ErrInvalidInput.Error()+": "))
+		return
+	case errors.Is(err, ErrReadOnly):
+		a.readOnly(w, r, s)
+		return
+	case err != nil:
+		a.unavailable(w, r, s, err)
+		return
+	}
+	msg := "already_blacklisted"
+	if !res.Existed {
+		msg = "blacklisted"
+		a.n.log.InfoContext(r.Context(), "blacklisted", "jti", rec.JTI, "user", rec.User, "reason", reason, "via", "admin")
+	}
+	http.Redirect(w, r, "/admin/tokens/"+url.PathEscape(jti)+"?msg="+msg, http.StatusSeeOther)
+}
+
+// revokeUser logs a user out everywhere: every token issued to them before
+// now is rejected on every node.
+func (a *adminUI) revokeUser(w http.ResponseWriter, r *http.Request, s adminSession) {
+	user := r.PostForm.Get("user")
+	if user == "" || len(user) > maxUserLen || strings.IndexByte(user, 0) >= 0 {
+		a.fail(w, r, s, http.StatusBadRequest, "Bad user id", fmt.Sprintf("A user id is 1 to %d bytes, without NUL.", maxUserLen))
+		return
+	}
+	res, err := a.n.RevokeUser(user, time.Time{})
+	switch {
+	case errors.Is(err, ErrInvalidInput):
+		a.fail(w, r, s, http.StatusBadRequest, "Bad user id", "This user id cannot be revoked.")
+		return
+	case errors.Is(err, ErrReadOnly):
+		a.readOnly(w, r, s)
+		return
+	case err != nil:
+		a.unavailable(w, r, s, err)
+		return
+	}
+	msg := "already_revoked"
+	if !res.Existed {
+		msg = "revoked"
+		a.n.log.InfoContext(r.Context(), "user revoked", "user", user, "via", "admin")
+	}
+	http.Redirect(w, r, "/admin/tokens?"+url.Values{"user": {user}, "msg": {msg}}.Encode(), http.StatusSeeOther)
+}
+
+// flush runs flushexpiredtokens on every node and shows what it removed
+// here.
+func (a *adminUI) flush(w http.ResponseWriter, r *http.Request, s adminSession) {
+	res, err := a.n.Flush()
+	switch {
+	case errors.Is(err, ErrReadOnly):
+		a.readOnly(w, r, s)
+		return
+	case err != nil:
+		a.unavailable(w, r, s, err)
+		return
+	}
+	a.n.log.InfoContext(r.Context(), "flush run from the admin pages", "removed", res.Removed())
+	a.render(w, r, http.StatusOK, "flush", a.data(s, "Flush done", "flush", flushView{Cutoff: viewTime(res.Cutoff), Done: true, Result: res}))
+}

@@ -1,0 +1,159 @@
+package persist
+
+import (
+	"bytes"
+	"fmt"
+	"slices"
+	"strings"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// applyRecords applies the record ops of a batch in the order bbolt writes
+// fastest. bbolt splits nodes only when it commits, so random inserts into
+// one large transaction grow nodes by copying, while inserts in key order
+// append: the ops are sorted by jti (stably, so repeats of one jti keep
+// their order), each bucket is written in key order, and the index keys are
+// sorted before they are written. A replay of a million events depends on
+// it. The merge rule is the one of putMerged, so the result is the same as
+// applying the ops one by one.
+func applyRecords(tx *bolt.Tx, in []Op) error {
+	order := make([]int32, len(in))
+	for i := range order {
+		order[i] = int32(i)
+	}
+	slices.SortFunc(order, func(a, b int32) int {
+		if c := strings.Compare(in[a].Record.JTI, in[b].Record.JTI); c != 0 {
+			return c
+		}
+		return int(a - b)
+	})
+	ops := make([]Op, len(in))
+	for i, k := range order {
+		ops[i] = in[k]
+	}
+	w := recordWriter{tx: tx}
+	for i := 0; i < len(ops); {
+		j := i + 1
+		for j < len(ops) && ops[j].Record.JTI == ops[i].Record.JTI {
+			j++
+		}
+		group := ops[i:j]
+		if err := w.merge(bucketOutstanding, tagOutstanding, metaNumOutstanding, group, false); err != nil {
+			return err
+		}
+		if err := w.merge(bucketBlacklisted, tagBlacklisted, metaNumBlacklisted, group, true); err != nil {
+			return err
+		}
+		i = j
+	}
+	return w.finish()
+}
+
+// recordWriter collects the index changes and counters of applyRecords.
+type recordWriter struct {
+	tx                       *bolt.Tx
+	expPut, expDel           [][]byte
+	userPut, userDel         [][]byte
+	newOutstanding, newBlack int64
+	digest                   uint64
+}
+
+// merge folds the ops of one jti into bucket under the merge rule and writes
+// the winner, if it changed.
+func (w *recordWriter) merge(bucket []byte, tag byte, counter []byte, group []Op, black bool) error {
+	b := w.tx.Bucket(bucket)
+	b.FillPercent = fillPercent
+	jti := []byte(group[0].Record.JTI)
+	var cur, orig Record
+	had := false
+	if v := b.Get(jti); v != nil {
+		if r, err := decodeRecord(v); err == nil { // a corrupt record loses to any new one
+			cur, orig, had = r, r, true
+		}
+	}
+	have, changed := had, false
+	for _, op := range group {
+		if black && op.Kind != OpBlacklist {
+			continue
+		}
+		rec := op.Record
+		var wins bool
+		if black {
+			wins = !have || earlier(rec.BlacklistedAt, cur.BlacklistedAt, rec, cur)
+		} else {
+			rec.BlacklistedAt, rec.Reason = 0, ""
+			wins = !have || earlier(rec.CreatedAt, cur.CreatedAt, rec, cur)
+		}
+		if wins {
+			cur, have, changed = rec, true, true
+		}
+	}
+	if !changed {
+		return nil
+	}
+	if had {
+		w.expDel = append(w.expDel, expKey(orig.ExpiresAt, tag, orig.JTI))
+		if orig.User != "" && orig.User != cur.User {
+			w.userDel = append(w.userDel, userKey(orig.User, orig.JTI))
+		}
+	} else if black {
+		w.newBlack++
+	} else {
+		w.newOutstanding++
+	}
+	if black {
+		if had {
+			w.digest -= digestHash(orig.JTI, orig.ExpiresAt)
+		}
+		w.digest += digestHash(cur.JTI, cur.ExpiresAt)
+	}
+	if err := b.Put(jti, encodeRecord(cur)); err != nil {
+		return fmt.Errorf("put %s: %w", bucket, err)
+	}
+	w.expPut = append(w.expPut, expKey(cur.ExpiresAt, tag, cur.JTI))
+	if cur.User != "" {
+		w.userPut = append(w.userPut, userKey(cur.User, cur.JTI))
+	}
+	return nil
+}
+
+// finish writes the index changes in key order (deletes first: a key both
+// deleted and put ends up present) and the counters.
+func (w *recordWriter) finish() error {
+	for _, ix := range []struct {
+		bucket   []byte
+		del, put [][]byte
+	}{{bucketByExp, w.expDel, w.expPut}, {bucketByUser, w.userDel, w.userPut}} {
+		b := w.tx.Bucket(ix.bucket)
+		b.FillPercent = fillPercent
+		slices.SortFunc(ix.del, bytes.Compare)
+		for _, k := range ix.del {
+			if err := b.Delete(k); err != nil {
+				return fmt.Errorf("index %s: %w", ix.bucket, err)
+			}
+		}
+		slices.SortFunc(ix.put, bytes.Compare)
+		for _, k := range ix.put {
+			if err := b.Put(k, nil); err != nil {
+				return fmt.Errorf("index %s: %w", ix.bucket, err)
+			}
+		}
+	}
+	if err := addCounter(w.tx, metaNumOutstanding, w.newOutstanding); err != nil {
+		return err
+	}
+	if err := addCounter(w.tx, metaNumBlacklisted, w.newBlack); err != nil {
+		return err
+	}
+	if w.digest != 0 {
+		return addDigest(w.tx, w.digest)
+	}
+	return nil
+}
+
+// fillPercent is how full bbolt leaves the pages it splits in a batch:
+// sorted batches mostly append, so fuller pages mean a smaller file and
+// fewer pages to write, at the cost of an earlier split when a later write
+// lands in the middle of one.
+const fillPercent = 0.9
