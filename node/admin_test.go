@@ -615,7 +615,7 @@ func FuzzAdminRequest(f *testing.F) {
 	}
 	csrf := m[1]
 	for _, seed := range []struct {
-		post        bool
+		post         bool
 		target, body string
 	}{
 		{false, "/admin/tokens?user=42&blacklisted=yes&expired=no&sort=-created&limit=3&cursor=abc", ""},

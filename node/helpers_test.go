@@ -3,6 +3,7 @@ package node_test
 import (
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -24,6 +25,7 @@ func newNode(t testing.TB, mod func(*node.Config)) (*node.Node, *httptest.Server
 		Token:      token.Config{HSSecret: secret},
 		AdminToken: "admin-secret",
 		NATS:       node.NATSConfig{Disabled: true},
+		Logger:     slog.New(slog.DiscardHandler),
 	}
 	if mod != nil {
 		mod(&cfg)

@@ -32,7 +32,7 @@ func checkerCurves(cs []*checker) []curve {
 		for i := range xs {
 			xs[i] /= 1e3
 		}
-		out = append(out, curve{name: c.name, xs: xs, ys: ys})
+		out = append(out, curve{name: stripTicks(c.name), xs: xs, ys: ys})
 	}
 	return out
 }
@@ -72,12 +72,8 @@ func (b *bench) cdfChart(file, title string, micro bool, curves []curve) error {
 		p.Legend.Add(c.name, l)
 	}
 	p.Legend.Top = false
-	p.Legend.Left = !micro
-	p.Legend.YOffs = vg.Points(10)
-	if micro {
-		p.Legend.Left = true
-		p.Legend.Top = true
-	}
+	p.Legend.Left = false
+	p.Legend.YOffs = vg.Points(20)
 	return b.saveChart(p, file)
 }
 

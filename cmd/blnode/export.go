@@ -313,7 +313,7 @@ Raw token text is written only if the store keeps it (--keep-raw-token on
 the node): a file with raw refresh tokens holds live credentials.`, "config", "data")
 	fs := c.fs
 	output := fs.String("output", "-", "write to `FILE` instead of stdout")
-	mode := fs.String("progress", progressAuto, "progress display on stderr: auto, bar, lines or none")
+	mode := fs.String("progress", progressAuto, "`MODE` of the progress display on stderr: auto (a bar on a terminal, else lines), bar, lines or none")
 	pos, err := c.parse(args)
 	if err != nil {
 		return err

@@ -49,7 +49,7 @@ otherwise; the summary goes to stdout.`, "config", "data", "node-id", "region", 
 	csvDir := fs.String("from-simplejwt-csv", "", "`DIR` holding token_blacklist_outstandingtoken.csv and token_blacklist_blacklistedtoken.csv")
 	jsonlPath := fs.String("jsonl", "", "JSON Lines `FILE` written by blnode export (- reads stdin)")
 	noPublish := fs.Bool("no-publish", false, "queue no events: the imported entries stay on this node")
-	mode := fs.String("progress", progressAuto, "progress display on stderr: auto, bar, lines or none")
+	mode := fs.String("progress", progressAuto, "`MODE` of the progress display on stderr: auto (a bar on a terminal, else lines), bar, lines or none")
 	pos, err := c.parse(args)
 	if err != nil {
 		return err

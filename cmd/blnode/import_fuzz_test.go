@@ -44,7 +44,7 @@ func TestParseDBTime(t *testing.T) {
 			t.Errorf("parseDBTime(%q) = %v, %v; want %v in UTC", c.in, got, err, c.want)
 		}
 	}
-	for _, bad := range []string{"", "NULL", `\N`, "yesterday", "2024-13-02 03:04:05", "2024-01-02", "-5", "1e300", strings.Repeat("9", 100)} {
+	for _, bad := range []string{"", "NULL", `\N`, "yesterday", "2024-13-02 03:04:05", "2024-01-02", "-5", "1e300", "0001-01-01 00:00:00", "9999-12-31 23:59:59+00", strings.Repeat("9", 100)} {
 		if got, err := parseDBTime(bad); err == nil {
 			t.Errorf("parseDBTime(%q) = %v, want an error", bad, got)
 		}
@@ -199,5 +199,34 @@ func TestReadLine(t *testing.T) {
 	}
 	if strings.Join(got, "|") != "short|<too long>|after|last" {
 		t.Errorf("lines %q", got)
+	}
+}
+
+func TestDecodeSJWTRowTimes(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	tok, _ := sjwt.Token{Type: "refresh", Now: time.Unix(1_700_000_000, 0)}.Mint([]byte("k"))
+	const exp = "2030-01-01 00:00:00"
+	for _, c := range []struct {
+		name               string
+		row                sjwtRow
+		created, iat, blAt int64 // Unix seconds
+		typ                string
+	}{
+		{"created_at given", sjwtRow{JTI: "a", ExpiresAt: exp, CreatedAt: "2023-11-14 22:13:20", Token: "opaque"}, 1_700_000_000, 1_700_000_000, 0, ""},
+		{"created_at NULL: the token's iat", sjwtRow{JTI: "a", ExpiresAt: exp, Token: tok}, 1_700_000_000, 1_700_000_000, 0, "refresh"},
+		{"created_at NULL, unreadable token, blacklisted", sjwtRow{JTI: "a", ExpiresAt: exp, Token: "x", Blacklisted: true, BlacklistedAt: "2024-01-01 00:00:00"}, 1_704_067_200, 0, 1_704_067_200, ""},
+		{"created_at NULL, unreadable token", sjwtRow{JTI: "a", ExpiresAt: exp, Token: "x"}, 1_800_000_000, 0, 0, ""},
+		{"blacklisted_at NULL: now", sjwtRow{JTI: "a", ExpiresAt: exp, CreatedAt: "2023-11-14 22:13:20", Blacklisted: true}, 1_700_000_000, 1_700_000_000, 1_800_000_000, ""},
+		{"blacklisted before created: the earliest", sjwtRow{JTI: "a", ExpiresAt: exp, CreatedAt: "2024-01-02 00:00:00", Blacklisted: true, BlacklistedAt: "2024-01-01 00:00:00"}, 1_704_067_200, 1_704_153_600, 1_704_067_200, ""},
+	} {
+		r, err := decodeSJWTRow(c.row, sjwtOptions{Origin: "n", Now: now})
+		if err != nil {
+			t.Errorf("%s: %v", c.name, err)
+			continue
+		}
+		if r.CreatedAt != c.created*1e9 || r.IssuedAt != c.iat || r.BlacklistedAt != c.blAt*1e9 || r.Type != c.typ {
+			t.Errorf("%s: created %d iat %d blacklisted %d type %q; want %d %d %d %q", c.name,
+				r.CreatedAt/1e9, r.IssuedAt, r.BlacklistedAt/1e9, r.Type, c.created, c.iat, c.blAt, c.typ)
+		}
 	}
 }

@@ -88,10 +88,20 @@ func decodeSJWTRow(row sjwtRow, o sjwtOptions) (persist.Record, error) {
 	if exp.Unix() <= 0 {
 		return r, fmt.Errorf("expires_at %s is not after 1970", exp.UTC().Format(time.RFC3339))
 	}
-	created := o.Now
-	if strings.TrimSpace(row.CreatedAt) != "" && !isNullText(row.CreatedAt) {
+	hasCreated := strings.TrimSpace(row.CreatedAt) != "" && !isNullText(row.CreatedAt)
+	var created time.Time
+	if hasCreated {
 		if created, err = parseDBTime(row.CreatedAt); err != nil {
 			return r, fmt.Errorf("created_at: %w", err)
+		}
+	}
+	var blacklistedAt time.Time
+	if row.Blacklisted {
+		blacklistedAt = o.Now
+		if strings.TrimSpace(row.BlacklistedAt) != "" && !isNullText(row.BlacklistedAt) {
+			if blacklistedAt, err = parseDBTime(row.BlacklistedAt); err != nil {
+				return r, fmt.Errorf("blacklisted_at: %w", err)
+			}
 		}
 	}
 	user := strings.TrimSpace(row.UserID)
@@ -101,26 +111,33 @@ func decodeSJWTRow(row sjwtRow, o sjwtOptions) (persist.Record, error) {
 	if strings.IndexByte(user, 0) >= 0 || len(user) > 255 || !utf8.ValidString(user) {
 		return r, errors.New("user_id is not a user id")
 	}
-	r = persist.Record{JTI: row.JTI, User: user, ExpiresAt: exp.Unix(), CreatedAt: created.UnixNano(), Origin: o.Origin}
+	r = persist.Record{JTI: row.JTI, User: user, ExpiresAt: exp.Unix(), Origin: o.Origin}
 	typeClaim := o.TypeClaim
 	if typeClaim == "" {
 		typeClaim = "token_type"
 	}
 	r.Type, r.IssuedAt = tokenTypeAndIAT(row.Token, typeClaim)
-	if r.IssuedAt == 0 && strings.TrimSpace(row.CreatedAt) != "" && !isNullText(row.CreatedAt) {
+	switch {
+	case hasCreated && r.IssuedAt == 0:
 		r.IssuedAt = created.Unix() // Simple JWT sets created_at to the token's iat
+	case !hasCreated && r.IssuedAt != 0:
+		created = time.Unix(r.IssuedAt, 0) // and the other way round
+	case !hasCreated && row.Blacklisted:
+		created = blacklistedAt // it existed by then at the latest
+	case !hasCreated:
+		created = o.Now
+	}
+	// The earliest time known: every node that applies the events keeps
+	// the earliest, so the importer keeps it too.
+	if row.Blacklisted && blacklistedAt.Before(created) {
+		created = blacklistedAt
+	}
+	r.CreatedAt = created.UnixNano()
+	if row.Blacklisted {
+		r.BlacklistedAt = max(blacklistedAt.UnixNano(), 1)
 	}
 	if o.KeepRaw {
 		r.Token = row.Token
-	}
-	if row.Blacklisted {
-		at := o.Now
-		if strings.TrimSpace(row.BlacklistedAt) != "" && !isNullText(row.BlacklistedAt) {
-			if at, err = parseDBTime(row.BlacklistedAt); err != nil {
-				return persist.Record{}, fmt.Errorf("blacklisted_at: %w", err)
-			}
-		}
-		r.BlacklistedAt = max(at.UnixNano(), 1)
 	}
 	return r, nil
 }
@@ -148,7 +165,8 @@ var dbTimeLayouts = []string{
 }
 
 // parseDBTime reads a datetime as a database prints it; one without a zone
-// is UTC. A bare number is Unix seconds.
+// is UTC. A bare number is Unix seconds. Years outside 1970 … 2261 are
+// refused: records keep times in Unix nanoseconds.
 func parseDBTime(s string) (time.Time, error) {
 	s = strings.TrimSpace(s)
 	if s == "" || isNullText(s) {
@@ -159,6 +177,9 @@ func parseDBTime(s string) (time.Time, error) {
 	}
 	for _, l := range dbTimeLayouts {
 		if t, err := time.Parse(l, s); err == nil {
+			if t.Year() < 1970 || t.Year() > 2261 { // what Unix nanoseconds hold
+				return time.Time{}, fmt.Errorf("%q is out of range (1970 to 2261)", s)
+			}
 			return t.UTC(), nil
 		}
 	}
