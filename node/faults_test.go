@@ -312,12 +312,15 @@ func TestNATSFaultsUnderLoad(t *testing.T) {
 				}
 			}
 		}
+		began := time.Now()
 		for _, p := range procs {
 			p.start(t)
 		}
+		t.Logf("servers restarted in %v", time.Since(began))
 		w.waitMore(t, 100)
 		acked := w.finish(t)
 		waitConverged(t, 2*waitLong, full, v1, v2)
+		t.Logf("converged %v after the restart", time.Since(began))
 		waitHasAll(t, acked, v1, v2)
 		t.Logf("%d writes acknowledged across a full NATS outage, all on every node", len(acked))
 	})

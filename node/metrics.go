@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -53,8 +54,9 @@ type metrics struct {
 	applyBatch    prometheus.Histogram
 	applyInvalid  prometheus.Counter
 
-	mu     sync.Mutex
-	routes map[string]bool // route label values in use
+	routes  sync.Map     // route label values in use: pattern → struct{}
+	mu      sync.Mutex   // serialises adding to routes
+	nRoutes atomic.Int64 // len(routes)
 }
 
 // newMetrics builds n's registry: the node's own metrics, the Go runtime
@@ -97,7 +99,6 @@ func newMetrics(n *Node) *metrics {
 			Name: "blnode_events_invalid_total",
 			Help: "Events that decoded but that the store refused as invalid, and skipped.",
 		}),
-		routes: map[string]bool{},
 	}
 	for _, r := range []string{checkValid, checkBlacklisted, checkRevoked, checkInvalid, checkUnavailable} {
 		m.checks.WithLabelValues(r)
@@ -167,15 +168,19 @@ func (m *metrics) route(r *http.Request, code int) string {
 	case p == "":
 		return "other"
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.routes[p] {
+	if _, ok := m.routes.Load(p); ok {
 		return p
 	}
-	if len(m.routes) >= maxRouteLabels {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.routes.Load(p); ok {
+		return p
+	}
+	if m.nRoutes.Load() >= maxRouteLabels {
 		return "other"
 	}
-	m.routes[p] = true
+	m.routes.Store(p, struct{}{})
+	m.nRoutes.Add(1)
 	return p
 }
 

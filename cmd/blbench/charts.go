@@ -123,27 +123,26 @@ func (b *bench) saveChart(p *plot.Plot, file string) error {
 	return p.Save(8*vg.Inch, 5*vg.Inch, filepath.Join(dir, file))
 }
 
-// propChart draws propagation CDFs in ms with the x axis cut at xmax (the
-// largest p99.9; the tables give the max).
-func (b *bench) propChart(file string, curves []curve, xmax float64) error {
+// propChart draws propagation CDFs, latency in ms on a log scale (the
+// contenders span microseconds to seconds).
+func (b *bench) propChart(file string, curves []curve) error {
 	p := plot.New()
 	p.Title.Text = "Propagation latency: writer's 200 → validator rejects (CDF)"
-	p.X.Label.Text = "latency (ms); axis cut at 1.2 × the largest validator p99.9"
+	p.X.Label.Text = "latency (ms, log scale)"
+	p.X.Scale = plot.LogScale{}
+	p.X.Tick.Marker = plot.LogTicks{Prec: -1}
 	p.Y.Label.Text = "fraction of writes seen ≤ latency"
 	p.Y.Min, p.Y.Max = 0, 1
-	p.X.Min = 0
-	if xmax > 0 {
-		p.X.Max = xmax
-	}
 	p.Add(plotter.NewGrid())
 	for i, c := range curves {
 		pts := make(plotter.XYs, 0, len(c.xs))
 		for j := range c.xs {
-			if xmax > 0 && c.xs[j] > xmax {
-				pts = append(pts, plotter.XY{X: xmax, Y: c.ys[j]})
-				break
+			if c.xs[j] > 0 {
+				pts = append(pts, plotter.XY{X: c.xs[j], Y: c.ys[j]})
 			}
-			pts = append(pts, plotter.XY{X: c.xs[j], Y: c.ys[j]})
+		}
+		if len(pts) == 0 {
+			continue
 		}
 		l, err := plotter.NewLine(pts)
 		if err != nil {
@@ -157,8 +156,7 @@ func (b *bench) propChart(file string, curves []curve, xmax float64) error {
 		p.Add(l)
 		p.Legend.Add(c.name, l)
 	}
-	p.Legend.Top = false
-	p.Legend.Left = false
-	p.Legend.YOffs = vg.Points(40)
+	p.Legend.Top = true
+	p.Legend.Left = true
 	return b.saveChart(p, file)
 }

@@ -103,9 +103,10 @@ type propContender struct {
 	write     func(ctx context.Context, jti string) error
 	observers []func(string) (bool, error)
 	obsNames  []string
+	perSec    int // writes per second
 	p50, p99  series
 	max       series
-	rate      series
+	rate      series // achieved
 	wp50      series
 	wp99      series
 	pollUs    series
@@ -272,17 +273,24 @@ func (b *bench) runPropagation(ctx context.Context, s *section) error {
 	hc := newHTTPClient(propSlots)
 	defer hc.CloseIdleConnections()
 	exp := strconv.FormatInt(time.Now().Add(time.Hour).Unix(), 10)
-	bl := &propContender{name: "blnode (writer process → 3-server cluster → in-process validators)",
-		write: func(ctx context.Context, jti string) error {
-			code, err := post(ctx, hc, writerProc.url+"/v1/blacklist", `{"jti":"`+jti+`","exp":`+exp+`,"user":"bench","reason":"bench"}`, benchAdmin, nil)
-			if err == nil && code != http.StatusOK {
-				err = fmt.Errorf("POST /v1/blacklist: %d", code)
-			}
-			return err
-		}}
+	blWrite := func(ctx context.Context, jti string) error {
+		code, err := post(ctx, hc, writerProc.url+"/v1/blacklist", `{"jti":"`+jti+`","exp":`+exp+`,"user":"bench","reason":"bench"}`, benchAdmin, nil)
+		if err == nil && code != http.StatusOK {
+			err = fmt.Errorf("POST /v1/blacklist: %d", code)
+		}
+		return err
+	}
+	bl := &propContender{name: fmt.Sprintf("blnode at %d writes/s (writer process → 3-server cluster → in-process validators)", cfg.rate),
+		perSec: cfg.rate, write: blWrite}
+	// The same path at a tenth of the rate: what propagation costs when the
+	// writer is not saturated.
+	slow := &propContender{name: fmt.Sprintf("blnode at %d writes/s (same path, diagnostic)", max(cfg.rate/10, 1)),
+		perSec: max(cfg.rate/10, 1), write: blWrite}
 	for i, v := range validators {
-		bl.observers = append(bl.observers, v.Check)
-		bl.obsNames = append(bl.obsNames, fmt.Sprintf("validator %d (server S-%d)", i+1, i%len(urls)+1))
+		for _, c := range []*propContender{bl, slow} {
+			c.observers = append(c.observers, v.Check)
+			c.obsNames = append(c.obsNames, fmt.Sprintf("validator %d (server S-%d)", i+1, i%len(urls)+1))
+		}
 	}
 	contenders := []*propContender{bl}
 	if b.needsRedis("propagation: Redis SET then EXISTS from 5 pollers") {
@@ -294,7 +302,7 @@ func (b *bench) runPropagation(ctx context.Context, s *section) error {
 		wc := r.client(propSlots)
 		defer wc.Close()
 		expAt := time.Now().Add(time.Hour)
-		rc := &propContender{name: "Redis (SET, then EXISTS polled by each client)", write: func(ctx context.Context, jti string) error {
+		rc := &propContender{name: fmt.Sprintf("Redis at %d writes/s (SET, then EXISTS polled by each client)", cfg.rate), perSec: cfg.rate, write: func(ctx context.Context, jti string) error {
 			return wc.SetArgs(ctx, jti, 1, redis.SetArgs{ExpireAt: expAt}).Err()
 		}}
 		for i := range cfg.sizes.validators {
@@ -308,6 +316,7 @@ func (b *bench) runPropagation(ctx context.Context, s *section) error {
 		}
 		contenders = append(contenders, rc)
 	}
+	contenders = append(contenders, slow)
 	for _, c := range contenders {
 		c.per = make([][]time.Duration, len(c.observers))
 		// Warm up: connections open, consumers running.
@@ -316,10 +325,10 @@ func (b *bench) runPropagation(ctx context.Context, s *section) error {
 		}
 		c.per = make([][]time.Duration, len(c.observers))
 	}
-	count := max(int(float64(cfg.rate)*cfg.propDuration.Seconds()), 50)
 	for round := range cfg.rounds {
 		for ci, c := range contenders {
-			all, writes, achieved, pollUs, err := propRound(ctx, c, count, cfg.rate, fmt.Sprintf("prop-r%d-c%d", round, ci))
+			count := max(int(float64(c.perSec)*cfg.propDuration.Seconds()), 20)
+			all, writes, achieved, pollUs, err := propRound(ctx, c, count, c.perSec, fmt.Sprintf("prop-r%d-c%d", round, ci))
 			if err != nil {
 				return fmt.Errorf("%s round %d: %w", c.name, round+1, err)
 			}
@@ -330,23 +339,25 @@ func (b *bench) runPropagation(ctx context.Context, s *section) error {
 			c.wp50 = append(c.wp50, pct(writes, 0.5))
 			c.wp99 = append(c.wp99, pct(writes, 0.99))
 			c.pollUs = append(c.pollUs, pollUs)
-			b.logf("propagation round %d %-20.20s p50 %s p99 %s max %s (%.0f writes/s, write p99 %s, poll %.0f µs)", round+1, c.name,
+			b.logf("propagation round %d %-30.30s p50 %s p99 %s max %s (%.0f writes/s, write p99 %s, poll %.0f µs)", round+1, c.name,
 				fmtNs(pct(all, 0.5)), fmtNs(pct(all, 0.99)), fmtNs(float64(all[len(all)-1])), achieved, fmtNs(pct(writes, 0.99)), pollUs)
 		}
 	}
 
 	s.para("A 3-server NATS cluster (in-process nats-servers, routes on loopback, stream with 3 replicas), one full node as a `blnode serve` process "+
 		"connected to all three servers, and %d validators (in-process `node.New`, role validator), spread over the servers. "+
-		"Each round writes %d blacklists (`POST /v1/blacklist`, admin jti) open loop at a steady %d/s; latency is from the writer's 200 arriving "+
+		"Each round writes %v of blacklists (`POST /v1/blacklist`, admin jti) open loop at a steady %d/s; latency is from the writer's 200 arriving "+
 		"at the client to the validator's `Check` answering true. Each validator has an observer goroutine that checks its pending ids every %v "+
 		"(Go's timers round that up: the real poll interval, reported, adds up to one interval to every latency).",
-		cfg.sizes.validators, count, cfg.rate, propPoll)
+		cfg.sizes.validators, cfg.propDuration, cfg.rate, propPoll)
 	if len(contenders) > 1 {
 		s.para("Redis, for comparison: the same writes as `SET jti 1 EXAT exp` on one Redis (no replication: the value is visible to every client as soon as it is written), "+
 			"and %d clients, one connection each, polling `EXISTS` for each pending id on the same schedule. Its latency is the polling cost itself: "+
 			"what a Redis denylist gives as propagation on one machine.", cfg.sizes.validators)
 	}
-	t := s.table(fmt.Sprintf("Propagation at %d writes/s, all observers together, min / **median** / max over %d rounds", cfg.rate, cfg.rounds),
+	s.para("A third contender repeats the blnode path at a tenth of the rate: when the writer cannot sustain the full rate (see the writes/s achieved " +
+		"and the write latency), queueing in front of the writer, not the fan-out, dominates the latency; the slower rate shows the fan-out alone.")
+	t := s.table(fmt.Sprintf("Propagation, all observers together, min / **median** / max over %d rounds", cfg.rounds),
 		"contender", "p50", "p99", "max", "writes/s achieved", "write p50", "write p99", "poll interval")
 	for _, c := range contenders {
 		t.row(c.name, c.p50.summary().format(fmtNs), c.p99.summary().format(fmtNs), c.max.summary().format(fmtNs),
@@ -354,29 +365,31 @@ func (b *bench) runPropagation(ctx context.Context, s *section) error {
 	}
 	pv := s.table("Per observer, every round together", "observer", "p50", "p99", "max", "observations")
 	var curves []curve
-	var cut float64
 	for _, c := range contenders {
 		var merged []time.Duration
 		for i, lat := range c.per {
 			sorted := slices.Sorted(slices.Values(lat))
-			pv.row(c.obsNames[i], fmtNs(pct(sorted, 0.5)), fmtNs(pct(sorted, 0.99)), fmtNs(pct(sorted, 1)), strconv.Itoa(len(sorted)))
+			pv.row(fmt.Sprintf("%s, %d writes/s", c.obsNames[i], c.perSec), fmtNs(pct(sorted, 0.5)), fmtNs(pct(sorted, 0.99)), fmtNs(pct(sorted, 1)), strconv.Itoa(len(sorted)))
 			merged = append(merged, sorted...)
 			if c == bl {
 				curves = append(curves, durationCDF(c.obsNames[i], sorted))
-				cut = max(cut, pct(sorted, 0.999))
 			}
 		}
 		if c != bl {
 			slices.Sort(merged)
-			curves = append(curves, durationCDF("Redis pollers (all)", merged))
+			name := "Redis pollers (all)"
+			if c == slow {
+				name = fmt.Sprintf("validators (all) at %d writes/s", c.perSec)
+			}
+			curves = append(curves, durationCDF(name, merged))
 		}
 	}
-	if len(contenders) > 1 {
+	if len(contenders) > 2 {
 		s.table("Ratio of p99, round by round, min / **median** / max", "comparison", "ratio").
 			row("blnode p99 ÷ Redis p99", ratios(bl.p99, contenders[1].p99).summary().format(fmtRatio))
 	}
 	file := "propagation_cdf.png"
-	if err := b.propChart(file, curves, cut/1e6*1.2); err != nil {
+	if err := b.propChart(file, curves); err != nil {
 		return err
 	}
 	s.charts = append(s.charts, chartRef{file, "propagation latency CDF per validator"})

@@ -74,6 +74,26 @@ func (b *bench) runWrite(ctx context.Context, s *section) error {
 			return err
 		}},
 	}
+	// The same node without NATS: no outbox drain, no self-apply. The gap
+	// to the first contender is what the fleet machinery costs a write.
+	soloDir, err := b.dir("write-solo")
+	if err != nil {
+		return err
+	}
+	solo, err := b.startBlnode(ctx, "blnode (write, --no-nats)", soloDir, "--no-nats")
+	if err != nil {
+		return err
+	}
+	defer solo.stop()
+	soloURL := solo.url + "/v1/blacklist"
+	writers = append(writers, &writer{name: "blnode `POST /v1/blacklist` (admin, jti), `--no-nats`", durable: true, write: func(ctx context.Context, _, _ int) error {
+		jti := jtiOf(cfg.seed+9, int(next.Add(1)))
+		code, err := post(ctx, hc, soloURL, `{"jti":"`+jti+`","exp":`+expText+`,"user":"`+userOf(jti)+`","token_type":"refresh","reason":"bench"}`, benchAdmin, nil)
+		if err == nil && code != http.StatusOK {
+			err = fmt.Errorf("POST /v1/blacklist (--no-nats): %d", code)
+		}
+		return err
+	}})
 	if b.needsRedis("write: Redis appendfsync always and everysec") {
 		for _, mode := range []string{"always", "everysec"} {
 			rdir, err := b.dir("write-redis-" + mode)
@@ -148,7 +168,9 @@ func (b *bench) runWrite(ctx context.Context, s *section) error {
 		"the embedded NATS server with JetStream, the outbox publisher, and the node's own subscriber applying the events back. " +
 		"`/v1/blacklist` takes the admin token and a jti (the closest to Redis's `SET`); `/api/token/blacklist/` takes an HS256 refresh token, " +
 		"minted by the load generator for each request, and verifies it first. Redis runs with `--appendonly yes --appendfsync always|everysec --save ''`; " +
-		"go-redis with a pool of as many connections as clients.")
+		"go-redis with a pool of as many connections as clients. " +
+		"A second node, `blnode serve --no-nats`, takes the same `/v1/blacklist` writes without the fleet machinery, to show what the outbox publisher " +
+		"and the self-apply cost a write.")
 	s.para("After the rounds, the node held %d blacklisted entries (≥ the %d acknowledged) and its outbox drained %v after the last write.",
 		st.Blacklisted, acked.Load(), drained.Round(time.Millisecond))
 	t := s.table(fmt.Sprintf("Durable writes, min / **median** / max over %d rounds", cfg.rounds), "contender", "clients", "writes/s", "p50", "p99")
@@ -157,10 +179,10 @@ func (b *bench) runWrite(ctx context.Context, s *section) error {
 			t.row(w.name, strconv.Itoa(c), w.rate[c].summary().format(fmtRate), w.p50[c].summary().format(fmtNs), w.p99[c].summary().format(fmtNs))
 		}
 	}
-	if len(writers) > 2 {
+	if len(writers) > 1 {
 		rt := s.table("Throughput ratios, round by round, min / **median** / max", "comparison", "clients", "ratio")
 		for _, c := range cfg.sizes.write {
-			for _, other := range writers[2:] {
+			for _, other := range writers[1:] {
 				rt.row(writers[0].name+" ÷ "+other.name, strconv.Itoa(c), ratios(writers[0].rate[c], other.rate[c]).summary().format(fmtRatio))
 			}
 		}

@@ -367,6 +367,7 @@ type status struct {
 	Ready       bool   `json:"ready"`
 	OutboxDepth uint64 `json:"outbox_depth"`
 	Blacklisted uint64 `json:"blacklisted"`
+	Digest      string `json:"blacklist_digest"` // equal on nodes holding the same blacklist
 }
 
 func (n *node) status() (status, error) {

@@ -233,6 +233,20 @@ func (m *multiRegion) converge(t testing.TB) {
 			waitHolds(t, n, all)
 		}
 	}
+	// Nodes that hold the same blacklist show the same digest.
+	digests := map[string][]string{}
+	for _, r := range m.regions {
+		for _, n := range r.nodes() {
+			st, err := n.status()
+			if err != nil {
+				t.Fatal(err)
+			}
+			digests[st.Digest] = append(digests[st.Digest], n.name)
+		}
+	}
+	if len(digests) != 1 {
+		t.Errorf("converged nodes show different blacklist digests: %v", digests)
+	}
 }
 
 // TestMultiRegion runs deploy/multi-region on loopback: a write in one
