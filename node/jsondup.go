@@ -12,56 +12,77 @@ import (
 // keep the first, so a body with a repeated key is refused rather than
 // read one way here and another way there.
 //
-// b must be JSON the decoder has already accepted: duplicateKey reports
-// nothing for text it cannot tokenise.
+// b must be JSON the decoder has already accepted (syntax, nesting depth):
+// duplicateKey only scans it, in one pass without allocating for the
+// usual body of one small object.
 func duplicateKey(b []byte) (string, bool) {
 	type frame struct {
-		keys    map[string]struct{} // nil for an array
-		wantKey bool                // in an object: the next string is a key
+		obj     bool
+		wantKey bool
+		keys    [][]byte            // keys seen in this object, unescaped
+		many    map[string]struct{} // all of them, once there are more than a few
 	}
-	var stack []frame
-	// value notes that a value (scalar or container) of the innermost
-	// object was read, so a key comes next.
-	value := func() {
-		if n := len(stack); n > 0 && stack[n-1].keys != nil {
-			stack[n-1].wantKey = true
-		}
-	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	for {
-		tok, err := dec.Token()
-		if err != nil {
-			return "", false // io.EOF, or text the caller's decoder reports
-		}
-		switch v := tok.(type) {
-		case json.Delim:
-			switch v {
-			case '{':
-				value()
-				stack = append(stack, frame{keys: map[string]struct{}{}, wantKey: true})
-			case '[':
-				value()
-				stack = append(stack, frame{})
-			default:
-				if len(stack) > 0 {
-					stack = stack[:len(stack)-1]
+	var stackBuf [8]frame
+	stack := stackBuf[:0]
+	for i := 0; i < len(b); i++ {
+		switch b[i] {
+		case '{':
+			stack = append(stack, frame{obj: true, wantKey: true})
+		case '[':
+			stack = append(stack, frame{})
+		case '}', ']':
+			if len(stack) > 0 {
+				stack = stack[:len(stack)-1]
+			}
+		case ',':
+			if n := len(stack); n > 0 && stack[n-1].obj {
+				stack[n-1].wantKey = true
+			}
+		case '"':
+			start, escaped := i+1, false
+			for i++; i < len(b) && b[i] != '"'; i++ {
+				if b[i] == '\\' {
+					escaped = true
+					i++ // skip the escaped byte (\" included)
 				}
 			}
-		case string:
-			if n := len(stack); n > 0 && stack[n-1].keys != nil && stack[n-1].wantKey {
-				if _, seen := stack[n-1].keys[v]; seen {
-					return v, true
+			n := len(stack)
+			if n == 0 || !stack[n-1].obj || !stack[n-1].wantKey {
+				continue // a string value
+			}
+			top := &stack[n-1]
+			top.wantKey = false
+			key := b[start:min(i, len(b))]
+			if escaped {
+				var s string
+				if json.Unmarshal(b[start-1:min(i+1, len(b))], &s) != nil {
+					return "", false // not JSON the decoder accepted
 				}
-				stack[n-1].keys[v] = struct{}{}
-				stack[n-1].wantKey = false
+				key = []byte(s)
+			}
+			if top.many != nil {
+				if _, seen := top.many[string(key)]; seen {
+					return string(key), true
+				}
+				top.many[string(key)] = struct{}{}
 				continue
 			}
-			value()
-		default:
-			value()
+			for _, k := range top.keys {
+				if bytes.Equal(k, key) {
+					return string(key), true
+				}
+			}
+			top.keys = append(top.keys, key)
+			if len(top.keys) > 16 { // keep the search linear in the body
+				top.many = make(map[string]struct{}, 64)
+				for _, k := range top.keys {
+					top.many[string(k)] = struct{}{}
+				}
+				top.keys = nil
+			}
 		}
 	}
+	return "", false
 }
 
 // shortKey is k for an error message: at most 64 bytes.

@@ -27,7 +27,7 @@ loopback, to the node's own listener, so it does not verify the node's
 certificate (a certificate names the service, not 127.0.0.1); with --url
 it verifies unless --insecure is given. Use --url .../readyz to wait until
 the node has replayed the event stream.`)
-	target := c.fs.String("url", "", "URL to `GET` (default: the local node's /healthz, see above)")
+	target := c.fs.String("url", "", "`URL` to GET (default: the local node's /healthz, see above)")
 	timeout := c.fs.Duration("timeout", 3*time.Second, "how long to wait for the answer")
 	insecure := c.fs.Bool("insecure", false, "do not verify the node's TLS certificate")
 	pos, err := c.parse(args)

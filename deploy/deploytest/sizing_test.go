@@ -28,16 +28,16 @@ import (
 //
 //   - the stream: bytes of N blacklist events as a node publishes them
 //     (headers included), and the JetStream store on disk;
-//
 //   - a validator (the binary of deploy/Dockerfile, a separate process)
 //     replaying them from an empty data dir: time to ready, its store file,
 //     and its resident memory, against a validator of an empty stream;
-//
 //   - the same validator after checks of 10% of the jtis (a warm cache),
 //     then restarted on its data dir (steady state) and checked again;
 //   - the store after blnode compact.
 //
-//     BLNODE_SIZING=1 go test -run TestSizing -v -timeout 30m ./deploy/deploytest
+// Run it with:
+//
+//	BLNODE_SIZING=1 go test -run TestSizing -v -timeout 40m ./deploy/deploytest
 func TestSizing(t *testing.T) {
 	if os.Getenv("BLNODE_SIZING") == "" {
 		t.Skip("BLNODE_SIZING=1 measures the sizing figures of deploy/README.md")
