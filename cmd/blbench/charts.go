@@ -110,8 +110,9 @@ func (b *bench) lineChart(file, title, xlabel, ylabel string, logX, logY bool, c
 		p.Add(l, s)
 		p.Legend.Add(c.name, l, s)
 	}
-	p.Legend.Top = true
-	p.Legend.Left = true
+	p.Legend.Top = false
+	p.Legend.Left = false
+	p.Legend.YOffs = vg.Points(20)
 	return b.saveChart(p, file)
 }
 

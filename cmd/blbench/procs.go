@@ -41,7 +41,7 @@ func (t *tail) Write(p []byte) (int, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.buf = append(t.buf, p...)
-	if len(t.buf) > t.max {
+	if len(t.buf) > 2*t.max { // trim rarely: the copy is amortised over max bytes of log
 		t.buf = append(t.buf[:0], t.buf[len(t.buf)-t.max:]...)
 	}
 	return len(p), nil
@@ -50,7 +50,7 @@ func (t *tail) Write(p []byte) (int, error) {
 func (t *tail) String() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return string(t.buf)
+	return string(t.buf[max(len(t.buf)-t.max, 0):])
 }
 
 // moduleRoot finds the blnode module's root with the go tool.
