@@ -66,8 +66,9 @@ func (w *recordWriter) merge(bucket []byte, tag byte, counter []byte, group []Op
 	b.FillPercent = fillPercent
 	jti := []byte(group[0].Record.JTI)
 	var cur, orig Record
-	had := false
+	had, present := false, false
 	if v := b.Get(jti); v != nil {
+		present = true // counted already, even if it does not decode
 		if r, err := decodeRecord(v); err == nil { // a corrupt record loses to any new one
 			cur, orig, had = r, r, true
 		}
@@ -97,6 +98,8 @@ func (w *recordWriter) merge(bucket []byte, tag byte, counter []byte, group []Op
 		if orig.User != "" && orig.User != cur.User {
 			w.userDel = append(w.userDel, userKey(orig.User, orig.JTI))
 		}
+	} else if present {
+		// replacing a corrupt record: the count stays
 	} else if black {
 		w.newBlack++
 	} else {
