@@ -68,7 +68,7 @@ func (w *recordWriter) merge(bucket []byte, tag byte, counter []byte, group []Op
 	var cur, orig Record
 	had, present := false, false
 	if v := b.Get(jti); v != nil {
-		present = true // counted already, even if it does not decode
+		present = true                             // counted already, even if it does not decode
 		if r, err := decodeRecord(v); err == nil { // a corrupt record loses to any new one
 			cur, orig, had = r, r, true
 		}

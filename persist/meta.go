@@ -25,7 +25,7 @@ func (s *Store) Counts() (Counts, error) {
 			Blacklisted:     getU64(m, metaNumBlacklisted),
 			Outbox:          getU64(m, metaNumOutbox),
 			UserRevocations: getU64(m, metaNumRevoked),
-			AppliedSeq:      getU64(m, metaAppliedSeq),
+			AppliedSeq:      s.appliedSeq(getU64(m, metaAppliedSeq)),
 		}
 		return nil
 	})
@@ -38,9 +38,13 @@ func (s *Store) AppliedSeq() (uint64, error) {
 	return c.AppliedSeq, err
 }
 
+// appliedSeq is the later of the stored and the pending sequence.
+func (s *Store) appliedSeq(stored uint64) uint64 { return max(stored, s.pending.v.Load()) }
+
 // SetAppliedSeq records seq as the last applied stream sequence, even if it
 // is lower than the present one (used to rebuild from the stream's start).
 func (s *Store) SetAppliedSeq(seq uint64) error {
+	s.pending.v.Store(0)
 	return s.commit.do(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketMeta).Put(metaAppliedSeq, u64(seq))
 	})

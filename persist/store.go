@@ -68,12 +68,13 @@ type Options struct {
 
 // Store is a bbolt-backed token store. Open one per data dir.
 type Store struct {
-	db     *bolt.DB
-	dir    string
-	opts   Options
-	log    *slog.Logger
-	now    func() time.Time
-	commit committer
+	db      *bolt.DB
+	dir     string
+	opts    Options
+	log     *slog.Logger
+	now     func() time.Time
+	commit  committer
+	pending pendingSeq // last applied sequence not yet written (see noop.go)
 
 	closeOnce sync.Once
 	closeErr  error
@@ -153,6 +154,17 @@ func (s *Store) Path() string { return s.db.Path() }
 // Close waits for in-flight commits and closes the file. It is idempotent.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
+		if seq := s.pending.v.Load(); seq > 0 {
+			if err := s.commit.do(func(tx *bolt.Tx) error {
+				meta := tx.Bucket(bucketMeta)
+				if seq > getU64(meta, metaAppliedSeq) {
+					return meta.Put(metaAppliedSeq, u64(seq))
+				}
+				return nil
+			}); err != nil {
+				s.log.Warn("could not record the last applied sequence; the node will replay a few events", "err", err)
+			}
+		}
 		s.commit.close()
 		if err := s.db.Close(); err != nil {
 			s.closeErr = fmt.Errorf("persist: close: %w", err)

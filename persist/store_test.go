@@ -421,3 +421,52 @@ func FuzzDecodeRecord(f *testing.F) {
 		}
 	})
 }
+
+func TestApplyOfNothingNewCommitsNothing(t *testing.T) {
+	dir := t.TempDir()
+	s := openTest(t, dir, Options{})
+	op := Op{Kind: OpBlacklist, Record: Record{JTI: "a", ExpiresAt: 100, CreatedAt: 5, BlacklistedAt: 5, Origin: "n1"}}
+	if _, err := s.Apply([]Op{op}, 1); err != nil {
+		t.Fatal(err)
+	}
+	s.commit.mu.Lock()
+	before := s.commit.groups
+	s.commit.mu.Unlock()
+	for seq := uint64(2); seq <= 10; seq++ { // the same event again, and empty batches
+		ops := []Op{op}
+		if seq%2 == 0 {
+			ops = nil
+		}
+		if _, err := s.Apply(ops, seq); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.commit.mu.Lock()
+	after := s.commit.groups
+	s.commit.mu.Unlock()
+	if after != before {
+		t.Errorf("%d commits for batches that change nothing, want 0", after-before)
+	}
+	if seq, _ := s.AppliedSeq(); seq != 10 {
+		t.Errorf("AppliedSeq = %d, want 10 (pending)", seq)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openTest(t, dir, Options{})
+	if seq, _ := s.AppliedSeq(); seq != 10 {
+		t.Errorf("AppliedSeq after reopen = %d, want 10 (written on Close)", seq)
+	}
+	// A batch that changes something writes the pending sequence too.
+	if _, err := s.Apply(nil, 12); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Apply([]Op{{Kind: OpOutstanding, Record: Record{JTI: "b", ExpiresAt: 100, CreatedAt: 1}}}, 11); err != nil {
+		t.Fatal(err)
+	}
+	var stored uint64
+	s.view(func(tx *bolt.Tx) error { stored = getU64(tx.Bucket(bucketMeta), metaAppliedSeq); return nil })
+	if stored != 12 {
+		t.Errorf("stored sequence %d after a real commit, want the pending 12", stored)
+	}
+}

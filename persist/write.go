@@ -119,6 +119,15 @@ func (s *Store) Apply(ops []Op, appliedSeq uint64) (skipped int, err error) {
 		}
 		prepared = append(prepared, op)
 	}
+	var unchanged bool
+	if err := s.view(func(tx *bolt.Tx) error { unchanged = noop(tx, prepared); return nil }); err != nil {
+		return skipped, err
+	}
+	if unchanged {
+		s.pending.note(appliedSeq)
+		return skipped, nil
+	}
+	appliedSeq = max(appliedSeq, s.pending.v.Load())
 	err = s.commit.do(func(tx *bolt.Tx) error {
 		records := make([]Op, 0, len(prepared))
 		for _, op := range prepared {

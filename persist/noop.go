@@ -1,0 +1,75 @@
+package persist
+
+import (
+	"encoding/binary"
+	"sync/atomic"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// A replica applies every event of the stream, its own included, and most
+// of them change nothing: the writer stored them before it published them,
+// and a replay redelivers what was applied. Committing such a batch would
+// cost an fsync only to move the last applied sequence. Apply checks in a
+// read transaction first; when nothing would change, it keeps the sequence
+// in memory (pendingSeq) and writes it with the next commit or on Close.
+// Losing it in a crash only means replaying a few idempotent events.
+
+// pendingSeq is a last applied sequence not yet written to the file.
+type pendingSeq struct{ v atomic.Uint64 }
+
+func (p *pendingSeq) note(seq uint64) {
+	for {
+		cur := p.v.Load()
+		if seq <= cur || p.v.CompareAndSwap(cur, seq) {
+			return
+		}
+	}
+}
+
+// noop reports whether applying ops would leave the store as it is.
+func noop(tx *bolt.Tx, ops []Op) bool {
+	for _, op := range ops {
+		switch op.Kind {
+		case OpOutstanding:
+			if !recordHolds(tx, bucketOutstanding, op.Record, false) {
+				return false
+			}
+		case OpBlacklist:
+			if !recordHolds(tx, bucketOutstanding, op.Record, false) || !recordHolds(tx, bucketBlacklisted, op.Record, true) {
+				return false
+			}
+		case OpRevoke:
+			r := op.Revocation
+			v := tx.Bucket(bucketUserRevoked).Get(r.key())
+			if len(v) < 16 {
+				return false
+			}
+			nb, origin := int64(binary.BigEndian.Uint64(v)), string(v[16:])
+			if nb < r.NotBefore || (nb == r.NotBefore && origin > r.Origin) {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// recordHolds reports whether bucket already holds a record for rec.JTI
+// that wins the merge rule against rec.
+func recordHolds(tx *bolt.Tx, bucket []byte, rec Record, black bool) bool {
+	v := tx.Bucket(bucket).Get([]byte(rec.JTI))
+	if v == nil {
+		return false
+	}
+	old, err := decodeRecord(v)
+	if err != nil {
+		return false
+	}
+	if black {
+		return !earlier(rec.BlacklistedAt, old.BlacklistedAt, rec, old)
+	}
+	rec.BlacklistedAt, rec.Reason = 0, ""
+	return !earlier(rec.CreatedAt, old.CreatedAt, rec, old)
+}
