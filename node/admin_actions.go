@@ -40,16 +40,9 @@ func (a *adminUI) blacklist(w http.ResponseWriter, r *http.Request, s adminSessi
 	}
 	rec.Reason, rec.BlacklistedAt = reason, 0
 	res, err := a.n.Blacklist(rec)
-	switch {
-	case errors.Is(err, ErrInvalidInput):
-		a.fail(w, r, s, http.StatusBadRequest, "Cannot blacklist", "The stored record of this token cannot be blacklisted: "+
+	if err != nil {
+		a.actionFailed(w, r, s, err, "Cannot blacklist", "The stored record of this token cannot be blacklisted: "+
 			strings.TrimPrefix(err.Error(), ErrInvalidInput.Error()+": "))
-		return
-	case errors.Is(err, ErrReadOnly):
-		a.readOnly(w, r, s)
-		return
-	case err != nil:
-		a.unavailable(w, r, s, err)
 		return
 	}
 	msg := "already_blacklisted"
@@ -69,15 +62,8 @@ func (a *adminUI) revokeUser(w http.ResponseWriter, r *http.Request, s adminSess
 		return
 	}
 	res, err := a.n.RevokeUser(user, time.Time{})
-	switch {
-	case errors.Is(err, ErrInvalidInput):
-		a.fail(w, r, s, http.StatusBadRequest, "Bad user id", "This user id cannot be revoked.")
-		return
-	case errors.Is(err, ErrReadOnly):
-		a.readOnly(w, r, s)
-		return
-	case err != nil:
-		a.unavailable(w, r, s, err)
+	if err != nil {
+		a.actionFailed(w, r, s, err, "Bad user id", "This user id cannot be revoked.")
 		return
 	}
 	msg := "already_revoked"
@@ -92,14 +78,23 @@ func (a *adminUI) revokeUser(w http.ResponseWriter, r *http.Request, s adminSess
 // here.
 func (a *adminUI) flush(w http.ResponseWriter, r *http.Request, s adminSession) {
 	res, err := a.n.Flush()
-	switch {
-	case errors.Is(err, ErrReadOnly):
-		a.readOnly(w, r, s)
-		return
-	case err != nil:
-		a.unavailable(w, r, s, err)
+	if err != nil {
+		a.actionFailed(w, r, s, err, "Cannot flush", "The flush was refused.")
 		return
 	}
 	a.n.log.InfoContext(r.Context(), "flush run from the admin pages", "removed", res.Removed())
 	a.render(w, r, http.StatusOK, "flush", a.data(s, "Flush done", "flush", flushView{Cutoff: viewTime(res.Cutoff), Done: true, Result: res}))
+}
+
+// actionFailed answers an action that the node refused: 400 with title and
+// detail for invalid input, 403 on a validator, 503 when the store fails.
+func (a *adminUI) actionFailed(w http.ResponseWriter, r *http.Request, s adminSession, err error, title, detail string) {
+	switch {
+	case errors.Is(err, ErrInvalidInput):
+		a.fail(w, r, s, http.StatusBadRequest, title, detail)
+	case errors.Is(err, ErrReadOnly):
+		a.readOnly(w, r, s)
+	default:
+		a.unavailable(w, r, s, err)
+	}
 }

@@ -79,14 +79,12 @@ func (w *recordWriter) merge(bucket []byte, tag byte, counter []byte, group []Op
 			continue
 		}
 		rec := op.Record
-		var wins bool
-		if black {
-			wins = !have || earlier(rec.BlacklistedAt, cur.BlacklistedAt, rec, cur)
-		} else {
+		wins := blacklistedWins
+		if !black {
 			rec.BlacklistedAt, rec.Reason = 0, ""
-			wins = !have || earlier(rec.CreatedAt, cur.CreatedAt, rec, cur)
+			wins = outstandingWins
 		}
-		if wins {
+		if !have || wins(rec, cur) {
 			cur, have, changed = rec, true, true
 		}
 	}

@@ -84,10 +84,10 @@ func (s *Store) Import(ops []ImportOp) (ImportResult, error) {
 			switch op.Kind {
 			case OpOutstanding:
 				existed = tx.Bucket(bucketOutstanding).Get([]byte(op.Record.JTI)) != nil
-				wrote, err = putOutstandingWrote(tx, op.Record)
+				wrote, err = putOutstanding(tx, op.Record)
 			case OpBlacklist:
 				existed = tx.Bucket(bucketBlacklisted).Get([]byte(op.Record.JTI)) != nil
-				if _, err = putOutstandingWrote(tx, op.Record); err == nil {
+				if _, err = putOutstanding(tx, op.Record); err == nil {
 					wrote, err = putBlacklisted(tx, op.Record)
 				}
 			case OpRevoke:
@@ -122,13 +122,6 @@ func (s *Store) Import(ops []ImportOp) (ImportResult, error) {
 		return ImportResult{}, err
 	}
 	return res, nil
-}
-
-// putOutstandingWrote is putOutstanding reporting whether it wrote.
-func putOutstandingWrote(tx *bolt.Tx, rec Record) (bool, error) {
-	rec.BlacklistedAt, rec.Reason = 0, ""
-	return putMerged(tx, bucketOutstanding, tagOutstanding, metaNumOutstanding, rec,
-		func(n, o Record) bool { return earlier(n.CreatedAt, o.CreatedAt, n, o) })
 }
 
 // Entry is one token id as the store holds it: the outstanding record and

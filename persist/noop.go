@@ -68,8 +68,8 @@ func recordHolds(tx *bolt.Tx, bucket []byte, rec Record, black bool) bool {
 		return false
 	}
 	if black {
-		return !earlier(rec.BlacklistedAt, old.BlacklistedAt, rec, old)
+		return !blacklistedWins(rec, old)
 	}
 	rec.BlacklistedAt, rec.Reason = 0, ""
-	return !earlier(rec.CreatedAt, old.CreatedAt, rec, old)
+	return !outstandingWins(rec, old)
 }

@@ -56,7 +56,7 @@ func (s *Store) Blacklist(rec Record, outbox []byte) (Result, error) {
 			res = Result{Record: old, Existed: true}
 			return nil
 		}
-		if err := putOutstanding(tx, rec); err != nil {
+		if _, err := putOutstanding(tx, rec); err != nil {
 			return err
 		}
 		if _, err := putBlacklisted(tx, rec); err != nil {
@@ -88,7 +88,7 @@ func (s *Store) AddOutstanding(rec Record, outbox []byte) (Result, error) {
 			res = Result{Record: old, Existed: true}
 			return nil
 		}
-		if err := putOutstanding(tx, rec); err != nil {
+		if _, err := putOutstanding(tx, rec); err != nil {
 			return err
 		}
 		res.Record = rec
@@ -176,13 +176,17 @@ func earlier(at, bt int64, a, b Record) bool {
 }
 
 // putOutstanding stores rec in the outstanding bucket unless a record that
-// wins the merge rule is there already.
-func putOutstanding(tx *bolt.Tx, rec Record) error {
+// wins the merge rule is there already, and reports whether it wrote.
+func putOutstanding(tx *bolt.Tx, rec Record) (bool, error) {
 	rec.BlacklistedAt, rec.Reason = 0, ""
-	_, err := putMerged(tx, bucketOutstanding, tagOutstanding, metaNumOutstanding, rec,
-		func(n, o Record) bool { return earlier(n.CreatedAt, o.CreatedAt, n, o) })
-	return err
+	return putMerged(tx, bucketOutstanding, tagOutstanding, metaNumOutstanding, rec, outstandingWins)
 }
+
+// The merge rule of each bucket: a record replaces the present one only if
+// it wins, so every node keeps the same record whatever order events
+// arrive in.
+func outstandingWins(n, o Record) bool { return earlier(n.CreatedAt, o.CreatedAt, n, o) }
+func blacklistedWins(n, o Record) bool { return earlier(n.BlacklistedAt, o.BlacklistedAt, n, o) }
 
 // putBlacklisted stores rec in the blacklisted bucket under the merge rule,
 // keeping the blacklist digest in step.
@@ -193,8 +197,7 @@ func putBlacklisted(tx *bolt.Tx, rec Record) (bool, error) {
 			oldSum = digestHash(old.JTI, old.ExpiresAt)
 		}
 	}
-	wrote, err := putMerged(tx, bucketBlacklisted, tagBlacklisted, metaNumBlacklisted, rec,
-		func(n, o Record) bool { return earlier(n.BlacklistedAt, o.BlacklistedAt, n, o) })
+	wrote, err := putMerged(tx, bucketBlacklisted, tagBlacklisted, metaNumBlacklisted, rec, blacklistedWins)
 	if err != nil || !wrote {
 		return wrote, err
 	}

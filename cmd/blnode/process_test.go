@@ -3,7 +3,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
@@ -83,58 +82,7 @@ type serveProc struct {
 // finds the address in its "listening" log line and waits for /healthz.
 func startServe(t *testing.T, bin string, args ...string) *serveProc {
 	t.Helper()
-	cmd := exec.Command(bin, append([]string{"serve", "--http", "127.0.0.1:0", "--log-format", "json"}, args...)...)
-	cmd.Env = cleanEnv()
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &serveProc{cmd: cmd, drained: make(chan struct{})}
-	t.Cleanup(func() {
-		if !p.waited {
-			cmd.Process.Kill()
-			<-p.drained
-			cmd.Wait()
-		}
-	})
-	addr := make(chan string, 1)
-	go func() {
-		defer close(p.drained)
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 64<<10), 4<<20)
-		for sc.Scan() {
-			line := sc.Bytes()
-			var rec map[string]any
-			jsonErr := json.Unmarshal(line, &rec)
-			p.mu.Lock()
-			p.logs.Write(line)
-			p.logs.WriteByte('\n')
-			if jsonErr == nil {
-				p.recs = append(p.recs, rec)
-			}
-			p.mu.Unlock()
-			if a, ok := rec["http"].(string); ok && rec["msg"] == "listening" {
-				select {
-				case addr <- a:
-				default:
-				}
-			}
-		}
-		io.Copy(io.Discard, stderr)
-	}()
-	select {
-	case a := <-addr:
-		p.url = "http://" + a
-	case <-p.drained:
-		t.Fatalf("serve exited before listening:\n%s", p.logText())
-	case <-time.After(30 * time.Second):
-		t.Fatalf("no listening log line within 30s:\n%s", p.logText())
-	}
-	waitFor(t, 10*time.Second, func() error { return wantStatus(p.url+"/healthz", http.StatusOK) })
-	return p
+	return startServeWith(t, bin, http.DefaultClient, nil, false, args...)
 }
 
 func (p *serveProc) logText() string {
