@@ -266,13 +266,24 @@ type OutboxCounter interface {
 	Count(ctx context.Context) (int, error)
 }
 
-// Drain publishes the outbox until ctx ends, then returns nil. Each round
-// reads up to BatchSize entries, publishes them asynchronously (Nats-Msg-Id =
-// event id), waits for the acks and removes the acknowledged entries; what
-// failed stays and is retried with exponential backoff (logged with the
-// number pending) while NATS is unreachable. An entry that does not decode is
-// logged and removed so it never blocks the queue. With an empty outbox Drain
-// sleeps until a value arrives on wake or a 1s tick passes.
+// OutboxSyncer may be implemented by an Outbox whose Remove defers the
+// durable delete (to ride on a later write); Drain calls Sync when it has
+// had nothing to publish for a tick (1s), so deletes reach the disk while
+// the node is quiet.
+type OutboxSyncer interface {
+	Sync(ctx context.Context) error
+}
+
+// Drain publishes the outbox until ctx ends, then returns nil. It is a
+// pipeline: entries are published asynchronously (Nats-Msg-Id = event id)
+// as soon as a wake-up says they are there, without waiting for the acks of
+// those already in flight (at most BatchSize); each ack removes its entry.
+// What fails stays in the outbox and is published again, in order, after
+// an exponential backoff (logged with the number pending) while NATS is
+// unreachable; the stream's duplicate window absorbs what was published
+// twice. An entry that does not decode is logged and removed so it never
+// blocks the queue. With an empty outbox Drain sleeps until a value arrives
+// on wake or a 1s tick passes.
 //
 // wake may be nil; a closed wake is treated as nil. Writers send on it
 // without blocking (a channel with a buffer of one) after committing an entry.
@@ -284,137 +295,214 @@ func (p *Publisher) Drain(ctx context.Context, ob Outbox, wake <-chan struct{}) 
 	defer tick.Stop()
 	bo := backoff{min: p.cfg.MinBackoff, max: p.cfg.MaxBackoff}
 	failures := 0
+	d := drain{p: p, ob: ob, wake: wake, tick: tick.C}
 	for ctx.Err() == nil {
-		more, pending, err := p.drainOnce(ctx, ob)
+		pending, err := d.run(ctx, func() {
+			if failures > 0 {
+				p.log.Info("outbox drain recovered", "failed_attempts", failures)
+				failures = 0
+				bo.reset()
+				p.setBackoff(0)
+			}
+		})
 		if ctx.Err() != nil {
 			return nil
 		}
-		if err != nil {
-			failures++
-			d := bo.next()
-			p.setBackoff(bo.cur)
-			depth := slog.Int("outbox_depth_at_least", pending)
-			if c, ok := ob.(OutboxCounter); ok {
-				if n, cerr := c.Count(ctx); cerr == nil {
-					depth = slog.Int("outbox_depth", n)
-				}
+		failures++
+		delay := bo.next()
+		p.setBackoff(bo.cur)
+		depth := slog.Int("outbox_depth_at_least", pending)
+		if c, ok := ob.(OutboxCounter); ok {
+			if n, cerr := c.Count(ctx); cerr == nil {
+				depth = slog.Int("outbox_depth", n)
 			}
-			p.log.Warn("outbox drain failed; retrying", "err", err, depth,
-				"attempt", failures, "retry_in", d.Round(time.Millisecond))
-			if !sleepCtx(ctx, d) {
-				return nil
-			}
-			continue
 		}
-		if failures > 0 {
-			p.log.Info("outbox drain recovered", "failed_attempts", failures)
-			failures = 0
-			bo.reset()
-			p.setBackoff(0)
-		}
-		if more {
-			continue
-		}
-		select {
-		case <-ctx.Done():
+		p.log.Warn("outbox drain failed; retrying", "err", err, depth,
+			"attempt", failures, "retry_in", delay.Round(time.Millisecond))
+		if !sleepCtx(ctx, delay) {
 			return nil
-		case _, ok := <-wake:
-			if !ok {
-				wake = nil
-			}
-		case <-tick.C:
 		}
+		d.wake = wake
 	}
 	return nil
 }
 
-// drainOnce runs one round. more reports a full batch (look again at once);
-// pending is the number of entries read, for logs.
-func (p *Publisher) drainOnce(ctx context.Context, ob Outbox) (more bool, pending int, err error) {
-	entries, err := ob.Pending(ctx, p.cfg.BatchSize)
-	if err != nil {
-		return false, 0, fmt.Errorf("events: read outbox: %w", err)
-	}
-	if len(entries) == 0 {
-		return false, 0, nil
-	}
-	pending = len(entries)
-	if nc := p.js.Conn(); nc != nil && !nc.IsConnected() {
-		p.failed(errNotConnected)
-		return false, pending, errNotConnected
-	}
+// flight is one published entry waiting for its ack.
+type flight struct {
+	seq uint64
+	msg *nats.Msg
+	paf jetstream.PubAckFuture
+	at  time.Time
+}
 
-	type inflight struct {
-		seq uint64
-		msg *nats.Msg
-		paf jetstream.PubAckFuture
-	}
-	var (
-		done    []uint64 // acknowledged or undecodable: remove
-		flights = make([]inflight, 0, len(entries))
-		pubErr  error
-		retry   bool // a TTL refusal: publish again at once, no backoff
-	)
-	for _, en := range entries {
-		e, derr := Decode(en.Data)
-		if derr != nil {
-			p.log.Error("dropping undecodable outbox entry", "outbox_seq", en.Seq, "err", derr)
-			p.mu.Lock()
-			p.stats.Dropped++
-			p.mu.Unlock()
-			done = append(done, en.Seq)
+// drain is the state of one Drain pipeline run.
+type drain struct {
+	p    *Publisher
+	ob   Outbox
+	wake <-chan struct{}
+	tick <-chan time.Time
+
+	flights []flight // in publish order
+	sent    map[uint64]bool
+}
+
+// run publishes until ctx ends (nil) or something fails: then it returns
+// the error and the number of entries it knew to be pending, and the next
+// run starts again from the oldest entry. ok is called after every
+// successful round trip (a recovery resets the backoff).
+func (d *drain) run(ctx context.Context, ok func()) (pending int, err error) {
+	d.flights, d.sent = d.flights[:0], map[uint64]bool{}
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for ctx.Err() == nil {
+		more, err := d.fill(ctx)
+		if err != nil {
+			return len(d.flights), err
+		}
+		if len(d.flights) == 0 {
+			ok() // the outbox is readable and empty: healthy
+			select {
+			case <-ctx.Done():
+			case _, open := <-d.wake:
+				if !open {
+					d.wake = nil
+				}
+			case <-d.tick:
+				if s, isSyncer := d.ob.(OutboxSyncer); isSyncer {
+					if err := s.Sync(ctx); err != nil && ctx.Err() == nil {
+						return 0, fmt.Errorf("events: outbox sync: %w", err)
+					}
+				}
+			}
 			continue
 		}
-		msg := p.message(e, en.Data)
-		paf, err := p.js.PublishMsgAsync(msg)
-		if err != nil {
-			pubErr = err
-			break
+		oldest := &d.flights[0]
+		timer.Reset(max(time.Until(oldest.at.Add(d.p.cfg.AckWait)), 0))
+		// With a full window (more entries waiting), only an ack helps.
+		wake := d.wake
+		if more {
+			wake = nil
 		}
-		flights = append(flights, inflight{seq: en.Seq, msg: msg, paf: paf})
-	}
-
-	timer := time.NewTimer(p.cfg.AckWait)
-	defer timer.Stop()
-	timedOut := false
-wait:
-	for _, f := range flights {
 		select {
-		case ack := <-f.paf.Ok():
-			p.acked(ack)
-			done = append(done, f.seq)
-		case err := <-f.paf.Err():
-			if p.dropTTL(f.msg, err) {
-				retry = true
+		case <-ctx.Done():
+		case _, open := <-wake:
+			if !open {
+				d.wake = nil
+			}
+		case ack := <-oldest.paf.Ok():
+			d.p.acked(ack)
+			done := []uint64{oldest.seq}
+			d.pop()
+			done = d.collect(done)
+			if err := d.ob.Remove(context.WithoutCancel(ctx), done); err != nil {
+				return len(d.flights), fmt.Errorf("events: remove %d published outbox entries: %w", len(done), err)
+			}
+			ok()
+		case err := <-oldest.paf.Err():
+			if d.p.dropTTL(oldest.msg, err) {
+				if err := d.republish(oldest); err != nil {
+					return len(d.flights), err
+				}
 				continue
 			}
-			if pubErr == nil {
-				pubErr = err
-			}
+			d.p.failed(err)
+			return len(d.flights), fmt.Errorf("events: publish: %w", err)
 		case <-timer.C:
-			timedOut = true
-			break wait
-		case <-ctx.Done():
-			break wait
+			err := fmt.Errorf("events: publish: no ack within %v", d.p.cfg.AckWait)
+			d.p.failed(err)
+			return len(d.flights), err
+		}
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
 		}
 	}
-	if timedOut && pubErr == nil {
-		pubErr = fmt.Errorf("no ack within %v", p.cfg.AckWait)
-	}
+	return 0, nil
+}
 
-	if len(done) > 0 {
-		// Remove even when ctx just ended: what was acknowledged need not be
-		// sent again (though the duplicate window would absorb it).
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.AckWait)
-		rerr := ob.Remove(rctx, done)
-		cancel()
-		if rerr != nil {
-			return false, pending, fmt.Errorf("events: remove %d published outbox entries: %w", len(done), rerr)
+// fill publishes the entries that are pending and not in flight, up to a
+// window of BatchSize in flight. more reports that the window is full.
+func (d *drain) fill(ctx context.Context) (more bool, err error) {
+	room := d.p.cfg.BatchSize - len(d.flights)
+	if room <= 0 {
+		return true, nil
+	}
+	entries, err := d.ob.Pending(ctx, len(d.flights)+room)
+	if err != nil {
+		return false, fmt.Errorf("events: read outbox: %w", err)
+	}
+	var dropped []uint64
+	published := 0
+	for _, en := range entries {
+		if d.sent[en.Seq] {
+			continue
+		}
+		if published == room {
+			more = true
+			break
+		}
+		e, derr := Decode(en.Data)
+		if derr != nil {
+			d.p.log.Error("dropping undecodable outbox entry", "outbox_seq", en.Seq, "err", derr)
+			d.p.mu.Lock()
+			d.p.stats.Dropped++
+			d.p.mu.Unlock()
+			dropped = append(dropped, en.Seq)
+			continue
+		}
+		if nc := d.p.js.Conn(); nc != nil && !nc.IsConnected() {
+			d.p.failed(errNotConnected)
+			return false, errNotConnected
+		}
+		msg := d.p.message(e, en.Data)
+		paf, err := d.p.js.PublishMsgAsync(msg)
+		if err != nil {
+			d.p.failed(err)
+			return false, fmt.Errorf("events: publish: %w", err)
+		}
+		d.flights = append(d.flights, flight{seq: en.Seq, msg: msg, paf: paf, at: time.Now()})
+		d.sent[en.Seq] = true
+		published++
+	}
+	if len(dropped) > 0 {
+		if err := d.ob.Remove(context.WithoutCancel(ctx), dropped); err != nil {
+			return false, fmt.Errorf("events: remove undecodable outbox entries: %w", err)
 		}
 	}
-	if pubErr != nil {
-		p.failed(pubErr)
-		return false, pending - len(done), fmt.Errorf("events: publish: %w", pubErr)
+	return more, nil
+}
+
+// collect pops the flights after the oldest whose acks are already in,
+// adding their seqs to done.
+func (d *drain) collect(done []uint64) []uint64 {
+	for len(d.flights) > 0 {
+		select {
+		case ack := <-d.flights[0].paf.Ok():
+			d.p.acked(ack)
+			done = append(done, d.flights[0].seq)
+			d.pop()
+		default:
+			return done
+		}
 	}
-	return retry || len(entries) == p.cfg.BatchSize, pending - len(done), nil
+	return done
+}
+
+func (d *drain) pop() {
+	delete(d.sent, d.flights[0].seq)
+	d.flights[0] = flight{}
+	d.flights = d.flights[1:]
+}
+
+// republish sends f again (after its Nats-TTL was dropped).
+func (d *drain) republish(f *flight) error {
+	paf, err := d.p.js.PublishMsgAsync(f.msg)
+	if err != nil {
+		d.p.failed(err)
+		return fmt.Errorf("events: publish: %w", err)
+	}
+	f.paf, f.at = paf, time.Now()
+	return nil
 }

@@ -18,6 +18,11 @@ import (
 const (
 	DefaultMaxBatch = 1024
 	DefaultMaxWait  = 5 * time.Millisecond
+	// burst is the pending count from which a batch is gathered for MaxWait
+	// before it is applied; below it the batch is applied at once (events
+	// that arrive meanwhile make the next batch), so a steady trickle of
+	// events is applied with no added delay.
+	burst = 64
 	// backlog is the pending count from which a batch is gathered for
 	// CatchUpWait instead of MaxWait.
 	backlog = 1024
@@ -44,6 +49,19 @@ type Delivered struct {
 	Seq     uint64
 	Event   Event
 	Subject string
+	// Previewed says the event was passed to Previewer.Preview on arrival.
+	Previewed bool
+}
+
+// Previewer may be implemented by an Applier that puts events in force as
+// they arrive, before their batch commits (the node answers checks for them
+// from memory). Preview is called from the subscriber's goroutine with each
+// event as it is received while the subscriber is caught up; the event then
+// reaches Apply, marked Previewed, in a batch gathered for up to MaxWait,
+// since the commit no longer holds the event back. Events of a replay
+// backlog are not previewed.
+type Previewer interface {
+	Preview(ev Event)
 }
 
 // Applier is implemented by the node over its store.
@@ -66,7 +84,7 @@ type SubscriberConfig struct {
 	Stream   StreamConfig  // the stream to follow
 	Logger   *slog.Logger  // default: discard
 	MaxBatch int           // default 1024: most events per Apply
-	MaxWait  time.Duration // default 5ms: how long to gather a batch while more is on its way
+	MaxWait  time.Duration // default 5ms: how long to gather a batch while a burst (64+ events) is on its way
 	// CatchUpWait is how long to gather a batch while a backlog of at least
 	// 1024 events is pending (a replay); default 250ms.
 	CatchUpWait time.Duration
@@ -229,12 +247,14 @@ func (s *Subscriber) consumeLoop(ctx context.Context) {
 
 // item is one delivered message; decodeBatch fills ev and err.
 type item struct {
-	seq     uint64
-	pending uint64
-	subject string
-	data    []byte
-	ev      Event
-	err     error
+	seq       uint64
+	pending   uint64
+	subject   string
+	data      []byte
+	ev        Event
+	err       error
+	decoded   bool // ev and err are set
+	previewed bool
 }
 
 // decodeChunk is the smallest share of a batch worth a goroutine of its own.
@@ -246,7 +266,9 @@ func decodeBatch(batch []item) {
 	workers := min(runtime.GOMAXPROCS(0), len(batch)/decodeChunk)
 	if workers <= 1 {
 		for i := range batch {
-			batch[i].ev, batch[i].err = Decode(batch[i].data)
+			if !batch[i].decoded {
+				batch[i].ev, batch[i].err = Decode(batch[i].data)
+			}
 		}
 		return
 	}
@@ -256,11 +278,29 @@ func decodeBatch(batch []item) {
 		part := batch[lo:min(lo+chunk, len(batch))]
 		wg.Go(func() {
 			for i := range part {
-				part[i].ev, part[i].err = Decode(part[i].data)
+				if !part[i].decoded {
+					part[i].ev, part[i].err = Decode(part[i].data)
+				}
 			}
 		})
 	}
 	wg.Wait()
+}
+
+// preview decodes it and passes it to the Applier's Preview, when the
+// Applier is a Previewer and it is not part of a replay backlog.
+func (s *Subscriber) preview(it item) item {
+	p, ok := s.a.(Previewer)
+	if !ok || it.pending >= backlog {
+		return it
+	}
+	it.ev, it.err = Decode(it.data)
+	it.decoded = true
+	if it.err == nil {
+		p.Preview(it.ev)
+		it.previewed = true
+	}
+	return it
 }
 
 var (
@@ -385,23 +425,25 @@ func (s *Subscriber) session(ctx context.Context) (progressed bool, err error) {
 			received = false
 			continue
 		case it := <-ch:
-			batch = append(batch, it)
+			batch = append(batch, s.preview(it))
 			received = true
 		}
 	fill: // take what is already here
 		for len(batch) < s.cfg.MaxBatch {
 			select {
 			case it := <-ch:
-				batch = append(batch, it)
+				batch = append(batch, s.preview(it))
 			default:
 				break fill
 			}
 		}
-		// More is on its way (the server said so): gather it for up to
+		// A burst is on its way (the server said so): gather it for up to
 		// MaxWait, or CatchUpWait when a backlog is pending (a replay: one
 		// large batch costs the store far less than many small ones).
-		// Otherwise apply now; waiting would only add latency.
-		if pending := batch[len(batch)-1].pending; len(batch) < s.cfg.MaxBatch && pending > 0 && s.cfg.MaxWait > 0 {
+		// Otherwise apply now; waiting would only add latency, and what
+		// arrives while this batch commits makes the next one.
+		last := batch[len(batch)-1]
+		if pending := last.pending; len(batch) < s.cfg.MaxBatch && (pending >= burst || last.previewed) && s.cfg.MaxWait > 0 {
 			wait := s.cfg.MaxWait
 			if pending >= backlog {
 				wait = max(wait, s.cfg.CatchUpWait)
@@ -411,7 +453,7 @@ func (s *Subscriber) session(ctx context.Context) (progressed bool, err error) {
 			for len(batch) < s.cfg.MaxBatch {
 				select {
 				case it := <-ch:
-					batch = append(batch, it)
+					batch = append(batch, s.preview(it))
 				case <-timer.C:
 					break gather
 				case <-ctx.Done():
@@ -443,7 +485,7 @@ func (s *Subscriber) apply(ctx context.Context, batch []item) bool {
 			s.log.Warn("skipping undecodable event", "seq", it.seq, "subject", it.subject, "err", it.err)
 			continue
 		}
-		delivered = append(delivered, Delivered{Seq: it.seq, Event: it.ev, Subject: it.subject})
+		delivered = append(delivered, Delivered{Seq: it.seq, Event: it.ev, Subject: it.subject, Previewed: it.previewed})
 	}
 	bo := backoff{min: minRetry, max: maxRetry}
 	for attempt := 1; ; attempt++ {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -314,4 +315,53 @@ func TestSubscriberReadyWhenTailExpired(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// previewApplier records the ids previewed and checks that every event
+// reaches Apply marked Previewed after its Preview.
+type previewApplier struct {
+	*memApplier
+	pmu       sync.Mutex
+	previewed map[string]bool
+	unmarked  int // applied events previewed but not marked, or marked but not previewed
+}
+
+func (a *previewApplier) Preview(ev events.Event) {
+	a.pmu.Lock()
+	a.previewed[ev.ID] = true
+	a.pmu.Unlock()
+}
+
+func (a *previewApplier) Apply(ctx context.Context, batch []events.Delivered, lastSeq uint64) error {
+	a.pmu.Lock()
+	for _, d := range batch {
+		if d.Previewed != a.previewed[d.Event.ID] {
+			a.unmarked++
+		}
+	}
+	a.pmu.Unlock()
+	return a.memApplier.Apply(ctx, batch, lastSeq)
+}
+
+// A caught-up subscriber previews each event on arrival and hands it to
+// Apply marked as previewed.
+func TestSubscriberPreviewsLiveEvents(t *testing.T) {
+	_, _, js := setup(t)
+	a := &previewApplier{memApplier: newApplier(0), previewed: map[string]bool{}}
+	sub := newSubscriber(t, js, a, events.SubscriberConfig{})
+	runSubscriber(t, sub)
+	eventstest.CheckFor(t, waitLong, pollEvery, func() error {
+		if !sub.Ready() {
+			return errors.New("not ready")
+		}
+		return nil
+	})
+	p := newPublisher(t, js, events.PublisherConfig{})
+	publishN(t, p, 20)
+	waitApplied(t, a.memApplier, 20)
+	a.pmu.Lock()
+	defer a.pmu.Unlock()
+	if len(a.previewed) != 20 || a.unmarked != 0 {
+		t.Fatalf("previewed %d of 20 events, %d applied with a wrong Previewed mark", len(a.previewed), a.unmarked)
+	}
 }

@@ -252,8 +252,11 @@ func TestFleetUnauthorisedPublishNeverReachesTheStream(t *testing.T) {
 			t.Fatal(err)
 		}
 		waitHasAll(t, []string{"insider-1"}, full, v)
-		if rec, err := v.Store().Lookup("insider-1"); err != nil || rec.Origin != "forged-origin" {
-			t.Errorf("record %+v, %v: want the origin the event claimed", rec, err)
-		}
+		eventstest.CheckFor(t, waitLong, pollEvery, func() error { // the record follows the check (inflight.go)
+			if rec, err := v.Store().Lookup("insider-1"); err != nil || rec.Origin != "forged-origin" {
+				return fmt.Errorf("record %+v, %v: want the origin the event claimed", rec, err)
+			}
+			return nil
+		})
 	})
 }

@@ -175,6 +175,9 @@ func (o outbox) Pending(_ context.Context, max int) ([]events.OutboxEntry, error
 
 func (o outbox) Remove(_ context.Context, seqs []uint64) error { return o.s.OutboxRemove(seqs) }
 
+// Sync writes the deferred deletes of published entries (events.OutboxSyncer).
+func (o outbox) Sync(context.Context) error { return o.s.SyncOutbox() }
+
 // Count is the outbox depth, kept as a counter by the store.
 func (o outbox) Count(context.Context) (int, error) {
 	c, err := o.s.Counts()
@@ -189,7 +192,7 @@ func (a applier) LastApplied() (uint64, error) { return a.n.store.AppliedSeq() }
 func (a applier) Apply(_ context.Context, batch []events.Delivered, lastSeq uint64) error {
 	n := a.n
 	ops := make([]persist.Op, 0, len(batch))
-	var jtis []string
+	var jtis, black, previewed []string
 	var cutoffs []int64
 	revokes := false
 	for _, d := range batch {
@@ -203,6 +206,10 @@ func (a applier) Apply(_ context.Context, batch []events.Delivered, lastSeq uint
 			kind := persist.OpOutstanding
 			if ev.Kind == events.KindBlacklist {
 				kind, r.BlacklistedAt = persist.OpBlacklist, at
+				black = append(black, t.JTI)
+				if d.Previewed {
+					previewed = append(previewed, t.JTI)
+				}
 			}
 			ops = append(ops, persist.Op{Kind: kind, Record: r})
 			jtis = append(jtis, t.JTI)
@@ -223,6 +230,9 @@ func (a applier) Apply(_ context.Context, batch []events.Delivered, lastSeq uint
 	if len(cutoffs) > 0 {
 		seq = 0
 	}
+	// The blacklistings are in force while the batch commits (inflight.go).
+	n.inflight.add(black)
+	defer n.inflight.remove(black)
 	skipped, err := n.store.Apply(ops, seq)
 	if err != nil {
 		return fmt.Errorf("node: apply: %w", err)
@@ -246,7 +256,16 @@ func (a applier) Apply(_ context.Context, batch []events.Delivered, lastSeq uint
 			return fmt.Errorf("node: apply: %w", err)
 		}
 	}
+	n.inflight.remove(previewed)
 	return nil
+}
+
+// Preview puts a blacklisting in force as soon as it arrives
+// (events.Previewer); Apply takes it out once it is committed.
+func (a applier) Preview(ev events.Event) {
+	if ev.Kind == events.KindBlacklist {
+		a.n.inflight.add([]string{ev.Token.JTI})
+	}
 }
 
 // FleetStatus is the node's view of the event stream.

@@ -128,9 +128,14 @@ func TestFleetClusterPropagates(t *testing.T) {
 			return nil
 		})
 		vs.Close()
-		if rec, err := v.Store().Lookup(jti); err != nil || rec.Origin != full.ID() {
-			t.Errorf("validator %d record %+v, %v", i, rec, err)
-		}
+		// The blacklisting is in force on arrival; the record follows with
+		// the batch's commit.
+		eventstest.CheckFor(t, waitLong, pollEvery, func() error {
+			if rec, err := v.Store().Lookup(jti); err != nil || rec.Origin != full.ID() {
+				return fmt.Errorf("validator %d record %+v, %v", i, rec, err)
+			}
+			return nil
+		})
 	}
 }
 

@@ -34,6 +34,7 @@ type Node struct {
 	verifier *token.Verifier
 	revoked  *cache.Cache[bool]  // jti → blacklisted
 	users    *cache.Cache[int64] // user → not-before (Unix seconds), 0 when none
+	inflight inflight            // blacklistings received from the stream, not yet committed
 	nodeID   string
 	fleet    *fleet // nil when NATS is disabled
 	started  time.Time
@@ -155,6 +156,9 @@ func (n *Node) Close() error {
 // Config.FailOpen is set: then it is logged and jti reported not
 // blacklisted.
 func (n *Node) Check(jti string) (bool, error) {
+	if n.inflight.has(jti) {
+		return true, nil
+	}
 	b, err := n.revoked.Get(jti)
 	if err != nil {
 		if n.cfg.FailOpen {

@@ -51,6 +51,9 @@ func (r *ImportResult) Add(o ImportResult) {
 // a user or family revocation. Callers keep batches to a few thousand ops:
 // the whole batch is one transaction.
 func (s *Store) Import(ops []ImportOp) (ImportResult, error) {
+	if err := s.settle(); err != nil {
+		return ImportResult{}, err
+	}
 	var invalid int
 	prepared := make([]ImportOp, 0, len(ops))
 	for _, op := range ops {
@@ -166,6 +169,10 @@ const exportPage = 1000
 // and ends the iteration.
 func (s *Store) Entries() iter.Seq2[Entry, error] {
 	return func(yield func(Entry, error) bool) {
+		if err := s.settle(); err != nil {
+			yield(Entry{}, err)
+			return
+		}
 		var after []byte
 		for {
 			var page []Entry

@@ -29,6 +29,10 @@ type writeReq struct {
 // waits for more than the commit before its own and its own.
 type committer struct {
 	db *bolt.DB
+	// prelude, when set, runs first in every transaction; the func it
+	// returns runs once that transaction has committed, before any of its
+	// callers is answered (Store.prelude).
+	prelude func(tx *bolt.Tx) (after func(), err error)
 
 	mu      sync.Mutex
 	pending []*writeReq
@@ -87,7 +91,7 @@ func (c *committer) do(fn func(tx *bolt.Tx) error) error {
 // its neighbours.
 func (c *committer) run(group []*writeReq) {
 	var failed *writeReq
-	err := c.db.Update(func(tx *bolt.Tx) error {
+	err := c.update(func(tx *bolt.Tx) error {
 		for _, r := range group {
 			if err := r.fn(tx); err != nil {
 				failed, r.err = r, err
@@ -106,13 +110,33 @@ func (c *committer) run(group []*writeReq) {
 	}
 	for _, r := range group {
 		var own error
-		err := c.db.Update(func(tx *bolt.Tx) error { own = r.fn(tx); return own })
+		err := c.update(func(tx *bolt.Tx) error { own = r.fn(tx); return own })
 		if r.err = own; own == nil {
 			r.err = translate(err, nil)
 		}
 		r.done = true
 		r.wake <- struct{}{}
 	}
+}
+
+// update runs fn in a write transaction after the prelude, and the
+// prelude's after func once it has committed.
+func (c *committer) update(fn func(tx *bolt.Tx) error) error {
+	var after func()
+	err := c.db.Update(func(tx *bolt.Tx) error {
+		after = nil
+		if c.prelude != nil {
+			var err error
+			if after, err = c.prelude(tx); err != nil {
+				return err
+			}
+		}
+		return fn(tx)
+	})
+	if err == nil && after != nil {
+		after()
+	}
+	return err
 }
 
 func finish(group []*writeReq, err error) {
@@ -138,6 +162,14 @@ func translate(err error, failed *writeReq) error {
 	default:
 		return fmt.Errorf("persist: commit: %w", err)
 	}
+}
+
+// busy reports whether a commit is in flight: a request made now would
+// wait for it.
+func (c *committer) busy() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.leading
 }
 
 // close refuses new requests and waits for the leader to finish.

@@ -78,6 +78,9 @@ func initDigest(tx *bolt.Tx) error {
 
 // Digest returns the blacklist digest kept up to date by every write.
 func (s *Store) Digest() (Digest, error) {
+	if err := s.settle(); err != nil {
+		return Digest{}, err
+	}
 	var d Digest
 	err := s.view(func(tx *bolt.Tx) error {
 		m := tx.Bucket(bucketMeta)
@@ -92,6 +95,9 @@ func (s *Store) Digest() (Digest, error) {
 // Digest() unless the file was changed by something that bypassed this
 // package; tests and consistency checks compare the two.
 func (s *Store) RecomputeDigest() (Digest, error) {
+	if err := s.settle(); err != nil {
+		return Digest{}, err
+	}
 	var d Digest
 	err := s.view(func(tx *bolt.Tx) error {
 		d = recomputeDigest(tx)

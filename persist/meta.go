@@ -17,13 +17,16 @@ type Counts struct {
 
 // Counts returns the entry counts and the last applied stream sequence.
 func (s *Store) Counts() (Counts, error) {
+	if err := s.settle(); err != nil {
+		return Counts{}, err
+	}
 	var c Counts
 	err := s.view(func(tx *bolt.Tx) error {
 		m := tx.Bucket(bucketMeta)
 		c = Counts{
 			Outstanding:     getU64(m, metaNumOutstanding),
 			Blacklisted:     getU64(m, metaNumBlacklisted),
-			Outbox:          getU64(m, metaNumOutbox),
+			Outbox:          getU64(m, metaNumOutbox) - min(uint64(s.published.len()), getU64(m, metaNumOutbox)),
 			UserRevocations: getU64(m, metaNumRevoked),
 			AppliedSeq:      s.appliedSeq(getU64(m, metaAppliedSeq)),
 		}
@@ -34,8 +37,12 @@ func (s *Store) Counts() (Counts, error) {
 
 // AppliedSeq returns the last stream sequence recorded by Apply.
 func (s *Store) AppliedSeq() (uint64, error) {
-	c, err := s.Counts()
-	return c.AppliedSeq, err
+	var seq uint64
+	err := s.view(func(tx *bolt.Tx) error {
+		seq = s.appliedSeq(getU64(tx.Bucket(bucketMeta), metaAppliedSeq))
+		return nil
+	})
+	return seq, err
 }
 
 // appliedSeq is the later of the stored and the pending sequence.

@@ -28,15 +28,15 @@ func (p *pendingSeq) note(seq uint64) {
 }
 
 // noop reports whether applying ops would leave the store as it is.
-func noop(tx *bolt.Tx, ops []Op) bool {
+func (s *Store) noop(tx *bolt.Tx, ops []Op) bool {
 	for _, op := range ops {
 		switch op.Kind {
 		case OpOutstanding:
-			if !recordHolds(tx, bucketOutstanding, op.Record, false) {
+			if !s.recordHolds(tx, op.Record, false) {
 				return false
 			}
 		case OpBlacklist:
-			if !recordHolds(tx, bucketOutstanding, op.Record, false) || !recordHolds(tx, bucketBlacklisted, op.Record, true) {
+			if !s.recordHolds(tx, op.Record, false) || !s.recordHolds(tx, op.Record, true) {
 				return false
 			}
 		case OpRevoke:
@@ -56,15 +56,11 @@ func noop(tx *bolt.Tx, ops []Op) bool {
 	return true
 }
 
-// recordHolds reports whether bucket already holds a record for rec.JTI
-// that wins the merge rule against rec.
-func recordHolds(tx *bolt.Tx, bucket []byte, rec Record, black bool) bool {
-	v := tx.Bucket(bucket).Get([]byte(rec.JTI))
-	if v == nil {
-		return false
-	}
-	old, err := decodeRecord(v)
-	if err != nil {
+// recordHolds reports whether the store (journal or trees) already holds a
+// record for rec.JTI that wins the merge rule against rec.
+func (s *Store) recordHolds(tx *bolt.Tx, rec Record, black bool) bool {
+	old, ok, err := current(tx, s.known(nil, rec.JTI), black, rec.JTI)
+	if err != nil || !ok {
 		return false
 	}
 	if black {

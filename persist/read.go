@@ -10,6 +10,9 @@ import (
 // IsBlacklisted reports whether jti is blacklisted. It is the store read
 // behind a cache miss: one read transaction and one key lookup.
 func (s *Store) IsBlacklisted(jti string) (bool, error) {
+	if s.mem.blacklisted(jti) { // before the tree: see journal.go
+		return true, nil
+	}
 	var found bool
 	err := s.view(func(tx *bolt.Tx) error {
 		found = tx.Bucket(bucketBlacklisted).Get([]byte(jti)) != nil
@@ -23,10 +26,11 @@ func (s *Store) IsBlacklisted(jti string) (bool, error) {
 // when the store has neither.
 func (s *Store) Lookup(jti string) (Record, error) {
 	var r Record
+	known := s.known(nil, jti) // before the tree: see journal.go
 	err := s.view(func(tx *bolt.Tx) error {
 		var ok bool
 		var err error
-		r, ok, err = lookup(tx, []byte(jti))
+		r, ok, err = lookup(tx, known, []byte(jti))
 		if err == nil && !ok {
 			err = ErrNotFound
 		}
@@ -35,30 +39,26 @@ func (s *Store) Lookup(jti string) (Record, error) {
 	return r, err
 }
 
-func lookup(tx *bolt.Tx, jti []byte) (Record, bool, error) {
-	ov := tx.Bucket(bucketOutstanding).Get(jti)
-	bv := tx.Bucket(bucketBlacklisted).Get(jti)
+// lookup folds what known (the journal's entries for jti) and the trees
+// hold of jti into one record.
+func lookup(tx *bolt.Tx, known []memEntry, jti []byte) (Record, bool, error) {
+	o, hasO, err := current(tx, known, false, string(jti))
+	if err != nil {
+		return Record{}, false, err
+	}
+	b, hasB, err := current(tx, known, true, string(jti))
+	if err != nil {
+		return Record{}, false, err
+	}
 	switch {
-	case ov == nil && bv == nil:
+	case !hasO && !hasB:
 		return Record{}, false, nil
-	case bv == nil:
-		r, err := decodeRecord(ov)
-		if err == nil {
-			r = foldRevocation(tx, r)
-		}
-		return r, err == nil, wrapKey(err, jti)
-	case ov == nil:
-		r, err := decodeRecord(bv)
-		return r, err == nil, wrapKey(err, jti)
+	case !hasB:
+		return foldRevocation(tx, o), true, nil
+	case !hasO:
+		return b, true, nil
 	}
-	r, err := decodeRecord(ov)
-	if err != nil {
-		return Record{}, false, wrapKey(err, jti)
-	}
-	b, err := decodeRecord(bv)
-	if err != nil {
-		return Record{}, false, wrapKey(err, jti)
-	}
+	r := o
 	r.BlacklistedAt, r.Reason = b.BlacklistedAt, b.Reason
 	if r.Origin == "" {
 		r.Origin = b.Origin
@@ -111,6 +111,9 @@ func (s *Store) List(q Query) (Page, error) {
 		q.Limit = 100
 	}
 	q.Limit = min(q.Limit, 1000)
+	if err := s.settle(); err != nil {
+		return Page{}, err
+	}
 	var p Page
 	err := s.view(func(tx *bolt.Tx) error {
 		match := func(r Record) bool {
@@ -121,7 +124,7 @@ func (s *Store) List(q Query) (Page, error) {
 			if q.Cursor != "" {
 				return nil
 			}
-			r, ok, err := lookup(tx, []byte(q.JTI))
+			r, ok, err := lookup(tx, s.known(nil, q.JTI), []byte(q.JTI))
 			if ok && match(r) {
 				p.Records = append(p.Records, r)
 			}
@@ -151,7 +154,7 @@ func (s *Store) List(q Query) (Page, error) {
 			n++
 			jti := k[len(prefix):]
 			last = string(jti)
-			r, ok, err := lookup(tx, jti)
+			r, ok, err := lookup(tx, s.known(nil, string(jti)), jti)
 			if err != nil {
 				return err
 			}

@@ -38,8 +38,9 @@ var (
 	bucketUserRevoked = []byte("user_revocations")
 	bucketOutbox      = []byte("outbox")
 	bucketMeta        = []byte("meta")
+	bucketJournal     = []byte("journal")
 
-	allBuckets = [][]byte{bucketOutstanding, bucketBlacklisted, bucketByUser, bucketByExp, bucketUserRevoked, bucketOutbox, bucketMeta}
+	allBuckets = [][]byte{bucketOutstanding, bucketBlacklisted, bucketByUser, bucketByExp, bucketUserRevoked, bucketOutbox, bucketMeta, bucketJournal}
 
 	metaSchema         = []byte("schema")
 	metaNodeID         = []byte("node_id")
@@ -75,6 +76,11 @@ type Store struct {
 	now     func() time.Time
 	commit  committer
 	pending pendingSeq // last applied sequence not yet written (see noop.go)
+	// published outbox entries whose delete waits for the next commit
+	published published
+	mem       memtable // the journal's ops in memory (journal.go)
+	tx        txState  // the committing transaction's journal changes
+	mergeAt   int      // journal length that triggers a merge (mergeAt; tests lower it)
 
 	closeOnce sync.Once
 	closeErr  error
@@ -114,9 +120,15 @@ func Open(dir string, o Options) (*Store, error) {
 	s := &Store{db: db, dir: dir, opts: o, log: o.Logger.With("component", "persist"), now: o.Now}
 	s.commit.db = db
 	s.commit.idle.L = &s.commit.mu
+	s.commit.prelude = s.prelude
+	s.mergeAt = mergeAt
 	if err := s.init(); err != nil {
 		db.Close()
 		return nil, err
+	}
+	if err := s.loadJournal(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("persist: load journal: %w", err)
 	}
 	return s, nil
 }
@@ -154,7 +166,10 @@ func (s *Store) Path() string { return s.db.Path() }
 // Close waits for in-flight commits and closes the file. It is idempotent.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
-		if seq := s.pending.v.Load(); seq > 0 {
+		if err := s.settle(); err != nil {
+			s.log.Warn("could not merge the journal; the next Open reloads it", "err", err)
+		}
+		if seq := s.pending.v.Load(); seq > 0 || s.published.len() > 0 {
 			if err := s.commit.do(func(tx *bolt.Tx) error {
 				meta := tx.Bucket(bucketMeta)
 				if seq > getU64(meta, metaAppliedSeq) {
@@ -162,7 +177,7 @@ func (s *Store) Close() error {
 				}
 				return nil
 			}); err != nil {
-				s.log.Warn("could not record the last applied sequence; the node will replay a few events", "err", err)
+				s.log.Warn("could not record the last applied sequence and the published outbox entries; the node will replay or republish a few events", "err", err)
 			}
 		}
 		s.commit.close()
@@ -184,6 +199,9 @@ func (s *Store) Size() int64 {
 // then it checks that the blacklist digest and count kept by the writes
 // equal those recomputed from the records.
 func (s *Store) Check() error {
+	if err := s.settle(); err != nil {
+		return err
+	}
 	return s.db.View(func(tx *bolt.Tx) error {
 		var first error
 		for err := range tx.Check() { // drain: the checker goroutine sends every problem

@@ -470,3 +470,47 @@ func TestApplyOfNothingNewCommitsNothing(t *testing.T) {
 		t.Errorf("stored sequence %d after a real commit, want the pending 12", stored)
 	}
 }
+
+// Removed outbox entries vanish at once; their delete rides on the next
+// commit, SyncOutbox or Close, and is on disk after a reopen.
+func TestOutboxRemoveIsWrittenLater(t *testing.T) {
+	dir := t.TempDir()
+	s := openTest(t, dir, Options{})
+	for _, j := range []string{"a", "b", "c"} {
+		if _, err := s.Blacklist(rec(j, "u", 10), []byte("ev-"+j)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ob, _ := s.OutboxPending(10)
+	if err := s.OutboxRemove([]uint64{ob[0].Seq}); err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := s.OutboxPending(10); len(p) != 2 || string(p[0].Data) != "ev-b" {
+		t.Fatalf("pending after remove = %+v", p)
+	}
+	if c, _ := s.Counts(); c.Outbox != 2 {
+		t.Fatalf("outbox depth %d, want 2", c.Outbox)
+	}
+	// The next write carries the delete.
+	if _, err := s.Blacklist(rec("d", "u", 10), []byte("ev-d")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.OutboxRemove([]uint64{ob[1].Seq}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SyncOutbox(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.OutboxRemove([]uint64{ob[2].Seq}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close() // carries the last one
+	s = openTest(t, dir, Options{})
+	p, _ := s.OutboxPending(10)
+	if len(p) != 1 || string(p[0].Data) != "ev-d" {
+		t.Fatalf("pending after reopen = %+v, want only ev-d", p)
+	}
+	if c, _ := s.Counts(); c.Outbox != 1 {
+		t.Fatalf("outbox depth %d after reopen, want 1", c.Outbox)
+	}
+}

@@ -48,18 +48,15 @@ func (s *Store) Blacklist(rec Record, outbox []byte) (Result, error) {
 	var res Result
 	err := s.commit.do(func(tx *bolt.Tx) error {
 		res = Result{}
-		if v := tx.Bucket(bucketBlacklisted).Get([]byte(rec.JTI)); v != nil {
-			old, err := decodeRecord(v)
-			if err != nil {
-				return fmt.Errorf("blacklisted %q: %w", rec.JTI, err)
-			}
+		old, ok, err := current(tx, s.known(s.tx.stage, rec.JTI), true, rec.JTI)
+		if err != nil {
+			return fmt.Errorf("blacklisted: %w", err)
+		}
+		if ok {
 			res = Result{Record: old, Existed: true}
 			return nil
 		}
-		if _, err := putOutstanding(tx, rec); err != nil {
-			return err
-		}
-		if _, err := putBlacklisted(tx, rec); err != nil {
+		if err := s.journal(tx, Op{Kind: OpBlacklist, Record: rec}); err != nil {
 			return err
 		}
 		res.Record = rec
@@ -80,15 +77,15 @@ func (s *Store) AddOutstanding(rec Record, outbox []byte) (Result, error) {
 	var res Result
 	err := s.commit.do(func(tx *bolt.Tx) error {
 		res = Result{}
-		if v := tx.Bucket(bucketOutstanding).Get([]byte(rec.JTI)); v != nil {
-			old, err := decodeRecord(v)
-			if err != nil {
-				return fmt.Errorf("outstanding %q: %w", rec.JTI, err)
-			}
+		old, ok, err := current(tx, s.known(s.tx.stage, rec.JTI), false, rec.JTI)
+		if err != nil {
+			return fmt.Errorf("outstanding: %w", err)
+		}
+		if ok {
 			res = Result{Record: old, Existed: true}
 			return nil
 		}
-		if _, err := putOutstanding(tx, rec); err != nil {
+		if err := s.journal(tx, Op{Kind: OpOutstanding, Record: rec}); err != nil {
 			return err
 		}
 		res.Record = rec
@@ -120,7 +117,7 @@ func (s *Store) Apply(ops []Op, appliedSeq uint64) (skipped int, err error) {
 		prepared = append(prepared, op)
 	}
 	var unchanged bool
-	if err := s.view(func(tx *bolt.Tx) error { unchanged = noop(tx, prepared); return nil }); err != nil {
+	if err := s.view(func(tx *bolt.Tx) error { unchanged = s.noop(tx, prepared); return nil }); err != nil {
 		return skipped, err
 	}
 	if unchanged {
@@ -139,8 +136,22 @@ func (s *Store) Apply(ops []Op, appliedSeq uint64) (skipped int, err error) {
 			}
 			records = append(records, op)
 		}
-		if err := applyRecords(tx, records); err != nil {
-			return err
+		// A replay's large batches go straight into the trees (sorted,
+		// they share pages already); the steady trickle goes to the
+		// journal.
+		if len(records) >= directApply {
+			if err := s.mergeJournal(tx); err != nil {
+				return err
+			}
+			if err := applyRecords(tx, records); err != nil {
+				return err
+			}
+		} else {
+			for _, op := range records {
+				if err := s.journal(tx, op); err != nil {
+					return err
+				}
+			}
 		}
 		meta := tx.Bucket(bucketMeta)
 		if appliedSeq > getU64(meta, metaAppliedSeq) {
