@@ -266,6 +266,14 @@ type OutboxCounter interface {
 	Count(ctx context.Context) (int, error)
 }
 
+// OutboxSeeker may be implemented by an Outbox that can start a read after
+// a given key; Drain then reads only the entries it has not published yet,
+// instead of skipping those in flight.
+type OutboxSeeker interface {
+	// PendingAfter returns up to max entries with Seq > after, oldest first.
+	PendingAfter(ctx context.Context, after uint64, max int) ([]OutboxEntry, error)
+}
+
 // OutboxSyncer may be implemented by an Outbox whose Remove defers the
 // durable delete (to ride on a later write); Drain calls Sync when it has
 // had nothing to publish for a tick (1s), so deletes reach the disk while
@@ -344,6 +352,7 @@ type drain struct {
 
 	flights []flight // in publish order
 	sent    map[uint64]bool
+	last    uint64 // highest seq published in this run
 }
 
 // run publishes until ctx ends (nil) or something fails: then it returns
@@ -351,7 +360,7 @@ type drain struct {
 // run starts again from the oldest entry. ok is called after every
 // successful round trip (a recovery resets the backoff).
 func (d *drain) run(ctx context.Context, ok func()) (pending int, err error) {
-	d.flights, d.sent = d.flights[:0], map[uint64]bool{}
+	d.flights, d.sent, d.last = d.flights[:0], map[uint64]bool{}, 0
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for ctx.Err() == nil {
@@ -429,7 +438,12 @@ func (d *drain) fill(ctx context.Context) (more bool, err error) {
 	if room <= 0 {
 		return true, nil
 	}
-	entries, err := d.ob.Pending(ctx, len(d.flights)+room)
+	var entries []OutboxEntry
+	if sk, ok := d.ob.(OutboxSeeker); ok {
+		entries, err = sk.PendingAfter(ctx, d.last, room)
+	} else {
+		entries, err = d.ob.Pending(ctx, len(d.flights)+room)
+	}
 	if err != nil {
 		return false, fmt.Errorf("events: read outbox: %w", err)
 	}
@@ -450,6 +464,7 @@ func (d *drain) fill(ctx context.Context) (more bool, err error) {
 			d.p.stats.Dropped++
 			d.p.mu.Unlock()
 			dropped = append(dropped, en.Seq)
+			d.last = max(d.last, en.Seq)
 			continue
 		}
 		if nc := d.p.js.Conn(); nc != nil && !nc.IsConnected() {
@@ -464,6 +479,7 @@ func (d *drain) fill(ctx context.Context) (more bool, err error) {
 		}
 		d.flights = append(d.flights, flight{seq: en.Seq, msg: msg, paf: paf, at: time.Now()})
 		d.sent[en.Seq] = true
+		d.last = max(d.last, en.Seq)
 		published++
 	}
 	if len(dropped) > 0 {

@@ -164,8 +164,13 @@ func (f *fleet) close() {
 // outbox adapts the store's outbox to the publisher.
 type outbox struct{ s *persist.Store }
 
-func (o outbox) Pending(_ context.Context, max int) ([]events.OutboxEntry, error) {
-	es, err := o.s.OutboxPending(max)
+func (o outbox) Pending(ctx context.Context, max int) ([]events.OutboxEntry, error) {
+	return o.PendingAfter(ctx, 0, max)
+}
+
+// PendingAfter reads from a key on (events.OutboxSeeker).
+func (o outbox) PendingAfter(_ context.Context, after uint64, max int) ([]events.OutboxEntry, error) {
+	es, err := o.s.OutboxPendingAfter(after, max)
 	out := make([]events.OutboxEntry, len(es))
 	for i, e := range es {
 		out[i] = events.OutboxEntry{Seq: e.Seq, Data: e.Data}

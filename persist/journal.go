@@ -236,10 +236,18 @@ func (s *Store) mergeJournal(tx *bolt.Tx) error {
 	if err := applyRecords(tx, ops); err != nil {
 		return err
 	}
-	for k, _ := c.First(); k != nil; k, _ = c.First() {
-		if err := c.Delete(); err != nil {
-			return fmt.Errorf("journal: %w", err)
-		}
+	// Dropping the bucket frees its pages at once; the sequence carries
+	// on, so journal seqs only grow.
+	seq := b.Sequence()
+	if err := tx.DeleteBucket(bucketJournal); err != nil {
+		return fmt.Errorf("journal: %w", err)
+	}
+	nb, err := tx.CreateBucket(bucketJournal)
+	if err != nil {
+		return fmt.Errorf("journal: %w", err)
+	}
+	if err := nb.SetSequence(seq); err != nil {
+		return fmt.Errorf("journal: %w", err)
 	}
 	s.tx.merged = max(s.tx.merged, last)
 	s.tx.staged = 0

@@ -72,10 +72,16 @@ func (p *published) forget(seqs []uint64) {
 
 // OutboxPending returns up to max entries not yet published, oldest first.
 func (s *Store) OutboxPending(max int) ([]OutboxEntry, error) {
+	return s.OutboxPendingAfter(0, max)
+}
+
+// OutboxPendingAfter returns up to max entries not yet published with a
+// seq above after, oldest first.
+func (s *Store) OutboxPendingAfter(after uint64, max int) ([]OutboxEntry, error) {
 	var out []OutboxEntry
 	err := s.view(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketOutbox).Cursor()
-		for k, v := c.First(); k != nil && len(out) < max; k, v = c.Next() {
+		for k, v := c.Seek(u64(after + 1)); k != nil && len(out) < max; k, v = c.Next() {
 			if len(k) != 8 {
 				continue
 			}
