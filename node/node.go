@@ -45,6 +45,11 @@ type Node struct {
 	closeErr  error
 }
 
+// defaultCacheEntries is the check cache's size unless Config.CacheEntries
+// says otherwise: enough for the tokens in use at once on a busy API, while
+// the store answers the rest in a microsecond or two.
+const defaultCacheEntries = 1 << 18
+
 // New validates cfg, opens the store, builds the token verifier and the
 // caches, and connects to NATS (starting the embedded server when no URL is
 // given). It starts no goroutines of its own; Run does.
@@ -75,10 +80,14 @@ func New(cfg Config) (*Node, error) {
 			return nil, fmt.Errorf("node: node id: %w", err)
 		}
 	}
-	if n.revoked, err = cache.New(n.store.IsBlacklisted, cache.Config{MaxEntries: cfg.CacheEntries}); err != nil {
+	entries := cfg.CacheEntries
+	if entries <= 0 {
+		entries = defaultCacheEntries
+	}
+	if n.revoked, err = cache.New(n.store.IsBlacklisted, cache.Config{MaxEntries: entries}); err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
-	if n.users, err = cache.New(n.userNotBefore, cache.Config{MaxEntries: max(cfg.CacheEntries/4, 1<<16)}); err != nil {
+	if n.users, err = cache.New(n.userNotBefore, cache.Config{MaxEntries: max(entries/4, 1<<16)}); err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
 	if !cfg.NATS.Disabled {

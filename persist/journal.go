@@ -29,10 +29,13 @@ import (
 // more pages per op and hold the writers longer.
 const mergeAt = 16384
 
-// directApply is the batch size from which Apply writes a batch of the
-// stream straight into the trees (a replay: its batches are large and
-// sorted already) after merging the journal.
-const directApply = 1024
+// catchUpMergeAt replaces mergeAt while the stream delivers a backlog in
+// large batches (a replay): fewer, larger merges rewrite each tree page
+// fewer times, and a replica is ready once the backlog is journaled.
+const catchUpMergeAt = 1 << 18
+
+// catchUpBatch is the Apply batch size taken as a sign of a replay.
+const catchUpBatch = 1024
 
 // memEntry is what the journal holds for one jti: the winners, under each
 // bucket's merge rule, of its journaled ops.
@@ -267,7 +270,11 @@ func (s *Store) prelude(tx *bolt.Tx) (func(), error) {
 			return nil, err
 		}
 	}
-	if s.mem.pending() >= s.mergeAt {
+	limit := s.mergeAt
+	if s.catchingUp.Load() {
+		limit = max(limit, catchUpMergeAt)
+	}
+	if s.mem.pending() >= limit {
 		if err := s.mergeJournal(tx); err != nil {
 			return nil, err
 		}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -81,6 +82,8 @@ type Store struct {
 	mem       memtable // the journal's ops in memory (journal.go)
 	tx        txState  // the committing transaction's journal changes
 	mergeAt   int      // journal length that triggers a merge (mergeAt; tests lower it)
+	// catchingUp is set while Apply receives replay-sized batches
+	catchingUp atomic.Bool
 
 	closeOnce sync.Once
 	closeErr  error
@@ -105,7 +108,7 @@ func Open(dir string, o Options) (*Store, error) {
 	db, err := bolt.Open(path, 0o600, &bolt.Options{
 		Timeout:        o.LockTimeout,
 		NoSync:         o.NoSync,
-		NoFreelistSync: true,
+		NoFreelistSync: false,
 		FreelistType:   bolt.FreelistMapType,
 		// Reserve address space up front: every remap as the file grows
 		// stops the world of open transactions and re-reads every node.

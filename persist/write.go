@@ -125,6 +125,7 @@ func (s *Store) Apply(ops []Op, appliedSeq uint64) (skipped int, err error) {
 		return skipped, nil
 	}
 	appliedSeq = max(appliedSeq, s.pending.v.Load())
+	s.catchingUp.Store(len(prepared) >= catchUpBatch)
 	err = s.commit.do(func(tx *bolt.Tx) error {
 		records := make([]Op, 0, len(prepared))
 		for _, op := range prepared {
@@ -136,21 +137,9 @@ func (s *Store) Apply(ops []Op, appliedSeq uint64) (skipped int, err error) {
 			}
 			records = append(records, op)
 		}
-		// A replay's large batches go straight into the trees (sorted,
-		// they share pages already); the steady trickle goes to the
-		// journal.
-		if len(records) >= directApply {
-			if err := s.mergeJournal(tx); err != nil {
+		for _, op := range records {
+			if err := s.journal(tx, op); err != nil {
 				return err
-			}
-			if err := applyRecords(tx, records); err != nil {
-				return err
-			}
-		} else {
-			for _, op := range records {
-				if err := s.journal(tx, op); err != nil {
-					return err
-				}
 			}
 		}
 		meta := tx.Bucket(bucketMeta)
