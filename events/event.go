@@ -252,9 +252,12 @@ func Decode(b []byte) (Event, error) {
 	if len(b) > MaxEventSize {
 		return Event{}, malformed("size %d exceeds %d bytes", len(b), MaxEventSize)
 	}
-	var w wireEvent
-	if err := json.Unmarshal(b, &w); err != nil {
-		return Event{}, fmt.Errorf("%w: %w", ErrMalformed, err)
+	w, ok := decodeFast(b)
+	if !ok {
+		w = wireEvent{}
+		if err := json.Unmarshal(b, &w); err != nil {
+			return Event{}, fmt.Errorf("%w: %w", ErrMalformed, err)
+		}
 	}
 	if w.V == nil {
 		return Event{}, malformed("version (v) missing")

@@ -57,8 +57,8 @@ type Delivered struct {
 // they arrive, before their batch commits (the node answers checks for them
 // from memory). Preview is called from the subscriber's goroutine with each
 // event as it is received while the subscriber is caught up; the event then
-// reaches Apply, marked Previewed, in a batch gathered for up to MaxWait,
-// since the commit no longer holds the event back. Events of a replay
+// reaches Apply, marked Previewed, in a batch gathered for up to
+// PreviewWait, since the commit no longer holds the event back. Events of a replay
 // backlog are not previewed.
 type Previewer interface {
 	Preview(ev Event)
@@ -85,6 +85,10 @@ type SubscriberConfig struct {
 	Logger   *slog.Logger  // default: discard
 	MaxBatch int           // default 1024: most events per Apply
 	MaxWait  time.Duration // default 5ms: how long to gather a batch while a burst (64+ events) is on its way
+	// PreviewWait is how long to gather a batch of previewed events (the
+	// Applier is a Previewer): they are in force already, so a longer wait
+	// only saves commits; default 50ms.
+	PreviewWait time.Duration
 	// CatchUpWait is how long to gather a batch while a backlog of at least
 	// 1024 events is pending (a replay); default 250ms.
 	CatchUpWait time.Duration
@@ -144,6 +148,9 @@ func NewSubscriber(js jetstream.JetStream, a Applier, c SubscriberConfig) (*Subs
 	}
 	if c.CatchUpWait == 0 {
 		c.CatchUpWait = 250 * time.Millisecond
+	}
+	if c.PreviewWait == 0 {
+		c.PreviewWait = 50 * time.Millisecond
 	}
 	if c.MaxWait == 0 {
 		c.MaxWait = DefaultMaxWait
@@ -445,8 +452,11 @@ func (s *Subscriber) session(ctx context.Context) (progressed bool, err error) {
 		last := batch[len(batch)-1]
 		if pending := last.pending; len(batch) < s.cfg.MaxBatch && (pending >= burst || last.previewed) && s.cfg.MaxWait > 0 {
 			wait := s.cfg.MaxWait
-			if pending >= backlog {
+			switch {
+			case pending >= backlog:
 				wait = max(wait, s.cfg.CatchUpWait)
+			case last.previewed:
+				wait = max(wait, s.cfg.PreviewWait)
 			}
 			timer.Reset(wait)
 		gather:
