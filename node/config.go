@@ -42,7 +42,7 @@ type Config struct {
 	FlushBatch       int           // entries per flush transaction; default persist.DefaultFlushBatch
 	MaxTokenLifetime time.Duration // longest token lifetime the fleet accepts (stream MaxAge, revoke-user horizon); default 30 days
 	MaxBodyBytes     int64         // request body limit; default 64 KiB
-	CacheEntries     int64         // cached answers; default 1<<18 (the hot set: about 50 MiB)
+	CacheEntries     int64         // cached answers for ids that may be blacklisted (the filter answers the rest); default 1<<14
 
 	// FailOpen lets a token through, with a WARN log line, when the store
 	// cannot be read to check it. Default false: the check fails closed

@@ -46,9 +46,10 @@ type Node struct {
 }
 
 // defaultCacheEntries is the check cache's size unless Config.CacheEntries
-// says otherwise: enough for the tokens in use at once on a busy API, while
-// the store answers the rest in a microsecond or two.
-const defaultCacheEntries = 1 << 18
+// says otherwise. The store's in-memory filter answers every check of an
+// unrevoked token, so the cache holds only ids that may be blacklisted: the
+// revoked tokens clients still present.
+const defaultCacheEntries = 1 << 14
 
 // New validates cfg, opens the store, builds the token verifier and the
 // caches, and connects to NATS (starting the embedded server when no URL is
@@ -167,6 +168,11 @@ func (n *Node) Close() error {
 func (n *Node) Check(jti string) (bool, error) {
 	if n.inflight.has(jti) {
 		return true, nil
+	}
+	// Most checks are of unrevoked tokens: the store's filter answers
+	// those from memory, certainly; the cache serves the rest.
+	if !n.store.MayBeBlacklisted(jti) {
+		return false, nil
 	}
 	b, err := n.revoked.Get(jti)
 	if err != nil {

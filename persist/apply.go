@@ -17,7 +17,7 @@ import (
 // sorted before they are written. A replay of a million events depends on
 // it. The merge rule is the one of putMerged, so the result is the same as
 // applying the ops one by one.
-func applyRecords(tx *bolt.Tx, in []Op) error {
+func applyRecords(tx *bolt.Tx, in []Op) (newBlack [][]byte, err error) {
 	order := make([]int32, len(in))
 	for i := range order {
 		order[i] = int32(i)
@@ -40,14 +40,14 @@ func applyRecords(tx *bolt.Tx, in []Op) error {
 		}
 		group := ops[i:j]
 		if err := w.merge(bucketOutstanding, tagOutstanding, metaNumOutstanding, group, false); err != nil {
-			return err
+			return nil, err
 		}
 		if err := w.merge(bucketBlacklisted, tagBlacklisted, metaNumBlacklisted, group, true); err != nil {
-			return err
+			return nil, err
 		}
 		i = j
 	}
-	return w.finish()
+	return w.newBlackIDs, w.finish()
 }
 
 // recordWriter collects the index changes and counters of applyRecords.
@@ -56,6 +56,7 @@ type recordWriter struct {
 	expPut, expDel           [][]byte
 	userPut, userDel         [][]byte
 	newOutstanding, newBlack int64
+	newBlackIDs              [][]byte // keys new to the blacklisted bucket
 	digest                   uint64
 }
 
@@ -68,8 +69,8 @@ func (w *recordWriter) merge(bucket []byte, tag byte, counter []byte, group []Op
 	var cur, orig Record
 	had, present := false, false
 	if v := b.Get(jti); v != nil {
-		present = true                             // counted already, even if it does not decode
-		if r, err := decodeRecord(v); err == nil { // a corrupt record loses to any new one
+		present = true                                  // counted already, even if it does not decode
+		if r, err := decodeStored(jti, v); err == nil { // a corrupt record loses to any new one
 			cur, orig, had = r, r, true
 		}
 	}
@@ -100,6 +101,7 @@ func (w *recordWriter) merge(bucket []byte, tag byte, counter []byte, group []Op
 		// replacing a corrupt record: the count stays
 	} else if black {
 		w.newBlack++
+		w.newBlackIDs = append(w.newBlackIDs, jti)
 	} else {
 		w.newOutstanding++
 	}
@@ -109,7 +111,7 @@ func (w *recordWriter) merge(bucket []byte, tag byte, counter []byte, group []Op
 		}
 		w.digest += digestHash(cur.JTI, cur.ExpiresAt)
 	}
-	if err := b.Put(jti, encodeRecord(cur)); err != nil {
+	if err := b.Put(jti, encodeStored(cur)); err != nil {
 		return fmt.Errorf("put %s: %w", bucket, err)
 	}
 	w.expPut = append(w.expPut, expKey(cur.ExpiresAt, tag, cur.JTI))

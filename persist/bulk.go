@@ -93,6 +93,9 @@ func (s *Store) Import(ops []ImportOp) (ImportResult, error) {
 				if _, err = putOutstanding(tx, op.Record); err == nil {
 					wrote, err = putBlacklisted(tx, op.Record)
 				}
+				if wrote && !existed {
+					s.tx.added = append(s.tx.added, s.filter.hash([]byte(op.Record.JTI)))
+				}
 			case OpRevoke:
 				_, existed, err = getRevocation(tx, op.Revocation.key())
 				if err == nil {
@@ -227,7 +230,7 @@ func entriesPage(tx *bolt.Tx, after []byte, n int) ([]Entry, error) {
 			c = bytes.Compare(ok, bk)
 		}
 		if c <= 0 {
-			r, err := decodeRecord(ov)
+			r, err := decodeStored(ok, ov)
 			if err != nil {
 				return nil, wrapKey(err, ok)
 			}
@@ -235,7 +238,7 @@ func entriesPage(tx *bolt.Tx, after []byte, n int) ([]Entry, error) {
 			ok, ov = oc.Next()
 		}
 		if c >= 0 {
-			r, err := decodeRecord(bv)
+			r, err := decodeStored(bk, bv)
 			if err != nil {
 				return nil, wrapKey(err, bk)
 			}

@@ -59,7 +59,7 @@ func recomputeDigest(tx *bolt.Tx) Digest {
 	c := tx.Bucket(bucketBlacklisted).Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
 		d.Count++
-		if r, err := decodeRecord(v); err == nil {
+		if r, err := decodeStored(k, v); err == nil {
 			d.Sum += digestHash(string(k), r.ExpiresAt)
 		}
 	}

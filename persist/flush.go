@@ -62,6 +62,9 @@ func (s *Store) Flush(cutoff int64, batch int, removed func(ids []string)) (Flus
 				}
 				if gone {
 					ids = append(ids, id)
+					if tag == tagBlacklisted {
+						s.tx.removed = append(s.tx.removed, s.filter.hash([]byte(id)))
+					}
 					switch tag {
 					case tagOutstanding:
 						res.Outstanding++
@@ -139,7 +142,7 @@ func removeExpired(tx *bolt.Tx, tag byte, id string, exp int64) (bool, error) {
 	if v == nil {
 		return false, nil
 	}
-	rec, err := decodeRecord(v)
+	rec, err := decodeStored(key, v)
 	if err == nil && rec.ExpiresAt != exp {
 		return false, nil // re-written with another expiry; its own index key covers it
 	}
@@ -168,6 +171,6 @@ func stillHas(tx *bolt.Tx, bucket, jti []byte, user string) bool {
 	if v == nil {
 		return false
 	}
-	r, err := decodeRecord(v)
+	r, err := decodeStored(jti, v)
 	return err == nil && r.User == user
 }

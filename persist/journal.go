@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -71,9 +72,10 @@ func (e *memEntry) absorb(o *memEntry) {
 
 // memtable is the journal's ops in memory, by jti.
 type memtable struct {
-	mu  sync.RWMutex
-	m   map[string]*memEntry
-	ops int // journal entries not yet merged
+	mu    sync.RWMutex
+	m     map[string]*memEntry
+	ops   int          // journal entries not yet merged
+	black atomic.Int64 // entries with a blacklisting; read without the lock
 }
 
 // get returns a copy of jti's entry.
@@ -88,6 +90,9 @@ func (t *memtable) get(jti string) (memEntry, bool) {
 }
 
 func (t *memtable) blacklisted(jti string) bool {
+	if t.black.Load() == 0 {
+		return false
+	}
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	e, ok := t.m[jti]
@@ -105,32 +110,44 @@ func (t *memtable) pending() int {
 func (t *memtable) commit(merged uint64, stage map[string]*memEntry, staged int) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	black := t.black.Load()
 	if merged > 0 {
 		for k, e := range t.m {
 			if e.seq <= merged {
+				if e.hasBlack {
+					black--
+				}
 				delete(t.m, k)
 			}
 		}
 		t.ops = 0
 	}
 	t.ops += staged
-	if len(t.m) == 0 && len(stage) == 0 {
-		t.m = nil
-		return
-	}
-	if t.m == nil {
-		t.m = make(map[string]*memEntry, len(stage))
-	}
 	for k, e := range stage {
 		if e.seq <= merged {
 			continue
 		}
-		if cur, ok := t.m[k]; ok {
-			cur.absorb(e)
-		} else {
+		if t.m == nil {
+			t.m = make(map[string]*memEntry, len(stage))
+		}
+		cur, ok := t.m[k]
+		switch {
+		case !ok:
 			t.m[k] = e
+			if e.hasBlack {
+				black++
+			}
+		case !cur.hasBlack && e.hasBlack:
+			black++
+			fallthrough
+		default:
+			cur.absorb(e)
 		}
 	}
+	if len(t.m) == 0 {
+		t.m = nil
+	}
+	t.black.Store(black)
 }
 
 // txState is what the transaction being committed changed in the journal;
@@ -140,6 +157,8 @@ type txState struct {
 	stage  map[string]*memEntry // ops journaled in this transaction
 	staged int                  // of those, ops journaled after its merge
 	merged uint64               // highest journal seq merged into the trees; 0 if none
+	// keys added to and removed from the blacklisted bucket, by filter hash
+	added, removed []uint64
 }
 
 // journal appends op to the journal in tx and stages it for the memtable.
@@ -190,7 +209,7 @@ func current(tx *bolt.Tx, known []memEntry, black bool, jti string) (Record, boo
 		bucket = bucketBlacklisted
 	}
 	if v := tx.Bucket(bucket).Get([]byte(jti)); v != nil {
-		r, err := decodeRecord(v)
+		r, err := decodeStored([]byte(jti), v)
 		if err != nil {
 			return Record{}, false, wrapKey(err, []byte(jti))
 		}
@@ -236,8 +255,12 @@ func (s *Store) mergeJournal(tx *bolt.Tx) error {
 	if len(ops) == 0 {
 		return nil
 	}
-	if err := applyRecords(tx, ops); err != nil {
+	added, err := applyRecords(tx, ops)
+	if err != nil {
 		return err
+	}
+	for _, id := range added {
+		s.tx.added = append(s.tx.added, s.filter.hash(id))
 	}
 	// Dropping the bucket frees its pages at once; the sequence carries
 	// on, so journal seqs only grow.
@@ -283,6 +306,10 @@ func (s *Store) prelude(tx *bolt.Tx) (func(), error) {
 		if seqs != nil {
 			s.published.forget(seqs)
 		}
+		// The filter first: a reader that misses a merged op in the
+		// memtable must find its key in the filter (filter.go).
+		s.filter.add(s.tx.added)
+		s.filter.remove(s.tx.removed)
 		if s.tx.merged > 0 || s.tx.staged > 0 {
 			s.mem.commit(s.tx.merged, s.tx.stage, s.tx.staged)
 		}

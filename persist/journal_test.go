@@ -120,3 +120,89 @@ func mustDigest(t *testing.T, s *Store) Digest {
 	}
 	return d
 }
+
+// A bucket value leaves the jti out (it is the key); values an older build
+// wrote with the jti inside still read the same.
+func TestStoredRecordOmitsTheKey(t *testing.T) {
+	r := rec("0123456789abcdef0123456789abcdef", "u1", 100)
+	slim, full := encodeStored(r), encodeRecord(r)
+	if len(slim) != len(full)-len(r.JTI) {
+		t.Fatalf("stored form %d bytes, full %d: the jti is still inside", len(slim), len(full))
+	}
+	for _, v := range [][]byte{slim, full} {
+		got, err := decodeStored([]byte(r.JTI), v)
+		if err != nil || got != r {
+			t.Fatalf("decodeStored = %+v, %v; want %+v", got, err, r)
+		}
+	}
+}
+
+// The filter holds exactly the stored blacklisted ids: after merges, a
+// flush and a reopen, a jti that is not blacklisted is answered from
+// memory and one that is never is missed.
+func TestFilterFollowsTheBlacklist(t *testing.T) {
+	dir := t.TempDir()
+	s := openTest(t, dir, Options{})
+	s.mergeAt = 5
+	for i := range 40 {
+		r := rec(fmt.Sprintf("f%02d", i), "u", 100+int64(i%2)*1000)
+		if i%4 == 0 {
+			if _, err := s.AddOutstanding(r, nil); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		if _, err := s.Blacklist(r, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check := func(when string, s *Store, gone func(i int) bool) {
+		t.Helper()
+		for i := range 40 {
+			jti := fmt.Sprintf("f%02d", i)
+			want := i%4 != 0 && !gone(i)
+			if got := s.MayBeBlacklisted(jti); got != want && want {
+				t.Errorf("%s: MayBeBlacklisted(%s) = false for a blacklisted id", when, jti)
+			}
+			if b, _ := s.IsBlacklisted(jti); b != want {
+				t.Errorf("%s: IsBlacklisted(%s) = %v, want %v", when, jti, b, want)
+			}
+		}
+		if s.MayBeBlacklisted("never") {
+			t.Errorf("%s: an unknown id may be blacklisted", when)
+		}
+	}
+	none := func(int) bool { return false }
+	check("journaled and merged", s, none)
+	if _, err := s.Counts(); err != nil { // merges the rest
+		t.Fatal(err)
+	}
+	if got, want := s.filterSize(), 30; got != want {
+		t.Fatalf("filter holds %d ids, want %d", got, want)
+	}
+	check("merged", s, none)
+	if _, err := s.Flush(500, 3, nil); err != nil {
+		t.Fatal(err)
+	}
+	expired := func(i int) bool { return i%2 == 0 }
+	check("flushed", s, expired)
+	if got, want := s.filterSize(), 20; got != want {
+		t.Fatalf("filter holds %d ids after the flush, want %d", got, want)
+	}
+	s.Close()
+	s = openTest(t, dir, Options{})
+	check("reopened", s, expired)
+}
+
+func (s *Store) filterSize() int {
+	n := 0
+	for i := range s.filter.shards {
+		sh := &s.filter.shards[i]
+		sh.mu.RLock()
+		for _, c := range sh.n {
+			n += int(c)
+		}
+		sh.mu.RUnlock()
+	}
+	return n
+}

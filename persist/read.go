@@ -10,8 +10,11 @@ import (
 // IsBlacklisted reports whether jti is blacklisted. It is the store read
 // behind a cache miss: one read transaction and one key lookup.
 func (s *Store) IsBlacklisted(jti string) (bool, error) {
-	if s.mem.blacklisted(jti) { // before the tree: see journal.go
+	if s.mem.blacklisted(jti) { // before the filter and the tree: see journal.go
 		return true, nil
+	}
+	if !s.closed.Load() && !s.filter.has(s.filter.hash([]byte(jti))) {
+		return false, nil
 	}
 	var found bool
 	err := s.view(func(tx *bolt.Tx) error {
@@ -19,6 +22,15 @@ func (s *Store) IsBlacklisted(jti string) (bool, error) {
 		return nil
 	})
 	return found, err
+}
+
+// MayBeBlacklisted reports quickly, from memory, whether jti may be
+// blacklisted: false is certain (the filter holds every stored blacklisted
+// jti, the memtable every journaled one); true is to be confirmed with
+// IsBlacklisted. It is the check path's shortcut for unrevoked tokens.
+// A closed store answers true, so the caller's read reports the closing.
+func (s *Store) MayBeBlacklisted(jti string) bool {
+	return s.closed.Load() || s.mem.blacklisted(jti) || s.filter.has(s.filter.hash([]byte(jti)))
 }
 
 // Lookup returns what the store knows of jti: the outstanding record with

@@ -79,9 +79,11 @@ type Store struct {
 	pending pendingSeq // last applied sequence not yet written (see noop.go)
 	// published outbox entries whose delete waits for the next commit
 	published published
-	mem       memtable // the journal's ops in memory (journal.go)
-	tx        txState  // the committing transaction's journal changes
-	mergeAt   int      // journal length that triggers a merge (mergeAt; tests lower it)
+	mem       memtable    // the journal's ops in memory (journal.go)
+	filter    *idFilter   // the blacklisted bucket's keys by hash (filter.go)
+	tx        txState     // the committing transaction's journal changes
+	mergeAt   int         // journal length that triggers a merge (mergeAt; tests lower it)
+	closed    atomic.Bool // set by Close: reads then go to the file and fail
 	// catchingUp is set while Apply receives replay-sized batches
 	catchingUp atomic.Bool
 
@@ -109,7 +111,7 @@ func Open(dir string, o Options) (*Store, error) {
 		Timeout:        o.LockTimeout,
 		NoSync:         o.NoSync,
 		NoFreelistSync: false,
-		FreelistType:   bolt.FreelistMapType,
+		FreelistType:   bolt.FreelistArrayType,
 		// Reserve address space up front: every remap as the file grows
 		// stops the world of open transactions and re-reads every node.
 		InitialMmapSize: 1 << 30,
@@ -128,6 +130,10 @@ func Open(dir string, o Options) (*Store, error) {
 	if err := s.init(); err != nil {
 		db.Close()
 		return nil, err
+	}
+	if err := s.loadFilter(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("persist: load filter: %w", err)
 	}
 	if err := s.loadJournal(); err != nil {
 		db.Close()
@@ -169,6 +175,7 @@ func (s *Store) Path() string { return s.db.Path() }
 // Close waits for in-flight commits and closes the file. It is idempotent.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
+		defer s.closed.Store(true)
 		if err := s.settle(); err != nil {
 			s.log.Warn("could not merge the journal; the next Open reloads it", "err", err)
 		}

@@ -193,7 +193,7 @@ func blacklistedWins(n, o Record) bool { return earlier(n.BlacklistedAt, o.Black
 func putBlacklisted(tx *bolt.Tx, rec Record) (bool, error) {
 	var oldSum uint64 // what the present record adds to the digest
 	if v := tx.Bucket(bucketBlacklisted).Get([]byte(rec.JTI)); v != nil {
-		if old, err := decodeRecord(v); err == nil {
+		if old, err := decodeStored([]byte(rec.JTI), v); err == nil {
 			oldSum = digestHash(old.JTI, old.ExpiresAt)
 		}
 	}
@@ -210,7 +210,7 @@ func putMerged(tx *bolt.Tx, bucket []byte, tag byte, counter []byte, rec Record,
 	b := tx.Bucket(bucket)
 	key := []byte(rec.JTI)
 	if v := b.Get(key); v != nil {
-		old, err := decodeRecord(v)
+		old, err := decodeStored(key, v)
 		if err == nil && !wins(rec, old) {
 			return false, nil
 		}
@@ -227,7 +227,7 @@ func putMerged(tx *bolt.Tx, bucket []byte, tag byte, counter []byte, rec Record,
 	} else if err := addCounter(tx, counter, 1); err != nil {
 		return false, err
 	}
-	if err := b.Put(key, encodeRecord(rec)); err != nil {
+	if err := b.Put(key, encodeStored(rec)); err != nil {
 		return false, fmt.Errorf("put %s: %w", bucket, err)
 	}
 	if err := tx.Bucket(bucketByExp).Put(expKey(rec.ExpiresAt, tag, rec.JTI), nil); err != nil {

@@ -230,6 +230,15 @@ func TestProcessFleetKill9Validator(t *testing.T) {
 
 	// kill -9 validator 2, blacklist 50 more while it is dead, restart it
 	// on the same data dir: it resumes after the sequence it had applied.
+	// (A blacklisting is in force on arrival; its batch commits a moment
+	// later: wait for the commit, so the restart has something to resume.)
+	waitFor(t, 10*time.Second, func() error {
+		st, err := adminStatus(v2.url, admin)
+		if err == nil && st.LastApplied < 1 {
+			err = fmt.Errorf("validator 2 has applied up to %d", st.LastApplied)
+		}
+		return err
+	})
 	v2.kill9(t)
 	for range 50 {
 		tok := mint()
