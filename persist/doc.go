@@ -9,6 +9,12 @@
 // transaction, so throughput grows with concurrency instead of collapsing to
 // one fsync per request.
 //
+// Token writes go to a journal first (journal.go): an append to a bucket
+// with sequential keys, in the same fsynced transaction as the outbox entry,
+// kept in memory for reads and merged into the record trees in large sorted
+// batches. An in-memory filter of the blacklisted ids (filter.go) answers
+// the check of an unrevoked token without touching the file.
+//
 // persist knows nothing of HTTP, NATS or JWT: records are plain values, and
 // outbox entries are opaque bytes that the caller encodes.
 //
@@ -21,6 +27,13 @@
 //   - The raw token text is stored only when Options.KeepRawToken is set: a
 //     stored refresh token is a live credential for anyone who can read the
 //     file.
+//   - Memory: the filter costs about 20 bytes per blacklisted entry; the
+//     journal holds up to 64k ops in memory (256k while a replay streams in
+//     large batches). Listings, counts, digests, flushes and exports merge
+//     the journal first.
+//   - Deletes of published outbox entries ride on the next commit; a crash
+//     before it publishes those events again (the stream's duplicate window
+//     and the idempotent apply absorb them).
 //   - Times in records are Unix seconds (exp, iat) or Unix nanoseconds
 //     (created, blacklisted), as the field comments say.
 package persist

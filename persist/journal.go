@@ -28,7 +28,7 @@ import (
 
 // mergeAt is the journal length that triggers a merge. Bigger merges share
 // more pages per op and hold the writers longer.
-const mergeAt = 16384
+const mergeAt = 1 << 16
 
 // catchUpMergeAt replaces mergeAt while the stream delivers a backlog in
 // large batches (a replay): fewer, larger merges rewrite each tree page
