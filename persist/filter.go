@@ -31,8 +31,11 @@ type filterShard struct {
 
 // loadFilter builds the filter from the blacklisted bucket (on Open).
 func (s *Store) loadFilter() error {
-	s.filter = newIDFilter()
 	return s.db.View(func(tx *bolt.Tx) error {
+		// Sized for what the bucket holds: maps that grow step by step
+		// leave their old tables behind as garbage, and the process's
+		// memory keeps the high-water mark.
+		s.filter = newIDFilter(int(getU64(tx.Bucket(bucketMeta), metaNumBlacklisted)))
 		var hs []uint64
 		c := tx.Bucket(bucketBlacklisted).Cursor()
 		for k, _ := c.First(); k != nil; k, _ = c.Next() {
@@ -47,10 +50,10 @@ func (s *Store) loadFilter() error {
 	})
 }
 
-func newIDFilter() *idFilter {
+func newIDFilter(size int) *idFilter {
 	f := &idFilter{seed: maphash.MakeSeed()}
 	for i := range f.shards {
-		f.shards[i].n = map[uint64]uint32{}
+		f.shards[i].n = make(map[uint64]uint32, size/filterShards+size/filterShards/8)
 	}
 	return f
 }
