@@ -327,10 +327,14 @@ func TestFleetSubscribeOnlyValidator(t *testing.T) {
 	v := startNode(t, vcfg)
 	jtis := blacklistN(t, full.Node, "perm", 20)
 	waitHasAll(t, jtis, v)
-	st, _ := v.Status()
-	if !st.Ready || st.NATS != "connected" || st.EventsSkipped != 0 {
-		t.Errorf("validator status %+v", st)
-	}
+	// The blacklistings are in force on arrival; readiness follows the
+	// commit of their batch.
+	eventstest.CheckFor(t, waitLong, pollEvery, func() error {
+		if st, _ := v.Status(); !st.Ready || st.NATS != "connected" || st.EventsSkipped != 0 {
+			return fmt.Errorf("validator status %+v", st)
+		}
+		return nil
+	})
 	// The validator's credentials cannot put an event on the stream.
 	nc, err := nats.Connect(s.ClientURL(), nats.UserInfo("validator", "v"), nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}))
 	if err != nil {

@@ -8,33 +8,146 @@ import (
 )
 
 // idFilter is an exact in-memory index of the blacklisted bucket's keys by
-// a keyed 64-bit hash: count[h] is how many stored blacklisted jtis hash to
-// h. A jti whose hash is absent is certainly not in the bucket, so the
+// a keyed 64-bit hash: a multiset holding one hash per stored blacklisted
+// jti. A jti whose hash is absent is certainly not in the bucket, so the
 // check of an unrevoked token (most checks) needs no read transaction and
-// no page of the file; a present hash is confirmed in the bucket. It costs
-// about 20 bytes per blacklisted entry. Open builds it from the bucket; the
-// committer's after func applies each transaction's additions and removals
-// once the transaction has committed, additions before the merged ops leave
-// the memtable (see journal.go), so a reader never misses an entry.
+// no page of the file; a present hash is confirmed in the bucket. Each
+// shard is an open-addressing table of hashes (linear probing, at most 3/4
+// full), about 11-16 bytes per blacklisted entry. Open builds it from the
+// bucket; the committer's after func applies each transaction's additions
+// and removals once the transaction has committed, additions before the
+// merged ops leave the memtable (see journal.go), so a reader never misses
+// an entry.
 type idFilter struct {
 	seed   maphash.Seed
 	shards [filterShards]filterShard
 }
 
+// filterShards is a power of two; a hash's top bits pick its shard and its
+// low bits its slot.
 const filterShards = 64
 
 type filterShard struct {
-	mu sync.RWMutex
-	n  map[uint64]uint32
-	_  [40]byte // keep hot shards on separate cache lines
+	mu    sync.RWMutex
+	slots []uint64 // 0 is empty; hashes are never 0 (see hash)
+	n     int
+	_     [24]byte // keep hot shards on separate cache lines
+}
+
+func newIDFilter(size int) *idFilter {
+	f := &idFilter{seed: maphash.MakeSeed()}
+	per := size / filterShards
+	for i := range f.shards {
+		f.shards[i].slots = make([]uint64, tableSize(per))
+	}
+	return f
+}
+
+// tableSize is the smallest power of two (at least 16) that holds n hashes
+// at most 3/4 full.
+func tableSize(n int) int {
+	c := 16
+	for c*3 < n*4 {
+		c *= 2
+	}
+	return c
+}
+
+func (f *idFilter) hash(jti []byte) uint64 {
+	if h := maphash.Bytes(f.seed, jti); h != 0 {
+		return h
+	}
+	return 1
+}
+
+func (f *idFilter) shard(h uint64) *filterShard { return &f.shards[h>>58] }
+
+// has reports whether a blacklisted jti may hash to h.
+func (f *idFilter) has(h uint64) bool {
+	s := f.shard(h)
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	mask := uint64(len(s.slots) - 1)
+	for i := h & mask; ; i = (i + 1) & mask {
+		switch s.slots[i] {
+		case 0:
+			return false
+		case h:
+			return true
+		}
+	}
+}
+
+func (f *idFilter) add(hs []uint64) {
+	for _, h := range hs {
+		s := f.shard(h)
+		s.mu.Lock()
+		if (s.n+1)*4 > len(s.slots)*3 {
+			s.grow()
+		}
+		s.insert(h)
+		s.n++
+		s.mu.Unlock()
+	}
+}
+
+func (s *filterShard) insert(h uint64) {
+	mask := uint64(len(s.slots) - 1)
+	i := h & mask
+	for s.slots[i] != 0 {
+		i = (i + 1) & mask
+	}
+	s.slots[i] = h
+}
+
+func (s *filterShard) grow() {
+	old := s.slots
+	s.slots = make([]uint64, 2*len(old))
+	for _, h := range old {
+		if h != 0 {
+			s.insert(h)
+		}
+	}
+}
+
+// remove takes one copy of each hash out (linear probing with backward
+// shift: the entries after it move up, so no probe chain breaks).
+func (f *idFilter) remove(hs []uint64) {
+	for _, h := range hs {
+		s := f.shard(h)
+		s.mu.Lock()
+		s.delete(h)
+		s.mu.Unlock()
+	}
+}
+
+func (s *filterShard) delete(h uint64) {
+	mask := uint64(len(s.slots) - 1)
+	i := h & mask
+	for {
+		switch s.slots[i] {
+		case 0:
+			return // not present
+		case h:
+			s.n--
+			for j := (i + 1) & mask; s.slots[j] != 0; j = (j + 1) & mask {
+				home := s.slots[j] & mask
+				// The entry at j may fill the hole at i if its probe
+				// from home to j passes i.
+				if (i <= j && (home <= i || home > j)) || (i > j && home <= i && home > j) {
+					s.slots[i], i = s.slots[j], j
+				}
+			}
+			s.slots[i] = 0
+			return
+		}
+		i = (i + 1) & mask
+	}
 }
 
 // loadFilter builds the filter from the blacklisted bucket (on Open).
 func (s *Store) loadFilter() error {
 	return s.db.View(func(tx *bolt.Tx) error {
-		// Sized for what the bucket holds: maps that grow step by step
-		// leave their old tables behind as garbage, and the process's
-		// memory keeps the high-water mark.
 		s.filter = newIDFilter(int(getU64(tx.Bucket(bucketMeta), metaNumBlacklisted)))
 		var hs []uint64
 		c := tx.Bucket(bucketBlacklisted).Cursor()
@@ -48,47 +161,4 @@ func (s *Store) loadFilter() error {
 		s.filter.add(hs)
 		return nil
 	})
-}
-
-func newIDFilter(size int) *idFilter {
-	f := &idFilter{seed: maphash.MakeSeed()}
-	for i := range f.shards {
-		f.shards[i].n = make(map[uint64]uint32, size/filterShards+size/filterShards/8)
-	}
-	return f
-}
-
-func (f *idFilter) hash(jti []byte) uint64 { return maphash.Bytes(f.seed, jti) }
-
-func (f *idFilter) shard(h uint64) *filterShard { return &f.shards[h%filterShards] }
-
-// has reports whether a blacklisted jti may hash to h.
-func (f *idFilter) has(h uint64) bool {
-	s := f.shard(h)
-	s.mu.RLock()
-	_, ok := s.n[h]
-	s.mu.RUnlock()
-	return ok
-}
-
-func (f *idFilter) add(hs []uint64) {
-	for _, h := range hs {
-		s := f.shard(h)
-		s.mu.Lock()
-		s.n[h]++
-		s.mu.Unlock()
-	}
-}
-
-func (f *idFilter) remove(hs []uint64) {
-	for _, h := range hs {
-		s := f.shard(h)
-		s.mu.Lock()
-		if c := s.n[h]; c > 1 {
-			s.n[h] = c - 1
-		} else {
-			delete(s.n, h)
-		}
-		s.mu.Unlock()
-	}
 }

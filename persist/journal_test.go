@@ -199,9 +199,7 @@ func (s *Store) filterSize() int {
 	for i := range s.filter.shards {
 		sh := &s.filter.shards[i]
 		sh.mu.RLock()
-		for _, c := range sh.n {
-			n += int(c)
-		}
+		n += sh.n
 		sh.mu.RUnlock()
 	}
 	return n

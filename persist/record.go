@@ -13,8 +13,14 @@ const MaxJTILen = 255
 // maxFieldLen bounds every string field of a stored record.
 const maxFieldLen = 64 << 10
 
-// recordVersion is the first byte of every encoded record.
-const recordVersion = 1
+// The first byte of every encoded record is its version: recordVersion
+// stores the four times as they are; recordDelta (for blacklisted records)
+// stores the blacklisting time as its distance from the creation time,
+// usually 0 or a few bytes instead of nine. Both are read.
+const (
+	recordVersion = 1
+	recordDelta   = 2
+)
 
 // Record is what the store keeps about one token id.
 type Record struct {
@@ -62,11 +68,17 @@ func encodeRecord(r Record) []byte {
 		n += binary.MaxVarintLen64 + len(s)
 	}
 	b := make([]byte, 0, n)
-	b = append(b, recordVersion)
+	black := r.BlacklistedAt
+	if black != 0 {
+		b = append(b, recordDelta)
+		black -= r.CreatedAt // wraps; decoding adds it back with the same wrap
+	} else {
+		b = append(b, recordVersion)
+	}
 	b = binary.AppendVarint(b, r.IssuedAt)
 	b = binary.AppendVarint(b, r.ExpiresAt)
 	b = binary.AppendVarint(b, r.CreatedAt)
-	b = binary.AppendVarint(b, r.BlacklistedAt)
+	b = binary.AppendVarint(b, black)
 	for _, s := range strs {
 		b = binary.AppendUvarint(b, uint64(len(s)))
 		b = append(b, s...)
@@ -95,7 +107,7 @@ func decodeStored(key, v []byte) (Record, error) {
 // malformed input yields an error wrapping ErrCorrupt.
 func decodeRecord(b []byte) (Record, error) {
 	var r Record
-	if len(b) == 0 || b[0] != recordVersion {
+	if len(b) == 0 || (b[0] != recordVersion && b[0] != recordDelta) {
 		return r, fmt.Errorf("%w: unknown record version", ErrCorrupt)
 	}
 	d := decoder{b: b[1:]}
@@ -103,6 +115,11 @@ func decodeRecord(b []byte) (Record, error) {
 	r.ExpiresAt = d.varint()
 	r.CreatedAt = d.varint()
 	r.BlacklistedAt = d.varint()
+	if b[0] == recordDelta {
+		if r.BlacklistedAt += r.CreatedAt; r.BlacklistedAt == 0 {
+			return Record{}, fmt.Errorf("%w: blacklisting time 0 in a blacklisted record", ErrCorrupt)
+		}
+	}
 	for _, p := range [...]*string{&r.JTI, &r.User, &r.Type, &r.Origin, &r.Reason, &r.Family, &r.Token} {
 		*p = d.str()
 	}

@@ -407,6 +407,8 @@ func FuzzDecodeRecord(f *testing.F) {
 	f.Add([]byte{})
 	f.Add([]byte{1, 0xff, 0xff, 0xff})
 	f.Add([]byte{1, 2, 2, 2, 2, 0x80})
+	f.Add(encodeRecord(Record{JTI: "b", ExpiresAt: 1, CreatedAt: 7, BlacklistedAt: 3}))
+	f.Add([]byte{2, 2, 2, 2, 0, 0, 0, 0, 0, 0, 0, 0})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		r, err := decodeRecord(b)
 		if err != nil {
