@@ -211,7 +211,7 @@ func (b *bench) runCheck(ctx context.Context, s *section) error {
 		"%d of the lookups are of revoked ids; %d ids are distinct.",
 		n, len(w.keys), cfg.seed+1, n, cfg.zipfS, cfg.zipfV, w.inCount, w.distinct())
 	s.para("Contenders in each round, in this order: %s. blnode in-process is `node.Node.Check` on a node opened without NATS on a store "+
-		"pre-filled with the entries (its cache warmed by two passes over the workload); blnode HTTP is a `blnode serve --no-nats` process with a copy of that store; "+
+		"pre-filled with the entries (warmed by two passes over the workload: the store's in-memory filter answers unrevoked ids, the cache the revoked ones); blnode HTTP is a `blnode serve --no-nats` process with a copy of that store; "+
 		"Redis holds `SET jti 1 EXAT exp` keys (no persistence) and is asked `EXISTS jti` through go-redis.", contenderNames(checkers))
 	s.para("Single goroutine: the mean is the wall time of an untimed loop divided by the calls (%v per round); p50 and p99 time each call with `time.Now` "+
 		"(%v per round; the timer itself costs about %s, included). Parallel: the calls per second of %d goroutines for in-process contenders "+

@@ -110,8 +110,9 @@ func (b *bench) runMemory(ctx context.Context, s *section) error {
 	s.para("For each size, a store pre-built with `persist.Apply` (the fastest honest way to give a node N entries: the records a blacklist writes — "+
 		"an outstanding and a blacklisted record per token, with the by-user and by-expiry indexes) is opened by a `blnode serve --no-nats` process "+
 		"(the node alone: with the embedded NATS server the process would hold that server's memory too). Then every entry is checked once over "+
-		"`POST /v1/check` (%d clients), which reads its page of the store file and caches the answer, and `/proc/PID/status` is read: "+
-		"VmRSS = RssAnon (Go heap, the cache, runtime) + RssFile (pages of the memory-mapped store file touched) + RssShmem. "+
+		"`POST /v1/check` (%d clients): each id is blacklisted, so each check passes the in-memory filter and is confirmed in its page of the store file. "+
+		"Then `/proc/PID/status` is read: VmRSS = RssAnon (Go heap: the filter, the cache, the runtime) + RssFile (pages of the memory-mapped store "+
+		"file touched) + RssShmem. "+
 		"The empty node (0 entries, 1000 checks of unknown ids) is the baseline. Redis: the same ids as `SET jti 1 EXAT exp` in a fresh redis-server, "+
 		"its VmRSS and `INFO memory` used_memory.", cfg.clients)
 	t := s.table("RSS of a node holding N blacklisted entries (one measurement per size)", "entries", "VmRSS", "RssAnon", "RssFile",
