@@ -14,14 +14,8 @@ import (
 // (FuzzDecodeFast checks that).
 func decodeFast(b []byte) (w wireEvent, ok bool) {
 	d := fastDecoder{b: b}
-	var seen uint32
-	if !d.object(func(key []byte) bool {
-		bit := eventKeyBit(key)
-		if bit == 0 || seen&bit != 0 {
-			return false
-		}
-		seen |= bit
-		switch string(key) {
+	if !d.object([]string{"v", "id", "kind", "origin", "region", "time", "token", "cutoff", "user", "family", "not_before"}, func(key string) bool {
+		switch key {
 		case "v":
 			v, ok := d.int()
 			if !ok || int64(int(v)) != v {
@@ -64,35 +58,9 @@ func decodeFast(b []byte) (w wireEvent, ok bool) {
 	return w, d.i == len(d.b)
 }
 
-// eventKeyBit and tokenKeyBit give each known key a bit, to refuse
-// repeats; 0 for an unknown key.
-func eventKeyBit(key []byte) uint32 {
-	for i, k := range [...]string{"v", "id", "kind", "origin", "region", "time", "token", "cutoff", "user", "family", "not_before"} {
-		if string(key) == k {
-			return 1 << i
-		}
-	}
-	return 0
-}
-
-func tokenKeyBit(key []byte) uint32 {
-	for i, k := range [...]string{"jti", "user", "type", "iat", "exp", "reason", "fam"} {
-		if string(key) == k {
-			return 1 << i
-		}
-	}
-	return 0
-}
-
 func (d *fastDecoder) token(t *Token) bool {
-	var seen uint32
-	return d.object(func(key []byte) bool {
-		bit := tokenKeyBit(key)
-		if bit == 0 || seen&bit != 0 {
-			return false
-		}
-		seen |= bit
-		switch string(key) {
+	return d.object([]string{"jti", "user", "type", "iat", "exp", "reason", "fam"}, func(key string) bool {
+		switch key {
 		case "jti":
 			return d.str(&t.JTI)
 		case "user":
@@ -138,20 +106,29 @@ func (d *fastDecoder) byte(c byte) bool {
 	return false
 }
 
-// object reads {"key": value, …}, calling field for each key with the
-// decoder placed at the value.
-func (d *fastDecoder) object(field func(key []byte) bool) bool {
+// object reads {"key": value, …} whose keys are among known, each at most
+// once, calling field for each key with the decoder placed at the value.
+func (d *fastDecoder) object(known []string, field func(key string) bool) bool {
 	if !d.byte('{') {
 		return false
 	}
 	if d.byte('}') {
 		return true
 	}
+	var seen uint64
 	for {
-		key, ok := d.plain()
-		if !ok || !d.byte(':') || !field(key) {
+		raw, ok := d.plain()
+		if !ok || !d.byte(':') {
 			return false
 		}
+		i := 0
+		for i < len(known) && string(raw) != known[i] {
+			i++
+		}
+		if i == len(known) || seen&(1<<i) != 0 || !field(known[i]) {
+			return false
+		}
+		seen |= 1 << i
 		if d.byte(',') {
 			continue
 		}

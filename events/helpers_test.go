@@ -271,3 +271,14 @@ func (l *logBuffer) String() string {
 func (l *logBuffer) logger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
+
+// waitSubscriberReady waits until sub reports ready.
+func waitSubscriberReady(t *testing.T, sub *events.Subscriber) {
+	t.Helper()
+	eventstest.CheckFor(t, waitLong, pollEvery, func() error {
+		if !sub.Ready() {
+			return errors.New("not ready")
+		}
+		return nil
+	})
+}

@@ -2,7 +2,6 @@ package events_test
 
 import (
 	"context"
-	"errors"
 	"testing"
 	"time"
 
@@ -51,12 +50,7 @@ func TestValidatorPermissions(t *testing.T) {
 	sub := newSubscriber(t, vjs, a, events.SubscriberConfig{})
 	runSubscriber(t, sub)
 	waitApplied(t, a, 3)
-	eventstest.CheckFor(t, waitLong, pollEvery, func() error {
-		if !sub.Ready() {
-			return errors.New("validator not ready")
-		}
-		return nil
-	})
+	waitSubscriberReady(t, sub)
 	publishN(t, wp, 1)
 	waitApplied(t, a, 4)
 

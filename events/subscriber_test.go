@@ -62,12 +62,7 @@ func TestSubscriberReplaysFromZero(t *testing.T) {
 	a.mu.Unlock()
 
 	waitApplied(t, a, 50)
-	eventstest.CheckFor(t, waitLong, pollEvery, func() error {
-		if !sub.Ready() {
-			return errors.New("not ready")
-		}
-		return nil
-	})
+	waitSubscriberReady(t, sub)
 	_, seqs, byID := a.snapshot()
 	if len(seqs) != 50 || seqs[0] != 1 || seqs[49] != 50 {
 		t.Fatalf("applied seqs %v", seqs)
@@ -103,12 +98,7 @@ func TestSubscriberResumesFromSequence(t *testing.T) {
 	if len(seqs) != 10 || seqs[0] != 31 {
 		t.Fatalf("applied seqs %v, want 31..40", seqs)
 	}
-	eventstest.CheckFor(t, waitLong, pollEvery, func() error {
-		if !sub.Ready() {
-			return errors.New("not ready")
-		}
-		return nil
-	})
+	waitSubscriberReady(t, sub)
 }
 
 func TestSubscriberEmptyStreamReadyAtOnce(t *testing.T) {
@@ -116,12 +106,7 @@ func TestSubscriberEmptyStreamReadyAtOnce(t *testing.T) {
 	a := newApplier(0)
 	sub := newSubscriber(t, js, a, events.SubscriberConfig{})
 	runSubscriber(t, sub)
-	eventstest.CheckFor(t, waitLong, pollEvery, func() error {
-		if !sub.Ready() {
-			return errors.New("not ready")
-		}
-		return nil
-	})
+	waitSubscriberReady(t, sub)
 	p := newPublisher(t, js, events.PublisherConfig{})
 	publishN(t, p, 1)
 	waitApplied(t, a, 1)
@@ -170,12 +155,7 @@ func TestSubscriberRecordsSkippedSequence(t *testing.T) {
 	sub := newSubscriber(t, js, a, events.SubscriberConfig{})
 	runSubscriber(t, sub)
 	waitApplied(t, a, 1)
-	eventstest.CheckFor(t, waitLong, pollEvery, func() error {
-		if !sub.Ready() {
-			return errors.New("not ready")
-		}
-		return nil
-	})
+	waitSubscriberReady(t, sub)
 	if sub.Skipped() != 1 {
 		t.Fatalf("skipped %d", sub.Skipped())
 	}
@@ -283,12 +263,7 @@ func TestSubscriberRunTwice(t *testing.T) {
 	_, _, js := setup(t)
 	sub := newSubscriber(t, js, newApplier(0), events.SubscriberConfig{})
 	runSubscriber(t, sub)
-	eventstest.CheckFor(t, waitLong, pollEvery, func() error {
-		if !sub.Ready() {
-			return errors.New("not ready")
-		}
-		return nil
-	})
+	waitSubscriberReady(t, sub)
 	if err := sub.Run(t.Context()); !errors.Is(err, events.ErrRunning) {
 		t.Fatalf("second Run = %v, want ErrRunning", err)
 	}
@@ -309,12 +284,7 @@ func TestSubscriberReadyWhenTailExpired(t *testing.T) {
 	}
 	sub := newSubscriber(t, js, newApplier(2), events.SubscriberConfig{})
 	runSubscriber(t, sub)
-	eventstest.CheckFor(t, waitLong, pollEvery, func() error {
-		if !sub.Ready() {
-			return errors.New("not ready")
-		}
-		return nil
-	})
+	waitSubscriberReady(t, sub)
 }
 
 // previewApplier records the ids previewed and checks that every event
@@ -350,12 +320,7 @@ func TestSubscriberPreviewsLiveEvents(t *testing.T) {
 	a := &previewApplier{memApplier: newApplier(0), previewed: map[string]bool{}}
 	sub := newSubscriber(t, js, a, events.SubscriberConfig{})
 	runSubscriber(t, sub)
-	eventstest.CheckFor(t, waitLong, pollEvery, func() error {
-		if !sub.Ready() {
-			return errors.New("not ready")
-		}
-		return nil
-	})
+	waitSubscriberReady(t, sub)
 	p := newPublisher(t, js, events.PublisherConfig{})
 	publishN(t, p, 20)
 	waitApplied(t, a.memApplier, 20)
