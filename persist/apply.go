@@ -137,7 +137,8 @@ func (w *recordWriter) finish() error {
 			}
 		}
 		slices.SortFunc(ix.put, bytes.Compare)
-		for _, k := range ix.put {
+		// A blacklisted token's two records share their by_user key.
+		for _, k := range slices.CompactFunc(ix.put, bytes.Equal) {
 			if err := b.Put(k, nil); err != nil {
 				return fmt.Errorf("index %s: %w", ix.bucket, err)
 			}

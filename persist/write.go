@@ -116,16 +116,21 @@ func (s *Store) Apply(ops []Op, appliedSeq uint64) (skipped int, err error) {
 		}
 		prepared = append(prepared, op)
 	}
-	var unchanged bool
-	if err := s.view(func(tx *bolt.Tx) error { unchanged = s.noop(tx, prepared); return nil }); err != nil {
-		return skipped, err
-	}
-	if unchanged {
-		s.pending.note(appliedSeq)
-		return skipped, nil
+	// A replay-sized batch is written without looking first: it is almost
+	// never all known, and the look would cost a lookup per op.
+	catchingUp := len(prepared) >= catchUpBatch
+	if !catchingUp {
+		var unchanged bool
+		if err := s.view(func(tx *bolt.Tx) error { unchanged = s.noop(tx, prepared); return nil }); err != nil {
+			return skipped, err
+		}
+		if unchanged {
+			s.pending.note(appliedSeq)
+			return skipped, nil
+		}
 	}
 	appliedSeq = max(appliedSeq, s.pending.v.Load())
-	s.catchingUp.Store(len(prepared) >= catchUpBatch)
+	s.catchingUp.Store(catchingUp)
 	err = s.commit.do(func(tx *bolt.Tx) error {
 		records := make([]Op, 0, len(prepared))
 		for _, op := range prepared {
