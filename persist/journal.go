@@ -22,9 +22,10 @@ import (
 // journal into memory, so a crash loses nothing acknowledged.
 //
 // Reads that answer from one jti (IsBlacklisted, Lookup) look in the
-// memtable first and then in a read transaction of the trees; a merge
-// commits the trees before it drops the merged ops from memory, so a reader
-// never misses an op in between.
+// memtable first and then in the filter (filter.go) or a read transaction
+// of the trees; a merge commits the trees, and updates the filter, before
+// it drops the merged ops from memory, so a reader never misses an op in
+// between.
 
 // mergeAt is the journal length that triggers a merge. Bigger merges share
 // more pages per op and hold the writers longer.
@@ -32,7 +33,8 @@ const mergeAt = 1 << 16
 
 // catchUpMergeAt replaces mergeAt while the stream delivers a backlog in
 // large batches (a replay): fewer, larger merges rewrite each tree page
-// fewer times, and a replica is ready once the backlog is journaled.
+// fewer times, and the ops journaled since the last of them are merged
+// after the replica is ready (by its next commit, read or Close).
 const catchUpMergeAt = 1 << 18
 
 // catchUpBatch is the Apply batch size taken as a sign of a replay.
