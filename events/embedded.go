@@ -122,3 +122,29 @@ func (l *serverLogger) Fatalf(format string, v ...any)  { l.log.Error(fmt.Sprint
 func (l *serverLogger) Errorf(format string, v ...any)  { l.log.Error(fmt.Sprintf(format, v...)) }
 func (l *serverLogger) Debugf(format string, v ...any)  { l.log.Debug(fmt.Sprintf(format, v...)) }
 func (l *serverLogger) Tracef(format string, v ...any)  {}
+
+// ClusterReady reports why the running servers among servers, members of one
+// in-process cluster, are not yet a working JetStream cluster: each is
+// routed to the others and current with the meta leader, and there is
+// exactly one leader. It returns nil once they are.
+func ClusterReady(servers []*server.Server) error {
+	leaders := 0
+	for _, s := range servers {
+		if !s.Running() {
+			continue
+		}
+		if got := s.NumRoutes(); got < len(servers)-1 {
+			return fmt.Errorf("%s has %d routes, want %d", s.Name(), got, len(servers)-1)
+		}
+		if s.JetStreamIsLeader() {
+			leaders++
+		}
+		if !s.JetStreamIsCurrent() {
+			return fmt.Errorf("%s is not current with the meta leader", s.Name())
+		}
+	}
+	if leaders != 1 {
+		return fmt.Errorf("%d meta leaders", leaders)
+	}
+	return nil
+}

@@ -447,6 +447,12 @@ func (d *drain) fill(ctx context.Context) (more bool, err error) {
 	if err != nil {
 		return false, fmt.Errorf("events: read outbox: %w", err)
 	}
+	if len(entries) > 0 {
+		if nc := d.p.js.Conn(); nc != nil && !nc.IsConnected() {
+			d.p.failed(errNotConnected)
+			return false, errNotConnected
+		}
+	}
 	var dropped []uint64
 	published := 0
 	for _, en := range entries {
@@ -466,10 +472,6 @@ func (d *drain) fill(ctx context.Context) (more bool, err error) {
 			dropped = append(dropped, en.Seq)
 			d.last = max(d.last, en.Seq)
 			continue
-		}
-		if nc := d.p.js.Conn(); nc != nil && !nc.IsConnected() {
-			d.p.failed(errNotConnected)
-			return false, errNotConnected
 		}
 		msg := d.p.message(e, en.Data)
 		paf, err := d.p.js.PublishMsgAsync(msg)

@@ -117,6 +117,7 @@ type SubscriberStatus struct {
 type Subscriber struct {
 	js     jetstream.JetStream
 	a      Applier
+	pv     Previewer // a, when it previews; else nil
 	cfg    SubscriberConfig
 	stream StreamConfig
 	log    *slog.Logger
@@ -168,9 +169,11 @@ func NewSubscriber(js jetstream.JetStream, a Applier, c SubscriberConfig) (*Subs
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	c.Stream = sc
+	pv, _ := a.(Previewer)
 	return &Subscriber{
 		js:     js,
 		a:      a,
+		pv:     pv,
 		cfg:    c,
 		stream: sc,
 		log:    c.Logger.With("component", "events"),
@@ -297,14 +300,13 @@ func decodeBatch(batch []item) {
 // preview decodes it and passes it to the Applier's Preview, when the
 // Applier is a Previewer and it is not part of a replay backlog.
 func (s *Subscriber) preview(it item) item {
-	p, ok := s.a.(Previewer)
-	if !ok || it.pending >= backlog {
+	if s.pv == nil || it.pending >= backlog {
 		return it
 	}
 	it.ev, it.err = Decode(it.data)
 	it.decoded = true
 	if it.err == nil {
-		p.Preview(it.ev)
+		s.pv.Preview(it.ev)
 		it.previewed = true
 	}
 	return it

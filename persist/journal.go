@@ -173,18 +173,22 @@ func (s *Store) journal(tx *bolt.Tx, op Op) error {
 	if err := b.Put(u64(seq), encodeOp(op)); err != nil {
 		return fmt.Errorf("journal: %w", err)
 	}
-	st := &s.tx
-	if st.stage == nil {
-		st.stage = make(map[string]*memEntry)
+	if s.tx.stage == nil {
+		s.tx.stage = make(map[string]*memEntry)
 	}
-	e := st.stage[op.Record.JTI]
+	stageOp(s.tx.stage, op, seq)
+	s.tx.staged++
+	return nil
+}
+
+// stageOp folds op, journaled under seq, into its jti's entry of stage.
+func stageOp(stage map[string]*memEntry, op Op, seq uint64) {
+	e := stage[op.Record.JTI]
 	if e == nil {
 		e = &memEntry{}
-		st.stage[op.Record.JTI] = e
+		stage[op.Record.JTI] = e
 	}
 	e.add(op, seq)
-	st.staged++
-	return nil
 }
 
 // current returns the winning record of bucket (blacklisted or
@@ -338,12 +342,7 @@ func (s *Store) loadJournal() error {
 			if err != nil || len(k) != 8 {
 				return fmt.Errorf("%w: journal entry %x: %v", ErrCorrupt, k, err)
 			}
-			e := stage[op.Record.JTI]
-			if e == nil {
-				e = &memEntry{}
-				stage[op.Record.JTI] = e
-			}
-			e.add(op, binary.BigEndian.Uint64(k))
+			stageOp(stage, op, binary.BigEndian.Uint64(k))
 			n++
 			return nil
 		})

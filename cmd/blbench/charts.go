@@ -37,23 +37,50 @@ func checkerCurves(cs []*checker) []curve {
 	return out
 }
 
-// cdfChart draws cumulative distributions (x in µs when micro, else ms).
+// cdfSpec says how a CDF chart is labelled and scaled.
+type cdfSpec struct {
+	title, xLabel, yLabel string
+	logX                  bool // latencies spanning orders of magnitude
+	legendTopLeft         bool
+}
+
+// cdfChart draws check latency CDFs by contender (x in µs on a log scale
+// when micro, else ms).
 func (b *bench) cdfChart(file, title string, micro bool, curves []curve) error {
-	p := plot.New()
-	p.Title.Text = title
-	p.X.Label.Text = "latency (ms)"
+	spec := cdfSpec{title: title, xLabel: "latency (ms)", yLabel: "fraction of calls ≤ latency", logX: micro}
 	if micro {
-		p.X.Label.Text = "latency (µs, log scale)"
+		spec.xLabel = "latency (µs, log scale)"
+	}
+	return b.drawCDF(file, spec, curves)
+}
+
+// propChart draws propagation CDFs, latency in ms on a log scale (the
+// contenders span microseconds to seconds).
+func (b *bench) propChart(file string, curves []curve) error {
+	return b.drawCDF(file, cdfSpec{
+		title:  "Propagation latency: writer's 200 → validator rejects (CDF)",
+		xLabel: "latency (ms, log scale)", yLabel: "fraction of writes seen ≤ latency",
+		logX: true, legendTopLeft: true,
+	}, curves)
+}
+
+// drawCDF draws cumulative distributions, one line per curve (points at or
+// below zero are left out of a log scale).
+func (b *bench) drawCDF(file string, spec cdfSpec, curves []curve) error {
+	p := plot.New()
+	p.Title.Text = spec.title
+	p.X.Label.Text = spec.xLabel
+	if spec.logX {
 		p.X.Scale = plot.LogScale{}
 		p.X.Tick.Marker = plot.LogTicks{Prec: -1}
 	}
-	p.Y.Label.Text = "fraction of calls ≤ latency"
+	p.Y.Label.Text = spec.yLabel
 	p.Y.Min, p.Y.Max = 0, 1
 	p.Add(plotter.NewGrid())
 	for i, c := range curves {
 		pts := make(plotter.XYs, 0, len(c.xs))
 		for j := range c.xs {
-			if micro && c.xs[j] <= 0 {
+			if spec.logX && c.xs[j] <= 0 {
 				continue
 			}
 			pts = append(pts, plotter.XY{X: c.xs[j], Y: c.ys[j]})
@@ -71,9 +98,10 @@ func (b *bench) cdfChart(file, title string, micro bool, curves []curve) error {
 		p.Add(l)
 		p.Legend.Add(c.name, l)
 	}
-	p.Legend.Top = false
-	p.Legend.Left = false
-	p.Legend.YOffs = vg.Points(20)
+	p.Legend.Top, p.Legend.Left = spec.legendTopLeft, spec.legendTopLeft
+	if !spec.legendTopLeft {
+		p.Legend.YOffs = vg.Points(20)
+	}
 	return b.saveChart(p, file)
 }
 
@@ -122,42 +150,4 @@ func (b *bench) saveChart(p *plot.Plot, file string) error {
 		return err
 	}
 	return p.Save(8*vg.Inch, 5*vg.Inch, filepath.Join(dir, file))
-}
-
-// propChart draws propagation CDFs, latency in ms on a log scale (the
-// contenders span microseconds to seconds).
-func (b *bench) propChart(file string, curves []curve) error {
-	p := plot.New()
-	p.Title.Text = "Propagation latency: writer's 200 → validator rejects (CDF)"
-	p.X.Label.Text = "latency (ms, log scale)"
-	p.X.Scale = plot.LogScale{}
-	p.X.Tick.Marker = plot.LogTicks{Prec: -1}
-	p.Y.Label.Text = "fraction of writes seen ≤ latency"
-	p.Y.Min, p.Y.Max = 0, 1
-	p.Add(plotter.NewGrid())
-	for i, c := range curves {
-		pts := make(plotter.XYs, 0, len(c.xs))
-		for j := range c.xs {
-			if c.xs[j] > 0 {
-				pts = append(pts, plotter.XY{X: c.xs[j], Y: c.ys[j]})
-			}
-		}
-		if len(pts) == 0 {
-			continue
-		}
-		l, err := plotter.NewLine(pts)
-		if err != nil {
-			return fmt.Errorf("chart %s: %w", file, err)
-		}
-		l.Color = plotutil.Color(i)
-		l.Width = vg.Points(1.5)
-		if i >= 5 {
-			l.Dashes = []vg.Length{vg.Points(6), vg.Points(3)}
-		}
-		p.Add(l)
-		p.Legend.Add(c.name, l)
-	}
-	p.Legend.Top = true
-	p.Legend.Left = true
-	return b.saveChart(p, file)
 }

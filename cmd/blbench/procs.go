@@ -21,6 +21,8 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/blnode/blnode/events"
 )
 
 // Bounds on waiting for the things blbench starts.
@@ -396,24 +398,7 @@ func startNATSCluster(ctx context.Context, n int, dir string) (natsServers, erro
 		}
 		ns = append(ns, s)
 	}
-	err = pollUntil(ctx, startTimeout, 20*time.Millisecond, func() error {
-		leaders := 0
-		for _, s := range ns {
-			if got := s.NumRoutes(); got < n-1 {
-				return fmt.Errorf("%s has %d routes, want %d", s.Name(), got, n-1)
-			}
-			if s.JetStreamIsLeader() {
-				leaders++
-			}
-			if !s.JetStreamIsCurrent() {
-				return fmt.Errorf("%s is not current with the meta leader", s.Name())
-			}
-		}
-		if leaders != 1 {
-			return fmt.Errorf("%d meta leaders", leaders)
-		}
-		return nil
-	})
+	err = pollUntil(ctx, startTimeout, 20*time.Millisecond, func() error { return events.ClusterReady(ns) })
 	if err != nil {
 		ns.shutdown()
 		return nil, fmt.Errorf("NATS cluster: %w", err)

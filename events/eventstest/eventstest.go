@@ -22,6 +22,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/blnode/blnode/events"
 )
 
 // readyTimeout bounds the wait for a server, a route mesh or a leader.
@@ -160,27 +162,7 @@ func freePorts(t testing.TB, n int) []int {
 // is the JetStream meta leader and every one is current with it.
 func waitCluster(t testing.TB, servers []*server.Server) {
 	t.Helper()
-	CheckFor(t, readyTimeout, 20*time.Millisecond, func() error {
-		leaders := 0
-		for _, s := range servers {
-			if !s.Running() {
-				continue
-			}
-			if got := s.NumRoutes(); got < len(servers)-1 {
-				return fmt.Errorf("%s has %d routes, want %d", s.Name(), got, len(servers)-1)
-			}
-			if s.JetStreamIsLeader() {
-				leaders++
-			}
-			if !s.JetStreamIsCurrent() {
-				return fmt.Errorf("%s is not current with the meta leader", s.Name())
-			}
-		}
-		if leaders != 1 {
-			return fmt.Errorf("%d meta leaders", leaders)
-		}
-		return nil
-	})
+	CheckFor(t, readyTimeout, 20*time.Millisecond, func() error { return events.ClusterReady(servers) })
 }
 
 // RestartServer shuts s down (if it still runs) and starts a new server with
