@@ -23,6 +23,7 @@ import (
 
 	"github.com/blnode/blnode/events"
 	"github.com/blnode/blnode/events/eventstest"
+	"github.com/blnode/blnode/internal/observe"
 	"github.com/blnode/blnode/node"
 	"github.com/blnode/blnode/persist"
 )
@@ -106,80 +107,6 @@ func waitReady(b *testing.B, limit time.Duration, nodes ...*running) {
 	})
 }
 
-// probe is one propagation write: acked is when the full node's 200 arrived,
-// measured from the run's base time (monotonic), and is set before the probe
-// is handed to the observers.
-type probe struct {
-	jti   string
-	acked time.Duration
-}
-
-// observation is what one validator's observer saw.
-type observation struct {
-	lat     []time.Duration // 200 → Check true, one per token
-	polls   int             // Check rounds while something was pending
-	waiting time.Duration   // time spent with something pending
-	err     error
-}
-
-// observe polls v for the tokens arriving on in until in is closed and every
-// token has been seen, or ctx ends. Each round checks every pending token and
-// then waits for the next tick (or a new token).
-func observe(ctx context.Context, v *node.Node, in <-chan *probe, base time.Time, every time.Duration) observation {
-	var o observation
-	tick := time.NewTicker(every)
-	defer tick.Stop()
-	var pending []*probe
-	for {
-		if len(pending) == 0 {
-			select {
-			case p, ok := <-in:
-				if !ok {
-					return o
-				}
-				pending = append(pending, p)
-			case <-ctx.Done():
-				return o
-			}
-		}
-		from := time.Now()
-	round:
-		for len(pending) > 0 {
-			kept := pending[:0]
-			for _, p := range pending {
-				ok, err := v.Check(p.jti)
-				if err != nil {
-					o.err = fmt.Errorf("check %s: %w", p.jti, err)
-					return o
-				}
-				if ok {
-					o.lat = append(o.lat, time.Since(base)-p.acked)
-				} else {
-					kept = append(kept, p)
-				}
-			}
-			pending = kept
-			o.polls++
-			select {
-			case p, ok := <-in:
-				if !ok {
-					in = nil // a nil channel never fires: keep polling what is pending
-					continue
-				}
-				pending = append(pending, p)
-			case <-tick.C:
-			case <-ctx.Done():
-				o.err = fmt.Errorf("%d tokens never seen: %w", len(pending), ctx.Err())
-				break round
-			}
-		}
-		o.waiting += time.Since(from)
-		if o.err != nil || in == nil {
-			return o
-		}
-	}
-}
-
 // postBlacklist blacklists jti through the full node's admin API and
 // returns once the 200 has arrived.
 func postBlacklist(ctx context.Context, client *http.Client, url, jti string, exp int64) error {
@@ -250,13 +177,13 @@ func BenchmarkPropagation(b *testing.B) {
 	defer cancel()
 	base := time.Now()
 	delivered := watchDeliveries(b, servers[0], base)
-	feeds := make([]chan *probe, len(validators))
-	results := make([]observation, len(validators))
+	feeds := make([]chan *observe.Probe, len(validators))
+	results := make([]observe.Result, len(validators))
 	var observers sync.WaitGroup
 	for i, v := range validators {
-		feeds[i] = make(chan *probe, benchWriteSlots)
+		feeds[i] = make(chan *observe.Probe, benchWriteSlots)
 		observers.Go(func() {
-			if results[i] = observe(ctx, v.Node, feeds[i], base, every); results[i].err != nil {
+			if results[i] = observe.Poll(ctx, v.Check, feeds[i], base, every); results[i].Err != nil {
 				cancel() // stop the writers; nobody drains this feed any more
 			}
 		})
@@ -266,7 +193,7 @@ func BenchmarkPropagation(b *testing.B) {
 		writers  sync.WaitGroup
 		mu       sync.Mutex
 		writeLat []time.Duration
-		acked    []*probe
+		acked    []*observe.Probe
 		writeErr error
 		slots    = make(chan struct{}, benchWriteSlots)
 		pace     = time.NewTicker(time.Second / time.Duration(rate))
@@ -276,20 +203,20 @@ func BenchmarkPropagation(b *testing.B) {
 	write := func() {
 		<-pace.C
 		slots <- struct{}{}
-		p := &probe{jti: fmt.Sprintf("prop-%07d", written)}
+		p := &observe.Probe{JTI: fmt.Sprintf("prop-%07d", written)}
 		written++
 		writers.Go(func() {
 			defer func() { <-slots }()
 			sent := time.Since(base)
-			if err := postBlacklist(ctx, client, srv.URL, p.jti, exp); err != nil {
+			if err := postBlacklist(ctx, client, srv.URL, p.JTI, exp); err != nil {
 				mu.Lock()
 				writeErr = errors.Join(writeErr, err)
 				mu.Unlock()
 				return
 			}
-			p.acked = time.Since(base)
+			p.Acked = time.Since(base)
 			mu.Lock()
-			writeLat = append(writeLat, p.acked-sent)
+			writeLat = append(writeLat, p.Acked-sent)
 			acked = append(acked, p)
 			mu.Unlock()
 			for _, f := range feeds {
@@ -322,18 +249,18 @@ func BenchmarkPropagation(b *testing.B) {
 	var polls int
 	var waiting time.Duration
 	for i, o := range results {
-		if o.err != nil {
-			b.Fatalf("validator %d: %v", i, o.err)
+		if o.Err != nil {
+			b.Fatalf("validator %d: %v", i, o.Err)
 		}
-		if len(o.lat) != written {
-			b.Fatalf("validator %d saw %d of %d tokens", i, len(o.lat), written)
+		if len(o.Lat) != written {
+			b.Fatalf("validator %d saw %d of %d tokens", i, len(o.Lat), written)
 		}
-		slices.Sort(o.lat)
+		slices.Sort(o.Lat)
 		b.Logf("validator %d (server %d): p50 %.3fms p99 %.3fms max %.3fms", i, i%len(servers),
-			ms(percentile(o.lat, 0.50)), ms(percentile(o.lat, 0.99)), ms(o.lat[len(o.lat)-1]))
-		all = append(all, o.lat...)
-		polls += o.polls
-		waiting += o.waiting
+			ms(percentile(o.Lat, 0.50)), ms(percentile(o.Lat, 0.99)), ms(o.Lat[len(o.Lat)-1]))
+		all = append(all, o.Lat...)
+		polls += o.Polls
+		waiting += o.Waiting
 	}
 	slices.Sort(all)
 	slices.Sort(writeLat)
@@ -561,13 +488,13 @@ func watchDeliveries(b *testing.B, s *server.Server, base time.Time) *deliveries
 
 // since returns, sorted, how long after its 200 each probe was delivered
 // (negative when the event was delivered before the client had its answer).
-func (d *deliveries) since(probes []*probe) []time.Duration {
+func (d *deliveries) since(probes []*observe.Probe) []time.Duration {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	out := make([]time.Duration, 0, len(probes))
 	for _, p := range probes {
-		if at, ok := d.at[p.jti]; ok {
-			out = append(out, at-p.acked)
+		if at, ok := d.at[p.JTI]; ok {
+			out = append(out, at-p.Acked)
 		}
 	}
 	slices.Sort(out)

@@ -15,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/blnode/blnode/events"
+	"github.com/blnode/blnode/internal/observe"
 	"github.com/blnode/blnode/node"
 	"github.com/blnode/blnode/node/token"
 )
@@ -24,78 +25,6 @@ const (
 	propSettle = 30 * time.Second // longest wait for every observer to see every write
 	propPoll   = 50 * time.Microsecond
 )
-
-// probe is one propagation write: acked is when its acknowledgement
-// arrived, since the round's base time.
-type probe struct {
-	jti   string
-	acked time.Duration
-}
-
-// observation is what one observer saw.
-type observation struct {
-	lat     []time.Duration
-	polls   int
-	waiting time.Duration
-	err     error
-}
-
-// observe polls check for the probes arriving on in until in is closed and
-// every probe has been seen, or ctx ends.
-func observe(ctx context.Context, check func(string) (bool, error), in <-chan *probe, base time.Time, every time.Duration) observation {
-	var o observation
-	tick := time.NewTicker(every)
-	defer tick.Stop()
-	var pending []*probe
-	for {
-		if len(pending) == 0 {
-			select {
-			case p, ok := <-in:
-				if !ok {
-					return o
-				}
-				pending = append(pending, p)
-			case <-ctx.Done():
-				return o
-			}
-		}
-		from := time.Now()
-		for len(pending) > 0 {
-			kept := pending[:0]
-			for _, p := range pending {
-				ok, err := check(p.jti)
-				if err != nil {
-					o.err = fmt.Errorf("check %s: %w", p.jti, err)
-					return o
-				}
-				if ok {
-					o.lat = append(o.lat, time.Since(base)-p.acked)
-				} else {
-					kept = append(kept, p)
-				}
-			}
-			pending = kept
-			o.polls++
-			select {
-			case p, ok := <-in:
-				if !ok {
-					in = nil
-					continue
-				}
-				pending = append(pending, p)
-			case <-tick.C:
-			case <-ctx.Done():
-				o.err = fmt.Errorf("%d writes never seen: %w", len(pending), ctx.Err())
-				o.waiting += time.Since(from)
-				return o
-			}
-		}
-		o.waiting += time.Since(from)
-		if in == nil {
-			return o
-		}
-	}
-}
 
 // propContender is blnode or Redis in the propagation scenario.
 type propContender struct {
@@ -119,14 +48,14 @@ func propRound(ctx context.Context, c *propContender, count, rate int, tag strin
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	base := time.Now()
-	feeds := make([]chan *probe, len(c.observers))
-	results := make([]observation, len(c.observers))
+	feeds := make([]chan *observe.Probe, len(c.observers))
+	results := make([]observe.Result, len(c.observers))
 	var obs sync.WaitGroup
 	for i, check := range c.observers {
-		feeds[i] = make(chan *probe, propSlots)
+		feeds[i] = make(chan *observe.Probe, propSlots)
 		obs.Go(func() {
-			if results[i] = observe(ctx, check, feeds[i], base, propPoll); results[i].err != nil {
-				cancel(results[i].err)
+			if results[i] = observe.Poll(ctx, check, feeds[i], base, propPoll); results[i].Err != nil {
+				cancel(results[i].Err)
 			}
 		})
 	}
@@ -151,20 +80,20 @@ func propRound(ctx context.Context, c *propContender, count, rate int, tag strin
 			break
 		}
 		slots <- struct{}{}
-		p := &probe{jti: tag + "-" + strconv.Itoa(i)}
+		p := &observe.Probe{JTI: tag + "-" + strconv.Itoa(i)}
 		writers.Go(func() {
 			defer func() { <-slots }()
 			sent := time.Since(base)
-			if err := c.write(ctx, p.jti); err != nil {
+			if err := c.write(ctx, p.JTI); err != nil {
 				mu.Lock()
 				writeErr = errors.Join(writeErr, err)
 				mu.Unlock()
 				cancel(err)
 				return
 			}
-			p.acked = time.Since(base)
+			p.Acked = time.Since(base)
 			mu.Lock()
-			writes = append(writes, p.acked-sent)
+			writes = append(writes, p.Acked-sent)
 			mu.Unlock()
 			for _, f := range feeds {
 				select {
@@ -188,16 +117,16 @@ func propRound(ctx context.Context, c *propContender, count, rate int, tag strin
 	var polls int
 	var waiting time.Duration
 	for i, o := range results {
-		if o.err != nil {
-			return nil, nil, 0, 0, fmt.Errorf("%s: %w", c.obsNames[i], o.err)
+		if o.Err != nil {
+			return nil, nil, 0, 0, fmt.Errorf("%s: %w", c.obsNames[i], o.Err)
 		}
-		if len(o.lat) != count {
-			return nil, nil, 0, 0, fmt.Errorf("%s saw %d of %d writes (%v)", c.obsNames[i], len(o.lat), count, context.Cause(ctx))
+		if len(o.Lat) != count {
+			return nil, nil, 0, 0, fmt.Errorf("%s saw %d of %d writes (%v)", c.obsNames[i], len(o.Lat), count, context.Cause(ctx))
 		}
-		c.per[i] = append(c.per[i], o.lat...)
-		all = append(all, o.lat...)
-		polls += o.polls
-		waiting += o.waiting
+		c.per[i] = append(c.per[i], o.Lat...)
+		all = append(all, o.Lat...)
+		polls += o.Polls
+		waiting += o.Waiting
 	}
 	if polls > 0 {
 		pollUs = float64(waiting.Microseconds()) / float64(polls)
