@@ -33,6 +33,11 @@ func applyRecords(tx *bolt.Tx, in []Op) (newBlack [][]byte, err error) {
 		ops[i] = in[k]
 	}
 	w := recordWriter{tx: tx}
+	for i, name := range [2][]byte{bucketOutstanding, bucketBlacklisted} {
+		if k, _ := tx.Bucket(name).Cursor().Last(); k != nil {
+			w.last[i] = bytes.Clone(k)
+		}
+	}
 	for i := 0; i < len(ops); {
 		j := i + 1
 		for j < len(ops) && ops[j].Record.JTI == ops[i].Record.JTI {
@@ -57,7 +62,10 @@ type recordWriter struct {
 	userPut, userDel         [][]byte
 	newOutstanding, newBlack int64
 	newBlackIDs              [][]byte // keys new to the blacklisted bucket
-	digest                   uint64
+	// the outstanding and blacklisted buckets' last keys before the batch:
+	// a key after it (or any key, if nil) is new, and needs no lookup
+	last   [2][]byte
+	digest uint64
 }
 
 // merge folds the ops of one jti into bucket under the merge rule and writes
@@ -68,7 +76,13 @@ func (w *recordWriter) merge(bucket []byte, tag byte, counter []byte, group []Op
 	jti := []byte(group[0].Record.JTI)
 	var cur, orig Record
 	had, present := false, false
-	if v := b.Get(jti); v != nil {
+	last := w.last[0]
+	if black {
+		last = w.last[1]
+	}
+	if last == nil || bytes.Compare(jti, last) > 0 {
+		// new: keys are merged in order, once each
+	} else if v := b.Get(jti); v != nil {
 		present = true                                  // counted already, even if it does not decode
 		if r, err := decodeStored(jti, v); err == nil { // a corrupt record loses to any new one
 			cur, orig, had = r, r, true

@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // BenchmarkBlacklistDurable measures blacklists per second with fsync on:
@@ -36,5 +37,38 @@ func BenchmarkBlacklistDurable(b *testing.B) {
 			}
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "writes/s")
 		})
+	}
+}
+
+// BenchmarkApplyReplay measures the store's share of a replay: 1M blacklist
+// ops with random jtis applied in batches of 1024 (the subscriber's catch-up
+// batch), then the settle a first listing forces.
+func BenchmarkApplyReplay(b *testing.B) {
+	const n, batch = 1_000_000, 1024
+	exp := int64(1 << 40)
+	for b.Loop() {
+		s := openTest(b, "", Options{})
+		ops := make([]Op, 0, batch)
+		start := time.Now()
+		for i := range n {
+			jti := fmt.Sprintf("%016x%016x", uint64(i)*0x9E3779B97F4A7C15, i)
+			ops = append(ops, Op{Kind: OpBlacklist, Record: Record{JTI: jti, User: jti[:6], Type: "refresh", IssuedAt: exp - 86400, ExpiresAt: exp,
+				BlacklistedAt: 1, Origin: "bench", Reason: "bench"}})
+			if len(ops) == batch || i == n-1 {
+				if _, err := s.Apply(ops, uint64(i+1)); err != nil {
+					b.Fatal(err)
+				}
+				ops = ops[:0]
+			}
+		}
+		applied := time.Since(start)
+		if err := s.settle(); err != nil {
+			b.Fatal(err)
+		}
+		b.Logf("applied %d in %v (%.0f/s); settled after %v", n, applied, n/applied.Seconds(), time.Since(start))
+		b.ReportMetric(n/applied.Seconds(), "ops/s")
+		if err := s.Close(); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

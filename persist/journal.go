@@ -1,8 +1,11 @@
 package persist
 
 import (
+	"bytes"
+	"cmp"
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -13,159 +16,301 @@ import (
 // B+trees keyed by random ids (outstanding or blacklisted, by_user, by_exp),
 // so writing one in place dirties a page of each: with small groups every
 // write costs several 4 KiB pages on disk. Instead a write appends its op to
-// the journal bucket (sequential keys: a group of writes shares a page or
+// a journal bucket (sequential keys: a group of writes shares a page or
 // two) in the same fsynced transaction as its outbox entry, and the store
-// keeps the op in memory (memtable) for reads. Ops are merged into the
-// trees in large sorted batches (applyRecords) once mergeAt have gathered,
-// when a read needs the trees whole (listings, counts, flush, digest,
-// export) and on Close; a merge shares many ops per page. Open reloads the
-// journal into memory, so a crash loses nothing acknowledged.
+// keeps the op's journal seq in memory, by jti (memtable), for reads.
+//
+// There are two journal buckets. One takes new ops; once mergeAt ops have
+// gathered in it, a commit freezes it (the other, empty, takes the ops from
+// then on) and a background merger folds the frozen bucket into the trees
+// in key order, mergeChunk ids per transaction, so that a writer waits at
+// most for one chunk; then it drops the frozen bucket. Merging in key order
+// shares many ops per page, and merging an op twice changes nothing, so a
+// crash mid-merge only repeats work: Open reloads both buckets into memory
+// and resumes. Reads that need the trees whole (listings, counts, flush,
+// digest, export, Close) merge everything first (settle).
 //
 // Reads that answer from one jti (IsBlacklisted, Lookup) look in the
-// memtable first and then in the filter (filter.go) or a read transaction
-// of the trees; a merge commits the trees, and updates the filter, before
-// it drops the merged ops from memory, so a reader never misses an op in
-// between.
+// memtable first, then read the ops it names from the journal buckets and
+// the trees in one read transaction: an op is in its bucket until the
+// transaction that drops the bucket commits, and by then it is in the trees
+// too, so a reader never misses one. The filter (filter.go) learns a merged
+// key when its chunk commits, before the memtable forgets the op.
 
-// mergeAt is the journal length that triggers a merge. Bigger merges share
-// more pages per op and hold the writers longer.
+// mergeAt is the journal length that freezes it for a merge. Bigger merges
+// share more pages per op.
 const mergeAt = 1 << 16
 
 // catchUpMergeAt replaces mergeAt while the stream delivers a backlog in
-// large batches (a replay): fewer, larger merges rewrite each tree page
-// fewer times, and the ops journaled since the last of them are merged
-// after the replica is ready (by its next commit, read or Close).
-const catchUpMergeAt = 1 << 18
+// large batches (a replay): a fresh validator's trees are then built in one
+// merge that only appends, after it is caught up, instead of being
+// rewritten by one merge per mergeAt ops while it catches up. It bounds the
+// memory the journal's index takes in the meantime (about 60 B per op).
+const catchUpMergeAt = 1 << 21
 
 // catchUpBatch is the Apply batch size taken as a sign of a replay.
 const catchUpBatch = 1024
 
-// memEntry is what the journal holds for one jti: the winners, under each
-// bucket's merge rule, of its journaled ops.
-type memEntry struct {
-	out, black       Record
-	hasOut, hasBlack bool
-	seq              uint64 // highest journal seq of its ops
+// mergeChunk is how many ids one merge transaction folds into the trees.
+const mergeChunk = 1 << 15
+
+// bucketJournals are the two journal buckets; metaJournal names the one
+// taking new ops (0 or 1; 0 when absent).
+var (
+	bucketJournals = [2][]byte{[]byte("journal"), []byte("journal.1")}
+	metaJournal    = []byte("journal_active")
+)
+
+// A journal ref is an op's journal seq shifted left by one, with the low
+// bit set when the op is a blacklisting.
+func journalRef(seq uint64, kind OpKind) uint64 {
+	ref := seq << 1
+	if kind == OpBlacklist {
+		ref |= 1
+	}
+	return ref
 }
 
-// add folds op into e under the merge rules.
-func (e *memEntry) add(op Op, seq uint64) {
-	out := op.Record
-	out.BlacklistedAt, out.Reason = 0, ""
-	if !e.hasOut || outstandingWins(out, e.out) {
-		e.out, e.hasOut = out, true
-	}
-	if op.Kind == OpBlacklist && (!e.hasBlack || blacklistedWins(op.Record, e.black)) {
-		e.black, e.hasBlack = op.Record, true
-	}
-	e.seq = max(e.seq, seq)
+// refIndex maps a jti's filter hash to the refs of its journaled ops,
+// oldest first. Keyed by hash, it holds no pointers for the garbage
+// collector to scan; two jtis that share a hash share an entry, and a
+// reader tells their ops apart by the jti each op carries.
+type refIndex struct {
+	m    map[uint64]refPair
+	more map[uint64][]uint64 // refs after the first two (rare)
 }
 
-// absorb folds o (a later entry for the same jti) into e.
-func (e *memEntry) absorb(o *memEntry) {
-	if o.hasOut && (!e.hasOut || outstandingWins(o.out, e.out)) {
-		e.out, e.hasOut = o.out, true
+// refPair holds up to two refs; 0 is none.
+type refPair [2]uint64
+
+func (x *refIndex) add(h, ref uint64) {
+	if x.m == nil {
+		x.m = make(map[uint64]refPair)
 	}
-	if o.hasBlack && (!e.hasBlack || blacklistedWins(o.black, e.black)) {
-		e.black, e.hasBlack = o.black, true
+	p := x.m[h]
+	switch {
+	case p[0] == 0:
+		p[0] = ref
+	case p[1] == 0:
+		p[1] = ref
+	default:
+		if x.more == nil {
+			x.more = make(map[uint64][]uint64)
+		}
+		x.more[h] = append(x.more[h], ref)
+		return
 	}
-	e.seq = max(e.seq, o.seq)
+	x.m[h] = p
 }
 
-// memtable is the journal's ops in memory, by jti.
+// refs appends the refs of h to dst.
+func (x *refIndex) refs(dst []uint64, h uint64) []uint64 {
+	p, ok := x.m[h]
+	if !ok {
+		return dst
+	}
+	for _, r := range p {
+		if r != 0 {
+			dst = append(dst, r)
+		}
+	}
+	return append(dst, x.more[h]...)
+}
+
+func (x *refIndex) black(h uint64) bool {
+	for _, r := range x.refs(nil, h) {
+		if r&1 == 1 {
+			return true
+		}
+	}
+	return false
+}
+
+// drop removes the refs of h for seqs ≤ upTo.
+func (x *refIndex) drop(h, upTo uint64) {
+	all := x.refs(nil, h)
+	delete(x.m, h)
+	delete(x.more, h)
+	for _, r := range all {
+		if r>>1 > upTo {
+			x.add(h, r)
+		}
+	}
+}
+
+// memtable indexes the journal's ops by jti hash.
 type memtable struct {
 	mu    sync.RWMutex
-	m     map[string]*memEntry
-	ops   int          // journal entries not yet merged
-	black atomic.Int64 // entries with a blacklisting; read without the lock
+	x     refIndex
+	ops   int          // ops in the journal bucket taking new ops
+	black atomic.Int64 // hashes with a blacklisting; read without the lock
 }
 
-// get returns a copy of jti's entry.
-func (t *memtable) get(jti string) (memEntry, bool) {
+func (t *memtable) refs(dst []uint64, h uint64) []uint64 {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
-	e, ok := t.m[jti]
-	if !ok {
-		return memEntry{}, false
-	}
-	return *e, true
+	return t.x.refs(dst, h)
 }
 
-func (t *memtable) blacklisted(jti string) bool {
+// blacklisted reports whether a blacklisting of some jti with hash h is
+// journaled.
+func (t *memtable) blacklisted(h uint64) bool {
 	if t.black.Load() == 0 {
 		return false
 	}
 	t.mu.RLock()
 	defer t.mu.RUnlock()
-	e, ok := t.m[jti]
-	return ok && e.hasBlack
+	return t.x.black(h)
 }
 
+// pending returns how many ops the journal bucket taking new ops holds.
 func (t *memtable) pending() int {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	return t.ops
 }
 
-// commit applies what a committed transaction did: drop the entries merged
-// into the trees (seq ≤ merged), then add the ops it journaled.
-func (t *memtable) commit(merged uint64, stage map[string]*memEntry, staged int) {
+// commit adds the ops a committed transaction journaled (stage); froze
+// says it froze the journal first, so they are all the new bucket holds.
+func (t *memtable) commit(stage *refIndex, staged int, froze bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	black := t.black.Load()
-	if merged > 0 {
-		for k, e := range t.m {
-			if e.seq <= merged {
-				if e.hasBlack {
-					black--
-				}
-				delete(t.m, k)
-			}
-		}
+	if froze {
 		t.ops = 0
 	}
 	t.ops += staged
-	for k, e := range stage {
-		if e.seq <= merged {
-			continue
+	black := t.black.Load()
+	var refs []uint64
+	for h := range stage.m {
+		was := t.x.black(h)
+		refs = stage.refs(refs[:0], h)
+		for _, r := range refs {
+			t.x.add(h, r)
 		}
-		if t.m == nil {
-			t.m = make(map[string]*memEntry, len(stage))
-		}
-		cur, ok := t.m[k]
-		switch {
-		case !ok:
-			t.m[k] = e
-			if e.hasBlack {
-				black++
-			}
-		case !cur.hasBlack && e.hasBlack:
+		if !was && t.x.black(h) {
 			black++
-			fallthrough
-		default:
-			cur.absorb(e)
 		}
-	}
-	if len(t.m) == 0 {
-		t.m = nil
 	}
 	t.black.Store(black)
 }
 
+// forget drops the refs of seqs ≤ upTo of the hashes hs (a merged journal
+// bucket's).
+func (t *memtable) forget(hs []uint64, upTo uint64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	black := t.black.Load()
+	for _, h := range hs {
+		was := t.x.black(h)
+		t.x.drop(h, upTo)
+		if was && !t.x.black(h) {
+			black--
+		}
+	}
+	if len(t.x.m) == 0 {
+		t.x = refIndex{} // let the maps' memory go
+	}
+	t.black.Store(black)
+}
+
+// opSlab holds a frozen journal bucket's ops, read in one pass, and their
+// order for the merge: by jti, then seq.
+type opSlab struct {
+	data  []byte
+	order []slabOp
+}
+
+// slabOp is one op of a slab: where its encoding and its jti lie in data.
+type slabOp struct {
+	prefix     uint64 // the jti's first 8 bytes, big-endian: most comparisons end here
+	seq        uint64
+	start, end uint32 // the op
+	jti, jend  uint32 // its jti
+}
+
+// readFrozen copies the frozen journal bucket (the one not taking new ops)
+// into a slab, sorted for the merge: one sequential read instead of a
+// lookup per op.
+func (s *Store) readFrozen() (*opSlab, error) {
+	sl := &opSlab{}
+	err := s.view(func(tx *bolt.Tx) error {
+		active := 0
+		if v := tx.Bucket(bucketMeta).Get(metaJournal); len(v) == 1 && v[0] == 1 {
+			active = 1
+		}
+		b := tx.Bucket(bucketJournals[1-active])
+		n := b.Stats().KeyN
+		sl.order = make([]slabOp, 0, n)
+		sl.data = make([]byte, 0, n*96)
+		c := b.Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			i, j, ok := opJTI(v)
+			if len(k) != 8 || !ok {
+				return fmt.Errorf("%w: journal entry %x", ErrCorrupt, k)
+			}
+			at := uint32(len(sl.data))
+			sl.data = append(sl.data, v...)
+			var p [8]byte
+			copy(p[:], v[i:j])
+			sl.order = append(sl.order, slabOp{prefix: binary.BigEndian.Uint64(p[:]), seq: binary.BigEndian.Uint64(k),
+				start: at, end: uint32(len(sl.data)), jti: at + uint32(i), jend: at + uint32(j)})
+		}
+		return nil
+	})
+	slices.SortFunc(sl.order, func(a, b slabOp) int {
+		if a.prefix != b.prefix {
+			return cmp.Compare(a.prefix, b.prefix)
+		}
+		if c := bytes.Compare(sl.data[a.jti:a.jend], sl.data[b.jti:b.jend]); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.seq, b.seq)
+	})
+	return sl, err
+}
+
+// opJTI finds the jti in a journal op's encoding (see encodeOp and
+// encodeRecord): v[i:j].
+func opJTI(v []byte) (i, j int, ok bool) {
+	if len(v) < 2 {
+		return 0, 0, false
+	}
+	i = 2 // kind, record version
+	for range 4 {
+		_, n := binary.Varint(v[i:])
+		if n <= 0 {
+			return 0, 0, false
+		}
+		i += n
+	}
+	l, n := binary.Uvarint(v[i:])
+	if n <= 0 || l > uint64(len(v)-i-n) {
+		return 0, 0, false
+	}
+	i += n
+	return i, i + int(l), true
+}
+
 // txState is what the transaction being committed changed in the journal;
 // only the committing goroutine touches it (the committer's prelude resets
-// it, its after func publishes it to the memtable).
+// it, its after func publishes it).
 type txState struct {
-	stage  map[string]*memEntry // ops journaled in this transaction
-	staged int                  // of those, ops journaled after its merge
-	merged uint64               // highest journal seq merged into the trees; 0 if none
-	// keys added to and removed from the blacklisted bucket, by filter hash
-	added, removed []uint64
+	active int      // journal bucket taking ops in this transaction
+	stage  refIndex // ops journaled in this transaction
+	staged int
+	froze  uint64 // set when this transaction froze the journal: its last seq
+	// set when this transaction dropped the frozen bucket: the hashes of
+	// the jtis it held, and its last seq
+	merged     []uint64
+	mergedUpTo uint64
+	added      []uint64 // keys added to the blacklisted bucket, by filter hash
+	removed    []uint64 // and removed from it
+	unoutboxed []uint64 // published outbox entries this transaction deleted
 }
 
 // journal appends op to the journal in tx and stages it for the memtable.
 func (s *Store) journal(tx *bolt.Tx, op Op) error {
-	b := tx.Bucket(bucketJournal)
+	b := tx.Bucket(bucketJournals[s.tx.active])
 	seq, err := b.NextSequence()
 	if err != nil {
 		return err
@@ -173,42 +318,55 @@ func (s *Store) journal(tx *bolt.Tx, op Op) error {
 	if err := b.Put(u64(seq), encodeOp(op)); err != nil {
 		return fmt.Errorf("journal: %w", err)
 	}
-	if s.tx.stage == nil {
-		s.tx.stage = make(map[string]*memEntry)
-	}
-	stageOp(s.tx.stage, op, seq)
+	s.tx.stage.add(s.filter.hash([]byte(op.Record.JTI)), journalRef(seq, op.Kind))
 	s.tx.staged++
 	return nil
 }
 
-// stageOp folds op, journaled under seq, into its jti's entry of stage.
-func stageOp(stage map[string]*memEntry, op Op, seq uint64) {
-	e := stage[op.Record.JTI]
-	if e == nil {
-		e = &memEntry{}
-		stage[op.Record.JTI] = e
+// journalOp reads the op of ref from whichever journal bucket holds it; ok
+// is false once it has been merged and its bucket dropped.
+func journalOp(tx *bolt.Tx, ref uint64) (op Op, ok bool, err error) {
+	k := u64(ref >> 1)
+	for _, name := range bucketJournals {
+		if v := tx.Bucket(name).Get(k); v != nil {
+			op, err := decodeOp(v)
+			if err != nil {
+				return Op{}, false, fmt.Errorf("%w: journal entry %x: %w", ErrCorrupt, k, err)
+			}
+			return op, true, nil
+		}
 	}
-	e.add(op, seq)
+	return Op{}, false, nil
 }
 
 // current returns the winning record of bucket (blacklisted or
-// outstanding) for jti among the journal entries given (see known) and the
-// tree as tx sees it.
-func current(tx *bolt.Tx, known []memEntry, black bool, jti string) (Record, bool, error) {
+// outstanding) for jti among the journaled ops refs names (see known) and
+// the tree, as tx sees them.
+func current(tx *bolt.Tx, refs []uint64, black bool, jti string) (Record, bool, error) {
 	var best Record
 	have := false
-	take := func(e memEntry) {
-		r, ok := e.out, e.hasOut
+	take := func(r Record) {
 		wins := outstandingWins
 		if black {
-			r, ok, wins = e.black, e.hasBlack, blacklistedWins
+			wins = blacklistedWins
+		} else {
+			r.BlacklistedAt, r.Reason = 0, ""
 		}
-		if ok && (!have || wins(r, best)) {
+		if !have || wins(r, best) {
 			best, have = r, true
 		}
 	}
-	for _, e := range known {
-		take(e)
+	for _, ref := range refs {
+		if black && ref&1 == 0 {
+			continue // an outstanding op carries no blacklisting
+		}
+		op, ok, err := journalOp(tx, ref)
+		if err != nil {
+			return Record{}, false, err
+		}
+		if ok && op.Record.JTI == jti {
+			take(op.Record)
+		}
 	}
 	bucket := bucketOutstanding
 	if black {
@@ -219,137 +377,227 @@ func current(tx *bolt.Tx, known []memEntry, black bool, jti string) (Record, boo
 		if err != nil {
 			return Record{}, false, wrapKey(err, []byte(jti))
 		}
-		take(memEntry{out: r, hasOut: !black, black: r, hasBlack: black})
+		take(r)
 	}
 	return best, have, nil
 }
 
-// known returns what the journal holds for jti: ops staged in the
-// committing transaction (stage; only the committer passes one) and the
-// memtable. A reader calls it before it opens its read transaction (see
-// the top of this file).
-func (s *Store) known(stage map[string]*memEntry, jti string) []memEntry {
-	var out []memEntry
-	if e, ok := stage[jti]; ok {
-		out = append(out, *e)
+// known returns the refs of the journaled ops of jti (and of any jti
+// sharing its hash): those staged in the committing transaction (stage;
+// only the committer passes one) and the memtable's. A reader calls it
+// before it opens its read transaction (see the top of this file).
+func (s *Store) known(stage *refIndex, jti string) []uint64 {
+	h := s.filter.hash([]byte(jti))
+	var out []uint64
+	if stage != nil {
+		out = stage.refs(out, h)
 	}
-	if e, ok := s.mem.get(jti); ok {
-		out = append(out, e)
-	}
-	return out
+	return s.mem.refs(out, h)
 }
 
-// mergeJournal merges every journaled op into the trees, in key order, and
-// empties the journal.
-func (s *Store) mergeJournal(tx *bolt.Tx) error {
-	b := tx.Bucket(bucketJournal)
-	var ops []Op
-	var last uint64
-	c := b.Cursor()
-	for k, v := c.First(); k != nil; k, v = c.Next() {
-		op, err := decodeOp(v)
+// freeze hands new ops to the other journal bucket (empty: the last merge
+// dropped it), with the sequence carried on so journal seqs only grow.
+func (s *Store) freeze(tx *bolt.Tx) error {
+	old := tx.Bucket(bucketJournals[s.tx.active])
+	next := 1 - s.tx.active
+	if err := tx.Bucket(bucketJournals[next]).SetSequence(old.Sequence()); err != nil {
+		return fmt.Errorf("journal: %w", err)
+	}
+	if err := tx.Bucket(bucketMeta).Put(metaJournal, []byte{byte(next)}); err != nil {
+		return fmt.Errorf("journal: %w", err)
+	}
+	s.tx.froze, s.tx.active = old.Sequence(), next
+	return nil
+}
+
+// mergeOps folds ops (of slab) into the trees.
+func (s *Store) mergeOps(tx *bolt.Tx, slab *opSlab, ops []slabOp) error {
+	batch := make([]Op, 0, len(ops))
+	for _, o := range ops {
+		op, err := decodeOp(slab.data[o.start:o.end])
 		if err != nil {
-			// A journal entry is written by this build in a committed
-			// transaction; one that does not decode is a damaged file.
-			return fmt.Errorf("%w: journal entry %x: %w", ErrCorrupt, k, err)
+			return fmt.Errorf("%w: journal entry %d: %w", ErrCorrupt, o.seq, err)
 		}
-		ops = append(ops, op)
-		if len(k) == 8 {
-			last = binary.BigEndian.Uint64(k)
-		}
+		batch = append(batch, op)
 	}
-	if len(ops) == 0 {
-		return nil
-	}
-	added, err := applyRecords(tx, ops)
+	added, err := applyRecords(tx, batch)
 	if err != nil {
 		return err
 	}
 	for _, id := range added {
 		s.tx.added = append(s.tx.added, s.filter.hash(id))
 	}
-	// Dropping the bucket frees its pages at once; the sequence carries
-	// on, so journal seqs only grow.
-	seq := b.Sequence()
-	if err := tx.DeleteBucket(bucketJournal); err != nil {
-		return fmt.Errorf("journal: %w", err)
-	}
-	nb, err := tx.CreateBucket(bucketJournal)
-	if err != nil {
-		return fmt.Errorf("journal: %w", err)
-	}
-	if err := nb.SetSequence(seq); err != nil {
-		return fmt.Errorf("journal: %w", err)
-	}
-	s.tx.merged = max(s.tx.merged, last)
-	s.tx.staged = 0
 	return nil
+}
+
+// dropFrozen empties the frozen journal bucket, whose ops (of the jtis
+// with hashes hs, seqs ≤ upTo) are all merged.
+func (s *Store) dropFrozen(tx *bolt.Tx, hs []uint64, upTo uint64) error {
+	name := bucketJournals[1-s.tx.active]
+	if err := tx.DeleteBucket(name); err != nil {
+		return fmt.Errorf("journal: %w", err)
+	}
+	if _, err := tx.CreateBucket(name); err != nil {
+		return fmt.Errorf("journal: %w", err)
+	}
+	s.tx.merged, s.tx.mergedUpTo = hs, upTo
+	return nil
+}
+
+// mergeFrozen merges the frozen journal bucket, if there is one, a chunk
+// per transaction, and drops it. A close of stop ends it between chunks;
+// the next call starts over (merging an op twice changes nothing).
+func (s *Store) mergeFrozen(stop <-chan struct{}) error {
+	s.mergeMu.Lock()
+	defer s.mergeMu.Unlock()
+	upTo := s.frozen.Load()
+	if upTo == 0 {
+		return nil
+	}
+	slab, err := s.readFrozen()
+	if err != nil {
+		return err
+	}
+	for i := 0; i < len(slab.order); i += s.chunk {
+		select {
+		case <-stop:
+			return nil
+		default:
+		}
+		chunk := slab.order[i:min(i+s.chunk, len(slab.order))]
+		if err := s.commit.do(func(tx *bolt.Tx) error { return s.mergeOps(tx, slab, chunk) }); err != nil {
+			return err
+		}
+	}
+	hs := make([]uint64, len(slab.order))
+	for i, o := range slab.order {
+		hs[i] = s.filter.hash(slab.data[o.jti:o.jend])
+	}
+	return s.commit.do(func(tx *bolt.Tx) error { return s.dropFrozen(tx, hs, upTo) })
+}
+
+// merger runs mergeFrozen whenever a commit freezes the journal, until
+// stop is closed.
+func (s *Store) merger(wake, stop <-chan struct{}, done chan<- struct{}) {
+	defer close(done)
+	for {
+		select {
+		case <-stop:
+			return
+		case <-wake:
+		}
+		if err := s.mergeFrozen(stop); err != nil {
+			s.log.Error("journal merge failed; reads that need the trees whole will retry it", "err", err)
+		}
+	}
 }
 
 // prelude runs first in every write transaction: it resets the
 // transaction's journal state, writes the deletes of published outbox
-// entries and merges the journal once mergeAt ops have gathered. The func it
-// returns runs once the transaction has committed.
+// entries and freezes the journal once mergeAt ops have gathered (and no
+// merge is under way). The func it returns runs once the transaction has
+// committed.
 func (s *Store) prelude(tx *bolt.Tx) (func(), error) {
-	s.tx = txState{}
-	var seqs []uint64
+	s.tx = txState{active: s.active}
 	if s.published.len() > 0 {
-		seqs = s.published.snapshot()
+		seqs := s.published.snapshot()
 		if err := deleteOutbox(tx, seqs); err != nil {
 			return nil, err
 		}
+		s.tx.unoutboxed = seqs
 	}
 	limit := s.mergeAt
 	if s.catchingUp.Load() {
 		limit = max(limit, catchUpMergeAt)
 	}
-	if s.mem.pending() >= limit {
-		if err := s.mergeJournal(tx); err != nil {
+	if s.frozen.Load() == 0 && s.mem.pending() >= limit {
+		if err := s.freeze(tx); err != nil {
 			return nil, err
 		}
 	}
-	return func() {
-		if seqs != nil {
-			s.published.forget(seqs)
+	return s.committed, nil
+}
+
+// committed publishes what the committed transaction changed (s.tx).
+func (s *Store) committed() {
+	t := &s.tx
+	// The filter first: a reader that no longer finds a merged op in the
+	// memtable must find its key in the filter.
+	s.filter.add(t.added)
+	s.filter.remove(t.removed)
+	if t.staged > 0 || t.froze > 0 {
+		s.mem.commit(&t.stage, t.staged, t.froze > 0)
+	}
+	if t.merged != nil {
+		s.mem.forget(t.merged, t.mergedUpTo)
+		s.frozen.Store(0)
+	}
+	s.active = t.active
+	if t.froze > 0 {
+		s.frozen.Store(t.froze)
+		select {
+		case s.mergeWake <- struct{}{}:
+		default:
 		}
-		// The filter first: a reader that misses a merged op in the
-		// memtable must find its key in the filter (filter.go).
-		s.filter.add(s.tx.added)
-		s.filter.remove(s.tx.removed)
-		if s.tx.merged > 0 || s.tx.staged > 0 {
-			s.mem.commit(s.tx.merged, s.tx.stage, s.tx.staged)
-		}
-		s.tx = txState{}
-	}, nil
+	}
+	if t.unoutboxed != nil {
+		s.published.forget(t.unoutboxed)
+	}
+	*t = txState{}
 }
 
 // settle merges the journal into the trees, for reads that need them
 // whole. It costs nothing when the journal is empty.
 func (s *Store) settle() error {
-	if s.mem.pending() == 0 {
+	if s.frozen.Load() == 0 && s.mem.pending() == 0 {
 		return nil
 	}
-	return s.commit.do(s.mergeJournal)
+	if err := s.mergeFrozen(nil); err != nil {
+		return err
+	}
+	err := s.commit.do(func(tx *bolt.Tx) error {
+		if s.tx.froze > 0 || s.frozen.Load() != 0 || s.mem.pending() == 0 {
+			return nil // frozen already, by this transaction or another
+		}
+		return s.freeze(tx)
+	})
+	if err != nil {
+		return err
+	}
+	return s.mergeFrozen(nil)
 }
 
-// loadJournal fills the memtable from the journal (on Open).
+// loadJournal fills the memtable from both journal buckets and notes a
+// frozen one for the merger (on Open).
 func (s *Store) loadJournal() error {
 	return s.db.View(func(tx *bolt.Tx) error {
-		stage := map[string]*memEntry{}
-		n := 0
-		err := tx.Bucket(bucketJournal).ForEach(func(k, v []byte) error {
-			op, err := decodeOp(v)
-			if err != nil || len(k) != 8 {
-				return fmt.Errorf("%w: journal entry %x: %v", ErrCorrupt, k, err)
-			}
-			stageOp(stage, op, binary.BigEndian.Uint64(k))
-			n++
-			return nil
-		})
-		if err != nil {
-			return err
+		if v := tx.Bucket(bucketMeta).Get(metaJournal); len(v) == 1 && v[0] == 1 {
+			s.active = 1
 		}
-		s.mem.commit(0, stage, n)
+		for _, i := range []int{1 - s.active, s.active} {
+			var stage refIndex
+			n := 0
+			var last uint64
+			err := tx.Bucket(bucketJournals[i]).ForEach(func(k, v []byte) error {
+				op, err := decodeOp(v)
+				if err != nil || len(k) != 8 {
+					return fmt.Errorf("%w: journal entry %x: %v", ErrCorrupt, k, err)
+				}
+				last = binary.BigEndian.Uint64(k)
+				stage.add(s.filter.hash([]byte(op.Record.JTI)), journalRef(last, op.Kind))
+				n++
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			if i == s.active {
+				s.mem.commit(&stage, n, false)
+			} else {
+				s.mem.commit(&stage, 0, false)
+				s.frozen.Store(last)
+			}
+		}
 		return nil
 	})
 }

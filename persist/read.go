@@ -10,14 +10,20 @@ import (
 // IsBlacklisted reports whether jti is blacklisted. It is the store read
 // behind a cache miss: one read transaction and one key lookup.
 func (s *Store) IsBlacklisted(jti string) (bool, error) {
-	if s.mem.blacklisted(jti) { // before the filter and the tree: see journal.go
-		return true, nil
-	}
-	if !s.closed.Load() && !s.filter.has(s.filter.hash([]byte(jti))) {
+	h := s.filter.hash([]byte(jti))
+	var known []uint64
+	if s.mem.blacklisted(h) { // before the filter and the tree: see journal.go
+		known = s.known(nil, jti)
+	} else if !s.closed.Load() && !s.filter.has(h) {
 		return false, nil
 	}
 	var found bool
 	err := s.view(func(tx *bolt.Tx) error {
+		if known != nil {
+			var err error
+			_, found, err = current(tx, known, true, jti)
+			return err
+		}
 		found = tx.Bucket(bucketBlacklisted).Get([]byte(jti)) != nil
 		return nil
 	})
@@ -30,7 +36,8 @@ func (s *Store) IsBlacklisted(jti string) (bool, error) {
 // IsBlacklisted. It is the check path's shortcut for unrevoked tokens.
 // A closed store answers true, so the caller's read reports the closing.
 func (s *Store) MayBeBlacklisted(jti string) bool {
-	return s.closed.Load() || s.mem.blacklisted(jti) || s.filter.has(s.filter.hash([]byte(jti)))
+	h := s.filter.hash([]byte(jti))
+	return s.closed.Load() || s.mem.blacklisted(h) || s.filter.has(h)
 }
 
 // Lookup returns what the store knows of jti: the outstanding record with
@@ -53,7 +60,7 @@ func (s *Store) Lookup(jti string) (Record, error) {
 
 // lookup folds what known (the journal's entries for jti) and the trees
 // hold of jti into one record.
-func lookup(tx *bolt.Tx, known []memEntry, jti []byte) (Record, bool, error) {
+func lookup(tx *bolt.Tx, known []uint64, jti []byte) (Record, bool, error) {
 	o, hasO, err := current(tx, known, false, string(jti))
 	if err != nil {
 		return Record{}, false, err

@@ -110,7 +110,8 @@ func decodeRecord(b []byte) (Record, error) {
 	if len(b) == 0 || (b[0] != recordVersion && b[0] != recordDelta) {
 		return r, fmt.Errorf("%w: unknown record version", ErrCorrupt)
 	}
-	d := decoder{b: b[1:]}
+	// One string holds every field: a record decodes with one allocation.
+	d := decoder{b: b[1:], s: string(b[1:])}
 	r.IssuedAt = d.varint()
 	r.ExpiresAt = d.varint()
 	r.CreatedAt = d.varint()
@@ -132,8 +133,11 @@ func decodeRecord(b []byte) (Record, error) {
 	return r, nil
 }
 
+// decoder reads b; s holds the same bytes as b held at the start, and the
+// strings it returns are slices of s.
 type decoder struct {
 	b   []byte
+	s   string
 	err error
 }
 
@@ -159,7 +163,7 @@ func (d *decoder) str() string {
 		d.err = fmt.Errorf("%w: bad string length", ErrCorrupt)
 		return ""
 	}
-	s := string(d.b[n : n+int(l)])
+	start := len(d.s) - len(d.b) + n
 	d.b = d.b[n+int(l):]
-	return s
+	return d.s[start : start+int(l)]
 }

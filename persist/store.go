@@ -39,9 +39,9 @@ var (
 	bucketUserRevoked = []byte("user_revocations")
 	bucketOutbox      = []byte("outbox")
 	bucketMeta        = []byte("meta")
-	bucketJournal     = []byte("journal")
 
-	allBuckets = [][]byte{bucketOutstanding, bucketBlacklisted, bucketByUser, bucketByExp, bucketUserRevoked, bucketOutbox, bucketMeta, bucketJournal}
+	allBuckets = [][]byte{bucketOutstanding, bucketBlacklisted, bucketByUser, bucketByExp, bucketUserRevoked, bucketOutbox, bucketMeta,
+		bucketJournals[0], bucketJournals[1]}
 
 	metaSchema         = []byte("schema")
 	metaNodeID         = []byte("node_id")
@@ -82,10 +82,22 @@ type Store struct {
 	mem       memtable    // the journal's ops in memory (journal.go)
 	filter    *idFilter   // the blacklisted bucket's keys by hash (filter.go)
 	tx        txState     // the committing transaction's journal changes
-	mergeAt   int         // journal length that triggers a merge (mergeAt; tests lower it)
 	closed    atomic.Bool // set by Close: reads then go to the file and fail
 	// catchingUp is set while Apply receives replay-sized batches
 	catchingUp atomic.Bool
+
+	// The journal's merges (journal.go). active is the journal bucket
+	// taking new ops (the committer's); frozen is the last seq of the
+	// bucket waiting for a merge, 0 if none; mergeMu is held by whoever
+	// merges it.
+	active    int
+	frozen    atomic.Uint64
+	mergeMu   sync.Mutex
+	mergeAt   int // journal length that freezes it (mergeAt; tests lower it)
+	chunk     int // ids per merge transaction (mergeChunk; tests lower it)
+	mergeWake chan struct{}
+	mergeStop chan struct{}
+	mergeDone chan struct{}
 
 	closeOnce sync.Once
 	closeErr  error
@@ -126,7 +138,7 @@ func Open(dir string, o Options) (*Store, error) {
 	s.commit.db = db
 	s.commit.idle.L = &s.commit.mu
 	s.commit.prelude = s.prelude
-	s.mergeAt = mergeAt
+	s.mergeAt, s.chunk = mergeAt, mergeChunk
 	if err := s.init(); err != nil {
 		db.Close()
 		return nil, err
@@ -138,6 +150,11 @@ func Open(dir string, o Options) (*Store, error) {
 	if err := s.loadJournal(); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("persist: load journal: %w", err)
+	}
+	s.mergeWake, s.mergeStop, s.mergeDone = make(chan struct{}, 1), make(chan struct{}), make(chan struct{})
+	go s.merger(s.mergeWake, s.mergeStop, s.mergeDone)
+	if s.frozen.Load() != 0 {
+		s.mergeWake <- struct{}{} // a merge was under way when the store last closed
 	}
 	return s, nil
 }
@@ -176,6 +193,8 @@ func (s *Store) Path() string { return s.db.Path() }
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		defer s.closed.Store(true)
+		close(s.mergeStop)
+		<-s.mergeDone
 		if err := s.settle(); err != nil {
 			s.log.Warn("could not merge the journal; the next Open reloads it", "err", err)
 		}

@@ -48,7 +48,7 @@ func (s *Store) Blacklist(rec Record, outbox []byte) (Result, error) {
 	var res Result
 	err := s.commit.do(func(tx *bolt.Tx) error {
 		res = Result{}
-		old, ok, err := current(tx, s.known(s.tx.stage, rec.JTI), true, rec.JTI)
+		old, ok, err := current(tx, s.known(&s.tx.stage, rec.JTI), true, rec.JTI)
 		if err != nil {
 			return fmt.Errorf("blacklisted: %w", err)
 		}
@@ -77,7 +77,7 @@ func (s *Store) AddOutstanding(rec Record, outbox []byte) (Result, error) {
 	var res Result
 	err := s.commit.do(func(tx *bolt.Tx) error {
 		res = Result{}
-		old, ok, err := current(tx, s.known(s.tx.stage, rec.JTI), false, rec.JTI)
+		old, ok, err := current(tx, s.known(&s.tx.stage, rec.JTI), false, rec.JTI)
 		if err != nil {
 			return fmt.Errorf("outstanding: %w", err)
 		}
