@@ -72,7 +72,7 @@ func TestJournalSurvivesCrashAndMerges(t *testing.T) {
 // every acknowledged blacklist is seen by every later check.
 func TestJournalMergeNeverHidesAWrite(t *testing.T) {
 	s := openTest(t, "", Options{NoSync: true})
-	s.mergeAt = 7
+	s.mergeAt, s.chunk = 7, 3
 	var wg sync.WaitGroup
 	var acked atomic.Int64
 	var stale atomic.Int64
@@ -101,6 +101,107 @@ func TestJournalMergeNeverHidesAWrite(t *testing.T) {
 	c, _ := s.Counts()
 	if c.Blacklisted != uint64(acked.Load()) {
 		t.Fatalf("%d blacklisted, want %d", c.Blacklisted, acked.Load())
+	}
+}
+
+// A crash in the middle of a merge (a frozen journal bucket, some chunks
+// in the trees) loses nothing: Open reloads both buckets, reads answer from
+// them, and the merge resumes with the same result as one whole merge.
+func TestJournalCrashMidMerge(t *testing.T) {
+	s := openTest(t, "", Options{})
+	s.chunk = 4
+	for i := range 30 {
+		r := rec(fmt.Sprintf("m%02d", i), fmt.Sprint("u", i%4), 100+int64(i))
+		var err error
+		if i%3 != 0 {
+			_, err = s.Blacklist(r, []byte("ev"))
+		} else {
+			_, err = s.AddOutstanding(r, []byte("ev"))
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Freeze, merge one chunk by hand and copy the file, with the merger
+	// held off; then write more into the new journal bucket.
+	s.mergeMu.Lock()
+	if err := s.commit.do(s.freeze); err != nil {
+		t.Fatal(err)
+	}
+	slab, err := s.readFrozen()
+	if err != nil || len(slab.order) != 30 {
+		t.Fatalf("frozen bucket holds %d ops (%v), want 30", len(slab.order), err)
+	}
+	if err := s.commit.do(func(tx *bolt.Tx) error { return s.mergeOps(tx, slab, slab.order[:4]) }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Blacklist(rec("m00", "u0", 100), []byte("ev")); err != nil { // outstanding until now
+		t.Fatal(err)
+	}
+	crash := filepath.Join(t.TempDir(), "crash")
+	if err := s.db.View(func(tx *bolt.Tx) error { return tx.CopyFile(filepath.Join(mkdir(t, crash), FileName), 0o600) }); err != nil {
+		t.Fatal(err)
+	}
+	s.mergeMu.Unlock()
+
+	c := openTest(t, crash, Options{})
+	check := func(when string) {
+		t.Helper()
+		for i := range 30 {
+			jti := fmt.Sprintf("m%02d", i)
+			want := i%3 != 0 || i == 0
+			if b, err := c.IsBlacklisted(jti); err != nil || b != want {
+				t.Errorf("%s: IsBlacklisted(%s) = %v, %v; want %v", when, jti, b, err, want)
+			}
+			if r, err := c.Lookup(jti); err != nil || r.Blacklisted() != want || r.User != fmt.Sprint("u", i%4) {
+				t.Errorf("%s: Lookup(%s) = %+v, %v", when, jti, r, err)
+			}
+		}
+	}
+	check("reopened")
+	got, err := c.Counts() // finishes the merge
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Outstanding != 30 || got.Blacklisted != 21 || c.frozen.Load() != 0 || c.mem.pending() != 0 {
+		t.Fatalf("after the merge: %+v, frozen %d, journal %d; want 30 outstanding, 21 blacklisted, no journal",
+			got, c.frozen.Load(), c.mem.pending())
+	}
+	check("merged")
+	if err := c.Check(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Two jtis may share a hash in the memtable; a reader tells their ops
+// apart by the jti each op carries.
+func TestJournalHashCollision(t *testing.T) {
+	s := openTest(t, "", Options{})
+	s.mergeMu.Lock() // no merge: the ops stay in the journal
+	defer s.mergeMu.Unlock()
+	if _, err := s.Blacklist(rec("collider", "u1", 100), nil); err != nil {
+		t.Fatal(err)
+	}
+	refs := s.known(nil, "collider")
+	if len(refs) != 1 {
+		t.Fatalf("collider has %d journal refs, want 1", len(refs))
+	}
+	victim := s.filter.hash([]byte("victim"))
+	s.mem.mu.Lock()
+	s.mem.x.add(victim, refs[0]) // as if "victim" hashed the same
+	s.mem.mu.Unlock()
+	s.mem.black.Add(1)
+	if !s.MayBeBlacklisted("victim") {
+		t.Fatal("the shared hash is not a maybe")
+	}
+	if b, err := s.IsBlacklisted("victim"); err != nil || b {
+		t.Fatalf("IsBlacklisted(victim) = %v, %v; want false", b, err)
+	}
+	if _, err := s.Lookup("victim"); err != ErrNotFound {
+		t.Fatalf("Lookup(victim) = %v, want ErrNotFound", err)
+	}
+	if b, err := s.IsBlacklisted("collider"); err != nil || !b {
+		t.Fatalf("IsBlacklisted(collider) = %v, %v", b, err)
 	}
 }
 
