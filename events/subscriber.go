@@ -74,7 +74,8 @@ type Applier interface {
 	// sequence of the batch, counting skipped (undecodable) messages, so
 	// batch may be empty. Apply must be idempotent and accept events in any
 	// order: after a failure the same batch is offered again, and a replay
-	// may deliver events already applied.
+	// may deliver events already applied. Apply must not keep batch: the
+	// subscriber reuses it for the next one.
 	Apply(ctx context.Context, batch []Delivered, lastSeq uint64) error
 }
 
@@ -129,6 +130,8 @@ type Subscriber struct {
 	st        SubscriberStatus
 	target    uint64 // stream's last sequence when Run started
 	hasTarget bool
+
+	delivered []Delivered // apply's batch, reused (Run's goroutine only)
 }
 
 // NewSubscriber returns a subscriber applying the stream to a. It checks c
@@ -485,7 +488,11 @@ func (s *Subscriber) session(ctx context.Context) (progressed bool, err error) {
 // apply hands a batch to the Applier, retrying with backoff until it
 // succeeds or ctx ends (reported as false). A failed batch is never skipped.
 func (s *Subscriber) apply(ctx context.Context, batch []item) bool {
-	delivered := make([]Delivered, 0, len(batch))
+	delivered := s.delivered[:0]
+	defer func() {
+		clear(delivered) // let the events go
+		s.delivered = delivered[:0]
+	}()
 	var lastSeq, pending uint64
 	skipped := 0
 	for _, it := range batch {

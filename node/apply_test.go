@@ -52,7 +52,7 @@ func TestApplyTwiceAndReorderedGivesSameState(t *testing.T) {
 	apply := func(n *Node, evs []events.Delivered, batch int) {
 		for i := 0; i < len(evs); i += batch {
 			b := evs[i:min(i+batch, len(evs))]
-			if err := (applier{n}).Apply(t.Context(), b, b[len(b)-1].Seq); err != nil {
+			if err := (&applier{n: n}).Apply(t.Context(), b, b[len(b)-1].Seq); err != nil {
 				t.Fatal(err)
 			}
 		}

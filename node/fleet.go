@@ -67,7 +67,7 @@ func newFleet(n *Node) (*fleet, error) {
 	read.Name, read.Subjects = cfg.ReadStream, nil
 	// Large batches make catching up fast (the store writes a batch in key
 	// order); once caught up, batches are as small as the event rate.
-	f.sub, err = events.NewSubscriber(f.js, applier{n}, events.SubscriberConfig{Stream: read, Logger: log, Now: cfg.Now, MaxBatch: 1 << 15})
+	f.sub, err = events.NewSubscriber(f.js, &applier{n: n}, events.SubscriberConfig{Stream: read, Logger: log, Now: cfg.Now, MaxBatch: 1 << 15})
 	if err != nil {
 		f.close()
 		return nil, fmt.Errorf("node: %w", err)
@@ -189,16 +189,29 @@ func (o outbox) Count(context.Context) (int, error) {
 	return int(c.Outbox), err
 }
 
-// applier applies stream events to the node's store and cache.
-type applier struct{ n *Node }
+// applier applies stream events to the node's store and cache. The
+// subscriber calls it from one goroutine; it reuses its buffers from one
+// batch to the next.
+type applier struct {
+	n      *Node
+	ops    []persist.Op
+	jtis   []string
+	black  []string
+	cutoff []int64
+}
 
-func (a applier) LastApplied() (uint64, error) { return a.n.store.AppliedSeq() }
+func (a *applier) LastApplied() (uint64, error) { return a.n.store.AppliedSeq() }
 
-func (a applier) Apply(_ context.Context, batch []events.Delivered, lastSeq uint64) error {
+func (a *applier) Apply(_ context.Context, batch []events.Delivered, lastSeq uint64) error {
 	n := a.n
-	ops := make([]persist.Op, 0, len(batch))
-	var jtis, black, previewed []string
-	var cutoffs []int64
+	ops, jtis, black, cutoffs := a.ops[:0], a.jtis[:0], a.black[:0], a.cutoff[:0]
+	defer func() {
+		clear(ops) // let the strings go
+		clear(jtis)
+		clear(black)
+		a.ops, a.jtis, a.black, a.cutoff = ops[:0], jtis[:0], black[:0], cutoffs[:0]
+	}()
+	var previewed []string
 	revokes := false
 	for _, d := range batch {
 		ev := d.Event
@@ -267,7 +280,7 @@ func (a applier) Apply(_ context.Context, batch []events.Delivered, lastSeq uint
 
 // Preview puts a blacklisting in force as soon as it arrives
 // (events.Previewer); Apply takes it out once it is committed.
-func (a applier) Preview(ev events.Event) {
+func (a *applier) Preview(ev events.Event) {
 	if ev.Kind == events.KindBlacklist {
 		a.n.inflight.add([]string{ev.Token.JTI})
 	}

@@ -11,7 +11,7 @@ import (
 // commits, stays in force after it, and leaves nothing in flight.
 func TestPreviewedBlacklistingIsInForceBeforeCommit(t *testing.T) {
 	n := newTestNode(t)
-	a := applier{n}
+	a := &applier{n: n}
 	ev := events.Event{V: 1, ID: events.NewID(), Kind: events.KindBlacklist, Origin: "other", Time: time.Unix(1_800_000_000, 0),
 		Token: &events.Token{JTI: "j-preview", User: "u1", Type: "refresh", ExpiresAt: 2_000_000_000}}
 	out := events.Event{V: 1, ID: events.NewID(), Kind: events.KindOutstanding, Origin: "other", Time: time.Unix(1_800_000_000, 0),

@@ -604,9 +604,7 @@ func (s *Store) loadJournal() error {
 
 // encodeOp is the journal's form of a record op: its kind, then the record.
 func encodeOp(op Op) []byte {
-	r := encodeRecord(op.Record)
-	b := make([]byte, 0, 1+len(r))
-	return append(append(b, byte(op.Kind)), r...)
+	return appendRecord([]byte{byte(op.Kind)}, op.Record)
 }
 
 func decodeOp(b []byte) (Op, error) {

@@ -3,6 +3,7 @@ package persist
 import (
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"strings"
 	"unicode/utf8"
 )
@@ -61,13 +62,16 @@ func (r Record) validate() error {
 
 // encodeRecord writes r in the store's binary form: a version byte, then
 // varints and length-prefixed strings in a fixed order.
-func encodeRecord(r Record) []byte {
+func encodeRecord(r Record) []byte { return appendRecord(nil, r) }
+
+// appendRecord appends encodeRecord(r) to b, growing it once at most.
+func appendRecord(b []byte, r Record) []byte {
 	n := 1 + 5*binary.MaxVarintLen64
 	strs := [...]string{r.JTI, r.User, r.Type, r.Origin, r.Reason, r.Family, r.Token}
 	for _, s := range strs {
 		n += binary.MaxVarintLen64 + len(s)
 	}
-	b := make([]byte, 0, n)
+	b = slices.Grow(b, n)
 	black := r.BlacklistedAt
 	if black != 0 {
 		b = append(b, recordDelta)

@@ -132,18 +132,14 @@ func (s *Store) Apply(ops []Op, appliedSeq uint64) (skipped int, err error) {
 	appliedSeq = max(appliedSeq, s.pending.v.Load())
 	s.catchingUp.Store(catchingUp)
 	err = s.commit.do(func(tx *bolt.Tx) error {
-		records := make([]Op, 0, len(prepared))
 		for _, op := range prepared {
+			var err error
 			if op.Kind == OpRevoke {
-				if _, err := putRevocation(tx, op.Revocation); err != nil {
-					return err
-				}
-				continue
+				_, err = putRevocation(tx, op.Revocation)
+			} else {
+				err = s.journal(tx, op)
 			}
-			records = append(records, op)
-		}
-		for _, op := range records {
-			if err := s.journal(tx, op); err != nil {
+			if err != nil {
 				return err
 			}
 		}
