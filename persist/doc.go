@@ -11,8 +11,8 @@
 //
 // Token writes go to a journal first (journal.go): an append to a bucket
 // with sequential keys, in the same fsynced transaction as the outbox entry,
-// kept in memory for reads and merged into the record trees in large sorted
-// batches. An in-memory filter of the blacklisted ids (filter.go) answers
+// indexed in memory for reads and merged into the record trees in the
+// background, in key order. An in-memory filter of the blacklisted ids (filter.go) answers
 // the check of an unrevoked token without touching the file.
 //
 // persist knows nothing of HTTP, NATS or JWT: records are plain values, and
@@ -28,9 +28,10 @@
 //     stored refresh token is a live credential for anyone who can read the
 //     file.
 //   - Memory: the filter costs about 20 bytes per blacklisted entry; the
-//     journal holds up to 64k ops in memory (256k while a replay streams in
-//     large batches). Listings, counts, digests, flushes and exports merge
-//     the journal first.
+//     journal's index about 40 bytes per op, for up to 64k ops (2M while a
+//     replay streams in large batches); a merge holds the ops it merges in
+//     memory. Listings, counts, digests, flushes and exports finish the
+//     merge first.
 //   - Deletes of published outbox entries ride on the next commit; a crash
 //     before it publishes those events again (the stream's duplicate window
 //     and the idempotent apply absorb them).
