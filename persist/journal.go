@@ -454,26 +454,44 @@ func (s *Store) mergeFrozen(stop <-chan struct{}) error {
 	if upTo == 0 {
 		return nil
 	}
-	slab, err := s.readFrozen()
-	if err != nil {
-		return err
+	m := &s.merging
+	if m.slab == nil || m.upTo != upTo {
+		slab, err := s.readFrozen()
+		if err != nil {
+			return err
+		}
+		*m = mergeProgress{upTo: upTo, slab: slab}
 	}
-	for i := 0; i < len(slab.order); i += s.chunk {
+	slab := m.slab
+	for m.next < len(slab.order) {
 		select {
 		case <-stop:
-			return nil
+			return nil // the next call resumes from m.next
 		default:
 		}
-		chunk := slab.order[i:min(i+s.chunk, len(slab.order))]
+		chunk := slab.order[m.next:min(m.next+s.chunk, len(slab.order))]
 		if err := s.commit.do(func(tx *bolt.Tx) error { return s.mergeOps(tx, slab, chunk) }); err != nil {
 			return err
 		}
+		m.next += len(chunk)
 	}
 	hs := make([]uint64, len(slab.order))
 	for i, o := range slab.order {
 		hs[i] = s.filter.hash(slab.data[o.jti:o.jend])
 	}
-	return s.commit.do(func(tx *bolt.Tx) error { return s.dropFrozen(tx, hs, upTo) })
+	if err := s.commit.do(func(tx *bolt.Tx) error { return s.dropFrozen(tx, hs, upTo) }); err != nil {
+		return err
+	}
+	*m = mergeProgress{}
+	return nil
+}
+
+// mergeProgress is how far mergeFrozen got with the frozen bucket of
+// upTo, so that a merge stopped between chunks resumes (under mergeMu).
+type mergeProgress struct {
+	upTo uint64
+	slab *opSlab
+	next int // first op of slab.order not merged
 }
 
 // merger runs mergeFrozen whenever a commit freezes the journal, until

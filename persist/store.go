@@ -93,8 +93,9 @@ type Store struct {
 	active    int
 	frozen    atomic.Uint64
 	mergeMu   sync.Mutex
-	mergeAt   int // journal length that freezes it (mergeAt; tests lower it)
-	chunk     int // ids per merge transaction (mergeChunk; tests lower it)
+	merging   mergeProgress // how far the merge under mergeMu got
+	mergeAt   int           // journal length that freezes it (mergeAt; tests lower it)
+	chunk     int           // ids per merge transaction (mergeChunk; tests lower it)
 	mergeWake chan struct{}
 	mergeStop chan struct{}
 	mergeDone chan struct{}
