@@ -34,8 +34,13 @@ func applyRecords(tx *bolt.Tx, in []Op) (newBlack [][]byte, err error) {
 	}
 	w := recordWriter{tx: tx}
 	for i, name := range [2][]byte{bucketOutstanding, bucketBlacklisted} {
-		if k, _ := tx.Bucket(name).Cursor().Last(); k != nil {
+		b := tx.Bucket(name)
+		b.FillPercent = fillPercent
+		if k, _ := b.Cursor().Last(); k != nil {
 			w.last[i] = bytes.Clone(k)
+		}
+		if len(ops) > 0 && appends(b, []byte(ops[0].Record.JTI)) {
+			b.FillPercent = 1
 		}
 	}
 	for i := 0; i < len(ops); {
@@ -72,7 +77,6 @@ type recordWriter struct {
 // the winner, if it changed.
 func (w *recordWriter) merge(bucket []byte, tag byte, counter []byte, group []Op, black bool) error {
 	b := w.tx.Bucket(bucket)
-	b.FillPercent = fillPercent
 	jti := []byte(group[0].Record.JTI)
 	var cur, orig Record
 	had, present := false, false
@@ -151,6 +155,9 @@ func (w *recordWriter) finish() error {
 			}
 		}
 		slices.SortFunc(ix.put, bytes.Compare)
+		if len(ix.del) == 0 && len(ix.put) > 0 && appends(b, ix.put[0]) {
+			b.FillPercent = 1
+		}
 		// A blacklisted token's two records share their by_user key.
 		for _, k := range slices.CompactFunc(ix.put, bytes.Equal) {
 			if err := b.Put(k, nil); err != nil {
@@ -168,6 +175,15 @@ func (w *recordWriter) finish() error {
 		return addDigest(w.tx, w.digest)
 	}
 	return nil
+}
+
+// appends reports whether writing keys from first on, in order, only
+// appends to b (first comes after its last key): bbolt may then fill its
+// pages whole, as nothing will be inserted between their keys by this
+// batch. A later batch that does splits a full page in two.
+func appends(b *bolt.Bucket, first []byte) bool {
+	last, _ := b.Cursor().Last()
+	return last == nil || bytes.Compare(first, last) > 0
 }
 
 // fillPercent is how full bbolt leaves the pages it splits in a batch:
