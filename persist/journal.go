@@ -18,12 +18,13 @@ import (
 // write costs several 4 KiB pages on disk. Instead a write appends its op to
 // a journal bucket (sequential keys: a group of writes shares a page or
 // two) in the same fsynced transaction as its outbox entry, and the store
-// keeps the op's journal seq in memory, by jti (memtable), for reads.
+// keeps the op's journal seq in memory, by a hash of its jti (memtable),
+// for reads.
 //
 // There are two journal buckets. One takes new ops; once mergeAt ops have
 // gathered in it, a commit freezes it (the other, empty, takes the ops from
 // then on) and a background merger folds the frozen bucket into the trees
-// in key order, mergeChunk ids per transaction, so that a writer waits at
+// in key order, mergeChunk ops per transaction, so that a writer waits at
 // most for one chunk; then it drops the frozen bucket. Merging in key order
 // shares many ops per page, and merging an op twice changes nothing, so a
 // crash mid-merge only repeats work: Open reloads both buckets into memory
@@ -45,13 +46,13 @@ const mergeAt = 1 << 16
 // large batches (a replay): a fresh validator's trees are then built in one
 // merge that only appends, after it is caught up, instead of being
 // rewritten by one merge per mergeAt ops while it catches up. It bounds the
-// memory the journal's index takes in the meantime (about 60 B per op).
+// memory the journal's index takes in the meantime (30-60 B per op).
 const catchUpMergeAt = 1 << 21
 
 // catchUpBatch is the Apply batch size taken as a sign of a replay.
 const catchUpBatch = 1024
 
-// mergeChunk is how many ids one merge transaction folds into the trees.
+// mergeChunk is how many ops one merge transaction folds into the trees.
 const mergeChunk = 1 << 15
 
 // bucketJournals are the two journal buckets; metaJournal names the one
@@ -181,7 +182,18 @@ func (t *memtable) commit(stage *refIndex, staged int, froze bool) {
 	t.ops += staged
 	black := t.black.Load()
 	var refs []uint64
-	for h := range stage.m {
+	for h, p := range stage.m {
+		if _, ok := t.x.m[h]; !ok && stage.more[h] == nil {
+			// A jti new to the memtable, with one or two ops: most of them.
+			if t.x.m == nil {
+				t.x.m = make(map[uint64]refPair, len(stage.m))
+			}
+			t.x.m[h] = p
+			if p[0]&1 == 1 || p[1]&1 == 1 {
+				black++
+			}
+			continue
+		}
 		was := t.x.black(h)
 		refs = stage.refs(refs[:0], h)
 		for _, r := range refs {
@@ -224,8 +236,8 @@ type opSlab struct {
 type slabOp struct {
 	prefix     uint64 // the jti's first 8 bytes, big-endian: most comparisons end here
 	seq        uint64
-	start, end uint32 // the op
-	jti, jend  uint32 // its jti
+	start, end int // the op
+	jti, jend  int // its jti
 }
 
 // readFrozen copies the frozen journal bucket (the one not taking new ops)
@@ -248,12 +260,12 @@ func (s *Store) readFrozen() (*opSlab, error) {
 			if len(k) != 8 || !ok {
 				return fmt.Errorf("%w: journal entry %x", ErrCorrupt, k)
 			}
-			at := uint32(len(sl.data))
+			at := len(sl.data)
 			sl.data = append(sl.data, v...)
 			var p [8]byte
 			copy(p[:], v[i:j])
 			sl.order = append(sl.order, slabOp{prefix: binary.BigEndian.Uint64(p[:]), seq: binary.BigEndian.Uint64(k),
-				start: at, end: uint32(len(sl.data)), jti: at + uint32(i), jend: at + uint32(j)})
+				start: at, end: len(sl.data), jti: at + i, jend: at + j})
 		}
 		return nil
 	})

@@ -95,7 +95,7 @@ type Store struct {
 	mergeMu   sync.Mutex
 	merging   mergeProgress // how far the merge under mergeMu got
 	mergeAt   int           // journal length that freezes it (mergeAt; tests lower it)
-	chunk     int           // ids per merge transaction (mergeChunk; tests lower it)
+	chunk     int           // ops per merge transaction (mergeChunk; tests lower it)
 	mergeWake chan struct{}
 	mergeStop chan struct{}
 	mergeDone chan struct{}

@@ -410,12 +410,20 @@ func FuzzDecodeRecord(f *testing.F) {
 	f.Add(encodeRecord(Record{JTI: "b", ExpiresAt: 1, CreatedAt: 7, BlacklistedAt: 3}))
 	f.Add([]byte{2, 2, 2, 2, 0, 0, 0, 0, 0, 0, 0, 0})
 	f.Fuzz(func(t *testing.T, b []byte) {
+		// As a journal op, the merge finds the jti without decoding the
+		// rest (opJTI); it must find the one decodeOp reads, and never
+		// read out of bounds.
+		op := append([]byte{byte(OpBlacklist)}, b...)
+		i, j, ok := opJTI(op)
 		r, err := decodeRecord(b)
 		if err != nil {
 			if !errors.Is(err, ErrCorrupt) {
 				t.Fatalf("error %v does not wrap ErrCorrupt", err)
 			}
 			return
+		}
+		if !ok || string(op[i:j]) != r.JTI {
+			t.Fatalf("opJTI = %q, %v; the record's jti is %q", op[i:min(j, len(op))], ok, r.JTI)
 		}
 		again, err := decodeRecord(encodeRecord(r))
 		if err != nil || again != r {
