@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -49,7 +50,8 @@ const mergeAt = 1 << 16
 // memory the journal's index takes in the meantime (30-60 B per op).
 const catchUpMergeAt = 1 << 21
 
-// catchUpBatch is the Apply batch size taken as a sign of a replay.
+// catchUpBatch is the Apply batch size taken as a sign of a replay (see
+// catchUpIdle).
 const catchUpBatch = 1024
 
 // mergeChunk is how many ops one merge transaction folds into the trees.
@@ -507,19 +509,54 @@ type mergeProgress struct {
 }
 
 // merger runs mergeFrozen whenever a commit freezes the journal, until
-// stop is closed.
+// stop is closed. It also freezes a journal that a replay left long (see
+// catchUpMergeAt) once the replay has ended, whether or not anything is
+// written after it.
 func (s *Store) merger(wake, stop <-chan struct{}, done chan<- struct{}) {
 	defer close(done)
+	tick := time.NewTicker(catchUpIdle)
+	defer tick.Stop()
 	for {
 		select {
 		case <-stop:
 			return
 		case <-wake:
+		case <-tick.C:
+			if s.frozen.Load() != 0 || s.catchingUp() || s.mem.pending() < s.mergeAt {
+				continue
+			}
+			if err := s.commit.do(s.freezeIfAt(s.mergeAt)); err != nil {
+				s.log.Error("journal freeze failed", "err", err)
+				continue
+			}
 		}
 		if err := s.mergeFrozen(stop); err != nil {
 			s.log.Error("journal merge failed; reads that need the trees whole will retry it", "err", err)
 		}
 	}
+}
+
+// freezeIfAt returns a transaction func that freezes the journal if it
+// holds n ops or more and no merge is under way.
+func (s *Store) freezeIfAt(n int) func(tx *bolt.Tx) error {
+	return func(tx *bolt.Tx) error {
+		if s.tx.froze > 0 || s.frozen.Load() != 0 || s.mem.pending() < n {
+			return nil // frozen already, by this transaction or another
+		}
+		return s.freeze(tx)
+	}
+}
+
+// catchUpIdle is how long after its last replay-sized batch the store
+// still counts as catching up: a replay's smaller batches in between do not
+// end it, and a stream that goes quiet does.
+const catchUpIdle = time.Second
+
+// catchingUp reports whether a replay-sized batch arrived within
+// catchUpIdle.
+func (s *Store) catchingUp() bool {
+	at := s.catchUpAt.Load()
+	return at != 0 && time.Since(s.epoch)-time.Duration(at) < catchUpIdle
 }
 
 // prelude runs first in every write transaction: it resets the
@@ -537,7 +574,7 @@ func (s *Store) prelude(tx *bolt.Tx) (func(), error) {
 		s.tx.unoutboxed = seqs
 	}
 	limit := s.mergeAt
-	if s.catchingUp.Load() {
+	if s.catchingUp() {
 		limit = max(limit, catchUpMergeAt)
 	}
 	if s.frozen.Load() == 0 && s.mem.pending() >= limit {
@@ -585,13 +622,7 @@ func (s *Store) settle() error {
 	if err := s.mergeFrozen(nil); err != nil {
 		return err
 	}
-	err := s.commit.do(func(tx *bolt.Tx) error {
-		if s.tx.froze > 0 || s.frozen.Load() != 0 || s.mem.pending() == 0 {
-			return nil // frozen already, by this transaction or another
-		}
-		return s.freeze(tx)
-	})
-	if err != nil {
+	if err := s.commit.do(s.freezeIfAt(1)); err != nil {
 		return err
 	}
 	return s.mergeFrozen(nil)

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -202,6 +203,40 @@ func TestJournalHashCollision(t *testing.T) {
 	}
 	if b, err := s.IsBlacklisted("collider"); err != nil || !b {
 		t.Fatalf("IsBlacklisted(collider) = %v, %v", b, err)
+	}
+}
+
+// While replay-sized batches arrive, the journal is not merged, even past
+// mergeAt and across a smaller batch; once they stop, the merger merges it
+// with nothing else written or read.
+func TestReplayMergesOnceCaughtUp(t *testing.T) {
+	s := openTest(t, "", Options{NoSync: true})
+	s.mergeAt = 100
+	batch := func(from, n int) {
+		t.Helper()
+		ops := make([]Op, n)
+		for i := range ops {
+			ops[i] = Op{Kind: OpBlacklist, Record: Record{JTI: fmt.Sprintf("r%05d", from+i), ExpiresAt: 100, CreatedAt: 1, BlacklistedAt: 1}}
+		}
+		if _, err := s.Apply(ops, uint64(from+n)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	batch(0, catchUpBatch)
+	batch(catchUpBatch, 10) // a small batch in the middle of the replay
+	batch(catchUpBatch+10, catchUpBatch)
+	if n, f := s.mem.pending(), s.frozen.Load(); n != 2*catchUpBatch+10 || f != 0 {
+		t.Fatalf("while catching up: journal %d ops, frozen %d; want %d, none", n, f, 2*catchUpBatch+10)
+	}
+	deadline := time.Now().Add(20 * catchUpIdle)
+	for s.mem.pending() != 0 || s.frozen.Load() != 0 || s.mem.black.Load() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("journal still holds %d ops (frozen %d) %v after the replay", s.mem.pending(), s.frozen.Load(), 20*catchUpIdle)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if f := s.filterSize(); f != 2*catchUpBatch+10 {
+		t.Fatalf("filter holds %d ids after the merge, want %d", f, 2*catchUpBatch+10)
 	}
 }
 

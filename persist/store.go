@@ -83,8 +83,10 @@ type Store struct {
 	filter    *idFilter   // the blacklisted bucket's keys by hash (filter.go)
 	tx        txState     // the committing transaction's journal changes
 	closed    atomic.Bool // set by Close: reads then go to the file and fail
-	// catchingUp is set while Apply receives replay-sized batches
-	catchingUp atomic.Bool
+	// catchUpAt is when Apply last received a replay-sized batch, as time
+	// since epoch (the store's open); 0 if never (see catchingUp)
+	catchUpAt atomic.Int64
+	epoch     time.Time
 
 	// The journal's merges (journal.go). active is the journal bucket
 	// taking new ops (the committer's); frozen is the last seq of the
@@ -135,7 +137,7 @@ func Open(dir string, o Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("persist: open %s: %w", path, err)
 	}
-	s := &Store{db: db, dir: dir, opts: o, log: o.Logger.With("component", "persist"), now: o.Now}
+	s := &Store{db: db, dir: dir, opts: o, log: o.Logger.With("component", "persist"), now: o.Now, epoch: time.Now()}
 	s.commit.db = db
 	s.commit.idle.L = &s.commit.mu
 	s.commit.prelude = s.prelude

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"strings"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -118,8 +119,9 @@ func (s *Store) Apply(ops []Op, appliedSeq uint64) (skipped int, err error) {
 	}
 	// A replay-sized batch is written without looking first: it is almost
 	// never all known, and the look would cost a lookup per op.
-	catchingUp := len(prepared) >= catchUpBatch
-	if !catchingUp {
+	if len(prepared) >= catchUpBatch {
+		s.catchUpAt.Store(int64(max(time.Since(s.epoch), 1)))
+	} else {
 		var unchanged bool
 		if err := s.view(func(tx *bolt.Tx) error { unchanged = s.noop(tx, prepared); return nil }); err != nil {
 			return skipped, err
@@ -130,7 +132,6 @@ func (s *Store) Apply(ops []Op, appliedSeq uint64) (skipped int, err error) {
 		}
 	}
 	appliedSeq = max(appliedSeq, s.pending.v.Load())
-	s.catchingUp.Store(catchingUp)
 	err = s.commit.do(func(tx *bolt.Tx) error {
 		for _, op := range prepared {
 			var err error
