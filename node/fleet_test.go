@@ -244,8 +244,10 @@ func TestFleetValidatorCatchesUp(t *testing.T) {
 	go func() { done <- back.Run(ctx) }()
 	defer func() { cancel(); <-done }()
 	eventstest.CheckFor(t, waitLong, pollEvery, func() error {
+		// Ready first, then counted: the count must hold everything.
+		ready := readyz() == 200
 		c, _ := back.Store().Counts()
-		if readyz() == 200 {
+		if ready {
 			if c.Blacklisted != uint64(len(jtis)) {
 				t.Fatalf("readyz 200 with %d of %d applied", c.Blacklisted, len(jtis))
 			}

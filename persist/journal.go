@@ -64,14 +64,101 @@ var (
 	metaJournal    = []byte("journal_active")
 )
 
-// A journal ref is an op's journal seq shifted left by one, with the low
-// bit set when the op is a blacklisting.
-func journalRef(seq uint64, kind OpKind) uint64 {
-	ref := seq << 1
+// A journal entry is one op (encodeOp), or a block of the ops of one
+// Apply (encodeBlock), under the journal's next sequence number. A journal
+// ref names one op: the entry's key, the op's place in it and, in the low
+// bit, whether it is a blacklisting.
+func journalRef(key uint64, i int, kind OpKind) uint64 {
+	ref := key<<(blockBits+1) | uint64(i)<<1
 	if kind == OpBlacklist {
 		ref |= 1
 	}
 	return ref
+}
+
+// refKey and refSlot take a ref apart.
+func refKey(ref uint64) uint64 { return ref >> (blockBits + 1) }
+func refSlot(ref uint64) int   { return int(ref>>1) & (maxBlock - 1) }
+
+// blockBits bounds a block to maxBlock ops; the key keeps the other bits.
+const (
+	blockBits = 20
+	maxBlock  = 1 << blockBits
+)
+
+// blockMarker starts a block; an op starts with its kind, never this.
+const blockMarker = 0xb1
+
+// encodeBlock writes ops as one journal entry: the marker, the count and
+// the end offset of each op (4 bytes each, so that any op is found at
+// once), then the ops as encodeOp writes them.
+func encodeBlock(ops []Op) []byte {
+	n := 5 + 4*len(ops)
+	for _, op := range ops {
+		n += 1 + 64 + len(op.Record.JTI) + len(op.Record.User) + len(op.Record.Type) + len(op.Record.Origin) +
+			len(op.Record.Reason) + len(op.Record.Family) + len(op.Record.Token)
+	}
+	b := make([]byte, 5+4*len(ops), n)
+	b[0] = blockMarker
+	binary.BigEndian.PutUint32(b[1:], uint32(len(ops)))
+	for i, op := range ops {
+		b = appendRecord(append(b, byte(op.Kind)), op.Record)
+		binary.BigEndian.PutUint32(b[5+4*i:], uint32(len(b)))
+	}
+	return b
+}
+
+// entryOps calls fn with the encoding of each op of a journal entry v, in
+// order; it stops at fn's first error.
+func entryOps(v []byte, fn func(i int, op []byte) error) error {
+	if len(v) == 0 || v[0] != blockMarker {
+		return fn(0, v)
+	}
+	if len(v) < 5 {
+		return fmt.Errorf("%w: short journal block", ErrCorrupt)
+	}
+	n := int(binary.BigEndian.Uint32(v[1:]))
+	if n > maxBlock || 5+4*n > len(v) {
+		return fmt.Errorf("%w: journal block of %d ops in %d bytes", ErrCorrupt, n, len(v))
+	}
+	start := 5 + 4*n
+	for i := range n {
+		end := int(binary.BigEndian.Uint32(v[5+4*i:]))
+		if end < start || end > len(v) {
+			return fmt.Errorf("%w: journal block op %d ends at %d", ErrCorrupt, i, end)
+		}
+		if err := fn(i, v[start:end]); err != nil {
+			return err
+		}
+		start = end
+	}
+	return nil
+}
+
+// entryOp returns the encoding of op i of a journal entry v.
+func entryOp(v []byte, i int) ([]byte, error) {
+	if len(v) == 0 || v[0] != blockMarker {
+		if i != 0 {
+			return nil, fmt.Errorf("%w: journal op %d of a single op", ErrCorrupt, i)
+		}
+		return v, nil
+	}
+	if len(v) < 5 {
+		return nil, fmt.Errorf("%w: short journal block", ErrCorrupt)
+	}
+	n := int(binary.BigEndian.Uint32(v[1:]))
+	if i >= n || n > maxBlock || 5+4*n > len(v) {
+		return nil, fmt.Errorf("%w: journal op %d of a block of %d", ErrCorrupt, i, n)
+	}
+	start := 5 + 4*n
+	if i > 0 {
+		start = int(binary.BigEndian.Uint32(v[5+4*(i-1):]))
+	}
+	end := int(binary.BigEndian.Uint32(v[5+4*i:]))
+	if start > end || end > len(v) || start < 5+4*n {
+		return nil, fmt.Errorf("%w: journal block op %d spans %d..%d", ErrCorrupt, i, start, end)
+	}
+	return v[start:end], nil
 }
 
 // refIndex maps a jti's filter hash to the refs of its journaled ops,
@@ -135,7 +222,7 @@ func (x *refIndex) drop(h, upTo uint64) {
 	delete(x.m, h)
 	delete(x.more, h)
 	for _, r := range all {
-		if r>>1 > upTo {
+		if refKey(r) > upTo {
 			x.add(h, r)
 		}
 	}
@@ -143,10 +230,11 @@ func (x *refIndex) drop(h, upTo uint64) {
 
 // memtable indexes the journal's ops by jti hash.
 type memtable struct {
-	mu    sync.RWMutex
-	x     refIndex
-	ops   int          // ops in the journal bucket taking new ops
-	black atomic.Int64 // hashes with a blacklisting; read without the lock
+	mu     sync.RWMutex
+	x      refIndex
+	ops    int          // ops in the journal bucket taking new ops
+	frozen int          // ops in the other one, when frozen
+	black  atomic.Int64 // hashes with a blacklisting; read without the lock
 }
 
 func (t *memtable) refs(dst []uint64, h uint64) []uint64 {
@@ -179,7 +267,7 @@ func (t *memtable) commit(stage *refIndex, staged int, froze bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if froze {
-		t.ops = 0
+		t.ops, t.frozen = 0, t.ops
 	}
 	t.ops += staged
 	black := t.black.Load()
@@ -237,9 +325,9 @@ type opSlab struct {
 // slabOp is one op of a slab: where its encoding and its jti lie in data.
 type slabOp struct {
 	prefix     uint64 // the jti's first 8 bytes, big-endian: most comparisons end here
-	seq        uint64
-	start, end int // the op
-	jti, jend  int // its jti
+	seq        uint64 // journal order: entry key, then place in the entry
+	start, end int    // the op
+	jti, jend  int    // its jti
 }
 
 // readFrozen copies the frozen journal bucket (the one not taking new ops)
@@ -253,21 +341,33 @@ func (s *Store) readFrozen() (*opSlab, error) {
 			active = 1
 		}
 		b := tx.Bucket(bucketJournals[1-active])
-		n := b.Stats().KeyN
+		s.mem.mu.RLock()
+		n := s.mem.frozen
+		s.mem.mu.RUnlock()
 		sl.order = make([]slabOp, 0, n)
 		sl.data = make([]byte, 0, n*96)
 		c := b.Cursor()
 		for k, v := c.First(); k != nil; k, v = c.Next() {
-			i, j, ok := opJTI(v)
-			if len(k) != 8 || !ok {
-				return fmt.Errorf("%w: journal entry %x", ErrCorrupt, k)
+			if len(k) != 8 {
+				return fmt.Errorf("%w: journal key %x", ErrCorrupt, k)
 			}
-			at := len(sl.data)
-			sl.data = append(sl.data, v...)
-			var p [8]byte
-			copy(p[:], v[i:j])
-			sl.order = append(sl.order, slabOp{prefix: binary.BigEndian.Uint64(p[:]), seq: binary.BigEndian.Uint64(k),
-				start: at, end: len(sl.data), jti: at + i, jend: at + j})
+			key := binary.BigEndian.Uint64(k)
+			err := entryOps(v, func(n int, op []byte) error {
+				i, j, ok := opJTI(op)
+				if !ok {
+					return fmt.Errorf("%w: journal entry %x op %d", ErrCorrupt, k, n)
+				}
+				at := len(sl.data)
+				sl.data = append(sl.data, op...)
+				var p [8]byte
+				copy(p[:], op[i:j])
+				sl.order = append(sl.order, slabOp{prefix: binary.BigEndian.Uint64(p[:]), seq: key<<blockBits | uint64(n),
+					start: at, end: len(sl.data), jti: at + i, jend: at + j})
+				return nil
+			})
+			if err != nil {
+				return err
+			}
 		}
 		return nil
 	})
@@ -325,25 +425,50 @@ type txState struct {
 // journal appends op to the journal in tx and stages it for the memtable.
 func (s *Store) journal(tx *bolt.Tx, op Op) error {
 	b := tx.Bucket(bucketJournals[s.tx.active])
-	seq, err := b.NextSequence()
+	key, err := b.NextSequence()
 	if err != nil {
 		return err
 	}
-	if err := b.Put(u64(seq), encodeOp(op)); err != nil {
+	if err := b.Put(u64(key), encodeOp(op)); err != nil {
 		return fmt.Errorf("journal: %w", err)
 	}
-	s.tx.stage.add(s.filter.hash([]byte(op.Record.JTI)), journalRef(seq, op.Kind))
+	s.tx.stage.add(s.filter.hash([]byte(op.Record.JTI)), journalRef(key, 0, op.Kind))
 	s.tx.staged++
+	return nil
+}
+
+// journalBlock appends ops to the journal in tx as blocks of at most
+// maxBlock, one entry each, and stages them for the memtable.
+func (s *Store) journalBlock(tx *bolt.Tx, ops []Op) error {
+	b := tx.Bucket(bucketJournals[s.tx.active])
+	for len(ops) > 0 {
+		part := ops[:min(len(ops), maxBlock)]
+		ops = ops[len(part):]
+		key, err := b.NextSequence()
+		if err != nil {
+			return err
+		}
+		if err := b.Put(u64(key), encodeBlock(part)); err != nil {
+			return fmt.Errorf("journal: %w", err)
+		}
+		for i, op := range part {
+			s.tx.stage.add(s.filter.hash([]byte(op.Record.JTI)), journalRef(key, i, op.Kind))
+		}
+		s.tx.staged += len(part)
+	}
 	return nil
 }
 
 // journalOp reads the op of ref from whichever journal bucket holds it; ok
 // is false once it has been merged and its bucket dropped.
 func journalOp(tx *bolt.Tx, ref uint64) (op Op, ok bool, err error) {
-	k := u64(ref >> 1)
+	k := u64(refKey(ref))
 	for _, name := range bucketJournals {
 		if v := tx.Bucket(name).Get(k); v != nil {
-			op, err := decodeOp(v)
+			enc, err := entryOp(v, refSlot(ref))
+			if err == nil {
+				op, err = decodeOp(enc)
+			}
 			if err != nil {
 				return Op{}, false, fmt.Errorf("%w: journal entry %x: %w", ErrCorrupt, k, err)
 			}
@@ -640,14 +765,19 @@ func (s *Store) loadJournal() error {
 			n := 0
 			var last uint64
 			err := tx.Bucket(bucketJournals[i]).ForEach(func(k, v []byte) error {
-				op, err := decodeOp(v)
-				if err != nil || len(k) != 8 {
-					return fmt.Errorf("%w: journal entry %x: %v", ErrCorrupt, k, err)
+				if len(k) != 8 {
+					return fmt.Errorf("%w: journal key %x", ErrCorrupt, k)
 				}
 				last = binary.BigEndian.Uint64(k)
-				stage.add(s.filter.hash([]byte(op.Record.JTI)), journalRef(last, op.Kind))
-				n++
-				return nil
+				return entryOps(v, func(slot int, enc []byte) error {
+					op, err := decodeOp(enc)
+					if err != nil {
+						return fmt.Errorf("%w: journal entry %x op %d: %w", ErrCorrupt, k, slot, err)
+					}
+					stage.add(s.filter.hash([]byte(op.Record.JTI)), journalRef(last, slot, op.Kind))
+					n++
+					return nil
+				})
 			})
 			if err != nil {
 				return err
@@ -656,6 +786,7 @@ func (s *Store) loadJournal() error {
 				s.mem.commit(&stage, n, false)
 			} else {
 				s.mem.commit(&stage, 0, false)
+				s.mem.frozen = n
 				s.frozen.Store(last)
 			}
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -133,16 +134,19 @@ func (s *Store) Apply(ops []Op, appliedSeq uint64) (skipped int, err error) {
 	}
 	appliedSeq = max(appliedSeq, s.pending.v.Load())
 	err = s.commit.do(func(tx *bolt.Tx) error {
-		for _, op := range prepared {
-			var err error
-			if op.Kind == OpRevoke {
-				_, err = putRevocation(tx, op.Revocation)
-			} else {
-				err = s.journal(tx, op)
+		records := prepared
+		if slices.ContainsFunc(prepared, func(op Op) bool { return op.Kind == OpRevoke }) {
+			records = nil
+			for _, op := range prepared {
+				if op.Kind != OpRevoke {
+					records = append(records, op)
+				} else if _, err := putRevocation(tx, op.Revocation); err != nil {
+					return err
+				}
 			}
-			if err != nil {
-				return err
-			}
+		}
+		if err := s.journalBlock(tx, records); err != nil {
+			return err
 		}
 		meta := tx.Bucket(bucketMeta)
 		if appliedSeq > getU64(meta, metaAppliedSeq) {
