@@ -770,11 +770,12 @@ func (s *Store) loadJournal() error {
 				}
 				last = binary.BigEndian.Uint64(k)
 				return entryOps(v, func(slot int, enc []byte) error {
-					op, err := decodeOp(enc)
-					if err != nil {
-						return fmt.Errorf("%w: journal entry %x op %d: %w", ErrCorrupt, k, slot, err)
+					// Only the kind and the jti: the merge decodes the rest.
+					i, j, ok := opJTI(enc)
+					if !ok || (OpKind(enc[0]) != OpOutstanding && OpKind(enc[0]) != OpBlacklist) {
+						return fmt.Errorf("%w: journal entry %x op %d", ErrCorrupt, k, slot)
 					}
-					stage.add(s.filter.hash([]byte(op.Record.JTI)), journalRef(last, slot, op.Kind))
+					stage.add(s.filter.hash(enc[i:j]), journalRef(last, slot, OpKind(enc[0])))
 					n++
 					return nil
 				})
