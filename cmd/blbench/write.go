@@ -164,7 +164,7 @@ func (b *bench) runWrite(ctx context.Context, s *section) error {
 	s.para("Each write blacklists a new token id and is acknowledged only once it is on disk (fsync), except Redis `everysec`, "+
 		"Redis's default, which answers before the fsync and is shown for reference. Closed loop over keep-alive connections, "+
 		"%v per contender per client count per round; contenders alternate within each round.", cfg.duration)
-	s.para("blnode is a full node as `blnode serve` runs by default: bbolt with group commit, the write (journaled, merged into the record trees " +
+	s.para("blnode is a full node as `blnode serve` runs by default: bbolt with group commit, the write (journaled; merged into the record trees in the background " +
 		"every 64k writes) and its outbox entry in one fsynced transaction, " +
 		"the embedded NATS server with JetStream, the outbox publisher, and the node's own subscriber applying the events back. " +
 		"`/v1/blacklist` takes the admin token and a jti (the closest to Redis's `SET`); `/api/token/blacklist/` takes an HS256 refresh token, " +
