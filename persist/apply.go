@@ -36,11 +36,9 @@ func applyRecords(tx *bolt.Tx, in []Op) (newBlack [][]byte, err error) {
 	for i, name := range [2][]byte{bucketOutstanding, bucketBlacklisted} {
 		b := tx.Bucket(name)
 		b.FillPercent = fillPercent
-		if k, _ := b.Cursor().Last(); k != nil {
-			w.last[i] = bytes.Clone(k)
-		}
-		if len(ops) > 0 && appends(b, []byte(ops[0].Record.JTI)) {
-			b.FillPercent = 1
+		w.last[i] = lastKey(b)
+		if len(ops) > 0 && after([]byte(ops[0].Record.JTI), w.last[i]) {
+			b.FillPercent = 1 // the batch only appends to b
 		}
 	}
 	for i := 0; i < len(ops); {
@@ -84,7 +82,7 @@ func (w *recordWriter) merge(bucket []byte, tag byte, counter []byte, group []Op
 	if black {
 		last = w.last[1]
 	}
-	if last == nil || bytes.Compare(jti, last) > 0 {
+	if after(jti, last) {
 		// new: keys are merged in order, once each
 	} else if v := b.Get(jti); v != nil {
 		present = true                                  // counted already, even if it does not decode
@@ -155,8 +153,8 @@ func (w *recordWriter) finish() error {
 			}
 		}
 		slices.SortFunc(ix.put, bytes.Compare)
-		if len(ix.del) == 0 && len(ix.put) > 0 && appends(b, ix.put[0]) {
-			b.FillPercent = 1
+		if len(ix.del) == 0 && len(ix.put) > 0 && after(ix.put[0], lastKey(b)) {
+			b.FillPercent = 1 // the batch only appends to b
 		}
 		// A blacklisted token's two records share their by_user key.
 		for _, k := range slices.CompactFunc(ix.put, bytes.Equal) {
@@ -177,13 +175,19 @@ func (w *recordWriter) finish() error {
 	return nil
 }
 
-// appends reports whether writing keys from first on, in order, only
-// appends to b (first comes after its last key): bbolt may then fill its
-// pages whole, as nothing will be inserted between their keys by this
-// batch. A later batch that does splits a full page in two.
-func appends(b *bolt.Bucket, first []byte) bool {
-	last, _ := b.Cursor().Last()
-	return last == nil || bytes.Compare(first, last) > 0
+// lastKey returns a copy of b's last key; nil if b is empty.
+func lastKey(b *bolt.Bucket) []byte {
+	k, _ := b.Cursor().Last()
+	return bytes.Clone(k)
+}
+
+// after reports whether k sorts after last, a bucket's last key (nil when
+// it is empty). Writing keys from k on, in order, then only appends: bbolt
+// may fill its pages whole, as nothing will be inserted between their keys
+// by this batch (a later batch that does splits a full page in two), and
+// none of those keys needs a lookup.
+func after(k, last []byte) bool {
+	return last == nil || bytes.Compare(k, last) > 0
 }
 
 // fillPercent is how full bbolt leaves the pages it splits in a batch:

@@ -95,8 +95,7 @@ const blockMarker = 0xb1
 func encodeBlock(ops []Op) []byte {
 	n := 5 + 4*len(ops)
 	for _, op := range ops {
-		n += 1 + 64 + len(op.Record.JTI) + len(op.Record.User) + len(op.Record.Type) + len(op.Record.Origin) +
-			len(op.Record.Reason) + len(op.Record.Family) + len(op.Record.Token)
+		n += 1 + maxRecordLen(op.Record)
 	}
 	b := make([]byte, 5+4*len(ops), n)
 	b[0] = blockMarker
@@ -111,44 +110,41 @@ func encodeBlock(ops []Op) []byte {
 // entryOps calls fn with the encoding of each op of a journal entry v, in
 // order; it stops at fn's first error.
 func entryOps(v []byte, fn func(i int, op []byte) error) error {
+	n, err := entryLen(v)
+	for i := 0; err == nil && i < n; i++ {
+		var op []byte
+		if op, err = entryOp(v, i); err == nil {
+			err = fn(i, op)
+		}
+	}
+	return err
+}
+
+// entryLen returns how many ops a journal entry v holds.
+func entryLen(v []byte) (int, error) {
 	if len(v) == 0 || v[0] != blockMarker {
-		return fn(0, v)
+		return 1, nil
 	}
 	if len(v) < 5 {
-		return fmt.Errorf("%w: short journal block", ErrCorrupt)
+		return 0, fmt.Errorf("%w: short journal block", ErrCorrupt)
 	}
 	n := int(binary.BigEndian.Uint32(v[1:]))
 	if n > maxBlock || 5+4*n > len(v) {
-		return fmt.Errorf("%w: journal block of %d ops in %d bytes", ErrCorrupt, n, len(v))
+		return 0, fmt.Errorf("%w: journal block of %d ops in %d bytes", ErrCorrupt, n, len(v))
 	}
-	start := 5 + 4*n
-	for i := range n {
-		end := int(binary.BigEndian.Uint32(v[5+4*i:]))
-		if end < start || end > len(v) {
-			return fmt.Errorf("%w: journal block op %d ends at %d", ErrCorrupt, i, end)
-		}
-		if err := fn(i, v[start:end]); err != nil {
-			return err
-		}
-		start = end
-	}
-	return nil
+	return n, nil
 }
 
 // entryOp returns the encoding of op i of a journal entry v.
 func entryOp(v []byte, i int) ([]byte, error) {
-	if len(v) == 0 || v[0] != blockMarker {
-		if i != 0 {
-			return nil, fmt.Errorf("%w: journal op %d of a single op", ErrCorrupt, i)
-		}
-		return v, nil
-	}
-	if len(v) < 5 {
-		return nil, fmt.Errorf("%w: short journal block", ErrCorrupt)
-	}
-	n := int(binary.BigEndian.Uint32(v[1:]))
-	if i >= n || n > maxBlock || 5+4*n > len(v) {
-		return nil, fmt.Errorf("%w: journal op %d of a block of %d", ErrCorrupt, i, n)
+	n, err := entryLen(v)
+	switch {
+	case err != nil:
+		return nil, err
+	case i >= n:
+		return nil, fmt.Errorf("%w: journal op %d of an entry of %d", ErrCorrupt, i, n)
+	case len(v) == 0 || v[0] != blockMarker:
+		return v, nil // a single op
 	}
 	start := 5 + 4*n
 	if i > 0 {
@@ -207,14 +203,21 @@ func (x *refIndex) refs(dst []uint64, h uint64) []uint64 {
 	return append(dst, x.more[h]...)
 }
 
+// black reports whether a ref of h is a blacklisting (without allocating:
+// the check path asks).
 func (x *refIndex) black(h uint64) bool {
-	for _, r := range x.refs(nil, h) {
+	if x.m[h].black() {
+		return true
+	}
+	for _, r := range x.more[h] {
 		if r&1 == 1 {
 			return true
 		}
 	}
 	return false
 }
+
+func (p refPair) black() bool { return p[0]&1 == 1 || p[1]&1 == 1 }
 
 // drop removes the refs of h for seqs ≤ upTo.
 func (x *refIndex) drop(h, upTo uint64) {
@@ -279,7 +282,7 @@ func (t *memtable) commit(stage *refIndex, staged int, froze bool) {
 				t.x.m = make(map[uint64]refPair, len(stage.m))
 			}
 			t.x.m[h] = p
-			if p[0]&1 == 1 || p[1]&1 == 1 {
+			if p.black() {
 				black++
 			}
 			continue
@@ -424,38 +427,37 @@ type txState struct {
 
 // journal appends op to the journal in tx and stages it for the memtable.
 func (s *Store) journal(tx *bolt.Tx, op Op) error {
-	b := tx.Bucket(bucketJournals[s.tx.active])
-	key, err := b.NextSequence()
-	if err != nil {
-		return err
-	}
-	if err := b.Put(u64(key), encodeOp(op)); err != nil {
-		return fmt.Errorf("journal: %w", err)
-	}
-	s.tx.stage.add(s.filter.hash([]byte(op.Record.JTI)), journalRef(key, 0, op.Kind))
-	s.tx.staged++
-	return nil
+	return s.journalEntry(tx, encodeOp(op), []Op{op})
 }
 
 // journalBlock appends ops to the journal in tx as blocks of at most
 // maxBlock, one entry each, and stages them for the memtable.
 func (s *Store) journalBlock(tx *bolt.Tx, ops []Op) error {
-	b := tx.Bucket(bucketJournals[s.tx.active])
 	for len(ops) > 0 {
 		part := ops[:min(len(ops), maxBlock)]
 		ops = ops[len(part):]
-		key, err := b.NextSequence()
-		if err != nil {
+		if err := s.journalEntry(tx, encodeBlock(part), part); err != nil {
 			return err
 		}
-		if err := b.Put(u64(key), encodeBlock(part)); err != nil {
-			return fmt.Errorf("journal: %w", err)
-		}
-		for i, op := range part {
-			s.tx.stage.add(s.filter.hash([]byte(op.Record.JTI)), journalRef(key, i, op.Kind))
-		}
-		s.tx.staged += len(part)
 	}
+	return nil
+}
+
+// journalEntry appends v, the encoding of ops, as one journal entry under
+// the next journal key, and stages ops for the memtable.
+func (s *Store) journalEntry(tx *bolt.Tx, v []byte, ops []Op) error {
+	b := tx.Bucket(bucketJournals[s.tx.active])
+	key, err := b.NextSequence()
+	if err != nil {
+		return err
+	}
+	if err := b.Put(u64(key), v); err != nil {
+		return fmt.Errorf("journal: %w", err)
+	}
+	for i, op := range ops {
+		s.tx.stage.add(s.filter.hash([]byte(op.Record.JTI)), journalRef(key, i, op.Kind))
+	}
+	s.tx.staged += len(ops)
 	return nil
 }
 
@@ -585,7 +587,7 @@ func (s *Store) dropFrozen(tx *bolt.Tx, hs []uint64, upTo uint64) error {
 
 // mergeFrozen merges the frozen journal bucket, if there is one, a chunk
 // per transaction, and drops it. A close of stop ends it between chunks;
-// the next call starts over (merging an op twice changes nothing).
+// the next call resumes where it stopped (s.merging).
 func (s *Store) mergeFrozen(stop <-chan struct{}) error {
 	s.mergeMu.Lock()
 	defer s.mergeMu.Unlock()
@@ -637,18 +639,19 @@ type mergeProgress struct {
 // stop is closed. It also freezes a journal that a replay left long (see
 // catchUpMergeAt) once the replay has ended, whether or not anything is
 // written after it.
-func (s *Store) merger(wake, stop <-chan struct{}, done chan<- struct{}) {
-	defer close(done)
+func (s *Store) merger() {
+	defer close(s.mergeDone)
+	stop := s.mergeStop
 	tick := time.NewTicker(catchUpIdle)
 	defer tick.Stop()
 	for {
 		select {
 		case <-stop:
 			return
-		case <-wake:
+		case <-s.mergeWake:
 		case <-tick.C:
-			if s.frozen.Load() != 0 || s.catchingUp() || s.mem.pending() < s.mergeAt {
-				continue
+			if s.catchingUp() || !s.freezeDue(s.mergeAt) {
+				continue // spare the commit
 			}
 			if err := s.commit.do(s.freezeIfAt(s.mergeAt)); err != nil {
 				s.log.Error("journal freeze failed", "err", err)
@@ -661,16 +664,20 @@ func (s *Store) merger(wake, stop <-chan struct{}, done chan<- struct{}) {
 	}
 }
 
-// freezeIfAt returns a transaction func that freezes the journal if it
-// holds n ops or more and no merge is under way.
+// freezeIfAt returns a transaction func that freezes the journal if
+// freezeDue(n) and this transaction has not frozen it yet.
 func (s *Store) freezeIfAt(n int) func(tx *bolt.Tx) error {
 	return func(tx *bolt.Tx) error {
-		if s.tx.froze > 0 || s.frozen.Load() != 0 || s.mem.pending() < n {
-			return nil // frozen already, by this transaction or another
+		if s.tx.froze > 0 || !s.freezeDue(n) {
+			return nil
 		}
 		return s.freeze(tx)
 	}
 }
+
+// freezeDue reports whether the journal holds n ops or more and no merge
+// is under way.
+func (s *Store) freezeDue(n int) bool { return s.frozen.Load() == 0 && s.mem.pending() >= n }
 
 // catchUpIdle is how long after its last replay-sized batch the store
 // still counts as catching up: a replay's smaller batches in between do not
@@ -702,10 +709,8 @@ func (s *Store) prelude(tx *bolt.Tx) (func(), error) {
 	if s.catchingUp() {
 		limit = max(limit, catchUpMergeAt)
 	}
-	if s.frozen.Load() == 0 && s.mem.pending() >= limit {
-		if err := s.freeze(tx); err != nil {
-			return nil, err
-		}
+	if err := s.freezeIfAt(limit)(tx); err != nil {
+		return nil, err
 	}
 	return s.committed, nil
 }

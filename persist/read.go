@@ -13,7 +13,7 @@ func (s *Store) IsBlacklisted(jti string) (bool, error) {
 	h := s.filter.hash([]byte(jti))
 	var known []uint64
 	if s.mem.blacklisted(h) { // before the filter and the tree: see journal.go
-		known = s.known(nil, jti)
+		known = s.mem.refs(nil, h)
 	} else if !s.closed.Load() && !s.filter.has(h) {
 		return false, nil
 	}

@@ -64,14 +64,19 @@ func (r Record) validate() error {
 // varints and length-prefixed strings in a fixed order.
 func encodeRecord(r Record) []byte { return appendRecord(nil, r) }
 
-// appendRecord appends encodeRecord(r) to b, growing it once at most.
-func appendRecord(b []byte, r Record) []byte {
+// maxRecordLen bounds the length of encodeRecord(r).
+func maxRecordLen(r Record) int {
 	n := 1 + 5*binary.MaxVarintLen64
-	strs := [...]string{r.JTI, r.User, r.Type, r.Origin, r.Reason, r.Family, r.Token}
-	for _, s := range strs {
+	for _, s := range [...]string{r.JTI, r.User, r.Type, r.Origin, r.Reason, r.Family, r.Token} {
 		n += binary.MaxVarintLen64 + len(s)
 	}
-	b = slices.Grow(b, n)
+	return n
+}
+
+// appendRecord appends encodeRecord(r) to b, growing it once at most.
+func appendRecord(b []byte, r Record) []byte {
+	b = slices.Grow(b, maxRecordLen(r))
+	strs := [...]string{r.JTI, r.User, r.Type, r.Origin, r.Reason, r.Family, r.Token}
 	black := r.BlacklistedAt
 	if black != 0 {
 		b = append(b, recordDelta)

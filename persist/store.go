@@ -155,7 +155,7 @@ func Open(dir string, o Options) (*Store, error) {
 		return nil, fmt.Errorf("persist: load journal: %w", err)
 	}
 	s.mergeWake, s.mergeStop, s.mergeDone = make(chan struct{}, 1), make(chan struct{}), make(chan struct{})
-	go s.merger(s.mergeWake, s.mergeStop, s.mergeDone)
+	go s.merger()
 	if s.frozen.Load() != 0 {
 		s.mergeWake <- struct{}{} // a merge was under way when the store last closed
 	}

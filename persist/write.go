@@ -133,14 +133,15 @@ func (s *Store) Apply(ops []Op, appliedSeq uint64) (skipped int, err error) {
 		}
 	}
 	appliedSeq = max(appliedSeq, s.pending.v.Load())
+	isRevoke := func(op Op) bool { return op.Kind == OpRevoke }
+	records := prepared // journaled; revocations are written in place
+	if slices.ContainsFunc(prepared, isRevoke) {
+		records = slices.DeleteFunc(slices.Clone(prepared), isRevoke)
+	}
 	err = s.commit.do(func(tx *bolt.Tx) error {
-		records := prepared
-		if slices.ContainsFunc(prepared, func(op Op) bool { return op.Kind == OpRevoke }) {
-			records = nil
-			for _, op := range prepared {
-				if op.Kind != OpRevoke {
-					records = append(records, op)
-				} else if _, err := putRevocation(tx, op.Revocation); err != nil {
+		for _, op := range prepared {
+			if op.Kind == OpRevoke {
+				if _, err := putRevocation(tx, op.Revocation); err != nil {
 					return err
 				}
 			}
