@@ -11,9 +11,12 @@
 // The package knows nothing of the store: the node adapts its bbolt outbox
 // to Outbox and its apply transaction to Applier.
 //
-// Flow: a writer commits a change and an outbox entry together; Drain
-// publishes the entry with Nats-Msg-Id = event id, so a retry inside the
-// stream's duplicate window is stored once, and removes it on the ack. Every
+// Flow: a writer commits a change and an outbox entry together (the
+// changes of one group commit share an entry); Drain publishes the entry's
+// events, several to a message where they share a subject (BatchHeader;
+// Nats-Msg-Id = the event id, or the first event's id and the count), so a
+// retry inside the stream's duplicate window is stored once, and removes
+// the entry on the acks. Every
 // node runs a Subscriber: an ordered consumer from its last applied sequence
 // + 1; each batch is applied together with its last sequence. Token events
 // carry a Nats-TTL header (seconds until the token's exp plus a margin), so
@@ -47,8 +50,14 @@
 //     Publisher publishes without it from then on and MaxAge alone prunes.
 //   - Decode accepts only wire Version 1 and events up to 64 KiB; fields have
 //     length limits (jti 255 bytes, id 128 bytes of visible ASCII, ...).
-//     Undecodable stream messages are logged, counted (Skipped) and passed
-//     over; undecodable outbox entries are logged and removed.
+//     Undecodable stream events are logged, counted (Skipped) and passed
+//     over; undecodable outbox events are logged, counted (Dropped) and left
+//     out of what is published.
+//   - A batched message (BatchHeader) carries its events' wire forms joined
+//     by newlines; Event.Encode never writes one. Nodes from before batches
+//     cannot read them: PublisherConfig.MaxPerMessage 1 publishes one event
+//     per message for such a fleet. The Subscriber hands a message's events
+//     to one Apply, so MaxBatch may be exceeded by one message.
 //   - The embedded server syncs its files to disk on nats-server's schedule
 //     (every two minutes by default). A process crash loses nothing, a power
 //     loss can lose the last acknowledged events of a single-server setup;

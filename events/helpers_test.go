@@ -114,17 +114,18 @@ func streamMsgs(t testing.TB, js jetstream.JetStream) (uint64, error) {
 type memOutbox struct {
 	mu      sync.Mutex
 	next    uint64
-	entries map[uint64][]byte
+	entries map[uint64][][]byte
 	failing error // Pending returns it when set
 }
 
-func newOutbox() *memOutbox { return &memOutbox{entries: map[uint64][]byte{}} }
+func newOutbox() *memOutbox { return &memOutbox{entries: map[uint64][][]byte{}} }
 
-func (o *memOutbox) Add(data []byte) {
+// Add appends one entry holding the events given (written together).
+func (o *memOutbox) Add(events ...[]byte) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.next++
-	o.entries[o.next] = data
+	o.entries[o.next] = events
 }
 
 func (o *memOutbox) Len() int {
@@ -149,7 +150,7 @@ func (o *memOutbox) Pending(_ context.Context, max int) ([]events.OutboxEntry, e
 	slices.Sort(seqs)
 	out := make([]events.OutboxEntry, 0, min(max, len(seqs)))
 	for _, s := range seqs[:min(max, len(seqs))] {
-		out = append(out, events.OutboxEntry{Seq: s, Data: o.entries[s]})
+		out = append(out, events.OutboxEntry{Seq: s, Events: o.entries[s]})
 	}
 	return out, nil
 }

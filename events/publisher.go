@@ -1,6 +1,7 @@
 package events
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -44,10 +45,15 @@ type PublisherConfig struct {
 	Logger     *slog.Logger  // default: discard
 	MinBackoff time.Duration // default 50ms: first retry delay of Drain
 	MaxBackoff time.Duration // default 5s: longest retry delay of Drain
-	BatchSize  int           // default 256: outbox entries read and published per round
-	AckWait    time.Duration // default 5s: how long Drain waits for the acks of a round
-	TTLMargin  time.Duration // default 5m: kept past a token's exp (verifier leeway and clock skew)
-	Now        func() time.Time
+	BatchSize  int           // default 256: messages in flight (published, not yet acknowledged)
+	// MaxPerMessage is the most events of one outbox entry (one commit)
+	// Drain sends in one message (BatchHeader); default 256. 1 sends every
+	// event in a message of its own, for fleets with nodes too old to read
+	// batches.
+	MaxPerMessage int
+	AckWait       time.Duration // default 5s: how long Drain waits for the acks of a round
+	TTLMargin     time.Duration // default 5m: kept past a token's exp (verifier leeway and clock skew)
+	Now           func() time.Time
 }
 
 // PublisherStats are counters for metrics and health. They only grow, except
@@ -56,7 +62,7 @@ type PublisherStats struct {
 	Published   uint64        // events acknowledged by the stream, duplicates included
 	Duplicates  uint64        // of those, acknowledged as already in the stream
 	Failures    uint64        // failed publish attempts (Drain retries them)
-	Dropped     uint64        // outbox entries removed because they did not decode
+	Dropped     uint64        // outbox events left out because they did not decode
 	LastError   string        // last failure, for logs and admin pages
 	LastErrorAt time.Time     //
 	Backoff     time.Duration // current Drain retry delay; zero when healthy
@@ -101,6 +107,9 @@ func NewPublisher(js jetstream.JetStream, c PublisherConfig) (*Publisher, error)
 	if c.BatchSize == 0 {
 		c.BatchSize = DefaultBatchSize
 	}
+	if c.MaxPerMessage == 0 {
+		c.MaxPerMessage = DefaultMaxPerMessage
+	}
 	if c.AckWait == 0 {
 		c.AckWait = DefaultAckWait
 	}
@@ -114,6 +123,8 @@ func NewPublisher(js jetstream.JetStream, c PublisherConfig) (*Publisher, error)
 		return nil, fmt.Errorf("%w: PublisherConfig.MaxBackoff %v is below MinBackoff %v", ErrInvalidConfig, c.MaxBackoff, c.MinBackoff)
 	case c.BatchSize < 0 || c.BatchSize > 4096:
 		return nil, fmt.Errorf("%w: PublisherConfig.BatchSize %d not in 1..4096", ErrInvalidConfig, c.BatchSize)
+	case c.MaxPerMessage < 0 || c.MaxPerMessage > 4096:
+		return nil, fmt.Errorf("%w: PublisherConfig.MaxPerMessage %d not in 1..4096", ErrInvalidConfig, c.MaxPerMessage)
 	case c.AckWait < 0:
 		return nil, fmt.Errorf("%w: PublisherConfig.AckWait %v is negative", ErrInvalidConfig, c.AckWait)
 	case c.TTLMargin < 0:
@@ -161,24 +172,97 @@ func (p *Publisher) Publish(ctx context.Context, e Event) (seq uint64, err error
 		p.failed(err)
 		return 0, fmt.Errorf("events: publish %s %s: %w", e.Kind, e.ID, err)
 	}
-	p.acked(ack)
+	p.acked(ack, 1)
 	return ack.Sequence, nil
 }
 
 // message builds the NATS message for e, whose wire form is data.
 func (p *Publisher) message(e Event, data []byte) *nats.Msg {
+	ttl, hasTTL := p.ttlSeconds(e)
+	return p.newMsg(p.subject(e), e.ID, data, ttl, hasTTL)
+}
+
+func (p *Publisher) subject(e Event) string {
 	region := e.Region
 	if region == "" {
 		region = p.cfg.Region
 	}
-	m := nats.NewMsg(Subject(p.stream.Prefix, region, e.Kind))
+	return Subject(p.stream.Prefix, region, e.Kind)
+}
+
+func (p *Publisher) newMsg(subject, id string, data []byte, ttl int64, hasTTL bool) *nats.Msg {
+	m := nats.NewMsg(subject)
 	m.Data = data
-	m.Header.Set(jetstream.MsgIDHeader, e.ID)
+	m.Header.Set(jetstream.MsgIDHeader, id)
 	m.Header.Set(jetstream.ExpectedStreamHeader, p.stream.Name)
-	if ttl, ok := p.ttlSeconds(e); ok && !p.ttlOff.Load() {
+	if hasTTL && !p.ttlOff.Load() {
 		m.Header.Set(jetstream.MsgTTLHeader, strconv.FormatInt(ttl, 10))
 	}
 	return m
+}
+
+// outMsg is one message built from an outbox entry, and how many events it
+// carries.
+type outMsg struct {
+	msg    *nats.Msg
+	events int
+}
+
+// messages builds the messages of an outbox entry: its events in order,
+// consecutive events of one subject together, at most MaxPerMessage and
+// MaxEventSize bytes to a message. The same entry always gives the same
+// messages, ids included. Events that do not decode are logged, counted
+// and left out.
+func (p *Publisher) messages(en OutboxEntry) []outMsg {
+	var (
+		out     []outMsg
+		run     []Event
+		data    [][]byte
+		size    int
+		subject string
+	)
+	flush := func() {
+		switch len(run) {
+		case 0:
+			return
+		case 1:
+			out = append(out, outMsg{p.message(run[0], data[0]), 1})
+		default:
+			ttl, hasTTL := int64(0), true
+			for _, e := range run {
+				t, ok := p.ttlSeconds(e)
+				ttl, hasTTL = max(ttl, t), hasTTL && ok
+			}
+			m := p.newMsg(subject, batchID(run[0].ID, len(run)), bytes.Join(data, []byte{'\n'}), ttl, hasTTL)
+			m.Header.Set(BatchHeader, strconv.Itoa(len(run)))
+			out = append(out, outMsg{m, len(run)})
+		}
+		run, data, size = run[:0], data[:0], 0
+	}
+	for _, d := range en.Events {
+		e, err := Decode(d)
+		if err != nil {
+			p.log.Error("dropping undecodable outbox event", "outbox_seq", en.Seq, "err", err)
+			p.mu.Lock()
+			p.stats.Dropped++
+			p.mu.Unlock()
+			continue
+		}
+		subj := p.subject(e)
+		// An event with a newline in its wire form (not one Encode wrote)
+		// cannot share a message.
+		alone := bytes.IndexByte(d, '\n') >= 0
+		if len(run) > 0 && (subj != subject || len(run) >= p.cfg.MaxPerMessage || size+1+len(d) > MaxEventSize || alone) {
+			flush()
+		}
+		run, data, subject = append(run, e), append(data, d), subj
+		size += len(d) + 1
+		if alone {
+			flush()
+		}
+	}
+	flush()
+	return out
 }
 
 // ttlSeconds returns the Nats-TTL for a token event: the seconds until the
@@ -218,11 +302,12 @@ func isTTLRefused(err error) bool {
 		(apiErr.ErrorCode == errCodeMsgTTLDisabled || apiErr.ErrorCode == errCodeMsgTTLInvalid)
 }
 
-func (p *Publisher) acked(ack *jetstream.PubAck) {
+// acked counts the n events of an acknowledged message.
+func (p *Publisher) acked(ack *jetstream.PubAck, n int) {
 	p.mu.Lock()
-	p.stats.Published++
+	p.stats.Published += uint64(n)
 	if ack.Duplicate {
-		p.stats.Duplicates++
+		p.stats.Duplicates += uint64(n)
 	}
 	p.mu.Unlock()
 }
@@ -241,11 +326,14 @@ func (p *Publisher) setBackoff(d time.Duration) {
 	p.mu.Unlock()
 }
 
-// OutboxEntry is one durable, not yet published event: Data is its wire form
-// (Event.Encode) and Seq the outbox's own key.
+// OutboxEntry is one durable, not yet published entry: the wire forms
+// (Event.Encode) of the events written together, usually one, in order, and
+// Seq, the outbox's own key. Drain publishes an entry's events in as few
+// messages as MaxPerMessage allows and removes the entry once all are
+// acknowledged.
 type OutboxEntry struct {
-	Seq  uint64
-	Data []byte
+	Seq    uint64
+	Events [][]byte
 }
 
 // Outbox is the durable queue Drain empties. The node implements it over its
@@ -283,9 +371,12 @@ type OutboxSyncer interface {
 }
 
 // Drain publishes the outbox until ctx ends, then returns nil. It is a
-// pipeline: entries are published asynchronously (Nats-Msg-Id = event id)
-// as soon as a wake-up says they are there, without waiting for the acks of
-// those already in flight (at most BatchSize); each ack removes its entry.
+// pipeline: entries are published asynchronously as soon as a wake-up says
+// they are there, without waiting for the acks of those already in flight
+// (at most BatchSize messages); an entry's events go in as few messages as
+// MaxPerMessage allows (see messages; Nats-Msg-Id is the event id of a message
+// of one event, the first event's id and the count for a batch), and the
+// acks of all of an entry's messages remove it.
 // What fails stays in the outbox and is published again, in order, after
 // an exponential backoff (logged with the number pending) while NATS is
 // unreachable; the stream's duplicate window absorbs what was published
@@ -335,12 +426,14 @@ func (p *Publisher) Drain(ctx context.Context, ob Outbox, wake <-chan struct{}) 
 	return nil
 }
 
-// flight is one published entry waiting for its ack.
+// flight is one published message waiting for its ack.
 type flight struct {
-	seq uint64
-	msg *nats.Msg
-	paf jetstream.PubAckFuture
-	at  time.Time
+	seq    uint64 // the outbox entry it came from
+	last   bool   // the entry's last message: its ack removes the entry
+	events int
+	msg    *nats.Msg
+	paf    jetstream.PubAckFuture
+	at     time.Time
 }
 
 // drain is the state of one Drain pipeline run.
@@ -350,9 +443,9 @@ type drain struct {
 	wake <-chan struct{}
 	tick <-chan time.Time
 
-	flights []flight // in publish order
-	sent    map[uint64]bool
-	last    uint64 // highest seq published in this run
+	flights []flight        // in publish order
+	sent    map[uint64]bool // entries in flight
+	last    uint64          // highest seq published in this run
 }
 
 // run publishes until ctx ends (nil) or something fails: then it returns
@@ -399,12 +492,11 @@ func (d *drain) run(ctx context.Context, ok func()) (pending int, err error) {
 				d.wake = nil
 			}
 		case ack := <-oldest.paf.Ok():
-			d.p.acked(ack)
-			done := []uint64{oldest.seq}
-			d.pop()
-			done = d.collect(done)
-			if err := d.ob.Remove(context.WithoutCancel(ctx), done); err != nil {
-				return len(d.flights), fmt.Errorf("events: remove %d published outbox entries: %w", len(done), err)
+			done := d.collect(d.land(ack, nil))
+			if len(done) > 0 {
+				if err := d.ob.Remove(context.WithoutCancel(ctx), done); err != nil {
+					return len(d.flights), fmt.Errorf("events: remove %d published outbox entries: %w", len(done), err)
+				}
 			}
 			ok()
 		case err := <-oldest.paf.Err():
@@ -432,7 +524,9 @@ func (d *drain) run(ctx context.Context, ok func()) (pending int, err error) {
 }
 
 // fill publishes the entries that are pending and not in flight, up to a
-// window of BatchSize in flight. more reports that the window is full.
+// window of BatchSize messages in flight (an entry goes whole, so the
+// window may overflow by one entry's messages). more reports that the
+// window is full.
 func (d *drain) fill(ctx context.Context) (more bool, err error) {
 	room := d.p.cfg.BatchSize - len(d.flights)
 	if room <= 0 {
@@ -459,30 +553,26 @@ func (d *drain) fill(ctx context.Context) (more bool, err error) {
 		if d.sent[en.Seq] {
 			continue
 		}
-		if published == room {
+		if published >= room {
 			more = true
 			break
 		}
-		e, derr := Decode(en.Data)
-		if derr != nil {
-			d.p.log.Error("dropping undecodable outbox entry", "outbox_seq", en.Seq, "err", derr)
-			d.p.mu.Lock()
-			d.p.stats.Dropped++
-			d.p.mu.Unlock()
-			dropped = append(dropped, en.Seq)
-			d.last = max(d.last, en.Seq)
+		msgs := d.p.messages(en)
+		d.last = max(d.last, en.Seq)
+		if len(msgs) == 0 {
+			dropped = append(dropped, en.Seq) // nothing in it decodes
 			continue
 		}
-		msg := d.p.message(e, en.Data)
-		paf, err := d.p.js.PublishMsgAsync(msg)
-		if err != nil {
-			d.p.failed(err)
-			return false, fmt.Errorf("events: publish: %w", err)
+		for i, m := range msgs {
+			paf, err := d.p.js.PublishMsgAsync(m.msg)
+			if err != nil {
+				d.p.failed(err)
+				return false, fmt.Errorf("events: publish: %w", err)
+			}
+			d.flights = append(d.flights, flight{seq: en.Seq, last: i == len(msgs)-1, events: m.events, msg: m.msg, paf: paf, at: time.Now()})
 		}
-		d.flights = append(d.flights, flight{seq: en.Seq, msg: msg, paf: paf, at: time.Now()})
 		d.sent[en.Seq] = true
-		d.last = max(d.last, en.Seq)
-		published++
+		published += len(msgs)
 	}
 	if len(dropped) > 0 {
 		if err := d.ob.Remove(context.WithoutCancel(ctx), dropped); err != nil {
@@ -492,26 +582,31 @@ func (d *drain) fill(ctx context.Context) (more bool, err error) {
 	return more, nil
 }
 
-// collect pops the flights after the oldest whose acks are already in,
-// adding their seqs to done.
+// land counts the oldest flight's ack and pops it, adding its entry's seq
+// to done when it was the entry's last message.
+func (d *drain) land(ack *jetstream.PubAck, done []uint64) []uint64 {
+	f := d.flights[0]
+	d.p.acked(ack, f.events)
+	if f.last {
+		delete(d.sent, f.seq)
+		done = append(done, f.seq)
+	}
+	d.flights[0] = flight{}
+	d.flights = d.flights[1:]
+	return done
+}
+
+// collect lands the flights after the oldest whose acks are already in.
 func (d *drain) collect(done []uint64) []uint64 {
 	for len(d.flights) > 0 {
 		select {
 		case ack := <-d.flights[0].paf.Ok():
-			d.p.acked(ack)
-			done = append(done, d.flights[0].seq)
-			d.pop()
+			done = d.land(ack, done)
 		default:
 			return done
 		}
 	}
 	return done
-}
-
-func (d *drain) pop() {
-	delete(d.sent, d.flights[0].seq)
-	d.flights[0] = flight{}
-	d.flights = d.flights[1:]
 }
 
 // republish sends f again (after its Nats-TTL was dropped).

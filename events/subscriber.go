@@ -84,7 +84,7 @@ type Applier interface {
 type SubscriberConfig struct {
 	Stream   StreamConfig  // the stream to follow
 	Logger   *slog.Logger  // default: discard
-	MaxBatch int           // default 1024: most events per Apply
+	MaxBatch int           // default 1024: most events per Apply (a batched message is never split, so a batch may exceed it by one message)
 	MaxWait  time.Duration // default 5ms: how long to gather a batch while a burst (64+ events) is on its way
 	// PreviewWait is how long to gather a batch of previewed events (the
 	// Applier is a Previewer): they are in force already, so a longer wait
@@ -258,12 +258,14 @@ func (s *Subscriber) consumeLoop(ctx context.Context) {
 	}
 }
 
-// item is one delivered message; decodeBatch fills ev and err.
+// item is one delivered event; decodeBatch fills ev and err. The events of
+// a batched message share its seq, pending and subject.
 type item struct {
 	seq       uint64
 	pending   uint64
 	subject   string
 	data      []byte
+	more      bool // more events of the same message follow
 	ev        Event
 	err       error
 	decoded   bool // ev and err are set
@@ -385,10 +387,14 @@ func (s *Subscriber) session(ctx context.Context) (progressed bool, err error) {
 			s.log.Error("message without JetStream metadata", "subject", msg.Subject(), "err", err)
 			return
 		}
-		it := item{seq: md.Sequence.Stream, pending: md.NumPending, subject: msg.Subject(), data: msg.Data()}
-		select {
-		case ch <- it:
-		case <-done:
+		evs := MessageEvents(msg.Data(), msg.Headers())
+		for i, data := range evs {
+			it := item{seq: md.Sequence.Stream, pending: md.NumPending, subject: msg.Subject(), data: data, more: i < len(evs)-1}
+			select {
+			case ch <- it:
+			case <-done:
+				return
+			}
 		}
 	}
 	errHandler := func(_ jetstream.ConsumeContext, err error) {
@@ -476,6 +482,16 @@ func (s *Subscriber) session(ctx context.Context) (progressed bool, err error) {
 				}
 			}
 			timer.Stop()
+		}
+		// A message's events are applied together: the batch records the
+		// message's sequence as applied.
+		for batch[len(batch)-1].more {
+			select {
+			case it := <-ch:
+				batch = append(batch, s.preview(it))
+			case <-ctx.Done():
+				return progressed, nil
+			}
 		}
 		decodeBatch(batch)
 		if !s.apply(ctx, batch) {

@@ -88,6 +88,11 @@ type Config struct {
 	// write stream then takes only this region's subjects
 	// (Stream.Subjects defaults to [prefix.<Region>.>]).
 	ReadStream string
+	// EventsPerMessage is the most events of one commit a full node
+	// publishes in one stream message (events.PublisherConfig.MaxPerMessage);
+	// default 256. 1 publishes one event per message, for a fleet that
+	// still runs nodes from before batched messages.
+	EventsPerMessage int
 	// NoProvisionStream stops full nodes from creating or updating the
 	// write stream: the operator provisions streams (blnode streams apply).
 	// A full node still checks that the write stream takes its subjects.
@@ -156,6 +161,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.MaxBodyBytes <= 0 {
 		c.MaxBodyBytes = defaultMaxBody
+	}
+	if c.EventsPerMessage < 0 || c.EventsPerMessage > 4096 {
+		return c, fmt.Errorf("node: Config.EventsPerMessage %d: want 1..4096 (0 for the default)", c.EventsPerMessage)
 	}
 	if c.Stream.MaxAge <= 0 {
 		c.Stream.MaxAge = c.MaxTokenLifetime

@@ -57,7 +57,8 @@ func newFleet(n *Node) (*fleet, error) {
 		return nil, fmt.Errorf("node: jetstream: %w", err)
 	}
 	if cfg.Role == RoleFull {
-		f.pub, err = events.NewPublisher(f.js, events.PublisherConfig{Stream: cfg.Stream, Region: cfg.Region, Logger: log, Now: cfg.Now})
+		f.pub, err = events.NewPublisher(f.js, events.PublisherConfig{Stream: cfg.Stream, Region: cfg.Region, Logger: log, Now: cfg.Now,
+			MaxPerMessage: cfg.EventsPerMessage})
 		if err != nil {
 			f.close()
 			return nil, fmt.Errorf("node: %w", err)
@@ -173,7 +174,7 @@ func (o outbox) PendingAfter(_ context.Context, after uint64, max int) ([]events
 	es, err := o.s.OutboxPendingAfter(after, max)
 	out := make([]events.OutboxEntry, len(es))
 	for i, e := range es {
-		out[i] = events.OutboxEntry{Seq: e.Seq, Data: e.Data}
+		out[i] = events.OutboxEntry{Seq: e.Seq, Events: e.Payloads}
 	}
 	return out, err
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/blnode/blnode/events"
 	"github.com/blnode/blnode/events/eventstest"
@@ -417,5 +418,73 @@ func TestFleetFlushRemovesTheSameSetEverywhere(t *testing.T) {
 	vc, _ := v.Store().Counts()
 	if wc.Blacklisted != 10 || vc.Blacklisted != 10 || wc.Outstanding != vc.Outstanding {
 		t.Errorf("after flush: writer %+v, validator %+v", wc, vc)
+	}
+}
+
+// Concurrent writes share commits, and a commit's events share a stream
+// message (unless EventsPerMessage is 1); either way every validator ends
+// up with every write.
+func TestFleetConcurrentWritesShareMessages(t *testing.T) {
+	tests := []struct {
+		name    string
+		perMsg  int
+		batched bool
+	}{
+		{"batched", 0, true},
+		{"one event per message", 1, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := eventstest.RunServer(t)
+			cfg := fleetConfig(node.RoleFull, 1, s)
+			cfg.EventsPerMessage = tt.perMsg
+			full := startNode(t, cfg)
+			v := startNode(t, fleetConfig(node.RoleValidator, 1, s))
+			var (
+				wg   sync.WaitGroup
+				mu   sync.Mutex
+				jtis []string
+			)
+			for w := range 64 {
+				wg.Go(func() {
+					for i := range 20 {
+						jti := fmt.Sprintf("conc-%02d-%02d", w, i)
+						if _, err := full.Blacklist(persist.Record{JTI: jti, ExpiresAt: time.Now().Add(time.Hour).Unix(), User: "u"}); err != nil {
+							t.Errorf("blacklist %s: %v", jti, err)
+							return
+						}
+						mu.Lock()
+						jtis = append(jtis, jti)
+						mu.Unlock()
+					}
+				})
+			}
+			wg.Wait()
+			waitHasAll(t, jtis, full, v)
+			nc, err := nats.Connect(s.ClientURL())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer nc.Close()
+			js, err := jetstream.New(nc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			st, err := js.Stream(t.Context(), events.DefaultStreamName)
+			if err != nil {
+				t.Fatal(err)
+			}
+			msgs := st.CachedInfo().State.Msgs
+			t.Logf("%d events in %d messages", len(jtis), msgs)
+			switch {
+			case tt.batched && msgs >= uint64(len(jtis)):
+				t.Errorf("%d events in %d messages: no commit shared a message", len(jtis), msgs)
+			case !tt.batched && msgs != uint64(len(jtis)):
+				t.Errorf("%d events in %d messages, want one each", len(jtis), msgs)
+			}
+			if vs, _ := v.Status(); vs.Blacklisted != uint64(len(jtis)) {
+				t.Errorf("validator holds %d blacklisted, want %d", vs.Blacklisted, len(jtis))
+			}
+		})
 	}
 }

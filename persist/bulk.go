@@ -118,7 +118,7 @@ func (s *Store) Import(ops []ImportOp) (ImportResult, error) {
 			default:
 				res.Revocations++
 			}
-			if err := appendOutbox(tx, op.Outbox); err != nil {
+			if err := s.stageOutbox(op.Outbox); err != nil {
 				return err
 			}
 		}

@@ -35,12 +35,11 @@ func TestImportCountsAndIsIdempotent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got []string
-	for _, e := range pending {
-		got = append(got, string(e.Data))
-	}
-	if fmt.Sprint(got) != "[ev-a ev-b-out ev-b-bl ev-u2]" {
+	if got := payloads(pending); fmt.Sprint(got) != "[ev-a ev-b-out ev-b-bl ev-u2]" {
 		t.Errorf("outbox = %v, want one event per change, in order", got)
+	}
+	if len(pending) != 1 {
+		t.Errorf("outbox holds %d entries, want the import's events in one", len(pending))
 	}
 	r, err := s.Lookup("b")
 	if err != nil || r.CreatedAt != created || r.BlacklistedAt != created+5 || r.Reason != "imported" {

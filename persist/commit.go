@@ -33,6 +33,9 @@ type committer struct {
 	// returns runs once that transaction has committed, before any of its
 	// callers is answered (Store.prelude).
 	prelude func(tx *bolt.Tx) (after func(), err error)
+	// epilogue, when set, runs last in every transaction whose requests
+	// all succeeded (Store.writeOutbox).
+	epilogue func(tx *bolt.Tx) error
 
 	mu      sync.Mutex
 	pending []*writeReq
@@ -119,8 +122,8 @@ func (c *committer) run(group []*writeReq) {
 	}
 }
 
-// update runs fn in a write transaction after the prelude, and the
-// prelude's after func once it has committed.
+// update runs fn in a write transaction between the prelude and the
+// epilogue, and the prelude's after func once it has committed.
 func (c *committer) update(fn func(tx *bolt.Tx) error) error {
 	var after func()
 	err := c.db.Update(func(tx *bolt.Tx) error {
@@ -131,7 +134,13 @@ func (c *committer) update(fn func(tx *bolt.Tx) error) error {
 				return err
 			}
 		}
-		return fn(tx)
+		if err := fn(tx); err != nil {
+			return err
+		}
+		if c.epilogue != nil {
+			return c.epilogue(tx)
+		}
+		return nil
 	})
 	if err == nil && after != nil {
 		after()

@@ -16,7 +16,9 @@
 // the check of an unrevoked token without touching the file.
 //
 // persist knows nothing of HTTP, NATS or JWT: records are plain values, and
-// outbox entries are opaque bytes that the caller encodes.
+// outbox payloads are opaque bytes that the caller encodes. The payloads of
+// one transaction (a group commit) share an outbox entry, so that they can be
+// published together, and again the same way.
 //
 // # Caveats
 //

@@ -423,6 +423,7 @@ type txState struct {
 	added      []uint64 // keys added to the blacklisted bucket, by filter hash
 	removed    []uint64 // and removed from it
 	unoutboxed []uint64 // published outbox entries this transaction deleted
+	outbox     [][]byte // outbox payloads its writes staged (writeOutbox)
 }
 
 // journal appends op to the journal in tx and stages it for the memtable.

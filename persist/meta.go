@@ -26,7 +26,7 @@ func (s *Store) Counts() (Counts, error) {
 		c = Counts{
 			Outstanding:     getU64(m, metaNumOutstanding),
 			Blacklisted:     getU64(m, metaNumBlacklisted),
-			Outbox:          getU64(m, metaNumOutbox) - min(uint64(s.published.len()), getU64(m, metaNumOutbox)),
+			Outbox:          getU64(m, metaNumOutbox) - min(uint64(s.published.events()), getU64(m, metaNumOutbox)),
 			UserRevocations: getU64(m, metaNumRevoked),
 			AppliedSeq:      s.appliedSeq(getU64(m, metaAppliedSeq)),
 		}

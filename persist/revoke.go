@@ -70,7 +70,7 @@ func (s *Store) Revoke(r Revocation, outbox []byte) (RevokeResult, error) {
 		if err != nil || !wrote {
 			return err
 		}
-		return appendOutbox(tx, outbox)
+		return s.stageOutbox(outbox)
 	})
 	return res, err
 }

@@ -141,6 +141,7 @@ func Open(dir string, o Options) (*Store, error) {
 	s.commit.db = db
 	s.commit.idle.L = &s.commit.mu
 	s.commit.prelude = s.prelude
+	s.commit.epilogue = s.writeOutbox
 	s.mergeAt, s.chunk = mergeAt, mergeChunk
 	if err := s.init(); err != nil {
 		db.Close()

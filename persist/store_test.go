@@ -81,7 +81,7 @@ func TestRestartKeepsEverything(t *testing.T) {
 		t.Errorf("node id changed to %q", id)
 	}
 	ob, _ := s.OutboxPending(10)
-	if len(ob) != 2 || string(ob[0].Data) != "ev-a" || string(ob[1].Data) != "ev-b" {
+	if len(ob) != 2 || fmt.Sprint(payloads(ob)) != "[ev-a ev-b]" {
 		t.Fatalf("outbox = %+v", ob)
 	}
 	if err := s.OutboxRemove([]uint64{ob[0].Seq, 999}); err != nil {
@@ -495,7 +495,7 @@ func TestOutboxRemoveIsWrittenLater(t *testing.T) {
 	if err := s.OutboxRemove([]uint64{ob[0].Seq}); err != nil {
 		t.Fatal(err)
 	}
-	if p, _ := s.OutboxPending(10); len(p) != 2 || string(p[0].Data) != "ev-b" {
+	if p, _ := s.OutboxPending(10); len(p) != 2 || payloads(p)[0] != "ev-b" {
 		t.Fatalf("pending after remove = %+v", p)
 	}
 	if c, _ := s.Counts(); c.Outbox != 2 {
@@ -517,7 +517,7 @@ func TestOutboxRemoveIsWrittenLater(t *testing.T) {
 	s.Close() // carries the last one
 	s = openTest(t, dir, Options{})
 	p, _ := s.OutboxPending(10)
-	if len(p) != 1 || string(p[0].Data) != "ev-d" {
+	if fmt.Sprint(payloads(p)) != "[ev-d]" {
 		t.Fatalf("pending after reopen = %+v, want only ev-d", p)
 	}
 	if c, _ := s.Counts(); c.Outbox != 1 {

@@ -62,7 +62,7 @@ func (s *Store) Blacklist(rec Record, outbox []byte) (Result, error) {
 			return err
 		}
 		res.Record = rec
-		return appendOutbox(tx, outbox)
+		return s.stageOutbox(outbox)
 	})
 	return res, err
 }
@@ -91,7 +91,7 @@ func (s *Store) AddOutstanding(rec Record, outbox []byte) (Result, error) {
 			return err
 		}
 		res.Record = rec
-		return appendOutbox(tx, outbox)
+		return s.stageOutbox(outbox)
 	})
 	return res, err
 }
@@ -246,22 +246,6 @@ func putMerged(tx *bolt.Tx, bucket []byte, tag byte, counter []byte, rec Record,
 		}
 	}
 	return true, nil
-}
-
-// appendOutbox adds an event to the outbox under the next sequence.
-func appendOutbox(tx *bolt.Tx, data []byte) error {
-	if data == nil {
-		return nil
-	}
-	b := tx.Bucket(bucketOutbox)
-	seq, err := b.NextSequence()
-	if err != nil {
-		return err
-	}
-	if err := b.Put(u64(seq), data); err != nil {
-		return err
-	}
-	return addCounter(tx, metaNumOutbox, 1)
 }
 
 // Index tags: which bucket a by_exp entry points into.

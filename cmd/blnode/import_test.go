@@ -326,8 +326,8 @@ func TestImportSimpleJWTSQLite(t *testing.T) {
 	// original's blacklisted_at, in this node's region.
 	pending, _ := s.OutboxPending(int(c.Outbox))
 	kinds := map[events.Kind]int{}
-	for _, p := range pending {
-		ev, err := events.Decode(p.Data)
+	for _, data := range outboxEvents(pending) {
+		ev, err := events.Decode(data)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -736,4 +736,13 @@ func TestImportedTokensReachTheFleet(t *testing.T) {
 			}
 		}
 	}
+}
+
+// outboxEvents flattens outbox entries into the events they hold.
+func outboxEvents(entries []persist.OutboxEntry) [][]byte {
+	var out [][]byte
+	for _, e := range entries {
+		out = append(out, e.Payloads...)
+	}
+	return out
 }

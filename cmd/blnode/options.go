@@ -116,6 +116,7 @@ func optionTable() []option {
 		{name: "read-stream", arg: "NAME", usage: "stream the node follows (default: --stream); in a multi-region fleet the aggregate that sources every region's stream, and --stream then takes only blnode.ev.<region>.>"},
 		{name: "provision-stream", kind: kindBool, def: "true", usage: "full nodes create or update --stream (with --stream-replicas, --max-token-lifetime); false when the operator provisions the streams (blnode streams apply)"},
 		{name: "stream-replicas", kind: kindInt, def: "1", usage: "stream replicas (3 on a cluster)"},
+		{name: "events-per-message", kind: kindInt, def: "256", usage: "most events of one commit a full node publishes in one stream message; 1 while the fleet still runs nodes that read one event per message"},
 
 		// Clients.
 		{name: "server", def: "http://127.0.0.1:8080", arg: "URL", noFile: true, usage: "URL of the node"},
