@@ -226,9 +226,12 @@ func (e Event) Encode() ([]byte, error) {
 	if err := e.Validate(); err != nil {
 		return nil, err
 	}
-	b, err := json.Marshal(e)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
+	b, ok := encodeFast(make([]byte, 0, 256), e)
+	if !ok {
+		var err error
+		if b, err = json.Marshal(e); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
+		}
 	}
 	if len(b) > MaxEventSize {
 		return nil, malformed("encoded size %d exceeds %d bytes", len(b), MaxEventSize)

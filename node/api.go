@@ -114,7 +114,10 @@ func (n *Node) apiBlacklist(w http.ResponseWriter, r *http.Request) {
 	if !res.Existed {
 		n.log.InfoContext(r.Context(), "blacklisted", "jti", rec.JTI, "user", rec.User, "reason", rec.Reason, "via", "v1")
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"already_blacklisted": res.Existed, "record": recordJSON(res.Record)})
+	writeJSON(w, http.StatusOK, struct {
+		AlreadyBlacklisted bool       `json:"already_blacklisted"`
+		Record             RecordJSON `json:"record"`
+	}{res.Existed, recordJSON(res.Record)})
 }
 
 func (n *Node) apiOutstanding(w http.ResponseWriter, r *http.Request) {
@@ -140,7 +143,10 @@ func (n *Node) apiOutstanding(w http.ResponseWriter, r *http.Request) {
 		n.writeNodeError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"already_registered": res.Existed, "record": recordJSON(res.Record)})
+	writeJSON(w, http.StatusOK, struct {
+		AlreadyRegistered bool       `json:"already_registered"`
+		Record            RecordJSON `json:"record"`
+	}{res.Existed, recordJSON(res.Record)})
 }
 
 // apiVerify verifies a token's signature and claims (not its blacklisting)

@@ -30,7 +30,7 @@
 //     stored refresh token is a live credential for anyone who can read the
 //     file.
 //   - Memory: the filter costs about 20 bytes per blacklisted entry; the
-//     journal's index 30 to 60 bytes per op, for up to 64k ops (2M while a
+//     journal's index 30 to 60 bytes per op, for up to 256k ops (2M while a
 //     replay streams in large batches); a merge holds the ops it merges in
 //     memory. Listings, counts, digests, flushes and exports finish the
 //     merge first.

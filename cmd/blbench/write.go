@@ -165,7 +165,7 @@ func (b *bench) runWrite(ctx context.Context, s *section) error {
 		"Redis's default, which answers before the fsync and is shown for reference. Closed loop over keep-alive connections, "+
 		"%v per contender per client count per round; contenders alternate within each round.", cfg.duration)
 	s.para("blnode is a full node as `blnode serve` runs by default: bbolt with group commit, the write (journaled; merged into the record trees in the background " +
-		"every 64k writes) and its outbox entry in one fsynced transaction, " +
+		"every 256k writes) and its outbox entry in one fsynced transaction, " +
 		"the embedded NATS server with JetStream, the outbox publisher, and the node's own subscriber applying the events back. " +
 		"`/v1/blacklist` takes the admin token and a jti (the closest to Redis's `SET`); `/api/token/blacklist/` takes an HS256 refresh token, " +
 		"minted by the load generator for each request, and verifies it first. Redis runs with `--appendonly yes --appendfsync always|everysec --save ''`; " +
