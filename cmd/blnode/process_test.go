@@ -302,3 +302,25 @@ func TestProcessServeEmbeddedNATS(t *testing.T) {
 		t.Errorf("no embedded NATS store in the data dir: %v", err)
 	}
 }
+
+// TestProcessServePprof: --pprof serves Go's profiler on its own listener,
+// and the API's address does not.
+func TestProcessServePprof(t *testing.T) {
+	bin := buildBinary(t)
+	p := startServe(t, bin, "--data", filepath.Join(t.TempDir(), "data"), "--no-nats", "--pprof", "127.0.0.1:0")
+	r := p.record("profiler listening")
+	if r == nil {
+		t.Fatalf("no \"profiler listening\" log line:\n%s", p.logText())
+	}
+	prof, _ := r["url"].(string)
+	if !strings.HasPrefix(prof, "http://127.0.0.1:") {
+		t.Fatalf("profiler url %q, want a loopback URL", prof)
+	}
+	if err := wantStatus(prof+"cmdline", http.StatusOK); err != nil {
+		t.Error(err)
+	}
+	if err := wantStatus(p.url+"/debug/pprof/cmdline", http.StatusNotFound); err != nil {
+		t.Errorf("the API address serves the profiler: %v", err)
+	}
+	p.stop(t)
+}

@@ -76,6 +76,16 @@ a random development secret in DATA/dev-secret and warns about it.`, serveOption
 	if u := n.FleetStatus().URL; u != "" && natsMode(cfg) == "embedded, listening" {
 		attrs = append(attrs, "nats_listen", u)
 	}
+	// The profiler first: "listening" is the line that says the node is up.
+	if a := c.opts.str("pprof"); a != "" {
+		stopProf, err := servePprof(a, log)
+		if err != nil {
+			ln.Close()
+			n.Close()
+			return fmt.Errorf("serve: --pprof: %w", err)
+		}
+		defer stopProf()
+	}
 	log.Info("listening", append(attrs, "version", version())...)
 
 	// The node runs until the HTTP server has drained, so writes accepted
