@@ -29,6 +29,7 @@ type bench struct {
 	root      string // module root ("" when -blnode was given and go is absent)
 	blnodeBin string
 	redisBin  string
+	simpleJWT *simpleJWTEnv // nil when the original is not installed
 	began     time.Time
 	timerNs   float64 // cost of the latency timer
 
@@ -38,7 +39,7 @@ type bench struct {
 	env      envInfo
 	sections []*section
 	targets  []target
-	missing  []string
+	missing  []missingContender
 	failures []string
 	raw      map[string]any // results.json
 }
@@ -123,11 +124,17 @@ func (b *bench) dir(name string) (string, error) {
 	return os.MkdirTemp(b.tmp, name+"-")
 }
 
+// missingContender is a contender that could not be measured, and why.
+type missingContender struct {
+	What string `json:"what"`
+	Why  string `json:"why"`
+}
+
 func (b *bench) needsRedis(what string) bool {
 	if b.redisBin != "" {
 		return true
 	}
-	b.missing = append(b.missing, what)
+	b.missing = append(b.missing, missingContender{What: what, Why: "redis-server is missing"})
 	return false
 }
 
@@ -153,6 +160,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 	b.logf("scenarios %s; sizes %s; %d rounds of %v; out %s", strings.Join(cfg.scenarios, ","), cfg.sizes, cfg.rounds, cfg.duration, cfg.out)
 
 	b.findRedis()
+	b.findSimpleJWT(ctx)
 	if err := b.findBlnode(ctx); err != nil {
 		return err
 	}
@@ -222,8 +230,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 		errs = append(errs, fmt.Errorf("%d scenario(s) failed: %s", len(b.failures), strings.Join(b.failures, "; ")))
 	}
 	if len(b.missing) > 0 && !cfg.allowMissing {
-		errs = append(errs, fmt.Errorf("not measured (redis-server missing): %s; install it (scripts/install-test-deps) or pass -allow-missing",
-			strings.Join(b.missing, ", ")))
+		var what []string
+		for _, m := range b.missing {
+			what = append(what, m.What+" ("+m.Why+")")
+		}
+		errs = append(errs, fmt.Errorf("not measured: %s; install what is missing (scripts/install-test-deps) or pass -allow-missing",
+			strings.Join(what, ", ")))
 	}
 	return errors.Join(errs...)
 }
@@ -280,7 +292,7 @@ func (b *bench) printSummary() {
 		fmt.Fprintf(b.stdout, "  %-12s %-55s %-40s %s\n", t.status, t.what+" ("+t.goal+")", t.figure, t.note)
 	}
 	for _, m := range b.missing {
-		fmt.Fprintf(b.stdout, "  NOT MEASURED: %s (redis-server missing)\n", m)
+		fmt.Fprintf(b.stdout, "  NOT MEASURED: %s (%s)\n", m.What, m.Why)
 	}
 	for _, f := range b.failures {
 		fmt.Fprintf(b.stdout, "  FAILED: %s\n", f)

@@ -39,6 +39,12 @@ func TestQuickRun(t *testing.T) {
 			t.Errorf("report lacks %q", want)
 		}
 	}
+	// The original is measured beside blnode wherever it is installed, and
+	// the report says so where it is not.
+	if !strings.Contains(text, "| Simple JWT (the original) |") &&
+		!strings.Contains(text, "Django REST framework Simple JWT or gunicorn is missing on this machine") {
+		t.Errorf("report neither measures Simple JWT nor says it is missing:\n%s", text)
+	}
 	if strings.Contains(text, "**Failed:**") {
 		t.Errorf("a scenario failed:\n%s", text)
 	}

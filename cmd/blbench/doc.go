@@ -1,7 +1,9 @@
 // Command blbench runs blnode's benchmark scenarios side by side with what
 // a user would otherwise deploy — a Redis denylist (SET jti … EXAT exp,
-// EXISTS jti on every request) — and with the physical floor (a Go map), on
-// this machine, in one run, and writes a Markdown report with PNG charts.
+// EXISTS jti on every request), or the original, Django REST framework
+// Simple JWT's verify and blacklist views — and with the physical floor (a
+// Go map), on this machine, in one run, and writes a Markdown report with
+// PNG charts.
 //
 //	go run ./cmd/blbench                      # every scenario, default sizes, report in ./BENCHMARKS.md and ./bench/
 //	go run ./cmd/blbench -quick               # small sizes, under a minute, report in a temp dir
@@ -9,7 +11,9 @@
 //
 // It starts everything itself on loopback: blnode nodes in-process
 // (node.New) and as processes of the blnode binary (built into a temp dir),
-// a 3-server NATS cluster in-process, and redis-server processes from PATH.
+// a 3-server NATS cluster in-process, redis-server processes from PATH, and
+// gunicorn serving a minimal Django project (simplejwt/) with Debian's
+// Simple JWT.
 // It stops everything it started, and every load loop is bounded in count
 // and time.
 //
@@ -24,7 +28,8 @@
 //     the verify scenario reports its CPU use beside the server's.
 //   - Single-operation latencies are timed with time.Now around each call;
 //     the report gives the timer's own cost, which is included in them.
-//   - Without redis-server on PATH the Redis contenders are not measured; the
-//     report marks them missing and blbench exits non-zero unless
+//   - Without redis-server on PATH the Redis contenders are not measured,
+//     nor the original without gunicorn and Debian's python3 with Simple
+//     JWT; the report marks them missing and blbench exits non-zero unless
 //     -allow-missing is given.
 package main

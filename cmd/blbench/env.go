@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,6 +26,7 @@ type envInfo struct {
 	goVersion  string
 	commit     string
 	redis      string
+	simpleJWT  string
 	nats       string
 	modules    []string
 	loadStart  string
@@ -75,6 +77,10 @@ func collectEnv(ctx context.Context, b *bench) envInfo {
 		}
 	} else {
 		e.redis = "MISSING (not measured)"
+	}
+	e.simpleJWT = "MISSING (not measured)"
+	if b.simpleJWT != nil {
+		e.simpleJWT = b.simpleJWT.version + fmt.Sprintf(" (Debian's packages; gunicorn with %d sync workers, SQLite)", simpleJWTWorkers(e.cores))
 	}
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		for _, d := range bi.Deps {

@@ -39,7 +39,7 @@ func (b *bench) writeReport() error {
 		p("| %s | %s | %s | %s | %s |\n", t.what, t.goal, t.figure, st, t.note)
 	}
 	for _, m := range b.missing {
-		p("| %s | — | — | **not measured** | redis-server is missing on this machine |\n", m)
+		p("| %s | — | — | **not measured** | %s on this machine |\n", m.What, m.Why)
 	}
 	for _, f := range b.failures {
 		p("| scenario failed | — | — | **failed** | %s |\n", mdCell(f))
@@ -57,6 +57,7 @@ func (b *bench) writeReport() error {
 	}
 	p("- blnode %s, built with %s; %s\n", commit, e.goVersion, e.nats)
 	p("- Redis: %s\n", e.redis)
+	p("- The original: %s\n", e.simpleJWT)
 	if len(e.modules) > 0 {
 		p("- Modules: %s\n", strings.Join(e.modules, ", "))
 	}

@@ -9,12 +9,21 @@ import (
 	"github.com/blnode/blnode/internal/sjwt"
 )
 
-// verifyLevel is one concurrency level of the verify scenario.
+// verifyServer is one contender of the verify scenario: a server answering
+// POST /api/token/verify/.
+type verifyServer struct {
+	name   string
+	url    string
+	cpu    func() time.Duration // the server's CPU time so far (every process of it)
+	levels []*verifyLevel
+}
+
+// verifyLevel is one concurrency level of one verify contender.
 type verifyLevel struct {
 	clients        int
 	rate, p50, p99 series
 	clientCPU      series // cores used by this process (the load generator)
-	serverCPU      series // cores used by the blnode process
+	serverCPU      series // cores used by the server
 	clientUs       series // load generator CPU µs per request
 	serverUs       series // server CPU µs per request
 }
@@ -30,6 +39,19 @@ func (b *bench) runVerify(ctx context.Context, s *section) error {
 		return err
 	}
 	defer proc.stop()
+	servers := []*verifyServer{{name: "blnode", url: proc.url + "/api/token/verify/", cpu: func() time.Duration { return mustStat(proc.pid()).cpu }}}
+	if b.needsSimpleJWT("verify: the original, Simple JWT `POST /api/token/verify/`") {
+		sdir, err := b.dir("verify-simplejwt")
+		if err != nil {
+			return err
+		}
+		sp, err := b.startSimpleJWT(ctx, "Simple JWT (verify)", sdir, simpleJWTWorkers(b.env.cores))
+		if err != nil {
+			return err
+		}
+		defer sp.stop()
+		servers = append(servers, &verifyServer{name: "Simple JWT (the original)", url: sp.url + "/api/token/verify/", cpu: sp.cpu})
+	}
 	toks := make([]string, 4096)
 	for i := range toks {
 		toks[i], _ = sjwt.Token{Type: "access", User: i, TTL: 2 * time.Hour}.Mint([]byte(benchSecret))
@@ -44,77 +66,103 @@ func (b *bench) runVerify(ctx context.Context, s *section) error {
 	}
 	hc := newHTTPClient(maxClients)
 	defer hc.CloseIdleConnections()
-	url := proc.url + "/api/token/verify/"
-	call := func(i int) error {
+	call := func(url string, i int) error {
 		code, err := post(ctx, hc, url, bodies[i%len(bodies)], "", nil)
 		if err == nil && code != http.StatusOK {
 			err = fmt.Errorf("POST /api/token/verify/: %d", code)
 		}
 		return err
 	}
-	if err := call(0); err != nil {
-		return err
-	}
-	warm := closedLoop(ctx, maxClients, 10*time.Second, 4096, false, func(w, i int) error { return call(w*64 + i) })
-	if warm.errs > 0 {
-		return warm.firstErr
-	}
-
-	levels := make([]*verifyLevel, len(cfg.sizes.verify))
-	for i, c := range cfg.sizes.verify {
-		levels[i] = &verifyLevel{clients: c}
-	}
-	for round := range cfg.rounds {
-		for _, l := range levels {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			c0, s0 := selfCPU(), mustStat(proc.pid())
-			r := closedLoop(ctx, l.clients, cfg.duration, 0, true, func(w, i int) error { return call(round*31 + w*97 + i) })
-			c1, s1 := selfCPU(), mustStat(proc.pid())
-			if r.errs > 0 {
-				return fmt.Errorf("verify at %d clients: %d of %d failed: %w", l.clients, r.errs, r.ops, r.firstErr)
-			}
-			sec := r.elapsed.Seconds()
-			l.rate = append(l.rate, r.rate())
-			l.p50 = append(l.p50, r.lat.quantile(0.5))
-			l.p99 = append(l.p99, r.lat.quantile(0.99))
-			l.clientCPU = append(l.clientCPU, (c1-c0).Seconds()/sec)
-			l.serverCPU = append(l.serverCPU, (s1.cpu-s0.cpu).Seconds()/sec)
-			l.clientUs = append(l.clientUs, float64((c1-c0).Microseconds())/float64(r.ops))
-			l.serverUs = append(l.serverUs, float64((s1.cpu-s0.cpu).Microseconds())/float64(r.ops))
-			b.logf("verify round %d clients %3d: %s p50 %s p99 %s; load generator %.2f cores, server %.2f cores", round+1, l.clients,
-				fmtRate(r.rate()), fmtNs(r.lat.quantile(0.5)), fmtNs(r.lat.quantile(0.99)), (c1-c0).Seconds()/sec, (s1.cpu-s0.cpu).Seconds()/sec)
+	for _, v := range servers {
+		if err := call(v.url, 0); err != nil {
+			return fmt.Errorf("%s: %w", v.name, err)
+		}
+		warm := closedLoop(ctx, maxClients, 10*time.Second, 4096, false, func(w, i int) error { return call(v.url, w*64+i) })
+		if warm.errs > 0 {
+			return fmt.Errorf("%s: %w", v.name, warm.firstErr)
+		}
+		for _, c := range cfg.sizes.verify {
+			v.levels = append(v.levels, &verifyLevel{clients: c})
 		}
 	}
-	s.para("`POST /api/token/verify/` with `{\"token\": …}` (JSON) against a `blnode serve --no-nats` process: %d distinct HS256 access tokens minted "+
-		"the way Simple JWT mints them (`internal/sjwt`), none blacklisted, each answered 200 `{}` (every answer is checked). "+
-		"Closed loop: each client sends its next request when the previous answer arrives, over a keep-alive connection. %v per level per round; "+
-		"levels alternate within each round (%s).", len(toks), cfg.duration, joinInts(cfg.sizes.verify))
-	s.para("CPU: the load generator (this process, `getrusage`) and the server (`/proc/PID/stat`, 10 ms ticks) share the machine's %d cores; "+
-		"cores = CPU seconds per wall second.", b.env.cores)
-	t := s.table(fmt.Sprintf("Verify over HTTP, min / **median** / max over %d rounds", cfg.rounds),
-		"clients", "requests/s", "p50", "p99", "load generator CPU (cores)", "server CPU (cores)", "load generator CPU per request", "server CPU per request")
-	var cx, cy []float64
-	for _, l := range levels {
-		t.row(fmt.Sprint(l.clients), l.rate.summary().format(fmtRate), l.p50.summary().format(fmtNs), l.p99.summary().format(fmtNs),
-			l.clientCPU.summary().format(fmtFloat(2, "")), l.serverCPU.summary().format(fmtFloat(2, "")),
-			l.clientUs.summary().format(fmtFloat(1, " µs")), l.serverUs.summary().format(fmtFloat(1, " µs")))
-		cx = append(cx, float64(l.clients))
-		cy = append(cy, l.rate.summary().Median)
+
+	for round := range cfg.rounds {
+		for li := range cfg.sizes.verify {
+			for _, v := range servers {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				l := v.levels[li]
+				c0, s0 := selfCPU(), v.cpu()
+				r := closedLoop(ctx, l.clients, cfg.duration, 0, true, func(w, i int) error { return call(v.url, round*31+w*97+i) })
+				c1, s1 := selfCPU(), v.cpu()
+				if r.errs > 0 {
+					return fmt.Errorf("%s verify at %d clients: %d of %d failed: %w", v.name, l.clients, r.errs, r.ops, r.firstErr)
+				}
+				sec := r.elapsed.Seconds()
+				l.rate = append(l.rate, r.rate())
+				l.p50 = append(l.p50, r.lat.quantile(0.5))
+				l.p99 = append(l.p99, r.lat.quantile(0.99))
+				l.clientCPU = append(l.clientCPU, (c1-c0).Seconds()/sec)
+				l.serverCPU = append(l.serverCPU, (s1-s0).Seconds()/sec)
+				l.clientUs = append(l.clientUs, float64((c1-c0).Microseconds())/float64(r.ops))
+				l.serverUs = append(l.serverUs, float64((s1-s0).Microseconds())/float64(r.ops))
+				b.logf("verify round %d clients %3d %-26s %s p50 %s p99 %s; load generator %.2f cores, server %.2f cores", round+1, l.clients, v.name,
+					fmtRate(r.rate()), fmtNs(r.lat.quantile(0.5)), fmtNs(r.lat.quantile(0.99)), (c1-c0).Seconds()/sec, (s1-s0).Seconds()/sec)
+			}
+		}
 	}
-	s.note("The original (Django REST framework Simple JWT) is not installed on this machine, so the design's \"many times the throughput of the original\" " +
-		"is not measured by this run.")
+	s.para("`POST /api/token/verify/` with `{\"token\": …}` (JSON): %d distinct HS256 access tokens minted "+
+		"the way Simple JWT mints them (`internal/sjwt`), none blacklisted, each answered 200 `{}` (every answer is checked). "+
+		"Closed loop: each client sends its next request when the previous answer arrives. %v per contender per level per round; "+
+		"levels and contenders alternate within each round (%s).", len(toks), cfg.duration, joinInts(cfg.sizes.verify))
+	s.para("blnode is a `blnode serve --no-nats` process, over keep-alive connections. The original is Django REST framework Simple JWT's "+
+		"`TokenVerifyView` with its `token_blacklist` app (`BLACKLIST_AFTER_ROTATION`, so each verify asks the database whether the jti is blacklisted), "+
+		"in a minimal Django project (`cmd/blbench/simplejwt/`: no middleware, no sessions, SQLite) served by gunicorn with %d sync workers, "+
+		"gunicorn's recommended (2 × cores) + 1; sync workers close the connection after each answer, as they do in production.",
+		simpleJWTWorkers(b.env.cores))
+	s.para("CPU: the load generator (this process, `getrusage`) and the server (`/proc/PID/stat`, 10 ms ticks; gunicorn's master and workers together) "+
+		"share the machine's %d cores; cores = CPU seconds per wall second.", b.env.cores)
+	t := s.table(fmt.Sprintf("Verify over HTTP, min / **median** / max over %d rounds", cfg.rounds),
+		"contender", "clients", "requests/s", "p50", "p99", "load generator CPU (cores)", "server CPU (cores)", "load generator CPU per request", "server CPU per request")
+	var curves []curve
+	for _, v := range servers {
+		cv := curve{name: v.name + " POST /api/token/verify/"}
+		for _, l := range v.levels {
+			t.row(v.name, fmt.Sprint(l.clients), l.rate.summary().format(fmtRate), l.p50.summary().format(fmtNs), l.p99.summary().format(fmtNs),
+				l.clientCPU.summary().format(fmtFloat(2, "")), l.serverCPU.summary().format(fmtFloat(2, "")),
+				l.clientUs.summary().format(fmtFloat(1, " µs")), l.serverUs.summary().format(fmtFloat(1, " µs")))
+			cv.xs = append(cv.xs, float64(l.clients))
+			cv.ys = append(cv.ys, l.rate.summary().Median)
+		}
+		curves = append(curves, cv)
+	}
+	if len(servers) > 1 {
+		rt := s.table("blnode ÷ Simple JWT, round by round, min / **median** / max", "clients", "throughput", "server CPU per request (Simple JWT ÷ blnode)")
+		var top series
+		for li, c := range cfg.sizes.verify {
+			bl, sj := servers[0].levels[li], servers[1].levels[li]
+			rt.row(fmt.Sprint(c), ratios(bl.rate, sj.rate).summary().format(fmtRatio), ratios(sj.serverUs, bl.serverUs).summary().format(fmtRatio))
+			top = ratios(bl.rate, sj.rate)
+		}
+		b.target("HTTP verify vs the original (design: many times its throughput)", "≥ 10×",
+			fmt.Sprintf("%s at %d clients (throughput, median of pairs)", fmtRatio(top.summary().Median), cfg.sizes.verify[len(cfg.sizes.verify)-1]),
+			top.summary().Median >= 10, "")
+	} else {
+		b.targetMissing("HTTP verify vs the original (design: many times its throughput)", "≥ 10×", "Simple JWT is not installed")
+	}
 	file := "verify_throughput.png"
-	if err := b.lineChart(file, "Verify over HTTP: throughput vs concurrency (median of rounds)", "concurrent clients (log scale)", "requests/s",
-		true, false, []curve{{name: "blnode POST /api/token/verify/", xs: cx, ys: cy}}); err != nil {
+	if err := b.lineChart(file, "Verify over HTTP: throughput vs concurrency (median of rounds)", "concurrent clients (log scale)", "requests/s (log scale)",
+		true, true, curves); err != nil {
 		return err
 	}
 	s.charts = append(s.charts, chartRef{file, "verify throughput vs concurrency"})
 	raw := []map[string]any{}
-	for _, l := range levels {
-		raw = append(raw, map[string]any{"clients": l.clients, "req_per_s": l.rate, "p50_ns": l.p50, "p99_ns": l.p99,
-			"client_cores": l.clientCPU, "server_cores": l.serverCPU})
+	for _, v := range servers {
+		for _, l := range v.levels {
+			raw = append(raw, map[string]any{"contender": v.name, "clients": l.clients, "req_per_s": l.rate, "p50_ns": l.p50, "p99_ns": l.p99,
+				"client_cores": l.clientCPU, "server_cores": l.serverCPU})
+		}
 	}
 	b.raw["verify"] = raw
 	return nil

@@ -13,6 +13,9 @@ import (
 	"github.com/blnode/blnode/internal/sjwt"
 )
 
+// simpleJWTWriter names the original as a write contender.
+const simpleJWTWriter = "Simple JWT `POST /api/token/blacklist/` (the original, SQLite)"
+
 // writer is one contender of the write scenario.
 type writer struct {
 	name    string
@@ -94,6 +97,26 @@ func (b *bench) runWrite(ctx context.Context, s *section) error {
 		}
 		return err
 	}})
+	if b.needsSimpleJWT("write: the original, Simple JWT `POST /api/token/blacklist/`") {
+		sdir, err := b.dir("write-simplejwt")
+		if err != nil {
+			return err
+		}
+		sp, err := b.startSimpleJWT(ctx, "Simple JWT (write)", sdir, simpleJWTWorkers(b.env.cores))
+		if err != nil {
+			return err
+		}
+		defer sp.stop()
+		sjURL := sp.url + "/api/token/blacklist/"
+		writers = append(writers, &writer{name: simpleJWTWriter, durable: true, write: func(ctx context.Context, _, i int) error {
+			tok, _ := sjwt.Token{Type: "refresh", User: i, TTL: time.Hour}.Mint([]byte(benchSecret))
+			code, err := post(ctx, hc, sjURL, `{"refresh":"`+tok+`"}`, "", nil)
+			if err == nil && code != http.StatusOK {
+				err = fmt.Errorf("Simple JWT POST /api/token/blacklist/: %d", code)
+			}
+			return err
+		}})
+	}
 	if b.needsRedis("write: Redis appendfsync always and everysec") {
 		for _, mode := range []string{"always", "everysec"} {
 			rdir, err := b.dir("write-redis-" + mode)
@@ -116,7 +139,11 @@ func (b *bench) runWrite(ctx context.Context, s *section) error {
 			}})
 		}
 	}
+	var sj *writer // the original, when installed
 	for _, w := range writers {
+		if w.name == simpleJWTWriter {
+			sj = w
+		}
 		w.rate, w.p50, w.p99 = map[int]series{}, map[int]series{}, map[int]series{}
 		if err := w.write(ctx, 0, 0); err != nil {
 			return fmt.Errorf("%s: %w", w.name, err)
@@ -172,6 +199,11 @@ func (b *bench) runWrite(ctx context.Context, s *section) error {
 		"go-redis with a pool of as many connections as clients. " +
 		"A second node, `blnode serve --no-nats`, takes the same `/v1/blacklist` writes without the fleet machinery, to show what the outbox publisher " +
 		"and the self-apply cost a write.")
+	if sj != nil {
+		s.para("The original is Django REST framework Simple JWT's `TokenBlacklistView` (`get_or_create` of the outstanding token, then of the "+
+			"blacklisted one), as in the verify scenario: gunicorn with %d sync workers, SQLite in its default rollback-journal mode "+
+			"(`synchronous=FULL`: a commit is fsynced before the answer), taking the same kind of minted refresh tokens.", simpleJWTWorkers(b.env.cores))
+	}
 	s.para("After the rounds, the node held %d blacklisted entries (≥ the %d acknowledged) and its outbox drained %v after the last write.",
 		st.Blacklisted, acked.Load(), drained.Round(time.Millisecond))
 	t := s.table(fmt.Sprintf("Durable writes, min / **median** / max over %d rounds", cfg.rounds), "contender", "clients", "writes/s", "p50", "p99")
@@ -180,12 +212,22 @@ func (b *bench) runWrite(ctx context.Context, s *section) error {
 			t.row(w.name, strconv.Itoa(c), w.rate[c].summary().format(fmtRate), w.p50[c].summary().format(fmtNs), w.p99[c].summary().format(fmtNs))
 		}
 	}
-	if len(writers) > 1 {
-		rt := s.table("Throughput ratios, round by round, min / **median** / max", "comparison", "clients", "ratio")
-		for _, c := range cfg.sizes.write {
-			for _, other := range writers[1:] {
-				rt.row(writers[0].name+" ÷ "+other.name, strconv.Itoa(c), ratios(writers[0].rate[c], other.rate[c]).summary().format(fmtRatio))
-			}
+	// Each blnode endpoint against the others; the Simple JWT compatible
+	// endpoint against the original's.
+	type pair struct{ a, b *writer }
+	var pairs []pair
+	for _, other := range writers[1:] {
+		if other.name != simpleJWTWriter {
+			pairs = append(pairs, pair{writers[0], other})
+		}
+	}
+	if sj != nil {
+		pairs = append(pairs, pair{writers[1], sj})
+	}
+	rt := s.table("Throughput ratios, round by round, min / **median** / max", "comparison", "clients", "ratio")
+	for _, c := range cfg.sizes.write {
+		for _, p := range pairs {
+			rt.row(p.a.name+" ÷ "+p.b.name, strconv.Itoa(c), ratios(p.a.rate[c], p.b.rate[c]).summary().format(fmtRatio))
 		}
 	}
 	var curves []curve
@@ -208,6 +250,14 @@ func (b *bench) runWrite(ctx context.Context, s *section) error {
 	compat := writers[1].rate[top].summary()
 	b.target(fmt.Sprintf("durable writes with %d clients", top), "≥ 10,000/s",
 		fmt.Sprintf("%s (`/v1/blacklist`), %s (`/api/token/blacklist/`)", fmtRate(v1.Median), fmtRate(compat.Median)), v1.Median >= 10_000, "")
+	const vsOriginal = "HTTP blacklist vs the original (design: many times its throughput)"
+	if sj != nil {
+		r := ratios(writers[1].rate[top], sj.rate[top]).summary()
+		b.target(vsOriginal, "≥ 10×", fmt.Sprintf("%s at %d clients (`/api/token/blacklist/`, durable on both sides; median of pairs)", fmtRatio(r.Median), top),
+			r.Median >= 10, "")
+	} else {
+		b.targetMissing(vsOriginal, "≥ 10×", "Simple JWT is not installed")
+	}
 	raw := []map[string]any{}
 	for _, w := range writers {
 		raw = append(raw, map[string]any{"name": w.name, "writes_per_s": w.rate, "p50_ns": w.p50, "p99_ns": w.p99})
