@@ -105,7 +105,14 @@ func (n *Node) compatVerify(w http.ResponseWriter, r *http.Request) {
 
 // compatTokenError answers a token error as Simple JWT's InvalidToken does.
 func (n *Node) compatTokenError(w http.ResponseWriter, r *http.Request, err error) {
-	if errors.Is(err, ErrUnavailable) || errors.Is(err, ErrReadOnly) || errors.Is(err, ErrInvalidInput) {
+	switch {
+	case errors.Is(err, ErrInvalidInput):
+		// A token that verifies but cannot be stored (a jti over 255
+		// bytes: the original's column is 255 characters, and its database
+		// fails with a 500). A serializer error, as DRF shapes one.
+		writeJSON(w, http.StatusBadRequest, map[string][]string{"non_field_errors": {"Token cannot be blacklisted: " + invalidInputMessage(err)}})
+		return
+	case errors.Is(err, ErrUnavailable) || errors.Is(err, ErrReadOnly):
 		n.writeNodeError(w, err)
 		return
 	}

@@ -414,11 +414,16 @@ func TestFleetFlushRemovesTheSameSetEverywhere(t *testing.T) {
 		return nil
 	})
 	waitHasAll(t, live, full, v)
-	wc, _ := full.Store().Counts()
-	vc, _ := v.Store().Counts()
-	if wc.Blacklisted != 10 || vc.Blacklisted != 10 || wc.Outstanding != vc.Outstanding {
-		t.Errorf("after flush: writer %+v, validator %+v", wc, vc)
-	}
+	// Checks see blacklistings before their batch commits; the counts
+	// are the store's, once committed.
+	eventstest.CheckFor(t, waitLong, pollEvery, func() error {
+		wc, _ := full.Store().Counts()
+		vc, _ := v.Store().Counts()
+		if wc.Blacklisted != 10 || vc.Blacklisted != 10 || wc.Outstanding != vc.Outstanding {
+			return fmt.Errorf("after flush: writer %+v, validator %+v", wc, vc)
+		}
+		return nil
+	})
 }
 
 // Concurrent writes share commits, and a commit's events share a stream
@@ -482,9 +487,14 @@ func TestFleetConcurrentWritesShareMessages(t *testing.T) {
 			case !tt.batched && msgs != uint64(len(jtis)):
 				t.Errorf("%d events in %d messages, want one each", len(jtis), msgs)
 			}
-			if vs, _ := v.Status(); vs.Blacklisted != uint64(len(jtis)) {
-				t.Errorf("validator holds %d blacklisted, want %d", vs.Blacklisted, len(jtis))
-			}
+			// Checks see a batch's blacklistings before it commits (the
+			// preview); the counts are the store's, once committed.
+			eventstest.CheckFor(t, waitLong, pollEvery, func() error {
+				if vs, _ := v.Status(); vs.Blacklisted != uint64(len(jtis)) {
+					return fmt.Errorf("validator holds %d blacklisted, want %d", vs.Blacklisted, len(jtis))
+				}
+				return nil
+			})
 		})
 	}
 }

@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/blnode/blnode/persist"
 )
 
 // HTTPLimits are the timeouts and header limit of the server HTTPServer
@@ -186,12 +188,19 @@ func (n *Node) requireWriter(w http.ResponseWriter) bool {
 }
 
 // writeNodeError answers an error from the node's write or check path.
+// invalidInputMessage is what a client is told of an ErrInvalidInput: the
+// reason, without the package prefixes.
+func invalidInputMessage(err error) string {
+	msg := strings.TrimPrefix(err.Error(), ErrInvalidInput.Error()+": ")
+	return strings.TrimPrefix(msg, persist.ErrInvalidRecord.Error()+": ")
+}
+
 func (n *Node) writeNodeError(w http.ResponseWriter, err error) {
 	switch {
 	case errors.Is(err, ErrReadOnly):
 		n.requireWriter(w)
 	case errors.Is(err, ErrInvalidInput):
-		writeError(w, http.StatusBadRequest, "invalid", strings.TrimPrefix(err.Error(), ErrInvalidInput.Error()+": "))
+		writeError(w, http.StatusBadRequest, "invalid", invalidInputMessage(err))
 	default:
 		writeError(w, http.StatusServiceUnavailable, "unavailable", "the store is unavailable; try again")
 	}

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/blnode/blnode/internal/original"
 )
 
 // The secret and admin token of every node blbench runs.
@@ -29,7 +31,7 @@ type bench struct {
 	root      string // module root ("" when -blnode was given and go is absent)
 	blnodeBin string
 	redisBin  string
-	simpleJWT *simpleJWTEnv // nil when the original is not installed
+	simpleJWT *original.Install // nil when the original is not installed
 	began     time.Time
 	timerNs   float64 // cost of the latency timer
 

@@ -12,7 +12,7 @@
 // It starts everything itself on loopback: blnode nodes in-process
 // (node.New) and as processes of the blnode binary (built into a temp dir),
 // a 3-server NATS cluster in-process, redis-server processes from PATH, and
-// gunicorn serving a minimal Django project (simplejwt/) with Debian's
+// gunicorn serving a minimal Django project (internal/original) with Debian's
 // Simple JWT.
 // It stops everything it started, and every load loop is bounded in count
 // and time.

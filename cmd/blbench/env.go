@@ -80,7 +80,7 @@ func collectEnv(ctx context.Context, b *bench) envInfo {
 	}
 	e.simpleJWT = "MISSING (not measured)"
 	if b.simpleJWT != nil {
-		e.simpleJWT = b.simpleJWT.version + fmt.Sprintf(" (Debian's packages; gunicorn with %d sync workers, SQLite)", simpleJWTWorkers(e.cores))
+		e.simpleJWT = b.simpleJWT.Version + fmt.Sprintf(" (Debian's packages; gunicorn with %d sync workers, SQLite)", simpleJWTWorkers(e.cores))
 	}
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		for _, d := range bi.Deps {

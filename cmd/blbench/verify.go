@@ -118,7 +118,7 @@ func (b *bench) runVerify(ctx context.Context, s *section) error {
 		"levels and contenders alternate within each round (%s).", len(toks), cfg.duration, joinInts(cfg.sizes.verify))
 	s.para("blnode is a `blnode serve --no-nats` process, over keep-alive connections. The original is Django REST framework Simple JWT's "+
 		"`TokenVerifyView` with its `token_blacklist` app (`BLACKLIST_AFTER_ROTATION`, so each verify asks the database whether the jti is blacklisted), "+
-		"in a minimal Django project (`cmd/blbench/simplejwt/`: no middleware, no sessions, SQLite) served by gunicorn with %d sync workers, "+
+		"in a minimal Django project (`internal/original/project/`: only CommonMiddleware, no sessions, SQLite) served by gunicorn with %d sync workers, "+
 		"gunicorn's recommended (2 × cores) + 1; sync workers close the connection after each answer, as they do in production.",
 		simpleJWTWorkers(b.env.cores))
 	s.para("CPU: the load generator (this process, `getrusage`) and the server (`/proc/PID/stat`, 10 ms ticks; gunicorn's master and workers together) "+

@@ -47,9 +47,15 @@ func Sign(secret []byte, header string, claims ...Claim) string {
 	b.WriteByte('}')
 	enc := base64.RawURLEncoding
 	signing := enc.EncodeToString([]byte(header)) + "." + enc.EncodeToString([]byte(b.String()))
+	return signing + "." + MAC(secret, signing)
+}
+
+// MAC returns the HS256 signature of signing (header.payload) under
+// secret, base64url encoded without padding.
+func MAC(secret []byte, signing string) string {
 	mac := hmac.New(sha256.New, secret)
 	mac.Write([]byte(signing))
-	return signing + "." + enc.EncodeToString(mac.Sum(nil))
+	return base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
 }
 
 // JTI returns a Simple JWT style token id: uuid4().hex.

@@ -24,3 +24,29 @@ func TestInvalidUTF8IsInvalid(t *testing.T) {
 		t.Fatalf("the same token in UTF-8: %v", err)
 	}
 }
+
+// A payload that is valid JSON but not an object is invalid, as PyJWT has
+// it ("Invalid payload string: must be a json object"); an empty object is
+// a token without exp. Padded base64url, which PyJWT decodes, is accepted.
+func TestPayloadShapesAndPaddingAsPyJWT(t *testing.T) {
+	v := hsVerifier(t)
+	key := []byte(djangoSecret)
+	for _, tc := range []struct {
+		name, tok string
+		want      error
+	}{
+		{"null payload", signHMAC(t, key, simpleJWTHeader, "null"), ErrInvalid},
+		{"null payload after whitespace", signHMAC(t, key, simpleJWTHeader, " \n null"), ErrInvalid},
+		{"array payload", signHMAC(t, key, simpleJWTHeader, "[]"), ErrInvalid},
+		{"string payload", signHMAC(t, key, simpleJWTHeader, `"x"`), ErrInvalid},
+		{"empty object", signHMAC(t, key, simpleJWTHeader, "{}"), ErrNoExp},
+		{"object after whitespace", signHMAC(t, key, simpleJWTHeader, " \t"+stdPayload), nil},
+		{"padded signature", signHMAC(t, key, simpleJWTHeader, stdPayload) + "=", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := v.Verify(tc.tok, ""); !errors.Is(err, tc.want) {
+				t.Errorf("Verify: %v, want %v", err, tc.want)
+			}
+		})
+	}
+}

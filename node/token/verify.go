@@ -162,6 +162,8 @@ func New(cfg Config) (*Verifier, error) {
 		jwt.WithJSONNumber(),
 		jwt.WithIssuedAt(),
 		jwt.WithTimeFunc(v.now),
+		// PyJWT decodes padded base64url too (it pads, then decodes).
+		jwt.WithPaddingAllowed(),
 	}
 	if cfg.Audience != "" {
 		opts = append(opts, jwt.WithAudience(cfg.Audience))
@@ -240,7 +242,7 @@ func (v *Verifier) Algorithms() []string { return slices.Clone(v.algs) }
 // ErrInvalid (decoding, signature, algorithm, claims) → ErrExpired → ErrNoExp →
 // ErrNoID → ErrNoType → ErrWrongType.
 func (v *Verifier) Verify(raw string, wantType string) (Claims, error) {
-	if len(raw) > MaxTokenSize || !utf8Segments(raw) {
+	if len(raw) > MaxTokenSize || !pyjwtSegments(raw) {
 		return Claims{}, ErrInvalid
 	}
 	m := jwt.MapClaims{}
@@ -288,11 +290,14 @@ func (v *Verifier) Verify(raw string, wantType string) (Claims, error) {
 	return v.claims(m, exp, iat), nil
 }
 
-// utf8Segments reports whether the header and payload of raw decode to
-// valid UTF-8, as RFC 7519 requires and PyJWT enforces. Go's JSON decoder
-// would turn invalid bytes into U+FFFD, so two different token ids could
-// read as one. Segments that are not base64url are left to the parser.
-func utf8Segments(raw string) bool {
+// pyjwtSegments reports whether the header and payload of raw pass
+// PyJWT's checks that Go's JSON decoder would let through: both decode to
+// valid UTF-8, as RFC 7519 requires (Go would turn invalid bytes into
+// U+FFFD, so two different token ids could read as one), and the payload is
+// a JSON object ("null" would decode into an empty claim set, a token with
+// no exp instead of an invalid one). Segments that are not base64url are
+// left to the parser.
+func pyjwtSegments(raw string) bool {
 	for i := 0; i < 2; i++ {
 		seg, rest, ok := strings.Cut(raw, ".")
 		if !ok {
@@ -300,11 +305,23 @@ func utf8Segments(raw string) bool {
 		}
 		raw = rest
 		b, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(seg, "="))
-		if err == nil && !utf8.Valid(b) {
+		if err != nil {
+			continue
+		}
+		if !utf8.Valid(b) {
+			return false
+		}
+		if i == 1 && !isJSONObject(b) {
 			return false
 		}
 	}
 	return true
+}
+
+// isJSONObject reports whether b, after JSON whitespace, starts an object.
+func isJSONObject(b []byte) bool {
+	t := bytes.TrimLeft(b, " \t\r\n")
+	return len(t) > 0 && t[0] == '{'
 }
 
 // claims fills Claims from a decoded payload.
