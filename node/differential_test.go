@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/blnode/blnode/internal/original"
+	"github.com/blnode/blnode/internal/original/originaltest"
 	"github.com/blnode/blnode/internal/sjwt"
 	"github.com/blnode/blnode/node"
 )
@@ -28,7 +29,7 @@ import (
 // BLNODE_DIFF_CASES): a failure names its case and repeats with the same
 // seed.
 func TestDifferentialAgainstOriginal(t *testing.T) {
-	orig := startOriginal(t, compatLeeway)
+	orig := originaltest.Start(t, secret, compatLeeway).URL
 	_, srv := newNode(t, func(c *node.Config) { c.Token.Leeway = compatLeeway })
 	cases, seed := 400, uint64(20261206)
 	if v, err := strconv.Atoi(os.Getenv("BLNODE_DIFF_CASES")); err == nil && v > 0 {

@@ -7,7 +7,9 @@ import (
 	"encoding/csv"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -18,6 +20,7 @@ import (
 
 	"github.com/blnode/blnode/events"
 	"github.com/blnode/blnode/events/eventstest"
+	"github.com/blnode/blnode/internal/original/originaltest"
 	"github.com/blnode/blnode/internal/sjwt"
 	"github.com/blnode/blnode/node"
 	"github.com/blnode/blnode/node/token"
@@ -745,4 +748,54 @@ func outboxEvents(entries []persist.OutboxEntry) [][]byte {
 		out = append(out, e.Payloads...)
 	}
 	return out
+}
+
+// TestImportFromTheOriginalsDatabase moves a real Simple JWT deployment to
+// blnode: tokens blacklisted through the original's own endpoint, in the
+// SQLite database its migrations made, are imported, and blnode then
+// refuses them, as the original did, and not the others.
+func TestImportFromTheOriginalsDatabase(t *testing.T) {
+	key := []byte("the-django-projects-signing-key")
+	orig := originaltest.Start(t, key, 0)
+	var blacklisted, other []string
+	for i := range 40 {
+		tok, jti := sjwt.Token{Type: "refresh", User: i}.Mint(key)
+		if i%4 == 0 {
+			other = append(other, jti)
+			continue
+		}
+		resp, err := http.Post(orig.URL+"/api/token/blacklist/", "application/json", strings.NewReader(`{"refresh":"`+tok+`"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("the original blacklists: %d %s", resp.StatusCode, body)
+		}
+		blacklisted = append(blacklisted, jti)
+	}
+
+	data := filepath.Join(t.TempDir(), "data")
+	stdout, stderr, code := runCLI(t, nil, "", "import", "--data", data, "--from-simplejwt-sqlite", filepath.Join(orig.Dir, "db.sqlite3"))
+	if code != 0 {
+		t.Fatalf("import: exit %d\n%s%s", code, stdout, stderr)
+	}
+	// Each blacklisted token is two rows in the original: outstanding, and
+	// blacklisted.
+	if got := summaryNumber(t, stdout, "new"); got != 2*len(blacklisted) {
+		t.Errorf("imported %d new, want 2 × the %d the original blacklisted\n%s", got, len(blacklisted), stdout)
+	}
+	s := openStore(t, data)
+	defer s.Close()
+	for _, jti := range blacklisted {
+		if b, err := s.IsBlacklisted(jti); err != nil || !b {
+			t.Errorf("%s, blacklisted by the original: IsBlacklisted = %v, %v", jti, b, err)
+		}
+	}
+	for _, jti := range other {
+		if b, err := s.IsBlacklisted(jti); err != nil || b {
+			t.Errorf("%s, never blacklisted: IsBlacklisted = %v, %v", jti, b, err)
+		}
+	}
 }

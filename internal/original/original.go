@@ -33,6 +33,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -119,6 +120,10 @@ func (in Install) Command(ctx context.Context, env []string, dir string, workers
 	cmd := exec.CommandContext(ctx, in.Gunicorn, "--workers", strconv.Itoa(max(workers, 1)), "--worker-class", "sync",
 		"--bind", "127.0.0.1:0", "--chdir", dir, "--graceful-timeout", "5", "wsgi:application")
 	cmd.Env, cmd.Dir = env, dir
+	// When ctx ends, stop gunicorn as its operator would: SIGTERM makes
+	// the master stop its workers (SIGKILL would orphan them).
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.WaitDelay = 15 * time.Second
 	return cmd
 }
 
