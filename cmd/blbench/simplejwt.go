@@ -54,18 +54,22 @@ type simpleJWTProc struct {
 	url string
 }
 
-// startSimpleJWT prepares the original in dir and runs gunicorn with
-// workers sync workers on a free loopback port; it returns once a verify
-// answers 200.
-func (b *bench) startSimpleJWT(ctx context.Context, name, dir string, workers int) (*simpleJWTProc, error) {
+// startSimpleJWT prepares the original in a new dir of the run and runs
+// gunicorn with its recommended number of sync workers on a free loopback
+// port; it returns once a verify answers 200.
+func (b *bench) startSimpleJWT(ctx context.Context, name, dirName string) (*simpleJWTProc, error) {
 	if b.simpleJWT == nil {
 		return nil, errors.New("Simple JWT is missing")
+	}
+	dir, err := b.dir(dirName)
+	if err != nil {
+		return nil, err
 	}
 	env, err := b.simpleJWT.Prepare(ctx, original.Settings{Dir: dir, Secret: benchSecret})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	cmd := b.simpleJWT.Command(ctx, env, dir, workers)
+	cmd := b.simpleJWT.Command(ctx, env, dir, simpleJWTWorkers(b.env.cores))
 	p, stderr, err := startProc(ctx, name, cmd.Path, cmd.Env, cmd.Args[1:]...)
 	if err != nil {
 		return nil, err

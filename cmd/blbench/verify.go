@@ -41,11 +41,7 @@ func (b *bench) runVerify(ctx context.Context, s *section) error {
 	defer proc.stop()
 	servers := []*verifyServer{{name: "blnode", url: proc.url + "/api/token/verify/", cpu: func() time.Duration { return mustStat(proc.pid()).cpu }}}
 	if b.needsSimpleJWT("verify: the original, Simple JWT `POST /api/token/verify/`") {
-		sdir, err := b.dir("verify-simplejwt")
-		if err != nil {
-			return err
-		}
-		sp, err := b.startSimpleJWT(ctx, "Simple JWT (verify)", sdir, simpleJWTWorkers(b.env.cores))
+		sp, err := b.startSimpleJWT(ctx, "Simple JWT (verify)", "verify-simplejwt")
 		if err != nil {
 			return err
 		}

@@ -98,11 +98,7 @@ func (b *bench) runWrite(ctx context.Context, s *section) error {
 		return err
 	}})
 	if b.needsSimpleJWT("write: the original, Simple JWT `POST /api/token/blacklist/`") {
-		sdir, err := b.dir("write-simplejwt")
-		if err != nil {
-			return err
-		}
-		sp, err := b.startSimpleJWT(ctx, "Simple JWT (write)", sdir, simpleJWTWorkers(b.env.cores))
+		sp, err := b.startSimpleJWT(ctx, "Simple JWT (write)", "write-simplejwt")
 		if err != nil {
 			return err
 		}
