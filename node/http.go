@@ -187,7 +187,6 @@ func (n *Node) requireWriter(w http.ResponseWriter) bool {
 	return false
 }
 
-// writeNodeError answers an error from the node's write or check path.
 // invalidInputMessage is what a client is told of an ErrInvalidInput: the
 // reason, without the package prefixes.
 func invalidInputMessage(err error) string {
@@ -195,6 +194,7 @@ func invalidInputMessage(err error) string {
 	return strings.TrimPrefix(msg, persist.ErrInvalidRecord.Error()+": ")
 }
 
+// writeNodeError answers an error from the node's write or check path.
 func (n *Node) writeNodeError(w http.ResponseWriter, err error) {
 	switch {
 	case errors.Is(err, ErrReadOnly):

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/blnode/blnode/internal/original"
 )
 
 // envInfo describes the machine and the versions measured.
@@ -80,7 +82,7 @@ func collectEnv(ctx context.Context, b *bench) envInfo {
 	}
 	e.simpleJWT = "MISSING (not measured)"
 	if b.simpleJWT != nil {
-		e.simpleJWT = b.simpleJWT.Version + fmt.Sprintf(" (Debian's packages; gunicorn with %d sync workers, SQLite)", simpleJWTWorkers(e.cores))
+		e.simpleJWT = b.simpleJWT.Version + fmt.Sprintf(" (Debian's packages; gunicorn with %d sync workers, SQLite)", original.RecommendedWorkers(e.cores))
 	}
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		for _, d := range bi.Deps {

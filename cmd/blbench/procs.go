@@ -145,6 +145,45 @@ func lastLines(s string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
+// awaitAddr copies the process's stderr into its log and returns the first
+// address find reads from a line of it (find returns "" for other lines).
+// It stops the process when none comes within startTimeout; what names the
+// awaited line in the error.
+func (p *proc) awaitAddr(ctx context.Context, stderr io.Reader, what string, find func(line []byte) string) (string, error) {
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		sc.Buffer(make([]byte, 64<<10), 4<<20)
+		found := false
+		for sc.Scan() {
+			line := sc.Bytes()
+			p.logs.Write(line)
+			p.logs.Write([]byte{'\n'})
+			if found {
+				continue
+			}
+			if a := find(line); a != "" {
+				found = true
+				addr <- a
+			}
+		}
+		_, _ = io.Copy(p.logs, stderr)
+		p.wait()
+	}()
+	select {
+	case a := <-addr:
+		return a, nil
+	case <-p.exited:
+		return "", p.failed("exited before listening")
+	case <-time.After(startTimeout):
+		p.stop()
+		return "", p.failed("no " + what + " log line within " + startTimeout.String())
+	case <-ctx.Done():
+		p.stop()
+		return "", ctx.Err()
+	}
+}
+
 // blnodeProc is a running "blnode serve".
 type blnodeProc struct {
 	*proc
@@ -164,44 +203,25 @@ func (b *bench) startBlnode(ctx context.Context, name, dataDir string, args ...s
 	if err != nil {
 		return nil, err
 	}
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 64<<10), 4<<20)
-		found := false
-		for sc.Scan() {
-			line := sc.Bytes()
-			p.logs.Write(line)
-			p.logs.Write([]byte{'\n'})
-			if found || !bytes.Contains(line, []byte(`"listening"`)) {
-				continue
-			}
-			var rec struct {
-				Msg  string `json:"msg"`
-				HTTP string `json:"http"`
-			}
-			if json.Unmarshal(line, &rec) == nil && rec.Msg == "listening" && rec.HTTP != "" {
-				found = true
-				addr <- rec.HTTP
-			}
-		}
-		_, _ = io.Copy(p.logs, stderr)
-		p.wait()
-	}()
 	bp := &blnodeProc{proc: p, started: started}
 	b.track(p)
-	select {
-	case a := <-addr:
-		bp.url = "http://" + a
-	case <-p.exited:
-		return nil, p.failed("exited before listening")
-	case <-time.After(startTimeout):
-		p.stop()
-		return nil, p.failed("no listening log line within " + startTimeout.String())
-	case <-ctx.Done():
-		p.stop()
-		return nil, ctx.Err()
+	a, err := p.awaitAddr(ctx, stderr, "listening", func(line []byte) string {
+		if !bytes.Contains(line, []byte(`"listening"`)) {
+			return ""
+		}
+		var rec struct {
+			Msg  string `json:"msg"`
+			HTTP string `json:"http"`
+		}
+		if json.Unmarshal(line, &rec) != nil || rec.Msg != "listening" {
+			return ""
+		}
+		return rec.HTTP
+	})
+	if err != nil {
+		return nil, err
 	}
+	bp.url = "http://" + a
 	if err := waitHTTP(ctx, bp.url+"/healthz", startTimeout, p.exited); err != nil {
 		p.stop()
 		return nil, p.failed(err.Error())

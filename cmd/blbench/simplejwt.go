@@ -1,11 +1,9 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"strings"
@@ -18,10 +16,6 @@ import (
 // The original blnode re-implements, as a contender: Django REST framework
 // Simple JWT's verify and blacklist views (internal/original), with the
 // bench's signing key.
-
-// simpleJWTWorkers is gunicorn's worker count: its documented
-// (2 × cores) + 1.
-func simpleJWTWorkers(cores int) int { return original.RecommendedWorkers(cores) }
 
 // findSimpleJWT looks for the original and says loudly when it is missing.
 func (b *bench) findSimpleJWT(ctx context.Context) {
@@ -69,38 +63,16 @@ func (b *bench) startSimpleJWT(ctx context.Context, name, dirName string) (*simp
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	cmd := b.simpleJWT.Command(ctx, env, dir, simpleJWTWorkers(b.env.cores))
+	cmd := b.simpleJWT.Command(ctx, env, dir, original.RecommendedWorkers(b.env.cores))
 	p, stderr, err := startProc(ctx, name, cmd.Path, cmd.Env, cmd.Args[1:]...)
 	if err != nil {
 		return nil, err
 	}
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		found := false
-		for sc.Scan() {
-			line := sc.Text()
-			p.logs.Write([]byte(line + "\n"))
-			if a := original.ListeningAddr(line); a != "" && !found {
-				found = true
-				addr <- a
-			}
-		}
-		_, _ = io.Copy(p.logs, stderr)
-		p.wait()
-	}()
 	b.track(p)
 	sp := &simpleJWTProc{proc: p}
-	select {
-	case sp.url = <-addr:
-	case <-p.exited:
-		return nil, p.failed("exited before listening")
-	case <-time.After(startTimeout):
-		p.stop()
-		return nil, p.failed("no \"Listening at\" log line within " + startTimeout.String())
-	case <-ctx.Done():
-		p.stop()
-		return nil, ctx.Err()
+	sp.url, err = p.awaitAddr(ctx, stderr, `"Listening at"`, func(line []byte) string { return original.ListeningAddr(string(line)) })
+	if err != nil {
+		return nil, err
 	}
 	// Ready when a worker answers a verify.
 	tok, _ := sjwt.Token{Type: "access", User: 1, TTL: time.Hour}.Mint([]byte(benchSecret))

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/blnode/blnode/internal/original"
 	"github.com/blnode/blnode/internal/sjwt"
 )
 
@@ -116,7 +117,7 @@ func (b *bench) runVerify(ctx context.Context, s *section) error {
 		"`TokenVerifyView` with its `token_blacklist` app (`BLACKLIST_AFTER_ROTATION`, so each verify asks the database whether the jti is blacklisted), "+
 		"in a minimal Django project (`internal/original/project/`: only CommonMiddleware, no sessions, SQLite) served by gunicorn with %d sync workers, "+
 		"gunicorn's recommended (2 × cores) + 1; sync workers close the connection after each answer, as they do in production.",
-		simpleJWTWorkers(b.env.cores))
+		original.RecommendedWorkers(b.env.cores))
 	s.para("CPU: the load generator (this process, `getrusage`) and the server (`/proc/PID/stat`, 10 ms ticks; gunicorn's master and workers together) "+
 		"share the machine's %d cores; cores = CPU seconds per wall second.", b.env.cores)
 	t := s.table(fmt.Sprintf("Verify over HTTP, min / **median** / max over %d rounds", cfg.rounds),

@@ -10,6 +10,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/blnode/blnode/internal/original"
 	"github.com/blnode/blnode/internal/sjwt"
 )
 
@@ -198,7 +199,7 @@ func (b *bench) runWrite(ctx context.Context, s *section) error {
 	if sj != nil {
 		s.para("The original is Django REST framework Simple JWT's `TokenBlacklistView` (`get_or_create` of the outstanding token, then of the "+
 			"blacklisted one), as in the verify scenario: gunicorn with %d sync workers, SQLite in its default rollback-journal mode "+
-			"(`synchronous=FULL`: a commit is fsynced before the answer), taking the same kind of minted refresh tokens.", simpleJWTWorkers(b.env.cores))
+			"(`synchronous=FULL`: a commit is fsynced before the answer), taking the same kind of minted refresh tokens.", original.RecommendedWorkers(b.env.cores))
 	}
 	s.para("After the rounds, the node held %d blacklisted entries (≥ the %d acknowledged) and its outbox drained %v after the last write.",
 		st.Blacklisted, acked.Load(), drained.Round(time.Millisecond))
