@@ -114,7 +114,7 @@ func FuzzSimpleJWTCSVRow(f *testing.F) {
 			// An error never quotes a long token field.
 			if recs, rerr := newCSVTable("t.csv", strings.NewReader(header+"\n"+line), nil, nil); rerr == nil {
 				if rec, err2 := recs.next(); err2 == nil {
-					if tk := recs.field(rec, "token"); len(tk) >= 24 && strings.Contains(err.Error(), tk) {
+					if tk := recs.field(rec, "token"); len(tk) >= 24 && strings.Contains(err.Error(), tk) && !otherFieldHolds(recs, rec, tk) {
 						t.Fatalf("error quotes the token: %v", err)
 					}
 				}
@@ -128,6 +128,18 @@ func FuzzSimpleJWTCSVRow(f *testing.F) {
 			t.Fatalf("user with NUL: %q", r.User)
 		}
 	})
+}
+
+// otherFieldHolds reports whether a column other than the token holds tk:
+// an error may quote that column (a bad expires_at that happens to be the
+// token's text) without quoting the token.
+func otherFieldHolds(t *csvTable, rec []string, tk string) bool {
+	for name, i := range t.col {
+		if name != "token" && i < len(rec) && strings.Contains(rec[i], tk) {
+			return true
+		}
+	}
+	return false
 }
 
 func FuzzJSONLLine(f *testing.F) {
