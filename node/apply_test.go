@@ -11,9 +11,15 @@ import (
 	"github.com/blnode/blnode/persist"
 )
 
-func newTestNode(t *testing.T) *Node {
+// newTestNode opens a node without NATS whose clock reads now (the real
+// clock when now is zero).
+func newTestNode(t *testing.T, now time.Time) *Node {
 	t.Helper()
-	n, err := New(Config{DataDir: t.TempDir(), Token: token.Config{HSSecret: []byte("k")}, NATS: NATSConfig{Disabled: true}})
+	clock := time.Now
+	if !now.IsZero() {
+		clock = func() time.Time { return now }
+	}
+	n, err := New(Config{DataDir: t.TempDir(), Token: token.Config{HSSecret: []byte("k")}, NATS: NATSConfig{Disabled: true}, Now: clock})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +63,10 @@ func TestApplyTwiceAndReorderedGivesSameState(t *testing.T) {
 			}
 		}
 	}
-	ref := newTestNode(t)
+	// The nodes' clock is past the events (a receiver bounds a flush's
+	// cutoff and a not-before by its own clock).
+	now := time.Unix(2_000_001_000, 0)
+	ref := newTestNode(t, now)
 	apply(ref, evs, len(evs))
 	want := state(ref)
 
@@ -68,7 +77,7 @@ func TestApplyTwiceAndReorderedGivesSameState(t *testing.T) {
 		rng.Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
 		// The flush matters relative to what it removes: deliver it last, as
 		// the stream does to every node, after the events it follows.
-		n := newTestNode(t)
+		n := newTestNode(t, now)
 		apply(n, append(withoutFlush(shuffled), evs[60]), 1+trial*7)
 		if got := state(n); got != want {
 			t.Fatalf("trial %d:\n got %s\nwant %s", trial, got, want)

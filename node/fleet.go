@@ -33,9 +33,14 @@ func newFleet(n *Node) (*fleet, error) {
 	log := cfg.Logger // events adds its own component attribute
 	var err error
 	if len(cfg.NATS.URLs) == 0 {
+		streams := []string{n.writeStreamName()}
+		if cfg.ReadStream != streams[0] {
+			streams = append(streams, cfg.ReadStream)
+		}
 		f.emb, err = events.StartEmbedded(events.EmbeddedConfig{
 			StoreDir: filepath.Join(cfg.DataDir, "nats"), Listen: cfg.NATS.Listen,
 			ServerName: "blnode-" + n.nodeID, Logger: log,
+			Prefix: cfg.Stream.Prefix, Streams: streams, NoAuth: cfg.NATS.NoAuth, InsecureListen: cfg.NATS.InsecureListen,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("node: embedded NATS: %w", err)
@@ -214,6 +219,11 @@ func (a *applier) Apply(_ context.Context, batch []events.Delivered, lastSeq uin
 	}()
 	var previewed []string
 	revokes := false
+	// What an event may do is bounded by this node's own clock: a forged
+	// event, or one from a node whose clock runs ahead, must not un-revoke
+	// unexpired tokens or lock users out of tokens not yet issued.
+	now := n.cfg.Now()
+	maxNotBefore, ownCutoff := now.Add(n.cfg.MaxEventSkew).Unix(), n.FlushCutoff().Unix()
 	for _, d := range batch {
 		ev := d.Event
 		at := ev.Time.UnixNano()
@@ -233,12 +243,28 @@ func (a *applier) Apply(_ context.Context, batch []events.Delivered, lastSeq uin
 			ops = append(ops, persist.Op{Kind: kind, Record: r})
 			jtis = append(jtis, t.JTI)
 		case events.KindRevokeUser, events.KindRevokeFamily:
+			nb := ev.NotBefore
+			if nb > maxNotBefore {
+				nb = now.Unix()
+				n.metrics.bounded(boundNotBefore)
+				n.log.Warn("event's not-before is further ahead of this node's clock than Config.MaxEventSkew: applied with this node's now",
+					"kind", ev.Kind, "origin", ev.Origin, "event_id", ev.ID, "seq", d.Seq, "subject", d.Subject,
+					"not_before", time.Unix(ev.NotBefore, 0).UTC(), "applied_not_before", time.Unix(nb, 0).UTC(), "max_skew", n.cfg.MaxEventSkew)
+			}
 			ops = append(ops, persist.Op{Kind: persist.OpRevoke, Revocation: persist.Revocation{
-				User: ev.User, Family: ev.Family, NotBefore: ev.NotBefore, Origin: ev.Origin,
-				Expires: ev.NotBefore + int64(n.cfg.MaxTokenLifetime/time.Second)}})
+				User: ev.User, Family: ev.Family, NotBefore: nb, Origin: ev.Origin,
+				Expires: nb + int64(n.cfg.MaxTokenLifetime/time.Second)}})
 			revokes = true
 		case events.KindFlush:
-			cutoffs = append(cutoffs, ev.Cutoff)
+			c := ev.Cutoff
+			if c > ownCutoff {
+				c = ownCutoff
+				n.metrics.bounded(boundFlushCutoff)
+				n.log.Warn("flush event's cutoff is after this node's own (now - leeway - flush margin): flushing up to this node's cutoff only",
+					"origin", ev.Origin, "event_id", ev.ID, "seq", d.Seq, "subject", d.Subject,
+					"cutoff", time.Unix(ev.Cutoff, 0).UTC(), "applied_cutoff", time.Unix(c, 0).UTC())
+			}
+			cutoffs = append(cutoffs, c)
 		default:
 			n.log.Warn("skipping event of unknown kind", "seq", d.Seq, "kind", ev.Kind)
 		}
