@@ -269,6 +269,7 @@ type batchApplier struct {
 }
 
 func (a *batchApplier) LastApplied() (uint64, error) { return 0, nil }
+func (a *batchApplier) ResetApplied(uint64) error    { return nil }
 
 func (a *batchApplier) Apply(_ context.Context, batch []events.Delivered, lastSeq uint64) error {
 	a.mu.Lock()

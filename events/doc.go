@@ -43,8 +43,9 @@
 //     TTL), the Subscriber logs a warning and replays from the first
 //     sequence. Whatever was pruned had expired, provided MaxAge is at least
 //     the longest token lifetime. A stream that ends before the last applied
-//     sequence (recreated) is replayed from its start, and Apply then gets a
-//     lastSeq lower than the one it recorded.
+//     sequence (recreated) is replayed from its start; in both cases the
+//     Subscriber first moves the Applier's recorded sequence back with
+//     ResetApplied, so a restart resumes in the stream being replayed.
 //   - Per-message TTL needs nats-server 2.11 or later and a stream created
 //     with AllowMsgTTL. When the server refuses the Nats-TTL header, the
 //     Publisher publishes without it from then on and MaxAge alone prunes.

@@ -208,6 +208,15 @@ type applier struct {
 
 func (a *applier) LastApplied() (uint64, error) { return a.n.store.AppliedSeq() }
 
+// ResetApplied records seq even below the present sequence, when the
+// subscriber rebuilds from the stream's start (events.Applier).
+func (a *applier) ResetApplied(seq uint64) error {
+	if err := a.n.store.SetAppliedSeq(seq); err != nil {
+		return fmt.Errorf("node: record the applied sequence: %w", err)
+	}
+	return nil
+}
+
 func (a *applier) Apply(_ context.Context, batch []events.Delivered, lastSeq uint64) error {
 	n := a.n
 	ops, jtis, black, cutoffs := a.ops[:0], a.jtis[:0], a.black[:0], a.cutoff[:0]
