@@ -1,6 +1,7 @@
 package node_test
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http/httptest"
@@ -167,6 +168,39 @@ func TestForgedEventsAreBoundedByTheReceiversClock(t *testing.T) {
 			}
 		}
 	})
+}
+
+// A writer refuses a revocation whose not-before is further ahead than the
+// receivers would accept: the writer would lock the user out on its own
+// while every other node applied it as now.
+func TestRevokeRefusesFarFutureNotBefore(t *testing.T) {
+	now := time.Now().Truncate(time.Second)
+	n, srv := newNode(t, func(c *node.Config) { c.Now = func() time.Time { return now } })
+	for _, tc := range []struct {
+		name      string
+		notBefore time.Time
+		refused   bool
+	}{
+		{name: "now", notBefore: now},
+		{name: "within the skew", notBefore: now.Add(time.Minute)},
+		{name: "a year ahead", notBefore: now.AddDate(1, 0, 0), refused: true},
+		{name: "just past the skew", notBefore: now.Add(time.Minute + time.Second), refused: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := n.RevokeUser("u-"+tc.name, tc.notBefore)
+			if got := errors.Is(err, node.ErrInvalidInput); got != tc.refused {
+				t.Fatalf("RevokeUser(not before %v) = %v, want refused %v", tc.notBefore, err, tc.refused)
+			}
+		})
+	}
+	got := postJSON(t, srv.URL+"/v1/users/42/revoke", fmt.Sprintf(`{"not_before":%d}`, now.AddDate(1, 0, 0).Unix()), "Authorization", "Bearer admin-secret")
+	if got.status != 400 || !strings.Contains(got.body, "not_before") {
+		t.Fatalf("POST /v1/users/42/revoke a year ahead: %d %s, want 400 naming not_before", got.status, got.body)
+	}
+	tok, _ := sjwt.Token{Type: "refresh", User: 42, Now: now}.Mint(secret)
+	if got := postJSON(t, srv.URL+"/api/token/verify/", `{"token":`+jsonString(tok)+`}`); got.status != 200 {
+		t.Fatalf("verify of user 42's token after the refused revocation: %d %s, want 200", got.status, got.body)
+	}
 }
 
 // An embedded NATS server exposed beyond loopback without credentials is
