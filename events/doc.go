@@ -63,6 +63,11 @@
 //     (every two minutes by default). A process crash loses nothing, a power
 //     loss can lose the last acknowledged events of a single-server setup;
 //     the outbox has already been emptied by then.
+//   - An embedded server that listens (EmbeddedConfig.Listen) requires
+//     credentials unless NoAuth says otherwise: whoever may publish under
+//     the prefix controls every replica's blacklist. The passwords are
+//     kept in clear in AuthDir (0600), like any secret file the node reads.
+//     Receivers still bound what an event can do; that is the node's job.
 //   - The connection from Connect buffers publishes while reconnecting; Drain
 //     does not publish while disconnected, so the outbox, not that buffer,
 //     holds events during an outage.

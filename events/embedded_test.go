@@ -181,6 +181,30 @@ func TestEmbeddedRequiresCredentials(t *testing.T) {
 	if _, err := newPublisher(t, vjs, events.PublisherConfig{}).Publish(ctx, flush); err == nil {
 		t.Fatal("the validator user published a flush event")
 	}
+	// Nor with a raw publish, which the server refuses.
+	denied := make(chan error, 1)
+	raw, err := nats.Connect(e.ClientURL(), nats.UserInfo(events.EmbeddedValidatorUser, valPW),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			select {
+			case denied <- err:
+			default:
+			}
+		}))
+	if err != nil {
+		t.Fatalf("validator connect: %v", err)
+	}
+	t.Cleanup(raw.Close)
+	if err := raw.Publish(events.DefaultPrefix+".local.flush", mustEncode(t, flush)); err != nil {
+		t.Fatalf("raw publish: %v", err)
+	}
+	select {
+	case err := <-denied:
+		if !errors.Is(err, nats.ErrPermissionViolation) && !strings.Contains(strings.ToLower(err.Error()), "permissions violation") {
+			t.Fatalf("raw publish as the validator user: %v, want a permissions violation", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("raw publish as the validator user: no permissions violation reported")
+	}
 	if n, err := streamMsgs(t, fjs); err != nil || n != 2 {
 		t.Fatalf("stream holds %d messages (%v), want 2", n, err)
 	}
