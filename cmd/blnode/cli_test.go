@@ -46,7 +46,7 @@ func TestNodeConfig(t *testing.T) {
 		wantErr string
 	}{
 		{name: "defaults", check: func(t *testing.T, c node.Config) {
-			if c.FlushInterval != 24*time.Hour || c.MaxTokenLifetime != 720*time.Hour || c.Role != node.RoleFull || c.Region != "local" ||
+			if c.FlushInterval != 24*time.Hour || c.MaxTokenLifetime != 720*time.Hour || c.MaxEventSkew != time.Minute || c.Role != node.RoleFull || c.Region != "local" ||
 				c.NATS.Disabled || len(c.NATS.URLs) != 0 || c.Stream.Name != "BLNODE" || c.Stream.Replicas != 1 || c.AdminToken != "" {
 				t.Errorf("config %+v", c)
 			}

@@ -82,6 +82,7 @@ func optionTable() []option {
 		{name: "flush-interval", kind: kindDuration, def: "24h", usage: "how often expired entries are flushed; 0 disables"},
 		{name: "keep-raw-token", kind: kindBool, def: "false", usage: "store the raw token text (a stored refresh token is a live credential)"},
 		{name: "max-token-lifetime", kind: kindDuration, def: "720h", usage: "longest token lifetime the fleet accepts (event stream retention)"},
+		{name: "max-event-skew", kind: kindDuration, def: "1m", usage: "how far ahead of this node's clock a revocation's not-before may be: later ones received from the stream are applied as now, and refused when written here"},
 		{name: "compat-blacklist-types", kind: kindList, def: "refresh", arg: "LIST", usage: "token types POST /api/token/blacklist/ accepts, comma separated"},
 		{name: "access-lifetime", kind: kindDuration, def: "5m", usage: "lifetime of access tokens minted by POST /api/token/refresh/"},
 		{name: "refresh-lifetime", kind: kindDuration, def: "24h", usage: "lifetime of refresh tokens minted by rotation"},

@@ -187,6 +187,7 @@ func nodeConfig(s *optionSet, log *slog.Logger) (node.Config, error) {
 		MetricsAdminOnly:     s.bool("metrics-admin-only"),
 		FlushInterval:        flush,
 		MaxTokenLifetime:     s.duration("max-token-lifetime"),
+		MaxEventSkew:         s.duration("max-event-skew"),
 		CompatBlacklistTypes: s.list("compat-blacklist-types"),
 		AccessLifetime:       s.duration("access-lifetime"),
 		RefreshLifetime:      s.duration("refresh-lifetime"),
