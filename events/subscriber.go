@@ -49,6 +49,10 @@ type Delivered struct {
 	Seq     uint64
 	Event   Event
 	Subject string
+	// Stored is when the stream stored the message, by the NATS server's
+	// clock: the same on every node and in every replay, and not set by
+	// the publisher (zero when unknown).
+	Stored time.Time
 	// Previewed says the event was passed to Previewer.Preview on arrival.
 	Previewed bool
 }
@@ -288,6 +292,7 @@ type item struct {
 	seq       uint64
 	pending   uint64
 	subject   string
+	stored    time.Time
 	data      []byte
 	more      bool // more events of the same message follow
 	ev        Event
@@ -432,7 +437,8 @@ func (s *Subscriber) session(ctx context.Context) (progressed bool, err error) {
 		}
 		evs := MessageEvents(msg.Data(), msg.Headers())
 		for i, data := range evs {
-			it := item{seq: md.Sequence.Stream, pending: md.NumPending, subject: msg.Subject(), data: data, more: i < len(evs)-1}
+			it := item{seq: md.Sequence.Stream, pending: md.NumPending, subject: msg.Subject(), stored: md.Timestamp,
+				data: data, more: i < len(evs)-1}
 			select {
 			case ch <- it:
 			case <-done:
@@ -565,7 +571,7 @@ func (s *Subscriber) apply(ctx context.Context, batch []item) bool {
 			s.log.Warn("skipping undecodable event", "seq", it.seq, "subject", it.subject, "err", it.err)
 			continue
 		}
-		delivered = append(delivered, Delivered{Seq: it.seq, Event: it.ev, Subject: it.subject, Previewed: it.previewed})
+		delivered = append(delivered, Delivered{Seq: it.seq, Event: it.ev, Subject: it.subject, Stored: it.stored, Previewed: it.previewed})
 	}
 	bo := backoff{min: minRetry, max: maxRetry}
 	for attempt := 1; ; attempt++ {

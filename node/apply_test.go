@@ -100,3 +100,36 @@ func withoutFlush(evs []events.Delivered) []events.Delivered {
 	}
 	return out
 }
+
+// A not-before far ahead is bounded at the time the stream stored the event
+// (or the node's now, if earlier): a replica that replays the event later
+// (a new validator, a rebuild) bounds it as the live nodes did, instead of
+// locking the user out of every token issued in between.
+func TestNotBeforeBoundIsTheSameInALaterReplay(t *testing.T) {
+	stored := time.Unix(1_900_000_000, 0)
+	ev := events.Event{V: 1, ID: "r", Kind: events.KindRevokeUser, Origin: "n1", Time: stored, User: "u1",
+		NotBefore: stored.AddDate(1, 0, 0).Unix()}
+	for _, tc := range []struct {
+		name   string
+		now    time.Time
+		stored time.Time
+		want   time.Time
+	}{
+		{name: "live", now: stored.Add(time.Second), stored: stored, want: stored},
+		{name: "replayed a day later", now: stored.Add(24 * time.Hour), stored: stored, want: stored},
+		{name: "stored time unknown", now: stored.Add(24 * time.Hour), want: stored.Add(24 * time.Hour)},
+		{name: "server clock ahead of the node's", now: stored.Add(-time.Hour), stored: stored, want: stored.Add(-time.Hour)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n := newTestNode(t, tc.now)
+			d := events.Delivered{Seq: 1, Event: ev, Stored: tc.stored}
+			if err := (&applier{n: n}).Apply(t.Context(), []events.Delivered{d}, 1); err != nil {
+				t.Fatal(err)
+			}
+			r, ok, err := n.store.UserNotBefore("u1")
+			if err != nil || !ok || r.NotBefore != tc.want.Unix() {
+				t.Fatalf("not-before %v (%v, %v), want %v", time.Unix(r.NotBefore, 0).UTC(), ok, err, tc.want.UTC())
+			}
+		})
+	}
+}

@@ -45,9 +45,11 @@ type Config struct {
 	CacheEntries     int64         // cached answers for ids that may be blacklisted (the filter answers the rest); default 1<<14
 
 	// MaxEventSkew is how far ahead of this node's clock a revocation's
-	// not-before received from the stream may be: a later one is lowered
-	// to this node's now (and counted and logged), so a forged or skewed
-	// event cannot lock users out of tokens issued after it. Default 1m.
+	// not-before may be. One received from the stream further ahead is
+	// lowered to the time the stream stored it (or this node's now, if
+	// earlier), counted and logged, so a forged or skewed event cannot lock
+	// users out of tokens issued after it; one written on this node is
+	// refused. Default 1m.
 	MaxEventSkew time.Duration
 
 	// FailOpen lets a token through, with a WARN log line, when the store

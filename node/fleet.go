@@ -230,9 +230,12 @@ func (a *applier) Apply(_ context.Context, batch []events.Delivered, lastSeq uin
 	revokes := false
 	// What an event may do is bounded by this node's own clock: a forged
 	// event, or one from a node whose clock runs ahead, must not un-revoke
-	// unexpired tokens or lock users out of tokens not yet issued.
+	// unexpired tokens (a flush's cutoff is lowered to this node's own) or
+	// lock users out of tokens not yet issued (a not-before far ahead is
+	// lowered to the time the stream stored the event, or now if earlier,
+	// so that every node and every later replay lowers it alike: a replica
+	// rebuilt a day later must not lock the user out of that day's tokens).
 	now := n.cfg.Now()
-	maxNotBefore, ownCutoff := now.Add(n.cfg.MaxEventSkew).Unix(), n.FlushCutoff().Unix()
 	for _, d := range batch {
 		ev := d.Event
 		at := ev.Time.UnixNano()
@@ -252,12 +255,12 @@ func (a *applier) Apply(_ context.Context, batch []events.Delivered, lastSeq uin
 			ops = append(ops, persist.Op{Kind: kind, Record: r})
 			jtis = append(jtis, t.JTI)
 		case events.KindRevokeUser, events.KindRevokeFamily:
-			nb := ev.NotBefore
-			if nb > maxNotBefore {
-				nb = now.Unix()
+			nb, ref := ev.NotBefore, boundTime(now, d.Stored)
+			if nb > ref.Add(n.cfg.MaxEventSkew).Unix() {
+				nb = ref.Unix()
 				n.metrics.bounded(boundNotBefore)
-				n.log.Warn("event's not-before is further ahead of this node's clock than Config.MaxEventSkew: applied with this node's now",
-					"kind", ev.Kind, "origin", ev.Origin, "event_id", ev.ID, "seq", d.Seq, "subject", d.Subject,
+				n.log.Warn("event's not-before is further ahead of this node's clock than Config.MaxEventSkew: applied with this node's now (or the time the stream stored it, if earlier)",
+					"kind", ev.Kind, "origin", ev.Origin, "event_id", ev.ID, "seq", d.Seq, "subject", d.Subject, "stored", d.Stored,
 					"not_before", time.Unix(ev.NotBefore, 0).UTC(), "applied_not_before", time.Unix(nb, 0).UTC(), "max_skew", n.cfg.MaxEventSkew)
 			}
 			ops = append(ops, persist.Op{Kind: persist.OpRevoke, Revocation: persist.Revocation{
@@ -265,9 +268,9 @@ func (a *applier) Apply(_ context.Context, batch []events.Delivered, lastSeq uin
 				Expires: nb + int64(n.cfg.MaxTokenLifetime/time.Second)}})
 			revokes = true
 		case events.KindFlush:
-			c := ev.Cutoff
-			if c > ownCutoff {
-				c = ownCutoff
+			c, own := ev.Cutoff, n.FlushCutoff().Unix()
+			if c > own {
+				c = own
 				n.metrics.bounded(boundFlushCutoff)
 				n.log.Warn("flush event's cutoff is after this node's own (now - leeway - flush margin): flushing up to this node's cutoff only",
 					"origin", ev.Origin, "event_id", ev.ID, "seq", d.Seq, "subject", d.Subject,
@@ -312,6 +315,15 @@ func (a *applier) Apply(_ context.Context, batch []events.Delivered, lastSeq uin
 	}
 	n.inflight.remove(previewed)
 	return nil
+}
+
+// boundTime is the time a not-before is bounded at: now, or the time the
+// stream stored the event when that is known and earlier.
+func boundTime(now, stored time.Time) time.Time {
+	if !stored.IsZero() && stored.Before(now) {
+		return stored
+	}
+	return now
 }
 
 // Preview puts a blacklisting in force as soon as it arrives

@@ -102,7 +102,7 @@ func newMetrics(n *Node) *metrics {
 		}),
 		eventsBounded: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "blnode_events_bounded_total",
-			Help: "Stream events this node applied only in part because they asked for more than its own clock allows, by what was bounded: flush_cutoff (a flush cutoff after this node's own, lowered to it) or not_before (a revocation's not-before further in the future than Config.MaxEventSkew, lowered to this node's now).",
+			Help: "Stream events this node applied only in part because they asked for more than its own clock allows, by what was bounded: flush_cutoff (a flush cutoff after this node's own, lowered to it) or not_before (a revocation's not-before further in the future than Config.MaxEventSkew, lowered to the time the stream stored the event).",
 		}, []string{"bound"}),
 	}
 	for _, b := range []string{boundFlushCutoff, boundNotBefore} {
