@@ -42,10 +42,15 @@
 //     one (the node was away longer than MaxAge, or the events expired by
 //     TTL), the Subscriber logs a warning and replays from the first
 //     sequence. Whatever was pruned had expired, provided MaxAge is at least
-//     the longest token lifetime. A stream that ends before the last applied
-//     sequence (recreated) is replayed from its start; in both cases the
-//     Subscriber first moves the Applier's recorded sequence back with
-//     ResetApplied, so a restart resumes in the stream being replayed.
+//     the longest token lifetime. A stream recreated while the Subscriber
+//     follows it (its creation time changes; seen within about a second)
+//     or that ends before the last applied sequence is replayed from its
+//     start; in every case the Subscriber first moves the Applier's
+//     recorded sequence back with ResetApplied, so a restart resumes in
+//     the stream being replayed. A stream recreated while the node was
+//     stopped, and grown past the old last applied sequence by the time
+//     it starts, is not noticed: the Subscriber keeps no record of the
+//     stream's identity across restarts.
 //   - Per-message TTL needs nats-server 2.11 or later and a stream created
 //     with AllowMsgTTL. When the server refuses the Nats-TTL header, the
 //     Publisher publishes without it from then on and MaxAge alone prunes.
