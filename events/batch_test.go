@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -269,6 +270,7 @@ type batchApplier struct {
 }
 
 func (a *batchApplier) LastApplied() (uint64, error) { return 0, nil }
+func (a *batchApplier) ResetApplied(uint64) error    { return nil }
 
 func (a *batchApplier) Apply(_ context.Context, batch []events.Delivered, lastSeq uint64) error {
 	a.mu.Lock()
@@ -350,4 +352,33 @@ func FuzzMessageEvents(f *testing.F) {
 			_, _ = events.Decode(p) // never panics
 		}
 	})
+}
+
+// Every delivered event carries the time the stream stored its message, by
+// the server's clock (the node bounds a not-before with it).
+func TestSubscriberDeliversStoredTime(t *testing.T) {
+	_, _, js := setup(t)
+	p := newPublisher(t, js, events.PublisherConfig{})
+	before := time.Now().Add(-time.Second)
+	publishN(t, p, 3)
+	after := time.Now().Add(time.Second)
+	a := &batchApplier{}
+	runSubscriber(t, newSubscriber(t, js, a, events.SubscriberConfig{}))
+	eventstest.CheckFor(t, waitLong, pollEvery, func() error {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		if a.last < 3 {
+			return fmt.Errorf("last applied %d, want 3", a.last)
+		}
+		return nil
+	})
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, call := range a.calls {
+		for _, d := range call {
+			if d.Stored.Before(before) || d.Stored.After(after) {
+				t.Errorf("event at %d: Stored %v, want between %v and %v", d.Seq, d.Stored, before, after)
+			}
+		}
+	}
 }

@@ -42,9 +42,15 @@
 //     one (the node was away longer than MaxAge, or the events expired by
 //     TTL), the Subscriber logs a warning and replays from the first
 //     sequence. Whatever was pruned had expired, provided MaxAge is at least
-//     the longest token lifetime. A stream that ends before the last applied
-//     sequence (recreated) is replayed from its start, and Apply then gets a
-//     lastSeq lower than the one it recorded.
+//     the longest token lifetime. A stream recreated while the Subscriber
+//     follows it (its creation time changes; seen within about a second)
+//     or that ends before the last applied sequence is replayed from its
+//     start; in every case the Subscriber first moves the Applier's
+//     recorded sequence back with ResetApplied, so a restart resumes in
+//     the stream being replayed. A stream recreated while the node was
+//     stopped, and grown past the old last applied sequence by the time
+//     it starts, is not noticed: the Subscriber keeps no record of the
+//     stream's identity across restarts.
 //   - Per-message TTL needs nats-server 2.11 or later and a stream created
 //     with AllowMsgTTL. When the server refuses the Nats-TTL header, the
 //     Publisher publishes without it from then on and MaxAge alone prunes.
@@ -62,6 +68,11 @@
 //     (every two minutes by default). A process crash loses nothing, a power
 //     loss can lose the last acknowledged events of a single-server setup;
 //     the outbox has already been emptied by then.
+//   - An embedded server that listens (EmbeddedConfig.Listen) requires
+//     credentials unless NoAuth says otherwise: whoever may publish under
+//     the prefix controls every replica's blacklist. The passwords are
+//     kept in clear in AuthDir (0600), like any secret file the node reads.
+//     Receivers still bound what an event can do; that is the node's job.
 //   - The connection from Connect buffers publishes while reconnecting; Drain
 //     does not publish while disconnected, so the outbox, not that buffer,
 //     holds events during an outage.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"time"
@@ -22,14 +23,29 @@ type EmbeddedConfig struct {
 	Listen     string       // "" = in-process only, no listener; "host:port" exposes it (port 0 picks a free one)
 	ServerName string       // default "blnode"
 	Logger     *slog.Logger // default: discard; the server's notices, warnings and errors
+
+	// A listening server requires credentials: the users
+	// EmbeddedFullUser and EmbeddedValidatorUser, with the permissions
+	// deploy/nats/accounts.conf gives them, and passwords generated once
+	// in AuthDir (EmbeddedPasswordFile) and kept there. Connect uses the
+	// full user. A server that does not listen needs none.
+	AuthDir string   // default StoreDir/auth
+	Prefix  string   // the subjects the full user publishes events under (Prefix.>); default DefaultPrefix
+	Streams []string // the streams the users' JetStream API permissions name; default [DefaultStreamName]
+	// NoAuth lets any client that reaches Listen connect, with every
+	// permission: it can rewrite the fleet's blacklist. Refused for a
+	// Listen address other than loopback unless InsecureListen is set.
+	NoAuth         bool
+	InsecureListen bool
 }
 
 // Embedded is a running in-process NATS server with JetStream, for a node
 // that was given no NATS URL.
 type Embedded struct {
-	srv    *server.Server
-	listen bool
-	once   sync.Once
+	srv      *server.Server
+	listen   bool
+	password string // the full user's; "" without credentials
+	once     sync.Once
 }
 
 // StartEmbedded starts the server and waits until it accepts connections
@@ -63,6 +79,31 @@ func StartEmbedded(c EmbeddedConfig) (*Embedded, error) {
 		}
 		opts.Host, opts.Port = host, port
 	}
+	var password string
+	switch {
+	case c.Listen == "":
+	case c.NoAuth && !c.InsecureListen && !IsLoopback(c.Listen):
+		return nil, fmt.Errorf("%w: EmbeddedConfig.Listen %q is not a loopback address and NoAuth is set: anyone who reaches it could rewrite the fleet's blacklist (set InsecureListen to allow it)",
+			ErrInsecureListen, c.Listen)
+	case !c.NoAuth:
+		dir := c.AuthDir
+		if dir == "" {
+			dir = filepath.Join(c.StoreDir, "auth")
+		}
+		prefix := c.Prefix
+		if prefix == "" {
+			prefix = DefaultPrefix
+		}
+		streams := c.Streams
+		if len(streams) == 0 {
+			streams = []string{DefaultStreamName}
+		}
+		users, pw, err := embeddedAuth(dir, prefix, streams)
+		if err != nil {
+			return nil, err
+		}
+		opts.Users, password = users, pw
+	}
 	s, err := server.NewServer(opts)
 	if err != nil {
 		return nil, fmt.Errorf("events: embedded NATS server: %w", err)
@@ -81,15 +122,19 @@ func StartEmbedded(c EmbeddedConfig) (*Embedded, error) {
 		s.WaitForShutdown()
 		return nil, errors.New("events: embedded NATS server started without JetStream (see its log)")
 	}
-	return &Embedded{srv: s, listen: c.Listen != ""}, nil
+	return &Embedded{srv: s, listen: c.Listen != "", password: password}, nil
 }
 
 // Server returns the underlying nats-server, for monitoring and tests.
 func (e *Embedded) Server() *server.Server { return e.srv }
 
 // Connect opens a client connection: in-process when the server does not
-// listen, through its URL otherwise. opts are added after the defaults.
+// listen, through its URL otherwise, as EmbeddedFullUser when the server
+// requires credentials. opts are added after the defaults.
 func (e *Embedded) Connect(opts ...nats.Option) (*nats.Conn, error) {
+	if e.password != "" {
+		opts = append([]nats.Option{nats.UserInfo(EmbeddedFullUser, e.password)}, opts...)
+	}
 	if e.listen {
 		return nats.Connect(e.srv.ClientURL(), opts...)
 	}

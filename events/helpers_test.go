@@ -134,8 +134,17 @@ func (o *memOutbox) Len() int {
 	return len(o.entries)
 }
 
-// Count implements events.OutboxCounter.
-func (o *memOutbox) Count(context.Context) (int, error) { return o.Len(), nil }
+// Count implements events.OutboxCounter: the events pending, as the
+// node's store counts them.
+func (o *memOutbox) Count(context.Context) (int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	n := 0
+	for _, evs := range o.entries {
+		n += len(evs)
+	}
+	return n, nil
+}
 
 func (o *memOutbox) Pending(_ context.Context, max int) ([]events.OutboxEntry, error) {
 	o.mu.Lock()
@@ -209,8 +218,16 @@ func (a *memApplier) Apply(ctx context.Context, batch []events.Delivered, lastSe
 		a.bySeq[d.Seq] = d.Event
 		a.byID[d.Event.ID]++
 	}
-	a.last = lastSeq
+	a.last = max(a.last, lastSeq) // a replay never moves it back (events.Applier)
 	a.lastSeqs = append(a.lastSeqs, lastSeq)
+	return nil
+}
+
+// ResetApplied implements events.Applier.
+func (a *memApplier) ResetApplied(seq uint64) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.last = seq
 	return nil
 }
 

@@ -338,19 +338,33 @@ type OutboxEntry struct {
 
 // Outbox is the durable queue Drain empties. The node implements it over its
 // store; entries are written in the same transaction as the change they
-// announce.
+// announce. The contract, which eventstest.TestOutbox checks (run it
+// against every implementation, test doubles included):
+//
+//   - An entry holds the encoded events of one write, in the order written;
+//     an implementation may split a write's events over consecutive entries
+//     or join concurrent writes in one. Its Seq is unique and greater than
+//     the Seq of every entry written before it.
+//   - An entry stays until Remove names it, across restarts; once removed
+//     it is never returned again (a crash before the delete is durable may
+//     bring it back: at least once).
+//   - The optional interfaces below (OutboxCounter, OutboxSeeker,
+//     OutboxSyncer) agree with Pending.
 type Outbox interface {
-	// Pending returns up to max entries, oldest first.
+	// Pending returns up to max entries not removed, oldest (lowest Seq)
+	// first.
 	Pending(ctx context.Context, max int) ([]OutboxEntry, error)
 	// Remove deletes the entries with the given keys; unknown keys are not
 	// an error.
 	Remove(ctx context.Context, seqs []uint64) error
 }
 
-// OutboxCounter may be implemented by an Outbox that counts its entries
+// OutboxCounter may be implemented by an Outbox that counts its events
 // cheaply; Drain then logs the outbox's full depth when it retries, instead
 // of the number of entries it read.
 type OutboxCounter interface {
+	// Count returns the number of events (not entries) in the entries not
+	// removed.
 	Count(ctx context.Context) (int, error)
 }
 
@@ -358,14 +372,16 @@ type OutboxCounter interface {
 // a given key; Drain then reads only the entries it has not published yet,
 // instead of skipping those in flight.
 type OutboxSeeker interface {
-	// PendingAfter returns up to max entries with Seq > after, oldest first.
+	// PendingAfter returns up to max entries not removed with Seq > after,
+	// oldest first.
 	PendingAfter(ctx context.Context, after uint64, max int) ([]OutboxEntry, error)
 }
 
 // OutboxSyncer may be implemented by an Outbox whose Remove defers the
 // durable delete (to ride on a later write); Drain calls Sync when it has
 // had nothing to publish for a tick (1s), so deletes reach the disk while
-// the node is quiet.
+// the node is quiet. After Sync, the entries removed before it stay removed
+// across a crash.
 type OutboxSyncer interface {
 	Sync(ctx context.Context) error
 }

@@ -49,6 +49,10 @@ type Delivered struct {
 	Seq     uint64
 	Event   Event
 	Subject string
+	// Stored is when the stream stored the message, by the NATS server's
+	// clock: the same on every node and in every replay, and not set by
+	// the publisher (zero when unknown).
+	Stored time.Time
 	// Previewed says the event was passed to Previewer.Preview on arrival.
 	Previewed bool
 }
@@ -64,19 +68,36 @@ type Previewer interface {
 	Preview(ev Event)
 }
 
-// Applier is implemented by the node over its store.
+// Applier is the replica a Subscriber keeps in step with the stream; the
+// node implements it over its store. The contract, which
+// eventstest.TestApplier checks (run it against every implementation, test
+// doubles included):
+//
+//   - The recorded sequence is the last stream sequence the replica holds
+//     everything up to. It starts at 0, and it survives a restart (a crash
+//     may lose the last few Apply calls' sequence, never their effect:
+//     that only replays idempotent events).
+//   - Apply records lastSeq when it is above the recorded sequence and
+//     never moves it back: a replay of applied events leaves it.
+//   - Only ResetApplied moves it back, when the stream has been recreated
+//     or pruned and the Subscriber replays it from its first sequence.
 type Applier interface {
-	// LastApplied returns the stream sequence recorded by the last Apply
-	// (0 for an empty replica).
+	// LastApplied returns the recorded sequence (0 for an empty replica).
 	LastApplied() (uint64, error)
-	// Apply applies the decoded events of a batch and records lastSeq as the
-	// last applied sequence, in one transaction. lastSeq is the highest
-	// sequence of the batch, counting skipped (undecodable) messages, so
-	// batch may be empty. Apply must be idempotent and accept events in any
-	// order: after a failure the same batch is offered again, and a replay
-	// may deliver events already applied. Apply must not keep batch: the
-	// subscriber reuses it for the next one.
+	// Apply applies the decoded events of a batch and records lastSeq, in
+	// one transaction. lastSeq is the highest sequence of the batch,
+	// counting skipped (undecodable) messages, so batch may be empty. Apply
+	// must be idempotent and accept events in any order: after a failure the
+	// same batch is offered again, and a replay may deliver events already
+	// applied. Apply must not keep batch: the subscriber reuses it for the
+	// next one.
 	Apply(ctx context.Context, batch []Delivered, lastSeq uint64) error
+	// ResetApplied durably records seq as the recorded sequence, even when
+	// it is lower (it leaves the replica's entries alone). The Subscriber
+	// calls it before it replays a stream that no longer holds the
+	// sequence after the recorded one, so that a restart resumes in the
+	// stream being replayed, not after the old, higher sequence.
+	ResetApplied(seq uint64) error
 }
 
 // SubscriberConfig configures a Subscriber. Zero values mean the defaults
@@ -130,6 +151,12 @@ type Subscriber struct {
 	st        SubscriberStatus
 	target    uint64 // stream's last sequence when Run started
 	hasTarget bool
+	created   time.Time // creation time of the stream the session consumes
+
+	// reset tells the session to end: the stream it consumes was
+	// recreated or reset (refresh saw it), and the ordered consumer would
+	// wait for sequences after the old stream's end.
+	reset chan struct{}
 
 	delivered []Delivered // apply's batch, reused (Run's goroutine only)
 }
@@ -180,6 +207,7 @@ func NewSubscriber(js jetstream.JetStream, a Applier, c SubscriberConfig) (*Subs
 		cfg:    c,
 		stream: sc,
 		log:    c.Logger.With("component", "events"),
+		reset:  make(chan struct{}, 1),
 	}, nil
 }
 
@@ -264,6 +292,7 @@ type item struct {
 	seq       uint64
 	pending   uint64
 	subject   string
+	stored    time.Time
 	data      []byte
 	more      bool // more events of the same message follow
 	ev        Event
@@ -318,6 +347,7 @@ func (s *Subscriber) preview(it item) item {
 }
 
 var (
+	errStreamReset     = errors.New("events: the stream was recreated or reset")
 	errConsumerClosed  = errors.New("events: consumer closed")
 	errConsumerStalled = errors.New("events: consumer delivers nothing although events are pending")
 )
@@ -345,25 +375,43 @@ func (s *Subscriber) session(ctx context.Context) (progressed bool, err error) {
 	if err != nil {
 		return false, fmt.Errorf("stream %s: %w", s.stream.Name, err)
 	}
-	state := stream.CachedInfo().State
+	info := stream.CachedInfo()
+	state := info.State
 	s.noteStream(state.FirstSeq, state.LastSeq)
+	select {
+	case <-s.reset: // seen; handled below
+	default:
+	}
 
 	s.mu.Lock()
 	last := s.st.LastApplied
+	recreated := !s.created.IsZero() && !info.Created.Equal(s.created)
+	s.created = info.Created
 	s.mu.Unlock()
 	start := last + 1
 	first := max(state.FirstSeq, 1)
 	switch {
+	case recreated && last > 0:
+		s.log.Warn("the stream was recreated while this node followed it; replaying it from the first sequence",
+			"stream", s.stream.Name, "last_applied", last, "stream_last", state.LastSeq, "first_seq", first)
+		start = first
+		if err := s.rebuild(start); err != nil {
+			return false, err
+		}
 	case last > state.LastSeq:
 		s.log.Warn("stream ends before the last applied sequence (stream recreated or reset?); replaying it from the first sequence",
 			"stream", s.stream.Name, "last_applied", last, "stream_last", state.LastSeq, "first_seq", first)
 		start = first
-		s.rebuild(start)
+		if err := s.rebuild(start); err != nil {
+			return false, err
+		}
 	case last > 0 && start < first:
 		s.log.Warn("node was away longer than the stream keeps events: messages after the last applied sequence were pruned (MaxAge or per-message TTL); rebuilding from the first sequence",
 			"stream", s.stream.Name, "last_applied", last, "first_seq", first)
 		start = first
-		s.rebuild(start)
+		if err := s.rebuild(start); err != nil {
+			return false, err
+		}
 	}
 	s.setTarget(state.Msgs, state.LastSeq)
 
@@ -389,7 +437,8 @@ func (s *Subscriber) session(ctx context.Context) (progressed bool, err error) {
 		}
 		evs := MessageEvents(msg.Data(), msg.Headers())
 		for i, data := range evs {
-			it := item{seq: md.Sequence.Stream, pending: md.NumPending, subject: msg.Subject(), data: data, more: i < len(evs)-1}
+			it := item{seq: md.Sequence.Stream, pending: md.NumPending, subject: msg.Subject(), stored: md.Timestamp,
+				data: data, more: i < len(evs)-1}
 			select {
 			case ch <- it:
 			case <-done:
@@ -436,6 +485,8 @@ func (s *Subscriber) session(ctx context.Context) (progressed bool, err error) {
 			return progressed, nil
 		case <-closed:
 			return progressed, errConsumerClosed
+		case <-s.reset:
+			return progressed, errStreamReset
 		case <-stall.C:
 			if !received && s.stalled(ctx, cons) {
 				return progressed, errConsumerStalled
@@ -520,7 +571,7 @@ func (s *Subscriber) apply(ctx context.Context, batch []item) bool {
 			s.log.Warn("skipping undecodable event", "seq", it.seq, "subject", it.subject, "err", it.err)
 			continue
 		}
-		delivered = append(delivered, Delivered{Seq: it.seq, Event: it.ev, Subject: it.subject, Previewed: it.previewed})
+		delivered = append(delivered, Delivered{Seq: it.seq, Event: it.ev, Subject: it.subject, Stored: it.stored, Previewed: it.previewed})
 	}
 	bo := backoff{min: minRetry, max: maxRetry}
 	for attempt := 1; ; attempt++ {
@@ -560,12 +611,17 @@ func (s *Subscriber) apply(ctx context.Context, batch []item) bool {
 	return true
 }
 
-// rebuild resets the in-memory position before replaying from start.
-func (s *Subscriber) rebuild(start uint64) {
+// rebuild records start-1 as the last applied sequence, in the Applier and
+// in memory, before replaying from start.
+func (s *Subscriber) rebuild(start uint64) error {
+	if err := s.a.ResetApplied(start - 1); err != nil {
+		return fmt.Errorf("record the rebuild's start: %w", err)
+	}
 	s.mu.Lock()
 	s.st.LastApplied = start - 1
 	s.st.Rebuilds++
 	s.mu.Unlock()
+	return nil
 }
 
 // setTarget fixes the readiness target at the first successful look at the
@@ -618,6 +674,11 @@ func (s *Subscriber) refreshLoop(ctx context.Context) {
 }
 
 func (s *Subscriber) refresh(ctx context.Context) {
+	s.mu.Lock()
+	// Read before the look, so that an apply meanwhile cannot pass for a
+	// reset (a session that starts meanwhile may cost one needless restart).
+	applied, created := s.st.LastApplied, s.created
+	s.mu.Unlock()
 	stream, err := s.js.Stream(ctx, s.stream.Name)
 	if err != nil {
 		if ctx.Err() == nil {
@@ -625,8 +686,18 @@ func (s *Subscriber) refresh(ctx context.Context) {
 		}
 		return
 	}
-	state := stream.CachedInfo().State
+	info := stream.CachedInfo()
+	state := info.State
 	s.noteStream(state.FirstSeq, state.LastSeq)
+	if (!created.IsZero() && !info.Created.Equal(created)) || state.LastSeq < applied {
+		// Recreated or reset: the ordered consumer, which recreates itself
+		// after the last sequence it delivered, would wait for the old
+		// stream's sequences. A new session replays the new stream.
+		select {
+		case s.reset <- struct{}{}:
+		default:
+		}
+	}
 	if s.ready.Load() {
 		return
 	}

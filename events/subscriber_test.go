@@ -230,6 +230,50 @@ func TestSubscriberReplaysRecreatedStream(t *testing.T) {
 	})
 }
 
+// A stream deleted and recreated while the subscriber follows it is
+// replayed from its start: the ordered consumer alone would wait for the
+// old stream's next sequence. The Applier's recorded sequence moves back
+// with the replay.
+func TestSubscriberFollowsStreamRecreatedWhileRunning(t *testing.T) {
+	_, _, js := setup(t)
+	p := newPublisher(t, js, events.PublisherConfig{})
+	publishN(t, p, 5)
+	a := newApplier(0)
+	sub := newSubscriber(t, js, a, events.SubscriberConfig{})
+	runSubscriber(t, sub)
+	waitApplied(t, a, 5)
+
+	if err := js.DeleteStream(t.Context(), events.DefaultStreamName); err != nil {
+		t.Fatalf("DeleteStream: %v", err)
+	}
+	if _, err := events.EnsureStream(t.Context(), js, events.StreamConfig{}); err != nil {
+		t.Fatalf("EnsureStream: %v", err)
+	}
+	var ids []string
+	for i := range 2 {
+		e := blacklistEvent(fmt.Sprintf("new-%d", i))
+		if _, err := p.Publish(t.Context(), e); err != nil {
+			t.Fatalf("Publish: %v", err)
+		}
+		ids = append(ids, e.ID)
+	}
+	eventstest.CheckFor(t, waitLong, pollEvery, func() error {
+		last, _, applied := a.snapshot()
+		for _, id := range ids {
+			if applied[id] == 0 {
+				return fmt.Errorf("event %s of the new stream not applied (last applied %d)", id, last)
+			}
+		}
+		if last != 2 {
+			return fmt.Errorf("recorded sequence %d, want 2 (the new stream's last)", last)
+		}
+		return nil
+	})
+	if st := sub.Status(); st.Rebuilds != 1 {
+		t.Errorf("Status().Rebuilds = %d, want 1", st.Rebuilds)
+	}
+}
+
 // The consumer comes back after the server restarts, and nothing is lost.
 func TestSubscriberSurvivesServerRestart(t *testing.T) {
 	s, _, js := setup(t)

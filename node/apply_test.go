@@ -11,9 +11,15 @@ import (
 	"github.com/blnode/blnode/persist"
 )
 
-func newTestNode(t *testing.T) *Node {
+// newTestNode opens a node without NATS whose clock reads now (the real
+// clock when now is zero).
+func newTestNode(t *testing.T, now time.Time) *Node {
 	t.Helper()
-	n, err := New(Config{DataDir: t.TempDir(), Token: token.Config{HSSecret: []byte("k")}, NATS: NATSConfig{Disabled: true}})
+	clock := time.Now
+	if !now.IsZero() {
+		clock = func() time.Time { return now }
+	}
+	n, err := New(Config{DataDir: t.TempDir(), Token: token.Config{HSSecret: []byte("k")}, NATS: NATSConfig{Disabled: true}, Now: clock})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +63,10 @@ func TestApplyTwiceAndReorderedGivesSameState(t *testing.T) {
 			}
 		}
 	}
-	ref := newTestNode(t)
+	// The nodes' clock is past the events (a receiver bounds a flush's
+	// cutoff and a not-before by its own clock).
+	now := time.Unix(2_000_001_000, 0)
+	ref := newTestNode(t, now)
 	apply(ref, evs, len(evs))
 	want := state(ref)
 
@@ -68,7 +77,7 @@ func TestApplyTwiceAndReorderedGivesSameState(t *testing.T) {
 		rng.Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
 		// The flush matters relative to what it removes: deliver it last, as
 		// the stream does to every node, after the events it follows.
-		n := newTestNode(t)
+		n := newTestNode(t, now)
 		apply(n, append(withoutFlush(shuffled), evs[60]), 1+trial*7)
 		if got := state(n); got != want {
 			t.Fatalf("trial %d:\n got %s\nwant %s", trial, got, want)
@@ -90,4 +99,37 @@ func withoutFlush(evs []events.Delivered) []events.Delivered {
 		}
 	}
 	return out
+}
+
+// A not-before far ahead is bounded at the time the stream stored the event
+// (or the node's now, if earlier): a replica that replays the event later
+// (a new validator, a rebuild) bounds it as the live nodes did, instead of
+// locking the user out of every token issued in between.
+func TestNotBeforeBoundIsTheSameInALaterReplay(t *testing.T) {
+	stored := time.Unix(1_900_000_000, 0)
+	ev := events.Event{V: 1, ID: "r", Kind: events.KindRevokeUser, Origin: "n1", Time: stored, User: "u1",
+		NotBefore: stored.AddDate(1, 0, 0).Unix()}
+	for _, tc := range []struct {
+		name   string
+		now    time.Time
+		stored time.Time
+		want   time.Time
+	}{
+		{name: "live", now: stored.Add(time.Second), stored: stored, want: stored},
+		{name: "replayed a day later", now: stored.Add(24 * time.Hour), stored: stored, want: stored},
+		{name: "stored time unknown", now: stored.Add(24 * time.Hour), want: stored.Add(24 * time.Hour)},
+		{name: "server clock ahead of the node's", now: stored.Add(-time.Hour), stored: stored, want: stored.Add(-time.Hour)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n := newTestNode(t, tc.now)
+			d := events.Delivered{Seq: 1, Event: ev, Stored: tc.stored}
+			if err := (&applier{n: n}).Apply(t.Context(), []events.Delivered{d}, 1); err != nil {
+				t.Fatal(err)
+			}
+			r, ok, err := n.store.UserNotBefore("u1")
+			if err != nil || !ok || r.NotBefore != tc.want.Unix() {
+				t.Fatalf("not-before %v (%v, %v), want %v", time.Unix(r.NotBefore, 0).UTC(), ok, err, tc.want.UTC())
+			}
+		})
+	}
 }

@@ -44,6 +44,14 @@ type Config struct {
 	MaxBodyBytes     int64         // request body limit; default 64 KiB
 	CacheEntries     int64         // cached answers for ids that may be blacklisted (the filter answers the rest); default 1<<14
 
+	// MaxEventSkew is how far ahead of this node's clock a revocation's
+	// not-before may be. One received from the stream further ahead is
+	// lowered to the time the stream stored it (or this node's now, if
+	// earlier), counted and logged, so a forged or skewed event cannot lock
+	// users out of tokens issued after it; one written on this node is
+	// refused. Default 1m.
+	MaxEventSkew time.Duration
+
 	// FailOpen lets a token through, with a WARN log line, when the store
 	// cannot be read to check it. Default false: the check fails closed
 	// and the caller answers 503. Fail open only where a revoked token
@@ -111,8 +119,16 @@ type NATSConfig struct {
 	// JetStream under DataDir/nats.
 	URLs []string
 	// Listen exposes the embedded server on this address ("" keeps it
-	// in-process only).
+	// in-process only). It requires credentials: users blnode-full and
+	// blnode-validator (events.EmbeddedFullUser, EmbeddedValidatorUser)
+	// with their passwords generated once in DataDir/nats/auth
+	// (full.password, validator.password; events.EmbeddedPasswordFile).
 	Listen string
+	// NoAuth lets anyone who reaches Listen connect with every permission,
+	// which means rewriting the fleet's blacklist. Refused with a Listen
+	// address other than loopback unless InsecureListen is set too.
+	NoAuth         bool
+	InsecureListen bool
 
 	CredsFile string // NATS credentials file
 	User      string
@@ -127,6 +143,7 @@ const (
 	defaultRegion           = "local"
 	defaultFlushInterval    = 24 * time.Hour
 	defaultFlushMargin      = time.Minute
+	defaultMaxEventSkew     = time.Minute
 	defaultMaxTokenLifetime = 30 * 24 * time.Hour
 	defaultMaxBody          = 64 << 10
 )
@@ -155,6 +172,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.FlushMargin <= 0 {
 		c.FlushMargin = defaultFlushMargin
+	}
+	if c.MaxEventSkew <= 0 {
+		c.MaxEventSkew = defaultMaxEventSkew
 	}
 	if c.MaxTokenLifetime <= 0 {
 		c.MaxTokenLifetime = defaultMaxTokenLifetime
@@ -209,6 +229,10 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if len(c.AuthTokenTypes) == 0 {
 		c.AuthTokenTypes = []string{"access", "sliding"}
+	}
+	if n := c.NATS; len(n.URLs) == 0 && !n.Disabled && n.Listen != "" && n.NoAuth && !n.InsecureListen && !events.IsLoopback(n.Listen) {
+		return c, fmt.Errorf("node: Config.NATS.Listen %q with NATS.NoAuth: the embedded NATS server would accept anyone who reaches this address, "+
+			"who could then rewrite the fleet's blacklist; listen on loopback, drop NoAuth, or set NATS.InsecureListen", n.Listen)
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

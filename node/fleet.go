@@ -33,9 +33,14 @@ func newFleet(n *Node) (*fleet, error) {
 	log := cfg.Logger // events adds its own component attribute
 	var err error
 	if len(cfg.NATS.URLs) == 0 {
+		streams := []string{n.writeStreamName()}
+		if cfg.ReadStream != streams[0] {
+			streams = append(streams, cfg.ReadStream)
+		}
 		f.emb, err = events.StartEmbedded(events.EmbeddedConfig{
 			StoreDir: filepath.Join(cfg.DataDir, "nats"), Listen: cfg.NATS.Listen,
 			ServerName: "blnode-" + n.nodeID, Logger: log,
+			Prefix: cfg.Stream.Prefix, Streams: streams, NoAuth: cfg.NATS.NoAuth, InsecureListen: cfg.NATS.InsecureListen,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("node: embedded NATS: %w", err)
@@ -203,6 +208,15 @@ type applier struct {
 
 func (a *applier) LastApplied() (uint64, error) { return a.n.store.AppliedSeq() }
 
+// ResetApplied records seq even below the present sequence, when the
+// subscriber rebuilds from the stream's start (events.Applier).
+func (a *applier) ResetApplied(seq uint64) error {
+	if err := a.n.store.SetAppliedSeq(seq); err != nil {
+		return fmt.Errorf("node: record the applied sequence: %w", err)
+	}
+	return nil
+}
+
 func (a *applier) Apply(_ context.Context, batch []events.Delivered, lastSeq uint64) error {
 	n := a.n
 	ops, jtis, black, cutoffs := a.ops[:0], a.jtis[:0], a.black[:0], a.cutoff[:0]
@@ -214,6 +228,14 @@ func (a *applier) Apply(_ context.Context, batch []events.Delivered, lastSeq uin
 	}()
 	var previewed []string
 	revokes := false
+	// What an event may do is bounded by this node's own clock: a forged
+	// event, or one from a node whose clock runs ahead, must not un-revoke
+	// unexpired tokens (a flush's cutoff is lowered to this node's own) or
+	// lock users out of tokens not yet issued (a not-before far ahead is
+	// lowered to the time the stream stored the event, or now if earlier,
+	// so that every node and every later replay lowers it alike: a replica
+	// rebuilt a day later must not lock the user out of that day's tokens).
+	now := n.cfg.Now()
 	for _, d := range batch {
 		ev := d.Event
 		at := ev.Time.UnixNano()
@@ -233,12 +255,28 @@ func (a *applier) Apply(_ context.Context, batch []events.Delivered, lastSeq uin
 			ops = append(ops, persist.Op{Kind: kind, Record: r})
 			jtis = append(jtis, t.JTI)
 		case events.KindRevokeUser, events.KindRevokeFamily:
+			nb, ref := ev.NotBefore, boundTime(now, d.Stored)
+			if nb > ref.Add(n.cfg.MaxEventSkew).Unix() {
+				nb = ref.Unix()
+				n.metrics.bounded(boundNotBefore)
+				n.log.Warn("event's not-before is further ahead of this node's clock than Config.MaxEventSkew: applied with this node's now (or the time the stream stored it, if earlier)",
+					"kind", ev.Kind, "origin", ev.Origin, "event_id", ev.ID, "seq", d.Seq, "subject", d.Subject, "stored", d.Stored,
+					"not_before", time.Unix(ev.NotBefore, 0).UTC(), "applied_not_before", time.Unix(nb, 0).UTC(), "max_skew", n.cfg.MaxEventSkew)
+			}
 			ops = append(ops, persist.Op{Kind: persist.OpRevoke, Revocation: persist.Revocation{
-				User: ev.User, Family: ev.Family, NotBefore: ev.NotBefore, Origin: ev.Origin,
-				Expires: ev.NotBefore + int64(n.cfg.MaxTokenLifetime/time.Second)}})
+				User: ev.User, Family: ev.Family, NotBefore: nb, Origin: ev.Origin,
+				Expires: nb + int64(n.cfg.MaxTokenLifetime/time.Second)}})
 			revokes = true
 		case events.KindFlush:
-			cutoffs = append(cutoffs, ev.Cutoff)
+			c, own := ev.Cutoff, n.FlushCutoff().Unix()
+			if c > own {
+				c = own
+				n.metrics.bounded(boundFlushCutoff)
+				n.log.Warn("flush event's cutoff is after this node's own (now - leeway - flush margin): flushing up to this node's cutoff only",
+					"origin", ev.Origin, "event_id", ev.ID, "seq", d.Seq, "subject", d.Subject,
+					"cutoff", time.Unix(ev.Cutoff, 0).UTC(), "applied_cutoff", time.Unix(c, 0).UTC())
+			}
+			cutoffs = append(cutoffs, c)
 		default:
 			n.log.Warn("skipping event of unknown kind", "seq", d.Seq, "kind", ev.Kind)
 		}
@@ -277,6 +315,15 @@ func (a *applier) Apply(_ context.Context, batch []events.Delivered, lastSeq uin
 	}
 	n.inflight.remove(previewed)
 	return nil
+}
+
+// boundTime is the time a not-before is bounded at: now, or the time the
+// stream stored the event when that is known and earlier.
+func boundTime(now, stored time.Time) time.Time {
+	if !stored.IsZero() && stored.Before(now) {
+		return stored
+	}
+	return now
 }
 
 // Preview puts a blacklisting in force as soon as it arrives

@@ -10,7 +10,7 @@ import (
 // A blacklisting previewed on arrival is in force before its batch
 // commits, stays in force after it, and leaves nothing in flight.
 func TestPreviewedBlacklistingIsInForceBeforeCommit(t *testing.T) {
-	n := newTestNode(t)
+	n := newTestNode(t, time.Time{})
 	a := &applier{n: n}
 	ev := events.Event{V: 1, ID: events.NewID(), Kind: events.KindBlacklist, Origin: "other", Time: time.Unix(1_800_000_000, 0),
 		Token: &events.Token{JTI: "j-preview", User: "u1", Type: "refresh", ExpiresAt: 2_000_000_000}}

@@ -53,6 +53,7 @@ type metrics struct {
 	flushDuration prometheus.Histogram
 	applyBatch    prometheus.Histogram
 	applyInvalid  prometheus.Counter
+	eventsBounded *prometheus.CounterVec
 
 	routes  sync.Map     // route label values in use: pattern → struct{}
 	mu      sync.Mutex   // serialises adding to routes
@@ -99,6 +100,13 @@ func newMetrics(n *Node) *metrics {
 			Name: "blnode_events_invalid_total",
 			Help: "Events that decoded but that the store refused as invalid, and skipped.",
 		}),
+		eventsBounded: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "blnode_events_bounded_total",
+			Help: "Stream events this node applied only in part because they asked for more than its own clock allows, by what was bounded: flush_cutoff (a flush cutoff after this node's own, lowered to it) or not_before (a revocation's not-before further in the future than Config.MaxEventSkew, lowered to the time the stream stored the event).",
+		}, []string{"bound"}),
+	}
+	for _, b := range []string{boundFlushCutoff, boundNotBefore} {
+		m.eventsBounded.WithLabelValues(b)
 	}
 	for _, r := range []string{checkValid, checkBlacklisted, checkRevoked, checkInvalid, checkUnavailable} {
 		m.checks.WithLabelValues(r)
@@ -110,7 +118,7 @@ func newMetrics(n *Node) *metrics {
 		m.flushRemoved.WithLabelValues(k)
 	}
 	m.reg.MustRegister(m.requests, m.latency, m.checks, m.flushRuns, m.flushRemoved, m.flushDuration,
-		m.applyBatch, m.applyInvalid, newNodeCollector(n),
+		m.applyBatch, m.applyInvalid, m.eventsBounded, newNodeCollector(n),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -155,6 +163,15 @@ func (m *metrics) applied(events, invalid int) {
 	m.applyBatch.Observe(float64(events))
 	m.applyInvalid.Add(float64(invalid))
 }
+
+// The values of blnode_events_bounded_total's bound label.
+const (
+	boundFlushCutoff = "flush_cutoff"
+	boundNotBefore   = "not_before"
+)
+
+// bounded counts an event whose effect the node bounded.
+func (m *metrics) bounded(bound string) { m.eventsBounded.WithLabelValues(bound).Inc() }
 
 // route returns the route label of a request the mux has routed: its
 // pattern, "redirect" for the mux's own trailing-slash and path-cleaning

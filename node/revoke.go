@@ -15,7 +15,9 @@ type RevokeResult struct {
 }
 
 // RevokeUser rejects, on every node, every token of user issued before
-// notBefore (now when zero): "log out everywhere". The user's registered
+// notBefore (now when zero): "log out everywhere". A notBefore more than
+// Config.MaxEventSkew ahead is refused (ErrInvalidInput): every node would
+// apply it as its own now. The user's registered
 // tokens are listed as blacklisted from then on. The entry is kept until
 // every token it could affect has expired.
 func (n *Node) RevokeUser(user string, notBefore time.Time) (RevokeResult, error) {
@@ -36,6 +38,10 @@ func (n *Node) revoke(r persist.Revocation, notBefore time.Time) (RevokeResult, 
 	now := n.cfg.Now()
 	if notBefore.IsZero() {
 		notBefore = now
+	}
+	if notBefore.After(now.Add(n.cfg.MaxEventSkew)) {
+		return RevokeResult{}, fmt.Errorf("%w: not_before %s is more than %v after this node's clock (%s): "+
+			"tokens not issued yet cannot be revoked", ErrInvalidInput, notBefore.UTC().Format(time.RFC3339), n.cfg.MaxEventSkew, now.UTC().Format(time.RFC3339))
 	}
 	r.NotBefore = notBefore.Unix()
 	r.Expires = r.NotBefore + int64(n.cfg.MaxTokenLifetime/time.Second)

@@ -46,7 +46,7 @@ func TestNodeConfig(t *testing.T) {
 		wantErr string
 	}{
 		{name: "defaults", check: func(t *testing.T, c node.Config) {
-			if c.FlushInterval != 24*time.Hour || c.MaxTokenLifetime != 720*time.Hour || c.Role != node.RoleFull || c.Region != "local" ||
+			if c.FlushInterval != 24*time.Hour || c.MaxTokenLifetime != 720*time.Hour || c.MaxEventSkew != time.Minute || c.Role != node.RoleFull || c.Region != "local" ||
 				c.NATS.Disabled || len(c.NATS.URLs) != 0 || c.Stream.Name != "BLNODE" || c.Stream.Replicas != 1 || c.AdminToken != "" {
 				t.Errorf("config %+v", c)
 			}
@@ -78,6 +78,31 @@ func TestNodeConfig(t *testing.T) {
 			}
 		}},
 		{name: "validator without nats", args: []string{"--role", "validator", "--no-nats"}, wantErr: "validator needs NATS"},
+		{name: "nats password from a file", args: []string{"--nats", "nats://127.0.0.1:4222", "--nats-user", "blnode-validator", "--nats-password-file", secret},
+			check: func(t *testing.T, c node.Config) {
+				if c.NATS.User != "blnode-validator" || c.NATS.Password != "0123456789abcdef0123456789abcdef" {
+					t.Errorf("NATS config %+v", c.NATS)
+				}
+			}},
+		{name: "embedded server exposed with credentials by default", args: []string{"--nats-listen", "0.0.0.0:4222"}, check: func(t *testing.T, c node.Config) {
+			if c.NATS.Listen != "0.0.0.0:4222" || c.NATS.NoAuth || c.NATS.InsecureListen {
+				t.Errorf("NATS config %+v", c.NATS)
+			}
+		}},
+		{name: "no auth on loopback", args: []string{"--nats-listen", "127.0.0.1:4222", "--nats-no-auth"}, check: func(t *testing.T, c node.Config) {
+			if !c.NATS.NoAuth || c.NATS.InsecureListen {
+				t.Errorf("NATS config %+v", c.NATS)
+			}
+		}},
+		{name: "no auth beyond loopback refused", args: []string{"--nats-listen", "0.0.0.0:4222", "--nats-no-auth"},
+			wantErr: "the embedded NATS server would accept anyone who reaches 0.0.0.0:4222, who could then rewrite the fleet's blacklist; listen on loopback, drop --nats-no-auth, or add --nats-insecure-listen"},
+		{name: "no auth on every interface refused", args: []string{"--nats-listen", ":4222", "--nats-no-auth"}, wantErr: "--nats-insecure-listen"},
+		{name: "no auth beyond loopback when insisted on", args: []string{"--nats-listen", "0.0.0.0:4222", "--nats-no-auth", "--nats-insecure-listen"},
+			check: func(t *testing.T, c node.Config) {
+				if !c.NATS.NoAuth || !c.NATS.InsecureListen {
+					t.Errorf("NATS config %+v", c.NATS)
+				}
+			}},
 		{name: "missing public key", args: []string{"--public-key-file", filepath.Join(data, "nope.pem")}, wantErr: "--public-key-file"},
 	}
 	for _, tt := range tests {

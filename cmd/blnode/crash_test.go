@@ -232,6 +232,7 @@ func TestProcessCrashLosesNothing(t *testing.T) {
 	full := startServe(t, bin, fullArgs...)
 	logs = append(logs, full)
 	validator := startServe(t, bin, "--role", "validator", "--data", filepath.Join(dir, "validator"), "--nats", "nats://"+natsAddr,
+		"--nats-user", "blnode-validator", "--nats-password-file", filepath.Join(fullData, "nats", "auth", "validator.password"),
 		"--hs-secret-file", secretFile, "--admin-token-file", adminFile)
 	logs = append(logs, validator)
 	waitFor(t, 30*time.Second, func() error { return wantStatus(validator.url+"/readyz", http.StatusOK) })

@@ -157,10 +157,15 @@ func TestProcessFleetKill9Validator(t *testing.T) {
 		t.Fatalf("full node status %+v, %v: want role full, connected to %s", st, err, natsURL)
 	}
 
-	// The validators verify with the full node's development secret.
+	// The validators verify with the full node's development secret, and
+	// connect as the validator user of its embedded server.
 	secretFile := filepath.Join(fullData, devSecretFile)
+	if dir, _ := rec["nats_auth_dir"].(string); dir != filepath.Join(fullData, "nats", "auth") {
+		t.Fatalf("full node's listening log line %v: want nats_auth_dir %s", rec, filepath.Join(fullData, "nats", "auth"))
+	}
 	validatorArgs := func(data string) []string {
 		return []string{"--role", "validator", "--data", data, "--nats", natsURL,
+			"--nats-user", "blnode-validator", "--nats-password-file", filepath.Join(fullData, "nats", "auth", "validator.password"),
 			"--hs-secret-file", secretFile, "--admin-token-file", adminFile}
 	}
 	v1Data, v2Data := filepath.Join(dir, "v1"), filepath.Join(dir, "v2")

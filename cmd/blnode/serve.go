@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -75,6 +76,10 @@ a random development secret in DATA/dev-secret and warns about it.`, serveOption
 	}
 	if u := n.FleetStatus().URL; u != "" && natsMode(cfg) == "embedded, listening" {
 		attrs = append(attrs, "nats_listen", u)
+		if !cfg.NATS.NoAuth {
+			// node.NATSConfig.Listen: the passwords of its users live here.
+			attrs = append(attrs, "nats_auth_dir", filepath.Join(cfg.DataDir, "nats", "auth"))
+		}
 	}
 	// The profiler first: "listening" is the line that says the node is up.
 	if a := c.opts.str("pprof"); a != "" {
@@ -163,6 +168,10 @@ func nodeConfig(s *optionSet, log *slog.Logger) (node.Config, error) {
 			log.Warn("the admin token is shorter than 16 characters: anyone who guesses it administers the node")
 		}
 	}
+	natsPassword, err := s.secret("nats-password", "nats-password-file")
+	if err != nil {
+		return node.Config{}, err
+	}
 	flush := s.duration("flush-interval")
 	if flush == 0 {
 		flush = -1 // node.Config: negative disables, zero means the default
@@ -178,6 +187,7 @@ func nodeConfig(s *optionSet, log *slog.Logger) (node.Config, error) {
 		MetricsAdminOnly:     s.bool("metrics-admin-only"),
 		FlushInterval:        flush,
 		MaxTokenLifetime:     s.duration("max-token-lifetime"),
+		MaxEventSkew:         s.duration("max-event-skew"),
 		CompatBlacklistTypes: s.list("compat-blacklist-types"),
 		AccessLifetime:       s.duration("access-lifetime"),
 		RefreshLifetime:      s.duration("refresh-lifetime"),
@@ -188,15 +198,17 @@ func nodeConfig(s *optionSet, log *slog.Logger) (node.Config, error) {
 		AuthTokenTypes:       s.list("auth-token-types"),
 		FailOpen:             s.bool("fail-open"),
 		NATS: node.NATSConfig{
-			Disabled:  s.bool("no-nats"),
-			URLs:      s.list("nats"),
-			Listen:    s.str("nats-listen"),
-			CredsFile: s.str("nats-creds"),
-			User:      s.str("nats-user"),
-			Password:  s.str("nats-password"),
-			TLSCA:     s.str("nats-tls-ca"),
-			TLSCert:   s.str("nats-tls-cert"),
-			TLSKey:    s.str("nats-tls-key"),
+			Disabled:       s.bool("no-nats"),
+			URLs:           s.list("nats"),
+			Listen:         s.str("nats-listen"),
+			NoAuth:         s.bool("nats-no-auth"),
+			InsecureListen: s.bool("nats-insecure-listen"),
+			CredsFile:      s.str("nats-creds"),
+			User:           s.str("nats-user"),
+			Password:       string(natsPassword),
+			TLSCA:          s.str("nats-tls-ca"),
+			TLSCert:        s.str("nats-tls-cert"),
+			TLSKey:         s.str("nats-tls-key"),
 		},
 		Stream:            events.StreamConfig{Name: s.str("stream"), Replicas: s.int("stream-replicas")},
 		ReadStream:        s.str("read-stream"),
@@ -214,6 +226,15 @@ func nodeConfig(s *optionSet, log *slog.Logger) (node.Config, error) {
 	}
 	if cfg.NATS.Disabled && cfg.Role == node.RoleValidator {
 		return node.Config{}, errors.New("--role validator needs NATS: a validator without the event stream has nothing to replicate")
+	}
+	if n := cfg.NATS; n.NoAuth && n.Listen != "" && len(n.URLs) == 0 && !n.Disabled {
+		if !n.InsecureListen && !events.IsLoopback(n.Listen) {
+			return node.Config{}, fmt.Errorf("%s with %s: the embedded NATS server would accept anyone who reaches %s, "+
+				"who could then rewrite the fleet's blacklist; listen on loopback, drop --nats-no-auth, or add --nats-insecure-listen",
+				s.where("nats-listen"), s.where("nats-no-auth"), n.Listen)
+		}
+		log.Warn("--nats-no-auth is set: anyone who reaches the embedded NATS server can rewrite the fleet's blacklist",
+			"nats_listen", n.Listen, "nats_no_auth", s.where("nats-no-auth"))
 	}
 	if cfg.FailOpen {
 		log.Warn("--fail-open is set: when the store cannot be read, tokens are let through unchecked, blacklisted ones too",

@@ -21,7 +21,7 @@ const streamsTimeout = 10 * time.Second
 
 // streamsOptionNames are the options of streams: how to reach NATS.
 func streamsOptionNames() []string {
-	return []string{"config", "nats", "nats-creds", "nats-user", "nats-password", "nats-tls-ca", "nats-tls-cert", "nats-tls-key"}
+	return []string{"config", "nats", "nats-creds", "nats-user", "nats-password", "nats-password-file", "nats-tls-ca", "nats-tls-cert", "nats-tls-key"}
 }
 
 func runStreams(ctx context.Context, e *env, args []string) error {
@@ -61,8 +61,12 @@ Example:
 	if len(urls) == 0 {
 		return fmt.Errorf("streams apply: give the NATS servers with --nats (or BLNODE_NATS)")
 	}
+	password, err := o.secret("nats-password", "nats-password-file")
+	if err != nil {
+		return fmt.Errorf("streams apply: %w", err)
+	}
 	nc, err := events.Connect(events.ConnConfig{
-		URLs: urls, CredsFile: o.str("nats-creds"), User: o.str("nats-user"), Password: o.str("nats-password"),
+		URLs: urls, CredsFile: o.str("nats-creds"), User: o.str("nats-user"), Password: string(password),
 		TLSCA: o.str("nats-tls-ca"), TLSCert: o.str("nats-tls-cert"), TLSKey: o.str("nats-tls-key"),
 		Name: "blnode streams apply",
 	})

@@ -1,7 +1,9 @@
 // Package eventstest runs real in-process NATS servers with JetStream for
 // tests, the way nats-server's own tests do: loopback only, random ports,
 // state in t.TempDir(), no logging, no signal handlers, shut down by
-// t.Cleanup.
+// t.Cleanup. It also holds the conformance suites of events.Applier and
+// events.Outbox (TestApplier, TestOutbox), which every implementation,
+// test doubles included, must pass.
 //
 // # Caveats
 //
