@@ -107,9 +107,10 @@ func (n *Node) compatVerify(w http.ResponseWriter, r *http.Request) {
 func (n *Node) compatTokenError(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.Is(err, ErrInvalidInput):
-		// A token that verifies but cannot be stored (a jti over 255
-		// bytes: the original's column is 255 characters, and its database
-		// fails with a 500). A serializer error, as DRF shapes one.
+		// A token that verifies but cannot be stored. Verify refuses every
+		// token the store or the event stream cannot hold (a jti over 255
+		// bytes, …), so this is a guard: a serializer error, as DRF shapes
+		// one, never a 200.
 		writeJSON(w, http.StatusBadRequest, map[string][]string{"non_field_errors": {"Token cannot be blacklisted: " + invalidInputMessage(err)}})
 		return
 	case errors.Is(err, ErrUnavailable) || errors.Is(err, ErrReadOnly):

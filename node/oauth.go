@@ -76,9 +76,12 @@ func (n *Node) oauthRevoke(w http.ResponseWriter, r *http.Request) {
 		n.requireWriter(w)
 		return
 	default:
-		// A token the store cannot hold (a jti over persist.MaxJTILen) can
-		// be presented by nobody else either: ignore it as an invalid one.
-		n.log.InfoContext(r.Context(), "oauth revoke: token not stored, ignored", "jti", c.JTI, "err", err, "client_id", client)
+		// Verify refuses every token the store or the event stream cannot
+		// hold, so this is a bug; a 200 would tell the client the token is
+		// revoked when it is not.
+		n.log.ErrorContext(r.Context(), "oauth revoke: a verified token could not be stored", "jti", c.JTI, "err", err, "client_id", client)
+		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "the token cannot be revoked")
+		return
 	}
 	w.WriteHeader(http.StatusOK)
 }

@@ -238,9 +238,15 @@ func (v *Verifier) Algorithms() []string { return slices.Clone(v.algs) }
 // wantType is not "", a type claim equal to wantType. wantType "" accepts any
 // type or none (Simple JWT's UntypedToken).
 //
+// A token that passes all of that but carries a claim the store or the event
+// stream cannot hold (a jti over MaxJTILen bytes, a user id over MaxUserLen
+// bytes or with a NUL, a type over MaxTypeLen, a family over MaxFamilyLen, an
+// exp at or before 1970) could never be revoked: it is ErrInvalid.
+//
 // The error is one of the package's sentinels, found in Simple JWT's order:
 // ErrInvalid (decoding, signature, algorithm, claims) → ErrExpired → ErrNoExp →
-// ErrNoID → ErrNoType → ErrWrongType.
+// ErrNoID → ErrNoType → ErrWrongType → ErrInvalid (a claim that cannot be
+// revoked).
 func (v *Verifier) Verify(raw string, wantType string) (Claims, error) {
 	if len(raw) > MaxTokenSize || !pyjwtSegments(raw) {
 		return Claims{}, ErrInvalid
@@ -287,7 +293,22 @@ func (v *Verifier) Verify(raw string, wantType string) (Claims, error) {
 			return Claims{}, ErrWrongType
 		}
 	}
-	return v.claims(m, exp, iat), nil
+	c := v.claims(m, exp, iat)
+	if !revocable(c) {
+		return Claims{}, ErrInvalid
+	}
+	return c, nil
+}
+
+// revocable reports whether the store and the event stream can hold what
+// c carries, so that the token can be blacklisted by jti and revoked with
+// its user and family: a token that cannot be revoked is never accepted.
+func revocable(c Claims) bool {
+	return len(c.JTI) <= MaxJTILen &&
+		len(c.User) <= MaxUserLen && strings.IndexByte(c.User, 0) < 0 &&
+		len(c.Type) <= MaxTypeLen &&
+		len(c.Family) <= MaxFamilyLen &&
+		c.ExpiresAt.Unix() > 0
 }
 
 // pyjwtSegments reports whether the header and payload of raw pass

@@ -177,6 +177,19 @@ func TestVerifyErrors(t *testing.T) {
 		{"four segments", valid + "." + s, "access", ErrInvalid},
 		{"surrounding space", " " + valid + " ", "access", ErrInvalid},
 		{"Bearer prefix", "Bearer " + valid, "access", ErrInvalid},
+		// A token the store or the event stream could not hold could never
+		// be revoked: it is invalid (issue 17).
+		{"jti of MaxJTILen bytes", hs(claims("jti", `"`+strings.Repeat("j", MaxJTILen)+`"`)), "access", nil},
+		{"jti over MaxJTILen bytes", hs(claims("jti", `"`+strings.Repeat("j", MaxJTILen+1)+`"`)), "access", ErrInvalid},
+		{"jti over MaxJTILen bytes, fewer runes", hs(claims("jti", `"`+strings.Repeat("é", 128)+`"`)), "access", ErrInvalid},
+		{"numeric jti over MaxJTILen digits", hs(claims("jti", strings.Repeat("9", MaxJTILen+1))), "access", ErrInvalid},
+		{"user of MaxUserLen bytes", hs(claims("user_id", `"`+strings.Repeat("u", MaxUserLen)+`"`)), "access", nil},
+		{"user over MaxUserLen bytes", hs(claims("user_id", `"`+strings.Repeat("u", MaxUserLen+1)+`"`)), "access", ErrInvalid},
+		{"user with NUL", hs(claims("user_id", `"4\u00002"`)), "access", ErrInvalid},
+		{"type of MaxTypeLen bytes", hs(claims("token_type", `"`+strings.Repeat("t", MaxTypeLen)+`"`)), "", nil},
+		{"type over MaxTypeLen bytes", hs(claims("token_type", `"`+strings.Repeat("t", MaxTypeLen+1)+`"`)), "", ErrInvalid},
+		{"family of MaxFamilyLen bytes", hs(claims("fam", `"`+strings.Repeat("f", MaxFamilyLen)+`"`)), "access", nil},
+		{"family over MaxFamilyLen bytes", hs(claims("fam", `"`+strings.Repeat("f", MaxFamilyLen+1)+`"`)), "access", ErrInvalid},
 		{"just under 16 KiB", hs(claims("pad", `"`+longPad[:MaxTokenSize*3/4-200]+`"`)), "access", nil},
 		{"over 16 KiB", hs(claims("pad", `"`+longPad+`"`)), "access", ErrInvalid},
 	}
@@ -629,5 +642,28 @@ func TestVerifyConcurrent(t *testing.T) {
 		if err := <-done; err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestVerifyRefusesExpAtOrBefore1970 covers the one unrevocable claim that
+// only a leeway of decades lets through: the store and the event stream
+// need exp > 0.
+func TestVerifyRefusesExpAtOrBefore1970(t *testing.T) {
+	v := newVerifier(t, Config{HSSecret: []byte(djangoSecret), Now: testNow, Leeway: 100 * 365 * 24 * time.Hour})
+	for _, tt := range []struct {
+		name, exp string
+		want      error
+	}{
+		{"exp 1", "1", nil},
+		{"exp 0", "0", ErrInvalid},
+		{"exp 0.5", "0.5", ErrInvalid},
+		{"exp negative", "-5", ErrInvalid},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			tok := signHMAC(t, []byte(djangoSecret), simpleJWTHeader, `{"exp":`+tt.exp+`,"jti":"j"}`)
+			if _, err := v.Verify(tok, ""); err != tt.want {
+				t.Fatalf("Verify = %v, want %v", err, tt.want)
+			}
+		})
 	}
 }
