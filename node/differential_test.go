@@ -117,6 +117,11 @@ func jtiNotText(string) (int, string) { return 401, noID }
 // it could not blacklist must not verify either (issue 17).
 func jtiTooLong(string) (int, string) { return 401, invalid }
 
+// critHeader: a header with crit. PyJWT 2.6 ignores it; RFC 7515 §4.1.11
+// says to reject a token whose crit names an extension the verifier does
+// not understand, and blnode understands none.
+func critHeader(string) (int, string) { return 401, invalid }
+
 type diffReq struct {
 	path, ct, body string
 }
@@ -233,7 +238,11 @@ func genToken(rng *rand.Rand) (string, any, deviation) {
 	case 12:
 		h := []string{`{"alg":"HS256"}`, `{"typ":"JWT","alg":"HS256"}`, `{"alg":"HS256","typ":"JWT","kid":"k1"}`, `{"alg":"HS512","typ":"JWT"}`,
 			`{"alg":"none","typ":"JWT"}`, `{"alg":"hs256","typ":"JWT"}`, `{"alg":"HS256","typ":"at+jwt"}`, `{"typ":"JWT"}`, `[]`, `{"alg":"HS256","crit":["exp"]}`}[rng.IntN(10)]
-		return "header", sjwt.Sign(secret, h, claims()...), nil
+		var dev deviation
+		if strings.Contains(h, `"crit"`) {
+			dev = critHeader
+		}
+		return "header", sjwt.Sign(secret, h, claims()...), dev
 	case 13:
 		tok := sign(claims())
 		switch rng.IntN(6) {

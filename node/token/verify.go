@@ -208,6 +208,12 @@ var errUnusableKID = errors.New("token: kid header is not a string")
 // which PyJWT refuses without a detached payload.
 var errDetachedPayload = errors.New("token: b64 header is false")
 
+// errCritical is returned by keyFor for a token with a crit header: RFC 7515
+// §4.1.11 has a verifier reject a token whose crit lists an extension it
+// does not understand, and this one understands none (an empty or malformed
+// crit is invalid too).
+var errCritical = errors.New("token: crit header names extensions this verifier does not understand")
+
 // errNoKey is returned by keyFor for an algorithm without a key. The parser's
 // list of valid methods makes it unreachable; it is kept as a guard.
 var errNoKey = errors.New("token: no key for algorithm")
@@ -219,6 +225,9 @@ func (v *Verifier) keyFor(t *jwt.Token) (any, error) {
 		if _, ok := kid.(string); !ok {
 			return nil, errUnusableKID
 		}
+	}
+	if _, ok := t.Header["crit"]; ok {
+		return nil, errCritical
 	}
 	if b64, ok := t.Header["b64"]; ok && b64 == false {
 		return nil, errDetachedPayload
@@ -233,7 +242,8 @@ func (v *Verifier) keyFor(t *jwt.Token) (any, error) {
 // Algorithms returns the accepted algorithms, in order.
 func (v *Verifier) Algorithms() []string { return slices.Clone(v.algs) }
 
-// Verify checks raw's signature and algorithm, exp (which must be there), nbf
+// Verify checks raw's signature and algorithm, that its header has no crit
+// (RFC 7515 §4.1.11: blnode understands no extension), exp (which must be there), nbf
 // and iat, aud and iss when configured, and that it has a jti and, when
 // wantType is not "", a type claim equal to wantType. wantType "" accepts any
 // type or none (Simple JWT's UntypedToken).

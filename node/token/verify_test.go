@@ -161,6 +161,15 @@ func TestVerifyErrors(t *testing.T) {
 		{"kid number", withHeader(`{"alg":"HS256","kid":1,"typ":"JWT"}`, stdPayload), "access", ErrInvalid},
 		{"kid null", withHeader(`{"alg":"HS256","kid":null,"typ":"JWT"}`, stdPayload), "access", ErrInvalid},
 		{"b64 false", withHeader(`{"alg":"HS256","b64":false,"crit":["b64"],"typ":"JWT"}`, stdPayload), "access", ErrInvalid},
+		// RFC 7515 §4.1.11: a crit naming an extension the verifier does
+		// not understand makes the token invalid; blnode understands none.
+		{"crit naming a registered claim", withHeader(`{"alg":"HS256","crit":["exp"],"exp":1700000300,"typ":"JWT"}`, stdPayload), "access", ErrInvalid},
+		{"crit naming an unknown extension", withHeader(`{"alg":"HS256","crit":["http://example.invalid/ext"],"http://example.invalid/ext":true,"typ":"JWT"}`, stdPayload), "access", ErrInvalid},
+		{"crit naming b64, b64 true", withHeader(`{"alg":"HS256","b64":true,"crit":["b64"],"typ":"JWT"}`, stdPayload), "access", ErrInvalid},
+		{"crit empty", withHeader(`{"alg":"HS256","crit":[],"typ":"JWT"}`, stdPayload), "access", ErrInvalid},
+		{"crit a string", withHeader(`{"alg":"HS256","crit":"exp","typ":"JWT"}`, stdPayload), "access", ErrInvalid},
+		{"crit null", withHeader(`{"alg":"HS256","crit":null,"typ":"JWT"}`, stdPayload), "access", ErrInvalid},
+		{"crit a number", withHeader(`{"alg":"HS256","crit":1,"typ":"JWT"}`, stdPayload), "access", ErrInvalid},
 		{"header not JSON", withHeader(`{"alg":"HS256"`, stdPayload), "access", ErrInvalid},
 		{"header is an array", withHeader(`["HS256"]`, stdPayload), "access", ErrInvalid},
 		{"payload not JSON", hs(`{"exp":`), "access", ErrInvalid},
