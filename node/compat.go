@@ -37,11 +37,22 @@ func (n *Node) compatRoutes(mux *http.ServeMux) {
 }
 
 // appendSlash redirects to the path with a trailing slash (Django's
-// APPEND_SLASH).
+// APPEND_SLASH). The Location is built from the path and query alone, so
+// an absolute-form request line (GET http://evil.example/api/token/verify)
+// cannot point it at another host.
 func appendSlash(w http.ResponseWriter, r *http.Request) {
-	u := *r.URL
-	u.Path += "/"
-	http.Redirect(w, r, u.String(), http.StatusMovedPermanently)
+	loc := localPath(r.URL.EscapedPath() + "/")
+	if r.URL.RawQuery != "" {
+		loc += "?" + r.URL.RawQuery
+	}
+	http.Redirect(w, r, loc, http.StatusMovedPermanently)
+}
+
+// localPath makes p a path on this host: it starts with exactly one "/",
+// and never with "//" or "/\", which a browser reads as a scheme-relative
+// URL of another host.
+func localPath(p string) string {
+	return "/" + strings.TrimLeft(p, `/\`)
 }
 
 // drfView handles methods as a DRF APIView with only post defined does.
