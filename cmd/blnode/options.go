@@ -97,7 +97,8 @@ func optionTable() []option {
 		{name: "http-read-header-timeout", kind: kindDuration, def: "5s", usage: "time a client has to send the request line and headers"},
 		{name: "http-read-timeout", kind: kindDuration, def: "15s", usage: "time a client has to send a whole request"},
 		{name: "http-write-timeout", kind: kindDuration, def: "30s", usage: "time to answer a request, from the end of its headers"},
-		{name: "pprof", arg: "ADDR", usage: "serve Go's profiler (net/http/pprof) on this address, apart from --http (default: off; keep it on loopback)"},
+		{name: "pprof", arg: "ADDR", usage: "serve Go's profiler (net/http/pprof) on this loopback address, apart from --http (default: off; a non-loopback address is refused without --pprof-allow-remote)"},
+		{name: "pprof-allow-remote", kind: kindBool, def: "false", usage: "let --pprof listen on a non-loopback address (logged as a WARN): anyone who reaches it can read the process's memory"},
 		{name: "http-idle-timeout", kind: kindDuration, def: "90s", usage: "how long an idle keep-alive connection is kept"},
 
 		// Fleet.

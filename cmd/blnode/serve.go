@@ -78,7 +78,7 @@ a random development secret in DATA/dev-secret and warns about it.`, serveOption
 	}
 	// The profiler first: "listening" is the line that says the node is up.
 	if a := c.opts.str("pprof"); a != "" {
-		stopProf, err := servePprof(a, log)
+		stopProf, err := servePprof(a, c.opts.bool("pprof-allow-remote"), log)
 		if err != nil {
 			ln.Close()
 			n.Close()
