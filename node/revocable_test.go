@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -34,7 +35,7 @@ func newRevocationRig(t testing.TB) *revocationRig {
 	n := startNode(t, cfg)
 	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, _ := node.ClaimsFromContext(r.Context())
-		fmt.Fprint(w, c.User)
+		fmt.Fprint(w, jsonString(c.User))
 	})
 	return &revocationRig{n: n.Node, base: httptestServer(t, n.Handler()), mw: httptestServer(t, n.Middleware(ok)), now: time.Now()}
 }
@@ -242,4 +243,81 @@ func tokenJTI(t testing.TB, tok string) string {
 		t.Fatal(err)
 	}
 	return claims.JTI
+}
+
+// TestUserIDIsOneValueOnEveryPath is issue 17: /auth answered a token
+// whose user id is " 42 " with X-Blnode-User: 42 (HTTP drops the spaces),
+// while revocation knew the token by " 42 ", so the upstream saw a user
+// that revoking could not reach. A user id (or jti, or type) that a header
+// cannot carry unchanged is now refused on every path, as any invalid
+// token; every other one is the same value on every path — /auth's header
+// byte for byte, /v1/check, introspection, the middleware — and revoking
+// that user rejects the token everywhere.
+func TestUserIDIsOneValueOnEveryPath(t *testing.T) {
+	r := newRevocationRig(t)
+	seq := 0
+	jti := func() string { seq++; return fmt.Sprintf("user-%03d", seq) }
+
+	t.Run("refused", func(t *testing.T) {
+		for _, user := range []string{" 42 ", "42 ", " 42", "\t42", "4\n2", "4\r\nX-Admin: yes", "4\x7f2", "4\x012"} {
+			t.Run(fmt.Sprintf("%q", user), func(t *testing.T) {
+				tok := r.mint(jti(), user)
+				for _, cp := range checkPaths {
+					if got := cp.ask(t, r, tok); got != want(cp.name, refusedInvalid) {
+						t.Errorf("%s answers %s, want %s", cp.name, got, want(cp.name, refusedInvalid))
+					}
+				}
+				// Revoking that user changes nothing: the token is refused
+				// on every path already, as it was.
+				if res := postJSON(t, r.base+"/v1/users/"+url.PathEscape(user)+"/revoke", ``, "Authorization", "Bearer admin-secret"); res.status != 200 {
+					t.Fatalf("revoke user %q: %d %s", user, res.status, res.body)
+				}
+				for _, cp := range checkPaths {
+					if got := cp.ask(t, r, tok); got != want(cp.name, refusedInvalid) {
+						t.Errorf("after revoking the user: %s answers %s, want %s", cp.name, got, want(cp.name, refusedInvalid))
+					}
+				}
+			})
+		}
+	})
+
+	t.Run("exact", func(t *testing.T) {
+		for _, user := range []string{"42", "4 2", "José Ñ 42", "42\u00a0", `a"b\c`, "x;y=z, w"} {
+			t.Run(fmt.Sprintf("%q", user), func(t *testing.T) {
+				tok := r.mint(jti(), user)
+				for _, cp := range checkPaths {
+					if got := cp.ask(t, r, tok); got != want(cp.name, accepted) {
+						t.Errorf("%s answers %s, want %s", cp.name, got, accepted)
+					}
+				}
+				// The same value on every path that shows it.
+				res := do(t, http.MethodGet, r.base+"/auth", "", "", "Authorization", "Bearer "+tok)
+				if got := res.header.Values(node.HeaderUser); len(got) != 1 || got[0] != user {
+					t.Errorf("/auth %s: %q, want %q", node.HeaderUser, got, user)
+				}
+				if got := res.json(t)["user"]; got != user {
+					t.Errorf("/auth body user %q, want %q", got, user)
+				}
+				if got := postJSON(t, r.base+"/v1/check", `{"token":`+jsonString(tok)+`}`).json(t)["user"]; got != user {
+					t.Errorf("/v1/check user %q, want %q", got, user)
+				}
+				intro := do(t, http.MethodPost, r.base+"/oauth/introspect", formType, tokenForm(tok), "Authorization", "Bearer admin-secret").json(t)
+				if intro["sub"] != user || intro["user_id"] != user {
+					t.Errorf("introspection sub %q user_id %q, want %q", intro["sub"], intro["user_id"], user)
+				}
+				if got := do(t, http.MethodGet, r.mw, "", "", "Authorization", "Bearer "+tok).body; got != jsonString(user) {
+					t.Errorf("middleware claims user %q, want %q", got, user)
+				}
+				// Revoking the user by that value rejects the token on every path.
+				if res := postJSON(t, r.base+"/v1/users/"+url.PathEscape(user)+"/revoke", ``, "Authorization", "Bearer admin-secret"); res.status != 200 {
+					t.Fatalf("revoke user %q: %d %s", user, res.status, res.body)
+				}
+				for _, cp := range checkPaths {
+					if got := cp.ask(t, r, tok); got != want(cp.name, revoked) {
+						t.Errorf("after revoking the user: %s answers %s, want %s", cp.name, got, want(cp.name, revoked))
+					}
+				}
+			})
+		}
+	})
 }

@@ -251,7 +251,10 @@ func (v *Verifier) Algorithms() []string { return slices.Clone(v.algs) }
 // A token that passes all of that but carries a claim the store or the event
 // stream cannot hold (a jti over MaxJTILen bytes, a user id over MaxUserLen
 // bytes or with a NUL, a type over MaxTypeLen, a family over MaxFamilyLen, an
-// exp at or before 1970) could never be revoked: it is ErrInvalid.
+// exp at or before 1970) could never be revoked: it is ErrInvalid. So is a
+// jti, user id or type that an HTTP header cannot carry unchanged (a control
+// character, a space or tab at either end): every path must know the token
+// by the same values.
 //
 // The error is one of the package's sentinels, found in Simple JWT's order:
 // ErrInvalid (decoding, signature, algorithm, claims) → ErrExpired → ErrNoExp →
@@ -313,13 +316,39 @@ func (v *Verifier) Verify(raw string, wantType string) (Claims, error) {
 // revocable reports whether the store and the event stream can hold what
 // c carries, so that the token can be blacklisted by jti and revoked with
 // its user and family: a token that cannot be revoked is never accepted.
+//
+// The jti, user id and type must also travel unchanged as HTTP header
+// values (/auth answers them as X-Blnode-Jti, X-Blnode-User and
+// X-Blnode-Token-Type): HTTP drops spaces and tabs at either end of a
+// value and has no room for control characters, so "42" would reach the
+// upstream for a token whose user id " 42 " revocation knows it by.
 func revocable(c Claims) bool {
-	return len(c.JTI) <= MaxJTILen &&
-		len(c.User) <= MaxUserLen && strings.IndexByte(c.User, 0) < 0 &&
-		len(c.Type) <= MaxTypeLen &&
+	return len(c.JTI) <= MaxJTILen && headerExact(c.JTI) &&
+		len(c.User) <= MaxUserLen && headerExact(c.User) &&
+		len(c.Type) <= MaxTypeLen && headerExact(c.Type) &&
 		len(c.Family) <= MaxFamilyLen &&
 		c.ExpiresAt.Unix() > 0
 }
+
+// headerExact reports whether s is carried unchanged as an HTTP header
+// value: no control character (NUL included) and no space or tab at
+// either end.
+func headerExact(s string) bool {
+	if s == "" {
+		return true
+	}
+	if isHTTPSpace(s[0]) || isHTTPSpace(s[len(s)-1]) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+func isHTTPSpace(c byte) bool { return c == ' ' || c == '\t' }
 
 // pyjwtSegments reports whether the header and payload of raw pass
 // PyJWT's checks that Go's JSON decoder would let through: both decode to
