@@ -79,6 +79,8 @@ func optionTable() []option {
 		{name: "admin-token-file", arg: "FILE", usage: "file holding the admin bearer token (admin routes answer 403 without one)"},
 		{name: "admin-token", envOnly: true, secret: true, usage: "the admin bearer token itself"},
 		{name: "metrics-admin-only", kind: kindBool, def: "false", usage: "require the admin token on /metrics (default: open, as most exporters are)"},
+		{name: "auth-failure-burst", kind: kindInt, def: "10", usage: "failed admin or OAuth client authentications one client IP may make in a row; then 429 until it regains one (0 disables the limit)"},
+		{name: "auth-failure-refill", kind: kindDuration, def: "1s", usage: "how often a client IP regains one failed authentication"},
 		{name: "flush-interval", kind: kindDuration, def: "24h", usage: "how often expired entries are flushed; 0 disables"},
 		{name: "keep-raw-token", kind: kindBool, def: "false", usage: "store the raw token text (a stored refresh token is a live credential)"},
 		{name: "max-token-lifetime", kind: kindDuration, def: "720h", usage: "longest token lifetime the fleet accepts (event stream retention)"},

@@ -167,6 +167,10 @@ func nodeConfig(s *optionSet, log *slog.Logger) (node.Config, error) {
 	if flush == 0 {
 		flush = -1 // node.Config: negative disables, zero means the default
 	}
+	authBurst := s.int("auth-failure-burst")
+	if authBurst <= 0 {
+		authBurst = -1 // node.Config: negative disables, zero means the default
+	}
 	cfg := node.Config{
 		DataDir:              s.str("data"),
 		Role:                 node.Role(s.str("role")),
@@ -176,6 +180,8 @@ func nodeConfig(s *optionSet, log *slog.Logger) (node.Config, error) {
 		AdminToken:           string(admin),
 		KeepRawToken:         s.bool("keep-raw-token"),
 		MetricsAdminOnly:     s.bool("metrics-admin-only"),
+		AuthFailureBurst:     authBurst,
+		AuthFailureRefill:    s.duration("auth-failure-refill"),
 		FlushInterval:        flush,
 		MaxTokenLifetime:     s.duration("max-token-lifetime"),
 		CompatBlacklistTypes: s.list("compat-blacklist-types"),
