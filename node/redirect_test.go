@@ -58,6 +58,11 @@ func TestTrailingSlashRedirectStaysOnThisHost(t *testing.T) {
 		{"slash backslash", `GET /\evil.example/api/token/verify HTTP/1.1`, "localhost", ""},
 		{"absolute-form, double slash path", "GET http://evil.example//api/token/verify HTTP/1.1", "evil.example", ""},
 		{"absolute-form, double slash host path", "GET http://evil.example//evil.example/api/token/verify HTTP/1.1", "evil.example", ""},
+		// The router's own redirects and the admin's are path-only too.
+		{"absolute-form admin", "GET http://evil.example/admin HTTP/1.1", "evil.example", ""},
+		{"absolute-form admin home", "GET http://evil.example/admin/ HTTP/1.1", "evil.example", ""},
+		{"absolute-form unclean path", "GET http://evil.example/v1/../api/token/verify/ HTTP/1.1", "evil.example", ""},
+		{"double slash admin", "GET //evil.example/admin HTTP/1.1", "localhost", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
