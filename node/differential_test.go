@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode"
 
 	"github.com/blnode/blnode/internal/original"
 	"github.com/blnode/blnode/internal/original/originaltest"
@@ -117,6 +118,13 @@ func jtiNotText(string) (int, string) { return 401, noID }
 // it could not blacklist must not verify either (issue 17).
 func jtiTooLong(string) (int, string) { return 401, invalid }
 
+// userUnrevocable: a user_id over 255 bytes, or one that an HTTP header
+// cannot carry unchanged (spaces at either end, a control character). The
+// original does not look at user_id to verify or blacklist; blnode refuses
+// the token as invalid everywhere, since it could not revoke it by user or
+// hand /auth's upstream the same user id (issue 17).
+func userUnrevocable(string) (int, string) { return 401, invalid }
+
 // critHeader: a header with crit. PyJWT 2.6 ignores it; RFC 7515 §4.1.11
 // says to reject a token whose crit names an extension the verifier does
 // not understand, and blnode understands none.
@@ -219,11 +227,15 @@ func genToken(rng *rand.Rand) (string, any, deviation) {
 		}
 		return fmt.Sprintf("jti-%T", v), sign(set(claims(), "jti", v)), dev
 	case 7:
-		v := []any{nil, "alice", 0, -1, 1.5, true, []any{1}, map[string]any{"id": 1}, "", 1 << 53}[rng.IntN(10)]
+		v := []any{nil, "alice", 0, -1, 1.5, true, []any{1}, map[string]any{"id": 1}, "", 1 << 53, " 42 ", "4\n2", strings.Repeat("u", 256), "José 42"}[rng.IntN(14)]
 		if v == nil {
 			return "no-user", sign(drop(claims(), "user_id")), nil
 		}
-		return fmt.Sprintf("user-%T", v), sign(set(claims(), "user_id", v)), nil
+		var dev deviation
+		if s, ok := v.(string); ok && (len(s) > 255 || strings.TrimSpace(s) != s || strings.ContainsFunc(s, unicode.IsControl)) {
+			dev = userUnrevocable
+		}
+		return fmt.Sprintf("user-%T", v), sign(set(claims(), "user_id", v)), dev
 	case 8:
 		v := []any{now.Add(time.Hour).Unix(), now.Add(-time.Hour).Unix(), now.Add(5 * time.Second).Unix(), "later"}[rng.IntN(4)]
 		return "nbf", sign(set(claims(), "nbf", v)), nil
