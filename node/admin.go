@@ -347,7 +347,7 @@ func (a *adminUI) login(w http.ResponseWriter, r *http.Request, _ adminSession) 
 	got := r.PostForm.Get("token")
 	next := r.PostForm.Get("next")
 	client := authClientOf(r)
-	if wait, limited := a.n.authLimit.blocked(client); limited {
+	if wait, limited := a.n.authBlocked(client); limited {
 		// The token is not checked: a right one among the refusals would
 		// still tell a guesser which guess was right.
 		w.Header().Set("Retry-After", retryAfter(wait))

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
+
 	"github.com/blnode/blnode/internal/sjwt"
 	"github.com/blnode/blnode/node"
 )
@@ -90,7 +92,7 @@ func TestAuthFailureLimit(t *testing.T) {
 	for _, s := range surfaces {
 		t.Run(s.name, func(t *testing.T) {
 			clock := &testClock{t: time.Now().Truncate(time.Second)}
-			_, srv := newNode(t, func(c *node.Config) {
+			n, srv := newNode(t, func(c *node.Config) {
 				c.Now = clock.Now
 				if s.mod != nil {
 					s.mod(c)
@@ -143,6 +145,20 @@ func TestAuthFailureLimit(t *testing.T) {
 			for i := range 10 {
 				if got := s.try(t, srv.URL, attacker, false); got.status != wrongWant {
 					t.Fatalf("ten seconds later, wrong credential %d: %d %s, want %d", i+1, got.status, got.body, wrongWant)
+				}
+			}
+			// The operator sees it: 22 wrong credentials, 3 refused unchecked.
+			fams, err := n.Registry().Gather()
+			if err != nil {
+				t.Fatal(err)
+			}
+			byName := map[string]*dto.MetricFamily{}
+			for _, f := range fams {
+				byName[f.GetName()] = f
+			}
+			for result, want := range map[string]float64{"wrong": 22, "refused": 3} {
+				if got, _ := value(byName, "blnode_auth_failures_total", "result", result); got != want {
+					t.Errorf("blnode_auth_failures_total{result=%q} = %v, want %v", result, got, want)
 				}
 			}
 		})

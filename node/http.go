@@ -184,7 +184,7 @@ func (n *Node) checkAdmin(r *http.Request) (ok bool, wait time.Duration) {
 		return false, 0
 	}
 	client := authClientOf(r)
-	if wait, limited := n.authLimit.blocked(client); limited {
+	if wait, limited := n.authBlocked(client); limited {
 		return false, wait
 	}
 	if n.adminTokenMatches(got) {
@@ -204,9 +204,20 @@ func (n *Node) adminTokenMatches(got string) bool {
 	return subtle.ConstantTimeCompare(a[:], b[:]) == 1
 }
 
+// authBlocked reports whether client has spent its failure budget, and how
+// long until it regains a try; a refusal is counted.
+func (n *Node) authBlocked(client netip.Addr) (time.Duration, bool) {
+	wait, limited := n.authLimit.blocked(client)
+	if limited {
+		n.metrics.authFailures.WithLabelValues("refused").Inc()
+	}
+	return wait, limited
+}
+
 // authFailed records a failed authentication of client, and logs when it
 // spends the client's budget.
 func (n *Node) authFailed(r *http.Request, client netip.Addr, what string) {
+	n.metrics.authFailures.WithLabelValues("wrong").Inc()
 	if n.authLimit.fail(client) {
 		n.log.WarnContext(r.Context(), "too many failed authentications: refusing this client for a while",
 			"client", client.String(), "what", what, "remote", r.RemoteAddr)

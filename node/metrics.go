@@ -53,6 +53,7 @@ type metrics struct {
 	flushDuration prometheus.Histogram
 	applyBatch    prometheus.Histogram
 	applyInvalid  prometheus.Counter
+	authFailures  *prometheus.CounterVec
 
 	routes  sync.Map     // route label values in use: pattern → struct{}
 	mu      sync.Mutex   // serialises adding to routes
@@ -99,6 +100,13 @@ func newMetrics(n *Node) *metrics {
 			Name: "blnode_events_invalid_total",
 			Help: "Events that decoded but that the store refused as invalid, and skipped.",
 		}),
+		authFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "blnode_auth_failures_total",
+			Help: "Failed admin and OAuth client authentications, by result: wrong (a wrong credential, counted against its client IP), refused (not checked: the client IP has no failure left; answered 429).",
+		}, []string{"result"}),
+	}
+	for _, r := range []string{"wrong", "refused"} {
+		m.authFailures.WithLabelValues(r)
 	}
 	for _, r := range []string{checkValid, checkBlacklisted, checkRevoked, checkInvalid, checkUnavailable} {
 		m.checks.WithLabelValues(r)
@@ -110,7 +118,7 @@ func newMetrics(n *Node) *metrics {
 		m.flushRemoved.WithLabelValues(k)
 	}
 	m.reg.MustRegister(m.requests, m.latency, m.checks, m.flushRuns, m.flushRemoved, m.flushDuration,
-		m.applyBatch, m.applyInvalid, newNodeCollector(n),
+		m.applyBatch, m.applyInvalid, m.authFailures, newNodeCollector(n),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -168,7 +168,7 @@ func (n *Node) oauthClientAuth(w http.ResponseWriter, r *http.Request, allowAdmi
 	if len(n.cfg.OAuthClients) > 0 {
 		if _, _, basic := r.BasicAuth(); basic {
 			client := authClientOf(r)
-			if wait, limited := n.authLimit.blocked(client); limited {
+			if wait, limited := n.authBlocked(client); limited {
 				n.oauthTooMany(w, wait)
 				return "", false
 			}
