@@ -42,10 +42,12 @@ func wrongAdminTokens(right string) []string {
 // TestAdminTokenRequired: every admin route answers 401 to each wrong
 // bearer token (and to the right one under another scheme) and does
 // nothing, and 200 to the right one. No timing is measured: the compare
-// is constant-time by construction (SHA-256 digests, subtle).
+// is constant-time by construction (SHA-256 digests, subtle). The limit on
+// failures is off here, so every wrong token is checked; it has its own
+// test (TestAuthFailureLimit).
 func TestAdminTokenRequired(t *testing.T) {
 	const right = "admin-secret"
-	n, srv := newNode(t, nil)
+	n, srv := newNode(t, func(c *node.Config) { c.AuthFailureBurst = -1 })
 	tok, _ := sjwt.Token{Type: "access", User: 7}.Mint(secret)
 	exp := fmt.Sprint(time.Now().Add(time.Hour).Unix())
 	type route struct {

@@ -223,17 +223,6 @@ func (a *adminUI) parseForm(w http.ResponseWriter, r *http.Request) (int, string
 	return 0, ""
 }
 
-// adminTokenMatches compares SHA-256 digests, as isAdmin does, so neither
-// the content nor the length of the admin token leaks through timing.
-func (a *adminUI) adminTokenMatches(got string) bool {
-	want := a.n.cfg.AdminToken
-	if want == "" {
-		return false
-	}
-	x, y := sha256.Sum256([]byte(got)), sha256.Sum256([]byte(want))
-	return subtle.ConstantTimeCompare(x[:], y[:]) == 1
-}
-
 // pageData is what every template gets.
 type pageData struct {
 	Title    string
@@ -357,8 +346,18 @@ func (a *adminUI) loginPage(w http.ResponseWriter, r *http.Request, s adminSessi
 func (a *adminUI) login(w http.ResponseWriter, r *http.Request, _ adminSession) {
 	got := r.PostForm.Get("token")
 	next := r.PostForm.Get("next")
-	if len(got) > maxTokenLen || !a.adminTokenMatches(got) {
+	client := authClientOf(r)
+	if wait, limited := a.n.authBlocked(client); limited {
+		// The token is not checked: a right one among the refusals would
+		// still tell a guesser which guess was right.
+		w.Header().Set("Retry-After", retryAfter(wait))
+		a.fail(w, r, adminSession{}, http.StatusTooManyRequests, "Too many attempts",
+			"Too many wrong admin tokens came from this address. Wait "+retryAfter(wait)+" s, then sign in again.")
+		return
+	}
+	if len(got) > maxTokenLen || !a.n.adminTokenMatches(got) {
 		a.n.log.WarnContext(r.Context(), "admin sign-in refused", "remote", r.RemoteAddr)
+		a.n.authFailed(r, client, "admin sign-in")
 		a.loginForm(w, r, http.StatusUnauthorized, next, "That is not this node's admin token.", "")
 		return
 	}

@@ -225,7 +225,7 @@ func (n *Node) apiBlacklistGet(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	body := map[string]any{"jti": jti, "blacklisted": b}
-	if n.isAdmin(r) {
+	if admin, _ := n.checkAdmin(r); admin {
 		if rec, err := n.store.Lookup(jti); err == nil {
 			body["record"] = recordJSON(rec)
 		}

@@ -37,11 +37,22 @@ func (n *Node) compatRoutes(mux *http.ServeMux) {
 }
 
 // appendSlash redirects to the path with a trailing slash (Django's
-// APPEND_SLASH).
+// APPEND_SLASH). The Location is built from the path and query alone, so
+// an absolute-form request line (GET http://evil.example/api/token/verify)
+// cannot point it at another host.
 func appendSlash(w http.ResponseWriter, r *http.Request) {
-	u := *r.URL
-	u.Path += "/"
-	http.Redirect(w, r, u.String(), http.StatusMovedPermanently)
+	loc := localPath(r.URL.EscapedPath() + "/")
+	if r.URL.RawQuery != "" {
+		loc += "?" + r.URL.RawQuery
+	}
+	http.Redirect(w, r, loc, http.StatusMovedPermanently)
+}
+
+// localPath makes p a path on this host: it starts with exactly one "/",
+// and never with "//" or "/\", which a browser reads as a scheme-relative
+// URL of another host.
+func localPath(p string) string {
+	return "/" + strings.TrimLeft(p, `/\`)
 }
 
 // drfView handles methods as a DRF APIView with only post defined does.
@@ -107,9 +118,10 @@ func (n *Node) compatVerify(w http.ResponseWriter, r *http.Request) {
 func (n *Node) compatTokenError(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.Is(err, ErrInvalidInput):
-		// A token that verifies but cannot be stored (a jti over 255
-		// bytes: the original's column is 255 characters, and its database
-		// fails with a 500). A serializer error, as DRF shapes one.
+		// A token that verifies but cannot be stored. Verify refuses every
+		// token the store or the event stream cannot hold (a jti over 255
+		// bytes, …), so this is a guard: a serializer error, as DRF shapes
+		// one, never a 200.
 		writeJSON(w, http.StatusBadRequest, map[string][]string{"non_field_errors": {"Token cannot be blacklisted: " + invalidInputMessage(err)}})
 		return
 	case errors.Is(err, ErrUnavailable) || errors.Is(err, ErrReadOnly):

@@ -87,6 +87,16 @@ type Config struct {
 	// default ["access", "sliding"].
 	AuthTokenTypes []string
 
+	// AuthFailureBurst is how many failed authentications (admin bearer
+	// token, admin sign-in, OAuth client credentials) one client IP may
+	// make in a row; after that it gets 429 with Retry-After, and its
+	// credentials go unchecked, until the bucket refills. Default 10;
+	// negative disables the limit.
+	AuthFailureBurst int
+	// AuthFailureRefill is how often a client regains one failure;
+	// default 1s.
+	AuthFailureRefill time.Duration
+
 	NATS   NATSConfig          // the event stream connection
 	Stream events.StreamConfig // the write stream: name, prefix, replicas; MaxAge defaults to MaxTokenLifetime
 
@@ -223,6 +233,15 @@ func (c Config) withDefaults() (Config, error) {
 	case "family", "user", "off":
 	default:
 		return c, fmt.Errorf("node: Config.ReuseDetection %q: want family, user or off", c.ReuseDetection)
+	}
+	if c.AuthFailureBurst == 0 {
+		c.AuthFailureBurst = defaultAuthFailureBurst
+	}
+	if c.AuthFailureRefill < 0 {
+		return c, fmt.Errorf("node: Config.AuthFailureRefill %v is negative", c.AuthFailureRefill)
+	}
+	if c.AuthFailureRefill == 0 {
+		c.AuthFailureRefill = defaultAuthFailureRefill
 	}
 	if c.AuthHeader == "" {
 		c.AuthHeader = "Authorization"

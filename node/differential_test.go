@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode"
 
 	"github.com/blnode/blnode/internal/original"
 	"github.com/blnode/blnode/internal/original/originaltest"
@@ -113,13 +114,21 @@ func jtiNotText(string) (int, string) { return 401, noID }
 
 // jtiTooLong: a jti over 255 bytes. The original's column holds 255
 // characters: SQLite stores more, other databases fail the blacklisting
-// with a 500. blnode verifies it but will not blacklist it.
-func jtiTooLong(path string) (int, string) {
-	if strings.Contains(path, "blacklist") {
-		return 400, `{"non_field_errors":["Token cannot be blacklisted: jti must be 1..255 bytes"]}`
-	}
-	return 200, `{}`
-}
+// with a 500. blnode refuses it as any invalid token on every path: a token
+// it could not blacklist must not verify either (issue 17).
+func jtiTooLong(string) (int, string) { return 401, invalid }
+
+// userUnrevocable: a user_id over 255 bytes, or one that an HTTP header
+// cannot carry unchanged (spaces at either end, a control character). The
+// original does not look at user_id to verify or blacklist; blnode refuses
+// the token as invalid everywhere, since it could not revoke it by user or
+// hand /auth's upstream the same user id (issue 17).
+func userUnrevocable(string) (int, string) { return 401, invalid }
+
+// critHeader: a header with crit. PyJWT 2.6 ignores it; RFC 7515 §4.1.11
+// says to reject a token whose crit names an extension the verifier does
+// not understand, and blnode understands none.
+func critHeader(string) (int, string) { return 401, invalid }
 
 type diffReq struct {
 	path, ct, body string
@@ -218,11 +227,15 @@ func genToken(rng *rand.Rand) (string, any, deviation) {
 		}
 		return fmt.Sprintf("jti-%T", v), sign(set(claims(), "jti", v)), dev
 	case 7:
-		v := []any{nil, "alice", 0, -1, 1.5, true, []any{1}, map[string]any{"id": 1}, "", 1 << 53}[rng.IntN(10)]
+		v := []any{nil, "alice", 0, -1, 1.5, true, []any{1}, map[string]any{"id": 1}, "", 1 << 53, " 42 ", "4\n2", strings.Repeat("u", 256), "José 42"}[rng.IntN(14)]
 		if v == nil {
 			return "no-user", sign(drop(claims(), "user_id")), nil
 		}
-		return fmt.Sprintf("user-%T", v), sign(set(claims(), "user_id", v)), nil
+		var dev deviation
+		if s, ok := v.(string); ok && (len(s) > 255 || strings.TrimSpace(s) != s || strings.ContainsFunc(s, unicode.IsControl)) {
+			dev = userUnrevocable
+		}
+		return fmt.Sprintf("user-%T", v), sign(set(claims(), "user_id", v)), dev
 	case 8:
 		v := []any{now.Add(time.Hour).Unix(), now.Add(-time.Hour).Unix(), now.Add(5 * time.Second).Unix(), "later"}[rng.IntN(4)]
 		return "nbf", sign(set(claims(), "nbf", v)), nil
@@ -237,7 +250,11 @@ func genToken(rng *rand.Rand) (string, any, deviation) {
 	case 12:
 		h := []string{`{"alg":"HS256"}`, `{"typ":"JWT","alg":"HS256"}`, `{"alg":"HS256","typ":"JWT","kid":"k1"}`, `{"alg":"HS512","typ":"JWT"}`,
 			`{"alg":"none","typ":"JWT"}`, `{"alg":"hs256","typ":"JWT"}`, `{"alg":"HS256","typ":"at+jwt"}`, `{"typ":"JWT"}`, `[]`, `{"alg":"HS256","crit":["exp"]}`}[rng.IntN(10)]
-		return "header", sjwt.Sign(secret, h, claims()...), nil
+		var dev deviation
+		if strings.Contains(h, `"crit"`) {
+			dev = critHeader
+		}
+		return "header", sjwt.Sign(secret, h, claims()...), dev
 	case 13:
 		tok := sign(claims())
 		switch rng.IntN(6) {

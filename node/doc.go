@@ -18,4 +18,9 @@
 //     blacklistings only from the event stream.
 //   - When the store cannot be read, checks fail closed: the token is
 //     treated as not valid and the HTTP answer is 503.
+//   - Failed admin and OAuth client authentications are limited per client
+//     IP (Config.AuthFailureBurst, AuthFailureRefill): the connection's
+//     address, never X-Forwarded-For, so behind a proxy all clients share
+//     one budget, and a client that spent it is refused even the right
+//     credential until it regains a try.
 package node

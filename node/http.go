@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"runtime/debug"
 	"slices"
 	"strings"
@@ -149,32 +150,78 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 // requireAdmin checks the admin bearer token in constant time. It writes
-// the refusal and returns false when the request may not proceed.
+// the refusal and returns false when the request may not proceed: 403
+// without an admin token, 429 for a client with too many failures, 401.
 func (n *Node) requireAdmin(w http.ResponseWriter, r *http.Request) bool {
 	if n.cfg.AdminToken == "" {
 		writeError(w, http.StatusForbidden, "admin_disabled", "admin routes are disabled: no admin token is configured")
 		return false
 	}
-	if !n.isAdmin(r) {
+	ok, wait := n.checkAdmin(r)
+	switch {
+	case ok:
+		return true
+	case wait > 0:
+		tooManyFailures(w, wait)
+	default:
 		w.Header().Set("WWW-Authenticate", `Bearer realm="blnode-admin"`)
 		writeError(w, http.StatusUnauthorized, "unauthorized", "admin token required")
-		return false
 	}
-	return true
+	return false
 }
 
-// isAdmin compares SHA-256 digests so neither the content nor the length of
-// the configured token leaks through timing.
-func (n *Node) isAdmin(r *http.Request) bool {
+// checkAdmin reports whether r carries the admin bearer token. A wrong one
+// counts against the client's failure budget (authlimit.go); once that is
+// spent, wait > 0 says how long until it may try again, and the token is
+// not checked. A request with no bearer token tries nothing and costs
+// nothing.
+func (n *Node) checkAdmin(r *http.Request) (ok bool, wait time.Duration) {
 	if n.cfg.AdminToken == "" {
-		return false
+		return false, 0
 	}
-	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok {
+	got, bearer := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !bearer {
+		return false, 0
+	}
+	client := authClientOf(r)
+	if wait, limited := n.authBlocked(client); limited {
+		return false, wait
+	}
+	if n.adminTokenMatches(got) {
+		return true, 0
+	}
+	n.authFailed(r, client, "admin bearer token")
+	return false, 0
+}
+
+// adminTokenMatches compares SHA-256 digests so neither the content nor the
+// length of the configured token leaks through timing.
+func (n *Node) adminTokenMatches(got string) bool {
+	if n.cfg.AdminToken == "" {
 		return false
 	}
 	a, b := sha256.Sum256([]byte(got)), sha256.Sum256([]byte(n.cfg.AdminToken))
 	return subtle.ConstantTimeCompare(a[:], b[:]) == 1
+}
+
+// authBlocked reports whether client has spent its failure budget, and how
+// long until it regains a try; a refusal is counted.
+func (n *Node) authBlocked(client netip.Addr) (time.Duration, bool) {
+	wait, limited := n.authLimit.blocked(client)
+	if limited {
+		n.metrics.authFailures.WithLabelValues("refused").Inc()
+	}
+	return wait, limited
+}
+
+// authFailed records a failed authentication of client, and logs when it
+// spends the client's budget.
+func (n *Node) authFailed(r *http.Request, client netip.Addr, what string) {
+	n.metrics.authFailures.WithLabelValues("wrong").Inc()
+	if n.authLimit.fail(client) {
+		n.log.WarnContext(r.Context(), "too many failed authentications: refusing this client for a while",
+			"client", client.String(), "what", what, "remote", r.RemoteAddr)
+	}
 }
 
 // requireWriter refuses writes on a validator.

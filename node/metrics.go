@@ -54,6 +54,7 @@ type metrics struct {
 	applyBatch    prometheus.Histogram
 	applyInvalid  prometheus.Counter
 	eventsBounded *prometheus.CounterVec
+	authFailures  *prometheus.CounterVec
 
 	routes  sync.Map     // route label values in use: pattern → struct{}
 	mu      sync.Mutex   // serialises adding to routes
@@ -104,9 +105,16 @@ func newMetrics(n *Node) *metrics {
 			Name: "blnode_events_bounded_total",
 			Help: "Stream events this node applied only in part because they asked for more than its own clock allows, by what was bounded: flush_cutoff (a flush cutoff after this node's own, lowered to it) or not_before (a revocation's not-before further in the future than Config.MaxEventSkew, lowered to the time the stream stored the event).",
 		}, []string{"bound"}),
+		authFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "blnode_auth_failures_total",
+			Help: "Failed admin and OAuth client authentications, by result: wrong (a wrong credential, counted against its client IP), refused (not checked: the client IP has no failure left; answered 429).",
+		}, []string{"result"}),
 	}
 	for _, b := range []string{boundFlushCutoff, boundNotBefore} {
 		m.eventsBounded.WithLabelValues(b)
+	}
+	for _, r := range []string{"wrong", "refused"} {
+		m.authFailures.WithLabelValues(r)
 	}
 	for _, r := range []string{checkValid, checkBlacklisted, checkRevoked, checkInvalid, checkUnavailable} {
 		m.checks.WithLabelValues(r)
@@ -118,7 +126,7 @@ func newMetrics(n *Node) *metrics {
 		m.flushRemoved.WithLabelValues(k)
 	}
 	m.reg.MustRegister(m.requests, m.latency, m.checks, m.flushRuns, m.flushRemoved, m.flushDuration,
-		m.applyBatch, m.applyInvalid, m.eventsBounded, newNodeCollector(n),
+		m.applyBatch, m.applyInvalid, m.eventsBounded, m.authFailures, newNodeCollector(n),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

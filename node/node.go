@@ -39,7 +39,8 @@ type Node struct {
 	fleet    *fleet // nil when NATS is disabled
 	started  time.Time
 
-	metrics *metrics // Prometheus registry and counters (metrics.go)
+	metrics   *metrics     // Prometheus registry and counters (metrics.go)
+	authLimit *authLimiter // failed authentications per client (authlimit.go)
 
 	closeOnce sync.Once
 	closeErr  error
@@ -65,6 +66,7 @@ func New(cfg Config) (*Node, error) {
 	}
 	n := &Node{cfg: cfg, log: cfg.Logger.With("component", "node"), verifier: v, started: cfg.Now()}
 	n.metrics = newMetrics(n)
+	n.authLimit = newAuthLimiter(cfg.AuthFailureBurst, cfg.AuthFailureRefill, maxAuthClients, cfg.Now)
 	n.store, err = persist.Open(cfg.DataDir, persist.Options{KeepRawToken: cfg.KeepRawToken, Logger: cfg.Logger, Now: cfg.Now})
 	if err != nil {
 		return nil, fmt.Errorf("node: %w", err)

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -76,9 +77,12 @@ func (n *Node) oauthRevoke(w http.ResponseWriter, r *http.Request) {
 		n.requireWriter(w)
 		return
 	default:
-		// A token the store cannot hold (a jti over persist.MaxJTILen) can
-		// be presented by nobody else either: ignore it as an invalid one.
-		n.log.InfoContext(r.Context(), "oauth revoke: token not stored, ignored", "jti", c.JTI, "err", err, "client_id", client)
+		// Verify refuses every token the store or the event stream cannot
+		// hold, so this is a bug; a 200 would tell the client the token is
+		// revoked when it is not.
+		n.log.ErrorContext(r.Context(), "oauth revoke: a verified token could not be stored", "jti", c.JTI, "err", err, "client_id", client)
+		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "the token cannot be revoked")
+		return
 	}
 	w.WriteHeader(http.StatusOK)
 }
@@ -146,13 +150,32 @@ func (n *Node) userClaim() string {
 // With Config.OAuthClients set, HTTP Basic client credentials are
 // required. Without them revocation is open and introspection is not.
 // allowAdmin also accepts the admin bearer token (introspection).
+//
+// Wrong credentials of either kind count against the client's failure
+// budget (authlimit.go); once it is spent the answer is 429 with
+// Retry-After and no credential is checked.
 func (n *Node) oauthClientAuth(w http.ResponseWriter, r *http.Request, allowAdmin bool) (string, bool) {
-	if allowAdmin && n.isAdmin(r) {
-		return "", true
+	if allowAdmin {
+		ok, wait := n.checkAdmin(r)
+		if ok {
+			return "", true
+		}
+		if wait > 0 {
+			n.oauthTooMany(w, wait)
+			return "", false
+		}
 	}
 	if len(n.cfg.OAuthClients) > 0 {
-		if id, ok := n.authClient(r); ok {
-			return id, true
+		if _, _, basic := r.BasicAuth(); basic {
+			client := authClientOf(r)
+			if wait, limited := n.authBlocked(client); limited {
+				n.oauthTooMany(w, wait)
+				return "", false
+			}
+			if id, ok := n.authClient(r); ok {
+				return id, true
+			}
+			n.authFailed(r, client, "oauth client")
 		}
 	} else if !allowAdmin {
 		return "", true
@@ -166,6 +189,13 @@ func (n *Node) oauthClientAuth(w http.ResponseWriter, r *http.Request, allowAdmi
 	n.log.InfoContext(r.Context(), "oauth client authentication failed", "path", r.URL.Path, "remote", r.RemoteAddr)
 	writeOAuthError(w, http.StatusUnauthorized, "invalid_client", "client authentication failed")
 	return "", false
+}
+
+// oauthTooMany answers a client whose failure budget is spent, in RFC
+// 6749's error shape.
+func (n *Node) oauthTooMany(w http.ResponseWriter, wait time.Duration) {
+	w.Header().Set("Retry-After", retryAfter(wait))
+	writeOAuthError(w, http.StatusTooManyRequests, "too_many_requests", "too many failed authentications from this address; try again after Retry-After seconds")
 }
 
 // authClient checks HTTP Basic credentials against Config.OAuthClients.

@@ -47,11 +47,22 @@ func TestNodeConfig(t *testing.T) {
 	}{
 		{name: "defaults", check: func(t *testing.T, c node.Config) {
 			if c.FlushInterval != 24*time.Hour || c.MaxTokenLifetime != 720*time.Hour || c.MaxEventSkew != time.Minute || c.Role != node.RoleFull || c.Region != "local" ||
-				c.NATS.Disabled || len(c.NATS.URLs) != 0 || c.Stream.Name != "BLNODE" || c.Stream.Replicas != 1 || c.AdminToken != "" {
+				c.NATS.Disabled || len(c.NATS.URLs) != 0 || c.Stream.Name != "BLNODE" || c.Stream.Replicas != 1 || c.AdminToken != "" ||
+				c.AuthFailureBurst != 10 || c.AuthFailureRefill != time.Second {
 				t.Errorf("config %+v", c)
 			}
 			if string(c.Token.HSSecret) != "0123456789abcdef0123456789abcdef" || c.Token.JTIClaim != "jti" || c.Token.UserIDClaim != "user_id" {
 				t.Errorf("token config %+v", c.Token)
+			}
+		}},
+		{name: "auth failure limit", args: []string{"--auth-failure-burst", "3", "--auth-failure-refill", "1m"}, check: func(t *testing.T, c node.Config) {
+			if c.AuthFailureBurst != 3 || c.AuthFailureRefill != time.Minute {
+				t.Errorf("AuthFailureBurst %d, AuthFailureRefill %v; want 3, 1m", c.AuthFailureBurst, c.AuthFailureRefill)
+			}
+		}},
+		{name: "auth failure limit 0 disables", args: []string{"--auth-failure-burst", "0"}, check: func(t *testing.T, c node.Config) {
+			if c.AuthFailureBurst >= 0 {
+				t.Errorf("AuthFailureBurst = %d, want negative", c.AuthFailureBurst)
 			}
 		}},
 		{name: "flush interval 0 disables", args: []string{"--flush-interval", "0"}, check: func(t *testing.T, c node.Config) {

@@ -79,6 +79,8 @@ func optionTable() []option {
 		{name: "admin-token-file", arg: "FILE", usage: "file holding the admin bearer token (admin routes answer 403 without one)"},
 		{name: "admin-token", envOnly: true, secret: true, usage: "the admin bearer token itself"},
 		{name: "metrics-admin-only", kind: kindBool, def: "false", usage: "require the admin token on /metrics (default: open, as most exporters are)"},
+		{name: "auth-failure-burst", kind: kindInt, def: "10", usage: "failed admin or OAuth client authentications one client IP may make in a row; then 429 until it regains one (0 disables the limit)"},
+		{name: "auth-failure-refill", kind: kindDuration, def: "1s", usage: "how often a client IP regains one failed authentication"},
 		{name: "flush-interval", kind: kindDuration, def: "24h", usage: "how often expired entries are flushed; 0 disables"},
 		{name: "keep-raw-token", kind: kindBool, def: "false", usage: "store the raw token text (a stored refresh token is a live credential)"},
 		{name: "max-token-lifetime", kind: kindDuration, def: "720h", usage: "longest token lifetime the fleet accepts (event stream retention)"},
@@ -98,7 +100,8 @@ func optionTable() []option {
 		{name: "http-read-header-timeout", kind: kindDuration, def: "5s", usage: "time a client has to send the request line and headers"},
 		{name: "http-read-timeout", kind: kindDuration, def: "15s", usage: "time a client has to send a whole request"},
 		{name: "http-write-timeout", kind: kindDuration, def: "30s", usage: "time to answer a request, from the end of its headers"},
-		{name: "pprof", arg: "ADDR", usage: "serve Go's profiler (net/http/pprof) on this address, apart from --http (default: off; keep it on loopback)"},
+		{name: "pprof", arg: "ADDR", usage: "serve Go's profiler (net/http/pprof) on this loopback address, apart from --http (default: off; a non-loopback address is refused without --pprof-allow-remote)"},
+		{name: "pprof-allow-remote", kind: kindBool, def: "false", usage: "let --pprof listen on a non-loopback address (logged as a WARN): anyone who reaches it can read the process's memory"},
 		{name: "http-idle-timeout", kind: kindDuration, def: "90s", usage: "how long an idle keep-alive connection is kept"},
 
 		// Fleet.

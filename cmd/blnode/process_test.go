@@ -4,6 +4,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -321,6 +322,26 @@ func TestProcessServePprof(t *testing.T) {
 	}
 	if err := wantStatus(p.url+"/debug/pprof/cmdline", http.StatusNotFound); err != nil {
 		t.Errorf("the API address serves the profiler: %v", err)
+	}
+	p.stop(t)
+
+	// A non-loopback address stops serve from starting, unless allowed. (A
+	// serve that starts instead is stopped at the deadline: only a failing
+	// test waits for it.)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	var stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, bin, "serve", "--data", filepath.Join(t.TempDir(), "data"), "--no-nats", "--http", "127.0.0.1:0", "--pprof", "0.0.0.0:0")
+	cmd.Env, cmd.Stderr = cleanEnv(), &stderr
+	if err := cmd.Run(); ctx.Err() != nil || err == nil || !strings.Contains(stderr.String(), "--pprof-allow-remote") {
+		t.Errorf("serve --pprof 0.0.0.0:0: %v (deadline: %v), stderr %q; want a failure naming --pprof-allow-remote", err, ctx.Err(), stderr.String())
+	}
+	p = startServe(t, bin, "--data", filepath.Join(t.TempDir(), "data"), "--no-nats", "--pprof", "0.0.0.0:0", "--pprof-allow-remote")
+	if r := p.record("profiler listening"); r == nil {
+		t.Errorf("--pprof-allow-remote: no \"profiler listening\" log line:\n%s", p.logText())
+	}
+	if !strings.Contains(p.logText(), `"level":"WARN","msg":"profiler on a non-loopback address`) {
+		t.Errorf("--pprof-allow-remote: no WARN log line:\n%s", p.logText())
 	}
 	p.stop(t)
 }

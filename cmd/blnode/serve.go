@@ -83,7 +83,7 @@ a random development secret in DATA/dev-secret and warns about it.`, serveOption
 	}
 	// The profiler first: "listening" is the line that says the node is up.
 	if a := c.opts.str("pprof"); a != "" {
-		stopProf, err := servePprof(a, log)
+		stopProf, err := servePprof(a, c.opts.bool("pprof-allow-remote"), log)
 		if err != nil {
 			ln.Close()
 			n.Close()
@@ -176,6 +176,10 @@ func nodeConfig(s *optionSet, log *slog.Logger) (node.Config, error) {
 	if flush == 0 {
 		flush = -1 // node.Config: negative disables, zero means the default
 	}
+	authBurst := s.int("auth-failure-burst")
+	if authBurst <= 0 {
+		authBurst = -1 // node.Config: negative disables, zero means the default
+	}
 	cfg := node.Config{
 		DataDir:              s.str("data"),
 		Role:                 node.Role(s.str("role")),
@@ -185,6 +189,8 @@ func nodeConfig(s *optionSet, log *slog.Logger) (node.Config, error) {
 		AdminToken:           string(admin),
 		KeepRawToken:         s.bool("keep-raw-token"),
 		MetricsAdminOnly:     s.bool("metrics-admin-only"),
+		AuthFailureBurst:     authBurst,
+		AuthFailureRefill:    s.duration("auth-failure-refill"),
 		FlushInterval:        flush,
 		MaxTokenLifetime:     s.duration("max-token-lifetime"),
 		MaxEventSkew:         s.duration("max-event-skew"),

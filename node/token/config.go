@@ -57,3 +57,15 @@ const (
 
 // MaxTokenSize is the length above which a token is invalid without parsing.
 const MaxTokenSize = 16 << 10
+
+// The longest claims, in bytes, of a token that Verify accepts: what the
+// store (persist.MaxJTILen) and the event stream (the events package's
+// field limits) hold. A token over any of them could be checked but never
+// revoked, so Verify refuses it as ErrInvalid, on every path. node's tests
+// hold these equal to the limits below them.
+const (
+	MaxJTILen    = 255 // the jti claim
+	MaxUserLen   = 255 // the user id claim, as text
+	MaxTypeLen   = 64  // the token type claim, when a string
+	MaxFamilyLen = 255 // the refresh-rotation family claim ("fam")
+)

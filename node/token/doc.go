@@ -42,6 +42,14 @@
 //     server error).
 //   - A jti that is empty or not a string or number is reported as "Token has
 //     no id", since it cannot key a blacklist entry.
+//   - A token that could not be revoked is invalid, though its signature
+//     holds: a jti or user id over 255 bytes (MaxJTILen, MaxUserLen), a
+//     string type over 64 (MaxTypeLen), a fam over 255 (MaxFamilyLen), an
+//     exp at or before 1970, or a jti, user id or type that an HTTP header
+//     cannot carry unchanged (a control character, a space or tab at either
+//     end). Simple JWT verifies such tokens.
+//   - A header with crit is invalid (RFC 7515 §4.1.11): no JWS extension is
+//     understood, and PyJWT 2.6 would ignore it.
 //   - Data after the payload's JSON object is ignored by the JSON-number
 //     decoder of golang-jwt, where PyJWT refuses it; only the holder of the
 //     key can produce such a token.

@@ -1,6 +1,8 @@
 package token
 
 import (
+	"encoding/base64"
+	"encoding/json"
 	"strings"
 	"testing"
 )
@@ -19,6 +21,15 @@ func FuzzVerify(f *testing.F) {
 		signHMAC(f, []byte(djangoSecret), simpleJWTHeader, `{"exp":-1e300,"iat":"x","nbf":null}`),
 		signHMAC(f, []byte(djangoSecret), `{"alg":"HS256","kid":{}}`, stdPayload),
 		signHMAC(f, []byte(djangoSecret), `{"alg":"none"}`, stdPayload),
+		signHMAC(f, []byte(djangoSecret), `{"alg":"HS256","crit":["exp"],"typ":"JWT"}`, stdPayload),
+		signHMAC(f, []byte(djangoSecret), `{"alg":"HS256","crit":["x-ext"],"x-ext":1}`, stdPayload),
+		signHMAC(f, []byte(djangoSecret), `{"alg":"HS256","b64":true,"crit":["b64"]}`, stdPayload),
+		signHMAC(f, []byte(djangoSecret), `{"alg":"HS256","crit":[]}`, stdPayload),
+		signHMAC(f, []byte(djangoSecret), `{"alg":"HS256","crit":"exp"}`, stdPayload),
+		signHMAC(f, []byte(djangoSecret), `{"alg":"HS256","crit":null}`, stdPayload),
+		signHMAC(f, []byte(djangoSecret), `{"alg":"HS256","crit":[1,{}]}`, stdPayload),
+		signHMAC(f, []byte(djangoSecret), simpleJWTHeader, `{"exp":1700000300,"jti":"`+strings.Repeat("j", MaxJTILen+1)+`"}`),
+		signHMAC(f, []byte(djangoSecret), simpleJWTHeader, `{"exp":1700000300,"jti":"j","user_id":"4\u00002"}`),
 		"eyJhbGciOiJub25lIn0.e30.",
 		"", ".", "..", "...", "a.b.c", "123", "null", "{}", "\x00\xff",
 		strings.Repeat("A", MaxTokenSize+1),
@@ -47,6 +58,12 @@ func FuzzVerify(f *testing.F) {
 		if c.JTI == "" || c.ExpiresAt.IsZero() || c.Raw == nil {
 			t.Fatalf("valid token with incomplete claims: %+v", c)
 		}
+		if !revocable(c) {
+			t.Fatalf("valid token the store could not hold: %+v", c)
+		}
+		if hasCrit(raw) {
+			t.Fatalf("valid token with a crit header: %q", raw)
+		}
 		if wantType != "" && c.Type != wantType {
 			t.Fatalf("type %q accepted as %q", c.Type, wantType)
 		}
@@ -54,4 +71,20 @@ func FuzzVerify(f *testing.F) {
 			t.Fatalf("expired token accepted: exp %v", c.ExpiresAt)
 		}
 	})
+}
+
+// hasCrit reports whether raw's header decodes to a JSON object with a crit
+// member, as the jwt parser would read it.
+func hasCrit(raw string) bool {
+	seg, _, _ := strings.Cut(raw, ".")
+	b, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(seg, "="))
+	if err != nil {
+		return false
+	}
+	var h map[string]json.RawMessage
+	if json.Unmarshal(b, &h) != nil {
+		return false
+	}
+	_, ok := h["crit"]
+	return ok
 }

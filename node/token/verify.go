@@ -208,6 +208,12 @@ var errUnusableKID = errors.New("token: kid header is not a string")
 // which PyJWT refuses without a detached payload.
 var errDetachedPayload = errors.New("token: b64 header is false")
 
+// errCritical is returned by keyFor for a token with a crit header: RFC 7515
+// §4.1.11 has a verifier reject a token whose crit lists an extension it
+// does not understand, and this one understands none (an empty or malformed
+// crit is invalid too).
+var errCritical = errors.New("token: crit header names extensions this verifier does not understand")
+
 // errNoKey is returned by keyFor for an algorithm without a key. The parser's
 // list of valid methods makes it unreachable; it is kept as a guard.
 var errNoKey = errors.New("token: no key for algorithm")
@@ -219,6 +225,9 @@ func (v *Verifier) keyFor(t *jwt.Token) (any, error) {
 		if _, ok := kid.(string); !ok {
 			return nil, errUnusableKID
 		}
+	}
+	if _, ok := t.Header["crit"]; ok {
+		return nil, errCritical
 	}
 	if b64, ok := t.Header["b64"]; ok && b64 == false {
 		return nil, errDetachedPayload
@@ -233,14 +242,24 @@ func (v *Verifier) keyFor(t *jwt.Token) (any, error) {
 // Algorithms returns the accepted algorithms, in order.
 func (v *Verifier) Algorithms() []string { return slices.Clone(v.algs) }
 
-// Verify checks raw's signature and algorithm, exp (which must be there), nbf
+// Verify checks raw's signature and algorithm, that its header has no crit
+// (RFC 7515 §4.1.11: blnode understands no extension), exp (which must be there), nbf
 // and iat, aud and iss when configured, and that it has a jti and, when
 // wantType is not "", a type claim equal to wantType. wantType "" accepts any
 // type or none (Simple JWT's UntypedToken).
 //
+// A token that passes all of that but carries a claim the store or the event
+// stream cannot hold (a jti over MaxJTILen bytes, a user id over MaxUserLen
+// bytes or with a NUL, a type over MaxTypeLen, a family over MaxFamilyLen, an
+// exp at or before 1970) could never be revoked: it is ErrInvalid. So is a
+// jti, user id or type that an HTTP header cannot carry unchanged (a control
+// character, a space or tab at either end): every path must know the token
+// by the same values.
+//
 // The error is one of the package's sentinels, found in Simple JWT's order:
 // ErrInvalid (decoding, signature, algorithm, claims) → ErrExpired → ErrNoExp →
-// ErrNoID → ErrNoType → ErrWrongType.
+// ErrNoID → ErrNoType → ErrWrongType → ErrInvalid (a claim that cannot be
+// revoked).
 func (v *Verifier) Verify(raw string, wantType string) (Claims, error) {
 	if len(raw) > MaxTokenSize || !pyjwtSegments(raw) {
 		return Claims{}, ErrInvalid
@@ -287,8 +306,49 @@ func (v *Verifier) Verify(raw string, wantType string) (Claims, error) {
 			return Claims{}, ErrWrongType
 		}
 	}
-	return v.claims(m, exp, iat), nil
+	c := v.claims(m, exp, iat)
+	if !revocable(c) {
+		return Claims{}, ErrInvalid
+	}
+	return c, nil
 }
+
+// revocable reports whether the store and the event stream can hold what
+// c carries, so that the token can be blacklisted by jti and revoked with
+// its user and family: a token that cannot be revoked is never accepted.
+//
+// The jti, user id and type must also travel unchanged as HTTP header
+// values (/auth answers them as X-Blnode-Jti, X-Blnode-User and
+// X-Blnode-Token-Type): HTTP drops spaces and tabs at either end of a
+// value and has no room for control characters, so "42" would reach the
+// upstream for a token whose user id " 42 " revocation knows it by.
+func revocable(c Claims) bool {
+	return len(c.JTI) <= MaxJTILen && headerExact(c.JTI) &&
+		len(c.User) <= MaxUserLen && headerExact(c.User) &&
+		len(c.Type) <= MaxTypeLen && headerExact(c.Type) &&
+		len(c.Family) <= MaxFamilyLen &&
+		c.ExpiresAt.Unix() > 0
+}
+
+// headerExact reports whether s is carried unchanged as an HTTP header
+// value: no control character (NUL included) and no space or tab at
+// either end.
+func headerExact(s string) bool {
+	if s == "" {
+		return true
+	}
+	if isHTTPSpace(s[0]) || isHTTPSpace(s[len(s)-1]) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+func isHTTPSpace(c byte) bool { return c == ' ' || c == '\t' }
 
 // pyjwtSegments reports whether the header and payload of raw pass
 // PyJWT's checks that Go's JSON decoder would let through: both decode to

@@ -161,6 +161,15 @@ func TestVerifyErrors(t *testing.T) {
 		{"kid number", withHeader(`{"alg":"HS256","kid":1,"typ":"JWT"}`, stdPayload), "access", ErrInvalid},
 		{"kid null", withHeader(`{"alg":"HS256","kid":null,"typ":"JWT"}`, stdPayload), "access", ErrInvalid},
 		{"b64 false", withHeader(`{"alg":"HS256","b64":false,"crit":["b64"],"typ":"JWT"}`, stdPayload), "access", ErrInvalid},
+		// RFC 7515 §4.1.11: a crit naming an extension the verifier does
+		// not understand makes the token invalid; blnode understands none.
+		{"crit naming a registered claim", withHeader(`{"alg":"HS256","crit":["exp"],"exp":1700000300,"typ":"JWT"}`, stdPayload), "access", ErrInvalid},
+		{"crit naming an unknown extension", withHeader(`{"alg":"HS256","crit":["http://example.invalid/ext"],"http://example.invalid/ext":true,"typ":"JWT"}`, stdPayload), "access", ErrInvalid},
+		{"crit naming b64, b64 true", withHeader(`{"alg":"HS256","b64":true,"crit":["b64"],"typ":"JWT"}`, stdPayload), "access", ErrInvalid},
+		{"crit empty", withHeader(`{"alg":"HS256","crit":[],"typ":"JWT"}`, stdPayload), "access", ErrInvalid},
+		{"crit a string", withHeader(`{"alg":"HS256","crit":"exp","typ":"JWT"}`, stdPayload), "access", ErrInvalid},
+		{"crit null", withHeader(`{"alg":"HS256","crit":null,"typ":"JWT"}`, stdPayload), "access", ErrInvalid},
+		{"crit a number", withHeader(`{"alg":"HS256","crit":1,"typ":"JWT"}`, stdPayload), "access", ErrInvalid},
 		{"header not JSON", withHeader(`{"alg":"HS256"`, stdPayload), "access", ErrInvalid},
 		{"header is an array", withHeader(`["HS256"]`, stdPayload), "access", ErrInvalid},
 		{"payload not JSON", hs(`{"exp":`), "access", ErrInvalid},
@@ -177,6 +186,31 @@ func TestVerifyErrors(t *testing.T) {
 		{"four segments", valid + "." + s, "access", ErrInvalid},
 		{"surrounding space", " " + valid + " ", "access", ErrInvalid},
 		{"Bearer prefix", "Bearer " + valid, "access", ErrInvalid},
+		// A token the store or the event stream could not hold could never
+		// be revoked: it is invalid (issue 17).
+		{"jti of MaxJTILen bytes", hs(claims("jti", `"`+strings.Repeat("j", MaxJTILen)+`"`)), "access", nil},
+		{"jti over MaxJTILen bytes", hs(claims("jti", `"`+strings.Repeat("j", MaxJTILen+1)+`"`)), "access", ErrInvalid},
+		{"jti over MaxJTILen bytes, fewer runes", hs(claims("jti", `"`+strings.Repeat("é", 128)+`"`)), "access", ErrInvalid},
+		{"numeric jti over MaxJTILen digits", hs(claims("jti", strings.Repeat("9", MaxJTILen+1))), "access", ErrInvalid},
+		{"user of MaxUserLen bytes", hs(claims("user_id", `"`+strings.Repeat("u", MaxUserLen)+`"`)), "access", nil},
+		{"user over MaxUserLen bytes", hs(claims("user_id", `"`+strings.Repeat("u", MaxUserLen+1)+`"`)), "access", ErrInvalid},
+		{"user with NUL", hs(claims("user_id", `"4\u00002"`)), "access", ErrInvalid},
+		// The jti, user id and type must reach /auth's headers unchanged.
+		{"user with spaces around", hs(claims("user_id", `" 42 "`)), "access", ErrInvalid},
+		{"user with a trailing space", hs(claims("user_id", `"42 "`)), "access", ErrInvalid},
+		{"user with a leading tab", hs(claims("user_id", `"\t42"`)), "access", ErrInvalid},
+		{"user with a newline", hs(claims("user_id", `"4\n2"`)), "access", ErrInvalid},
+		{"user with CR LF", hs(claims("user_id", `"4\r\nX-Admin: 1"`)), "access", ErrInvalid},
+		{"user with DEL", hs(claims("user_id", `"4\u007f2"`)), "access", ErrInvalid},
+		{"user with a space inside and non-ASCII", hs(claims("user_id", `"José 42"`)), "access", nil},
+		{"user with a no-break space at the end", hs(claims("user_id", `"42\u00a0"`)), "access", nil},
+		{"jti with spaces around", hs(claims("jti", `" j "`)), "access", ErrInvalid},
+		{"jti with a control character", hs(claims("jti", `"j\u0001"`)), "access", ErrInvalid},
+		{"type with spaces around", hs(claims("token_type", `" access "`)), "", ErrInvalid},
+		{"type of MaxTypeLen bytes", hs(claims("token_type", `"`+strings.Repeat("t", MaxTypeLen)+`"`)), "", nil},
+		{"type over MaxTypeLen bytes", hs(claims("token_type", `"`+strings.Repeat("t", MaxTypeLen+1)+`"`)), "", ErrInvalid},
+		{"family of MaxFamilyLen bytes", hs(claims("fam", `"`+strings.Repeat("f", MaxFamilyLen)+`"`)), "access", nil},
+		{"family over MaxFamilyLen bytes", hs(claims("fam", `"`+strings.Repeat("f", MaxFamilyLen+1)+`"`)), "access", ErrInvalid},
 		{"just under 16 KiB", hs(claims("pad", `"`+longPad[:MaxTokenSize*3/4-200]+`"`)), "access", nil},
 		{"over 16 KiB", hs(claims("pad", `"`+longPad+`"`)), "access", ErrInvalid},
 	}
@@ -629,5 +663,28 @@ func TestVerifyConcurrent(t *testing.T) {
 		if err := <-done; err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestVerifyRefusesExpAtOrBefore1970 covers the one unrevocable claim that
+// only a leeway of decades lets through: the store and the event stream
+// need exp > 0.
+func TestVerifyRefusesExpAtOrBefore1970(t *testing.T) {
+	v := newVerifier(t, Config{HSSecret: []byte(djangoSecret), Now: testNow, Leeway: 100 * 365 * 24 * time.Hour})
+	for _, tt := range []struct {
+		name, exp string
+		want      error
+	}{
+		{"exp 1", "1", nil},
+		{"exp 0", "0", ErrInvalid},
+		{"exp 0.5", "0.5", ErrInvalid},
+		{"exp negative", "-5", ErrInvalid},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			tok := signHMAC(t, []byte(djangoSecret), simpleJWTHeader, `{"exp":`+tt.exp+`,"jti":"j"}`)
+			if _, err := v.Verify(tok, ""); err != tt.want {
+				t.Fatalf("Verify = %v, want %v", err, tt.want)
+			}
+		})
 	}
 }
