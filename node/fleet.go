@@ -151,6 +151,20 @@ func (f *fleet) ensureStream(ctx context.Context) {
 	}
 }
 
+// serverTime asks the NATS server for its clock: the time in its answer
+// to a stream info request for the write stream.
+func (f *fleet) serverTime(ctx context.Context) (time.Time, error) {
+	st, err := f.js.Stream(ctx, f.n.writeStreamName())
+	if err != nil {
+		return time.Time{}, fmt.Errorf("node: stream info: %w", err)
+	}
+	ts := st.CachedInfo().TimeStamp
+	if ts.IsZero() {
+		return time.Time{}, errors.New("node: the NATS server sent no time with its stream info (nats-server before 2.10?)")
+	}
+	return ts, nil
+}
+
 func (f *fleet) wake() {
 	select {
 	case f.wakeCh <- struct{}{}:
@@ -268,12 +282,16 @@ func (a *applier) Apply(_ context.Context, batch []events.Delivered, lastSeq uin
 				Expires: nb + int64(n.cfg.MaxTokenLifetime/time.Second)}})
 			revokes = true
 		case events.KindFlush:
-			c, own := ev.Cutoff, n.FlushCutoff().Unix()
+			// The bound is this node's own cutoff, or the cutoff at the
+			// time the stream stored the event if earlier: a flush from a
+			// node whose clock ran ahead must not un-revoke here either
+			// when this node's clock runs ahead too.
+			c, own := ev.Cutoff, n.flushCutoffAt(boundTime(now, d.Stored)).Unix()
 			if c > own {
 				c = own
 				n.metrics.bounded(boundFlushCutoff)
-				n.log.Warn("flush event's cutoff is after this node's own (now - leeway - flush margin): flushing up to this node's cutoff only",
-					"origin", ev.Origin, "event_id", ev.ID, "seq", d.Seq, "subject", d.Subject,
+				n.log.Warn("flush event's cutoff is after this node's own (now - leeway - flush margin), or after the one at the time the stream stored it: flushing up to that cutoff only",
+					"origin", ev.Origin, "event_id", ev.ID, "seq", d.Seq, "subject", d.Subject, "stored", d.Stored,
 					"cutoff", time.Unix(ev.Cutoff, 0).UTC(), "applied_cutoff", time.Unix(c, 0).UTC())
 			}
 			cutoffs = append(cutoffs, c)

@@ -307,19 +307,45 @@ type FlushResult struct {
 
 // FlushCutoff is the expiry before which entries can no longer verify:
 // now − leeway − the skew margin.
-func (n *Node) FlushCutoff() time.Time {
-	return n.cfg.Now().Add(-n.cfg.Token.Leeway - n.cfg.FlushMargin).Truncate(time.Second)
+func (n *Node) FlushCutoff() time.Time { return n.flushCutoffAt(n.cfg.Now()) }
+
+// flushCutoffAt is the flush cutoff at time t.
+func (n *Node) flushCutoffAt(t time.Time) time.Time {
+	return t.Add(-n.cfg.Token.Leeway - n.cfg.FlushMargin).Truncate(time.Second)
 }
+
+// flushClockTimeout bounds the look at the NATS server's clock before a flush.
+const flushClockTimeout = 5 * time.Second
 
 // Flush removes expired entries (flushexpiredtokens) on this node and
 // publishes a flush event with the same cutoff so every node removes the
 // same set.
+//
+// With NATS, the cutoff is also bounded by the NATS server's clock (the
+// time in a stream info answer), so a node whose own clock runs ahead does
+// not remove from its own store entries that have not yet expired: it would
+// accept their tokens again once its clock is put right. When the server's
+// time cannot be had, the flush is refused with ErrUnavailable and the next
+// one tries again.
 func (n *Node) Flush() (FlushResult, error) {
 	if n.cfg.Role != RoleFull {
 		return FlushResult{}, ErrReadOnly
 	}
 	cutoff := n.FlushCutoff()
 	if n.fleet != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), flushClockTimeout)
+		server, err := n.fleet.serverTime(ctx)
+		cancel()
+		if err != nil {
+			n.log.Error("flush postponed: cannot read the NATS server's clock to bound the cutoff", "err", err)
+			return FlushResult{}, fmt.Errorf("%w: flush needs the NATS server's clock: %w", ErrUnavailable, err)
+		}
+		if bound := n.flushCutoffAt(server); bound.Before(cutoff) {
+			n.metrics.bounded(boundFlushCutoff)
+			n.log.Warn("this node's clock is ahead of the NATS server's: flushing up to the server's cutoff only",
+				"node_time", n.cfg.Now().UTC(), "server_time", server.UTC(), "cutoff", cutoff.UTC(), "applied_cutoff", bound.UTC())
+			cutoff = bound
+		}
 		ev := events.Event{ID: events.NewID(), Kind: events.KindFlush, Origin: n.nodeID, Region: n.cfg.Region, Time: n.cfg.Now(), Cutoff: cutoff.Unix()}
 		data, err := ev.Encode()
 		if err != nil {

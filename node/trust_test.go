@@ -19,6 +19,7 @@ import (
 	"github.com/blnode/blnode/internal/sjwt"
 	"github.com/blnode/blnode/node"
 	"github.com/blnode/blnode/node/token"
+	"github.com/blnode/blnode/persist"
 )
 
 // embeddedPassword reads user's password from the data dir of a node whose
@@ -232,5 +233,63 @@ func TestNewRefusesEmbeddedServerExposedWithoutAuth(t *testing.T) {
 				t.Fatalf("node.New with NATS %+v: %v", tc.nats, err)
 			}
 		})
+	}
+}
+
+// A full node whose clock runs ten minutes ahead flushes: the tokens it
+// thinks expired, which have not by the NATS server's clock, stay revoked
+// on it and on a validator with a right clock. Without the server's clock
+// the ahead node would drop them from its own store and accept them again
+// once its clock is put right.
+func TestFlushOnANodeWhoseClockRunsAhead(t *testing.T) {
+	quiet := slog.New(slog.DiscardHandler)
+	s := eventstest.RunServer(t)
+	ahead := func() time.Time { return time.Now().Add(10 * time.Minute) }
+	fullCfg := fleetConfig(node.RoleFull, 1, s)
+	fullCfg.Now, fullCfg.Logger = ahead, quiet
+	full := startNode(t, fullCfg)
+	valCfg := fleetConfig(node.RoleValidator, 1, s)
+	valCfg.Logger = quiet
+	val := startNode(t, valCfg)
+	nodes := []*running{full, val}
+	waitAllReady(t, nodes...)
+
+	// Expires in five minutes by the right clock: already expired by the
+	// ahead node's, so it is blacklisted by id with the admin route.
+	exp := time.Now().Add(5 * time.Minute).Unix()
+	const jti = "expires-in-five-minutes"
+	if _, err := full.Blacklist(persist.Record{JTI: jti, User: "42", Type: "refresh", ExpiresAt: exp, Reason: "test"}); err != nil {
+		t.Fatalf("Blacklist: %v", err)
+	}
+	waitHasAll(t, []string{jti}, nodes...)
+	// Both have applied the blacklisting from the stream, so none can
+	// bring it back after the flush by applying it late.
+	caughtUp := func() error {
+		fs := full.FleetStatus()
+		if fs.Lag != 0 || fs.LastApplied < fs.StreamLast || val.FleetStatus().LastApplied < fs.StreamLast {
+			return fmt.Errorf("full %+v, validator applied %d", fs, val.FleetStatus().LastApplied)
+		}
+		return nil
+	}
+	eventstest.CheckFor(t, waitLong, pollEvery, caughtUp)
+
+	before := boundedEvents(t, full.Node, "flush_cutoff")
+	res, err := full.Flush()
+	if err != nil {
+		t.Fatalf("Flush: %v", err)
+	}
+	if got := time.Until(res.Cutoff); got > 0 {
+		t.Errorf("flush cutoff %v is %v ahead of the right clock, want at or before it", res.Cutoff, got)
+	}
+	if got := boundedEvents(t, full.Node, "flush_cutoff"); got != before+1 {
+		t.Errorf("full node: blnode_events_bounded_total{bound=flush_cutoff} = %v, want %v", got, before+1)
+	}
+	// The flush event went through the stream to both nodes: wait until
+	// both applied everything, then the token is still blacklisted on each.
+	eventstest.CheckFor(t, waitLong, pollEvery, caughtUp)
+	for i, n := range nodes {
+		if ok, err := n.Check(jti); err != nil || !ok {
+			t.Errorf("node %d: Check(%s) = %v, %v after the ahead node's flush, want blacklisted", i, jti, ok, err)
+		}
 	}
 }
