@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -38,6 +39,9 @@ type Node struct {
 	nodeID   string
 	fleet    *fleet // nil when NATS is disabled
 	started  time.Time
+	// rebuilding is set while a store that New found damaged is rebuilt
+	// from the stream: checks fail closed until the node is Ready.
+	rebuilding atomic.Bool
 
 	metrics *metrics // Prometheus registry and counters (metrics.go)
 
@@ -65,7 +69,11 @@ func New(cfg Config) (*Node, error) {
 	}
 	n := &Node{cfg: cfg, log: cfg.Logger.With("component", "node"), verifier: v, started: cfg.Now()}
 	n.metrics = newMetrics(n)
-	n.store, err = persist.Open(cfg.DataDir, persist.Options{KeepRawToken: cfg.KeepRawToken, Logger: cfg.Logger, Now: cfg.Now})
+	n.store, err = persist.Open(cfg.DataDir, persist.Options{KeepRawToken: cfg.KeepRawToken, Logger: cfg.Logger, Now: cfg.Now,
+		Rebuild: cfg.OnDamagedStore == DamagedRebuild && !cfg.NATS.Disabled})
+	if errors.Is(err, persist.ErrDamaged) {
+		return nil, fmt.Errorf("node: %w; restore from backup or rebuild from the stream", err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
@@ -95,6 +103,10 @@ func New(cfg Config) (*Node, error) {
 		if n.fleet, err = newFleet(n); err != nil {
 			return nil, err
 		}
+	}
+	if why := n.store.Rebuilt(); why != nil {
+		n.rebuilding.Store(true)
+		n.log.Warn("store damaged: rebuilding the replica from the stream; checks answer 503 until it has caught up", "err", why)
 	}
 	ok = true
 	return n, nil
@@ -164,10 +176,22 @@ func (n *Node) Close() error {
 // Check reports whether jti is blacklisted: the in-process check a Go API
 // server makes. A store failure is returned as ErrUnavailable, unless
 // Config.FailOpen is set: then it is logged and jti reported not
-// blacklisted.
+// blacklisted. While a damaged store is rebuilt from the stream (see
+// Config.OnDamagedStore) and the node is not Ready, every check returns
+// ErrUnavailable, FailOpen or not.
 func (n *Node) Check(jti string) (bool, error) {
 	if n.inflight.has(jti) {
 		return true, nil
+	}
+	if n.rebuilding.Load() {
+		// Not FailOpen's case: the store reads fine but lacks what the
+		// stream has not replayed yet, every revocation alike.
+		if !n.Ready() {
+			return true, fmt.Errorf("%w: the store is being rebuilt from the stream", ErrUnavailable)
+		}
+		if n.rebuilding.CompareAndSwap(true, false) {
+			n.log.Info("store rebuilt from the stream; answering checks")
+		}
 	}
 	// Most checks are of unrevoked tokens: the store's filter answers
 	// those from memory, certainly; the cache serves the rest.

@@ -1,6 +1,7 @@
 package persist
 
 import (
+	"fmt"
 	"hash/maphash"
 	"sync"
 
@@ -145,13 +146,26 @@ func (s *filterShard) delete(h uint64) {
 	}
 }
 
-// loadFilter builds the filter from the blacklisted bucket (on Open).
+// loadFilter builds the filter from the blacklisted bucket (on Open). The
+// same walk recomputes the blacklist digest and count and compares them
+// with those every write kept in meta: a key or record changed outside this
+// package (a flipped bit, an edit of the file) would otherwise un-revoke a
+// token silently, and the open fails with ErrDamaged instead. The journal's
+// ops not yet merged need no care: a merge changes the bucket, the count
+// and the digest in one transaction, so the three always agree on disk.
 func (s *Store) loadFilter() error {
 	return s.db.View(func(tx *bolt.Tx) error {
-		s.filter = newIDFilter(int(getU64(tx.Bucket(bucketMeta), metaNumBlacklisted)))
+		meta := tx.Bucket(bucketMeta)
+		kept := Digest{Count: getU64(meta, metaNumBlacklisted), Sum: getU64(meta, metaDigest)}
+		s.filter = newIDFilter(int(kept.Count))
+		var got Digest
 		var hs []uint64
 		c := tx.Bucket(bucketBlacklisted).Cursor()
-		for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			got.Count++
+			if r, err := decodeStored(k, v); err == nil {
+				got.Sum += digestHash(string(k), r.ExpiresAt)
+			}
 			hs = append(hs, s.filter.hash(k))
 			if len(hs) == 4096 {
 				s.filter.add(hs)
@@ -159,6 +173,10 @@ func (s *Store) loadFilter() error {
 			}
 		}
 		s.filter.add(hs)
+		if got != kept {
+			return fmt.Errorf("%w: blacklist digest %v kept by the writes, %v recomputed from the records in %s",
+				ErrDamaged, kept, got, s.db.Path())
+		}
 		return nil
 	})
 }

@@ -23,6 +23,12 @@ var (
 	ErrInvalidRecord = errors.New("persist: invalid record")
 	ErrNotFound      = errors.New("persist: not found")
 	ErrSchema        = errors.New("persist: unsupported schema version")
+	// ErrDamaged is returned by Open when the file fails the checks made
+	// as it opens: the blacklist digest and count recomputed from the
+	// records differ from those every write kept, or the file's pages
+	// cannot be read. Its blacklist cannot be trusted: a changed key
+	// un-revokes a token silently.
+	ErrDamaged = errors.New("persist: store damaged")
 )
 
 // SchemaVersion is the layout this package reads and writes.
@@ -66,6 +72,12 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Rebuild makes Open start a fresh, empty store (applied sequence 0)
+	// when the file is damaged (ErrDamaged), instead of failing: the
+	// damaged file is renamed to blnode.db.damaged-<UTC time> and kept
+	// for forensics. Store.Rebuilt then reports why. For a replica that
+	// the event stream can rebuild; default false.
+	Rebuild bool
 }
 
 // Store is a bbolt-backed token store. Open one per data dir.
@@ -102,6 +114,8 @@ type Store struct {
 	mergeStop chan struct{}
 	mergeDone chan struct{}
 
+	rebuilt error // why Open started afresh (Options.Rebuild); nil if it did not
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -121,6 +135,31 @@ func Open(dir string, o Options) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("persist: create data dir %s: %w", dir, err)
 	}
+	s, err := open(dir, o)
+	if err == nil || !o.Rebuild || !errors.Is(err, ErrDamaged) {
+		return s, err
+	}
+	path := filepath.Join(dir, FileName)
+	aside := fmt.Sprintf("%s.damaged-%s", path, o.Now().UTC().Format("20060102T150405.000000000Z"))
+	if rerr := os.Rename(path, aside); rerr != nil {
+		return nil, fmt.Errorf("%w (and could not move it aside to rebuild: %w)", err, rerr)
+	}
+	o.Logger.Warn("store damaged: moved it aside, starting an empty store to rebuild", "component", "persist",
+		"err", err, "damaged_file", aside)
+	fresh, ferr := open(dir, o)
+	if ferr != nil {
+		return nil, ferr
+	}
+	fresh.rebuilt = err
+	return fresh, nil
+}
+
+// Rebuilt returns why Open started an empty store in place of a damaged
+// one (Options.Rebuild), or nil if it opened the file it found.
+func (s *Store) Rebuilt() error { return s.rebuilt }
+
+// open opens the store file in dir, which exists.
+func open(dir string, o Options) (*Store, error) {
 	path := filepath.Join(dir, FileName)
 	db, err := bolt.Open(path, 0o600, &bolt.Options{
 		Timeout:        o.LockTimeout,
@@ -149,7 +188,7 @@ func Open(dir string, o Options) (*Store, error) {
 	}
 	if err := s.loadFilter(); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("persist: load filter: %w", err)
+		return nil, err
 	}
 	if err := s.loadJournal(); err != nil {
 		db.Close()

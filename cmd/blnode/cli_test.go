@@ -77,6 +77,11 @@ func TestNodeConfig(t *testing.T) {
 				t.Errorf("AdminToken = %q", c.AdminToken)
 			}
 		}},
+		{name: "on damaged store", args: []string{"--role", "validator", "--on-damaged-store", "refuse"}, check: func(t *testing.T, c node.Config) {
+			if c.OnDamagedStore != node.DamagedRefuse {
+				t.Errorf("OnDamagedStore = %q, want refuse", c.OnDamagedStore)
+			}
+		}},
 		{name: "validator without nats", args: []string{"--role", "validator", "--no-nats"}, wantErr: "validator needs NATS"},
 		{name: "missing public key", args: []string{"--public-key-file", filepath.Join(data, "nope.pem")}, wantErr: "--public-key-file"},
 	}

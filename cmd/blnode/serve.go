@@ -187,6 +187,7 @@ func nodeConfig(s *optionSet, log *slog.Logger) (node.Config, error) {
 		AuthCookie:           s.str("auth-cookie"),
 		AuthTokenTypes:       s.list("auth-token-types"),
 		FailOpen:             s.bool("fail-open"),
+		OnDamagedStore:       s.str("on-damaged-store"),
 		NATS: node.NATSConfig{
 			Disabled:  s.bool("no-nats"),
 			URLs:      s.list("nats"),
@@ -203,6 +204,9 @@ func nodeConfig(s *optionSet, log *slog.Logger) (node.Config, error) {
 		EventsPerMessage:  s.int("events-per-message"),
 		NoProvisionStream: !s.bool("provision-stream"),
 		Logger:            log,
+	}
+	if cfg.OnDamagedStore == "auto" {
+		cfg.OnDamagedStore = "" // the role's default
 	}
 	if f := s.str("oauth-clients-file"); f != "" {
 		if cfg.OAuthClients, err = node.LoadOAuthClients(f); err != nil {

@@ -1,0 +1,108 @@
+package persist
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/blnode/blnode/persist/persisttest"
+)
+
+// blacklistedStore writes n blacklistings to a store in dir, closes it (the
+// journal is merged into the trees) and returns their jtis.
+func blacklistedStore(t testing.TB, dir string, n int) []string {
+	t.Helper()
+	s, err := Open(dir, Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	jtis := make([]string, n)
+	ops := make([]Op, n)
+	for i := range ops {
+		jtis[i] = fmt.Sprintf("%032x", i*7919)
+		r := rec(jtis[i], "u1", 4_000_000_000)
+		r.CreatedAt, r.BlacklistedAt = 1, 1
+		ops[i] = Op{Kind: OpBlacklist, Record: r}
+	}
+	if _, err := s.Apply(ops, 42); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return jtis
+}
+
+func TestOpenFindsAChangedBlacklistKey(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		rebuild bool
+	}{
+		{name: "refused", rebuild: false},
+		{name: "rebuilt with Options.Rebuild", rebuild: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			jtis := blacklistedStore(t, dir, 50)
+			path := filepath.Join(dir, FileName)
+			off := persisttest.FlipKeyByte(t, path, "blacklisted", jtis[17])
+			t.Logf("flipped the last byte of %s at offset %d", jtis[17], off)
+			size := fileSize(t, path)
+
+			s, err := Open(dir, Options{Rebuild: tc.rebuild})
+			if !tc.rebuild {
+				if !errors.Is(err, ErrDamaged) || !strings.Contains(err.Error(), "digest") {
+					t.Fatalf("Open of a file with a changed blacklisted key: %v, want ErrDamaged naming the digest", err)
+				}
+				if s != nil {
+					t.Fatal("Open returned a store with its error")
+				}
+				if got := fileSize(t, path); got != size {
+					t.Errorf("a refused open changed the file: %d bytes, was %d", got, size)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Open with Rebuild: %v", err)
+			}
+			defer s.Close()
+			if !errors.Is(s.Rebuilt(), ErrDamaged) {
+				t.Errorf("Rebuilt() = %v, want ErrDamaged", s.Rebuilt())
+			}
+			c, err := s.Counts()
+			if err != nil || c != (Counts{}) {
+				t.Errorf("rebuilt store counts %+v (%v), want empty with applied sequence 0", c, err)
+			}
+			aside, _ := filepath.Glob(path + ".damaged-*")
+			if len(aside) != 1 || fileSize(t, aside[0]) != size {
+				t.Errorf("damaged file kept as %v, want one blnode.db.damaged-* of %d bytes", aside, size)
+			}
+		})
+	}
+}
+
+func TestOpenOfAnIntactStoreIsNotRebuilt(t *testing.T) {
+	dir := t.TempDir()
+	jtis := blacklistedStore(t, dir, 50)
+	s := openTest(t, dir, Options{Rebuild: true})
+	if s.Rebuilt() != nil {
+		t.Fatalf("Rebuilt() = %v on an intact store", s.Rebuilt())
+	}
+	for _, jti := range jtis {
+		if b, err := s.IsBlacklisted(jti); err != nil || !b {
+			t.Fatalf("%s after reopen: %v, %v", jti, b, err)
+		}
+	}
+}
+
+func fileSize(t testing.TB, path string) int64 {
+	t.Helper()
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.Size()
+}
