@@ -58,8 +58,18 @@ type Config struct {
 	// Check and Verify fail closed with ErrUnavailable, even with
 	// FailOpen, as a replica missing revocations would let them through.
 	// DamagedRefuse, the only choice for a full node (its store may hold
-	// writes the stream does not have yet), makes New fail.
+	// writes the stream does not have yet), makes New fail. A store that
+	// is missing or empty although the data dir held one (persist.ErrMissing)
+	// is treated the same way.
 	OnDamagedStore string
+	// RebuildStore makes New start an empty store in place of a damaged
+	// one, or of one that is missing or empty although the data dir held
+	// a store (persist.ErrMissing), whatever the role, and replay the
+	// stream into it (answering checks 503 until caught up). On a full
+	// node, writes still in the lost store's outbox are gone. The
+	// operator's choice, after reading why New refused; a no-op on a
+	// sound store. Default false.
+	RebuildStore bool
 
 	// CompatBlacklistTypes are the token types POST /api/token/blacklist/
 	// accepts; default ["refresh"], like the original.

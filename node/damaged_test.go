@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -32,16 +33,27 @@ func TestDamagedStore(t *testing.T) {
 	waitHasAll(t, jtis, v)
 	v.stop()
 	victim := jtis[len(jtis)/2]
-	persisttest.FlipKeyByte(t, filepath.Join(vdir, persist.FileName), "blacklisted", victim)
+	vpath := filepath.Join(vdir, persist.FileName)
+	flip := func(t *testing.T) { persisttest.FlipKeyByte(t, vpath, "blacklisted", victim) }
+	remove := func(t *testing.T) {
+		if err := os.Remove(vpath); err != nil {
+			t.Fatal(err)
+		}
+	}
 
 	for _, tc := range []struct {
 		name   string
+		damage func(t *testing.T) // before New; nil for none
 		policy string
 	}{
-		{name: "validator refuses with OnDamagedStore refuse", policy: node.DamagedRefuse},
+		{name: "validator refuses with OnDamagedStore refuse", damage: flip, policy: node.DamagedRefuse},
 		{name: "validator rebuilds by default", policy: ""},
+		{name: "validator whose store was deleted rebuilds", damage: remove, policy: ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			if tc.damage != nil {
+				tc.damage(t)
+			}
 			cfg := fleetConfig(node.RoleValidator, 1, s)
 			cfg.DataDir, cfg.Token, cfg.FlushInterval, cfg.OnDamagedStore = vdir, token.Config{HSSecret: secret}, -1, tc.policy
 			cfg.FailOpen = true // a rebuilding replica fails closed all the same
@@ -56,8 +68,11 @@ func TestDamagedStore(t *testing.T) {
 				t.Fatalf("New: %v", err)
 			}
 			defer n.Close()
-			if aside, _ := filepath.Glob(filepath.Join(vdir, persist.FileName+".damaged-*")); len(aside) != 1 {
+			if aside, _ := filepath.Glob(vpath + ".damaged-*"); len(aside) != 1 {
 				t.Errorf("damaged file kept as %v, want one blnode.db.damaged-*", aside)
+			}
+			if why := n.Store().Rebuilt(); !errors.Is(why, persist.ErrDamaged) && !errors.Is(why, persist.ErrMissing) {
+				t.Errorf("Store().Rebuilt() = %v", why)
 			}
 			if b, err := n.Check(victim); !errors.Is(err, node.ErrUnavailable) || !b {
 				t.Fatalf("Check before the replay: %v, %v; want ErrUnavailable", b, err)

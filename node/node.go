@@ -70,9 +70,9 @@ func New(cfg Config) (*Node, error) {
 	n := &Node{cfg: cfg, log: cfg.Logger.With("component", "node"), verifier: v, started: cfg.Now()}
 	n.metrics = newMetrics(n)
 	n.store, err = persist.Open(cfg.DataDir, persist.Options{KeepRawToken: cfg.KeepRawToken, Logger: cfg.Logger, Now: cfg.Now,
-		Rebuild: cfg.OnDamagedStore == DamagedRebuild && !cfg.NATS.Disabled})
-	if errors.Is(err, persist.ErrDamaged) {
-		return nil, fmt.Errorf("node: %w; restore from backup or rebuild from the stream", err)
+		Rebuild: cfg.RebuildStore || (cfg.OnDamagedStore == DamagedRebuild && !cfg.NATS.Disabled)})
+	if errors.Is(err, persist.ErrDamaged) || errors.Is(err, persist.ErrMissing) {
+		return nil, fmt.Errorf("node: %w; restore from backup or rebuild from the stream (--rebuild-store)", err)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("node: %w", err)
@@ -105,8 +105,12 @@ func New(cfg Config) (*Node, error) {
 		}
 	}
 	if why := n.store.Rebuilt(); why != nil {
-		n.rebuilding.Store(true)
-		n.log.Warn("store damaged: rebuilding the replica from the stream; checks answer 503 until it has caught up", "err", why)
+		if n.fleet == nil {
+			n.log.Warn("started an empty store in place of the lost one; without NATS there is no stream to rebuild it from: every earlier revocation is gone", "err", why)
+		} else {
+			n.rebuilding.Store(true)
+			n.log.Warn("started an empty store in place of the lost one: rebuilding it from the stream; checks answer 503 until it has caught up", "err", why)
+		}
 	}
 	ok = true
 	return n, nil

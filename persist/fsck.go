@@ -55,12 +55,20 @@ func Fsck(dir string, o FsckOptions) (FsckReport, error) {
 	}
 	path := filepath.Join(dir, FileName)
 	rep := FsckReport{Path: path}
-	st, err := os.Stat(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return rep, fmt.Errorf("%w: no store in %s (%s does not exist)", ErrNotFound, dir, path)
-	}
+	_, hasMarker, err := readMarker(dir)
 	if err != nil {
+		return rep, err
+	}
+	st, err := os.Stat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist) && hasMarker:
+		return rep, fmt.Errorf("%w: %s is missing, but %s shows that this data dir held a store", ErrMissing, path, MarkerName)
+	case errors.Is(err, fs.ErrNotExist):
+		return rep, fmt.Errorf("%w: no store in %s (%s does not exist)", ErrNotFound, dir, path)
+	case err != nil:
 		return rep, fmt.Errorf("persist: %w", err)
+	case st.Size() == 0:
+		return rep, fmt.Errorf("%w: %s is empty (0 bytes)", ErrMissing, path)
 	}
 	rep.Size = st.Size()
 	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: o.LockTimeout})

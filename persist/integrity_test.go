@@ -106,3 +106,114 @@ func fileSize(t testing.TB, path string) int64 {
 	}
 	return st.Size()
 }
+
+func TestOpenOfALostStore(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		lose    func(t *testing.T, path string)
+		rebuild bool
+	}{
+		{name: "deleted, refused", lose: removeFile},
+		{name: "emptied, refused", lose: truncateFile},
+		{name: "deleted, rebuilt with Options.Rebuild", lose: removeFile, rebuild: true},
+		{name: "emptied, rebuilt with Options.Rebuild", lose: truncateFile, rebuild: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			s, err := Open(dir, Options{NoSync: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			id, err := s.NodeID(func() string { return "node-1" })
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			tc.lose(t, filepath.Join(dir, FileName))
+
+			s, err = Open(dir, Options{Rebuild: tc.rebuild})
+			if !tc.rebuild {
+				if !errors.Is(err, ErrMissing) || !strings.Contains(err.Error(), MarkerName) {
+					t.Fatalf("Open of a lost store: %v, want ErrMissing naming the marker", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Open with Rebuild: %v", err)
+			}
+			defer s.Close()
+			if !errors.Is(s.Rebuilt(), ErrMissing) {
+				t.Errorf("Rebuilt() = %v, want ErrMissing", s.Rebuilt())
+			}
+			if got, err := s.NodeID(func() string { return "node-2" }); err != nil || got != id {
+				t.Errorf("node id of the rebuilt store %q (%v), want %q kept from the marker", got, err, id)
+			}
+		})
+	}
+}
+
+func TestOpenWritesTheMarker(t *testing.T) {
+	dir := t.TempDir()
+	blacklistedStore(t, dir, 3)
+	if _, err := os.Stat(filepath.Join(dir, MarkerName)); err != nil {
+		t.Fatalf("no marker after the first open: %v", err)
+	}
+	// A store from before the marker gets one when it next opens.
+	if err := os.Remove(filepath.Join(dir, MarkerName)); err != nil {
+		t.Fatal(err)
+	}
+	s := openTest(t, dir, Options{})
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	removeFile(t, filepath.Join(dir, FileName))
+	if _, err := Open(dir, Options{}); !errors.Is(err, ErrMissing) {
+		t.Fatalf("Open after the store of an upgraded dir was deleted: %v, want ErrMissing", err)
+	}
+	// A new dir, or an empty file with no marker (a crash while the
+	// first open created it), is a first start.
+	fresh := t.TempDir()
+	if err := os.WriteFile(filepath.Join(fresh, FileName), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s = openTest(t, fresh, Options{})
+	if s.Rebuilt() != nil {
+		t.Errorf("first start reported as a rebuild: %v", s.Rebuilt())
+	}
+}
+
+func FuzzParseMarker(f *testing.F) {
+	f.Add(marker{nodeID: "0123abcd"}.encode())
+	f.Add(marker{}.encode())
+	f.Add([]byte("node_id=\nnode_id=x\r\n"))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := parseMarker(b)
+		if err != nil {
+			return
+		}
+		if strings.ContainsAny(m.nodeID, "\n") {
+			t.Fatalf("node id %q holds a newline", m.nodeID)
+		}
+		// What it wrote, it reads back.
+		if m2, err := parseMarker(m.encode()); err != nil || m2 != m {
+			t.Fatalf("round trip of %+v: %+v, %v", m, m2, err)
+		}
+	})
+}
+
+func removeFile(t *testing.T, path string) {
+	t.Helper()
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func truncateFile(t *testing.T, path string) {
+	t.Helper()
+	if err := os.Truncate(path, 0); err != nil {
+		t.Fatal(err)
+	}
+}

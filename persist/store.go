@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -29,6 +30,10 @@ var (
 	// cannot be read. Its blacklist cannot be trusted: a changed key
 	// un-revokes a token silently.
 	ErrDamaged = errors.New("persist: store damaged")
+	// ErrMissing is returned by Open when the store file is missing or
+	// empty but the marker beside it (MarkerName) shows that the data dir
+	// held a store: starting an empty one would drop every revocation.
+	ErrMissing = errors.New("persist: store missing")
 )
 
 // SchemaVersion is the layout this package reads and writes.
@@ -73,10 +78,11 @@ type Options struct {
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 	// Rebuild makes Open start a fresh, empty store (applied sequence 0)
-	// when the file is damaged (ErrDamaged), instead of failing: the
-	// damaged file is renamed to blnode.db.damaged-<UTC time> and kept
-	// for forensics. Store.Rebuilt then reports why. For a replica that
-	// the event stream can rebuild; default false.
+	// when the file is damaged (ErrDamaged) or missing or empty after use
+	// (ErrMissing), instead of failing: a damaged or empty file is renamed
+	// to blnode.db.damaged-<UTC time> and kept for forensics, and the node
+	// id is kept from the marker. Store.Rebuilt then reports why. For a
+	// replica that the event stream can rebuild; default false.
 	Rebuild bool
 }
 
@@ -114,7 +120,9 @@ type Store struct {
 	mergeStop chan struct{}
 	mergeDone chan struct{}
 
-	rebuilt error // why Open started afresh (Options.Rebuild); nil if it did not
+	rebuilt  error  // why Open started afresh (Options.Rebuild); nil if it did not
+	markerID string // the node id the marker holds (marker.go); under markerMu after Open
+	markerMu sync.Mutex
 
 	closeOnce sync.Once
 	closeErr  error
@@ -135,27 +143,83 @@ func Open(dir string, o Options) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("persist: create data dir %s: %w", dir, err)
 	}
-	s, err := open(dir, o)
-	if err == nil || !o.Rebuild || !errors.Is(err, ErrDamaged) {
-		return s, err
+	m, hasMarker, err := readMarker(dir)
+	if err != nil {
+		return nil, err
 	}
 	path := filepath.Join(dir, FileName)
-	aside := fmt.Sprintf("%s.damaged-%s", path, o.Now().UTC().Format("20060102T150405.000000000Z"))
-	if rerr := os.Rename(path, aside); rerr != nil {
-		return nil, fmt.Errorf("%w (and could not move it aside to rebuild: %w)", err, rerr)
+	var s *Store
+	st, serr := os.Stat(path)
+	switch {
+	case serr != nil && !errors.Is(serr, fs.ErrNotExist):
+		return nil, fmt.Errorf("persist: %w", serr)
+	case hasMarker && (serr != nil || st.Size() == 0):
+		what := "missing"
+		if serr == nil {
+			what = "empty (0 bytes)"
+		}
+		err = fmt.Errorf("%w: %s is %s, but %s shows that this data dir held a store", ErrMissing, path, what, MarkerName)
+	default:
+		s, err = open(dir, o)
 	}
-	o.Logger.Warn("store damaged: moved it aside, starting an empty store to rebuild", "component", "persist",
-		"err", err, "damaged_file", aside)
+	if err == nil {
+		s.markerID = m.nodeID
+		if !hasMarker {
+			// A new store, or one from before the marker.
+			if err := s.writeMarker(); err != nil {
+				s.Close()
+				return nil, err
+			}
+		}
+		return s, nil
+	}
+	if !o.Rebuild || !(errors.Is(err, ErrDamaged) || errors.Is(err, ErrMissing)) {
+		return nil, err
+	}
+	if _, serr := os.Stat(path); serr == nil {
+		aside := fmt.Sprintf("%s.damaged-%s", path, o.Now().UTC().Format("20060102T150405.000000000Z"))
+		if rerr := os.Rename(path, aside); rerr != nil {
+			return nil, fmt.Errorf("%w (and could not move it aside to rebuild: %w)", err, rerr)
+		}
+		o.Logger.Warn("moved the store aside, starting an empty store to rebuild", "component", "persist",
+			"err", err, "damaged_file", aside)
+	} else {
+		o.Logger.Warn("starting an empty store to rebuild", "component", "persist", "err", err)
+	}
 	fresh, ferr := open(dir, o)
 	if ferr != nil {
 		return nil, ferr
 	}
-	fresh.rebuilt = err
+	fresh.rebuilt, fresh.markerID = err, m.nodeID
+	if err := fresh.writeMarker(); err != nil {
+		fresh.Close()
+		return nil, err
+	}
 	return fresh, nil
 }
 
-// Rebuilt returns why Open started an empty store in place of a damaged
-// one (Options.Rebuild), or nil if it opened the file it found.
+// writeMarker writes the marker with the node id the store holds, or the
+// one the marker had.
+func (s *Store) writeMarker() error {
+	id := s.markerID
+	if err := s.view(func(tx *bolt.Tx) error {
+		if v := tx.Bucket(bucketMeta).Get(metaNodeID); len(v) > 0 {
+			id = string(v)
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	if err := writeMarker(s.dir, marker{nodeID: id}); err != nil {
+		return err
+	}
+	s.markerID = id
+	return nil
+}
+
+// Rebuilt returns why Open started an empty store in place of a damaged,
+// missing or emptied one (Options.Rebuild), or nil if it opened the file it
+// found.
 func (s *Store) Rebuilt() error { return s.rebuilt }
 
 // open opens the store file in dir, which exists.

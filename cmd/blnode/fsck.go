@@ -29,8 +29,8 @@ node holds the data dir.`, "config", "data")
 	switch {
 	case errors.Is(err, persist.ErrLocked):
 		return fmt.Errorf("fsck: %w: stop the node that runs on %s first (fsck works offline)", err, data)
-	case errors.Is(err, persist.ErrDamaged):
-		return fmt.Errorf("fsck: %w; restore from backup or rebuild from the stream", err)
+	case errors.Is(err, persist.ErrDamaged) || errors.Is(err, persist.ErrMissing):
+		return fmt.Errorf("fsck: %w; restore from backup or rebuild from the stream (--rebuild-store)", err)
 	case err != nil:
 		return fmt.Errorf("fsck: %w", err)
 	}
@@ -41,7 +41,7 @@ node holds the data dir.`, "config", "data")
 		if more := rep.Problems - len(rep.Details); more > 0 {
 			fmt.Fprintf(e.stdout, "… and %d more\n", more)
 		}
-		return fmt.Errorf("fsck: %w: %d problems in %s; restore from backup or rebuild from the stream", persist.ErrDamaged, rep.Problems, rep.Path)
+		return fmt.Errorf("fsck: %w: %d problems in %s; restore from backup or rebuild from the stream (--rebuild-store)", persist.ErrDamaged, rep.Problems, rep.Path)
 	}
 	_, err = fmt.Fprintf(e.stdout, "%s: ok: %d blacklisted (digest %v), %d outstanding, %d user revocations, %d journaled, %d in the outbox; %s\n",
 		rep.Path, rep.Blacklisted, rep.Digest, rep.Outstanding, rep.UserRevocations, rep.Journaled, rep.Outbox, humanBytes(rep.Size))

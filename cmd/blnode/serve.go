@@ -188,6 +188,7 @@ func nodeConfig(s *optionSet, log *slog.Logger) (node.Config, error) {
 		AuthTokenTypes:       s.list("auth-token-types"),
 		FailOpen:             s.bool("fail-open"),
 		OnDamagedStore:       s.str("on-damaged-store"),
+		RebuildStore:         s.bool("rebuild-store"),
 		NATS: node.NATSConfig{
 			Disabled:  s.bool("no-nats"),
 			URLs:      s.list("nats"),
@@ -218,6 +219,10 @@ func nodeConfig(s *optionSet, log *slog.Logger) (node.Config, error) {
 	}
 	if cfg.NATS.Disabled && cfg.Role == node.RoleValidator {
 		return node.Config{}, errors.New("--role validator needs NATS: a validator without the event stream has nothing to replicate")
+	}
+	if cfg.RebuildStore {
+		log.Warn("--rebuild-store is set: a damaged or lost store is replaced by an empty one (rebuilt from the stream, if any)",
+			"rebuild_store", s.where("rebuild-store"))
 	}
 	if cfg.FailOpen {
 		log.Warn("--fail-open is set: when the store cannot be read, tokens are let through unchecked, blacklisted ones too",
