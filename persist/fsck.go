@@ -71,26 +71,49 @@ func Fsck(dir string, o FsckOptions) (FsckReport, error) {
 		return rep, fmt.Errorf("%w: %s is empty (0 bytes)", ErrMissing, path)
 	}
 	rep.Size = st.Size()
-	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: o.LockTimeout})
-	if errors.Is(err, bolterrors.ErrTimeout) {
-		return rep, fmt.Errorf("%w: %s (another blnode holds %s)", ErrLocked, dir, path)
+	if err := checkFileLayout(path); err != nil {
+		return rep, fmt.Errorf("%w (%s)", err, path)
 	}
-	if err != nil {
+	var db *bolt.DB
+	err = guard("open "+path, func() error {
+		var err error
+		// The map Open makes: a damaged length that reaches past the
+		// file faults here as it does there.
+		db, err = bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: o.LockTimeout, InitialMmapSize: 1 << 30})
+		return err
+	})
+	switch {
+	case errors.Is(err, bolterrors.ErrTimeout):
+		return rep, fmt.Errorf("%w: %s (another blnode holds %s)", ErrLocked, dir, path)
+	case faulted(err):
+		return rep, fmt.Errorf("%w (%s)", err, path)
+	case err != nil:
 		return rep, fmt.Errorf("%w: %s: %w", ErrDamaged, path, err)
 	}
-	defer db.Close()
 	f := fscker{rep: &rep, max: o.MaxProblems}
-	err = db.View(func(tx *bolt.Tx) error {
-		f.walk(tx)
-		if rep.Problems == 0 {
-			// bbolt's own check last: it reads every page, which the
-			// walk above has shown to be in place.
+	err = guard("read "+path, func() error {
+		return db.View(func(tx *bolt.Tx) error {
+			f.walk(tx)
+			return nil
+		})
+	})
+	if faulted(err) {
+		// bbolt's state may be half-way: the process ends soon anyway.
+		f.problem("%v", err)
+		return rep, nil
+	}
+	defer db.Close()
+	if rep.Problems == 0 {
+		// bbolt's own check last (it reads every page in a goroutine of
+		// its own, beyond guard's reach): the walk has read every page
+		// it reaches.
+		err = db.View(func(tx *bolt.Tx) error {
 			for err := range tx.Check() {
 				f.problem("bbolt: %v", err)
 			}
-		}
-		return nil
-	})
+			return nil
+		})
+	}
 	return rep, err
 }
 
@@ -108,10 +131,19 @@ func (f *fscker) problem(format string, args ...any) {
 }
 
 func (f *fscker) walk(tx *bolt.Tx) {
+	if k := rootOutOfOrder(tx); k != nil {
+		f.problem("bucket names out of order at %q", k)
+		return
+	}
 	for _, name := range allBuckets {
-		if tx.Bucket(name) == nil {
+		b := tx.Bucket(name)
+		if b == nil {
 			f.problem("bucket %s is missing", name)
 			return
+		}
+		// Every key and the ends of every value (a fault is a problem).
+		if k, _ := outOfOrder(b); k != nil {
+			f.problem("%s: keys out of order at %q", name, k)
 		}
 	}
 	meta := tx.Bucket(bucketMeta)

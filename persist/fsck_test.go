@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -14,10 +15,10 @@ import (
 
 // soundStore fills a store in dir with every kind of entry (records of both
 // buckets, rewrites, revocations, a flush, outbox entries, journaled ops
-// not yet merged) and closes it.
+// not yet merged) and closes it. The file is the same from run to run.
 func soundStore(t testing.TB, dir string) {
 	t.Helper()
-	s, err := Open(dir, Options{NoSync: true})
+	s, err := Open(dir, Options{NoSync: true, Now: func() time.Time { return time.Unix(1_700_000_000, 0) }})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -120,6 +120,7 @@ type Store struct {
 	mergeStop chan struct{}
 	mergeDone chan struct{}
 
+	touched  byte   // what loadFilter read of every value (so that it reads them)
 	rebuilt  error  // why Open started afresh (Options.Rebuild); nil if it did not
 	markerID string // the node id the marker holds (marker.go); under markerMu after Open
 	markerMu sync.Mutex
@@ -225,19 +226,33 @@ func (s *Store) Rebuilt() error { return s.rebuilt }
 // open opens the store file in dir, which exists.
 func open(dir string, o Options) (*Store, error) {
 	path := filepath.Join(dir, FileName)
-	db, err := bolt.Open(path, 0o600, &bolt.Options{
-		Timeout:        o.LockTimeout,
-		NoSync:         o.NoSync,
-		NoFreelistSync: false,
-		FreelistType:   bolt.FreelistArrayType,
-		// Reserve address space up front: every remap as the file grows
-		// stops the world of open transactions and re-reads every node.
-		InitialMmapSize: 1 << 30,
-	})
-	if errors.Is(err, bolterrors.ErrTimeout) {
-		return nil, fmt.Errorf("%w: %s (another blnode holds %s)", ErrLocked, dir, path)
+	if err := checkFileLayout(path); err != nil {
+		return nil, fmt.Errorf("%w (%s)", err, path)
 	}
-	if err != nil {
+	var db *bolt.DB
+	err := guard("open "+path, func() error {
+		var err error
+		db, err = bolt.Open(path, 0o600, &bolt.Options{
+			Timeout:        o.LockTimeout,
+			NoSync:         o.NoSync,
+			NoFreelistSync: false,
+			FreelistType:   bolt.FreelistArrayType,
+			// Reserve address space up front: every remap as the file grows
+			// stops the world of open transactions and re-reads every node.
+			InitialMmapSize: 1 << 30,
+		})
+		return err
+	})
+	switch {
+	case errors.Is(err, bolterrors.ErrTimeout):
+		return nil, fmt.Errorf("%w: %s (another blnode holds %s)", ErrLocked, dir, path)
+	case errors.Is(err, bolterrors.ErrInvalid) || errors.Is(err, bolterrors.ErrChecksum) || errors.Is(err, bolterrors.ErrVersionMismatch):
+		return nil, fmt.Errorf("%w: %s: %w", ErrDamaged, path, err)
+	case faulted(err):
+		// bbolt faulted or panicked with the file open: leave it (and its
+		// lock) rather than risk another fault or a lock held forever.
+		return nil, fmt.Errorf("%w (%s)", err, path)
+	case err != nil:
 		return nil, fmt.Errorf("persist: open %s: %w", path, err)
 	}
 	s := &Store{db: db, dir: dir, opts: o, log: o.Logger.With("component", "persist"), now: o.Now, epoch: time.Now()}
@@ -246,17 +261,30 @@ func open(dir string, o Options) (*Store, error) {
 	s.commit.prelude = s.prelude
 	s.commit.epilogue = s.writeOutbox
 	s.mergeAt, s.chunk = mergeAt, mergeChunk
-	if err := s.init(); err != nil {
-		db.Close()
+	err = guard("read "+path, func() error {
+		// Read and check the file before writing to it (init).
+		if err := s.loadFilter(); err != nil {
+			return err
+		}
+		if err := s.init(); err != nil {
+			if errors.Is(err, bolterrors.ErrIncompatibleValue) || errors.Is(err, ErrCorrupt) {
+				return fmt.Errorf("%w: %s: %w", ErrDamaged, path, err)
+			}
+			return err
+		}
+		if err := s.loadJournal(); err != nil {
+			if errors.Is(err, ErrCorrupt) {
+				return fmt.Errorf("%w: %s: journal: %w", ErrDamaged, path, err)
+			}
+			return fmt.Errorf("persist: load journal: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		if !faulted(err) {
+			db.Close() // no fault or panic: bbolt's state is sound
+		}
 		return nil, err
-	}
-	if err := s.loadFilter(); err != nil {
-		db.Close()
-		return nil, err
-	}
-	if err := s.loadJournal(); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("persist: load journal: %w", err)
 	}
 	s.mergeWake, s.mergeStop, s.mergeDone = make(chan struct{}, 1), make(chan struct{}), make(chan struct{})
 	go s.merger()
