@@ -34,6 +34,10 @@ var (
 	// empty but the marker beside it (MarkerName) shows that the data dir
 	// held a store: starting an empty one would drop every revocation.
 	ErrMissing = errors.New("persist: store missing")
+	// ErrPanicked is returned to a writer whose write panicked inside a
+	// group commit; the other writes of its group are committed without
+	// it. The error holds the panic's value.
+	ErrPanicked = errors.New("persist: write panicked")
 )
 
 // SchemaVersion is the layout this package reads and writes.
