@@ -116,21 +116,47 @@ func New(cfg Config) (*Node, error) {
 	return n, nil
 }
 
-// userNotBefore loads the users cache: key is a user id, or NUL + a
-// refresh-rotation family id.
+// userNotBefore loads the users cache: key is userKey(user) or
+// familyKey(family). The kind byte keeps the two apart whatever the ids
+// hold: a user claim may contain any character, NUL too.
 func (n *Node) userNotBefore(key string) (int64, error) {
 	var r persist.Revocation
 	var ok bool
 	var err error
-	if fam, isFam := strings.CutPrefix(key, "\x00"); isFam {
-		r, ok, err = n.store.FamilyNotBefore(fam)
-	} else {
-		r, ok, err = n.store.UserNotBefore(key)
+	switch {
+	case strings.HasPrefix(key, familyKind):
+		r, ok, err = n.store.FamilyNotBefore(key[len(familyKind):])
+	case strings.HasPrefix(key, userKind):
+		r, ok, err = n.store.UserNotBefore(key[len(userKind):])
 	}
 	if !ok || err != nil {
 		return 0, err
 	}
 	return r.NotBefore, nil
+}
+
+// The kinds of the users cache's keys.
+const (
+	userKind   = "u"
+	familyKind = "f"
+)
+
+func userKey(user string) string  { return userKind + user }
+func familyKey(fam string) string { return familyKind + fam }
+
+// revocationKeys maps the ids a flush removed (token ids, user ids, and
+// NUL + family id for family revocations: the store's keys) to the users
+// cache's keys.
+func revocationKeys(ids []string) []string {
+	keys := make([]string, 0, len(ids))
+	for _, id := range ids {
+		if fam, ok := strings.CutPrefix(id, "\x00"); ok {
+			keys = append(keys, familyKey(fam))
+		} else {
+			keys = append(keys, userKey(id))
+		}
+	}
+	return keys
 }
 
 // ID returns the node id.
@@ -241,12 +267,12 @@ func (n *Node) checkClaims(c token.Claims) error {
 		return ErrBlacklisted
 	}
 	if c.User != "" {
-		if err := n.checkNotBefore(c, c.User); err != nil {
+		if err := n.checkNotBefore(c, userKey(c.User)); err != nil {
 			return err
 		}
 	}
 	if c.Family != "" {
-		return n.checkNotBefore(c, "\x00"+c.Family)
+		return n.checkNotBefore(c, familyKey(c.Family))
 	}
 	return nil
 }
@@ -364,7 +390,7 @@ func (n *Node) flushLocal(cutoff int64) (persist.FlushResult, error) {
 	start := time.Now()
 	res, err := n.store.Flush(cutoff, n.cfg.FlushBatch, func(ids []string) {
 		n.revoked.Invalidate(ids...)
-		n.users.Invalidate(ids...)
+		n.users.Invalidate(revocationKeys(ids)...)
 	})
 	n.metrics.flushed(res, time.Since(start), err)
 	if err != nil {

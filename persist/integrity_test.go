@@ -217,3 +217,19 @@ func truncateFile(t *testing.T, path string) {
 		t.Fatal(err)
 	}
 }
+
+func TestUserNotBeforeNeverReadsAFamily(t *testing.T) {
+	s := openTest(t, "", Options{NoSync: true})
+	if _, err := s.Revoke(Revocation{Family: "abc", NotBefore: 100, Expires: 200}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if r, ok, err := s.UserNotBefore("\x00abc"); ok || err != nil {
+		t.Fatalf("UserNotBefore(NUL abc) = %+v, %v, %v; want none: that is family abc's key", r, ok, err)
+	}
+	if _, err := s.Revoke(Revocation{User: "\x00abc", NotBefore: 100, Expires: 200}, nil); !errors.Is(err, ErrInvalidRecord) {
+		t.Fatalf("Revoke of user NUL abc: %v, want ErrInvalidRecord", err)
+	}
+	if r, ok, err := s.FamilyNotBefore("abc"); !ok || err != nil || r.Family != "abc" || r.User != "" {
+		t.Fatalf("FamilyNotBefore(abc) = %+v, %v, %v", r, ok, err)
+	}
+}

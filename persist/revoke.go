@@ -82,7 +82,12 @@ func (s *Store) RevokeUser(user string, notBefore, expires int64, outbox []byte)
 }
 
 // UserNotBefore returns the user's revocation, if any (ok false when none).
+// A user id that no revocation can hold (one with NUL, which Revoke
+// refuses) has none: its key would be a family's (familyKey).
 func (s *Store) UserNotBefore(user string) (Revocation, bool, error) {
+	if validUser(user) != nil {
+		return Revocation{}, false, nil
+	}
 	return s.notBefore([]byte(user))
 }
 
