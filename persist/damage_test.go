@@ -27,7 +27,8 @@ func openDamaged(t testing.TB, dir string) error {
 	t.Helper()
 	s, err := Open(dir, Options{NoSync: true, LockTimeout: 50e6})
 	if err != nil {
-		if !errors.Is(err, ErrDamaged) {
+		// A changed schema version reads as a file of another version.
+		if !errors.Is(err, ErrDamaged) && !errors.Is(err, ErrSchema) {
 			t.Fatalf("Open of a damaged file: %v, want ErrDamaged", err)
 		}
 		return err
@@ -93,10 +94,11 @@ func TestOpenOfAFileWithFlippedBytes(t *testing.T) {
 	t.Logf("%d of %d flips refused at Open", refused, n)
 }
 
-// FuzzOpenDamagedStore: Open of a store file with bytes changed (patch is
-// pairs of a 2-byte page-relative offset selector and a mask) or cut
-// short never faults or panics: it fails with ErrDamaged, or opens a store
-// whose reads answer (with errors, at worst).
+// FuzzOpenDamagedStore: Open and Fsck of a store file with bytes changed
+// (patch holds triples: a 2-byte offset selector, scaled to the pages in
+// use, and a mask) or cut short never fault or panic: Open fails with
+// ErrDamaged or opens a store whose reads answer (with errors, at worst);
+// Fsck fails with ErrDamaged or reports.
 func FuzzOpenDamagedStore(f *testing.F) {
 	file, used := storeBytes(f)
 	f.Add([]byte{}, uint32(0))
@@ -105,7 +107,7 @@ func FuzzOpenDamagedStore(f *testing.F) {
 	f.Add([]byte{}, uint32(used/2))            // truncated
 	f.Add([]byte{0x30, 0x40, 0xff, 0x31, 0x00, 0x7f}, uint32(0))
 	f.Fuzz(func(t *testing.T, patch []byte, cut uint32) {
-		dir := damagedCopy(t, file, func(b []byte) []byte {
+		damage := func(b []byte) []byte {
 			for i := 0; i+2 < len(patch); i += 3 {
 				off := (int64(patch[i])<<8 | int64(patch[i+1])) * used >> 16
 				b[off] ^= patch[i+2]
@@ -114,10 +116,15 @@ func FuzzOpenDamagedStore(f *testing.F) {
 				b = b[:cut]
 			}
 			return b
-		})
-		s, err := Open(dir, Options{NoSync: true, LockTimeout: 50e6})
+		}
+		// Fsck on a copy of its own: an Open that faulted keeps its lock.
+		if _, err := Fsck(damagedCopy(t, file, damage), FsckOptions{}); err != nil && !errors.Is(err, ErrDamaged) {
+			t.Fatalf("Fsck: %v, want ErrDamaged or a report", err)
+		}
+		s, err := Open(damagedCopy(t, file, damage), Options{NoSync: true, LockTimeout: 50e6})
 		if err != nil {
-			if !errors.Is(err, ErrDamaged) {
+			// A changed schema version reads as a file of another version.
+			if !errors.Is(err, ErrDamaged) && !errors.Is(err, ErrSchema) {
 				t.Fatalf("Open: %v, want ErrDamaged", err)
 			}
 			return
