@@ -181,8 +181,8 @@ func (s *Store) loadFilter() error {
 				}
 				prev = k
 				got.Count++
-				if r, err := decodeStored(k, v); err == nil {
-					got.Sum += digestHash(string(k), r.ExpiresAt)
+				if exp, ok := storedExp(v); ok {
+					got.Sum += digestHash(string(k), exp)
 				}
 				hs = append(hs, s.filter.hash(k))
 				if len(hs) == 4096 {
