@@ -196,6 +196,13 @@ func (s *Store) loadFilter() error {
 			return fmt.Errorf("%w: blacklist digest %v kept by the writes, %v recomputed from the records in %s",
 				ErrDamaged, kept, got, s.db.Path())
 		}
+		if meta := tx.Bucket(bucketMeta); meta != nil && meta.Get(metaRevDigest) != nil && tx.Bucket(bucketUserRevoked) != nil {
+			kept := Digest{Count: getU64(meta, metaNumRevoked), Sum: getU64(meta, metaRevDigest)}
+			if got := recomputeRevDigest(tx); got != kept {
+				return fmt.Errorf("%w: user and family revocations' digest %v kept by the writes, %v recomputed from the entries in %s",
+					ErrDamaged, kept, got, s.db.Path())
+			}
+		}
 		// A cursor walk: tens of ns a key.
 		for _, name := range [][]byte{bucketOutstanding, bucketByUser, bucketByExp, bucketUserRevoked, bucketOutbox, bucketMeta,
 			bucketJournals[0], bucketJournals[1]} {

@@ -206,6 +206,9 @@ func (f *fscker) walk(tx *bolt.Tx) {
 	if kept := getU64(meta, metaNumRevoked); kept != f.rep.UserRevocations {
 		f.problem("meta: user_revocations count %d kept, %d revocations", kept, f.rep.UserRevocations)
 	}
+	if kept, got := getU64(meta, metaRevDigest), recomputeRevDigest(tx).Sum; meta.Get(metaRevDigest) != nil && kept != got {
+		f.problem("meta: revocations' digest %016x kept, %016x recomputed from the entries", kept, got)
+	}
 
 	c = byExp.Cursor()
 	for k, _ := c.First(); k != nil; k, _ = c.Next() {

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/blnode/blnode/persist/persisttest"
 )
 
@@ -231,5 +233,67 @@ func TestUserNotBeforeNeverReadsAFamily(t *testing.T) {
 	}
 	if r, ok, err := s.FamilyNotBefore("abc"); !ok || err != nil || r.Family != "abc" || r.User != "" {
 		t.Fatalf("FamilyNotBefore(abc) = %+v, %v, %v", r, ok, err)
+	}
+}
+
+func TestOpenFindsAChangedRevocation(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir, Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []Revocation{
+		{User: "alice", NotBefore: 100, Expires: 5000},
+		{User: "bob", NotBefore: 100, Expires: 150},
+		{Family: "fam", NotBefore: 100, Expires: 5000},
+		{User: "alice", NotBefore: 200, Expires: 5100}, // a later one replaces it
+	} {
+		if _, err := s.Revoke(r, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if res, err := s.Flush(1000, 10, nil); err != nil || res.UserRevocations != 1 {
+		t.Fatalf("flush: %+v, %v; want bob's revocation removed", res, err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if s, err = Open(dir, Options{}); err != nil {
+		t.Fatalf("reopen after revocations and a flush: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	persisttest.FlipKeyByte(t, filepath.Join(dir, FileName), "user_revocations", "alice")
+	if _, err := Open(dir, Options{}); !errors.Is(err, ErrDamaged) || !strings.Contains(err.Error(), "revocations' digest") {
+		t.Fatalf("Open with a changed revocation key: %v, want ErrDamaged naming the revocations' digest", err)
+	}
+	rep, err := Fsck(dir, FsckOptions{})
+	if err != nil || !strings.Contains(strings.Join(rep.Details, "\n"), "revocations' digest") {
+		t.Fatalf("Fsck: %v, %q; want the revocations' digest", err, rep.Details)
+	}
+}
+
+func TestRevocationDigestComputedForOldFiles(t *testing.T) {
+	dir := t.TempDir()
+	s := openTest(t, dir, Options{NoSync: true})
+	if _, err := s.Revoke(Revocation{User: "alice", NotBefore: 100, Expires: 5000}, nil); err != nil {
+		t.Fatal(err)
+	}
+	// A file from before the revocations' digest has no such key.
+	if err := s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Delete(metaRevDigest) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openTest(t, dir, Options{})
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	persisttest.FlipKeyByte(t, filepath.Join(dir, FileName), "user_revocations", "alice")
+	if _, err := Open(dir, Options{}); !errors.Is(err, ErrDamaged) {
+		t.Fatalf("Open with a changed revocation key after the upgrade: %v, want ErrDamaged", err)
 	}
 }
