@@ -78,9 +78,19 @@ func TestOpenOfAFileWithFlippedBytes(t *testing.T) {
 		off := rng.Int64N(used)
 		mask := byte(1 << rng.IntN(8))
 		flip := func(b []byte) []byte { b[off] ^= mask; return b }
-		openErr := openDamaged(t, damagedCopy(t, file, flip))
+		dir := damagedCopy(t, file, flip)
+		openErr := openDamaged(t, dir)
 		if openErr != nil {
 			refused++
+			// Rebuild moves it aside and starts afresh (on a copy of its
+			// own: an Open that faulted keeps the file and its lock).
+			s, err := Open(damagedCopy(t, file, flip), Options{NoSync: true, Rebuild: true, LockTimeout: 50e6})
+			if errors.Is(openErr, ErrDamaged) && (err != nil || !errors.Is(s.Rebuilt(), ErrDamaged)) {
+				t.Fatalf("flip %d (offset %d mask %02x): Open with Rebuild: %v", i, off, mask, err)
+			}
+			if err == nil {
+				s.Close()
+			}
 		}
 		// Fsck on a copy of its own: an Open that faulted keeps its lock.
 		rep, err := Fsck(damagedCopy(t, file, flip), FsckOptions{})

@@ -45,7 +45,11 @@
 //     an empty store instead. The walk costs tens of ns per key, the
 //     digest a SHA-256 per blacklisted entry. A fault that bbolt takes
 //     after Open, on a page the walk did not reach through a cursor, is
-//     still a crash. Fsck checks everything, offline.
+//     still a crash. After a fault or a panic inside bbolt, Open leaves
+//     that file mapped and locked (bbolt's state is not trusted to close
+//     it): a second Open of it in the same process fails with ErrLocked;
+//     Options.Rebuild, given to the first Open, moves it aside. Fsck
+//     checks everything, offline.
 //   - Times in records are Unix seconds (exp, iat) or Unix nanoseconds
 //     (created, blacklisted), as the field comments say.
 package persist
