@@ -128,4 +128,25 @@ func TestDamagedStore(t *testing.T) {
 			t.Fatalf("New of a full node with OnDamagedStore rebuild: %v, want an error naming the field", err)
 		}
 	})
+
+	t.Run("full node rebuilds when the operator asks (RebuildStore)", func(t *testing.T) {
+		cfg := fleetConfig(node.RoleFull, 1, s)
+		cfg.DataDir, cfg.RebuildStore = full.dir, true
+		r := startNode(t, cfg)
+		if !errors.Is(r.Store().Rebuilt(), persist.ErrDamaged) {
+			t.Fatalf("Store().Rebuilt() = %v, want ErrDamaged", r.Store().Rebuilt())
+		}
+		eventstest.CheckFor(t, waitLong, pollEvery, func() error {
+			for _, jti := range jtis {
+				b, err := r.Check(jti)
+				if err == nil && !b {
+					t.Fatalf("%s answered not blacklisted while the store was rebuilt", jti)
+				}
+				if err != nil || !b {
+					return fmt.Errorf("%s: %v, %v", jti, b, err)
+				}
+			}
+			return nil
+		})
+	})
 }
