@@ -39,8 +39,8 @@ type Node struct {
 	nodeID   string
 	fleet    *fleet // nil when NATS is disabled
 	started  time.Time
-	// rebuilding is set while a store that New found damaged is rebuilt
-	// from the stream: checks fail closed until the node is Ready.
+	// rebuilding is set while a store that New found damaged or lost is
+	// rebuilt from the stream: checks fail closed until the node is Ready.
 	rebuilding atomic.Bool
 
 	metrics *metrics // Prometheus registry and counters (metrics.go)

@@ -86,7 +86,7 @@ func Fsck(dir string, o FsckOptions) (FsckReport, error) {
 	case errors.Is(err, bolterrors.ErrTimeout):
 		return rep, fmt.Errorf("%w: %s (another blnode holds %s)", ErrLocked, dir, path)
 	case faulted(err):
-		return rep, fmt.Errorf("%w (%s)", err, path)
+		return rep, err
 	case err != nil:
 		return rep, fmt.Errorf("%w: %s: %w", ErrDamaged, path, err)
 	}

@@ -255,7 +255,7 @@ func open(dir string, o Options) (*Store, error) {
 	case faulted(err):
 		// bbolt faulted or panicked with the file open: leave it (and its
 		// lock) rather than risk another fault or a lock held forever.
-		return nil, fmt.Errorf("%w (%s)", err, path)
+		return nil, err
 	case err != nil:
 		return nil, fmt.Errorf("persist: open %s: %w", path, err)
 	}
