@@ -58,6 +58,27 @@ type Config struct {
 	// getting in during a storage fault costs less than an outage.
 	FailOpen bool
 
+	// OnDamagedStore says what New does when the store fails the checks
+	// made as it opens (persist.ErrDamaged: its blacklist cannot be
+	// trusted). DamagedRebuild, the default for validators, moves the
+	// damaged file aside (blnode.db.damaged-<time>) and replays the event
+	// stream into an empty store; until the node has caught up (Ready),
+	// Check and Verify fail closed with ErrUnavailable, even with
+	// FailOpen, as a replica missing revocations would let them through.
+	// DamagedRefuse, the only choice for a full node (its store may hold
+	// writes the stream does not have yet), makes New fail. A store that
+	// is missing or empty although the data dir held one (persist.ErrMissing)
+	// is treated the same way.
+	OnDamagedStore string
+	// RebuildStore makes New start an empty store in place of a damaged
+	// one, or of one that is missing or empty although the data dir held
+	// a store (persist.ErrMissing), whatever the role, and replay the
+	// stream into it (answering checks 503 until caught up). On a full
+	// node, writes still in the lost store's outbox are gone. The
+	// operator's choice, after reading why New refused; a no-op on a
+	// sound store. Default false.
+	RebuildStore bool
+
 	// CompatBlacklistTypes are the token types POST /api/token/blacklist/
 	// accepts; default ["refresh"], like the original.
 	CompatBlacklistTypes []string
@@ -158,6 +179,12 @@ const (
 	defaultMaxBody          = 64 << 10
 )
 
+// Choices of Config.OnDamagedStore.
+const (
+	DamagedRebuild = "rebuild" // rebuild the replica from the stream
+	DamagedRefuse  = "refuse"  // fail New
+)
+
 // withDefaults returns c with zero fields set to their defaults, or an error
 // naming the field and value at fault.
 func (c Config) withDefaults() (Config, error) {
@@ -170,6 +197,20 @@ func (c Config) withDefaults() (Config, error) {
 	case RoleFull, RoleValidator:
 	default:
 		return c, fmt.Errorf("node: Config.Role %q: want %q or %q", c.Role, RoleFull, RoleValidator)
+	}
+	switch c.OnDamagedStore {
+	case "":
+		c.OnDamagedStore = DamagedRefuse
+		if c.Role == RoleValidator {
+			c.OnDamagedStore = DamagedRebuild
+		}
+	case DamagedRefuse:
+	case DamagedRebuild:
+		if c.Role != RoleValidator {
+			return c, fmt.Errorf("node: Config.OnDamagedStore %q: only a validator rebuilds its store from the stream; a full node's store may hold writes the stream does not have yet", c.OnDamagedStore)
+		}
+	default:
+		return c, fmt.Errorf("node: Config.OnDamagedStore %q: want %q or %q", c.OnDamagedStore, DamagedRebuild, DamagedRefuse)
 	}
 	if c.Region == "" {
 		c.Region = defaultRegion

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -38,6 +39,9 @@ type Node struct {
 	nodeID   string
 	fleet    *fleet // nil when NATS is disabled
 	started  time.Time
+	// rebuilding is set while a store that New found damaged or lost is
+	// rebuilt from the stream: checks fail closed until the node is Ready.
+	rebuilding atomic.Bool
 
 	metrics   *metrics     // Prometheus registry and counters (metrics.go)
 	authLimit *authLimiter // failed authentications per client (authlimit.go)
@@ -67,7 +71,11 @@ func New(cfg Config) (*Node, error) {
 	n := &Node{cfg: cfg, log: cfg.Logger.With("component", "node"), verifier: v, started: cfg.Now()}
 	n.metrics = newMetrics(n)
 	n.authLimit = newAuthLimiter(cfg.AuthFailureBurst, cfg.AuthFailureRefill, maxAuthClients, cfg.Now)
-	n.store, err = persist.Open(cfg.DataDir, persist.Options{KeepRawToken: cfg.KeepRawToken, Logger: cfg.Logger, Now: cfg.Now})
+	n.store, err = persist.Open(cfg.DataDir, persist.Options{KeepRawToken: cfg.KeepRawToken, Logger: cfg.Logger, Now: cfg.Now,
+		Rebuild: cfg.RebuildStore || (cfg.OnDamagedStore == DamagedRebuild && !cfg.NATS.Disabled)})
+	if errors.Is(err, persist.ErrDamaged) || errors.Is(err, persist.ErrMissing) {
+		return nil, fmt.Errorf("node: %w; restore from backup or rebuild from the stream (--rebuild-store)", err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
@@ -98,25 +106,59 @@ func New(cfg Config) (*Node, error) {
 			return nil, err
 		}
 	}
+	if why := n.store.Rebuilt(); why != nil {
+		if n.fleet == nil {
+			n.log.Warn("started an empty store in place of the lost one; without NATS there is no stream to rebuild it from: every earlier revocation is gone", "err", why)
+		} else {
+			n.rebuilding.Store(true)
+			n.log.Warn("started an empty store in place of the lost one: rebuilding it from the stream; checks answer 503 until it has caught up", "err", why)
+		}
+	}
 	ok = true
 	return n, nil
 }
 
-// userNotBefore loads the users cache: key is a user id, or NUL + a
-// refresh-rotation family id.
+// userNotBefore loads the users cache: key is userKey(user) or
+// familyKey(family). The kind byte keeps the two apart whatever the ids
+// hold: a user claim may contain any character, NUL too.
 func (n *Node) userNotBefore(key string) (int64, error) {
 	var r persist.Revocation
 	var ok bool
 	var err error
-	if fam, isFam := strings.CutPrefix(key, "\x00"); isFam {
-		r, ok, err = n.store.FamilyNotBefore(fam)
-	} else {
-		r, ok, err = n.store.UserNotBefore(key)
+	switch {
+	case strings.HasPrefix(key, familyKind):
+		r, ok, err = n.store.FamilyNotBefore(key[len(familyKind):])
+	case strings.HasPrefix(key, userKind):
+		r, ok, err = n.store.UserNotBefore(key[len(userKind):])
 	}
 	if !ok || err != nil {
 		return 0, err
 	}
 	return r.NotBefore, nil
+}
+
+// The kinds of the users cache's keys.
+const (
+	userKind   = "u"
+	familyKind = "f"
+)
+
+func userKey(user string) string  { return userKind + user }
+func familyKey(fam string) string { return familyKind + fam }
+
+// revocationKeys maps the ids a flush removed (token ids, user ids, and
+// NUL + family id for family revocations: the store's keys) to the users
+// cache's keys.
+func revocationKeys(ids []string) []string {
+	keys := make([]string, 0, len(ids))
+	for _, id := range ids {
+		if fam, ok := strings.CutPrefix(id, "\x00"); ok {
+			keys = append(keys, familyKey(fam))
+		} else {
+			keys = append(keys, userKey(id))
+		}
+	}
+	return keys
 }
 
 // ID returns the node id.
@@ -166,10 +208,22 @@ func (n *Node) Close() error {
 // Check reports whether jti is blacklisted: the in-process check a Go API
 // server makes. A store failure is returned as ErrUnavailable, unless
 // Config.FailOpen is set: then it is logged and jti reported not
-// blacklisted.
+// blacklisted. While a damaged store is rebuilt from the stream (see
+// Config.OnDamagedStore) and the node is not Ready, every check returns
+// ErrUnavailable, FailOpen or not.
 func (n *Node) Check(jti string) (bool, error) {
 	if n.inflight.has(jti) {
 		return true, nil
+	}
+	if n.rebuilding.Load() {
+		// Not FailOpen's case: the store reads fine but lacks what the
+		// stream has not replayed yet, every revocation alike.
+		if !n.Ready() {
+			return true, fmt.Errorf("%w: the store is being rebuilt from the stream", ErrUnavailable)
+		}
+		if n.rebuilding.CompareAndSwap(true, false) {
+			n.log.Info("store rebuilt from the stream; answering checks")
+		}
 	}
 	// Most checks are of unrevoked tokens: the store's filter answers
 	// those from memory, certainly; the cache serves the rest.
@@ -215,12 +269,12 @@ func (n *Node) checkClaims(c token.Claims) error {
 		return ErrBlacklisted
 	}
 	if c.User != "" {
-		if err := n.checkNotBefore(c, c.User); err != nil {
+		if err := n.checkNotBefore(c, userKey(c.User)); err != nil {
 			return err
 		}
 	}
 	if c.Family != "" {
-		return n.checkNotBefore(c, "\x00"+c.Family)
+		return n.checkNotBefore(c, familyKey(c.Family))
 	}
 	return nil
 }
@@ -364,7 +418,7 @@ func (n *Node) flushLocal(cutoff int64) (persist.FlushResult, error) {
 	start := time.Now()
 	res, err := n.store.Flush(cutoff, n.cfg.FlushBatch, func(ids []string) {
 		n.revoked.Invalidate(ids...)
-		n.users.Invalidate(ids...)
+		n.users.Invalidate(revocationKeys(ids)...)
 	})
 	n.metrics.flushed(res, time.Since(start), err)
 	if err != nil {

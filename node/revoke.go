@@ -63,9 +63,9 @@ func (n *Node) revoke(r persist.Revocation, notBefore time.Time) (RevokeResult, 
 	if err != nil {
 		return RevokeResult{}, n.storeErr(err)
 	}
-	key := r.User
+	key := userKey(r.User)
 	if r.Family != "" {
-		key = "\x00" + r.Family
+		key = familyKey(r.Family)
 	}
 	n.users.Invalidate(key)
 	if !res.Existed {

@@ -74,7 +74,7 @@ func (c *committer) do(fn func(tx *bolt.Tx) error) error {
 	c.pending = c.pending[n:]
 	c.mu.Unlock()
 
-	c.run(group)
+	c.runSafely(group)
 
 	c.mu.Lock()
 	c.groups++
@@ -89,14 +89,34 @@ func (c *committer) do(fn func(tx *bolt.Tx) error) error {
 	return req.err
 }
 
+// runSafely is run, answering every request not yet answered with an
+// ErrPanicked error if the committer's own code (the prelude, the epilogue,
+// bbolt's commit) panics: the leader then still hands on leadership, so no
+// later writer or Close waits forever.
+func (c *committer) runSafely(group []*writeReq) {
+	defer func() {
+		if p := recover(); p != nil {
+			err := fmt.Errorf("%w: in the commit: %v", ErrPanicked, p)
+			for _, r := range group {
+				if !r.done {
+					r.err, r.done = err, true
+					r.wake <- struct{}{}
+				}
+			}
+		}
+	}()
+	c.run(group)
+}
+
 // run commits a group in one transaction; if a request fails, the group is
 // rolled back and every request runs alone, so one bad request cannot fail
-// its neighbours.
+// its neighbours. A request whose fn panics fails with ErrPanicked and is
+// not run again (bbolt's Batch: safelyCall).
 func (c *committer) run(group []*writeReq) {
 	var failed *writeReq
 	err := c.update(func(tx *bolt.Tx) error {
 		for _, r := range group {
-			if err := r.fn(tx); err != nil {
+			if err := safelyCall(r.fn, tx); err != nil {
 				failed, r.err = r, err
 				return errRetryAlone
 			}
@@ -112,14 +132,31 @@ func (c *committer) run(group []*writeReq) {
 		return
 	}
 	for _, r := range group {
+		if r == failed && errors.Is(r.err, ErrPanicked) {
+			r.done = true
+			r.wake <- struct{}{}
+			continue
+		}
 		var own error
-		err := c.update(func(tx *bolt.Tx) error { own = r.fn(tx); return own })
+		err := c.update(func(tx *bolt.Tx) error { own = safelyCall(r.fn, tx); return own })
 		if r.err = own; own == nil {
 			r.err = translate(err, nil)
 		}
 		r.done = true
 		r.wake <- struct{}{}
 	}
+}
+
+// safelyCall runs a caller's fn, turning its panic into an error wrapping
+// ErrPanicked with the panic's value. bbolt rolls the transaction back
+// when fn then returns the error.
+func safelyCall(fn func(tx *bolt.Tx) error, tx *bolt.Tx) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%w: %v", ErrPanicked, p)
+		}
+	}()
+	return fn(tx)
 }
 
 // update runs fn in a write transaction between the prelude and the

@@ -66,14 +66,58 @@ func recomputeDigest(tx *bolt.Tx) Digest {
 	return d
 }
 
-// initDigest computes and stores the sum when the file has none (a new
-// file, or one written before the digest existed).
+// initDigest computes and stores the sums when the file has none (a new
+// file, or one written before the digests existed).
 func initDigest(tx *bolt.Tx) error {
 	meta := tx.Bucket(bucketMeta)
-	if meta.Get(metaDigest) != nil {
+	if meta.Get(metaDigest) == nil {
+		if err := meta.Put(metaDigest, u64(recomputeDigest(tx).Sum)); err != nil {
+			return err
+		}
+	}
+	if meta.Get(metaRevDigest) == nil {
+		return meta.Put(metaRevDigest, u64(recomputeRevDigest(tx).Sum))
+	}
+	return nil
+}
+
+// metaRevDigest holds the user and family revocations' digest (8 bytes, big
+// endian): the sum, modulo 2^64, of revocationHash over every entry of
+// user_revocations, kept up to date in the transaction of every change of
+// the bucket, as the blacklist's. It is local to the store (Open checks
+// it; nodes do not compare it): a changed key or not-before would
+// otherwise un-revoke a user or family silently.
+var metaRevDigest = []byte("revocation_digest")
+
+// revocationHash is the first eight bytes of SHA-256 over len(key)
+// (uvarint) ‖ key ‖ value of a user_revocations entry.
+func revocationHash(key, v []byte) uint64 {
+	b := make([]byte, 0, binary.MaxVarintLen64+len(key)+len(v))
+	b = binary.AppendUvarint(b, uint64(len(key)))
+	b = append(b, key...)
+	b = append(b, v...)
+	h := sha256.Sum256(b)
+	return binary.BigEndian.Uint64(h[:8])
+}
+
+// addRevDigest adds d (mod 2^64) to the stored revocations' sum.
+func addRevDigest(tx *bolt.Tx, d uint64) error {
+	if d == 0 {
 		return nil
 	}
-	return meta.Put(metaDigest, u64(recomputeDigest(tx).Sum))
+	meta := tx.Bucket(bucketMeta)
+	return meta.Put(metaRevDigest, u64(getU64(meta, metaRevDigest)+d))
+}
+
+// recomputeRevDigest walks user_revocations: the count and the sum.
+func recomputeRevDigest(tx *bolt.Tx) Digest {
+	var d Digest
+	c := tx.Bucket(bucketUserRevoked).Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		d.Count++
+		d.Sum += revocationHash(k, v)
+	}
+	return d
 }
 
 // Digest returns the blacklist digest kept up to date by every write.

@@ -37,6 +37,19 @@
 //   - Deletes of published outbox entries ride on the next commit; a crash
 //     before it publishes those events again (the stream's duplicate window
 //     and the idempotent apply absorb them).
+//   - Open checks the file before it trusts it: the page layout against
+//     the file's size (guard.go), every bucket walked once with faults and
+//     panics turned into errors, the blacklist digest and count recomputed
+//     from the records. Damage fails with ErrDamaged, a missing or emptied
+//     file after use (MarkerName) with ErrMissing; Options.Rebuild starts
+//     an empty store instead. The walk costs tens of ns per key, the
+//     digest a SHA-256 per blacklisted entry. A fault that bbolt takes
+//     after Open, on a page the walk did not reach through a cursor, is
+//     still a crash. After a fault or a panic inside bbolt, Open leaves
+//     that file mapped and locked (bbolt's state is not trusted to close
+//     it): a second Open of it in the same process fails with ErrLocked;
+//     Options.Rebuild, given to the first Open, moves it aside. Fsck
+//     checks everything, offline.
 //   - Times in records are Unix seconds (exp, iat) or Unix nanoseconds
 //     (created, blacklisted), as the field comments say.
 package persist

@@ -1,6 +1,8 @@
 package persist
 
 import (
+	"bytes"
+	"fmt"
 	"hash/maphash"
 	"sync"
 
@@ -145,20 +147,109 @@ func (s *filterShard) delete(h uint64) {
 	}
 }
 
-// loadFilter builds the filter from the blacklisted bucket (on Open).
+// loadFilter builds the filter from the blacklisted bucket, first thing on
+// Open, before anything is written to the file. The same walk recomputes
+// the blacklist digest and count and compares them with those every write
+// kept in meta: a key or record changed outside this package (a flipped
+// bit, an edit of the file) would otherwise un-revoke a token silently, and
+// the open fails with ErrDamaged instead. The journal's ops not yet merged
+// need no care: a merge changes the bucket, the count and the digest in one
+// transaction, so the three always agree on disk. Then it walks every other
+// bucket once, so that a damaged page faults now, under guard (guard.go),
+// and not at its first read or write. A bucket that does not exist yet (a
+// new file, or one from an older version) is skipped, as is the digest of a
+// file from before it existed.
 func (s *Store) loadFilter() error {
 	return s.db.View(func(tx *bolt.Tx) error {
-		s.filter = newIDFilter(int(getU64(tx.Bucket(bucketMeta), metaNumBlacklisted)))
-		var hs []uint64
-		c := tx.Bucket(bucketBlacklisted).Cursor()
-		for k, _ := c.First(); k != nil; k, _ = c.Next() {
-			hs = append(hs, s.filter.hash(k))
-			if len(hs) == 4096 {
-				s.filter.add(hs)
-				hs = hs[:0]
+		if k := rootOutOfOrder(tx); k != nil {
+			return fmt.Errorf("%w: %s: bucket names out of order at %q", ErrDamaged, s.db.Path(), k)
+		}
+		var kept, got Digest
+		checkDigest := false
+		if meta := tx.Bucket(bucketMeta); meta != nil {
+			kept = Digest{Count: getU64(meta, metaNumBlacklisted), Sum: getU64(meta, metaDigest)}
+			checkDigest = meta.Get(metaDigest) != nil
+		}
+		s.filter = newIDFilter(int(min(kept.Count, 1<<26)))
+		if b := tx.Bucket(bucketBlacklisted); b != nil {
+			var hs []uint64
+			var prev []byte
+			c := b.Cursor()
+			for k, v := c.First(); k != nil; k, v = c.Next() {
+				if bytes.Compare(prev, k) >= 0 {
+					return fmt.Errorf("%w: %s: blacklisted keys out of order at %q", ErrDamaged, s.db.Path(), k)
+				}
+				prev = k
+				got.Count++
+				if exp, ok := storedExp(v); ok {
+					got.Sum += digestHash(string(k), exp)
+				}
+				hs = append(hs, s.filter.hash(k))
+				if len(hs) == 4096 {
+					s.filter.add(hs)
+					hs = hs[:0]
+				}
+			}
+			s.filter.add(hs)
+		}
+		if checkDigest && got != kept {
+			return fmt.Errorf("%w: blacklist digest %v kept by the writes, %v recomputed from the records in %s",
+				ErrDamaged, kept, got, s.db.Path())
+		}
+		if meta := tx.Bucket(bucketMeta); meta != nil && meta.Get(metaRevDigest) != nil && tx.Bucket(bucketUserRevoked) != nil {
+			kept := Digest{Count: getU64(meta, metaNumRevoked), Sum: getU64(meta, metaRevDigest)}
+			if got := recomputeRevDigest(tx); got != kept {
+				return fmt.Errorf("%w: user and family revocations' digest %v kept by the writes, %v recomputed from the entries in %s",
+					ErrDamaged, kept, got, s.db.Path())
 			}
 		}
-		s.filter.add(hs)
+		// A cursor walk: tens of ns a key.
+		for _, name := range [][]byte{bucketOutstanding, bucketByUser, bucketByExp, bucketUserRevoked, bucketOutbox, bucketMeta,
+			bucketJournals[0], bucketJournals[1]} {
+			b := tx.Bucket(name)
+			if b == nil {
+				continue
+			}
+			k, sink := outOfOrder(b)
+			s.touched ^= sink // keeps the reads
+			if k != nil {
+				return fmt.Errorf("%w: %s: %s keys out of order at %q", ErrDamaged, s.db.Path(), name, k)
+			}
+		}
 		return nil
 	})
+}
+
+// rootOutOfOrder returns the first top-level bucket name that does not
+// sort after the one before it, or nil: bbolt finds a bucket by binary
+// search, and a damaged name would hide its neighbours.
+func rootOutOfOrder(tx *bolt.Tx) []byte {
+	var prev []byte
+	c := tx.Cursor()
+	for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		if prev != nil && bytes.Compare(prev, k) >= 0 {
+			return k
+		}
+		prev = k
+	}
+	return nil
+}
+
+// outOfOrder walks b's keys and returns the first that does not sort after
+// the one before it, or nil. It reads the first and last byte of every
+// value too: a damaged length that puts a value past the file's end faults
+// here, under guard, rather than at its first read.
+func outOfOrder(b *bolt.Bucket) (k []byte, sink byte) {
+	var prev []byte
+	c := b.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		if prev != nil && bytes.Compare(prev, k) >= 0 {
+			return k, sink
+		}
+		if len(v) > 0 {
+			sink ^= v[0] ^ v[len(v)-1]
+		}
+		prev = k
+	}
+	return nil, sink
 }

@@ -129,6 +129,9 @@ func removeExpired(tx *bolt.Tx, tag byte, id string, exp int64) (bool, error) {
 		if len(v) < 16 || int64(binary.BigEndian.Uint64(v[8:16])) != exp {
 			return false, nil
 		}
+		if err := addRevDigest(tx, -revocationHash([]byte(id), v)); err != nil {
+			return false, err
+		}
 		if err := b.Delete([]byte(id)); err != nil {
 			return false, err
 		}

@@ -57,8 +57,12 @@ func (s *Store) SetAppliedSeq(seq uint64) error {
 	})
 }
 
-// NodeID returns the node id kept in the store, storing gen() the first time.
+// NodeID returns the node id kept in the store, storing one the first
+// time: the one the marker kept (a rebuilt store keeps its node's id), or
+// else gen(). The marker keeps it too.
 func (s *Store) NodeID(gen func() string) (string, error) {
+	s.markerMu.Lock()
+	defer s.markerMu.Unlock()
 	var id string
 	err := s.commit.do(func(tx *bolt.Tx) error {
 		m := tx.Bucket(bucketMeta)
@@ -66,11 +70,16 @@ func (s *Store) NodeID(gen func() string) (string, error) {
 			id = string(v)
 			return nil
 		}
-		id = gen()
+		if id = s.markerID; id == "" {
+			id = gen()
+		}
 		if id == "" {
 			return fmt.Errorf("%w: empty node id", ErrInvalidRecord)
 		}
 		return m.Put(metaNodeID, []byte(id))
 	})
+	if err == nil && id != s.markerID {
+		err = s.writeMarker()
+	}
 	return id, err
 }

@@ -112,6 +112,22 @@ func decodeStored(key, v []byte) (Record, error) {
 	return r, err
 }
 
+// storedExp reads the expiry of an encoded record without decoding the
+// rest (Open's digest check: what enters the digest). ok is false where
+// decodeRecord fails on the header; a record damaged past its expiry
+// passes here and fails decodeRecord (and Fsck).
+func storedExp(b []byte) (exp int64, ok bool) {
+	if len(b) == 0 || (b[0] != recordVersion && b[0] != recordDelta) {
+		return 0, false
+	}
+	_, n := binary.Varint(b[1:]) // iat
+	if n <= 0 {
+		return 0, false
+	}
+	exp, m := binary.Varint(b[1+n:])
+	return exp, m > 0
+}
+
 // decodeRecord parses what encodeRecord wrote. It never panics: any
 // malformed input yields an error wrapping ErrCorrupt.
 func decodeRecord(b []byte) (Record, error) {

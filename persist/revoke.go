@@ -82,7 +82,12 @@ func (s *Store) RevokeUser(user string, notBefore, expires int64, outbox []byte)
 }
 
 // UserNotBefore returns the user's revocation, if any (ok false when none).
+// A user id that no revocation can hold (one with NUL, which Revoke
+// refuses) has none: its key would be a family's (familyKey).
 func (s *Store) UserNotBefore(user string) (Revocation, bool, error) {
+	if validUser(user) != nil {
+		return Revocation{}, false, nil
+	}
 	return s.notBefore([]byte(user))
 }
 
@@ -120,6 +125,10 @@ func getRevocation(tx *bolt.Tx, key []byte) (Revocation, bool, error) {
 func putRevocation(tx *bolt.Tx, r Revocation) (bool, error) {
 	b := tx.Bucket(bucketUserRevoked)
 	key := r.key()
+	var digest uint64
+	if v := b.Get(key); v != nil {
+		digest -= revocationHash(key, v)
+	}
 	if old, ok, err := getRevocation(tx, key); err == nil && ok {
 		if old.NotBefore > r.NotBefore || (old.NotBefore == r.NotBefore && old.Origin <= r.Origin) {
 			return false, nil
@@ -135,6 +144,9 @@ func putRevocation(tx *bolt.Tx, r Revocation) (bool, error) {
 	binary.BigEndian.PutUint64(v[8:], uint64(max(r.Expires, 0)))
 	v = append(v, r.Origin...)
 	if err := b.Put(key, v); err != nil {
+		return false, err
+	}
+	if err := addRevDigest(tx, digest+revocationHash(key, v)); err != nil {
 		return false, err
 	}
 	return true, tx.Bucket(bucketByExp).Put(expKey(r.Expires, tagRevocation, string(key)), nil)

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -23,6 +24,20 @@ var (
 	ErrInvalidRecord = errors.New("persist: invalid record")
 	ErrNotFound      = errors.New("persist: not found")
 	ErrSchema        = errors.New("persist: unsupported schema version")
+	// ErrDamaged is returned by Open when the file fails the checks made
+	// as it opens: the blacklist digest and count recomputed from the
+	// records differ from those every write kept, or the file's pages
+	// cannot be read. Its blacklist cannot be trusted: a changed key
+	// un-revokes a token silently.
+	ErrDamaged = errors.New("persist: store damaged")
+	// ErrMissing is returned by Open when the store file is missing or
+	// empty but the marker beside it (MarkerName) shows that the data dir
+	// held a store: starting an empty one would drop every revocation.
+	ErrMissing = errors.New("persist: store missing")
+	// ErrPanicked is returned to a writer whose write panicked inside a
+	// group commit; the other writes of its group are committed without
+	// it. The error holds the panic's value.
+	ErrPanicked = errors.New("persist: write panicked")
 )
 
 // SchemaVersion is the layout this package reads and writes.
@@ -66,6 +81,13 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Rebuild makes Open start a fresh, empty store (applied sequence 0)
+	// when the file is damaged (ErrDamaged) or missing or empty after use
+	// (ErrMissing), instead of failing: a damaged or empty file is renamed
+	// to blnode.db.damaged-<UTC time> and kept for forensics, and the node
+	// id is kept from the marker. Store.Rebuilt then reports why. For a
+	// replica that the event stream can rebuild; default false.
+	Rebuild bool
 }
 
 // Store is a bbolt-backed token store. Open one per data dir.
@@ -102,6 +124,11 @@ type Store struct {
 	mergeStop chan struct{}
 	mergeDone chan struct{}
 
+	touched  byte   // what loadFilter read of every value (so that it reads them)
+	rebuilt  error  // why Open started afresh (Options.Rebuild); nil if it did not
+	markerID string // the node id the marker holds (marker.go); under markerMu after Open
+	markerMu sync.Mutex
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -121,20 +148,115 @@ func Open(dir string, o Options) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("persist: create data dir %s: %w", dir, err)
 	}
-	path := filepath.Join(dir, FileName)
-	db, err := bolt.Open(path, 0o600, &bolt.Options{
-		Timeout:        o.LockTimeout,
-		NoSync:         o.NoSync,
-		NoFreelistSync: false,
-		FreelistType:   bolt.FreelistArrayType,
-		// Reserve address space up front: every remap as the file grows
-		// stops the world of open transactions and re-reads every node.
-		InitialMmapSize: 1 << 30,
-	})
-	if errors.Is(err, bolterrors.ErrTimeout) {
-		return nil, fmt.Errorf("%w: %s (another blnode holds %s)", ErrLocked, dir, path)
-	}
+	m, hasMarker, err := readMarker(dir)
 	if err != nil {
+		return nil, err
+	}
+	path := filepath.Join(dir, FileName)
+	var s *Store
+	st, serr := os.Stat(path)
+	switch {
+	case serr != nil && !errors.Is(serr, fs.ErrNotExist):
+		return nil, fmt.Errorf("persist: %w", serr)
+	case hasMarker && (serr != nil || st.Size() == 0):
+		what := "missing"
+		if serr == nil {
+			what = "empty (0 bytes)"
+		}
+		err = fmt.Errorf("%w: %s is %s, but %s shows that this data dir held a store", ErrMissing, path, what, MarkerName)
+	default:
+		s, err = open(dir, o)
+	}
+	if err == nil {
+		s.markerID = m.nodeID
+		if !hasMarker {
+			// A new store, or one from before the marker.
+			if err := s.writeMarker(); err != nil {
+				s.Close()
+				return nil, err
+			}
+		}
+		return s, nil
+	}
+	if !o.Rebuild || !(errors.Is(err, ErrDamaged) || errors.Is(err, ErrMissing)) {
+		return nil, err
+	}
+	if _, serr := os.Stat(path); serr == nil {
+		aside := fmt.Sprintf("%s.damaged-%s", path, o.Now().UTC().Format("20060102T150405.000000000Z"))
+		if rerr := os.Rename(path, aside); rerr != nil {
+			return nil, fmt.Errorf("%w (and could not move it aside to rebuild: %w)", err, rerr)
+		}
+		o.Logger.Warn("moved the store aside, starting an empty store to rebuild", "component", "persist",
+			"err", err, "damaged_file", aside)
+	} else {
+		o.Logger.Warn("starting an empty store to rebuild", "component", "persist", "err", err)
+	}
+	fresh, ferr := open(dir, o)
+	if ferr != nil {
+		return nil, ferr
+	}
+	fresh.rebuilt, fresh.markerID = err, m.nodeID
+	if err := fresh.writeMarker(); err != nil {
+		fresh.Close()
+		return nil, err
+	}
+	return fresh, nil
+}
+
+// writeMarker writes the marker with the node id the store holds, or the
+// one the marker had.
+func (s *Store) writeMarker() error {
+	id := s.markerID
+	if err := s.view(func(tx *bolt.Tx) error {
+		if v := tx.Bucket(bucketMeta).Get(metaNodeID); len(v) > 0 {
+			id = string(v)
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	if err := writeMarker(s.dir, marker{nodeID: id}); err != nil {
+		return err
+	}
+	s.markerID = id
+	return nil
+}
+
+// Rebuilt returns why Open started an empty store in place of a damaged,
+// missing or emptied one (Options.Rebuild), or nil if it opened the file it
+// found.
+func (s *Store) Rebuilt() error { return s.rebuilt }
+
+// open opens the store file in dir, which exists.
+func open(dir string, o Options) (*Store, error) {
+	path := filepath.Join(dir, FileName)
+	if err := checkFileLayout(path); err != nil {
+		return nil, fmt.Errorf("%w (%s)", err, path)
+	}
+	var db *bolt.DB
+	err := guard("open "+path, func() error {
+		var err error
+		db, err = bolt.Open(path, 0o600, &bolt.Options{
+			Timeout:        o.LockTimeout,
+			NoSync:         o.NoSync,
+			NoFreelistSync: false,
+			FreelistType:   bolt.FreelistArrayType,
+			// Reserve address space up front: every remap as the file grows
+			// stops the world of open transactions and re-reads every node.
+			InitialMmapSize: 1 << 30,
+		})
+		return err
+	})
+	switch {
+	case errors.Is(err, bolterrors.ErrTimeout):
+		return nil, fmt.Errorf("%w: %s (another blnode holds %s)", ErrLocked, dir, path)
+	case errors.Is(err, bolterrors.ErrInvalid) || errors.Is(err, bolterrors.ErrChecksum) || errors.Is(err, bolterrors.ErrVersionMismatch):
+		return nil, fmt.Errorf("%w: %s: %w", ErrDamaged, path, err)
+	case faulted(err):
+		// bbolt faulted or panicked with the file open: leave it (and its
+		// lock) rather than risk another fault or a lock held forever.
+		return nil, err
+	case err != nil:
 		return nil, fmt.Errorf("persist: open %s: %w", path, err)
 	}
 	s := &Store{db: db, dir: dir, opts: o, log: o.Logger.With("component", "persist"), now: o.Now, epoch: time.Now()}
@@ -143,17 +265,30 @@ func Open(dir string, o Options) (*Store, error) {
 	s.commit.prelude = s.prelude
 	s.commit.epilogue = s.writeOutbox
 	s.mergeAt, s.chunk = mergeAt, mergeChunk
-	if err := s.init(); err != nil {
-		db.Close()
+	err = guard("read "+path, func() error {
+		// Read and check the file before writing to it (init).
+		if err := s.loadFilter(); err != nil {
+			return err
+		}
+		if err := s.init(); err != nil {
+			if errors.Is(err, bolterrors.ErrIncompatibleValue) || errors.Is(err, ErrCorrupt) {
+				return fmt.Errorf("%w: %s: %w", ErrDamaged, path, err)
+			}
+			return err
+		}
+		if err := s.loadJournal(); err != nil {
+			if errors.Is(err, ErrCorrupt) {
+				return fmt.Errorf("%w: %s: journal: %w", ErrDamaged, path, err)
+			}
+			return fmt.Errorf("persist: load journal: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		if !faulted(err) {
+			db.Close() // no fault or panic: bbolt's state is sound
+		}
 		return nil, err
-	}
-	if err := s.loadFilter(); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("persist: load filter: %w", err)
-	}
-	if err := s.loadJournal(); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("persist: load journal: %w", err)
 	}
 	s.mergeWake, s.mergeStop, s.mergeDone = make(chan struct{}, 1), make(chan struct{}), make(chan struct{})
 	go s.merger()

@@ -415,7 +415,11 @@ func FuzzDecodeRecord(f *testing.F) {
 		// read out of bounds.
 		op := append([]byte{byte(OpBlacklist)}, b...)
 		i, j, ok := opJTI(op)
+		exp, expOK := storedExp(b) // Open's digest check reads only the expiry
 		r, err := decodeRecord(b)
+		if err == nil && (!expOK || exp != r.ExpiresAt) {
+			t.Fatalf("storedExp = %d, %v; the record's exp is %d", exp, expOK, r.ExpiresAt)
+		}
 		if err != nil {
 			if !errors.Is(err, ErrCorrupt) {
 				t.Fatalf("error %v does not wrap ErrCorrupt", err)

@@ -88,6 +88,11 @@ func TestNodeConfig(t *testing.T) {
 				t.Errorf("AdminToken = %q", c.AdminToken)
 			}
 		}},
+		{name: "on damaged store", args: []string{"--role", "validator", "--on-damaged-store", "refuse"}, check: func(t *testing.T, c node.Config) {
+			if c.OnDamagedStore != node.DamagedRefuse {
+				t.Errorf("OnDamagedStore = %q, want refuse", c.OnDamagedStore)
+			}
+		}},
 		{name: "validator without nats", args: []string{"--role", "validator", "--no-nats"}, wantErr: "validator needs NATS"},
 		{name: "nats password from a file", args: []string{"--nats", "nats://127.0.0.1:4222", "--nats-user", "blnode-validator", "--nats-password-file", secret},
 			check: func(t *testing.T, c node.Config) {

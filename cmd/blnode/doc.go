@@ -31,4 +31,11 @@
 //     file for a fleet still runs a lone node with --no-nats.
 //   - A token given as an argument shows in the process list; give "-" to
 //     read it from stdin instead.
+//   - serve refuses a store that fails its checks at start ("store
+//     damaged": a changed key or record, an unreadable page) or that is
+//     missing or empty although DATA/blnode.db.marker says the dir held one
+//     ("store missing"). --rebuild-store starts an empty store instead and
+//     replays the stream into it (a full node's unpublished writes are
+//     lost); a validator does so by itself unless --on-damaged-store
+//     refuse. "blnode fsck" checks a stopped node's store in full.
 package main

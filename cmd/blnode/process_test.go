@@ -53,8 +53,22 @@ func cleanEnv() []string {
 // runBin runs the binary to completion and returns its output and exit status.
 func runBin(t *testing.T, bin string, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
+	return runBinWithin(t, 0, bin, args...)
+}
+
+// runBinWithin is runBin for a process that should exit by itself: one
+// still running after timeout (0 for none) is killed, and its exit status
+// is then -1.
+func runBinWithin(t *testing.T, timeout time.Duration, bin string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	ctx := t.Context()
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
 	var out, errb bytes.Buffer
-	cmd := exec.CommandContext(t.Context(), bin, args...)
+	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Env, cmd.Stdout, cmd.Stderr = cleanEnv(), &out, &errb
 	err := cmd.Run()
 	var ee *exec.ExitError

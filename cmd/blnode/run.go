@@ -41,6 +41,7 @@ func commands() []command {
 		{"streams", "Operator", "create or update JetStream streams from JSON files: streams apply FILE...", runStreams},
 		{"import", "Operator", "import tokens offline: from Simple JWT (SQLite or CSV) or a blnode export (JSON Lines)", runImport},
 		{"export", "Operator", "write every token and revocation of a stopped node's store as JSON Lines", runExport},
+		{"fsck", "Operator", "check a stopped node's store offline: pages, records, indexes, counts, blacklist digest", runFsck},
 		{"compact", "Operator", "rewrite a stopped node's store file to reclaim the space of removed entries", runCompact},
 		{"version", "Other", "print the version", runVersion},
 		{"help", "Other", "print this help, or a subcommand's: blnode help SUBCOMMAND", nil},

@@ -203,6 +203,8 @@ func nodeConfig(s *optionSet, log *slog.Logger) (node.Config, error) {
 		AuthCookie:           s.str("auth-cookie"),
 		AuthTokenTypes:       s.list("auth-token-types"),
 		FailOpen:             s.bool("fail-open"),
+		OnDamagedStore:       s.str("on-damaged-store"),
+		RebuildStore:         s.bool("rebuild-store"),
 		NATS: node.NATSConfig{
 			Disabled:       s.bool("no-nats"),
 			URLs:           s.list("nats"),
@@ -221,6 +223,9 @@ func nodeConfig(s *optionSet, log *slog.Logger) (node.Config, error) {
 		EventsPerMessage:  s.int("events-per-message"),
 		NoProvisionStream: !s.bool("provision-stream"),
 		Logger:            log,
+	}
+	if cfg.OnDamagedStore == "auto" {
+		cfg.OnDamagedStore = "" // the role's default
 	}
 	if f := s.str("oauth-clients-file"); f != "" {
 		if cfg.OAuthClients, err = node.LoadOAuthClients(f); err != nil {
@@ -241,6 +246,10 @@ func nodeConfig(s *optionSet, log *slog.Logger) (node.Config, error) {
 		}
 		log.Warn("--nats-no-auth is set: anyone who reaches the embedded NATS server can rewrite the fleet's blacklist",
 			"nats_listen", n.Listen, "nats_no_auth", s.where("nats-no-auth"))
+	}
+	if cfg.RebuildStore {
+		log.Warn("--rebuild-store is set: a damaged or lost store is replaced by an empty one (rebuilt from the stream, if any)",
+			"rebuild_store", s.where("rebuild-store"))
 	}
 	if cfg.FailOpen {
 		log.Warn("--fail-open is set: when the store cannot be read, tokens are let through unchecked, blacklisted ones too",
