@@ -83,15 +83,6 @@ func (s *Store) SetApplied(seq uint64, stream string) error {
 	})
 }
 
-// SetAppliedSeq records seq as the last applied stream sequence, even if it
-// is lower than the present one, and leaves the recorded stream identity.
-func (s *Store) SetAppliedSeq(seq uint64) error {
-	s.pending.v.Store(0)
-	return s.commit.do(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketMeta).Put(metaAppliedSeq, u64(seq))
-	})
-}
-
 // NodeID returns the node id kept in the store, storing gen() the first time.
 func (s *Store) NodeID(gen func() string) (string, error) {
 	var id string
