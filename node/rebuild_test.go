@@ -164,6 +164,24 @@ func TestStreamRecreatedWhileStoppedIsReplayed(t *testing.T) {
 	}
 }
 
+// A node on its embedded server, stopped and started again, finds the
+// stream it recorded (the server keeps the stream's creation time on disk)
+// and resumes after its sequence instead of replaying the stream.
+func TestRestartOnEmbeddedServerDoesNotReplay(t *testing.T) {
+	dir := t.TempDir()
+	cfg := node.Config{DataDir: dir, Logger: slog.New(slog.DiscardHandler)}
+	n := startNode(t, cfg)
+	blacklistN(t, n.Node, "emb", 5)
+	waitReadyAt(t, n, 5)
+	n.stop()
+
+	n = startNode(t, cfg)
+	waitReadyAt(t, n, 5)
+	if st := n.FleetStatus(); st.Applied != 0 {
+		t.Errorf("the restarted node applied %d events, want 0 (nothing new since it stopped)", st.Applied)
+	}
+}
+
 // appliedSeq reads the sequence recorded in the store of a stopped node.
 func appliedSeq(dataDir string) (uint64, error) {
 	s, err := persist.Open(dataDir, persist.Options{Logger: slog.New(slog.DiscardHandler)})
