@@ -3,6 +3,7 @@ package node_test
 import (
 	"fmt"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -179,6 +180,43 @@ func TestRestartOnEmbeddedServerDoesNotReplay(t *testing.T) {
 	waitReadyAt(t, n, 5)
 	if st := n.FleetStatus(); st.Applied != 0 {
 		t.Errorf("the restarted node applied %d events, want 0 (nothing new since it stopped)", st.Applied)
+	}
+}
+
+// A store whose record of the stream it applied does not read (damaged) is
+// taken to hold another stream's sequence: the replica replays the stream
+// from its start and records it anew.
+func TestUnreadableStreamIdentityReplays(t *testing.T) {
+	s := eventstest.RunServer(t)
+	w := newStreamWriter(t, s)
+	jtis := w.publish("ev", 5)
+	dir := t.TempDir()
+	st, err := persist.Open(dir, persist.Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SetApplied(5, "not an identity"); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	v := startNode(t, node.Config{DataDir: dir, Role: node.RoleValidator, NATS: node.NATSConfig{URLs: []string{s.ClientURL()}},
+		Logger: slog.New(slog.DiscardHandler)})
+	waitHasAll(t, jtis, v)
+	waitReadyAt(t, v, 5)
+	if got := v.FleetStatus().Applied; got != 5 {
+		t.Errorf("applied %d events, want 5 (the stream replayed from its start)", got)
+	}
+	v.stop()
+	st, err = persist.Open(dir, persist.Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if got, err := st.AppliedStream(); err != nil || !strings.HasPrefix(got, events.DefaultStreamName+" ") {
+		t.Errorf("recorded stream %q, %v; want the stream's identity recorded anew", got, err)
 	}
 }
 
