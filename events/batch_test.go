@@ -270,7 +270,10 @@ type batchApplier struct {
 }
 
 func (a *batchApplier) LastApplied() (uint64, error) { return 0, nil }
-func (a *batchApplier) ResetApplied(uint64) error    { return nil }
+func (a *batchApplier) AppliedStream() (events.StreamIdentity, error) {
+	return events.StreamIdentity{}, nil
+}
+func (a *batchApplier) ResetApplied(uint64, events.StreamIdentity) error { return nil }
 
 func (a *batchApplier) Apply(_ context.Context, batch []events.Delivered, lastSeq uint64) error {
 	a.mu.Lock()

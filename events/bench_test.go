@@ -23,7 +23,10 @@ type nopApplier struct {
 }
 
 func (a *nopApplier) LastApplied() (uint64, error) { return 0, nil }
-func (a *nopApplier) ResetApplied(uint64) error    { return nil }
+func (a *nopApplier) AppliedStream() (events.StreamIdentity, error) {
+	return events.StreamIdentity{}, nil
+}
+func (a *nopApplier) ResetApplied(uint64, events.StreamIdentity) error { return nil }
 func (a *nopApplier) Apply(_ context.Context, _ []events.Delivered, lastSeq uint64) error {
 	a.last.Store(lastSeq)
 	if lastSeq >= a.target {

@@ -42,15 +42,19 @@
 //     one (the node was away longer than MaxAge, or the events expired by
 //     TTL), the Subscriber logs a warning and replays from the first
 //     sequence. Whatever was pruned had expired, provided MaxAge is at least
-//     the longest token lifetime. A stream recreated while the Subscriber
-//     follows it (its creation time changes; seen within about a second)
-//     or that ends before the last applied sequence is replayed from its
-//     start; in every case the Subscriber first moves the Applier's
-//     recorded sequence back with ResetApplied, so a restart resumes in
-//     the stream being replayed. A stream recreated while the node was
-//     stopped, and grown past the old last applied sequence by the time
-//     it starts, is not noticed: the Subscriber keeps no record of the
-//     stream's identity across restarts.
+//     the longest token lifetime. The Applier records, with its sequence,
+//     the identity of the stream it counts in (StreamIdentity: the name and
+//     the creation time the server gives the stream). A stream that is not
+//     the recorded one (recreated while the Subscriber followed it, seen
+//     within about a second, or while the node was stopped; another stream
+//     of the name on another NATS cluster; another read stream) or that
+//     ends before the last applied sequence is replayed from its start; in
+//     every case the Subscriber first moves the Applier's recorded
+//     sequence back with ResetApplied, so a restart resumes in the stream
+//     being replayed. A replica with no identity recorded (kept before
+//     identities were) takes the stream it finds for its own: a stream
+//     recreated and grown past its sequence before it first starts with
+//     this version goes unnoticed.
 //   - Per-message TTL needs nats-server 2.11 or later and a stream created
 //     with AllowMsgTTL. When the server refuses the Nats-TTL header, the
 //     Publisher publishes without it from then on and MaxAge alone prunes.

@@ -177,6 +177,7 @@ func (o *memOutbox) Remove(_ context.Context, seqs []uint64) error {
 type memApplier struct {
 	mu       sync.Mutex
 	last     uint64
+	stream   events.StreamIdentity // the recorded stream
 	bySeq    map[uint64]events.Event
 	byID     map[string]int // times each event id was applied
 	lastSeqs []uint64       // lastSeq of every successful Apply
@@ -223,11 +224,18 @@ func (a *memApplier) Apply(ctx context.Context, batch []events.Delivered, lastSe
 	return nil
 }
 
-// ResetApplied implements events.Applier.
-func (a *memApplier) ResetApplied(seq uint64) error {
+// AppliedStream implements events.Applier.
+func (a *memApplier) AppliedStream() (events.StreamIdentity, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.last = seq
+	return a.stream, nil
+}
+
+// ResetApplied implements events.Applier.
+func (a *memApplier) ResetApplied(seq uint64, stream events.StreamIdentity) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.last, a.stream = seq, stream
 	return nil
 }
 
@@ -249,23 +257,29 @@ func maps(m map[string]int) map[string]int {
 	return out
 }
 
-// runSubscriber runs s until the test ends and checks that Run returns nil.
-func runSubscriber(t testing.TB, s *events.Subscriber) {
+// runSubscriber runs s until the test ends or stop is called, and checks
+// that Run returns nil.
+func runSubscriber(t testing.TB, s *events.Subscriber) (stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() { errc <- s.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-errc:
-			if err != nil {
-				t.Errorf("Subscriber.Run: %v", err)
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-errc:
+				if err != nil {
+					t.Errorf("Subscriber.Run: %v", err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Errorf("Subscriber.Run did not return after cancel")
 			}
-		case <-time.After(10 * time.Second):
-			t.Errorf("Subscriber.Run did not return after cancel")
-		}
-	})
+		})
+	}
+	t.Cleanup(stop)
+	return stop
 }
 
 // logBuffer collects log output for assertions.

@@ -81,9 +81,18 @@ type Previewer interface {
 //     never moves it back: a replay of applied events leaves it.
 //   - Only ResetApplied moves it back, when the stream has been recreated
 //     or pruned and the Subscriber replays it from its first sequence.
+//   - The recorded stream is the identity of the stream the recorded
+//     sequence counts in: zero for a replica that has none recorded (a
+//     new one, or one kept before identities were). Only ResetApplied sets
+//     it, durably and together with the sequence, so that after a crash
+//     the two still belong together; Apply leaves it, and it survives a
+//     restart.
 type Applier interface {
 	// LastApplied returns the recorded sequence (0 for an empty replica).
 	LastApplied() (uint64, error)
+	// AppliedStream returns the recorded stream (the zero StreamIdentity
+	// when none is recorded).
+	AppliedStream() (StreamIdentity, error)
 	// Apply applies the decoded events of a batch and records lastSeq, in
 	// one transaction. lastSeq is the highest sequence of the batch,
 	// counting skipped (undecodable) messages, so batch may be empty. Apply
@@ -93,11 +102,15 @@ type Applier interface {
 	// next one.
 	Apply(ctx context.Context, batch []Delivered, lastSeq uint64) error
 	// ResetApplied durably records seq as the recorded sequence, even when
-	// it is lower (it leaves the replica's entries alone). The Subscriber
-	// calls it before it replays a stream that no longer holds the
-	// sequence after the recorded one, so that a restart resumes in the
-	// stream being replayed, not after the old, higher sequence.
-	ResetApplied(seq uint64) error
+	// it is lower, and stream as the recorded stream, in one step (it
+	// leaves the replica's entries alone). The Subscriber calls it before
+	// it replays a stream from its first sequence (the stream is not the
+	// recorded one, or no longer holds the sequence after the recorded
+	// one), so that a restart resumes in the stream being replayed, not
+	// after the old, higher sequence; and, with the recorded sequence, to
+	// record the stream it follows when none or another is recorded,
+	// before it applies any of that stream's events.
+	ResetApplied(seq uint64, stream StreamIdentity) error
 }
 
 // SubscriberConfig configures a Subscriber. Zero values mean the defaults
@@ -128,7 +141,7 @@ type SubscriberStatus struct {
 	Batches     uint64    // successful Apply calls
 	ApplyErrors uint64    // failed Apply calls (each retried)
 	Restarts    uint64    // consumers recreated after an error
-	Rebuilds    uint64    // starts from the first sequence because the stream no longer held the next one
+	Rebuilds    uint64    // starts from the first sequence because the stream no longer held the next one, or is not the one the Applier's sequence counts in
 	LastApplyAt time.Time // time of the last successful Apply
 	Connected   bool      // the NATS connection is up
 	Ready       bool      // see Subscriber.Ready
@@ -151,7 +164,9 @@ type Subscriber struct {
 	st        SubscriberStatus
 	target    uint64 // stream's last sequence when Run started
 	hasTarget bool
-	created   time.Time // creation time of the stream the session consumes
+	// applied is the Applier's recorded stream: that of the stream the
+	// session consumes, once the session has started.
+	applied StreamIdentity
 
 	// reset tells the session to end: the stream it consumes was
 	// recreated or reset (refresh saw it), and the ordered consumer would
@@ -251,8 +266,13 @@ func (s *Subscriber) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("events: read last applied sequence: %w", err)
 	}
+	applied, err := s.a.AppliedStream()
+	if err != nil {
+		return fmt.Errorf("events: read the applied stream's identity: %w", err)
+	}
 	s.mu.Lock()
 	s.st.LastApplied = last
+	s.applied = applied
 	s.mu.Unlock()
 
 	g, gctx := errgroup.WithContext(ctx)
@@ -383,33 +403,44 @@ func (s *Subscriber) session(ctx context.Context) (progressed bool, err error) {
 	default:
 	}
 
+	// The recorded sequence counts in the recorded stream: in another one
+	// (recreated while this node followed it or was stopped, or another
+	// stream of the name) it means nothing, and the new stream is replayed
+	// from its start.
+	id := IdentifyStream(info)
 	s.mu.Lock()
-	last := s.st.LastApplied
-	recreated := !s.created.IsZero() && !info.Created.Equal(s.created)
-	s.created = info.Created
+	last, recorded := s.st.LastApplied, s.applied
 	s.mu.Unlock()
 	start := last + 1
 	first := max(state.FirstSeq, 1)
 	switch {
-	case recreated && last > 0:
-		s.log.Warn("the stream was recreated while this node followed it; replaying it from the first sequence",
-			"stream", s.stream.Name, "last_applied", last, "stream_last", state.LastSeq, "first_seq", first)
+	case !recorded.IsZero() && recorded != id && last > 0:
+		s.log.Warn("the stream is not the one the last applied sequence counts in (recreated, or another stream of the name); replaying it from the first sequence",
+			"stream", s.stream.Name, "last_applied", last, "applied_stream", recorded.String(), "stream_identity", id.String(),
+			"stream_last", state.LastSeq, "first_seq", first)
 		start = first
-		if err := s.rebuild(start); err != nil {
+		if err := s.rebuild(start, id); err != nil {
 			return false, err
 		}
 	case last > state.LastSeq:
 		s.log.Warn("stream ends before the last applied sequence (stream recreated or reset?); replaying it from the first sequence",
 			"stream", s.stream.Name, "last_applied", last, "stream_last", state.LastSeq, "first_seq", first)
 		start = first
-		if err := s.rebuild(start); err != nil {
+		if err := s.rebuild(start, id); err != nil {
 			return false, err
 		}
 	case last > 0 && start < first:
 		s.log.Warn("node was away longer than the stream keeps events: messages after the last applied sequence were pruned (MaxAge or per-message TTL); rebuilding from the first sequence",
 			"stream", s.stream.Name, "last_applied", last, "first_seq", first)
 		start = first
-		if err := s.rebuild(start); err != nil {
+		if err := s.rebuild(start, id); err != nil {
+			return false, err
+		}
+	case recorded != id:
+		// None recorded (a new replica, or one from before identities
+		// were recorded), or nothing applied yet: record the stream before
+		// applying any of it.
+		if err := s.resetApplied(last, id); err != nil {
 			return false, err
 		}
 	}
@@ -611,15 +642,27 @@ func (s *Subscriber) apply(ctx context.Context, batch []item) bool {
 	return true
 }
 
-// rebuild records start-1 as the last applied sequence, in the Applier and
-// in memory, before replaying from start.
-func (s *Subscriber) rebuild(start uint64) error {
-	if err := s.a.ResetApplied(start - 1); err != nil {
+// rebuild records start-1 as the last applied sequence in stream, in the
+// Applier and in memory, before replaying from start.
+func (s *Subscriber) rebuild(start uint64, stream StreamIdentity) error {
+	if err := s.resetApplied(start-1, stream); err != nil {
 		return fmt.Errorf("record the rebuild's start: %w", err)
 	}
 	s.mu.Lock()
-	s.st.LastApplied = start - 1
 	s.st.Rebuilds++
+	s.mu.Unlock()
+	return nil
+}
+
+// resetApplied records seq as the last applied sequence and stream as the
+// stream it counts in, in the Applier and in memory.
+func (s *Subscriber) resetApplied(seq uint64, stream StreamIdentity) error {
+	if err := s.a.ResetApplied(seq, stream); err != nil {
+		return fmt.Errorf("record the applied sequence %d of stream %s: %w", seq, stream, err)
+	}
+	s.mu.Lock()
+	s.st.LastApplied = seq
+	s.applied = stream
 	s.mu.Unlock()
 	return nil
 }
@@ -677,7 +720,7 @@ func (s *Subscriber) refresh(ctx context.Context) {
 	s.mu.Lock()
 	// Read before the look, so that an apply meanwhile cannot pass for a
 	// reset (a session that starts meanwhile may cost one needless restart).
-	applied, created := s.st.LastApplied, s.created
+	applied, recorded := s.st.LastApplied, s.applied
 	s.mu.Unlock()
 	stream, err := s.js.Stream(ctx, s.stream.Name)
 	if err != nil {
@@ -689,7 +732,7 @@ func (s *Subscriber) refresh(ctx context.Context) {
 	info := stream.CachedInfo()
 	state := info.State
 	s.noteStream(state.FirstSeq, state.LastSeq)
-	if (!created.IsZero() && !info.Created.Equal(created)) || state.LastSeq < applied {
+	if (!recorded.IsZero() && IdentifyStream(info) != recorded) || state.LastSeq < applied {
 		// Recreated or reset: the ordered consumer, which recreates itself
 		// after the last sequence it delivered, would wait for the old
 		// stream's sequences. A new session replays the new stream.

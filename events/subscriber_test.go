@@ -374,3 +374,119 @@ func TestSubscriberPreviewsLiveEvents(t *testing.T) {
 		t.Fatalf("previewed %d of 20 events, %d applied with a wrong Previewed mark", len(a.previewed), a.unmarked)
 	}
 }
+
+// streamIdentity returns the identity of the default stream as it is now.
+func streamIdentity(t testing.TB, js jetstream.JetStream) events.StreamIdentity {
+	t.Helper()
+	s, err := js.Stream(t.Context(), events.DefaultStreamName)
+	if err != nil {
+		t.Fatalf("stream info: %v", err)
+	}
+	return events.IdentifyStream(s.CachedInfo())
+}
+
+// A replica stopped while its stream is deleted and recreated, and
+// restarted once the new stream has grown past the old last applied
+// sequence, replays the new stream from its start: the recorded stream
+// identity tells it that its sequence counts in another stream. (It used to
+// resume after the old sequence and skip the new stream's events up to it.)
+func TestSubscriberReplaysStreamRecreatedWhileStopped(t *testing.T) {
+	_, _, js := setup(t)
+	p := newPublisher(t, js, events.PublisherConfig{})
+	publishN(t, p, 10)
+	a := newApplier(0)
+	stop := runSubscriber(t, newSubscriber(t, js, a, events.SubscriberConfig{}))
+	waitApplied(t, a, 10)
+	stop()
+	old := streamIdentity(t, js)
+	if got, _ := a.AppliedStream(); got != old {
+		t.Fatalf("recorded stream %s, want %s (the stream followed)", got, old)
+	}
+
+	if err := js.DeleteStream(t.Context(), events.DefaultStreamName); err != nil {
+		t.Fatalf("DeleteStream: %v", err)
+	}
+	if _, err := events.EnsureStream(t.Context(), js, events.StreamConfig{}); err != nil {
+		t.Fatalf("EnsureStream: %v", err)
+	}
+	var ids []string
+	for i := range 15 {
+		e := blacklistEvent(fmt.Sprintf("new-%d", i))
+		if _, err := p.Publish(t.Context(), e); err != nil {
+			t.Fatalf("Publish: %v", err)
+		}
+		ids = append(ids, e.ID)
+	}
+	recreated := streamIdentity(t, js)
+
+	var logs logBuffer
+	sub := newSubscriber(t, js, a, events.SubscriberConfig{Logger: logs.logger()})
+	runSubscriber(t, sub)
+	eventstest.CheckFor(t, waitLong, pollEvery, func() error {
+		last, _, applied := a.snapshot()
+		var missing []int
+		for i, id := range ids {
+			if applied[id] == 0 {
+				missing = append(missing, i)
+			}
+		}
+		if len(missing) > 0 || last != 15 {
+			return fmt.Errorf("events %v of the recreated stream not applied, last applied %d (want 15)", missing, last)
+		}
+		return nil
+	})
+	if st := sub.Status(); st.Rebuilds != 1 {
+		t.Errorf("Status().Rebuilds = %d, want 1", st.Rebuilds)
+	}
+	if got, _ := a.AppliedStream(); got != recreated {
+		t.Errorf("recorded stream %s, want %s (the recreated stream)", got, recreated)
+	}
+	if l := logs.String(); !strings.Contains(l, "level=WARN") || !strings.Contains(l, "not the one the last applied sequence counts in") {
+		t.Errorf("no warning of the replay:\n%s", l)
+	}
+}
+
+// The Subscriber compares the recorded stream with the stream it follows
+// when it starts: the same, or none recorded (a replica from before
+// identities were recorded), and it goes on from the recorded sequence,
+// recording the stream; another, and it replays the stream from its start.
+func TestSubscriberChecksRecordedStream(t *testing.T) {
+	tests := []struct {
+		name         string
+		recorded     func(events.StreamIdentity) events.StreamIdentity // from the stream's identity
+		wantSeqs     []uint64
+		wantRebuilds uint64
+	}{
+		{name: "none recorded", recorded: func(events.StreamIdentity) events.StreamIdentity { return events.StreamIdentity{} },
+			wantSeqs: []uint64{4, 5}},
+		{name: "the same stream", recorded: func(id events.StreamIdentity) events.StreamIdentity { return id },
+			wantSeqs: []uint64{4, 5}},
+		{name: "another stream of the name", recorded: func(id events.StreamIdentity) events.StreamIdentity { id.Created--; return id },
+			wantSeqs: []uint64{1, 2, 3, 4, 5}, wantRebuilds: 1},
+		{name: "a stream of another name", recorded: func(id events.StreamIdentity) events.StreamIdentity { id.Name = "OTHER"; return id },
+			wantSeqs: []uint64{1, 2, 3, 4, 5}, wantRebuilds: 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, js := setup(t)
+			publishN(t, newPublisher(t, js, events.PublisherConfig{}), 5)
+			id := streamIdentity(t, js)
+			a := newApplier(0)
+			if err := a.ResetApplied(3, tc.recorded(id)); err != nil {
+				t.Fatal(err)
+			}
+			sub := newSubscriber(t, js, a, events.SubscriberConfig{})
+			runSubscriber(t, sub)
+			waitApplied(t, a, 5)
+			if _, seqs, _ := a.snapshot(); fmt.Sprint(seqs) != fmt.Sprint(tc.wantSeqs) {
+				t.Errorf("applied %v, want %v", seqs, tc.wantSeqs)
+			}
+			if got, _ := a.AppliedStream(); got != id {
+				t.Errorf("recorded stream %s, want %s (the stream followed)", got, id)
+			}
+			if st := sub.Status(); st.Rebuilds != tc.wantRebuilds {
+				t.Errorf("Status().Rebuilds = %d, want %d", st.Rebuilds, tc.wantRebuilds)
+			}
+		})
+	}
+}

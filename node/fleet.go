@@ -222,10 +222,31 @@ type applier struct {
 
 func (a *applier) LastApplied() (uint64, error) { return a.n.store.AppliedSeq() }
 
-// ResetApplied records seq even below the present sequence, when the
-// subscriber rebuilds from the stream's start (events.Applier).
-func (a *applier) ResetApplied(seq uint64) error {
-	if err := a.n.store.SetAppliedSeq(seq); err != nil {
+// AppliedStream reads the identity of the stream the applied sequence
+// counts in (events.Applier). One the store holds but that does not read
+// is returned as an identity no stream has, so that the subscriber
+// replays the stream from its start and records it anew.
+func (a *applier) AppliedStream() (events.StreamIdentity, error) {
+	v, err := a.n.store.AppliedStream()
+	if err != nil {
+		return events.StreamIdentity{}, fmt.Errorf("node: read the applied stream: %w", err)
+	}
+	var id events.StreamIdentity
+	if err := id.UnmarshalText([]byte(v)); err != nil {
+		a.n.log.Warn("the store's record of the stream it applied does not read; the replica replays the stream from its start", "err", err)
+		return events.StreamIdentity{Name: "unreadable"}, nil
+	}
+	return id, nil
+}
+
+// ResetApplied records seq, even below the present sequence, and the
+// stream it counts in, in one transaction (events.Applier).
+func (a *applier) ResetApplied(seq uint64, stream events.StreamIdentity) error {
+	text, err := stream.MarshalText()
+	if err != nil {
+		return fmt.Errorf("node: %w", err)
+	}
+	if err := a.n.store.SetApplied(seq, string(text)); err != nil {
 		return fmt.Errorf("node: record the applied sequence: %w", err)
 	}
 	return nil

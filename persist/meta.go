@@ -48,12 +48,38 @@ func (s *Store) AppliedSeq() (uint64, error) {
 // appliedSeq is the later of the stored and the pending sequence.
 func (s *Store) appliedSeq(stored uint64) uint64 { return max(stored, s.pending.v.Load()) }
 
-// SetAppliedSeq records seq as the last applied stream sequence, even if it
-// is lower than the present one (used to rebuild from the stream's start).
-func (s *Store) SetAppliedSeq(seq uint64) error {
+// metaAppliedStream holds the identity of the stream the applied sequence
+// counts in, as given to SetApplied (absent when none was given).
+var metaAppliedStream = []byte("applied_stream")
+
+// AppliedStream returns the identity of the stream the applied sequence
+// counts in, as last given to SetApplied: opaque to the store, and "" when
+// none was recorded (a new store, or one written before identities were).
+// Apply leaves it.
+func (s *Store) AppliedStream() (string, error) {
+	var stream string
+	err := s.view(func(tx *bolt.Tx) error {
+		stream = string(tx.Bucket(bucketMeta).Get(metaAppliedStream))
+		return nil
+	})
+	return stream, err
+}
+
+// SetApplied records seq as the last applied stream sequence, even if it
+// is lower than the present one, and stream as the identity of the stream
+// it counts in ("" removes it), in one transaction: used to rebuild from a
+// stream's start, and to note which stream a replica follows.
+func (s *Store) SetApplied(seq uint64, stream string) error {
 	s.pending.v.Store(0)
 	return s.commit.do(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketMeta).Put(metaAppliedSeq, u64(seq))
+		m := tx.Bucket(bucketMeta)
+		if err := m.Put(metaAppliedSeq, u64(seq)); err != nil {
+			return err
+		}
+		if stream == "" {
+			return m.Delete(metaAppliedStream)
+		}
+		return m.Put(metaAppliedStream, []byte(stream))
 	})
 }
 

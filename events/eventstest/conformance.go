@@ -23,23 +23,29 @@ type NewOutbox func(t testing.TB, dir string) (ob events.Outbox, add func(events
 
 // TestApplier checks the contract written on events.Applier against the
 // implementation open makes: run it for every Applier, the test doubles
-// included, so that a double cannot hide what the real one does.
+// included, so that a double cannot hide what the real one does. After
+// every step, AppliedStream must return the stream given to the last
+// ResetApplied (zero before the first).
 func TestApplier(t *testing.T, open NewApplier) {
 	t.Helper()
 	type step struct {
-		apply   []uint64 // Apply a batch of events with these sequences; the last is lastSeq (nil: an empty batch)
-		lastSeq uint64   // lastSeq of an empty batch
-		reset   *uint64  // ResetApplied(*reset) instead
-		restart bool     // close and open again instead
-		want    uint64   // LastApplied afterwards
+		apply   []uint64              // Apply a batch of events with these sequences; the last is lastSeq (nil: an empty batch)
+		lastSeq uint64                // lastSeq of an empty batch
+		reset   *uint64               // ResetApplied(*reset, stream) instead
+		stream  events.StreamIdentity // the stream of a reset
+		restart bool                  // close and open again instead
+		want    uint64                // LastApplied afterwards
 	}
+	// Two streams of one name: the second is the first recreated.
+	first := events.StreamIdentity{Name: events.DefaultStreamName, Created: time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC).UnixNano()}
+	second := events.StreamIdentity{Name: events.DefaultStreamName, Created: first.Created + 1}
 	reset := func(seq uint64) *uint64 { return &seq }
 	describe := func(s step) string {
 		switch {
 		case s.restart:
 			return "restart"
 		case s.reset != nil:
-			return fmt.Sprintf("ResetApplied(%d)", *s.reset)
+			return fmt.Sprintf("ResetApplied(%d, %s)", *s.reset, s.stream)
 		case len(s.apply) > 0:
 			return fmt.Sprintf("Apply(events at %v, %d)", s.apply, s.apply[len(s.apply)-1])
 		}
@@ -67,10 +73,17 @@ func TestApplier(t *testing.T, open NewApplier) {
 		{name: "reset moves the sequence back and apply raises it again", steps: []step{
 			{apply: []uint64{8, 9, 10}, want: 10},
 			{apply: []uint64{8, 9, 10}, want: 10}, // changes nothing: a store may keep the sequence in memory
-			{reset: reset(2), want: 2},
+			{reset: reset(2), stream: first, want: 2},
 			{apply: []uint64{3}, want: 3},
 			{apply: []uint64{8, 9}, want: 9},
-			{reset: reset(0), want: 0},
+			{reset: reset(0), stream: second, want: 0},
+		}},
+		{name: "reset records the stream with the sequence and apply leaves it", steps: []step{
+			{reset: reset(0), stream: first, want: 0},
+			{apply: []uint64{1, 2, 3}, want: 3},
+			{lastSeq: 4, want: 4},
+			{reset: reset(4), stream: second, want: 4}, // the sequence as it is: the stream alone changes
+			{apply: []uint64{5}, want: 5},
 		}},
 		{name: "the sequence survives a restart", steps: []step{
 			{apply: []uint64{1, 2, 3, 4, 5, 6, 7}, want: 7},
@@ -79,10 +92,21 @@ func TestApplier(t *testing.T, open NewApplier) {
 		{name: "a reset survives a restart", steps: []step{
 			{apply: []uint64{8, 9, 10}, want: 10},
 			{apply: []uint64{8, 9, 10}, want: 10},
-			{reset: reset(4), want: 4},
+			{reset: reset(4), stream: first, want: 4},
 			{restart: true, want: 4},
 			{apply: []uint64{5, 6}, want: 6},
 			{restart: true, want: 6},
+		}},
+		{name: "the recorded stream survives a restart", steps: []step{
+			{reset: reset(0), stream: first, want: 0},
+			{apply: []uint64{1, 2, 3}, want: 3},
+			{restart: true, want: 3},
+			{apply: []uint64{1, 2, 3}, want: 3},
+			{apply: []uint64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, want: 10},
+			{reset: reset(0), stream: second, want: 0},
+			{restart: true, want: 0},
+			{apply: []uint64{1, 2}, want: 2},
+			{restart: true, want: 2},
 		}},
 	}
 	for _, tc := range tests {
@@ -90,6 +114,7 @@ func TestApplier(t *testing.T, open NewApplier) {
 			dir := t.TempDir()
 			a, closeA := open(t, dir)
 			defer func() { closeA() }()
+			var stream events.StreamIdentity // given to the last ResetApplied
 			for i, s := range tc.steps {
 				var err error
 				switch {
@@ -97,7 +122,8 @@ func TestApplier(t *testing.T, open NewApplier) {
 					closeA()
 					a, closeA = open(t, dir)
 				case s.reset != nil:
-					err = a.ResetApplied(*s.reset)
+					err = a.ResetApplied(*s.reset, s.stream)
+					stream = s.stream
 				case len(s.apply) > 0:
 					err = a.Apply(t.Context(), conformanceBatch(s.apply), s.apply[len(s.apply)-1])
 				default:
@@ -108,6 +134,9 @@ func TestApplier(t *testing.T, open NewApplier) {
 				}
 				if got, err := a.LastApplied(); err != nil || got != s.want {
 					t.Fatalf("step %d, %s: LastApplied() = %d, %v; want %d", i, describe(s), got, err, s.want)
+				}
+				if got, err := a.AppliedStream(); err != nil || got != stream {
+					t.Fatalf("step %d, %s: AppliedStream() = %s, %v; want %s", i, describe(s), got, err, stream)
 				}
 			}
 		})
