@@ -215,6 +215,11 @@ func nodeConfig(s *optionSet, log *slog.Logger) (node.Config, error) {
 	if cfg.NATS.Disabled && cfg.Role == node.RoleValidator {
 		return node.Config{}, errors.New("--role validator needs NATS: a validator without the event stream has nothing to replicate")
 	}
+	if off := s.duration("clock-offset"); off != 0 {
+		cfg.Now = func() time.Time { return time.Now().Add(off) }
+		log.Warn("--clock-offset is set: this node's clock is shifted, for testing fleets with skewed clocks only; "+
+			"tokens are checked, entries flushed and events stamped by the shifted clock", "clock_offset", off.String(), "where", s.where("clock-offset"))
+	}
 	if cfg.FailOpen {
 		log.Warn("--fail-open is set: when the store cannot be read, tokens are let through unchecked, blacklisted ones too",
 			"fail_open", s.where("fail-open"))
