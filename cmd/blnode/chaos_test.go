@@ -547,7 +547,7 @@ func (c *chaos) nodeArgs(n *chaosNode, data string, offset time.Duration) []stri
 func (c *chaos) start(n *chaosNode, offset time.Duration, why string) {
 	p, err := launchServe(c.t, c.bin, http.DefaultClient, nil, false, c.nodeArgs(n, n.data, offset)...)
 	if err != nil {
-		c.t.Errorf("%s did not start (%s; seed %d; replay: %s): %v", n.name, why, c.seed, c.replay, err)
+		c.t.Errorf("%s did not start (%s; seed %d; replay: %s): %s", n.name, why, c.seed, c.replay, headOf(err.Error(), 25))
 		c.logf("%s did not start (%s); it stays down", n.name, why)
 		n.mu.Lock()
 		n.failed = why
@@ -1072,7 +1072,9 @@ func (c *chaos) check(ctx context.Context, n *chaosNode) {
 }
 
 // reportViolations reports the acceptances after a rejection, grouped by
-// the last fault applied before each: which fault broke the invariant.
+// the last fault that touched the node before each (a fault on it, its
+// heal, or one that touches every node: a NATS server, the stream, a flush,
+// a skewed clock): which fault broke the invariant.
 func (c *chaos) reportViolations() {
 	c.mu.Lock()
 	vs, total := slices.Clone(c.violations), c.nviolation
@@ -1087,7 +1089,17 @@ func (c *chaos) reportViolations() {
 	for _, v := range vs {
 		key := "no fault"
 		for _, line := range c.appliedUntil(v.accepted, 0) {
-			if f := strings.Fields(line); len(f) > 1 && strings.HasPrefix(f[1], "#") {
+			f := strings.Fields(line)
+			for i := range f {
+				f[i] = strings.TrimSuffix(f[i], ":")
+			}
+			if len(f) < 4 || !strings.HasPrefix(f[1], "#") && f[1] != "heal" {
+				continue // not a fault or a heal
+			}
+			global := slices.ContainsFunc(f, func(w string) bool {
+				return slices.Contains([]faultKind{faultNATSKill, faultRecreateStream, faultFlush, faultClockAhead}, faultKind(w))
+			})
+			if global || slices.Contains(f, v.node) {
 				key = line
 			}
 		}
@@ -1154,7 +1166,7 @@ func (c *chaos) waitConverged() bool {
 		c.t.Errorf("the fleet did not converge within %v of the faults healing (seed %d; replay: %s): %v", within, c.seed, c.replay, err)
 		return false
 	}
-	c.logf("converged %v after the faults healed", time.Since(began).Round(time.Millisecond))
+	c.logf("the running nodes converged %v after the faults healed", time.Since(began).Round(time.Millisecond))
 	return true
 }
 
@@ -1252,6 +1264,15 @@ func argValue(args []string, flag string) string {
 		return args[i+1]
 	}
 	return ""
+}
+
+// headOf returns the first n lines of s.
+func headOf(s string, n int) string {
+	lines := strings.Split(s, "\n")
+	if len(lines) > n {
+		lines = append(lines[:n], fmt.Sprintf("(%d more lines)", len(lines)-n))
+	}
+	return strings.Join(lines, "\n")
 }
 
 // tailOf returns the last n lines of s.
