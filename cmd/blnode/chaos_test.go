@@ -102,9 +102,10 @@ func TestChaos(t *testing.T) {
 		replay += " BLNODE_CHAOS_FAULTS=" + joinKinds(kinds)
 	}
 	if longRun() {
-		replay += " BLNODE_LONG=1"
+		replay += " BLNODE_LONG=1 go test -race -timeout 30m -run TestChaos ./cmd/blnode"
+	} else {
+		replay += " go test -race -run TestChaos ./cmd/blnode"
 	}
-	replay += " go test -race -run TestChaos ./cmd/blnode"
 	how := "the default seed"
 	if random {
 		how = "a random seed"
@@ -133,6 +134,12 @@ func TestChaos(t *testing.T) {
 	for _, n := range c.nodes {
 		checks.Go(func() { c.check(checkCtx, n) })
 	}
+	t.Cleanup(func() { // after a t.Fatal too: nothing logs once the test has ended
+		stop()
+		stopChecks()
+		wg.Wait()
+		checks.Wait()
+	})
 
 	c.run(total)
 	stop()
@@ -370,6 +377,14 @@ type ackedToken struct {
 	via      string        // node and route
 }
 
+// violations are the acceptances that followed the same faults: how many,
+// on which nodes, and the first few.
+type violations struct {
+	n     int
+	nodes []string
+	first []violation
+}
+
 // violation is an acceptance after a rejection as blacklisted.
 type violation struct {
 	node                   string
@@ -397,8 +412,9 @@ type chaos struct {
 
 	mu         sync.Mutex
 	acked      []ackedToken
-	applied    []string // "+12.3s #4 clock-ahead full-1: ..." in order
-	violations []violation
+	applied    []string               // "+12.3s #4 clock-ahead full-1: ..." in order
+	violations map[string]*violations // by the faults that touched the node between rejection and acceptance
+	vkeys      []string               // the keys of violations, in order
 	nviolation int
 	procs      []*serveProc // every process started, for the logs of a failure
 }
@@ -1054,11 +1070,25 @@ func (c *chaos) check(ctx context.Context, n *chaosNode) {
 					n.mu.Lock()
 					starts, offset := n.starts, n.offset
 					n.mu.Unlock()
+					key := c.faultsOn(n.name, at, now)
 					c.mu.Lock()
 					c.nviolation++
 					logIt := c.nviolation <= 10
-					if len(c.violations) < 50 {
-						c.violations = append(c.violations, violation{node: n.name, tok: tk, rejected: at, accepted: now, acceptedBody: body,
+					g := c.violations[key]
+					if g == nil {
+						if c.violations == nil {
+							c.violations = map[string]*violations{}
+						}
+						g = &violations{}
+						c.violations[key] = g
+						c.vkeys = append(c.vkeys, key)
+					}
+					g.n++
+					if !slices.Contains(g.nodes, n.name) {
+						g.nodes = append(g.nodes, n.name)
+					}
+					if len(g.first) < 3 {
+						g.first = append(g.first, violation{node: n.name, tok: tk, rejected: at, accepted: now, acceptedBody: body,
 							nodeStarts: strconv.Itoa(starts), nodeOffset: offset.String()})
 					}
 					c.mu.Unlock()
@@ -1071,58 +1101,65 @@ func (c *chaos) check(ctx context.Context, n *chaosNode) {
 	}
 }
 
+// faultsOn returns the faults and heals logged in (from, to] that touched
+// node: a fault on it, its heal, or one that touches every node (a NATS
+// server, the stream, a flush, a skewed clock), each as the fault's own
+// description.
+func (c *chaos) faultsOn(node string, from, to time.Duration) string {
+	var out []string
+	for _, line := range c.appliedUntil(to, 0) {
+		f := strings.Fields(line)
+		for i := range f {
+			f[i] = strings.TrimSuffix(f[i], ":")
+		}
+		if len(f) < 4 || !strings.HasPrefix(f[1], "#") && f[1] != "heal" {
+			continue // not a fault or a heal
+		}
+		if d, err := time.ParseDuration(strings.TrimPrefix(f[0], "+")); err != nil || d <= from {
+			continue
+		}
+		global := slices.ContainsFunc(f, func(w string) bool {
+			return slices.Contains([]faultKind{faultNATSKill, faultRecreateStream, faultFlush, faultClockAhead}, faultKind(w))
+		})
+		if global || slices.Contains(f, node) {
+			what, _, _ := strings.Cut(line, ": ")
+			_, what, _ = strings.Cut(what, " ") // the fault says when it was scheduled
+			if !slices.Contains(out, what) {
+				out = append(out, what)
+			}
+		}
+	}
+	if len(out) == 0 {
+		return "no fault touched the node"
+	}
+	return strings.Join(out, "; ")
+}
+
 // reportViolations reports the acceptances after a rejection, grouped by
-// the last fault that touched the node before each (a fault on it, its
-// heal, or one that touches every node: a NATS server, the stream, a flush,
-// a skewed clock): which fault broke the invariant.
+// the faults that touched the node between the rejection and the
+// acceptance: which fault broke the invariant.
 func (c *chaos) reportViolations() {
 	c.mu.Lock()
-	vs, total := slices.Clone(c.violations), c.nviolation
-	c.mu.Unlock()
-	if total == 0 {
+	defer c.mu.Unlock()
+	if c.nviolation == 0 {
 		return
 	}
-	c.t.Errorf("%d times a node accepted a token after it had rejected it as blacklisted (seed %d; replay: %s); the first %d, by the last fault before them:",
-		total, c.seed, c.replay, len(vs))
-	var keys []string
-	groups := map[string][]violation{}
-	for _, v := range vs {
-		key := "no fault"
-		for _, line := range c.appliedUntil(v.accepted, 0) {
-			f := strings.Fields(line)
-			for i := range f {
-				f[i] = strings.TrimSuffix(f[i], ":")
-			}
-			if len(f) < 4 || !strings.HasPrefix(f[1], "#") && f[1] != "heal" {
-				continue // not a fault or a heal
-			}
-			global := slices.ContainsFunc(f, func(w string) bool {
-				return slices.Contains([]faultKind{faultNATSKill, faultRecreateStream, faultFlush, faultClockAhead}, faultKind(w))
-			})
-			if global || slices.Contains(f, v.node) {
-				key = line
-			}
+	c.t.Errorf("%d times a node accepted a token after it had rejected it as blacklisted (seed %d; replay: %s); "+
+		"by the faults that touched the node between its rejection and its acceptance:", c.nviolation, c.seed, c.replay)
+	for i, key := range c.vkeys {
+		if i == 20 {
+			c.t.Errorf("... and %d more groups", len(c.vkeys)-i)
+			break
 		}
-		if _, ok := groups[key]; !ok {
-			keys = append(keys, key)
+		g := c.violations[key]
+		var first []string
+		for _, v := range g.first {
+			first = append(first, fmt.Sprintf("%s accepted jti %s at +%v, after rejecting it as blacklisted at +%v; "+
+				"revocation acknowledged at +%v by %s, token exp %s (%v after the acknowledgement); the node's start #%s, clock offset %s; its answer %s",
+				v.node, v.tok.jti, v.accepted, v.rejected, v.tok.at, v.tok.via, v.tok.exp.UTC().Format(time.TimeOnly),
+				v.tok.exp.Sub(c.began.Add(v.tok.at)).Round(time.Second), v.nodeStarts, v.nodeOffset, v.acceptedBody))
 		}
-		groups[key] = append(groups[key], v)
-	}
-	for _, key := range keys {
-		g := groups[key]
-		var nodes []string
-		for _, v := range g {
-			if !slices.Contains(nodes, v.node) {
-				nodes = append(nodes, v.node)
-			}
-		}
-		v := g[0]
-		c.t.Errorf("%d after [%s], on %s. First: %s accepted jti %s at +%v, after rejecting it as blacklisted at +%v; "+
-			"revocation acknowledged at +%v by %s, token exp %s (%v after the acknowledgement); the node's start #%s, clock offset %s; "+
-			"its answer %s. Faults up to then:\n  %s",
-			len(g), key, strings.Join(nodes, ", "), v.node, v.tok.jti, v.accepted, v.rejected, v.tok.at, v.tok.via,
-			v.tok.exp.UTC().Format(time.TimeOnly), v.tok.exp.Sub(c.began.Add(v.tok.at)).Round(time.Second), v.nodeStarts, v.nodeOffset,
-			v.acceptedBody, strings.Join(c.appliedUntil(v.accepted, 12), "\n  "))
+		c.t.Errorf("%d after [%s], on %s, e.g.:\n  %s", g.n, key, strings.Join(g.nodes, ", "), strings.Join(first, "\n  "))
 	}
 }
 
