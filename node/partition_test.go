@@ -14,10 +14,9 @@ import (
 
 	toxiproxy "github.com/Shopify/toxiproxy/v2"
 	"github.com/nats-io/nats-server/v2/server"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/rs/zerolog"
 
 	"github.com/blnode/blnode/events/eventstest"
+	"github.com/blnode/blnode/internal/natsproc"
 	"github.com/blnode/blnode/node"
 	"github.com/blnode/blnode/persist"
 )
@@ -30,20 +29,10 @@ import (
 // long reports whether the long versions run (BLNODE_LONG=1).
 func long() bool { return os.Getenv("BLNODE_LONG") == "1" }
 
-// newToxiproxy returns a toxiproxy server with no metrics and no logs.
-func newToxiproxy() *toxiproxy.ApiServer {
-	return toxiproxy.NewServer(toxiproxy.NewMetricsContainer(prometheus.NewRegistry()), zerolog.Nop())
-}
-
 // proxyTo starts a proxy on a free loopback port in front of s.
 func proxyTo(t testing.TB, tp *toxiproxy.ApiServer, name string, s *server.Server) *toxiproxy.Proxy {
 	t.Helper()
-	p := toxiproxy.NewProxy(tp, name, "127.0.0.1:0", s.Addr().(*net.TCPAddr).String())
-	if err := p.Start(); err != nil {
-		t.Fatalf("toxiproxy %s: %v", name, err)
-	}
-	t.Cleanup(p.Stop)
-	return p
+	return natsproc.Proxy(t, tp, name, s.Addr().(*net.TCPAddr).String())
 }
 
 // proxied is a validator config that reaches NATS through p.
@@ -158,7 +147,7 @@ func TestPartitionedValidatorConverges(t *testing.T) {
 		cut = time.Minute
 	}
 	s := eventstest.RunServer(t)
-	p := proxyTo(t, newToxiproxy(), "validator", s)
+	p := proxyTo(t, natsproc.NewToxiproxy(), "validator", s)
 	full := startNode(t, fleetConfig(node.RoleFull, 1, s))
 	v := startNode(t, proxied(p))
 	waitAllReady(t, full, v)
@@ -204,7 +193,7 @@ func TestSlowLinkLosesNothing(t *testing.T) {
 		writes = 4000
 	}
 	s := eventstest.RunServer(t)
-	p := proxyTo(t, newToxiproxy(), "slow", s)
+	p := proxyTo(t, natsproc.NewToxiproxy(), "slow", s)
 	addToxic(t, p, `{"name":"lat_down","type":"latency","stream":"downstream","attributes":{"latency":40,"jitter":20}}`)
 	addToxic(t, p, `{"name":"lat_up","type":"latency","stream":"upstream","attributes":{"latency":40,"jitter":20}}`)
 	addToxic(t, p, `{"name":"bw_down","type":"bandwidth","stream":"downstream","attributes":{"rate":64}}`)
@@ -228,7 +217,7 @@ func TestReconnectStormDoesNotStallTheWriter(t *testing.T) {
 		nValidators = 30
 	}
 	s := eventstest.RunServer(t)
-	p := proxyTo(t, newToxiproxy(), "storm", s)
+	p := proxyTo(t, natsproc.NewToxiproxy(), "storm", s)
 	fcfg := fleetConfig(node.RoleFull, 1, s)
 	fcfg.AdminToken = "admin-secret"
 	full := startNode(t, fcfg)

@@ -41,6 +41,17 @@ import (
 // --tls-cert).
 func startServeWith(t *testing.T, bin string, client *http.Client, env []string, umask0 bool, args ...string) *serveProc {
 	t.Helper()
+	p, err := launchServe(t, bin, client, env, umask0, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// launchServe is startServeWith returning an error, with the process's
+// log, instead of failing the test when the node does not come up;
+// t.Cleanup kills the process if the test has not waited for it.
+func launchServe(t *testing.T, bin string, client *http.Client, env []string, umask0 bool, args ...string) (*serveProc, error) {
 	argv := append([]string{"serve", "--http", "127.0.0.1:0", "--log-format", "json"}, args...)
 	cmd := exec.Command(bin, argv...)
 	if umask0 {
@@ -49,10 +60,10 @@ func startServeWith(t *testing.T, bin string, client *http.Client, env []string,
 	cmd.Env = append(cleanEnv(), env...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	p := &serveProc{cmd: cmd, drained: make(chan struct{})}
 	t.Cleanup(func() {
@@ -90,11 +101,13 @@ func startServeWith(t *testing.T, bin string, client *http.Client, env []string,
 	select {
 	case p.url = <-found:
 	case <-p.drained:
-		t.Fatalf("serve exited before listening:\n%s", p.logText())
+		err := cmd.Wait()
+		p.waited = true
+		return nil, fmt.Errorf("serve exited before listening (%v):\n%s", err, p.logText())
 	case <-time.After(30 * time.Second):
-		t.Fatalf("no listening log line within 30s:\n%s", p.logText())
+		return nil, fmt.Errorf("no listening log line within 30s:\n%s", p.logText())
 	}
-	waitFor(t, 15*time.Second, func() error {
+	err = poll(15*time.Second, 20*time.Millisecond, func() error {
 		resp, err := client.Get(p.url + "/healthz")
 		if err != nil {
 			return err
@@ -105,7 +118,10 @@ func startServeWith(t *testing.T, bin string, client *http.Client, env []string,
 		}
 		return nil
 	})
-	return p
+	if err != nil {
+		return nil, fmt.Errorf("serve listening at %s is not healthy within 15s: %v", p.url, err)
+	}
+	return p, nil
 }
 
 // call sends a request and returns the status and body.

@@ -166,6 +166,47 @@ func TestNodeConfigDevSecret(t *testing.T) {
 	}
 }
 
+// TestNodeConfigClockOffset: --clock-offset shifts the node's clock and
+// warns; without it the node keeps the default clock and says nothing.
+func TestNodeConfigClockOffset(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		args   []string
+		offset time.Duration
+	}{
+		{name: "ahead", args: []string{"--clock-offset", "10m"}, offset: 10 * time.Minute},
+		{name: "behind", args: []string{"--clock-offset", "-1h"}, offset: -time.Hour},
+		{name: "unset", offset: 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var logs bytes.Buffer
+			s, err := resolveServe(t, append([]string{"--data", t.TempDir(), "--hs-secret-file", writeFile(t, "clock-offset-secret-0123456789")}, tt.args...), nil, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, err := nodeConfig(s, slog.New(slog.NewTextHandler(&logs, nil)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			warned := strings.Contains(logs.String(), "level=WARN") && strings.Contains(logs.String(), "--clock-offset is set")
+			if tt.offset == 0 {
+				if c.Now != nil || warned {
+					t.Errorf("no offset: Now set %v, warned %v: %s", c.Now != nil, warned, logs.String())
+				}
+				return
+			}
+			before := time.Now()
+			got := c.Now()
+			if d := got.Sub(before) - tt.offset; d < 0 || d > time.Minute {
+				t.Errorf("Now() = %v at %v: want the offset %v added", got, before, tt.offset)
+			}
+			if !warned || !strings.Contains(logs.String(), "clock_offset="+tt.offset.String()) {
+				t.Errorf("no warning naming the offset: %s", logs.String())
+			}
+		})
+	}
+}
+
 func TestMint(t *testing.T) {
 	data := t.TempDir()
 	out, stderr, code := runCLI(t, nil, "", "mint", "--data", data, "--type", "refresh", "--user", "42",

@@ -28,7 +28,7 @@ const (
 	kindString   kind = iota
 	kindBool          // true/false, 1/0, yes/no; a bare flag means true
 	kindInt           // decimal
-	kindDuration      // Go duration ("90s", "24h"), never negative
+	kindDuration      // Go duration ("90s", "24h"), never negative unless the option is signed
 	kindList          // comma separated; a repeated flag adds to it; a YAML list in the config file
 )
 
@@ -43,6 +43,7 @@ type option struct {
 	envOnly bool     // a secret given as itself: only the environment sets it (no flag, no file key)
 	noFile  bool     // not a config-file key
 	secret  bool     // its value never appears in messages
+	signed  bool     // a duration that may be negative
 }
 
 // envName is the environment variable of o: BLNODE_ and the name in upper
@@ -100,6 +101,7 @@ func optionTable() []option {
 		{name: "http-read-header-timeout", kind: kindDuration, def: "5s", usage: "time a client has to send the request line and headers"},
 		{name: "http-read-timeout", kind: kindDuration, def: "15s", usage: "time a client has to send a whole request"},
 		{name: "http-write-timeout", kind: kindDuration, def: "30s", usage: "time to answer a request, from the end of its headers"},
+		{name: "clock-offset", kind: kindDuration, def: "0s", arg: "DURATION", signed: true, usage: "FOR TESTING fleets with skewed clocks: shift this node's clock by DURATION (\"10m\" ahead, \"-10m\" behind) for token checks, flushes and event times; the node warns at start"},
 		{name: "pprof", arg: "ADDR", usage: "serve Go's profiler (net/http/pprof) on this loopback address, apart from --http (default: off; a non-loopback address is refused without --pprof-allow-remote)"},
 		{name: "pprof-allow-remote", kind: kindBool, def: "false", usage: "let --pprof listen on a non-loopback address (logged as a WARN): anyone who reaches it can read the process's memory"},
 		{name: "http-idle-timeout", kind: kindDuration, def: "90s", usage: "how long an idle keep-alive connection is kept"},
@@ -321,7 +323,7 @@ func parseValue(o option, text []string) (any, error) {
 		if err != nil {
 			return nil, errors.New(`want a duration such as "90s", "15m" or "24h"`)
 		}
-		if d < 0 {
+		if d < 0 && !o.signed {
 			return nil, errors.New("must not be negative")
 		}
 		return d, nil

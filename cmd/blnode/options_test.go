@@ -64,6 +64,8 @@ func TestOptionPrecedence(t *testing.T) {
 		{name: "duration env", env: map[string]string{"BLNODE_FLUSH_INTERVAL": "90m"}, opt: "flush-interval", want: 90 * time.Minute, src: fromEnv},
 		{name: "duration file", file: "leeway: 30s\n", opt: "leeway", want: 30 * time.Second, src: fromFile},
 		{name: "duration file integer zero", file: "flush-interval: 0\n", opt: "flush-interval", want: time.Duration(0), src: fromFile},
+		{name: "signed duration flag negative", args: []string{"--clock-offset", "-10m"}, opt: "clock-offset", want: -10 * time.Minute, src: fromFlag},
+		{name: "signed duration default", opt: "clock-offset", want: time.Duration(0), src: fromDefault},
 		{name: "max token lifetime default", opt: "max-token-lifetime", want: 720 * time.Hour, src: fromDefault},
 
 		{name: "int env", env: map[string]string{"BLNODE_STREAM_REPLICAS": "3"}, opt: "stream-replicas", want: 3, src: fromEnv},
@@ -132,6 +134,7 @@ func TestOptionErrors(t *testing.T) {
 		{name: "map value", file: "nats:\n  a: b\n", want: []string{"nats: want a plain value"}},
 		{name: "bad duration env", env: map[string]string{"BLNODE_LEEWAY": "soon"}, want: []string{"BLNODE_LEEWAY", `"soon"`, "duration"}},
 		{name: "negative duration flag", args: []string{"--flush-interval", "-1h"}, want: []string{"--flush-interval", "negative"}},
+		{name: "negative duration env", env: map[string]string{"BLNODE_LEEWAY": "-5s"}, want: []string{"BLNODE_LEEWAY", "negative"}},
 		{name: "bad bool file", file: "keep-raw-token: maybe\n", want: []string{"line 1: keep-raw-token", `"maybe"`, "true or false"}},
 		{name: "bad int", args: []string{"--stream-replicas", "three"}, want: []string{"--stream-replicas", "integer"}},
 		{name: "bad choice", args: []string{"--log-format", "xml"}, want: []string{"--log-format", "text, json"}},

@@ -142,16 +142,21 @@ func (p *serveProc) stop(t *testing.T) {
 // waitFor polls f until it returns nil, failing the test at the deadline.
 func waitFor(t *testing.T, timeout time.Duration, f func() error) {
 	t.Helper()
+	if err := poll(timeout, 20*time.Millisecond, f); err != nil {
+		t.Fatalf("not within %v: %v", timeout, err)
+	}
+}
+
+// poll calls f every interval until it returns nil, and returns f's last
+// error if the timeout passes first.
+func poll(timeout, interval time.Duration, f func() error) error {
 	deadline := time.Now().Add(timeout)
 	for {
 		err := f()
-		if err == nil {
-			return
+		if err == nil || time.Now().After(deadline) {
+			return err
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %v: %v", timeout, err)
-		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(interval)
 	}
 }
 

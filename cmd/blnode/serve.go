@@ -251,6 +251,11 @@ func nodeConfig(s *optionSet, log *slog.Logger) (node.Config, error) {
 		log.Warn("--rebuild-store is set: a damaged or lost store is replaced by an empty one (rebuilt from the stream, if any)",
 			"rebuild_store", s.where("rebuild-store"))
 	}
+	if off := s.duration("clock-offset"); off != 0 {
+		cfg.Now = func() time.Time { return time.Now().Add(off) }
+		log.Warn("--clock-offset is set: this node's clock is shifted, for testing fleets with skewed clocks only; "+
+			"tokens are checked, entries flushed and events stamped by the shifted clock", "clock_offset", off.String(), "where", s.where("clock-offset"))
+	}
 	if cfg.FailOpen {
 		log.Warn("--fail-open is set: when the store cannot be read, tokens are let through unchecked, blacklisted ones too",
 			"fail_open", s.where("fail-open"))
