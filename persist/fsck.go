@@ -264,6 +264,7 @@ func (f *fscker) walk(tx *bolt.Tx) {
 		}
 	}
 
+	sealed := journalSealed(tx)
 	for _, name := range bucketJournals {
 		c := tx.Bucket(name).Cursor()
 		for k, v := c.First(); k != nil; k, v = c.Next() {
@@ -271,7 +272,12 @@ func (f *fscker) walk(tx *bolt.Tx) {
 				f.problem("%s %x: bad key", name, k)
 				continue
 			}
-			err := entryOps(v, func(i int, enc []byte) error {
+			v, err := unsealEntry(v, true, !sealed)
+			if err != nil {
+				f.problem("%s %x: %v", name, k, err)
+				continue
+			}
+			err = entryOps(v, func(i int, enc []byte) error {
 				if _, err := decodeOp(enc); err != nil {
 					return fmt.Errorf("op %d: %w", i, err)
 				}

@@ -1,6 +1,7 @@
 package persist
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -295,5 +296,170 @@ func TestRevocationDigestComputedForOldFiles(t *testing.T) {
 	persisttest.FlipKeyByte(t, filepath.Join(dir, FileName), "user_revocations", "alice")
 	if _, err := Open(dir, Options{}); !errors.Is(err, ErrDamaged) {
 		t.Fatalf("Open with a changed revocation key after the upgrade: %v, want ErrDamaged", err)
+	}
+}
+
+// crashedStore applies n blacklistings to a store in dir and leaves a copy
+// of its file, as a crash would, in a new dir: the ops are in the journal,
+// not yet merged. It returns the copy's dir and the jtis.
+func crashedStore(t testing.TB, n int) (string, []string) {
+	t.Helper()
+	dir := t.TempDir()
+	s, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	jtis := make([]string, n)
+	ops := make([]Op, n)
+	for i := range ops {
+		jtis[i] = fmt.Sprintf("journaled-%04d-%020x", i, i*104729)
+		r := rec(jtis[i], "u1", 4_000_000_000)
+		r.CreatedAt, r.BlacklistedAt = 1, 1
+		ops[i] = Op{Kind: OpBlacklist, Record: r}
+	}
+	if _, err := s.Apply(ops, 7); err != nil {
+		t.Fatal(err)
+	}
+	crashed := t.TempDir()
+	if err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.CopyFile(filepath.Join(crashed, FileName), 0o600)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return crashed, jtis
+}
+
+// A byte changed in an op still in the journal (a node killed before its
+// merge) is found when the store opens: merged as it reads, the op would
+// blacklist another id, and the revoked one would verify again.
+func TestOpenFindsAChangedJournalOp(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		at   func(t *testing.T, file []byte, jtis []string) int64
+	}{
+		{name: "a jti byte", at: func(t *testing.T, file []byte, jtis []string) int64 {
+			i := bytes.Index(file, []byte(jtis[3]))
+			if i < 0 || bytes.Index(file[i+1:], []byte(jtis[3])) >= 0 {
+				t.Fatalf("jti %s found at %d in the file; want it once (in the journal)", jtis[3], i)
+			}
+			return int64(i + len(jtis[3]) - 1)
+		}},
+		{name: "the checksum", at: func(t *testing.T, file []byte, jtis []string) int64 {
+			i := bytes.Index(file, []byte(jtis[0]))
+			j := bytes.LastIndexByte(file[:i], checkMarker)
+			if j < 0 {
+				t.Fatal("no sealed journal entry before the first jti")
+			}
+			return int64(j + 2)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir, jtis := crashedStore(t, 20)
+			path := filepath.Join(dir, FileName)
+			file, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			persisttest.FlipByte(t, path, tc.at(t, file, jtis), 0x01)
+
+			s, err := Open(dir, Options{})
+			if err == nil {
+				black, _ := s.IsBlacklisted(jtis[3])
+				s.Close()
+				t.Fatalf("Open of a file with a changed journal op succeeded (%s blacklisted: %v); want ErrDamaged", jtis[3], black)
+			}
+			if !errors.Is(err, ErrDamaged) || !strings.Contains(err.Error(), "checksum") {
+				t.Fatalf("Open: %v, want ErrDamaged naming the checksum", err)
+			}
+			rep, err := Fsck(dir, FsckOptions{})
+			if err != nil {
+				t.Fatalf("Fsck: %v", err)
+			}
+			if rep.Problems == 0 {
+				t.Fatalf("Fsck found no problem in %+v", rep)
+			}
+		})
+	}
+	t.Run("intact", func(t *testing.T) {
+		dir, jtis := crashedStore(t, 20)
+		s, err := Open(dir, Options{})
+		if err != nil {
+			t.Fatalf("Open of an intact crashed store: %v", err)
+		}
+		defer s.Close()
+		for _, j := range jtis {
+			if ok, err := s.IsBlacklisted(j); err != nil || !ok {
+				t.Fatalf("IsBlacklisted(%s) = %v, %v", j, ok, err)
+			}
+		}
+	})
+}
+
+// A file written before journal checksums (entries without the header, no
+// journal_sealed key) opens and merges its journal; once the journal is
+// empty at an open, it is sealed and an entry without a checksum is damage.
+func TestOpenReadsAJournalFromBeforeChecksums(t *testing.T) {
+	dir, jtis := crashedStore(t, 20)
+	path := filepath.Join(dir, FileName)
+	unseal := func() {
+		t.Helper()
+		db, err := bolt.Open(path, 0o600, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		if err := db.Update(func(tx *bolt.Tx) error {
+			if err := tx.Bucket(bucketMeta).Delete(metaJournalSealed); err != nil {
+				return err
+			}
+			for _, name := range bucketJournals {
+				b := tx.Bucket(name)
+				old := map[string][]byte{}
+				if err := b.ForEach(func(k, v []byte) error {
+					old[string(k)] = bytes.Clone(v[sealLen:])
+					return nil
+				}); err != nil {
+					return err
+				}
+				for k, v := range old {
+					if err := b.Put([]byte(k), v); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	unseal()
+	s, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatalf("Open of a journal from before checksums: %v", err)
+	}
+	for _, j := range jtis {
+		if ok, err := s.IsBlacklisted(j); err != nil || !ok {
+			t.Fatalf("IsBlacklisted(%s) = %v, %v", j, ok, err)
+		}
+	}
+	if err := s.Close(); err != nil { // merges the journal
+		t.Fatal(err)
+	}
+	if s, err = Open(dir, Options{}); err != nil {
+		t.Fatalf("second Open: %v", err)
+	}
+	if err := s.db.View(func(tx *bolt.Tx) error {
+		if !journalSealed(tx) {
+			return errors.New("the journal is not sealed after an open that found it empty")
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
 	}
 }

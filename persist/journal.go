@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"encoding/binary"
 	"fmt"
+	"hash/crc32"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -92,6 +93,57 @@ const (
 
 // blockMarker starts a block; an op starts with its kind, never this.
 const blockMarker = 0xb1
+
+// A journal entry is sealed with a checksum: checkMarker, the CRC-32C
+// (Castagnoli) of the rest, then the entry (an op or a block). The trees'
+// records are covered by the blacklist digest, which a merge updates; the
+// checksum covers an op from its commit to its merge, so that a byte
+// changed in the journal of a stopped node is found when the store opens
+// (and by the merge and fsck) instead of being merged as a different token.
+// Entries written before checksums (a file whose journal was not empty when
+// this build first opened it) have no marker; metaJournalSealed says when
+// every entry is sealed and an entry without the marker is damage.
+const (
+	checkMarker = 0xc5
+	sealLen     = 5
+)
+
+// metaJournalSealed is set (to 1) once every journal entry carries a
+// checksum: at an open that finds both journal buckets empty.
+var metaJournalSealed = []byte("journal_sealed")
+
+// sealEntry returns v with the checksum header in front.
+func sealEntry(v []byte) []byte {
+	out := make([]byte, sealLen, sealLen+len(v))
+	out[0] = checkMarker
+	binary.BigEndian.PutUint32(out[1:], crc32.Checksum(v, castagnoli()))
+	return append(out, v...)
+}
+
+// unsealEntry returns the entry inside v. With verify it checks the
+// checksum (on load, merge and fsck; a read of one op does not pay for its
+// block's). An entry without the header is accepted only where legacy says
+// entries from before checksums may remain.
+func unsealEntry(v []byte, verify, legacy bool) ([]byte, error) {
+	if len(v) == 0 || v[0] != checkMarker {
+		if !legacy {
+			return nil, fmt.Errorf("%w: journal entry without its checksum", ErrCorrupt)
+		}
+		return v, nil
+	}
+	if len(v) < sealLen {
+		return nil, fmt.Errorf("%w: short journal entry", ErrCorrupt)
+	}
+	if verify {
+		if want, got := binary.BigEndian.Uint32(v[1:]), crc32.Checksum(v[sealLen:], castagnoli()); want != got {
+			return nil, fmt.Errorf("%w: journal entry checksum %08x, the entry sums to %08x", ErrCorrupt, want, got)
+		}
+	}
+	return v[sealLen:], nil
+}
+
+// castagnoli returns the CRC-32C table (crc32 builds it once and keeps it).
+func castagnoli() *crc32.Table { return crc32.MakeTable(crc32.Castagnoli) }
 
 // encodeBlock writes ops as one journal entry: the marker, the count and
 // the end offset of each op (4 bytes each, so that any op is found at
@@ -359,7 +411,11 @@ func (s *Store) readFrozen() (*opSlab, error) {
 				return fmt.Errorf("%w: journal key %x", ErrCorrupt, k)
 			}
 			key := binary.BigEndian.Uint64(k)
-			err := entryOps(v, func(n int, op []byte) error {
+			v, err := unsealEntry(v, true, s.legacyJournal)
+			if err != nil {
+				return fmt.Errorf("journal entry %x: %w", k, err)
+			}
+			err = entryOps(v, func(n int, op []byte) error {
 				i, j, ok := opJTI(op)
 				if !ok {
 					return fmt.Errorf("%w: journal entry %x op %d", ErrCorrupt, k, n)
@@ -456,7 +512,7 @@ func (s *Store) journalEntry(tx *bolt.Tx, v []byte, ops []Op) error {
 	if err != nil {
 		return err
 	}
-	if err := b.Put(u64(key), v); err != nil {
+	if err := b.Put(u64(key), sealEntry(v)); err != nil {
 		return fmt.Errorf("journal: %w", err)
 	}
 	for i, op := range ops {
@@ -472,7 +528,11 @@ func journalOp(tx *bolt.Tx, ref uint64) (op Op, ok bool, err error) {
 	k := u64(refKey(ref))
 	for _, name := range bucketJournals {
 		if v := tx.Bucket(name).Get(k); v != nil {
-			enc, err := entryOp(v, refSlot(ref))
+			v, err := unsealEntry(v, false, true)
+			var enc []byte
+			if err == nil {
+				enc, err = entryOp(v, refSlot(ref))
+			}
 			if err == nil {
 				op, err = decodeOp(enc)
 			}
@@ -770,6 +830,7 @@ func (s *Store) loadJournal() error {
 		if v := tx.Bucket(bucketMeta).Get(metaJournal); len(v) == 1 && v[0] == 1 {
 			s.active = 1
 		}
+		s.legacyJournal = !journalSealed(tx)
 		for _, i := range []int{1 - s.active, s.active} {
 			var stage refIndex
 			n := 0
@@ -779,6 +840,10 @@ func (s *Store) loadJournal() error {
 					return fmt.Errorf("%w: journal key %x", ErrCorrupt, k)
 				}
 				last = binary.BigEndian.Uint64(k)
+				v, err := unsealEntry(v, true, s.legacyJournal)
+				if err != nil {
+					return fmt.Errorf("journal entry %x: %w", k, err)
+				}
 				return entryOps(v, func(slot int, enc []byte) error {
 					// Only the kind and the jti: the merge decodes the rest.
 					i, j, ok := opJTI(enc)
@@ -803,6 +868,28 @@ func (s *Store) loadJournal() error {
 		}
 		return nil
 	})
+}
+
+// journalSealed reports whether every journal entry of the file carries a
+// checksum (metaJournalSealed).
+func journalSealed(tx *bolt.Tx) bool {
+	v := tx.Bucket(bucketMeta).Get(metaJournalSealed)
+	return len(v) == 1 && v[0] == 1
+}
+
+// sealJournal marks the journal sealed when both its buckets are empty
+// (a new file, or one whose journal was merged whole): from then on every
+// entry carries a checksum.
+func sealJournal(tx *bolt.Tx) error {
+	if journalSealed(tx) {
+		return nil
+	}
+	for _, name := range bucketJournals {
+		if k, _ := tx.Bucket(name).Cursor().First(); k != nil {
+			return nil
+		}
+	}
+	return tx.Bucket(bucketMeta).Put(metaJournalSealed, []byte{1})
 }
 
 // encodeOp is the journal's form of a record op: its kind, then the record.

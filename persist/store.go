@@ -124,7 +124,11 @@ type Store struct {
 	mergeStop chan struct{}
 	mergeDone chan struct{}
 
-	touched  byte   // what loadFilter read of every value (so that it reads them)
+	touched byte // what loadFilter read of every value (so that it reads them)
+	// legacyJournal is set when the journal may hold entries written
+	// before checksums (metaJournalSealed unset when the store opened).
+	legacyJournal bool
+
 	rebuilt  error  // why Open started afresh (Options.Rebuild); nil if it did not
 	markerID string // the node id the marker holds (marker.go); under markerMu after Open
 	markerMu sync.Mutex
@@ -306,6 +310,9 @@ func (s *Store) init() error {
 			}
 		}
 		meta := tx.Bucket(bucketMeta)
+		if err := sealJournal(tx); err != nil {
+			return fmt.Errorf("persist: journal: %w", err)
+		}
 		if err := initDigest(tx); err != nil {
 			return fmt.Errorf("persist: blacklist digest: %w", err)
 		}
