@@ -243,20 +243,7 @@ func TestSubscriberFollowsStreamRecreatedWhileRunning(t *testing.T) {
 	runSubscriber(t, sub)
 	waitApplied(t, a, 5)
 
-	if err := js.DeleteStream(t.Context(), events.DefaultStreamName); err != nil {
-		t.Fatalf("DeleteStream: %v", err)
-	}
-	if _, err := events.EnsureStream(t.Context(), js, events.StreamConfig{}); err != nil {
-		t.Fatalf("EnsureStream: %v", err)
-	}
-	var ids []string
-	for i := range 2 {
-		e := blacklistEvent(fmt.Sprintf("new-%d", i))
-		if _, err := p.Publish(t.Context(), e); err != nil {
-			t.Fatalf("Publish: %v", err)
-		}
-		ids = append(ids, e.ID)
-	}
+	ids := recreateStream(t, js, p, 2)
 	eventstest.CheckFor(t, waitLong, pollEvery, func() error {
 		last, _, applied := a.snapshot()
 		for _, id := range ids {
@@ -403,20 +390,7 @@ func TestSubscriberReplaysStreamRecreatedWhileStopped(t *testing.T) {
 		t.Fatalf("recorded stream %s, want %s (the stream followed)", got, old)
 	}
 
-	if err := js.DeleteStream(t.Context(), events.DefaultStreamName); err != nil {
-		t.Fatalf("DeleteStream: %v", err)
-	}
-	if _, err := events.EnsureStream(t.Context(), js, events.StreamConfig{}); err != nil {
-		t.Fatalf("EnsureStream: %v", err)
-	}
-	var ids []string
-	for i := range 15 {
-		e := blacklistEvent(fmt.Sprintf("new-%d", i))
-		if _, err := p.Publish(t.Context(), e); err != nil {
-			t.Fatalf("Publish: %v", err)
-		}
-		ids = append(ids, e.ID)
-	}
+	ids := recreateStream(t, js, p, 15)
 	recreated := streamIdentity(t, js)
 
 	var logs logBuffer
@@ -489,4 +463,26 @@ func TestSubscriberChecksRecordedStream(t *testing.T) {
 			}
 		})
 	}
+}
+
+// recreateStream deletes the default stream, creates it again and
+// publishes n blacklistings to it (jtis new-0, new-1, …); it returns their
+// event ids.
+func recreateStream(t testing.TB, js jetstream.JetStream, p *events.Publisher, n int) []string {
+	t.Helper()
+	if err := js.DeleteStream(t.Context(), events.DefaultStreamName); err != nil {
+		t.Fatalf("DeleteStream: %v", err)
+	}
+	if _, err := events.EnsureStream(t.Context(), js, events.StreamConfig{}); err != nil {
+		t.Fatalf("EnsureStream: %v", err)
+	}
+	ids := make([]string, 0, n)
+	for i := range n {
+		e := blacklistEvent(fmt.Sprintf("new-%d", i))
+		if _, err := p.Publish(t.Context(), e); err != nil {
+			t.Fatalf("Publish: %v", err)
+		}
+		ids = append(ids, e.ID)
+	}
+	return ids
 }
