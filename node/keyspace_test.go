@@ -9,20 +9,22 @@ import (
 	"github.com/blnode/blnode/node/token"
 )
 
-// TestUserAndFamilyRevocationsAreApart: a user id may hold any character,
-// NUL too, and the store keys a family's revocation as NUL + family id. A
-// token of user "\x00abc" must not be revoked by a revocation of family
-// "abc", nor a token of family "abc" by one of user "\x00abc" (which the
-// store refuses to hold), as the node's check path sees them.
+// TestUserAndFamilyRevocationsAreApart: the store once keyed a family's
+// revocation as NUL + family id, the form of a user id with a leading NUL.
+// A token of user "\x00abc" must not be revoked by a revocation of family
+// "abc" (it is refused outright: no store could hold its user, so it could
+// never be revoked), nor a token of family "abc" by one of user "\x00abc"
+// (which the node refuses to write), as the node's check path sees them.
 func TestUserAndFamilyRevocationsAreApart(t *testing.T) {
 	t0 := time.Unix(1_800_000_000, 0)
 	for _, tc := range []struct {
-		name       string
-		revoke     func(n *node.Node) error
-		user, fam  string // of the token checked
-		wantRevoke bool
+		name        string
+		revoke      func(n *node.Node) error
+		user, fam   string // of the token checked
+		wantRevoke  bool
+		wantInvalid bool // refused before any revocation is looked at
 	}{
-		{name: "family abc revoked, token of user NUL abc", user: "\x00abc",
+		{name: "family abc revoked, token of user NUL abc", user: "\x00abc", wantInvalid: true,
 			revoke: func(n *node.Node) error { _, err := n.RevokeFamily("", "abc", t0.Add(10*time.Second)); return err }},
 		{name: "family abc revoked, token of family abc", user: "42", fam: "abc", wantRevoke: true,
 			revoke: func(n *node.Node) error { _, err := n.RevokeFamily("", "abc", t0.Add(10*time.Second)); return err }},
@@ -50,6 +52,12 @@ func TestUserAndFamilyRevocationsAreApart(t *testing.T) {
 				t.Fatal(err)
 			}
 			_, err = n.Verify(raw, "")
+			if tc.wantInvalid {
+				if !errors.Is(err, token.ErrInvalid) {
+					t.Fatalf("Verify after the revocation: %v, want token.ErrInvalid", err)
+				}
+				return
+			}
 			if tc.wantRevoke != errors.Is(err, node.ErrUserRevoked) || (!tc.wantRevoke && err != nil) {
 				t.Fatalf("Verify after the revocation: %v, want revoked %v", err, tc.wantRevoke)
 			}

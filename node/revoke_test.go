@@ -34,7 +34,10 @@ func (c *clock) mint(typ string, user any) string {
 }
 
 func TestRevokeUserAcrossFleet(t *testing.T) {
-	clk := newClock(time.Now().Truncate(time.Second))
+	// The test clock starts four hours back and moves three hours on: a
+	// flush is bounded by the NATS server's clock (and by when the stream
+	// stored the event), so the nodes' clock must not pass the real one.
+	clk := newClock(time.Now().Add(-4 * time.Hour).Truncate(time.Second))
 	s := eventstest.RunServer(t)
 	cfg := func(role node.Role) node.Config {
 		c := fleetConfig(role, 1, s)
