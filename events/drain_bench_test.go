@@ -114,7 +114,7 @@ func BenchmarkDrain(b *testing.B) {
 }
 
 // drainIn runs p.Drain(ob) until stop, which waits for it.
-func drainIn(b *testing.B, p *events.Publisher, ob events.Outbox) (stop func()) {
+func drainIn(b testing.TB, p *events.Publisher, ob events.Outbox) (stop func()) {
 	b.Helper()
 	ctx, cancel := context.WithCancel(b.Context())
 	errc := make(chan error, 1)
