@@ -584,7 +584,7 @@ func (d *drain) fill(ctx context.Context) (more bool, err error) {
 	if sk, ok := d.ob.(OutboxSeeker); ok {
 		entries, err = sk.PendingAfter(ctx, d.last, read)
 	} else {
-		read += len(d.flights) // Pending returns those in flight too
+		read += len(d.sent) // Pending returns the entries in flight too
 		entries, err = d.ob.Pending(ctx, read)
 	}
 	if err != nil {
