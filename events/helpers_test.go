@@ -110,6 +110,32 @@ func streamMsgs(t testing.TB, js jetstream.JetStream) (uint64, error) {
 	return s.CachedInfo().State.Msgs, nil
 }
 
+// streamEventIDs returns the ids of the events in the default stream, in
+// stream order, batches unpacked, and the number of messages.
+func streamEventIDs(t testing.TB, js jetstream.JetStream) (ids []string, msgs uint64) {
+	t.Helper()
+	s, err := js.Stream(t.Context(), events.DefaultStreamName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := s.CachedInfo().State.LastSeq
+	for seq := uint64(1); seq <= last; seq++ {
+		m, err := s.GetMsg(t.Context(), seq)
+		if err != nil {
+			t.Fatalf("message %d: %v", seq, err)
+		}
+		msgs++
+		for _, d := range events.MessageEvents(m.Data, m.Header) {
+			e, err := events.Decode(d)
+			if err != nil {
+				t.Fatalf("message %d: %v", seq, err)
+			}
+			ids = append(ids, e.ID)
+		}
+	}
+	return ids, msgs
+}
+
 // memOutbox is an in-memory Outbox.
 type memOutbox struct {
 	mu      sync.Mutex

@@ -20,13 +20,21 @@ import (
 const (
 	DefaultMinBackoff = 50 * time.Millisecond
 	DefaultMaxBackoff = 5 * time.Second
-	DefaultBatchSize  = 256
+	DefaultBatchSize  = 2048
 	DefaultAckWait    = 5 * time.Second
 	DefaultTTLMargin  = 5 * time.Minute
 )
 
 // idleTick is how often Drain looks at an empty outbox without a wake-up.
 const idleTick = time.Second
+
+// joinSpan is how many consecutive outbox entries Drain may join in one
+// message: the entries whose Seq / joinSpan is the same (a span), when
+// every entry of the span is known to be written.
+const joinSpan = 64
+
+// maxRead is the most entries Drain reads from the outbox at a time.
+const maxRead = 4096
 
 // JetStream API error codes the publisher reacts to.
 const (
@@ -45,7 +53,10 @@ type PublisherConfig struct {
 	Logger     *slog.Logger  // default: discard
 	MinBackoff time.Duration // default 50ms: first retry delay of Drain
 	MaxBackoff time.Duration // default 5s: longest retry delay of Drain
-	BatchSize  int           // default 256: messages in flight (published, not yet acknowledged)
+	// BatchSize is the most messages in flight (published, not yet
+	// acknowledged); default 2048. The JetStream context must allow a few
+	// hundred more pending async publishes (jetstream.New allows 4000).
+	BatchSize int
 	// MaxPerMessage is the most events of one outbox entry (one commit)
 	// Drain sends in one message (BatchHeader); default 256. 1 sends every
 	// event in a message of its own, for fleets with nodes too old to read
@@ -389,10 +400,20 @@ type OutboxSyncer interface {
 // Drain publishes the outbox until ctx ends, then returns nil. It is a
 // pipeline: entries are published asynchronously as soon as a wake-up says
 // they are there, without waiting for the acks of those already in flight
-// (at most BatchSize messages); an entry's events go in as few messages as
-// MaxPerMessage allows (see messages; Nats-Msg-Id is the event id of a message
-// of one event, the first event's id and the count for a batch), and the
-// acks of all of an entry's messages remove it.
+// (at most BatchSize messages; each ack makes room for one more); an
+// entry's events go in as few messages as MaxPerMessage allows (see
+// messages; Nats-Msg-Id is the event id of a message of one event, the
+// first event's id and the count for a batch), and the acks of all of an
+// entry's messages remove it. When a backlog builds, entries are joined:
+// the entries of a span (Seq / 64 alike) go together, in as few messages
+// as MaxPerMessage allows, once an entry of a later span shows that the
+// span is complete; the last, incomplete span goes entry by entry, and
+// stays so until it is removed. Spans are set by the outbox's keys, not by
+// timing, so a span published again (a retry, or a restart after a crash
+// before the deletes were durable) is built into the same messages, ids
+// included, and the stream's duplicate window drops them; only entries
+// that went one by one and were still pending at a crash may come back
+// joined, and so be stored twice (the apply is idempotent).
 // What fails stays in the outbox and is published again, in order, after
 // an exponential backoff (logged with the number pending) while NATS is
 // unreachable; the stream's duplicate window absorbs what was published
@@ -444,15 +465,16 @@ func (p *Publisher) Drain(ctx context.Context, ob Outbox, wake <-chan struct{}) 
 
 // flight is one published message waiting for its ack.
 type flight struct {
-	seq    uint64 // the outbox entry it came from
-	last   bool   // the entry's last message: its ack removes the entry
+	seqs   []uint64 // the outbox entries it came from
+	last   bool     // their last message: its ack removes them
 	events int
 	msg    *nats.Msg
 	paf    jetstream.PubAckFuture
 	at     time.Time
 }
 
-// drain is the state of one Drain pipeline run.
+// drain is the state of one Drain pipeline run, and (alone) of the runs
+// of one Drain.
 type drain struct {
 	p    *Publisher
 	ob   Outbox
@@ -462,6 +484,10 @@ type drain struct {
 	flights []flight        // in publish order
 	sent    map[uint64]bool // entries in flight
 	last    uint64          // highest seq published in this run
+	// alone holds the spans (Seq / joinSpan) some of whose entries went
+	// one by one: the rest of the span goes so too, also in a later run,
+	// so that a retry publishes the same messages.
+	alone map[uint64]bool
 }
 
 // run publishes until ctx ends (nil) or something fails: then it returns
@@ -470,6 +496,9 @@ type drain struct {
 // successful round trip (a recovery resets the backoff).
 func (d *drain) run(ctx context.Context, ok func()) (pending int, err error) {
 	d.flights, d.sent, d.last = d.flights[:0], map[uint64]bool{}, 0
+	if d.alone == nil {
+		d.alone = map[uint64]bool{}
+	}
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for ctx.Err() == nil {
@@ -540,43 +569,83 @@ func (d *drain) run(ctx context.Context, ok func()) (pending int, err error) {
 }
 
 // fill publishes the entries that are pending and not in flight, up to a
-// window of BatchSize messages in flight (an entry goes whole, so the
-// window may overflow by one entry's messages). more reports that the
-// window is full.
+// window of BatchSize messages in flight (an entry, or a span of them,
+// goes whole, so the window may overflow by a span's messages). more
+// reports that the window is full.
 func (d *drain) fill(ctx context.Context) (more bool, err error) {
 	room := d.p.cfg.BatchSize - len(d.flights)
 	if room <= 0 {
 		return true, nil
 	}
+	// Read enough to join room's worth of spans, and always more than a
+	// span, so that the first one read is known to be complete.
+	read := min(max(room*joinSpan, 2*joinSpan+1), maxRead)
 	var entries []OutboxEntry
 	if sk, ok := d.ob.(OutboxSeeker); ok {
-		entries, err = sk.PendingAfter(ctx, d.last, room)
+		entries, err = sk.PendingAfter(ctx, d.last, read)
 	} else {
-		entries, err = d.ob.Pending(ctx, len(d.flights)+room)
+		read += len(d.sent) // Pending returns the entries in flight too
+		entries, err = d.ob.Pending(ctx, read)
 	}
 	if err != nil {
 		return false, fmt.Errorf("events: read outbox: %w", err)
 	}
+	truncated := len(entries) == read
 	if len(entries) > 0 {
 		if nc := d.p.js.Conn(); nc != nil && !nc.IsConnected() {
 			d.p.failed(errNotConnected)
 			return false, errNotConnected
 		}
+		d.forget(entries[0].Seq)
 	}
 	var dropped []uint64
 	published := 0
-	for _, en := range entries {
+	for len(entries) > 0 {
+		if published >= room {
+			return true, d.drop(ctx, dropped)
+		}
+		en := entries[0]
 		if d.sent[en.Seq] {
+			entries = entries[1:]
 			continue
 		}
-		if published >= room {
-			more = true
+		// The entries of en's span: joined if the span is complete (an
+		// entry of a later span was read), none of it went alone, and
+		// there is a backlog (more entries than the window has room
+		// for one by one); else one by one.
+		span := en.Seq / joinSpan
+		n := 1
+		for n < len(entries) && entries[n].Seq/joinSpan == span {
+			n++
+		}
+		complete := n < len(entries)
+		if !complete && truncated {
+			more = true // the read ended inside the span: read it whole next time
 			break
 		}
-		msgs := d.p.messages(en)
-		d.last = max(d.last, en.Seq)
+		group := entries[:1]
+		switch {
+		case d.alone[span]:
+		case complete && n > 1 && (truncated || len(entries) > room-published):
+			group = entries[:n]
+		default:
+			d.alone[span] = true
+		}
+		entries = entries[len(group):]
+		joined, seqs := en, make([]uint64, len(group))
+		if len(group) > 1 {
+			joined.Events = nil
+		}
+		for i, g := range group {
+			seqs[i] = g.Seq
+			if len(group) > 1 {
+				joined.Events = append(joined.Events, g.Events...)
+			}
+		}
+		d.last = max(d.last, group[len(group)-1].Seq)
+		msgs := d.p.messages(joined)
 		if len(msgs) == 0 {
-			dropped = append(dropped, en.Seq) // nothing in it decodes
+			dropped = append(dropped, seqs...) // nothing in it decodes
 			continue
 		}
 		for i, m := range msgs {
@@ -585,27 +654,50 @@ func (d *drain) fill(ctx context.Context) (more bool, err error) {
 				d.p.failed(err)
 				return false, fmt.Errorf("events: publish: %w", err)
 			}
-			d.flights = append(d.flights, flight{seq: en.Seq, last: i == len(msgs)-1, events: m.events, msg: m.msg, paf: paf, at: time.Now()})
+			d.flights = append(d.flights, flight{seqs: seqs, last: i == len(msgs)-1, events: m.events, msg: m.msg, paf: paf, at: time.Now()})
 		}
-		d.sent[en.Seq] = true
+		for _, seq := range seqs {
+			d.sent[seq] = true
+		}
 		published += len(msgs)
 	}
-	if len(dropped) > 0 {
-		if err := d.ob.Remove(context.WithoutCancel(ctx), dropped); err != nil {
-			return false, fmt.Errorf("events: remove undecodable outbox entries: %w", err)
-		}
-	}
-	return more, nil
+	return more, d.drop(ctx, dropped)
 }
 
-// land counts the oldest flight's ack and pops it, adding its entry's seq
-// to done when it was the entry's last message.
+// drop removes the entries nothing of which decodes.
+func (d *drain) drop(ctx context.Context, seqs []uint64) error {
+	if len(seqs) == 0 {
+		return nil
+	}
+	if err := d.ob.Remove(context.WithoutCancel(ctx), seqs); err != nil {
+		return fmt.Errorf("events: remove undecodable outbox entries: %w", err)
+	}
+	return nil
+}
+
+// forget drops the spans wholly before oldest, the oldest entry pending
+// or in flight, from alone.
+func (d *drain) forget(oldest uint64) {
+	if len(d.flights) > 0 {
+		oldest = min(oldest, d.flights[0].seqs[0])
+	}
+	for span := range d.alone {
+		if span < oldest/joinSpan {
+			delete(d.alone, span)
+		}
+	}
+}
+
+// land counts the oldest flight's ack and pops it, adding its entries'
+// seqs to done when it was their last message.
 func (d *drain) land(ack *jetstream.PubAck, done []uint64) []uint64 {
 	f := d.flights[0]
 	d.p.acked(ack, f.events)
 	if f.last {
-		delete(d.sent, f.seq)
-		done = append(done, f.seq)
+		for _, seq := range f.seqs {
+			delete(d.sent, seq)
+		}
+		done = append(done, f.seqs...)
 	}
 	d.flights[0] = flight{}
 	d.flights = d.flights[1:]

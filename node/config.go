@@ -78,6 +78,14 @@ type Config struct {
 	// operator's choice, after reading why New refused; a no-op on a
 	// sound store. Default false.
 	RebuildStore bool
+	// ValidatorSyncEvery is how often a validator fsyncs its store
+	// (persist.Options.LazySync): its commits skip the fsync, as the stream
+	// is the durable copy. A kill -9 loses nothing; a power loss may lose
+	// up to this much of applied events, replayed from the stream, or tear
+	// the file, which the open-time checks find (OnDamagedStore). Default
+	// 1s; negative fsyncs every commit. A full node always fsyncs every
+	// commit.
+	ValidatorSyncEvery time.Duration
 
 	// CompatBlacklistTypes are the token types POST /api/token/blacklist/
 	// accepts; default ["refresh"], like the original.
@@ -173,6 +181,7 @@ const (
 	defaultDataDir          = "blnode-data"
 	defaultRegion           = "local"
 	defaultFlushInterval    = 24 * time.Hour
+	defaultValidatorSync    = time.Second
 	defaultFlushMargin      = time.Minute
 	defaultMaxEventSkew     = time.Minute
 	defaultMaxTokenLifetime = 30 * 24 * time.Hour
@@ -220,6 +229,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.FlushInterval == 0 {
 		c.FlushInterval = defaultFlushInterval
+	}
+	if c.ValidatorSyncEvery == 0 {
+		c.ValidatorSyncEvery = defaultValidatorSync
 	}
 	if c.FlushMargin <= 0 {
 		c.FlushMargin = defaultFlushMargin
@@ -304,4 +316,14 @@ func (c Config) withDefaults() (Config, error) {
 		c.Token.Now = c.Now
 	}
 	return c, nil
+}
+
+// lazySync is the store's persist.Options.LazySync: ValidatorSyncEvery on a
+// validator, 0 (an fsync every commit) on a full node, whose commits carry
+// writes acknowledged to clients.
+func (c Config) lazySync() time.Duration {
+	if c.Role != RoleValidator || c.ValidatorSyncEvery < 0 {
+		return 0
+	}
+	return c.ValidatorSyncEvery
 }

@@ -72,7 +72,7 @@ func New(cfg Config) (*Node, error) {
 	n.metrics = newMetrics(n)
 	n.authLimit = newAuthLimiter(cfg.AuthFailureBurst, cfg.AuthFailureRefill, maxAuthClients, cfg.Now)
 	n.store, err = persist.Open(cfg.DataDir, persist.Options{KeepRawToken: cfg.KeepRawToken, Logger: cfg.Logger, Now: cfg.Now,
-		Rebuild: cfg.RebuildStore || (cfg.OnDamagedStore == DamagedRebuild && !cfg.NATS.Disabled)})
+		Rebuild: cfg.RebuildStore || (cfg.OnDamagedStore == DamagedRebuild && !cfg.NATS.Disabled), LazySync: cfg.lazySync()})
 	if errors.Is(err, persist.ErrDamaged) || errors.Is(err, persist.ErrMissing) {
 		return nil, fmt.Errorf("node: %w; restore from backup or rebuild from the stream (--rebuild-store)", err)
 	}

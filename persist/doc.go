@@ -51,6 +51,17 @@
 //     it): a second Open of it in the same process fails with ErrLocked;
 //     Options.Rebuild, given to the first Open, moves it aside. Fsck
 //     checks everything, offline.
+//   - Options.LazySync (for a replica the event stream rebuilds, such as
+//     a validator) trades the promise above for one fsync a period:
+//     commits reach the OS's page cache, not the disk, until the periodic
+//     fsync or Close. A process crash (kill -9) loses nothing the OS had.
+//     A power loss may lose up to a period of commits, and the last
+//     applied sequence recorded in the same transactions with them, so
+//     the lost events are replayed; or it may leave a torn file (pages
+//     of later commits written over the last fsynced ones, in any order),
+//     which Open's checks above find: ErrDamaged, or with Options.Rebuild
+//     an empty store that replays the stream. Never for a store that
+//     acknowledges writes to clients (a full node).
 //   - Times in records are Unix seconds (exp, iat) or Unix nanoseconds
 //     (created, blacklisted), as the field comments say.
 package persist

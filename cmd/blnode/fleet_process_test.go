@@ -169,7 +169,11 @@ func TestProcessFleetKill9Validator(t *testing.T) {
 			"--hs-secret-file", secretFile, "--admin-token-file", adminFile}
 	}
 	v1Data, v2Data := filepath.Join(dir, "v1"), filepath.Join(dir, "v2")
-	v1 := startServe(t, bin, validatorArgs(v1Data)...)
+	// Validator 1 fsyncs its store only as it stops (the default is every
+	// second): its kill -9 below leaves its applied events in the page
+	// cache alone.
+	v1Args := append(validatorArgs(v1Data), "--validator-sync-every", "1h")
+	v1 := startServe(t, bin, v1Args...)
 	v2 := startServe(t, bin, validatorArgs(v2Data)...)
 	procs["validator 1"], procs["validator 2"] = v1, v2
 	for name, p := range map[string]*serveProc{"validator 1": v1, "validator 2": v2} {
@@ -245,7 +249,18 @@ func TestProcessFleetKill9Validator(t *testing.T) {
 		return err
 	})
 	v2.kill9(t)
-	for range 50 {
+	var v1Applied uint64
+	for i := range 50 {
+		if i == 25 {
+			// kill -9 validator 1 too, as live events arrive: a restart
+			// resumes after what it had applied, none of it fsynced.
+			st, err := adminStatus(v1.url, admin)
+			if err != nil {
+				t.Fatal(err)
+			}
+			v1Applied = st.LastApplied
+			v1.kill9(t)
+		}
 		tok := mint()
 		toks = append(toks, tok)
 		if status, body := postJSON(t, full.url+"/api/token/blacklist/", map[string]string{"refresh": tok}); status != 200 || body != "{}" {
@@ -253,12 +268,17 @@ func TestProcessFleetKill9Validator(t *testing.T) {
 		}
 	}
 	v2b := startServe(t, bin, validatorArgs(v2Data)...)
-	procs["validator 2 (restarted)"] = v2b
+	v1b := startServe(t, bin, v1Args...)
+	procs["validator 2 (restarted)"], procs["validator 1 (restarted)"] = v2b, v1b
 	waitFor(t, 20*time.Second, func() error { return wantStatus(v2b.url+"/readyz", http.StatusOK) })
+	waitFor(t, 20*time.Second, func() error { return wantStatus(v1b.url+"/readyz", http.StatusOK) })
+	if r := v1b.record("consuming events"); r == nil || r["start_seq"].(float64) < float64(v1Applied+1) || v1Applied < 2 {
+		t.Errorf("restarted validator 1's first \"consuming events\" log line %v: want start_seq above %d, the sequence it had applied (unsynced) when killed", r, v1Applied)
+	}
 	if r := v2b.record("consuming events"); r == nil || r["start_seq"] != float64(2) {
 		t.Errorf("restarted validator's first \"consuming events\" log line %v: want start_seq 2, after the one event it had applied", r)
 	}
-	waitFor(t, 15*time.Second, blacklisted(map[string]string{"validator 1": v1.url, "validator 2": v2b.url}, toks))
+	waitFor(t, 15*time.Second, blacklisted(map[string]string{"validator 1": v1b.url, "validator 2": v2b.url}, toks))
 	if status, body, err := verifyToken(v2b.url, spare); err != nil || status != 200 || body != "{}" {
 		t.Errorf("restarted validator: verify of a token never blacklisted: %d %s %v, want 200 {}", status, body, err)
 	}
@@ -273,7 +293,7 @@ func TestProcessFleetKill9Validator(t *testing.T) {
 		if fs.Blacklisted != uint64(len(toks)) || fs.OutboxDepth != 0 || fs.Lag != 0 || fs.LastApplied != fs.StreamLast {
 			return fmt.Errorf("full node status %+v: want %d blacklisted, empty outbox, lag 0", fs, len(toks))
 		}
-		for name, url := range map[string]string{"validator 1": v1.url, "validator 2": v2b.url} {
+		for name, url := range map[string]string{"validator 1": v1b.url, "validator 2": v2b.url} {
 			st, err := adminStatus(url, admin)
 			if err != nil {
 				return err
@@ -287,7 +307,7 @@ func TestProcessFleetKill9Validator(t *testing.T) {
 		return nil
 	})
 
-	stopAll(t, map[string]*serveProc{"full node": full, "validator 1": v1, "validator 2 (restarted)": v2b})
+	stopAll(t, map[string]*serveProc{"full node": full, "validator 1 (restarted)": v1b, "validator 2 (restarted)": v2b})
 
 	logs := map[string]string{"mint": strings.Join(mintLogs, "\n")}
 	for name, p := range procs {

@@ -110,6 +110,7 @@ func optionTable() []option {
 		{name: "role", def: "full", choices: []string{"full", "validator"}, usage: "full: verifies, accepts writes, publishes; validator: subscribe-only replica"},
 		{name: "on-damaged-store", def: "auto", choices: []string{"auto", "rebuild", "refuse"}, usage: "when the store fails its checks at start (a changed or unreadable page): rebuild moves it aside and replays the stream, answering checks 503 until caught up (validators only); refuse exits; auto: rebuild on a validator, refuse on a full node"},
 		{name: "rebuild-store", kind: kindBool, def: "false", usage: "start an empty store in place of a damaged one, or of one missing or emptied although the data dir held a store, and replay the stream into it (a full node loses writes not yet published); a no-op on a sound store"},
+		{name: "validator-sync-every", kind: kindDuration, def: "1s", usage: "how often a validator fsyncs its store (its commits skip the fsync: the stream is the durable copy; a power loss may lose this much, replayed from the stream); 0 fsyncs every commit"},
 		{name: "region", def: "local", usage: "region of the events this node publishes"},
 		{name: "node-id", usage: "node id (default: generated once and kept in the store)"},
 		{name: "no-nats", kind: kindBool, def: "false", usage: "run alone without NATS: no events published or applied (single process, tests)"},

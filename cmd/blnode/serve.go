@@ -176,6 +176,10 @@ func nodeConfig(s *optionSet, log *slog.Logger) (node.Config, error) {
 	if flush == 0 {
 		flush = -1 // node.Config: negative disables, zero means the default
 	}
+	validatorSync := s.duration("validator-sync-every")
+	if validatorSync == 0 {
+		validatorSync = -1 // node.Config: negative fsyncs every commit, zero means the default
+	}
 	authBurst := s.int("auth-failure-burst")
 	if authBurst <= 0 {
 		authBurst = -1 // node.Config: negative disables, zero means the default
@@ -205,6 +209,7 @@ func nodeConfig(s *optionSet, log *slog.Logger) (node.Config, error) {
 		FailOpen:             s.bool("fail-open"),
 		OnDamagedStore:       s.str("on-damaged-store"),
 		RebuildStore:         s.bool("rebuild-store"),
+		ValidatorSyncEvery:   validatorSync,
 		NATS: node.NATSConfig{
 			Disabled:       s.bool("no-nats"),
 			URLs:           s.list("nats"),
