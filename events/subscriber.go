@@ -127,7 +127,15 @@ type SubscriberConfig struct {
 	// CatchUpWait is how long to gather a batch while a backlog of at least
 	// 1024 events is pending (a replay); default 250ms.
 	CatchUpWait time.Duration
-	Now         func() time.Time
+	// Kinds are the kinds of events consumed; default (empty) every kind.
+	// The consumer filters on their subjects, <prefix>.*.<kind>
+	// (nats-server 2.10 or later), so the server never sends the others: a
+	// validator that keeps only what checks need consumes
+	// RevocationKinds. With a filter, the recorded sequence is that of the
+	// last event of these kinds (the stream may hold others after it), and
+	// readiness and Lag count events of these kinds only.
+	Kinds []Kind
+	Now   func() time.Time
 }
 
 // SubscriberStatus is a snapshot for metrics and health.
@@ -135,7 +143,7 @@ type SubscriberStatus struct {
 	LastApplied uint64    // stream sequence recorded by the last Apply
 	StreamFirst uint64    // first sequence in the stream, refreshed about once a second
 	StreamLast  uint64    // last sequence in the stream, from the same refresh or deliveries
-	Lag         uint64    // StreamLast - LastApplied, or 0
+	Lag         uint64    // StreamLast - LastApplied, or 0; with Kinds, see lag
 	Applied     uint64    // events handed to Apply successfully
 	Skipped     uint64    // messages that did not decode
 	Batches     uint64    // successful Apply calls
@@ -156,14 +164,21 @@ type Subscriber struct {
 	cfg    SubscriberConfig
 	stream StreamConfig
 	log    *slog.Logger
+	// filters are the consumer's subject filters, one per kind of
+	// cfg.Kinds; nil consumes every event.
+	filters []string
 
 	running atomic.Bool
 	ready   atomic.Bool
 
 	mu        sync.Mutex
 	st        SubscriberStatus
-	target    uint64 // stream's last sequence when Run started
+	target    uint64 // stream's last sequence (of a consumed kind) when Run started
 	hasTarget bool
+	// pending is, with filters, how many events of the consumed kinds
+	// follow the last applied one, by the server's last word on it (see
+	// lag).
+	pending uint64
 	// applied is the Applier's recorded stream: that of the stream the
 	// session consumes, once the session has started.
 	applied StreamIdentity
@@ -213,21 +228,47 @@ func NewSubscriber(js jetstream.JetStream, a Applier, c SubscriberConfig) (*Subs
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+	filters, err := kindFilters(sc.Prefix, c.Kinds)
+	if err != nil {
+		return nil, err
+	}
 	c.Stream = sc
 	pv, _ := a.(Previewer)
 	return &Subscriber{
-		js:     js,
-		a:      a,
-		pv:     pv,
-		cfg:    c,
-		stream: sc,
-		log:    c.Logger.With("component", "events"),
-		reset:  make(chan struct{}, 1),
+		js:      js,
+		a:       a,
+		pv:      pv,
+		cfg:     c,
+		stream:  sc,
+		log:     c.Logger.With("component", "events"),
+		filters: filters,
+		reset:   make(chan struct{}, 1),
 	}, nil
 }
 
+// kindFilters returns the subject filters of kinds under prefix, or nil
+// when kinds is empty or holds every kind (no filter).
+func kindFilters(prefix string, kinds []Kind) ([]string, error) {
+	seen := make(map[Kind]bool, len(kinds))
+	var filters []string
+	for _, k := range kinds {
+		if !k.Valid() || seen[k] {
+			return nil, fmt.Errorf("%w: SubscriberConfig.Kinds %q: unknown or repeated kind", ErrInvalidConfig, k)
+		}
+		seen[k] = true
+		filters = append(filters, prefix+".*."+string(k))
+	}
+	for _, k := range append(RevocationKinds(), KindOutstanding) {
+		if !seen[k] {
+			return filters, nil
+		}
+	}
+	return nil, nil // every kind
+}
+
 // Ready reports whether everything up to the stream's last sequence as of
-// the start of Run has been applied (an empty stream is ready at once).
+// the start of Run has been applied (an empty stream is ready at once);
+// with Kinds, everything of those kinds up to the last such event.
 // Once true it stays true, through later disconnects.
 func (s *Subscriber) Ready() bool { return s.ready.Load() }
 
@@ -242,15 +283,30 @@ func (s *Subscriber) Skipped() uint64 {
 func (s *Subscriber) Status() SubscriberStatus {
 	s.mu.Lock()
 	st := s.st
+	st.Lag = s.lag(st)
 	s.mu.Unlock()
-	if st.StreamLast > st.LastApplied {
-		st.Lag = st.StreamLast - st.LastApplied
-	}
 	if nc := s.js.Conn(); nc != nil {
 		st.Connected = nc.IsConnected()
 	}
 	st.Ready = s.ready.Load()
 	return st
+}
+
+// lag returns how far the replica is behind: StreamLast - LastApplied, or 0.
+// With filters the stream's last sequence says nothing (it may be an event
+// of a kind not consumed), and lag is the count of events of the consumed
+// kinds that followed the last applied one when the server last said:
+// the NumPending of the last applied message, of the consumer when nothing
+// arrived for a while (stalled), or, before anything was applied, the
+// distance to the last such event in the stream. Called with s.mu held.
+func (s *Subscriber) lag(st SubscriberStatus) uint64 {
+	if s.filters != nil {
+		return s.pending
+	}
+	if st.StreamLast > st.LastApplied {
+		return st.StreamLast - st.LastApplied
+	}
+	return 0
 }
 
 // Run consumes the stream until ctx ends, then returns nil after its
@@ -382,6 +438,9 @@ func (s *Subscriber) stalled(ctx context.Context, cons jetstream.Consumer) bool 
 	if err != nil {
 		return false // between consumers, or disconnected: the consumer handles that
 	}
+	s.mu.Lock()
+	s.pending = info.NumPending
+	s.mu.Unlock()
 	return info.NumPending > 0
 }
 
@@ -444,9 +503,11 @@ func (s *Subscriber) session(ctx context.Context) (progressed bool, err error) {
 			return false, err
 		}
 	}
-	s.setTarget(state.Msgs, state.LastSeq)
+	if err := s.fixTarget(ctx, stream, state); err != nil {
+		return false, err
+	}
 
-	cfg := jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverAllPolicy}
+	cfg := jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverAllPolicy, FilterSubjects: s.filters}
 	if start > 1 {
 		cfg.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
 		cfg.OptStartSeq = start
@@ -632,6 +693,7 @@ func (s *Subscriber) apply(ctx context.Context, batch []item) bool {
 	s.st.Batches++
 	s.st.LastApplyAt = s.cfg.Now()
 	s.st.StreamLast = max(s.st.StreamLast, lastSeq+pending)
+	s.pending = pending
 	reached := s.hasTarget && lastSeq >= s.target
 	s.mu.Unlock()
 	// pending == 0: the server had nothing after this message when it sent
@@ -665,6 +727,67 @@ func (s *Subscriber) resetApplied(seq uint64, stream StreamIdentity) error {
 	s.applied = stream
 	s.mu.Unlock()
 	return nil
+}
+
+// fixTarget fixes the readiness target at the first successful look at the
+// stream: its last sequence, or with filters that of its last event of a
+// consumed kind (0 when it holds none).
+func (s *Subscriber) fixTarget(ctx context.Context, stream jetstream.Stream, state jetstream.StreamState) error {
+	if s.filters == nil {
+		s.setTarget(state.Msgs, state.LastSeq)
+		return nil
+	}
+	s.mu.Lock()
+	has := s.hasTarget
+	s.mu.Unlock()
+	if has {
+		return nil
+	}
+	lctx, cancel := context.WithTimeout(ctx, infoTimeout)
+	last, err := s.lastConsumed(lctx, stream)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("stream %s: last event of the consumed kinds: %w", s.stream.Name, err)
+	}
+	s.notePending(last)
+	s.setTarget(state.Msgs, last)
+	return nil
+}
+
+// lastConsumed returns the sequence of the stream's last event of a
+// consumed kind, or 0 when it holds none.
+func (s *Subscriber) lastConsumed(ctx context.Context, stream jetstream.Stream) (uint64, error) {
+	filters := s.filters
+	if filters == nil {
+		filters = []string{s.stream.subjects()}
+	}
+	var last uint64
+	for _, f := range filters {
+		m, err := stream.GetLastMsgForSubject(ctx, f)
+		switch {
+		case errors.Is(err, jetstream.ErrMsgNotFound):
+		case err != nil:
+			return 0, err
+		default:
+			last = max(last, m.Sequence)
+		}
+	}
+	return last, nil
+}
+
+// notePending sets, with filters and until something is applied, the lag to
+// the distance from the last applied sequence to last, the stream's last
+// event of a consumed kind.
+func (s *Subscriber) notePending(last uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.st.Batches > 0 {
+		return
+	}
+	s.pending = 0
+	if last > s.st.LastApplied {
+		s.pending = last - s.st.LastApplied
+	}
 }
 
 // setTarget fixes the readiness target at the first successful look at the
@@ -755,14 +878,17 @@ func (s *Subscriber) refresh(ctx context.Context) {
 		return
 	}
 	// The tail up to the target may have expired (Nats-TTL): compare with
-	// the last message that still exists.
-	m, err := stream.GetLastMsgForSubject(ctx, s.stream.subjects())
+	// the last message (of a consumed kind) that still exists.
+	m, err := s.lastConsumed(ctx, stream)
+	if s.filters != nil && err == nil {
+		s.notePending(m)
+	}
 	switch {
-	case errors.Is(err, jetstream.ErrMsgNotFound):
-		s.markReady("no events left in the stream")
 	case err != nil:
 		s.log.Debug("last message of stream", "stream", s.stream.Name, "err", err)
-	case m.Sequence <= last:
+	case m == 0:
+		s.markReady("no events left in the stream")
+	case m <= last:
 		s.markReady("caught up with the last remaining event")
 	}
 }
