@@ -74,7 +74,8 @@ type Previewer interface {
 // doubles included):
 //
 //   - The recorded sequence is the last stream sequence the replica holds
-//     everything up to. It starts at 0, and it survives a restart (a crash
+//     everything up to (everything of the kinds consumed, with
+//     SubscriberConfig.Kinds). It starts at 0, and it survives a restart (a crash
 //     may lose the last few Apply calls' sequence, never their effect:
 //     that only replays idempotent events).
 //   - Apply records lastSeq when it is above the recorded sequence and
@@ -175,10 +176,11 @@ type Subscriber struct {
 	st        SubscriberStatus
 	target    uint64 // stream's last sequence (of a consumed kind) when Run started
 	hasTarget bool
-	// pending is, with filters, how many events of the consumed kinds
-	// follow the last applied one, by the server's last word on it (see
-	// lag).
-	pending uint64
+	// With filters (see lag): pending is how many messages of the
+	// consumed kinds the server held for the consumer at its last word
+	// (a delivery or a look), unapplied how many it delivered in this
+	// session that are not applied yet.
+	pending, unapplied uint64
 	// applied is the Applier's recorded stream: that of the stream the
 	// session consumes, once the session has started.
 	applied StreamIdentity
@@ -294,14 +296,14 @@ func (s *Subscriber) Status() SubscriberStatus {
 
 // lag returns how far the replica is behind: StreamLast - LastApplied, or 0.
 // With filters the stream's last sequence says nothing (it may be an event
-// of a kind not consumed), and lag is the count of events of the consumed
-// kinds that followed the last applied one when the server last said:
-// the NumPending of the last applied message, of the consumer when nothing
-// arrived for a while (stalled), or, before anything was applied, the
-// distance to the last such event in the stream. Called with s.mu held.
+// of a kind not consumed), and lag counts the messages of the consumed
+// kinds not applied yet: those delivered in this session and not applied,
+// and those the server held for the consumer at its last word (the
+// NumPending of the last message delivered, or of the consumer's info when
+// it starts or nothing arrived for a while). Called with s.mu held.
 func (s *Subscriber) lag(st SubscriberStatus) uint64 {
 	if s.filters != nil {
-		return s.pending
+		return s.pending + s.unapplied
 	}
 	if st.StreamLast > st.LastApplied {
 		return st.StreamLast - st.LastApplied
@@ -431,17 +433,52 @@ var (
 // stalled reports whether the server holds events for the consumer although
 // nothing arrived for a whole stallCheck period: a safety net should the
 // ordered consumer fail to recover by itself.
-func (s *Subscriber) stalled(ctx context.Context, cons jetstream.Consumer) bool {
+// got says whether anything arrived in the session (see notePending).
+func (s *Subscriber) stalled(ctx context.Context, cons jetstream.Consumer, got *atomic.Bool) bool {
 	ictx, cancel := context.WithTimeout(ctx, infoTimeout)
 	defer cancel()
 	info, err := cons.Info(ictx)
 	if err != nil {
 		return false // between consumers, or disconnected: the consumer handles that
 	}
+	s.notePending(info, !got.Load())
+	return info.NumPending > 0
+}
+
+// look asks a filtered consumer, once it consumes and while the subscriber
+// is not ready, how many events it holds for it (notePending).
+func (s *Subscriber) look(ctx context.Context, cons jetstream.Consumer, got *atomic.Bool) {
+	if s.filters == nil || s.ready.Load() {
+		return
+	}
+	ictx, cancel := context.WithTimeout(ctx, infoTimeout)
+	defer cancel()
+	info, err := cons.Info(ictx)
+	if err != nil {
+		s.log.Debug("consumer info", "stream", s.stream.Name, "err", err)
+		return // the stall check looks again
+	}
+	s.notePending(info, !got.Load())
+}
+
+// notePending records, with filters, the consumer's count of events
+// pending as the lag, and settles readiness when the consumer has neither
+// delivered nor holds anything: the events of the consumed kinds up to the
+// stream's end were all applied before the session began (the stream may
+// end with events of other kinds, which the server skips). When it has
+// delivered, the message it delivered last had nothing pending after it,
+// and its apply settles readiness. idle says nothing arrived in the
+// session.
+func (s *Subscriber) notePending(info *jetstream.ConsumerInfo, idle bool) {
+	if s.filters == nil {
+		return
+	}
 	s.mu.Lock()
 	s.pending = info.NumPending
 	s.mu.Unlock()
-	return info.NumPending > 0
+	if idle && info.NumPending == 0 && info.Delivered.Consumer == 0 {
+		s.markReady("nothing of the consumed kinds to replay")
+	}
 }
 
 // session creates an ordered consumer after the last applied sequence and
@@ -503,9 +540,7 @@ func (s *Subscriber) session(ctx context.Context) (progressed bool, err error) {
 			return false, err
 		}
 	}
-	if err := s.fixTarget(ctx, stream, state); err != nil {
-		return false, err
-	}
+	s.setTarget(state.Msgs, state.LastSeq)
 
 	cfg := jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverAllPolicy, FilterSubjects: s.filters}
 	if start > 1 {
@@ -521,11 +556,22 @@ func (s *Subscriber) session(ctx context.Context) (progressed bool, err error) {
 
 	ch := make(chan item, 2*s.cfg.MaxBatch)
 	done := make(chan struct{})
+	var got atomic.Bool // a message arrived in this session
+	s.mu.Lock()
+	s.unapplied = 0 // the last session's are delivered again
+	s.mu.Unlock()
 	handler := func(msg jetstream.Msg) {
+		got.Store(true)
 		md, err := msg.Metadata()
 		if err != nil {
 			s.log.Error("message without JetStream metadata", "subject", msg.Subject(), "err", err)
 			return
+		}
+		if s.filters != nil {
+			s.mu.Lock()
+			s.pending = md.NumPending
+			s.unapplied++
+			s.mu.Unlock()
 		}
 		evs := MessageEvents(msg.Data(), msg.Headers())
 		for i, data := range evs {
@@ -561,7 +607,8 @@ func (s *Subscriber) session(ctx context.Context) (progressed bool, err error) {
 			s.log.Warn("event consumer did not stop in time", "timeout", stopTimeout)
 		}
 	}()
-	s.log.Info("consuming events", "stream", s.stream.Name, "start_seq", start)
+	s.log.Info("consuming events", "stream", s.stream.Name, "start_seq", start, "filter", s.filters)
+	s.look(ctx, cons, &got)
 
 	batch := make([]item, 0, s.cfg.MaxBatch)
 	timer := time.NewTimer(time.Hour)
@@ -580,7 +627,7 @@ func (s *Subscriber) session(ctx context.Context) (progressed bool, err error) {
 		case <-s.reset:
 			return progressed, errStreamReset
 		case <-stall.C:
-			if !received && s.stalled(ctx, cons) {
+			if !received && s.stalled(ctx, cons, &got) {
 				return progressed, errConsumerStalled
 			}
 			received = false
@@ -652,9 +699,12 @@ func (s *Subscriber) apply(ctx context.Context, batch []item) bool {
 		clear(delivered) // let the events go
 		s.delivered = delivered[:0]
 	}()
-	var lastSeq, pending uint64
+	var lastSeq, pending, msgs uint64
 	skipped := 0
 	for _, it := range batch {
+		if !it.more {
+			msgs++ // the message's last event
+		}
 		if it.seq > lastSeq {
 			lastSeq, pending = it.seq, it.pending
 		}
@@ -693,7 +743,7 @@ func (s *Subscriber) apply(ctx context.Context, batch []item) bool {
 	s.st.Batches++
 	s.st.LastApplyAt = s.cfg.Now()
 	s.st.StreamLast = max(s.st.StreamLast, lastSeq+pending)
-	s.pending = pending
+	s.unapplied -= min(s.unapplied, msgs)
 	reached := s.hasTarget && lastSeq >= s.target
 	s.mu.Unlock()
 	// pending == 0: the server had nothing after this message when it sent
@@ -727,67 +777,6 @@ func (s *Subscriber) resetApplied(seq uint64, stream StreamIdentity) error {
 	s.applied = stream
 	s.mu.Unlock()
 	return nil
-}
-
-// fixTarget fixes the readiness target at the first successful look at the
-// stream: its last sequence, or with filters that of its last event of a
-// consumed kind (0 when it holds none).
-func (s *Subscriber) fixTarget(ctx context.Context, stream jetstream.Stream, state jetstream.StreamState) error {
-	if s.filters == nil {
-		s.setTarget(state.Msgs, state.LastSeq)
-		return nil
-	}
-	s.mu.Lock()
-	has := s.hasTarget
-	s.mu.Unlock()
-	if has {
-		return nil
-	}
-	lctx, cancel := context.WithTimeout(ctx, infoTimeout)
-	last, err := s.lastConsumed(lctx, stream)
-	cancel()
-	if err != nil {
-		return fmt.Errorf("stream %s: last event of the consumed kinds: %w", s.stream.Name, err)
-	}
-	s.notePending(last)
-	s.setTarget(state.Msgs, last)
-	return nil
-}
-
-// lastConsumed returns the sequence of the stream's last event of a
-// consumed kind, or 0 when it holds none.
-func (s *Subscriber) lastConsumed(ctx context.Context, stream jetstream.Stream) (uint64, error) {
-	filters := s.filters
-	if filters == nil {
-		filters = []string{s.stream.subjects()}
-	}
-	var last uint64
-	for _, f := range filters {
-		m, err := stream.GetLastMsgForSubject(ctx, f)
-		switch {
-		case errors.Is(err, jetstream.ErrMsgNotFound):
-		case err != nil:
-			return 0, err
-		default:
-			last = max(last, m.Sequence)
-		}
-	}
-	return last, nil
-}
-
-// notePending sets, with filters and until something is applied, the lag to
-// the distance from the last applied sequence to last, the stream's last
-// event of a consumed kind.
-func (s *Subscriber) notePending(last uint64) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.st.Batches > 0 {
-		return
-	}
-	s.pending = 0
-	if last > s.st.LastApplied {
-		s.pending = last - s.st.LastApplied
-	}
 }
 
 // setTarget fixes the readiness target at the first successful look at the
@@ -877,18 +866,18 @@ func (s *Subscriber) refresh(ctx context.Context) {
 		s.markReady("caught up")
 		return
 	}
-	// The tail up to the target may have expired (Nats-TTL): compare with
-	// the last message (of a consumed kind) that still exists.
-	m, err := s.lastConsumed(ctx, stream)
-	if s.filters != nil && err == nil {
-		s.notePending(m)
+	if s.filters != nil {
+		return // the stream's tail may be of kinds not consumed: the consumer says (look)
 	}
+	// The tail up to the target may have expired (Nats-TTL): compare with
+	// the last message that still exists.
+	m, err := stream.GetLastMsgForSubject(ctx, s.stream.subjects())
 	switch {
+	case errors.Is(err, jetstream.ErrMsgNotFound):
+		s.markReady("no events left in the stream")
 	case err != nil:
 		s.log.Debug("last message of stream", "stream", s.stream.Name, "err", err)
-	case m == 0:
-		s.markReady("no events left in the stream")
-	case m <= last:
+	case m.Sequence <= last:
 		s.markReady("caught up with the last remaining event")
 	}
 }
