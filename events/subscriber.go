@@ -174,7 +174,7 @@ type Subscriber struct {
 
 	mu        sync.Mutex
 	st        SubscriberStatus
-	target    uint64 // stream's last sequence (of a consumed kind) when Run started
+	target    uint64 // stream's last sequence when Run started
 	hasTarget bool
 	// With filters (see lag): pending is how many messages of the
 	// consumed kinds the server held for the consumer at its last word
