@@ -65,6 +65,13 @@ func (k Kind) Valid() bool {
 	return false
 }
 
+// RevocationKinds returns the kinds a check reads: every kind but
+// KindOutstanding. A validator that keeps only what checks need consumes
+// these (SubscriberConfig.Kinds).
+func RevocationKinds() []Kind {
+	return []Kind{KindBlacklist, KindFlush, KindRevokeUser, KindRevokeFamily}
+}
+
 // hasToken reports whether events of kind k carry a Token.
 func (k Kind) hasToken() bool { return k == KindOutstanding || k == KindBlacklist }
 

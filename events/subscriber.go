@@ -74,7 +74,8 @@ type Previewer interface {
 // doubles included):
 //
 //   - The recorded sequence is the last stream sequence the replica holds
-//     everything up to. It starts at 0, and it survives a restart (a crash
+//     everything up to (everything of the kinds consumed, with
+//     SubscriberConfig.Kinds). It starts at 0, and it survives a restart (a crash
 //     may lose the last few Apply calls' sequence, never their effect:
 //     that only replays idempotent events).
 //   - Apply records lastSeq when it is above the recorded sequence and
@@ -127,7 +128,15 @@ type SubscriberConfig struct {
 	// CatchUpWait is how long to gather a batch while a backlog of at least
 	// 1024 events is pending (a replay); default 250ms.
 	CatchUpWait time.Duration
-	Now         func() time.Time
+	// Kinds are the kinds of events consumed; default (empty) every kind.
+	// The consumer filters on their subjects, <prefix>.*.<kind>
+	// (nats-server 2.10 or later), so the server never sends the others: a
+	// validator that keeps only what checks need consumes
+	// RevocationKinds. With a filter, the recorded sequence is that of the
+	// last event of these kinds (the stream may hold others after it), and
+	// readiness and Lag count events of these kinds only.
+	Kinds []Kind
+	Now   func() time.Time
 }
 
 // SubscriberStatus is a snapshot for metrics and health.
@@ -135,7 +144,7 @@ type SubscriberStatus struct {
 	LastApplied uint64    // stream sequence recorded by the last Apply
 	StreamFirst uint64    // first sequence in the stream, refreshed about once a second
 	StreamLast  uint64    // last sequence in the stream, from the same refresh or deliveries
-	Lag         uint64    // StreamLast - LastApplied, or 0
+	Lag         uint64    // StreamLast - LastApplied, or 0; with Kinds, see lag
 	Applied     uint64    // events handed to Apply successfully
 	Skipped     uint64    // messages that did not decode
 	Batches     uint64    // successful Apply calls
@@ -156,6 +165,9 @@ type Subscriber struct {
 	cfg    SubscriberConfig
 	stream StreamConfig
 	log    *slog.Logger
+	// filters are the consumer's subject filters, one per kind of
+	// cfg.Kinds; nil consumes every event.
+	filters []string
 
 	running atomic.Bool
 	ready   atomic.Bool
@@ -164,6 +176,11 @@ type Subscriber struct {
 	st        SubscriberStatus
 	target    uint64 // stream's last sequence when Run started
 	hasTarget bool
+	// With filters (see lag): pending is how many messages of the
+	// consumed kinds the server held for the consumer at its last word
+	// (a delivery or a look), unapplied how many it delivered in this
+	// session that are not applied yet.
+	pending, unapplied uint64
 	// applied is the Applier's recorded stream: that of the stream the
 	// session consumes, once the session has started.
 	applied StreamIdentity
@@ -213,21 +230,47 @@ func NewSubscriber(js jetstream.JetStream, a Applier, c SubscriberConfig) (*Subs
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+	filters, err := kindFilters(sc.Prefix, c.Kinds)
+	if err != nil {
+		return nil, err
+	}
 	c.Stream = sc
 	pv, _ := a.(Previewer)
 	return &Subscriber{
-		js:     js,
-		a:      a,
-		pv:     pv,
-		cfg:    c,
-		stream: sc,
-		log:    c.Logger.With("component", "events"),
-		reset:  make(chan struct{}, 1),
+		js:      js,
+		a:       a,
+		pv:      pv,
+		cfg:     c,
+		stream:  sc,
+		log:     c.Logger.With("component", "events"),
+		filters: filters,
+		reset:   make(chan struct{}, 1),
 	}, nil
 }
 
+// kindFilters returns the subject filters of kinds under prefix, or nil
+// when kinds is empty or holds every kind (no filter).
+func kindFilters(prefix string, kinds []Kind) ([]string, error) {
+	seen := make(map[Kind]bool, len(kinds))
+	var filters []string
+	for _, k := range kinds {
+		if !k.Valid() || seen[k] {
+			return nil, fmt.Errorf("%w: SubscriberConfig.Kinds %q: unknown or repeated kind", ErrInvalidConfig, k)
+		}
+		seen[k] = true
+		filters = append(filters, prefix+".*."+string(k))
+	}
+	for _, k := range append(RevocationKinds(), KindOutstanding) {
+		if !seen[k] {
+			return filters, nil
+		}
+	}
+	return nil, nil // every kind
+}
+
 // Ready reports whether everything up to the stream's last sequence as of
-// the start of Run has been applied (an empty stream is ready at once).
+// the start of Run has been applied (an empty stream is ready at once);
+// with Kinds, everything of those kinds up to the last such event.
 // Once true it stays true, through later disconnects.
 func (s *Subscriber) Ready() bool { return s.ready.Load() }
 
@@ -242,15 +285,30 @@ func (s *Subscriber) Skipped() uint64 {
 func (s *Subscriber) Status() SubscriberStatus {
 	s.mu.Lock()
 	st := s.st
+	st.Lag = s.lag(st)
 	s.mu.Unlock()
-	if st.StreamLast > st.LastApplied {
-		st.Lag = st.StreamLast - st.LastApplied
-	}
 	if nc := s.js.Conn(); nc != nil {
 		st.Connected = nc.IsConnected()
 	}
 	st.Ready = s.ready.Load()
 	return st
+}
+
+// lag returns how far the replica is behind: StreamLast - LastApplied, or 0.
+// With filters the stream's last sequence says nothing (it may be an event
+// of a kind not consumed), and lag counts the messages of the consumed
+// kinds not applied yet: those delivered in this session and not applied,
+// and those the server held for the consumer at its last word (the
+// NumPending of the last message delivered, or of the consumer's info when
+// it starts or nothing arrived for a while). Called with s.mu held.
+func (s *Subscriber) lag(st SubscriberStatus) uint64 {
+	if s.filters != nil {
+		return s.pending + s.unapplied
+	}
+	if st.StreamLast > st.LastApplied {
+		return st.StreamLast - st.LastApplied
+	}
+	return 0
 }
 
 // Run consumes the stream until ctx ends, then returns nil after its
@@ -375,14 +433,52 @@ var (
 // stalled reports whether the server holds events for the consumer although
 // nothing arrived for a whole stallCheck period: a safety net should the
 // ordered consumer fail to recover by itself.
-func (s *Subscriber) stalled(ctx context.Context, cons jetstream.Consumer) bool {
+// got says whether anything arrived in the session (see notePending).
+func (s *Subscriber) stalled(ctx context.Context, cons jetstream.Consumer, got *atomic.Bool) bool {
 	ictx, cancel := context.WithTimeout(ctx, infoTimeout)
 	defer cancel()
 	info, err := cons.Info(ictx)
 	if err != nil {
 		return false // between consumers, or disconnected: the consumer handles that
 	}
+	s.notePending(info, !got.Load())
 	return info.NumPending > 0
+}
+
+// look asks a filtered consumer, once it consumes and while the subscriber
+// is not ready, how many events it holds for it (notePending).
+func (s *Subscriber) look(ctx context.Context, cons jetstream.Consumer, got *atomic.Bool) {
+	if s.filters == nil || s.ready.Load() {
+		return
+	}
+	ictx, cancel := context.WithTimeout(ctx, infoTimeout)
+	defer cancel()
+	info, err := cons.Info(ictx)
+	if err != nil {
+		s.log.Debug("consumer info", "stream", s.stream.Name, "err", err)
+		return // the stall check looks again
+	}
+	s.notePending(info, !got.Load())
+}
+
+// notePending records, with filters, the consumer's count of events
+// pending as the lag, and settles readiness when the consumer has neither
+// delivered nor holds anything: the events of the consumed kinds up to the
+// stream's end were all applied before the session began (the stream may
+// end with events of other kinds, which the server skips). When it has
+// delivered, the message it delivered last had nothing pending after it,
+// and its apply settles readiness. idle says nothing arrived in the
+// session.
+func (s *Subscriber) notePending(info *jetstream.ConsumerInfo, idle bool) {
+	if s.filters == nil {
+		return
+	}
+	s.mu.Lock()
+	s.pending = info.NumPending
+	s.mu.Unlock()
+	if idle && info.NumPending == 0 && info.Delivered.Consumer == 0 {
+		s.markReady("nothing of the consumed kinds to replay")
+	}
 }
 
 // session creates an ordered consumer after the last applied sequence and
@@ -446,7 +542,7 @@ func (s *Subscriber) session(ctx context.Context) (progressed bool, err error) {
 	}
 	s.setTarget(state.Msgs, state.LastSeq)
 
-	cfg := jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverAllPolicy}
+	cfg := jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverAllPolicy, FilterSubjects: s.filters}
 	if start > 1 {
 		cfg.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
 		cfg.OptStartSeq = start
@@ -460,11 +556,22 @@ func (s *Subscriber) session(ctx context.Context) (progressed bool, err error) {
 
 	ch := make(chan item, 2*s.cfg.MaxBatch)
 	done := make(chan struct{})
+	var got atomic.Bool // a message arrived in this session
+	s.mu.Lock()
+	s.unapplied = 0 // the last session's are delivered again
+	s.mu.Unlock()
 	handler := func(msg jetstream.Msg) {
+		got.Store(true)
 		md, err := msg.Metadata()
 		if err != nil {
 			s.log.Error("message without JetStream metadata", "subject", msg.Subject(), "err", err)
 			return
+		}
+		if s.filters != nil {
+			s.mu.Lock()
+			s.pending = md.NumPending
+			s.unapplied++
+			s.mu.Unlock()
 		}
 		evs := MessageEvents(msg.Data(), msg.Headers())
 		for i, data := range evs {
@@ -500,7 +607,8 @@ func (s *Subscriber) session(ctx context.Context) (progressed bool, err error) {
 			s.log.Warn("event consumer did not stop in time", "timeout", stopTimeout)
 		}
 	}()
-	s.log.Info("consuming events", "stream", s.stream.Name, "start_seq", start)
+	s.log.Info("consuming events", "stream", s.stream.Name, "start_seq", start, "filter", s.filters)
+	s.look(ctx, cons, &got)
 
 	batch := make([]item, 0, s.cfg.MaxBatch)
 	timer := time.NewTimer(time.Hour)
@@ -519,7 +627,7 @@ func (s *Subscriber) session(ctx context.Context) (progressed bool, err error) {
 		case <-s.reset:
 			return progressed, errStreamReset
 		case <-stall.C:
-			if !received && s.stalled(ctx, cons) {
+			if !received && s.stalled(ctx, cons, &got) {
 				return progressed, errConsumerStalled
 			}
 			received = false
@@ -591,9 +699,12 @@ func (s *Subscriber) apply(ctx context.Context, batch []item) bool {
 		clear(delivered) // let the events go
 		s.delivered = delivered[:0]
 	}()
-	var lastSeq, pending uint64
+	var lastSeq, pending, msgs uint64
 	skipped := 0
 	for _, it := range batch {
+		if !it.more {
+			msgs++ // the message's last event
+		}
 		if it.seq > lastSeq {
 			lastSeq, pending = it.seq, it.pending
 		}
@@ -632,6 +743,7 @@ func (s *Subscriber) apply(ctx context.Context, batch []item) bool {
 	s.st.Batches++
 	s.st.LastApplyAt = s.cfg.Now()
 	s.st.StreamLast = max(s.st.StreamLast, lastSeq+pending)
+	s.unapplied -= min(s.unapplied, msgs)
 	reached := s.hasTarget && lastSeq >= s.target
 	s.mu.Unlock()
 	// pending == 0: the server had nothing after this message when it sent
@@ -753,6 +865,9 @@ func (s *Subscriber) refresh(ctx context.Context) {
 	if last >= target || state.Msgs == 0 {
 		s.markReady("caught up")
 		return
+	}
+	if s.filters != nil {
+		return // the stream's tail may be of kinds not consumed: the consumer says (look)
 	}
 	// The tail up to the target may have expired (Nats-TTL): compare with
 	// the last message that still exists.

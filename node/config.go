@@ -135,6 +135,16 @@ type Config struct {
 	// write stream then takes only this region's subjects
 	// (Stream.Subjects defaults to [prefix.<Region>.>]).
 	ReadStream string
+	// ValidatorMirror says what a validator keeps of the stream:
+	// MirrorRevocations (default) what checks read, the blacklist, user
+	// and family revocations and flushes: its consumer filters on their
+	// subjects, so outstanding events (one per issued token, most of the
+	// stream) never leave the NATS server for it, and its store lists
+	// blacklisted tokens only. MirrorFull keeps outstanding tokens too, as
+	// a full node does (a full node always keeps everything). A validator
+	// switched from revocations to full lists the outstanding tokens
+	// issued from then on; a complete mirror starts from an empty data dir.
+	ValidatorMirror string
 	// EventsPerMessage is the most events of one commit a full node
 	// publishes in one stream message (events.PublisherConfig.MaxPerMessage);
 	// default 256. 1 publishes one event per message, for a fleet that
@@ -188,6 +198,12 @@ const (
 	defaultMaxBody          = 64 << 10
 )
 
+// Choices of Config.ValidatorMirror.
+const (
+	MirrorRevocations = "revocations" // what checks read: no outstanding records
+	MirrorFull        = "full"        // every event, as a full node keeps
+)
+
 // Choices of Config.OnDamagedStore.
 const (
 	DamagedRebuild = "rebuild" // rebuild the replica from the stream
@@ -220,6 +236,13 @@ func (c Config) withDefaults() (Config, error) {
 		}
 	default:
 		return c, fmt.Errorf("node: Config.OnDamagedStore %q: want %q or %q", c.OnDamagedStore, DamagedRebuild, DamagedRefuse)
+	}
+	switch c.ValidatorMirror {
+	case "":
+		c.ValidatorMirror = MirrorRevocations
+	case MirrorRevocations, MirrorFull:
+	default:
+		return c, fmt.Errorf("node: Config.ValidatorMirror %q: want %q or %q", c.ValidatorMirror, MirrorRevocations, MirrorFull)
 	}
 	if c.Region == "" {
 		c.Region = defaultRegion

@@ -3,6 +3,7 @@ package node_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -74,8 +75,30 @@ func TestRegionalWriteAndAggregateRead(t *testing.T) {
 	if fs := eu.FleetStatus(); fs.WriteStream != "BLNODE_EU" {
 		t.Errorf("FleetStatus.WriteStream %q, want BLNODE_EU", fs.WriteStream)
 	}
+	// Logins in both regions: the validator (revocations only, the default)
+	// is sent none of them through the aggregate, and converges with lag 0.
+	addOutstandingN(t, eu.Node, "eu-login", 5)
+	addOutstandingN(t, us.Node, "us-login", 5)
+	eventstest.CheckFor(t, waitLong, pollEvery, func() error {
+		es, err := eu.Status()
+		if err != nil {
+			return err
+		}
+		vs, err := val.Status()
+		if err != nil {
+			return err
+		}
+		if es.StreamLast != 16 || vs.StreamLast != 16 || !vs.Ready || vs.Lag != 0 || vs.BlacklistDigest != es.BlacklistDigest {
+			return fmt.Errorf("eu %+v, validator %+v: want both at the aggregate's 16 events, the validator ready with lag 0 and the same digest", es, vs)
+		}
+		if vs.EventsApplied != 6 || vs.Outstanding != 6 || es.Outstanding != 16 {
+			return fmt.Errorf("validator applied %d events and holds %d outstanding records, eu %d: want 6 (the blacklisted tokens'), 6 and 16",
+				vs.EventsApplied, vs.Outstanding, es.Outstanding)
+		}
+		return nil
+	})
 	// Each region's events went to its own stream.
-	for name, want := range map[string]uint64{"BLNODE_EU": 3, "BLNODE_US": 3} {
+	for name, want := range map[string]uint64{"BLNODE_EU": 8, "BLNODE_US": 8} {
 		st, err := js.Stream(t.Context(), name)
 		if err != nil {
 			t.Fatal(err)

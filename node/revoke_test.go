@@ -45,7 +45,13 @@ func TestRevokeUserAcrossFleet(t *testing.T) {
 		return c
 	}
 	full := startNode(t, cfg(node.RoleFull))
-	nodes := []*running{full, startNode(t, cfg(node.RoleValidator)), startNode(t, cfg(node.RoleValidator))}
+	mirror := cfg(node.RoleValidator)
+	mirror.ValidatorMirror = node.MirrorFull
+	// The second node keeps revocations only (the validators' default):
+	// it rejects the user's tokens but lists none, never having been sent
+	// the registered token; the full mirror lists it as revoked.
+	nodes := []*running{full, startNode(t, cfg(node.RoleValidator)), startNode(t, mirror)}
+	const revocationsOnly = 1
 
 	before := clk.mint("access", 7)
 	beforeRefresh := clk.mint("refresh", 7)
@@ -76,6 +82,12 @@ func TestRevokeUserAcrossFleet(t *testing.T) {
 			if _, err := n.Verify(tok, ""); err != nil {
 				t.Errorf("node %d, %s: %v", i, name, err)
 			}
+		}
+		if i == revocationsOnly {
+			if p, err := n.Store().List(persist.Query{User: "7"}); err != nil || len(p.Records) != 0 {
+				t.Errorf("node %d (revocations only) lists %+v, %v; want no record", i, p.Records, err)
+			}
+			continue
 		}
 		eventstest.CheckFor(t, waitLong, pollEvery, func() error {
 			p, err := n.Store().List(persist.Query{User: "7"})

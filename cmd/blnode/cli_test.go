@@ -93,6 +93,16 @@ func TestNodeConfig(t *testing.T) {
 				t.Errorf("OnDamagedStore = %q, want refuse", c.OnDamagedStore)
 			}
 		}},
+		{name: "validator mirror default", args: []string{"--role", "validator"}, check: func(t *testing.T, c node.Config) {
+			if c.ValidatorMirror != node.MirrorRevocations {
+				t.Errorf("ValidatorMirror = %q, want revocations", c.ValidatorMirror)
+			}
+		}},
+		{name: "validator mirror full", args: []string{"--role", "validator", "--validator-mirror", "full"}, check: func(t *testing.T, c node.Config) {
+			if c.ValidatorMirror != node.MirrorFull {
+				t.Errorf("ValidatorMirror = %q, want full", c.ValidatorMirror)
+			}
+		}},
 		{name: "validator without nats", args: []string{"--role", "validator", "--no-nats"}, wantErr: "validator needs NATS"},
 		{name: "nats password from a file", args: []string{"--nats", "nats://127.0.0.1:4222", "--nats-user", "blnode-validator", "--nats-password-file", secret},
 			check: func(t *testing.T, c node.Config) {

@@ -673,8 +673,9 @@ func TestCompactShrinksAfterRemovingMost(t *testing.T) {
 }
 
 // TestImportedTokensReachTheFleet starts a node on an imported data dir:
-// it publishes the queued events, and a validator that has never seen the
-// Simple JWT tables ends up with the same tokens, times and blacklistings.
+// it publishes the queued events, and a validator (a full mirror) that has
+// never seen the Simple JWT tables ends up with the same tokens, times and
+// blacklistings.
 func TestImportedTokensReachTheFleet(t *testing.T) {
 	dir := t.TempDir()
 	rows := sjwtFixtures(60, time.Now())
@@ -688,7 +689,8 @@ func TestImportedTokensReachTheFleet(t *testing.T) {
 
 	s := eventstest.RunServer(t)
 	start := func(role node.Role, data string) *node.Node {
-		n, err := node.New(node.Config{DataDir: data, Role: role, FlushInterval: -1,
+		// The validator is a full mirror, to hold the outstanding tokens too.
+		n, err := node.New(node.Config{DataDir: data, Role: role, FlushInterval: -1, ValidatorMirror: node.MirrorFull,
 			Token: token.Config{HSSecret: testSecret}, NATS: node.NATSConfig{URLs: []string{s.ClientURL()}},
 			Logger: slog.New(slog.DiscardHandler)})
 		if err != nil {

@@ -108,6 +108,7 @@ func optionTable() []option {
 
 		// Fleet.
 		{name: "role", def: "full", choices: []string{"full", "validator"}, usage: "full: verifies, accepts writes, publishes; validator: subscribe-only replica"},
+		{name: "validator-mirror", def: "revocations", choices: []string{"revocations", "full"}, usage: "what a validator keeps of the stream: revocations (blacklist, user and family revocations, flushes: outstanding events never leave NATS for it, and it lists blacklisted tokens only) or full (every event, outstanding tokens too); full nodes keep everything"},
 		{name: "on-damaged-store", def: "auto", choices: []string{"auto", "rebuild", "refuse"}, usage: "when the store fails its checks at start (a changed or unreadable page): rebuild moves it aside and replays the stream, answering checks 503 until caught up (validators only); refuse exits; auto: rebuild on a validator, refuse on a full node"},
 		{name: "rebuild-store", kind: kindBool, def: "false", usage: "start an empty store in place of a damaged one, or of one missing or emptied although the data dir held a store, and replay the stream into it (a full node loses writes not yet published); a no-op on a sound store"},
 		{name: "validator-sync-every", kind: kindDuration, def: "1s", usage: "how often a validator fsyncs its store (its commits skip the fsync: the stream is the durable copy; a power loss may lose this much, replayed from the stream); 0 fsyncs every commit"},

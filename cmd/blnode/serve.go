@@ -226,6 +226,7 @@ func nodeConfig(s *optionSet, log *slog.Logger) (node.Config, error) {
 		Stream:            events.StreamConfig{Name: s.str("stream"), Replicas: s.int("stream-replicas")},
 		ReadStream:        s.str("read-stream"),
 		EventsPerMessage:  s.int("events-per-message"),
+		ValidatorMirror:   s.str("validator-mirror"),
 		NoProvisionStream: !s.bool("provision-stream"),
 		Logger:            log,
 	}
