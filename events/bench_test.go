@@ -68,7 +68,7 @@ func BenchmarkReplay(b *testing.B) {
 }
 
 // fill publishes n blacklist events asynchronously.
-func fill(b *testing.B, js jetstream.JetStream, n int) {
+func fill(b testing.TB, js jetstream.JetStream, n int) {
 	b.Helper()
 	subj := events.Subject("", "", events.KindBlacklist)
 	for i := 0; i < n; i += 1000 {

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/blnode/blnode/events"
+	"github.com/blnode/blnode/internal/scratch"
 	"github.com/blnode/blnode/persist"
 )
 
@@ -209,6 +210,10 @@ func (o outbox) Count(context.Context) (int, error) {
 	return int(c.Outbox), err
 }
 
+// keepBuffer is the most entries the applier keeps in a buffer after a
+// batch that needed no more (scratch.Reuse).
+const keepBuffer = 256
+
 // applier applies stream events to the node's store and cache. The
 // subscriber calls it from one goroutine; it reuses its buffers from one
 // batch to the next.
@@ -256,10 +261,10 @@ func (a *applier) Apply(_ context.Context, batch []events.Delivered, lastSeq uin
 	n := a.n
 	ops, jtis, black, cutoffs := a.ops[:0], a.jtis[:0], a.black[:0], a.cutoff[:0]
 	defer func() {
-		clear(ops) // let the strings go
-		clear(jtis)
-		clear(black)
-		a.ops, a.jtis, a.black, a.cutoff = ops[:0], jtis[:0], black[:0], cutoffs[:0]
+		// Let the strings go, and the buffers too once a replay's large
+		// batches are over.
+		a.ops, a.jtis = scratch.Reuse(ops, keepBuffer), scratch.Reuse(jtis, keepBuffer)
+		a.black, a.cutoff = scratch.Reuse(black, keepBuffer), scratch.Reuse(cutoffs, keepBuffer)
 	}()
 	var previewed []string
 	revokes := false
