@@ -42,7 +42,7 @@ type Config struct {
 	FlushBatch       int           // entries per flush transaction; default persist.DefaultFlushBatch
 	MaxTokenLifetime time.Duration // longest token lifetime the fleet accepts (stream MaxAge, revoke-user horizon); default 30 days
 	MaxBodyBytes     int64         // request body limit; default 64 KiB
-	CacheEntries     int64         // cached answers for ids that may be blacklisted (the filter answers the rest); default 1<<14
+	CacheEntries     int64         // cached answers for ids that may be blacklisted (the filter answers the rest); default 1<<14; the users cache keeps a quarter as many, at least 1024
 
 	// MaxEventSkew is how far ahead of this node's clock a revocation's
 	// not-before may be. One received from the stream further ahead is
