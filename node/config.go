@@ -167,6 +167,11 @@ type NATSConfig struct {
 	TLSCA     string // CA file to verify the server
 	TLSCert   string // client certificate file
 	TLSKey    string // client key file
+
+	// StreamInfoInterval is how often a ready node looks at the stream it
+	// follows (one JetStream STREAM.INFO request), plus up to a quarter
+	// at random; default 30s (events.SubscriberConfig.StreamInfoInterval).
+	StreamInfoInterval time.Duration
 }
 
 const (
@@ -283,6 +288,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.AuthFailureRefill == 0 {
 		c.AuthFailureRefill = defaultAuthFailureRefill
+	}
+	if c.NATS.StreamInfoInterval < 0 {
+		return c, fmt.Errorf("node: Config.NATS.StreamInfoInterval %v is negative", c.NATS.StreamInfoInterval)
 	}
 	if c.AuthHeader == "" {
 		c.AuthHeader = "Authorization"

@@ -74,7 +74,8 @@ func newFleet(n *Node) (*fleet, error) {
 	read.Name, read.Subjects = cfg.ReadStream, nil
 	// Large batches make catching up fast (the store writes a batch in key
 	// order); once caught up, batches are as small as the event rate.
-	f.sub, err = events.NewSubscriber(f.js, &applier{n: n}, events.SubscriberConfig{Stream: read, Logger: log, Now: cfg.Now, MaxBatch: 1 << 15})
+	f.sub, err = events.NewSubscriber(f.js, &applier{n: n}, events.SubscriberConfig{Stream: read, Logger: log, Now: cfg.Now, MaxBatch: 1 << 15,
+		StreamInfoInterval: cfg.NATS.StreamInfoInterval})
 	if err != nil {
 		f.close()
 		return nil, fmt.Errorf("node: %w", err)
