@@ -504,13 +504,16 @@ func (d *deliveries) since(probes []*observe.Probe) []time.Duration {
 
 // BenchmarkIdleValidators measures what an idle validator costs: N
 // validators (BLNODE_BENCH_VALIDATORS, default 50), each its own node.New
-// with its own connection and subscriber, follow a stream of 100 events on
-// one in-process server. Once every one is ready it reports:
+// with its own connection and subscriber, follow a stream of
+// BLNODE_BENCH_IDLE_EVENTS events (default 100; 8192 or more makes each
+// replay them with a catch-up session first) on one in-process server.
+// Once every one is ready it reports:
 //
 //   - heap-B/validator: the growth of the heap in use (runtime.MemStats
-//     HeapInuse, after a GC) from before the first New to after the last
-//     is ready, divided by N. The in-process server's share for each
-//     connection and consumer is included.
+//     HeapInuse, after a GC) from before the first New to the end of the
+//     idle window, divided by N. The in-process server's share for each
+//     connection and consumer is included, and so is, when the stream is
+//     large, the server's cache of its messages.
 //   - api-req/validator/min: JetStream API requests (STREAM.INFO,
 //     CONSUMER.INFO, …; the server's Jsz API total) per validator per
 //     minute over an idle window of BLNODE_BENCH_IDLE_WINDOW (default
@@ -524,8 +527,9 @@ func (d *deliveries) since(probes []*observe.Probe) []time.Duration {
 func BenchmarkIdleValidators(b *testing.B) {
 	n := benchEnvInt(b, "BLNODE_BENCH_VALIDATORS", 50)
 	window := benchEnvDuration(b, "BLNODE_BENCH_IDLE_WINDOW", time.Minute)
+	evs := benchEnvInt(b, "BLNODE_BENCH_IDLE_EVENTS", 100)
 	s := eventstest.RunServer(b)
-	fillStream(b, s, 100)
+	fillStream(b, s, evs)
 	mon, err := nats.Connect(s.ClientURL())
 	if err != nil {
 		b.Fatal(err)
@@ -557,10 +561,6 @@ func BenchmarkIdleValidators(b *testing.B) {
 			validators[i] = startNode(b, benchConfig(fleetConfig(node.RoleValidator, 1, s)))
 		}
 		waitReady(b, benchSettle, validators...)
-		runtime.GC()
-		runtime.GC()
-		runtime.ReadMemStats(&after)
-		heap = (float64(after.HeapInuse) - float64(before.HeapInuse)) / float64(n)
 
 		api0, pulls0, start := apiTotal(), pulls.Load(), time.Now()
 		idle := time.NewTimer(window)
@@ -576,9 +576,13 @@ func BenchmarkIdleValidators(b *testing.B) {
 		minutes := time.Since(start).Minutes() * float64(n)
 		api = float64(apiTotal()-api0) / minutes
 		pull = float64(pulls.Load()-pulls0) / minutes
+		runtime.GC()
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		heap = (float64(after.HeapInuse) - float64(before.HeapInuse)) / float64(n)
 		for _, v := range validators {
-			if st := v.FleetStatus(); st.LastApplied != 100 {
-				b.Fatalf("validator applied up to %d, want 100", st.LastApplied)
+			if st := v.FleetStatus(); st.LastApplied != uint64(evs) {
+				b.Fatalf("validator applied up to %d, want %d", st.LastApplied, evs)
 			}
 			v.stop()
 		}
