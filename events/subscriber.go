@@ -34,20 +34,34 @@ const (
 	DefaultStreamInfoInterval = 30 * time.Second
 )
 
-// Buffers follow the backlog, as the consumer reports it (the pending
-// count of each delivered message). A live session hands events over
-// through a channel of liveBuffer, pulls 2×liveBuffer at a time and grows
-// its batch only as far as the events that arrive together: an idle
-// subscriber holds next to nothing. A catch-up session pulls and buffers
-// 2×MaxBatch, so that a replay applies MaxBatch events per commit. A live
-// session that receives a message with catchUp or more pending ends before
-// applying it, and a catch-up session follows; a catch-up session ends once
-// fewer than burst are pending (or nothing arrived for a whole
-// StreamInfoInterval), and a live session follows. The first session is a
-// live one.
+// Buffers follow the backlog. A live session hands events over through a
+// channel of liveBuffer, pulls 2×liveBuffer at a time and grows its batch
+// only as far as the events that arrive together: an idle subscriber holds
+// next to nothing. A catch-up session pulls and buffers 2×MaxBatch, so
+// that a replay applies MaxBatch events per commit. A session starts
+// catching up when the stream's last sequence is catchUp or more past the
+// last applied one; a live session that receives a message with catchUp or
+// more pending (the consumer's count) ends before applying it, and a
+// catch-up session follows. A catch-up session ends once fewer than burst
+// are pending, or nothing arrived for a whole StreamInfoInterval (the
+// stream's sequences overstated the backlog: deleted messages), and a live
+// session follows.
 const (
 	liveBuffer = 256
 	catchUp    = 8192
+)
+
+// sizing is how a session sizes its buffers.
+type sizing int
+
+const (
+	// sizeByStream catches up when the stream's last sequence is catchUp
+	// or more past the last applied one. The stream's sequences may
+	// overstate the backlog (deleted messages count); so after a catch-up
+	// session ends the next one is sized live, not by the stream again.
+	sizeByStream sizing = iota
+	sizeLive
+	sizeCatchUp
 )
 
 // Consumer tuning: pull in large batches for replay, and notice a lost
@@ -205,7 +219,7 @@ type Subscriber struct {
 	// wait for sequences after the old stream's end.
 	reset chan struct{}
 
-	delivered []Delivered // apply's batch, reused while batches are large (Run's goroutine only)
+	delivered []Delivered // apply's batch, reused within a session while batches are large (Run's goroutine only)
 }
 
 // NewSubscriber returns a subscriber applying the stream to a. It checks c
@@ -323,15 +337,23 @@ func (s *Subscriber) Run(ctx context.Context) error {
 // from the last applied sequence whenever one ends in error.
 func (s *Subscriber) consumeLoop(ctx context.Context) {
 	bo := backoff{min: minRetry, max: maxRetry}
-	catchingUp := false // see liveBuffer
+	size := sizeByStream
 	for ctx.Err() == nil {
-		progressed, err := s.session(ctx, catchingUp)
+		progressed, err := s.session(ctx, size)
+		s.delivered = nil // a catch-up session's, perhaps
 		if ctx.Err() != nil {
 			return
 		}
-		if grow, shrink := errors.Is(err, errGrow), errors.Is(err, errShrink); grow || shrink {
+		switch {
+		case errors.Is(err, errGrow):
+			size = sizeCatchUp
+		case errors.Is(err, errShrink):
+			size = sizeLive
+		default:
+			size = sizeByStream
+		}
+		if size != sizeByStream {
 			s.log.Debug("event consumer resized to the backlog", "err", err)
-			catchingUp = grow
 			bo.reset()
 			continue
 		}
@@ -453,9 +475,9 @@ func (s *Subscriber) stalled(ctx context.Context, cons jetstream.Consumer) bool 
 
 // session creates an ordered consumer after the last applied sequence and
 // applies what it delivers until ctx ends, the consumer fails, or its
-// buffers (live or catchingUp, see liveBuffer) no longer fit the backlog.
+// buffers (sized as size says, see liveBuffer) no longer fit the backlog.
 // progressed reports whether any batch was applied.
-func (s *Subscriber) session(ctx context.Context, catchingUp bool) (progressed bool, err error) {
+func (s *Subscriber) session(ctx context.Context, size sizing) (progressed bool, err error) {
 	ictx, cancel := context.WithTimeout(ctx, infoTimeout)
 	stream, err := s.js.Stream(ictx, s.stream.Name)
 	cancel()
@@ -512,6 +534,8 @@ func (s *Subscriber) session(ctx context.Context, catchingUp bool) (progressed b
 		}
 	}
 	s.setTarget(state.Msgs, state.LastSeq)
+	catchingUp := size == sizeCatchUp ||
+		size == sizeByStream && state.LastSeq >= start && state.LastSeq-start+1 >= catchUp
 	chanSize, pull := liveBuffer, 2*liveBuffer
 	if catchingUp {
 		chanSize, pull = 2*s.cfg.MaxBatch, max(2*s.cfg.MaxBatch, pull)

@@ -534,11 +534,11 @@ func apiRequests(t testing.TB, s *server.Server) uint64 {
 	return jsz.API.Total
 }
 
-// A live session (small pulls and buffers) that is told of 8192 events or
-// more pending hands over to a catch-up session (large ones), which hands
-// back once caught up: at start, and when a running subscriber falls
-// behind. No switch loses or repeats an event, and none counts as a
-// restart.
+// A subscriber that starts 8192 events or more behind consumes them with a
+// catch-up session (large pulls and buffers), which hands over to a live
+// one (small ones) once caught up; a live session that is told of that many
+// pending hands over to a catch-up session. No switch loses or repeats an
+// event, and none counts as a restart.
 func TestSubscriberSizesSessionsToTheBacklog(t *testing.T) {
 	const backlog = 10_000
 	t.Run("replay then live", func(t *testing.T) {
@@ -552,7 +552,41 @@ func TestSubscriberSizesSessionsToTheBacklog(t *testing.T) {
 		waitSubscriberReady(t, sub)
 		publishN(t, newPublisher(t, js, events.PublisherConfig{}), 3)
 		waitApplied(t, a, backlog+3)
-		checkSessions(t, sub, logs.String(), backlog+3, "catching_up=false", "catching_up=true", "catching_up=false")
+		checkSessions(t, sub, logs.String(), backlog+3, "catching_up=true", "catching_up=false")
+	})
+	t.Run("overstated backlog", func(t *testing.T) {
+		// The stream's sequences say 10,000 are pending, but they were
+		// deleted: the catch-up session receives nothing, hands over to a
+		// live one after StreamInfoInterval, and that one stays.
+		srv, _, js := setup(t)
+		p := newPublisher(t, js, events.PublisherConfig{Region: "eu"})
+		publishN(t, p, 1)
+		fill(t, js, backlog)
+		stream, err := js.Stream(t.Context(), events.DefaultStreamName)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := stream.Purge(t.Context(), jetstream.WithPurgeSubject(events.Subject("", "", events.KindBlacklist))); err != nil {
+			t.Fatal(err)
+		}
+		a := newApplier(1)
+		var logs logBuffer
+		const every = 200 * time.Millisecond
+		sub := newSubscriber(t, js, a, events.SubscriberConfig{Logger: logs.logger(), StreamInfoInterval: every})
+		runSubscriber(t, sub)
+		waitSubscriberReady(t, sub)
+		publishN(t, p, 1)
+		waitApplied(t, a, backlog+2)
+		// Several looks at the stream (one per interval) pass without
+		// another session.
+		api0 := apiRequests(t, srv)
+		eventstest.CheckFor(t, waitLong, pollEvery, func() error {
+			if n := apiRequests(t, srv) - api0; n < 5 {
+				return fmt.Errorf("%d JetStream API requests", n)
+			}
+			return nil
+		})
+		checkSessions(t, sub, logs.String(), 1, "catching_up=true", "catching_up=false")
 	})
 	t.Run("live, behind, live", func(t *testing.T) {
 		_, _, js := setup(t)
