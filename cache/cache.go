@@ -42,7 +42,8 @@ type Config struct {
 	// MaxEntries is how many answers the cache keeps (default 1<<20).
 	MaxEntries int64
 	// Shards is the number of epochs, rounded up to a power of two
-	// (default 4096).
+	// (default a quarter of MaxEntries, from 16 to 4096: each takes a
+	// cache line).
 	Shards int
 }
 
@@ -88,7 +89,7 @@ func New[V any](load Loader[V], c Config) (*Cache[V], error) {
 		c.MaxEntries = 1 << 20
 	}
 	if c.Shards <= 0 {
-		c.Shards = 4096
+		c.Shards = int(min(max(c.MaxEntries/4, 16), 4096))
 	}
 	shards := 1
 	for shards < c.Shards {

@@ -264,3 +264,24 @@ func BenchmarkCheck(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkNew reports what a cache reserves for its size (B/op): ristretto
+// sizes its admission counters from MaxEntries, and the epochs follow it up
+// to 4096 shards.
+//
+//	go test -run='^$' -bench=New -benchmem ./cache/
+func BenchmarkNew(b *testing.B) {
+	load := func(string) (bool, error) { return false, nil }
+	for _, entries := range []int64{1 << 10, 1 << 12, 1 << 14, 1 << 16} {
+		b.Run(fmt.Sprintf("entries=%d", entries), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				c, err := cache.New(load, cache.Config{MaxEntries: entries})
+				if err != nil {
+					b.Fatal(err)
+				}
+				c.Close()
+			}
+		})
+	}
+}

@@ -46,7 +46,9 @@
 //     the identity of the stream it counts in (StreamIdentity: the name and
 //     the creation time the server gives the stream). A stream that is not
 //     the recorded one (recreated while the Subscriber followed it, seen
-//     within about a second, or while the node was stopped; another stream
+//     as soon as the server tells the consumer it was deleted, or at the
+//     next look at the stream, every StreamInfoInterval, when it does not;
+//     or while the node was stopped; another stream
 //     of the name on another NATS cluster; another read stream) or that
 //     ends before the last applied sequence is replayed from its start; in
 //     every case the Subscriber first moves the Applier's recorded

@@ -87,7 +87,9 @@ func TestSubscriberKinds(t *testing.T) {
 		last := publishKinds(t, p, repeat(events.KindOutstanding, 20)...)
 
 		a := newApplier(0)
-		sub := newSubscriber(t, js, a, events.SubscriberConfig{Kinds: events.RevocationKinds()})
+		// StreamLast follows the stream's growth by logins only through
+		// the stream look, every StreamInfoInterval (30s by default).
+		sub := newSubscriber(t, js, a, events.SubscriberConfig{Kinds: events.RevocationKinds(), StreamInfoInterval: 100 * time.Millisecond})
 		runSubscriber(t, sub)
 		st := waitCaughtUp(t, sub, last)
 		if got := appliedKinds(a); got[events.KindOutstanding] != 0 || len(got) != 4 || st.Applied != 4 {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -12,6 +13,8 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/blnode/blnode/internal/scratch"
 )
 
 // Subscriber defaults.
@@ -26,6 +29,39 @@ const (
 	// backlog is the pending count from which a batch is gathered for
 	// CatchUpWait instead of MaxWait.
 	backlog = 1024
+	// DefaultStreamInfoInterval is how often a ready subscriber looks at
+	// the stream (SubscriberConfig.StreamInfoInterval).
+	DefaultStreamInfoInterval = 30 * time.Second
+)
+
+// Buffers follow the backlog. A live session hands events over through a
+// channel of liveBuffer, pulls 2×liveBuffer at a time and grows its batch
+// only as far as the events that arrive together: an idle subscriber holds
+// next to nothing. A catch-up session pulls and buffers 2×MaxBatch, so
+// that a replay applies MaxBatch events per commit. A session starts
+// catching up when the stream's last sequence is catchUp or more past the
+// last applied one; a live session that receives a message with catchUp or
+// more pending (the consumer's count) ends before applying it, and a
+// catch-up session follows. A catch-up session ends once fewer than burst
+// are pending, or nothing arrived for a whole StreamInfoInterval (the
+// stream's sequences overstated the backlog: deleted messages), and a live
+// session follows.
+const (
+	liveBuffer = 256
+	catchUp    = 8192
+)
+
+// sizing is how a session sizes its buffers.
+type sizing int
+
+const (
+	// sizeByStream catches up when the stream's last sequence is catchUp
+	// or more past the last applied one. The stream's sequences may
+	// overstate the backlog (deleted messages count); so after a catch-up
+	// session ends the next one is sized live, not by the stream again.
+	sizeByStream sizing = iota
+	sizeLive
+	sizeCatchUp
 )
 
 // Consumer tuning: pull in large batches for replay, and notice a lost
@@ -33,12 +69,14 @@ const (
 const (
 	pullExpiry    = 10 * time.Second
 	pullHeartbeat = 2 * time.Second
-	refreshEvery  = time.Second
-	infoTimeout   = 5 * time.Second
-	stopTimeout   = 5 * time.Second
-	stallCheck    = 15 * time.Second
-	minRetry      = 100 * time.Millisecond
-	maxRetry      = 5 * time.Second
+	// refreshUnready is how often a subscriber that is not ready yet
+	// looks at the stream, to settle readiness when the events before its
+	// target expired.
+	refreshUnready = time.Second
+	infoTimeout    = 5 * time.Second
+	stopTimeout    = 5 * time.Second
+	minRetry       = 100 * time.Millisecond
+	maxRetry       = 5 * time.Second
 )
 
 // ErrRunning is returned by Run when the subscriber is already running.
@@ -136,14 +174,22 @@ type SubscriberConfig struct {
 	// last event of these kinds (the stream may hold others after it), and
 	// readiness and Lag count events of these kinds only.
 	Kinds []Kind
-	Now   func() time.Time
+	// StreamInfoInterval is how often a ready subscriber looks at the
+	// stream (one JetStream STREAM.INFO request) to refresh StreamFirst
+	// and StreamLast, to notice a stream recreated or reset under it that
+	// the consumer did not report, and to check a consumer that delivers
+	// nothing although the stream is ahead. Each wait is lengthened by up
+	// to a quarter at random, so that a fleet does not ask in step. Until
+	// it is ready a subscriber looks once a second. Default 30s.
+	StreamInfoInterval time.Duration
+	Now                func() time.Time
 }
 
 // SubscriberStatus is a snapshot for metrics and health.
 type SubscriberStatus struct {
 	LastApplied uint64    // stream sequence recorded by the last Apply
-	StreamFirst uint64    // first sequence in the stream, refreshed about once a second
-	StreamLast  uint64    // last sequence in the stream, from the same refresh or deliveries
+	StreamFirst uint64    // first sequence in the stream, refreshed every StreamInfoInterval (once a second until ready)
+	StreamLast  uint64    // last sequence in the stream, from the same refresh or from deliveries (sequence + pending)
 	Lag         uint64    // StreamLast - LastApplied, or 0; with Kinds, see lag
 	Applied     uint64    // events handed to Apply successfully
 	Skipped     uint64    // messages that did not decode
@@ -190,7 +236,7 @@ type Subscriber struct {
 	// wait for sequences after the old stream's end.
 	reset chan struct{}
 
-	delivered []Delivered // apply's batch, reused (Run's goroutine only)
+	delivered []Delivered // apply's batch, reused within a session while batches are large (Run's goroutine only)
 }
 
 // NewSubscriber returns a subscriber applying the stream to a. It checks c
@@ -223,6 +269,12 @@ func NewSubscriber(js jetstream.JetStream, a Applier, c SubscriberConfig) (*Subs
 	}
 	if c.MaxWait < 0 {
 		return nil, fmt.Errorf("%w: SubscriberConfig.MaxWait %v is negative", ErrInvalidConfig, c.MaxWait)
+	}
+	if c.StreamInfoInterval == 0 {
+		c.StreamInfoInterval = DefaultStreamInfoInterval
+	}
+	if c.StreamInfoInterval < 0 {
+		return nil, fmt.Errorf("%w: SubscriberConfig.StreamInfoInterval %v is negative", ErrInvalidConfig, c.StreamInfoInterval)
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -343,10 +395,25 @@ func (s *Subscriber) Run(ctx context.Context) error {
 // from the last applied sequence whenever one ends in error.
 func (s *Subscriber) consumeLoop(ctx context.Context) {
 	bo := backoff{min: minRetry, max: maxRetry}
+	size := sizeByStream
 	for ctx.Err() == nil {
-		progressed, err := s.session(ctx)
+		progressed, err := s.session(ctx, size)
+		s.delivered = nil // a catch-up session's, perhaps
 		if ctx.Err() != nil {
 			return
+		}
+		switch {
+		case errors.Is(err, errGrow):
+			size = sizeCatchUp
+		case errors.Is(err, errShrink):
+			size = sizeLive
+		default:
+			size = sizeByStream
+		}
+		if size != sizeByStream {
+			s.log.Debug("event consumer resized to the backlog", "err", err)
+			bo.reset()
+			continue
 		}
 		if progressed {
 			bo.reset()
@@ -364,15 +431,21 @@ func (s *Subscriber) consumeLoop(ctx context.Context) {
 	}
 }
 
-// item is one delivered event; decodeBatch fills ev and err. The events of
-// a batched message share its seq, pending and subject.
+// arrival is one delivered event as the consumer's handler passes it on,
+// undecoded (small: the session's channel holds these). The events of a
+// batched message share its seq, pending and subject.
+type arrival struct {
+	seq     uint64
+	pending uint64
+	subject string
+	stored  time.Time
+	data    []byte
+	more    bool // more events of the same message follow
+}
+
+// item is an arrival in a batch; decodeBatch fills ev and err.
 type item struct {
-	seq       uint64
-	pending   uint64
-	subject   string
-	stored    time.Time
-	data      []byte
-	more      bool // more events of the same message follow
+	arrival
 	ev        Event
 	err       error
 	decoded   bool // ev and err are set
@@ -409,9 +482,11 @@ func decodeBatch(batch []item) {
 	wg.Wait()
 }
 
-// preview decodes it and passes it to the Applier's Preview, when the
-// Applier is a Previewer and it is not part of a replay backlog.
-func (s *Subscriber) preview(it item) item {
+// preview makes a batch item of a, decoding it and passing it to the
+// Applier's Preview when the Applier is a Previewer and a is not part of a
+// replay backlog.
+func (s *Subscriber) preview(a arrival) item {
+	it := item{arrival: a}
 	if s.pv == nil || it.pending >= backlog {
 		return it
 	}
@@ -426,15 +501,32 @@ func (s *Subscriber) preview(it item) item {
 
 var (
 	errStreamReset     = errors.New("events: the stream was recreated or reset")
+	errConsumerLost    = errors.New("events: the consumer was deleted or lost")
 	errConsumerClosed  = errors.New("events: consumer closed")
 	errConsumerStalled = errors.New("events: consumer delivers nothing although events are pending")
+	// errGrow and errShrink end a session whose buffers no longer fit
+	// the backlog (see liveBuffer); they are no failure.
+	errGrow   = errors.New("events: a backlog is pending; consuming it with larger buffers")
+	errShrink = errors.New("events: caught up; consuming live events with small buffers")
 )
 
 // stalled reports whether the server holds events for the consumer although
-// nothing arrived for a whole stallCheck period: a safety net should the
-// ordered consumer fail to recover by itself.
-// got says whether anything arrived in the session (see notePending).
+// nothing arrived for a whole StreamInfoInterval: a safety net should the
+// ordered consumer fail to recover by itself. It asks the server
+// (CONSUMER.INFO) only when the stream was last seen ahead of what is
+// applied (with Kinds: when the consumer was last seen holding events), so
+// an idle subscriber makes no request. got says whether anything arrived
+// in the session (see notePending).
 func (s *Subscriber) stalled(ctx context.Context, cons jetstream.Consumer, got *atomic.Bool) bool {
+	s.mu.Lock()
+	behind := s.st.StreamLast > s.st.LastApplied
+	if s.filters != nil {
+		behind = s.pending > 0
+	}
+	s.mu.Unlock()
+	if !behind {
+		return false
+	}
 	ictx, cancel := context.WithTimeout(ctx, infoTimeout)
 	defer cancel()
 	info, err := cons.Info(ictx)
@@ -482,9 +574,10 @@ func (s *Subscriber) notePending(info *jetstream.ConsumerInfo, idle bool) {
 }
 
 // session creates an ordered consumer after the last applied sequence and
-// applies what it delivers until ctx ends or the consumer fails. progressed
-// reports whether any batch was applied.
-func (s *Subscriber) session(ctx context.Context) (progressed bool, err error) {
+// applies what it delivers until ctx ends, the consumer fails, or its
+// buffers (sized as size says, see liveBuffer) no longer fit the backlog.
+// progressed reports whether any batch was applied.
+func (s *Subscriber) session(ctx context.Context, size sizing) (progressed bool, err error) {
 	ictx, cancel := context.WithTimeout(ctx, infoTimeout)
 	stream, err := s.js.Stream(ictx, s.stream.Name)
 	cancel()
@@ -541,6 +634,12 @@ func (s *Subscriber) session(ctx context.Context) (progressed bool, err error) {
 		}
 	}
 	s.setTarget(state.Msgs, state.LastSeq)
+	catchingUp := size == sizeCatchUp ||
+		size == sizeByStream && state.LastSeq >= start && state.LastSeq-start+1 >= catchUp
+	chanSize, pull := liveBuffer, 2*liveBuffer
+	if catchingUp {
+		chanSize, pull = 2*s.cfg.MaxBatch, max(2*s.cfg.MaxBatch, pull)
+	}
 
 	cfg := jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverAllPolicy, FilterSubjects: s.filters}
 	if start > 1 {
@@ -554,7 +653,7 @@ func (s *Subscriber) session(ctx context.Context) (progressed bool, err error) {
 		return false, fmt.Errorf("create ordered consumer: %w", err)
 	}
 
-	ch := make(chan item, 2*s.cfg.MaxBatch)
+	ch := make(chan arrival, chanSize)
 	done := make(chan struct{})
 	var got atomic.Bool // a message arrived in this session
 	s.mu.Lock()
@@ -575,7 +674,7 @@ func (s *Subscriber) session(ctx context.Context) (progressed bool, err error) {
 		}
 		evs := MessageEvents(msg.Data(), msg.Headers())
 		for i, data := range evs {
-			it := item{seq: md.Sequence.Stream, pending: md.NumPending, subject: msg.Subject(), stored: md.Timestamp,
+			it := arrival{seq: md.Sequence.Stream, pending: md.NumPending, subject: msg.Subject(), stored: md.Timestamp,
 				data: data, more: i < len(evs)-1}
 			select {
 			case ch <- it:
@@ -584,11 +683,25 @@ func (s *Subscriber) session(ctx context.Context) (progressed bool, err error) {
 			}
 		}
 	}
+	lost := make(chan error, 1)
 	errHandler := func(_ jetstream.ConsumeContext, err error) {
 		s.log.Warn("event consumer error; it recreates itself", "err", err)
+		// A consumer deleted (with its stream, when the stream is
+		// deleted) or gone silent (a server restarted, perhaps with
+		// another stream of the name) ends the session: the next one
+		// looks at the stream and replays it if it is not the one being
+		// followed. The ordered consumer would recreate itself after the
+		// last sequence it delivered, in whatever stream there is now.
+		if errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound) ||
+			errors.Is(err, jetstream.ErrStreamNotFound) || errors.Is(err, jetstream.ErrNoHeartbeat) {
+			select {
+			case lost <- err:
+			default:
+			}
+		}
 	}
 	cc, err := cons.Consume(handler,
-		jetstream.PullMaxMessages(max(2*s.cfg.MaxBatch, 512)),
+		jetstream.PullMaxMessages(pull),
 		jetstream.PullExpiry(pullExpiry),
 		jetstream.PullHeartbeat(pullHeartbeat),
 		jetstream.ConsumeErrHandler(errHandler))
@@ -607,14 +720,14 @@ func (s *Subscriber) session(ctx context.Context) (progressed bool, err error) {
 			s.log.Warn("event consumer did not stop in time", "timeout", stopTimeout)
 		}
 	}()
-	s.log.Info("consuming events", "stream", s.stream.Name, "start_seq", start, "filter", s.filters)
+	s.log.Info("consuming events", "stream", s.stream.Name, "start_seq", start, "filter", s.filters, "catching_up", catchingUp)
 	s.look(ctx, cons, &got)
 
-	batch := make([]item, 0, s.cfg.MaxBatch)
+	var batch []item // grown to what arrives together
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	defer timer.Stop()
-	stall := time.NewTicker(stallCheck)
+	stall := time.NewTicker(s.cfg.StreamInfoInterval)
 	defer stall.Stop()
 	received := false
 	for {
@@ -626,13 +739,22 @@ func (s *Subscriber) session(ctx context.Context) (progressed bool, err error) {
 			return progressed, errConsumerClosed
 		case <-s.reset:
 			return progressed, errStreamReset
+		case err := <-lost:
+			return progressed, fmt.Errorf("%w: %w", errConsumerLost, err)
 		case <-stall.C:
+			if !received && catchingUp {
+				return progressed, fmt.Errorf("%w: nothing arrived for %v", errShrink, s.cfg.StreamInfoInterval)
+			}
 			if !received && s.stalled(ctx, cons, &got) {
 				return progressed, errConsumerStalled
 			}
 			received = false
 			continue
 		case it := <-ch:
+			if !catchingUp && it.pending >= catchUp {
+				// Not applied: the next session starts with it.
+				return progressed, fmt.Errorf("%w: %d pending", errGrow, it.pending)
+			}
 			batch = append(batch, s.preview(it))
 			received = true
 		}
@@ -688,6 +810,10 @@ func (s *Subscriber) session(ctx context.Context) (progressed bool, err error) {
 			return progressed, nil // ctx ended
 		}
 		progressed = true
+		if pending := batch[len(batch)-1].pending; catchingUp && pending < burst {
+			return progressed, fmt.Errorf("%w: %d pending", errShrink, pending)
+		}
+		batch = scratch.Reuse(batch, liveBuffer)
 	}
 }
 
@@ -695,10 +821,7 @@ func (s *Subscriber) session(ctx context.Context) (progressed bool, err error) {
 // succeeds or ctx ends (reported as false). A failed batch is never skipped.
 func (s *Subscriber) apply(ctx context.Context, batch []item) bool {
 	delivered := s.delivered[:0]
-	defer func() {
-		clear(delivered) // let the events go
-		s.delivered = delivered[:0]
-	}()
+	defer func() { s.delivered = scratch.Reuse(delivered, liveBuffer) }()
 	var lastSeq, pending, msgs uint64
 	skipped := 0
 	for _, it := range batch {
@@ -810,11 +933,14 @@ func (s *Subscriber) noteStream(first, last uint64) {
 	s.mu.Unlock()
 }
 
-// refreshLoop refreshes the stream's first and last sequence about once a
-// second, and settles readiness when the messages before the target were
-// removed (per-message TTL) so that it will never be delivered.
+// refreshLoop refreshes the stream's first and last sequence every
+// StreamInfoInterval (see nextRefresh), ends the session when the stream
+// was recreated or reset under it, and settles readiness when the messages
+// before the target were removed (per-message TTL) so that they will never
+// be delivered.
 func (s *Subscriber) refreshLoop(ctx context.Context) {
-	t := time.NewTicker(refreshEvery)
+	ready := s.ready.Load()
+	t := time.NewTimer(s.nextRefresh(ready))
 	defer t.Stop()
 	for {
 		select {
@@ -822,10 +948,30 @@ func (s *Subscriber) refreshLoop(ctx context.Context) {
 			return
 		case <-t.C:
 		}
+		if !ready && s.ready.Load() {
+			// Ready since the short wait began: the deliveries said how
+			// far the stream goes; the next look is a whole interval away.
+			ready = true
+			t.Reset(s.nextRefresh(ready))
+			continue
+		}
 		rctx, cancel := context.WithTimeout(ctx, infoTimeout)
 		s.refresh(rctx)
 		cancel()
+		ready = s.ready.Load()
+		t.Reset(s.nextRefresh(ready))
 	}
+}
+
+// nextRefresh is the wait before the next look at the stream: once a
+// second until ready, then StreamInfoInterval lengthened by up to a
+// quarter at random.
+func (s *Subscriber) nextRefresh(ready bool) time.Duration {
+	d := s.cfg.StreamInfoInterval
+	if !ready {
+		return min(d, refreshUnready)
+	}
+	return d + rand.N(d/4+1)
 }
 
 func (s *Subscriber) refresh(ctx context.Context) {

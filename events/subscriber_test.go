@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/blnode/blnode/events"
@@ -485,4 +488,145 @@ func recreateStream(t testing.TB, js jetstream.JetStream, p *events.Publisher, n
 		ids = append(ids, e.ID)
 	}
 	return ids
+}
+
+// An idle subscriber asks the JetStream API (STREAM.INFO, CONSUMER.INFO,
+// …) at most once per StreamInfoInterval: thousands of idle validators must
+// not keep the stream's leader busy. The requests are counted by the
+// server; the interval is above the once a second of a subscriber that is
+// not ready yet, which the subscriber asked for every second before.
+func TestSubscriberIdleAPIRequests(t *testing.T) {
+	s, _, js := setup(t)
+	p := newPublisher(t, js, events.PublisherConfig{})
+	publishN(t, p, 3)
+	a := newApplier(0)
+	const every = 3 * time.Second
+	sub := newSubscriber(t, js, a, events.SubscriberConfig{StreamInfoInterval: every})
+	runSubscriber(t, sub)
+	waitApplied(t, a, 3)
+	waitSubscriberReady(t, sub)
+
+	const looks = 3 // the subscriber keeps looking at the stream
+	start, api0 := time.Now(), apiRequests(t, s)
+	var n uint64
+	eventstest.CheckFor(t, waitLong, pollEvery, func() error {
+		if n = apiRequests(t, s) - api0; n < looks {
+			return fmt.Errorf("%d JetStream API requests so far", n)
+		}
+		return nil
+	})
+	idle := time.Since(start)
+	if most := uint64(idle/every) + 1; n > most {
+		t.Errorf("%d JetStream API requests in %v of idleness, want at most %d (one per %v)", n, idle, most, every)
+	}
+	if st := sub.Status(); st.Restarts != 0 || st.Lag != 0 || st.StreamLast != 3 {
+		t.Errorf("status %+v", st)
+	}
+}
+
+// apiRequests is the number of JetStream API requests s has served.
+func apiRequests(t testing.TB, s *server.Server) uint64 {
+	t.Helper()
+	jsz, err := s.Jsz(&server.JSzOptions{})
+	if err != nil {
+		t.Fatalf("Jsz: %v", err)
+	}
+	return jsz.API.Total
+}
+
+// A subscriber that starts 8192 events or more behind consumes them with a
+// catch-up session (large pulls and buffers), which hands over to a live
+// one (small ones) once caught up; a live session that is told of that many
+// pending hands over to a catch-up session. No switch loses or repeats an
+// event, and none counts as a restart.
+func TestSubscriberSizesSessionsToTheBacklog(t *testing.T) {
+	const backlog = 10_000
+	t.Run("replay then live", func(t *testing.T) {
+		_, _, js := setup(t)
+		fill(t, js, backlog)
+		a := newApplier(0)
+		var logs logBuffer
+		sub := newSubscriber(t, js, a, events.SubscriberConfig{Logger: logs.logger()})
+		runSubscriber(t, sub)
+		waitApplied(t, a, backlog)
+		waitSubscriberReady(t, sub)
+		publishN(t, newPublisher(t, js, events.PublisherConfig{}), 3)
+		waitApplied(t, a, backlog+3)
+		checkSessions(t, sub, logs.String(), backlog+3, "catching_up=true", "catching_up=false")
+	})
+	t.Run("overstated backlog", func(t *testing.T) {
+		// The stream's sequences say 10,000 are pending, but they were
+		// deleted: the catch-up session receives nothing, hands over to a
+		// live one after StreamInfoInterval, and that one stays.
+		srv, _, js := setup(t)
+		p := newPublisher(t, js, events.PublisherConfig{Region: "eu"})
+		publishN(t, p, 1)
+		fill(t, js, backlog)
+		stream, err := js.Stream(t.Context(), events.DefaultStreamName)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := stream.Purge(t.Context(), jetstream.WithPurgeSubject(events.Subject("", "", events.KindBlacklist))); err != nil {
+			t.Fatal(err)
+		}
+		a := newApplier(1)
+		var logs logBuffer
+		const every = 200 * time.Millisecond
+		sub := newSubscriber(t, js, a, events.SubscriberConfig{Logger: logs.logger(), StreamInfoInterval: every})
+		runSubscriber(t, sub)
+		waitSubscriberReady(t, sub)
+		publishN(t, p, 1)
+		waitApplied(t, a, backlog+2)
+		// Several looks at the stream (one per interval) pass without
+		// another session.
+		api0 := apiRequests(t, srv)
+		eventstest.CheckFor(t, waitLong, pollEvery, func() error {
+			if n := apiRequests(t, srv) - api0; n < 5 {
+				return fmt.Errorf("%d JetStream API requests", n)
+			}
+			return nil
+		})
+		checkSessions(t, sub, logs.String(), 1, "catching_up=true", "catching_up=false")
+	})
+	t.Run("live, behind, live", func(t *testing.T) {
+		_, _, js := setup(t)
+		a := newApplier(0)
+		var logs logBuffer
+		sub := newSubscriber(t, js, a, events.SubscriberConfig{Logger: logs.logger()})
+		runSubscriber(t, sub)
+		waitSubscriberReady(t, sub)
+		// Hold the first Apply while the backlog is published: the
+		// consumer pulls no more than it can hand over meanwhile, so the
+		// events it delivers next tell of thousands pending.
+		a.mu.Lock()
+		a.gate = make(chan struct{})
+		a.mu.Unlock()
+		fill(t, js, backlog)
+		a.mu.Lock()
+		close(a.gate)
+		a.gate = nil
+		a.mu.Unlock()
+		waitApplied(t, a, backlog)
+		checkSessions(t, sub, logs.String(), backlog, "catching_up=false", "catching_up=true", "catching_up=false")
+	})
+}
+
+// checkSessions checks that sub applied each event once, applied events
+// in all, never restarted, and logged sessions of the sizes in want, in
+// that order.
+func checkSessions(t *testing.T, sub *events.Subscriber, logs string, applied uint64, want ...string) {
+	t.Helper()
+	if st := sub.Status(); st.Applied != applied || st.Restarts != 0 || st.Lag != 0 {
+		t.Errorf("status %+v, want %d applied, no restart, no lag", st, applied)
+	}
+	var got []string
+	for line := range strings.Lines(logs) {
+		if strings.Contains(line, "consuming events") {
+			_, size, _ := strings.Cut(line, "catching_up=")
+			got = append(got, "catching_up="+strings.TrimSpace(size))
+		}
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("sessions %v, want %v\n%s", got, want, logs)
+	}
 }

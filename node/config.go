@@ -42,7 +42,7 @@ type Config struct {
 	FlushBatch       int           // entries per flush transaction; default persist.DefaultFlushBatch
 	MaxTokenLifetime time.Duration // longest token lifetime the fleet accepts (stream MaxAge, revoke-user horizon); default 30 days
 	MaxBodyBytes     int64         // request body limit; default 64 KiB
-	CacheEntries     int64         // cached answers for ids that may be blacklisted (the filter answers the rest); default 1<<14
+	CacheEntries     int64         // cached answers for ids that may be blacklisted (the filter answers the rest); default 1<<14; the users cache keeps a quarter as many, at least 1024
 
 	// MaxEventSkew is how far ahead of this node's clock a revocation's
 	// not-before may be. One received from the stream further ahead is
@@ -185,6 +185,11 @@ type NATSConfig struct {
 	TLSCA     string // CA file to verify the server
 	TLSCert   string // client certificate file
 	TLSKey    string // client key file
+
+	// StreamInfoInterval is how often a ready node looks at the stream it
+	// follows (one JetStream STREAM.INFO request), plus up to a quarter
+	// at random; default 30s (events.SubscriberConfig.StreamInfoInterval).
+	StreamInfoInterval time.Duration
 }
 
 const (
@@ -318,6 +323,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.AuthFailureRefill == 0 {
 		c.AuthFailureRefill = defaultAuthFailureRefill
+	}
+	if c.NATS.StreamInfoInterval < 0 {
+		return c, fmt.Errorf("node: Config.NATS.StreamInfoInterval %v is negative", c.NATS.StreamInfoInterval)
 	}
 	if c.AuthHeader == "" {
 		c.AuthHeader = "Authorization"

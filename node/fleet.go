@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -12,6 +13,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/blnode/blnode/events"
+	"github.com/blnode/blnode/internal/scratch"
 	"github.com/blnode/blnode/persist"
 )
 
@@ -73,7 +75,8 @@ func newFleet(n *Node) (*fleet, error) {
 	read.Name, read.Subjects = cfg.ReadStream, nil
 	// Large batches make catching up fast (the store writes a batch in key
 	// order); once caught up, batches are as small as the event rate.
-	sc := events.SubscriberConfig{Stream: read, Logger: log, Now: cfg.Now, MaxBatch: 1 << 15}
+	sc := events.SubscriberConfig{Stream: read, Logger: log, Now: cfg.Now, MaxBatch: 1 << 15,
+		StreamInfoInterval: cfg.NATS.StreamInfoInterval}
 	if cfg.Role == RoleValidator && cfg.ValidatorMirror == MirrorRevocations {
 		// Checks read revocations only: outstanding events stay on the server.
 		sc.Kinds = events.RevocationKinds()
@@ -214,11 +217,22 @@ func (o outbox) Count(context.Context) (int, error) {
 	return int(c.Outbox), err
 }
 
+// keepBuffer is the most entries the applier keeps in a buffer after a
+// batch that needed no more (scratch.Reuse).
+const keepBuffer = 256
+
 // applier applies stream events to the node's store and cache. The
-// subscriber calls it from one goroutine; it reuses its buffers from one
-// batch to the next.
+// subscriber calls it from one goroutine. Its buffers are reused from one
+// batch to the next through a sync.Pool: kept while batches follow each
+// other, let go at the first small batch after a replay grew them
+// (scratch.Reuse), and dropped by the garbage collector once the node is
+// idle, so that an idle validator does not hold a replay's buffers.
 type applier struct {
-	n      *Node
+	n    *Node
+	bufs sync.Pool // of *applyBuffers
+}
+
+type applyBuffers struct {
 	ops    []persist.Op
 	jtis   []string
 	black  []string
@@ -259,12 +273,17 @@ func (a *applier) ResetApplied(seq uint64, stream events.StreamIdentity) error {
 
 func (a *applier) Apply(_ context.Context, batch []events.Delivered, lastSeq uint64) error {
 	n := a.n
-	ops, jtis, black, cutoffs := a.ops[:0], a.jtis[:0], a.black[:0], a.cutoff[:0]
+	b, _ := a.bufs.Get().(*applyBuffers)
+	if b == nil {
+		b = new(applyBuffers)
+	}
+	ops, jtis, black, cutoffs := b.ops[:0], b.jtis[:0], b.black[:0], b.cutoff[:0]
 	defer func() {
-		clear(ops) // let the strings go
-		clear(jtis)
-		clear(black)
-		a.ops, a.jtis, a.black, a.cutoff = ops[:0], jtis[:0], black[:0], cutoffs[:0]
+		// Let the strings go, and the buffers too once a replay's large
+		// batches are over.
+		b.ops, b.jtis = scratch.Reuse(ops, keepBuffer), scratch.Reuse(jtis, keepBuffer)
+		b.black, b.cutoff = scratch.Reuse(black, keepBuffer), scratch.Reuse(cutoffs, keepBuffer)
+		a.bufs.Put(b)
 	}()
 	var previewed []string
 	revokes := false

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -499,4 +500,94 @@ func (d *deliveries) since(probes []*observe.Probe) []time.Duration {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// BenchmarkIdleValidators measures what an idle validator costs: N
+// validators (BLNODE_BENCH_VALIDATORS, default 50), each its own node.New
+// with its own connection and subscriber, follow a stream of
+// BLNODE_BENCH_IDLE_EVENTS events (default 100; 8192 or more makes each
+// replay them with a catch-up session first) on one in-process server.
+// Once every one is ready it reports:
+//
+//   - heap-B/validator: the growth of the heap in use (runtime.MemStats
+//     HeapInuse, after a GC) from before the first New to the end of the
+//     idle window, divided by N. The in-process server's share for each
+//     connection and consumer is included, and so is, when the stream is
+//     large, the server's cache of its messages.
+//   - api-req/validator/min: JetStream API requests (STREAM.INFO,
+//     CONSUMER.INFO, …; the server's Jsz API total) per validator per
+//     minute over an idle window of BLNODE_BENCH_IDLE_WINDOW (default
+//     1m, long enough to cover the stream look's default interval).
+//   - pulls/validator/min: pull requests ($JS.API.CONSUMER.MSG.NEXT) in
+//     the same window, counted by a monitoring subscription.
+//
+// Run it with:
+//
+//	go test -run='^$' -bench=IdleValidators -benchtime=1x ./node/
+func BenchmarkIdleValidators(b *testing.B) {
+	n := benchEnvInt(b, "BLNODE_BENCH_VALIDATORS", 50)
+	window := benchEnvDuration(b, "BLNODE_BENCH_IDLE_WINDOW", time.Minute)
+	evs := benchEnvInt(b, "BLNODE_BENCH_IDLE_EVENTS", 100)
+	s := eventstest.RunServer(b)
+	fillStream(b, s, evs)
+	mon, err := nats.Connect(s.ClientURL())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(mon.Close)
+	var pulls atomic.Int64
+	if _, err := mon.Subscribe("$JS.API.CONSUMER.MSG.NEXT.>", func(*nats.Msg) { pulls.Add(1) }); err != nil {
+		b.Fatal(err)
+	}
+	if err := mon.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	apiTotal := func() uint64 {
+		b.Helper()
+		jsz, err := s.Jsz(&server.JSzOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return jsz.API.Total
+	}
+
+	var heap, api, pull float64
+	for b.Loop() {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		validators := make([]*running, n)
+		for i := range validators {
+			validators[i] = startNode(b, benchConfig(fleetConfig(node.RoleValidator, 1, s)))
+		}
+		waitReady(b, benchSettle, validators...)
+
+		api0, pulls0, start := apiTotal(), pulls.Load(), time.Now()
+		idle := time.NewTimer(window)
+		select {
+		case <-idle.C:
+		case <-b.Context().Done():
+			idle.Stop()
+			b.Fatal("interrupted")
+		}
+		if err := mon.Flush(); err != nil {
+			b.Fatal(err)
+		}
+		minutes := time.Since(start).Minutes() * float64(n)
+		api = float64(apiTotal()-api0) / minutes
+		pull = float64(pulls.Load()-pulls0) / minutes
+		runtime.GC()
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		heap = (float64(after.HeapInuse) - float64(before.HeapInuse)) / float64(n)
+		for _, v := range validators {
+			if st := v.FleetStatus(); st.LastApplied != uint64(evs) {
+				b.Fatalf("validator applied up to %d, want %d", st.LastApplied, evs)
+			}
+			v.stop()
+		}
+	}
+	b.ReportMetric(heap, "heap-B/validator")
+	b.ReportMetric(api, "api-req/validator/min")
+	b.ReportMetric(pull, "pulls/validator/min")
 }

@@ -56,6 +56,10 @@ type Node struct {
 // revoked tokens clients still present.
 const defaultCacheEntries = 1 << 14
 
+// minUserEntries is the users cache's least size: it keeps a quarter of
+// the check cache's entries (user and family not-befores), and no fewer.
+const minUserEntries = 1 << 10
+
 // New validates cfg, opens the store, builds the token verifier and the
 // caches, and connects to NATS (starting the embedded server when no URL is
 // given). It starts no goroutines of its own; Run does.
@@ -98,7 +102,7 @@ func New(cfg Config) (*Node, error) {
 	if n.revoked, err = cache.New(n.store.IsBlacklisted, cache.Config{MaxEntries: entries}); err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
-	if n.users, err = cache.New(n.userNotBefore, cache.Config{MaxEntries: max(entries/4, 1<<16)}); err != nil {
+	if n.users, err = cache.New(n.userNotBefore, cache.Config{MaxEntries: max(entries/4, minUserEntries)}); err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
 	if !cfg.NATS.Disabled {
