@@ -3,6 +3,7 @@ package node_test
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"testing"
 
@@ -229,5 +230,29 @@ func TestValidatorJoinsWithoutSnapshot(t *testing.T) {
 	f.sameDigest(t, v)
 	if _, err := v.WriteSnapshot(t.Context()); !errors.Is(err, node.ErrReadOnly) {
 		t.Errorf("a validator's WriteSnapshot: %v, want ErrReadOnly", err)
+	}
+}
+
+// With the permissions of the embedded server's generated users (those of
+// deploy/nats/accounts.conf), a full node writes a snapshot and a
+// validator, which may only read it, joins from it.
+func TestSnapshotWithRolePermissions(t *testing.T) {
+	quiet := slog.New(slog.DiscardHandler)
+	full := startNode(t, node.Config{NATS: node.NATSConfig{Listen: "127.0.0.1:0"}, SnapshotInterval: -1, Logger: quiet})
+	url := full.FleetStatus().URL
+	before := blacklistN(t, full.Node, "perm", 50)
+	waitReadyAt(t, full, 50)
+	if _, err := full.WriteSnapshot(t.Context()); err != nil {
+		t.Fatalf("WriteSnapshot as %s: %v", events.EmbeddedFullUser, err)
+	}
+	after := blacklistN(t, full.Node, "after", 5)
+	waitReadyAt(t, full, 55)
+	vcfg := node.Config{Role: node.RoleValidator, Logger: quiet, NATS: node.NATSConfig{URLs: []string{url},
+		User: events.EmbeddedValidatorUser, Password: embeddedPassword(t, full.dir, events.EmbeddedValidatorUser)}}
+	v := startNode(t, vcfg)
+	waitReadyAt(t, v, 55)
+	waitHasAll(t, append(before, after...), v)
+	if st := v.FleetStatus(); st.Applied != 5 {
+		t.Errorf("the validator applied %d events, want the tail's 5 (it could not read the snapshot?)", st.Applied)
 	}
 }
