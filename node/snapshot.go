@@ -29,6 +29,9 @@ const snapshotImportBatch = 1 << 15
 // snapshotTimeout bounds one write or load of a snapshot.
 const snapshotTimeout = 2 * time.Minute
 
+// snapshotLookup bounds the look at the stream before a load.
+const snapshotLookup = 3 * time.Second
+
 // WriteSnapshot writes a snapshot of the node's blacklist and user and
 // family revocations to events.SnapshotBucket, under the name of the
 // stream the node follows, replacing the previous one, and returns its
@@ -144,7 +147,10 @@ func (n *Node) joinFromSnapshot(ctx context.Context) {
 // loads or replays again (imports are idempotent).
 func (n *Node) loadSnapshot(ctx context.Context) (events.SnapshotHeader, error) {
 	js := n.fleet.js
-	st, err := js.Stream(ctx, n.streamName())
+	// NATS away: the subscriber waits for it, and replays from the start.
+	lctx, cancel := context.WithTimeout(ctx, snapshotLookup)
+	st, err := js.Stream(lctx, n.streamName())
+	cancel()
 	if err != nil {
 		return events.SnapshotHeader{}, fmt.Errorf("stream info: %w", err)
 	}
