@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go/jetstream"
@@ -25,23 +26,33 @@ type snapshotFleet struct {
 	full *running
 	jtis []string // every jti the stream holds, in stream order: jtis[i] at seq base+i+1
 	base uint64
+	exp  int64 // of every token: one jti published twice is the same token
 }
 
 func newSnapshotFleet(t testing.TB) *snapshotFleet {
 	t.Helper()
 	s := eventstest.RunServer(t)
-	f := &snapshotFleet{s: s, w: newStreamWriter(t, s)}
+	f := &snapshotFleet{s: s, w: newStreamWriter(t, s), exp: time.Now().Add(time.Hour).Unix()}
 	cfg := fleetConfig(node.RoleFull, 1, s)
 	cfg.SnapshotInterval = -1 // written by the test
 	f.full = startNode(t, cfg)
 	return f
 }
 
-// publish publishes n blacklistings and waits until the full node has
-// applied them.
+// publish publishes n blacklistings of prefix-0, prefix-1, …, each
+// expiring at f.exp (a jti published again is the same token: the digest
+// sums jti and exp), and waits until the full node has applied them.
 func (f *snapshotFleet) publish(t testing.TB, prefix string, n int) {
 	t.Helper()
-	f.jtis = append(f.jtis, f.w.publish(prefix, n)...)
+	for i := range n {
+		jti := fmt.Sprintf("%s-%d", prefix, i)
+		ev := events.Event{ID: events.NewID(), Kind: events.KindBlacklist, Origin: "writer", Time: time.Now(),
+			Token: &events.Token{JTI: jti, User: "u", Type: "refresh", ExpiresAt: f.exp}}
+		if _, err := f.w.pub.Publish(t.Context(), ev); err != nil {
+			t.Fatalf("publish %s: %v", jti, err)
+		}
+		f.jtis = append(f.jtis, jti)
+	}
 	waitReadyAt(t, f.full, f.base+uint64(len(f.jtis)))
 }
 
@@ -255,4 +266,37 @@ func TestSnapshotWithRolePermissions(t *testing.T) {
 	if st := v.FleetStatus(); st.Applied != 5 {
 		t.Errorf("the validator applied %d events, want the tail's 5 (it could not read the snapshot?)", st.Applied)
 	}
+}
+
+// A full node writes snapshots on its schedule, each replacing the last.
+func TestFullNodeWritesSnapshotsOnSchedule(t *testing.T) {
+	s := eventstest.RunServer(t)
+	w := newStreamWriter(t, s)
+	cfg := fleetConfig(node.RoleFull, 1, s)
+	cfg.SnapshotInterval = 10 * time.Millisecond
+	full := startNode(t, cfg)
+	f := &snapshotFleet{s: s, w: w, full: full, exp: time.Now().Add(time.Hour).Unix()}
+	for _, n := range []int{30, 20} {
+		f.publish(t, fmt.Sprintf("sched%d", n), n)
+		want := uint64(len(f.jtis))
+		eventstest.CheckFor(t, waitLong, pollEvery, func() error {
+			b, err := events.GetSnapshot(t.Context(), w.js, events.DefaultStreamName)
+			if err != nil {
+				return err
+			}
+			sr, err := events.ReadSnapshot(b)
+			if err != nil {
+				return err
+			}
+			if h := sr.Header(); h.Seq != want || h.Tokens != want {
+				return fmt.Errorf("snapshot at seq %d with %d tokens, want %d", h.Seq, h.Tokens, want)
+			}
+			return nil
+		})
+	}
+	v := f.join(t)
+	if st := v.FleetStatus(); st.Applied != 0 {
+		t.Errorf("the validator applied %d events after the latest snapshot, want 0", st.Applied)
+	}
+	f.sameDigest(t, v)
 }
