@@ -112,13 +112,20 @@ func (f *snapshotFleet) sameDigest(t testing.TB, v *running) {
 func TestValidatorJoinsFromSnapshot(t *testing.T) {
 	f := newSnapshotFleet(t)
 	const n, tail = 3000, 40
+	// A user's revocation first (seq 1), then the blacklistings.
+	nb := time.Now().Add(-time.Minute).Unix()
+	if _, err := f.w.pub.Publish(t.Context(), events.Event{ID: events.NewID(), Kind: events.KindRevokeUser, Origin: "writer",
+		Time: time.Now(), User: "victim", NotBefore: nb}); err != nil {
+		t.Fatal(err)
+	}
+	f.base = 1
 	f.publish(t, "snap", n)
 	h, err := f.full.WriteSnapshot(t.Context())
 	if err != nil {
 		t.Fatalf("WriteSnapshot: %v", err)
 	}
-	if h.Seq != n || h.Tokens != n {
-		t.Fatalf("snapshot at seq %d with %d tokens, want %d and %d", h.Seq, h.Tokens, n, n)
+	if h.Seq != n+1 || h.Tokens != n || h.Revocations != 1 {
+		t.Fatalf("snapshot at seq %d with %d tokens and %d revocations, want %d, %d and 1", h.Seq, h.Tokens, h.Revocations, n+1, n)
 	}
 	f.publish(t, "tail", tail)
 	v := f.join(t)
@@ -126,6 +133,9 @@ func TestValidatorJoinsFromSnapshot(t *testing.T) {
 		t.Errorf("the validator applied %d events, want the tail's %d", st.Applied, tail)
 	}
 	f.sameDigest(t, v)
+	if r, ok, err := v.Store().UserNotBefore("victim"); err != nil || !ok || r.NotBefore != nb {
+		t.Errorf("the validator's revocation of victim: %+v, %v, %v; want not-before %d", r, ok, err, nb)
+	}
 }
 
 // A validator ignores a snapshot it cannot use, replays the whole stream,
