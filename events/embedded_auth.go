@@ -121,7 +121,8 @@ func loadOrCreatePassword(path string) (string, error) {
 // user, over the given streams: both roles follow the streams (stream info
 // and message get, ordered consumers and their pulls, replies on _INBOX);
 // the full user also publishes events under prefix and creates and updates
-// the streams.
+// the streams. Both read the snapshots (SnapshotBucket); the full user
+// writes them.
 func rolePermissions(user, prefix string, streams []string) *server.Permissions {
 	var pub []string
 	if user == EmbeddedFullUser {
@@ -140,6 +141,7 @@ func rolePermissions(user, prefix string, streams []string) *server.Permissions 
 			"$JS.API.CONSUMER.MSG.NEXT."+s+".>",
 		)
 	}
+	pub = append(pub, snapshotPermissions(user == EmbeddedFullUser)...)
 	return &server.Permissions{
 		Publish:   &server.SubjectPermission{Allow: pub},
 		Subscribe: &server.SubjectPermission{Allow: []string{"_INBOX.>"}},

@@ -145,6 +145,11 @@ type Config struct {
 	// switched from revocations to full lists the outstanding tokens
 	// issued from then on; a complete mirror starts from an empty data dir.
 	ValidatorMirror string
+	// SnapshotInterval is how often a full node writes a snapshot of its
+	// revocation set to the object store bucket events.SnapshotBucket, from
+	// which a new or emptied validator joins (loads it, then replays only
+	// the stream's tail after it); default 10m; negative disables.
+	SnapshotInterval time.Duration
 	// EventsPerMessage is the most events of one commit a full node
 	// publishes in one stream message (events.PublisherConfig.MaxPerMessage);
 	// default 256. 1 publishes one event per message, for a fleet that
@@ -197,6 +202,7 @@ const (
 	defaultRegion           = "local"
 	defaultFlushInterval    = 24 * time.Hour
 	defaultValidatorSync    = time.Second
+	defaultSnapshotInterval = 10 * time.Minute
 	defaultFlushMargin      = time.Minute
 	defaultMaxEventSkew     = time.Minute
 	defaultMaxTokenLifetime = 30 * 24 * time.Hour
@@ -254,6 +260,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if err := events.ValidateRegion(c.Region); err != nil {
 		return c, fmt.Errorf("node: Config.Region %q: %w", c.Region, err)
+	}
+	if c.SnapshotInterval == 0 {
+		c.SnapshotInterval = defaultSnapshotInterval
 	}
 	if c.FlushInterval == 0 {
 		c.FlushInterval = defaultFlushInterval

@@ -108,7 +108,16 @@ func (f *fleet) run(ctx context.Context) error {
 			return f.pub.Drain(ctx, outbox{f.n.store}, f.wakeCh)
 		})
 	}
-	g.Go(func() error { return f.sub.Run(ctx) })
+	if f.pub != nil && f.n.cfg.SnapshotInterval > 0 {
+		g.Go(func() error { f.n.snapshotLoop(ctx); return nil })
+	}
+	g.Go(func() error {
+		// An empty validator loads the latest snapshot first, so that the
+		// subscriber replays only the tail after it; until the tail is
+		// applied the node is not ready.
+		f.n.joinFromSnapshot(ctx)
+		return f.sub.Run(ctx)
+	})
 	return g.Wait()
 }
 

@@ -196,3 +196,18 @@ func TestCheckFindsAWrongDigest(t *testing.T) {
 		t.Fatalf("Check with a wrong digest: %v, want ErrCorrupt naming the digest", err)
 	}
 }
+
+func TestDigestAddMatchesStore(t *testing.T) {
+	s := openTest(t, t.TempDir(), Options{NoSync: true})
+	var d Digest
+	for i, jti := range []string{"a", "b", "c"} {
+		exp := int64(1_900_000_000 + i)
+		if _, err := s.Blacklist(Record{JTI: jti, ExpiresAt: exp, BlacklistedAt: 1}, nil); err != nil {
+			t.Fatal(err)
+		}
+		d = d.Add(jti, exp)
+	}
+	if got, err := s.Digest(); err != nil || got != d {
+		t.Fatalf("store digest %v (%v), summed %v", got, err, d)
+	}
+}

@@ -65,6 +65,16 @@ func TestNodeConfig(t *testing.T) {
 				t.Errorf("AuthFailureBurst = %d, want negative", c.AuthFailureBurst)
 			}
 		}},
+		{name: "snapshot interval 0 disables", args: []string{"--snapshot-interval", "0"}, check: func(t *testing.T, c node.Config) {
+			if c.SnapshotInterval >= 0 {
+				t.Errorf("SnapshotInterval = %v, want negative", c.SnapshotInterval)
+			}
+		}},
+		{name: "snapshot interval", args: []string{"--snapshot-interval", "5m"}, check: func(t *testing.T, c node.Config) {
+			if c.SnapshotInterval != 5*time.Minute {
+				t.Errorf("SnapshotInterval = %v, want 5m", c.SnapshotInterval)
+			}
+		}},
 		{name: "flush interval 0 disables", args: []string{"--flush-interval", "0"}, check: func(t *testing.T, c node.Config) {
 			if c.FlushInterval >= 0 {
 				t.Errorf("FlushInterval = %v, want negative", c.FlushInterval)

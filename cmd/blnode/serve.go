@@ -176,6 +176,10 @@ func nodeConfig(s *optionSet, log *slog.Logger) (node.Config, error) {
 	if flush == 0 {
 		flush = -1 // node.Config: negative disables, zero means the default
 	}
+	snapshot := s.duration("snapshot-interval")
+	if snapshot == 0 {
+		snapshot = -1 // node.Config: negative disables, zero means the default
+	}
 	validatorSync := s.duration("validator-sync-every")
 	if validatorSync == 0 {
 		validatorSync = -1 // node.Config: negative fsyncs every commit, zero means the default
@@ -196,6 +200,7 @@ func nodeConfig(s *optionSet, log *slog.Logger) (node.Config, error) {
 		AuthFailureBurst:     authBurst,
 		AuthFailureRefill:    s.duration("auth-failure-refill"),
 		FlushInterval:        flush,
+		SnapshotInterval:     snapshot,
 		MaxTokenLifetime:     s.duration("max-token-lifetime"),
 		MaxEventSkew:         s.duration("max-event-skew"),
 		CompatBlacklistTypes: s.list("compat-blacklist-types"),
