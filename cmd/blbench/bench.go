@@ -191,6 +191,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 		"replay":      b.runReplay,
 		"flush":       b.runFlush,
 		"memory":      b.runMemory,
+		"fleet":       b.runFleet,
 	}
 	titles := map[string]string{
 		"check":       "Check: is this jti revoked?",
@@ -200,6 +201,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 		"replay":      "Replay: a fresh validator catches up",
 		"flush":       "Flush under load",
 		"memory":      "Memory per blacklisted entry",
+		"fleet":       "Fleet at scale: N validators in one process",
 	}
 	for _, name := range cfg.scenarios {
 		if ctx.Err() != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -23,7 +24,8 @@ func TestQuickRun(t *testing.T) {
 	out := t.TempDir()
 	var stdout, stderr bytes.Buffer
 	args := []string{"-quick", "-allow-missing", "-out", out, "-timeout", "3m", "-rounds", "1", "-duration", "40ms",
-		"-prop-duration", "100ms", "-clients", "4", "-sizes", "check=2000,replay=2000,flush=2000,memory=500/2000,verify=1/4,write=1/8,validators=2"}
+		"-prop-duration", "100ms", "-clients", "4", "-sizes", "check=2000,replay=2000,flush=2000,memory=500/2000,verify=1/4,write=1/8,validators=2",
+		"-fleet-sizes", "2,3", "-fleet-duration", "200ms", "-fleet-idle", "200ms"}
 	if err := run(ctx, args, &stdout, &stderr); err != nil {
 		t.Fatalf("blbench %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
 	}
@@ -34,7 +36,11 @@ func TestQuickRun(t *testing.T) {
 	text := string(report)
 	for _, want := range []string{"## Targets", "## Machine and versions", "go run ./cmd/blbench -quick",
 		"## Check: is this jti revoked?", "## Verify over HTTP", "## Durable writes", "## Propagation writer → validators",
-		"## Replay: a fresh validator catches up", "## Flush under load", "## Memory per blacklisted entry"} {
+		"## Replay: a fresh validator catches up", "## Flush under load", "## Memory per blacklisted entry",
+		"## Fleet at scale: N validators in one process",
+		// A row per fleet size and rate, a cost row per size, the targets.
+		"| 2 | 1000 |", "| 2 | 100 |", "| 3 | 1000 |", "| 3 | 100 |", "| fleet propagation p99, 200 validators at 1000 writes/s |",
+		"| validator RSS, idle |", "| validator CPU per live event |", "| fleet: write × validator pairs missing | 0 | 0 of "} {
 		if !strings.Contains(text, want) {
 			t.Errorf("report lacks %q", want)
 		}
@@ -48,7 +54,7 @@ func TestQuickRun(t *testing.T) {
 	if strings.Contains(text, "**Failed:**") {
 		t.Errorf("a scenario failed:\n%s", text)
 	}
-	for _, chart := range []string{"check_latency.png", "verify_throughput.png", "write_throughput.png", "propagation_cdf.png"} {
+	for _, chart := range []string{"check_latency.png", "verify_throughput.png", "write_throughput.png", "propagation_cdf.png", "fleet_p99.png"} {
 		b, err := os.ReadFile(filepath.Join(out, "bench", chart))
 		if err != nil || !bytes.HasPrefix(b, []byte("\x89PNG")) {
 			t.Errorf("chart %s: not a PNG (%v)", chart, err)
@@ -59,7 +65,7 @@ func TestQuickRun(t *testing.T) {
 	if err != nil || json.Unmarshal(data, &raw) != nil {
 		t.Fatalf("results.json: %v", err)
 	}
-	for _, k := range []string{"check", "verify", "write", "propagation", "replay", "flush", "memory", "targets"} {
+	for _, k := range []string{"check", "verify", "write", "propagation", "replay", "flush", "memory", "fleet", "targets"} {
 		if _, ok := raw[k]; !ok {
 			t.Errorf("results.json lacks %q", k)
 		}
@@ -91,6 +97,35 @@ func TestParseSizes(t *testing.T) {
 			}
 			if err != nil || s.String() != tc.want {
 				t.Fatalf("parseSizes(%q) = %v, %v; want %s", tc.in, s, err, tc.want)
+			}
+		})
+	}
+}
+
+func TestParseFleetFlags(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		args         []string
+		sizes, rates string
+		bad          bool
+	}{
+		{name: "default", sizes: "10/100/200/500/1000", rates: "1000/100"},
+		{name: "quick", args: []string{"-quick", "-out", t.TempDir()}, sizes: "10", rates: "1000/100"},
+		{name: "given", args: []string{"-fleet-sizes", "5, 50", "-fleet-rates", "10"}, sizes: "5/50", rates: "10"},
+		{name: "zero", args: []string{"-fleet-sizes", "0"}, bad: true},
+		{name: "not a number", args: []string{"-fleet-rates", "fast"}, bad: true},
+		{name: "two servers", args: []string{"-fleet-servers", "2"}, bad: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := parseFlags(tc.args, io.Discard)
+			if tc.bad {
+				if err == nil {
+					t.Fatalf("parseFlags(%q) = %v %v, want an error", tc.args, c.fleetSizes, c.fleetRates)
+				}
+				return
+			}
+			if err != nil || joinInts(c.fleetSizes) != tc.sizes || joinInts(c.fleetRates) != tc.rates {
+				t.Fatalf("parseFlags(%q): sizes %v rates %v (%v); want %s and %s", tc.args, c.fleetSizes, c.fleetRates, err, tc.sizes, tc.rates)
 			}
 		})
 	}

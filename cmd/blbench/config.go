@@ -14,7 +14,7 @@ import (
 )
 
 // allScenarios in the order they run.
-var allScenarios = []string{"check", "verify", "write", "propagation", "replay", "flush", "memory"}
+var allScenarios = []string{"check", "verify", "write", "propagation", "replay", "flush", "memory", "fleet"}
 
 // config is what the flags say.
 type config struct {
@@ -31,8 +31,14 @@ type config struct {
 	seed         uint64
 	zipfS        float64
 	zipfV        float64
-	clients      int // concurrent clients for parallel check throughput
-	rate         int // propagation writes per second
+	clients      int           // concurrent clients for parallel check throughput
+	rate         int           // propagation writes per second
+	fleetSizes   []int         // validators per fleet; default 10,100,200,500,1000 (quick 10)
+	fleetRates   []int         // fleet writes per second; default 1000,100
+	fleetDur     time.Duration // one fleet phase (live, cost, baseline); default 5s (quick 500ms)
+	fleetIdle    time.Duration // the fleet's idle window; default 3s (quick 500ms)
+	fleetHeap    string        // write a heap profile to FLEETHEAP-N.pprof once N validators are ready
+	fleetServers int           // NATS servers of the fleet: 1, or a cluster of 3 (default)
 	timeout      time.Duration
 	cpuProfile   string
 	keep         bool
@@ -132,8 +138,7 @@ func parseSizes(s *sizes, v string) error {
 	return nil
 }
 
-func parseFlags(args []string, stderr io.Writer) (config, error) {
-	var c config
+func parseFlags(args []string, stderr io.Writer) (c config, err error) {
 	fs := flag.NewFlagSet("blbench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	scen := fs.String("scenarios", strings.Join(allScenarios, ","), "scenarios to run, comma separated: "+strings.Join(allScenarios, ", "))
@@ -151,6 +156,12 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.Float64Var(&c.zipfV, "zipf-v", 1, "Zipf parameter v (≥ 1) of the check workload")
 	fs.IntVar(&c.clients, "clients", 32, "concurrent clients of the parallel check throughput runs")
 	fs.IntVar(&c.rate, "rate", 1000, "propagation writes per second")
+	fleetSizes := fs.String("fleet-sizes", "", "validators of each fleet, comma separated (default 10,100,200,500,1000; -quick 10)")
+	fleetRates := fs.String("fleet-rates", "1000,100", "fleet writes per second, comma separated")
+	fs.DurationVar(&c.fleetDur, "fleet-duration", 0, "how long one fleet phase writes (default 5s; -quick 500ms)")
+	fs.DurationVar(&c.fleetIdle, "fleet-idle", 0, "the fleet's idle window, for idle CPU and JetStream API requests (default 3s; -quick 500ms)")
+	fs.IntVar(&c.fleetServers, "fleet-servers", 3, "NATS servers of the fleet scenario: 1, or 3 (a cluster; the stream has as many replicas)")
+	fs.StringVar(&c.fleetHeap, "fleet-heapprofile", "", "write a heap profile of this process to `PREFIX`-N.pprof once each fleet of N validators is ready")
 	fs.DurationVar(&c.timeout, "timeout", 0, "stop everything after this long (default 45m; -quick 3m)")
 	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of this process (the in-process nodes and the load generator) to this file")
 	fs.BoolVar(&c.keep, "keep", false, "keep the temp dir (data dirs, logs) for inspection")
@@ -198,6 +209,23 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	def(&c.duration, 2*time.Second, 150*time.Millisecond)
 	def(&c.propDuration, 5*time.Second, 300*time.Millisecond)
 	def(&c.timeout, 45*time.Minute, 3*time.Minute)
+	def(&c.fleetDur, 5*time.Second, 500*time.Millisecond)
+	def(&c.fleetIdle, 3*time.Second, 500*time.Millisecond)
+	if *fleetSizes == "" {
+		*fleetSizes = "10,100,200,500,1000"
+		if c.quick {
+			*fleetSizes = "10"
+		}
+	}
+	if c.fleetSizes, err = parseList("-fleet-sizes", *fleetSizes); err != nil {
+		return c, err
+	}
+	if c.fleetRates, err = parseList("-fleet-rates", *fleetRates); err != nil {
+		return c, err
+	}
+	if c.fleetServers != 1 && c.fleetServers != 3 {
+		return c, fmt.Errorf("-fleet-servers %d: want 1 or 3", c.fleetServers)
+	}
 	if c.rounds <= 0 {
 		c.rounds = 5
 		if c.quick {
@@ -226,6 +254,19 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	}
 	c.command = commandLine(args)
 	return c, nil
+}
+
+// parseList reads a comma-separated list of positive integers.
+func parseList(flag, v string) ([]int, error) {
+	var out []int
+	for _, p := range strings.Split(v, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(p))
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("%s %q: want positive integers separated by commas", flag, v)
+		}
+		out = append(out, n)
+	}
+	return out, nil
 }
 
 // commandLine is how the report shows the command that made it.

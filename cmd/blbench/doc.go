@@ -8,12 +8,17 @@
 //	go run ./cmd/blbench                      # every scenario, default sizes, report in ./BENCHMARKS.md and ./bench/
 //	go run ./cmd/blbench -quick               # small sizes, under a minute, report in a temp dir
 //	go run ./cmd/blbench -scenarios check,write -rounds 7 -out /tmp/b
+//	go run ./cmd/blbench -scenarios fleet -fleet-sizes 10,100,200 -fleet-rates 1000,100 -fleet-duration 5s
 //
 // It starts everything itself on loopback: blnode nodes in-process
 // (node.New) and as processes of the blnode binary (built into a temp dir),
 // a 3-server NATS cluster in-process, redis-server processes from PATH, and
 // gunicorn serving a minimal Django project (internal/original) with Debian's
 // Simple JWT.
+// The fleet scenario runs one full node and N validators in this process,
+// each validator with its own data dir, NATS connection, subscription and
+// replica, and reports per N propagation percentiles, what is missing, and
+// a validator's memory and CPU (live and idle).
 // It stops everything it started, and every load loop is bounded in count
 // and time.
 //

@@ -1,0 +1,727 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"runtime/pprof"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/blnode/blnode/events"
+	"github.com/blnode/blnode/internal/observe"
+	"github.com/blnode/blnode/node"
+	"github.com/blnode/blnode/node/token"
+	"github.com/blnode/blnode/persist"
+)
+
+// The fleet scenario: one full node and N validators in this process, each
+// validator with its own data dir, NATS connection, subscription and
+// replica, against a 3-server cluster on loopback (-fleet-servers).
+const (
+	fleetSlots  = 256                    // writes in flight at most
+	fleetPoll   = time.Millisecond       // the pollers' interval
+	fleetSettle = 10 * time.Second       // longest wait after the last write for every validator to see it
+	fleetReady  = 3 * time.Minute        // longest wait for N validators to be ready
+	fleetQuiet  = 500 * time.Millisecond // pause before an idle window or a memory reading
+)
+
+// fleetGoals are the issue's propagation targets: p99 ≤ limit ns with n
+// validators at rate writes/s.
+var fleetGoals = []struct {
+	n, rate int
+	limit   float64
+}{{200, 1000, 20e6}, {1000, 100, 50e6}}
+
+// fleetRate is what one fleet size measured at one write rate, one figure
+// per round.
+type fleetRate struct {
+	rate                  int
+	p50, p99, p999, max   series  // ns, every write × validator of a round together
+	missing               series  // write × validator pairs not seen within fleetSettle
+	achieved              series  // writes/s the writer reached
+	cpuPerEvent           series  // ns of CPU per event per validator
+	cpuPhase              series  // ns of CPU of each round's cost phase, the whole process
+	count                 int     // writes of one phase
+	pollNs                series  // the pollers' real interval
+	baseCPUPerEvent       float64 // the whole process without validators, before and after them (mean)
+	baseBefore, baseAfter float64
+	events, observations  int
+}
+
+// fleetSize is what one fleet size measured.
+type fleetSize struct {
+	n                    int
+	readyIn              time.Duration
+	heapReady, rssReady  float64 // bytes per validator, over the same process without validators
+	heapEnd, rssEnd      float64 // bytes per validator, over the same process once they have closed
+	idleCPU              float64 // ns of CPU per second per validator
+	apiIdle, apiIdleBase float64 // JetStream API requests/s at idle, with and without the validators
+	consumers            int     // the stream's consumers once the validators are ready
+	consumersBase        int     // and before they started
+	rates                []*fleetRate
+}
+
+// fleet is what the scenario runs against.
+type fleet struct {
+	b       *bench
+	servers natsServers
+	stream  jetstream.Stream // blbench's own view of the stream, for consumer counts
+	full    *node.Node
+	exp     int64
+}
+
+func (b *bench) runFleet(ctx context.Context, s *section) error {
+	cfg := b.cfg
+	root, err := b.dir("fleet")
+	if err != nil {
+		return err
+	}
+	var servers natsServers
+	if cfg.fleetServers == 1 {
+		b.logf("fleet: starting a NATS server")
+		servers, err = startNATSServer(root + "/nats")
+	} else {
+		b.logf("fleet: starting a %d-server NATS cluster", cfg.fleetServers)
+		servers, err = startNATSCluster(ctx, cfg.fleetServers, root+"/nats")
+	}
+	if err != nil {
+		return err
+	}
+	defer servers.shutdown()
+	f := &fleet{b: b, servers: servers, exp: time.Now().Add(24 * time.Hour).Unix()}
+
+	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	defer stop()
+	f.full, err = node.New(node.Config{
+		DataDir: root + "/full", Role: node.RoleFull, NodeID: "fleet-full",
+		Token: token.Config{HSSecret: []byte(benchSecret)}, FlushInterval: -1,
+		NATS:   node.NATSConfig{URLs: servers.urls()},
+		Stream: events.StreamConfig{Replicas: len(f.servers)}, Logger: slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		return fmt.Errorf("full node: %w", err)
+	}
+	var fullRun sync.WaitGroup
+	fullRun.Go(func() { f.full.Run(runCtx) })
+	defer func() {
+		stop()
+		fullRun.Wait()
+		f.full.Close()
+	}()
+	if err := pollUntil(ctx, startTimeout, 5*time.Millisecond, func() error {
+		if !f.full.Ready() {
+			return errors.New("full node not ready")
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	nc, err := nats.Connect(servers[0].ClientURL(), nats.Name("blbench fleet observer"))
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	// Warm up the full node and the stream: a first write, published.
+	if _, err := f.write(ctx, 20, 200, "fleet-warm", nil); err != nil {
+		return fmt.Errorf("warm-up: %w", err)
+	}
+	if f.stream, err = js.Stream(ctx, events.DefaultStreamName); err != nil {
+		return err
+	}
+
+	var sizes []*fleetSize
+	for _, n := range cfg.fleetSizes {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		// Bounded in memory too: a size whose validators would not fit in
+		// what the system has free, at the RSS per validator measured so
+		// far (with half again for the heap they have not touched yet),
+		// is left out and said so.
+		if len(sizes) > 0 {
+			last := sizes[len(sizes)-1]
+			need := 1.5 * float64(n) * max(last.rssEnd, last.rssReady)
+			if avail := memAvailable(); avail > 0 && need > 0.8*avail {
+				s.note("%d validators not measured: at %s of RSS each (measured at %d) they would need about %s, and the system has %s available",
+					n, fmtBytes(max(last.rssEnd, last.rssReady)), last.n, fmtBytes(need), fmtBytes(avail))
+				b.logf("fleet: skipping %d validators: would need about %s, %s available", n, fmtBytes(need), fmtBytes(avail))
+				continue
+			}
+		}
+		fs, err := f.measure(ctx, root, n)
+		if err != nil {
+			return fmt.Errorf("%d validators: %w", n, err)
+		}
+		sizes = append(sizes, fs)
+	}
+	return b.reportFleet(s, sizes)
+}
+
+// measure starts n validators, measures them idle and live, and stops them.
+func (f *fleet) measure(ctx context.Context, root string, n int) (*fleetSize, error) {
+	b, cfg := f.b, f.b.cfg
+	fs := &fleetSize{n: n}
+	for _, r := range cfg.fleetRates {
+		fs.rates = append(fs.rates, &fleetRate{rate: r})
+	}
+	// The same process without validators: memory, idle CPU and API
+	// requests, and the CPU of each rate's writes (the full node, the
+	// servers and the writer); measured again once they have gone, and
+	// the two averaged, so that drift of a shared machine over the size's
+	// rounds counts less.
+	heap0, rss0 := settledMemory()
+	idle0, err := f.baseline(ctx, fs, n, "before", func(fr *fleetRate, perEvent float64) { fr.baseBefore = perEvent })
+	if err != nil {
+		return nil, err
+	}
+	before, err := f.consumerNames(ctx)
+	if err != nil {
+		return nil, err
+	}
+	fs.consumersBase = len(before)
+
+	b.logf("fleet: starting %d validators", n)
+	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	var running sync.WaitGroup
+	validators := make([]*node.Node, 0, n)
+	var theirs []string // the consumers this fleet added
+	closed := false
+	closeFleet := func() {
+		if closed {
+			return
+		}
+		closed = true
+		stop()
+		running.Wait()
+		for _, v := range validators {
+			v.Close()
+		}
+		// A closed validator's consumer would stay on the servers until
+		// its inactivity threshold (minutes): remove them, as the next
+		// fleet would otherwise be measured beside them.
+		for _, name := range theirs {
+			if err := f.stream.DeleteConsumer(context.WithoutCancel(ctx), name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+				b.logf("fleet: removing consumer %s: %v", name, err)
+			}
+		}
+	}
+	defer closeFleet()
+	t0 := time.Now()
+	urls := f.servers.urls()
+	for i := range n {
+		v, err := node.New(node.Config{
+			DataDir: fmt.Sprintf("%s/n%d/validator-%d", root, n, i+1), Role: node.RoleValidator, NodeID: fmt.Sprintf("fleet-%d-v%d", n, i+1),
+			Token: token.Config{HSSecret: []byte(benchSecret)}, FlushInterval: -1,
+			NATS:   node.NATSConfig{URLs: []string{urls[i%len(urls)]}},
+			Stream: events.StreamConfig{Replicas: len(f.servers)}, Logger: slog.New(slog.DiscardHandler),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("validator %d: %w", i+1, err)
+		}
+		validators = append(validators, v)
+		running.Go(func() { v.Run(runCtx) })
+	}
+	if err := pollUntil(ctx, fleetReady, 10*time.Millisecond, func() error {
+		for i, v := range validators {
+			if !v.Ready() {
+				return fmt.Errorf("validator %d of %d not ready", i+1, n)
+			}
+		}
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	fs.readyIn = time.Since(t0)
+	heap, rss := settledMemory()
+	fs.heapReady, fs.rssReady = (heap-heap0)/float64(n), (rss-rss0)/float64(n)
+	if cfg.fleetHeap != "" {
+		if err := writeHeapProfile(fmt.Sprintf("%s-%d.pprof", cfg.fleetHeap, n)); err != nil {
+			return nil, err
+		}
+	}
+	after, err := f.consumerNames(ctx)
+	if err != nil {
+		return nil, err
+	}
+	fs.consumers = len(after)
+	for name := range after {
+		if !before[name] {
+			theirs = append(theirs, name)
+		}
+	}
+	idle, api, err := f.idle(ctx, cfg.fleetIdle)
+	if err != nil {
+		return nil, err
+	}
+	fs.apiIdle = api
+	b.logf("fleet %d validators: ready in %v; per validator heap %s, RSS %s; %.1f JetStream API requests/s idle (%.1f without them); %d consumers",
+		n, fs.readyIn.Round(time.Millisecond), fmtBytes(fs.heapReady), fmtBytes(fs.rssReady), fs.apiIdle, fs.apiIdleBase, fs.consumers)
+
+	for round := range cfg.rounds {
+		for _, fr := range fs.rates {
+			if err := f.round(ctx, validators, fr, fmt.Sprintf("fleet-n%d-r%d-%d", n, round, fr.rate)); err != nil {
+				return nil, fmt.Errorf("round %d at %d writes/s: %w", round+1, fr.rate, err)
+			}
+		}
+	}
+	heapEnd, rssEnd := settledMemory()
+	// The full node and the servers now hold the rounds' writes too: the
+	// validators' share at the end is over the process once they have
+	// closed.
+	closeFleet()
+	heap1, rss1 := settledMemory()
+	fs.heapEnd, fs.rssEnd = (heapEnd-heap1)/float64(n), (rssEnd-rss1)/float64(n)
+	idle1, err := f.baseline(ctx, fs, n, "after", func(fr *fleetRate, perEvent float64) { fr.baseAfter = perEvent })
+	if err != nil {
+		return nil, err
+	}
+	fs.idleCPU = (float64(idle) - float64(idle0+idle1)/2) / cfg.fleetIdle.Seconds() / float64(n)
+	for _, fr := range fs.rates {
+		fr.baseCPUPerEvent = (fr.baseBefore + fr.baseAfter) / 2
+		for _, cpu := range fr.cpuPhase {
+			fr.cpuPerEvent = append(fr.cpuPerEvent, (cpu-fr.baseCPUPerEvent*float64(fr.count))/float64(fr.count*n))
+		}
+		b.logf("fleet %d validators at %d writes/s: CPU per event per validator %s (median of rounds; the process without them %s per event)",
+			n, fr.rate, fmtNs(fr.cpuPerEvent.summary().Median), fmtNs(fr.baseCPUPerEvent))
+	}
+	b.logf("fleet %d validators: idle CPU per validator %.1f µs/s", n, fs.idleCPU/1e3)
+	return fs, nil
+}
+
+// baseline measures the process without validators: its idle CPU over
+// the idle window (returned), the JetStream API requests/s then (kept
+// from the first baseline of a size), and for each rate the CPU per write
+// of a cost phase (handed to set).
+func (f *fleet) baseline(ctx context.Context, fs *fleetSize, n int, when string, set func(*fleetRate, float64)) (time.Duration, error) {
+	cfg := f.b.cfg
+	idle, api, err := f.idle(ctx, cfg.fleetIdle)
+	if err != nil {
+		return 0, err
+	}
+	if when == "before" {
+		fs.apiIdleBase = api
+	}
+	for _, fr := range fs.rates {
+		count := max(int(float64(fr.rate)*cfg.fleetDur.Seconds()), 20)
+		cpu, err := f.costPhase(ctx, nil, count, fr.rate, fmt.Sprintf("fleet-n%d-base-%s-%d", n, when, fr.rate))
+		if err != nil {
+			return 0, fmt.Errorf("baseline %s the validators at %d writes/s: %w", when, fr.rate, err)
+		}
+		set(fr, float64(cpu)/float64(count))
+	}
+	return idle, nil
+}
+
+// round is one live phase (latency, with the pollers) and one cost phase
+// (CPU, without them) at fr.rate.
+func (f *fleet) round(ctx context.Context, validators []*node.Node, fr *fleetRate, tag string) error {
+	cfg := f.b.cfg
+	n := len(validators)
+	count := max(int(float64(fr.rate)*cfg.fleetDur.Seconds()), 20)
+
+	pctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	checks := make([]func(string) (bool, error), n)
+	for i, v := range validators {
+		checks[i] = v.Check
+	}
+	in := make(chan *observe.Probe, fleetSlots)
+	base := time.Now()
+	var results []observe.Result
+	var polling sync.WaitGroup
+	polling.Go(func() { results = observe.PollAll(pctx, checks, in, base, fleetPoll, runtime.GOMAXPROCS(0)) })
+	achieved, err := f.write(ctx, count, fr.rate, tag+"-live", func(p *observe.Probe) {
+		p.Acked = time.Since(base)
+		in <- p
+	})
+	close(in)
+	settle := time.AfterFunc(fleetSettle, cancel)
+	polling.Wait()
+	settle.Stop()
+	if err != nil {
+		return err
+	}
+	var all []time.Duration
+	var polls int
+	var waited time.Duration
+	for i, r := range results {
+		if r.Err != nil {
+			return fmt.Errorf("validator %d: %w", i+1, r.Err)
+		}
+		all = append(all, r.Lat...)
+		polls, waited = polls+r.Polls, waited+r.Waiting
+	}
+	slices.Sort(all)
+	missing := count*n - len(all)
+	fr.events += count
+	fr.observations += len(all)
+	fr.p50 = append(fr.p50, pct(all, 0.5))
+	fr.p99 = append(fr.p99, pct(all, 0.99))
+	fr.p999 = append(fr.p999, pct(all, 0.999))
+	fr.max = append(fr.max, pct(all, 1))
+	fr.missing = append(fr.missing, float64(missing))
+	fr.achieved = append(fr.achieved, achieved)
+	pollNs := float64(0)
+	if polls > 0 {
+		pollNs = float64(waited) / float64(polls)
+	}
+	fr.pollNs = append(fr.pollNs, pollNs)
+	all = nil
+
+	cpu, err := f.costPhase(ctx, validators, count, fr.rate, tag+"-cost")
+	if err != nil {
+		return err
+	}
+	fr.cpuPhase = append(fr.cpuPhase, float64(cpu))
+	fr.count = count
+	f.b.logf("fleet %d validators at %d writes/s: p50 %s p99 %s p99.9 %s max %s, %d missing, %.0f writes/s, poll %s; the process's CPU %s per event",
+		n, fr.rate, fmtNs(fr.p50[len(fr.p50)-1]), fmtNs(fr.p99[len(fr.p99)-1]), fmtNs(fr.p999[len(fr.p999)-1]), fmtNs(fr.max[len(fr.max)-1]),
+		missing, achieved, fmtNs(pollNs), fmtNs(float64(cpu)/float64(count)))
+	return nil
+}
+
+// costPhase writes count blacklistings at rate with nothing polling and
+// returns this process's CPU time from the first write until the full node
+// has published them all and every node (the full node and each
+// validator) has applied them all.
+func (f *fleet) costPhase(ctx context.Context, validators []*node.Node, count, rate int, tag string) (time.Duration, error) {
+	nodes := append([]*node.Node{f.full}, validators...)
+	published := f.full.FleetStatus().Published
+	applied := make([]uint64, len(nodes))
+	for i, v := range nodes {
+		applied[i] = v.FleetStatus().Applied
+	}
+	cpu0 := selfCPU()
+	if _, err := f.write(ctx, count, rate, tag, nil); err != nil {
+		return 0, err
+	}
+	done := 0
+	err := pollUntil(ctx, fleetSettle, 5*time.Millisecond, func() error {
+		if f.full.FleetStatus().Published < published+uint64(count) {
+			return errors.New("the full node has not published every write")
+		}
+		for done < len(nodes) {
+			if got := nodes[done].FleetStatus().Applied - applied[done]; got < uint64(count) {
+				return fmt.Errorf("%s has applied %d of %d events (FleetStatus().Applied)", nodes[done].ID(), got, count)
+			}
+			done++
+		}
+		return nil
+	})
+	return selfCPU() - cpu0, err
+}
+
+// write blacklists count new ids through the full node at rate per second,
+// open loop: write i is due at start + i/rate whether or not earlier ones
+// have returned (at most fleetSlots in flight). acked, if not nil, is
+// called with each write once it has returned. It returns the rate
+// achieved.
+func (f *fleet) write(ctx context.Context, count, rate int, tag string, acked func(*observe.Probe)) (float64, error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var (
+		writers  sync.WaitGroup
+		slots    = make(chan struct{}, fleetSlots)
+		interval = time.Second / time.Duration(rate)
+		start    = time.Now()
+	)
+	for i := range count {
+		if d := time.Until(start.Add(time.Duration(i) * interval)); d > 0 {
+			select {
+			case <-time.After(d):
+			case <-ctx.Done():
+			}
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		slots <- struct{}{}
+		jti := tag + "-" + strconv.Itoa(i)
+		writers.Go(func() {
+			defer func() { <-slots }()
+			if _, err := f.full.Blacklist(persist.Record{JTI: jti, ExpiresAt: f.exp, User: "bench", Reason: "bench"}); err != nil {
+				cancel(fmt.Errorf("blacklist %s: %w", jti, err))
+				return
+			}
+			if acked != nil {
+				acked(&observe.Probe{JTI: jti})
+			}
+		})
+	}
+	writers.Wait()
+	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		return 0, err
+	}
+	return float64(count) / time.Since(start).Seconds(), ctx.Err()
+}
+
+// consumerNames are the stream's consumers.
+func (f *fleet) consumerNames(ctx context.Context) (map[string]bool, error) {
+	names := map[string]bool{}
+	l := f.stream.ConsumerNames(ctx)
+	for name := range l.Name() {
+		names[name] = true
+	}
+	return names, l.Err()
+}
+
+// idle waits fleetQuiet, then returns this process's CPU time over window
+// and the JetStream API requests per second the servers received in it.
+func (f *fleet) idle(ctx context.Context, window time.Duration) (time.Duration, float64, error) {
+	select {
+	case <-time.After(fleetQuiet):
+	case <-ctx.Done():
+		return 0, 0, ctx.Err()
+	}
+	api0, err := f.apiTotal()
+	if err != nil {
+		return 0, 0, err
+	}
+	cpu0 := selfCPU()
+	t0 := time.Now()
+	select {
+	case <-time.After(window):
+	case <-ctx.Done():
+		return 0, 0, ctx.Err()
+	}
+	cpu := selfCPU() - cpu0
+	took := time.Since(t0)
+	api, err := f.apiTotal()
+	if err != nil {
+		return 0, 0, err
+	}
+	return time.Duration(float64(cpu) * window.Seconds() / took.Seconds()), float64(api-api0) / took.Seconds(), nil
+}
+
+// apiTotal sums the JetStream API requests every server has received.
+func (f *fleet) apiTotal() (uint64, error) {
+	var total uint64
+	for _, s := range f.servers {
+		jsz, err := s.Jsz(&server.JSzOptions{Accounts: true})
+		if err != nil {
+			return 0, fmt.Errorf("jsz %s: %w", s.Name(), err)
+		}
+		total += jsz.API.Total
+	}
+	return total, nil
+}
+
+// memAvailable is MemAvailable from /proc/meminfo in bytes, 0 if unknown.
+func memAvailable() float64 {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "MemAvailable:"); ok {
+			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
+			return kb * 1024
+		}
+	}
+	return 0
+}
+
+func writeHeapProfile(file string) error {
+	f, err := os.Create(file)
+	if err != nil {
+		return err
+	}
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// settledMemory collects garbage, returns what it can to the system, and
+// reads the Go heap in use and this process's RSS, in bytes.
+func settledMemory() (heap, rss float64) {
+	time.Sleep(fleetQuiet) // let what the last phase started finish
+	debug.FreeOSMemory()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	st, _ := readProcStat(os.Getpid())
+	return float64(ms.HeapInuse), float64(st.rss)
+}
+
+// reportFleet writes the scenario's tables, chart and targets.
+func (b *bench) reportFleet(s *section, sizes []*fleetSize) error {
+	cfg := b.cfg
+	where := fmt.Sprintf("a %d-server NATS cluster (in-process nats-servers, routes on loopback, the stream with %d replicas)", cfg.fleetServers, cfg.fleetServers)
+	if cfg.fleetServers == 1 {
+		where = "one NATS server with JetStream (in-process, the stream with 1 replica)"
+	}
+	s.para("One process holds %s, one full node "+
+		"(`node.New`, role full, connected to every server) and N validators (`node.New`, role validator), each with its own data dir, its own NATS "+
+		"connection (made by the node), subscription and replica, spread over the servers: nothing is shared between validators that would not be "+
+		"shared between machines. The writer calls the full node's `Blacklist` (durable, with its outbox entry) open loop at a steady rate, at most %d "+
+		"in flight; it never waits for propagation. Sizes %s; rates %s writes/s; %d rounds, each a live and a cost phase of %v of writes per rate.",
+		where, fleetSlots, joinInts(cfg.fleetSizes), joinInts(cfg.fleetRates), cfg.rounds, cfg.fleetDur)
+	s.para("**Propagation** (live phase): for every write × validator, the time from `Blacklist` returning to that validator's in-process `Check` "+
+		"answering true. Pollers (`observe.PollAll`: GOMAXPROCS goroutines sharing the validators) check each validator's pending ids every %v; "+
+		"the real interval is reported and adds up to one interval to each latency. A pair not seen %v after the last write is **missing**. "+
+		"Percentiles are over every pair of a round; the table gives min / median / max over rounds.", fleetPoll, fleetSettle)
+	s.para("**CPU per event per validator** (cost phase, without pollers): this process's user + system CPU (getrusage) from the first write " +
+		"until the full node has published every write and it and every validator have applied them all (the subscriber's applied count), minus the CPU per write of the same phase measured " +
+		"without the validators (the full node, the servers and the writer alone; the mean of a measurement before they start and one after " +
+		"they have closed, so that drift over the rounds counts less), divided by writes × N. It includes what the servers " +
+		"spend delivering to each validator. **Idle CPU per validator**: the same over an idle window with the validators and without them (before and after, the mean), ÷ N ÷ seconds. " +
+		"**Memory per validator**: Go heap in use (`runtime.MemStats.HeapInuse`) and VmRSS after a GC that returns freed memory to the system " +
+		"(`debug.FreeOSMemory`), ÷ N: once all are ready (idle), over the readings before the validators started; after the last round, over the " +
+		"readings once they have closed (the full node and the servers then hold the rounds' writes too); " +
+		"it includes the servers' state for each connection and consumer. **JetStream API requests/s at idle**: the servers' API request " +
+		"counters (`Jsz`, summed over the servers) over the idle window; **consumers**: the stream's consumer count once the validators are ready, and before they started " +
+		"(blbench removes a fleet's consumers once it has closed its validators: the server would keep each for minutes, until its inactivity threshold).")
+	s.para("Heap in use counts every span allocated, also large buffers no page of which has been touched yet (they take no RSS until written): " +
+		"RSS is what a validator costs a machine; heap is what it could grow to. CPU and idle CPU are differences " +
+		"of whole-process figures divided by N: at small N they are within the noise of the machine (a negative figure says so). The poll interval is the mean time " +
+		"between poll rounds (a new write also starts one). `-fleet-heapprofile PREFIX` writes a heap profile once each fleet is ready.")
+	t := s.table(fmt.Sprintf("Propagation and CPU by fleet size and rate, min / **median** / max over %d rounds", cfg.rounds),
+		"validators", "writes/s", "p50", "p99", "p99.9", "max", "missing", "writes/s achieved", "CPU per event per validator", "mean poll interval")
+	for _, fs := range sizes {
+		for _, fr := range fs.rates {
+			t.row(strconv.Itoa(fs.n), strconv.Itoa(fr.rate), fr.p50.summary().format(fmtNs), fr.p99.summary().format(fmtNs),
+				fr.p999.summary().format(fmtNs), fr.max.summary().format(fmtNs), fr.missing.summary().format(fmtFloat(0, "")),
+				fr.achieved.summary().format(fmtFloat(0, "")), fr.cpuPerEvent.summary().format(fmtNs), fr.pollNs.summary().format(fmtNs))
+		}
+	}
+	m := s.table("Cost of a validator by fleet size (one measurement per size)", "validators", "ready in", "heap per validator (ready)",
+		"RSS per validator (ready)", "heap per validator (end)", "RSS per validator (end)", "idle CPU per validator",
+		"JetStream API requests/s idle (without validators)", "consumers on the server (before the fleet)")
+	for _, fs := range sizes {
+		m.row(strconv.Itoa(fs.n), fs.readyIn.Round(time.Millisecond).String(), fmtBytes(fs.heapReady), fmtBytes(fs.rssReady),
+			fmtBytes(fs.heapEnd), fmtBytes(fs.rssEnd), fmtFloat(1, " µs/s")(fs.idleCPU/1e3),
+			fmt.Sprintf("%.1f (%.1f)", fs.apiIdle, fs.apiIdleBase), fmt.Sprintf("%d (%d)", fs.consumers, fs.consumersBase))
+	}
+	var curves []curve
+	for ri, rate := range cfg.fleetRates {
+		c := curve{name: fmt.Sprintf("%d writes/s (median of rounds)", rate)}
+		for _, fs := range sizes {
+			c.xs = append(c.xs, float64(fs.n))
+			c.ys = append(c.ys, fs.rates[ri].p99.summary().Median/1e6)
+		}
+		curves = append(curves, c)
+	}
+	// The goals, for the eye: the issue's p99 limits across the sizes shown.
+	if len(sizes) > 1 {
+		lo, hi := float64(sizes[0].n), float64(sizes[len(sizes)-1].n)
+		for _, g := range fleetGoals {
+			if slices.Contains(cfg.fleetRates, g.rate) {
+				curves = append(curves, curve{name: fmt.Sprintf("goal: %s at %d writes/s, %d validators", fmtNs(g.limit), g.rate, g.n),
+					xs: []float64{lo, hi}, ys: []float64{g.limit / 1e6, g.limit / 1e6}})
+			}
+		}
+	}
+	file := "fleet_p99.png"
+	if err := b.lineChart(file, "Fleet: propagation p99 against validators", "validators (N)", "p99 (ms)", len(sizes) > 1, false, curves); err != nil {
+		return err
+	}
+	s.charts = append(s.charts, chartRef{file, "fleet propagation p99 against the number of validators"})
+
+	b.fleetTargets(sizes)
+	raw := []map[string]any{}
+	for _, fs := range sizes {
+		rates := []map[string]any{}
+		for _, fr := range fs.rates {
+			rates = append(rates, map[string]any{"rate": fr.rate, "p50_ns": fr.p50, "p99_ns": fr.p99, "p999_ns": fr.p999, "max_ns": fr.max,
+				"missing": fr.missing, "writes_per_s": fr.achieved, "cpu_ns_per_event_per_validator": fr.cpuPerEvent,
+				"base_cpu_ns_per_event": fr.baseCPUPerEvent, "base_cpu_ns_per_event_before": fr.baseBefore,
+				"base_cpu_ns_per_event_after": fr.baseAfter, "cpu_ns_per_cost_phase": fr.cpuPhase, "poll_ns": fr.pollNs, "events": fr.events, "observations": fr.observations})
+		}
+		raw = append(raw, map[string]any{"validators": fs.n, "ready_s": fs.readyIn.Seconds(), "heap_per_validator_ready": fs.heapReady,
+			"rss_per_validator_ready": fs.rssReady, "heap_per_validator_end": fs.heapEnd, "rss_per_validator_end": fs.rssEnd,
+			"idle_cpu_ns_per_s_per_validator": fs.idleCPU, "js_api_per_s_idle": fs.apiIdle, "js_api_per_s_idle_without": fs.apiIdleBase,
+			"consumers": fs.consumers, "consumers_before": fs.consumersBase, "rates": rates})
+	}
+	b.raw["fleet"] = raw
+	return nil
+}
+
+// fleetTargets adds the issue's fleet targets, each judged on the medians
+// measured at the size and rate it names, or at the nearest measured (said
+// in the note).
+func (b *bench) fleetTargets(sizes []*fleetSize) {
+	at := func(n, rate int) (*fleetSize, *fleetRate) {
+		var best *fleetSize
+		var bestRate *fleetRate
+		for _, fs := range sizes {
+			for _, fr := range fs.rates {
+				if fr.rate != rate {
+					continue
+				}
+				if best == nil || abs(fs.n-n) < abs(best.n-n) {
+					best, bestRate = fs, fr
+				}
+			}
+		}
+		return best, bestRate
+	}
+	for _, goal := range fleetGoals {
+		what := fmt.Sprintf("fleet propagation p99, %d validators at %d writes/s", goal.n, goal.rate)
+		want := "≤ " + fmtNs(goal.limit)
+		fs, fr := at(goal.n, goal.rate)
+		if fs == nil {
+			b.targetMissing(what, want, fmt.Sprintf("no fleet was measured at %d writes/s", goal.rate))
+			continue
+		}
+		note := ""
+		if fs.n != goal.n {
+			note = fmt.Sprintf("measured at %d validators", fs.n)
+		}
+		p99 := fr.p99.summary()
+		b.target(what, want, fmtNs(p99.Median)+" (median of rounds; max over rounds "+fmtNs(p99.Max)+")", p99.Median <= goal.limit, note)
+	}
+	var missing float64
+	var pairs int
+	for _, fs := range sizes {
+		for _, fr := range fs.rates {
+			for _, m := range fr.missing {
+				missing += m
+			}
+			pairs += fr.events * fs.n
+		}
+	}
+	if len(sizes) > 0 {
+		b.target("fleet: write × validator pairs missing", "0", fmt.Sprintf("%.0f of %d", missing, pairs), missing == 0, "")
+		big := sizes[len(sizes)-1]
+		note := fmt.Sprintf("at %d validators", big.n)
+		b.target("validator RSS, idle", "≤ 2 MB", fmtBytes(big.rssReady)+" per validator (heap "+fmtBytes(big.heapReady)+")", big.rssReady <= 2e6, note)
+		fr := big.rates[0]
+		for _, r := range big.rates {
+			if r.rate > fr.rate {
+				fr = r
+			}
+		}
+		cpu := fr.cpuPerEvent.summary()
+		if cpu.Median < 0 {
+			b.targetMissing("validator CPU per live event", "≤ 2 µs", fmt.Sprintf("%s, %d writes/s: %s (median of rounds), below the noise of the whole process's CPU",
+				note, fr.rate, fmtNs(cpu.Median)))
+			return
+		}
+		b.target("validator CPU per live event", "≤ 2 µs", fmtNs(cpu.Median)+" (median of rounds)", cpu.Median <= 2e3,
+			fmt.Sprintf("%s, %d writes/s", note, fr.rate))
+	}
+}
+
+func abs(x int) int {
+	if x < 0 {
+		return -x
+	}
+	return x
+}
