@@ -476,9 +476,12 @@ func recreateStream(t testing.TB, js jetstream.JetStream, p *events.Publisher, n
 	if err := js.DeleteStream(t.Context(), events.DefaultStreamName); err != nil {
 		t.Fatalf("DeleteStream: %v", err)
 	}
-	if _, err := events.EnsureStream(t.Context(), js, events.StreamConfig{}); err != nil {
-		t.Fatalf("EnsureStream: %v", err)
-	}
+	// The server may still be removing the old stream's files: "error
+	// creating store for stream" until it has (a full node retries too).
+	eventstest.CheckFor(t, waitLong, pollEvery, func() error {
+		_, err := events.EnsureStream(t.Context(), js, events.StreamConfig{})
+		return err
+	})
 	ids := make([]string, 0, n)
 	for i := range n {
 		e := blacklistEvent(fmt.Sprintf("new-%d", i))

@@ -59,7 +59,12 @@ func (w *streamWriter) recreate() {
 	if err := w.js.DeleteStream(w.t.Context(), events.DefaultStreamName); err != nil {
 		w.t.Fatalf("DeleteStream: %v", err)
 	}
-	w.provision()
+	// The server may still be removing the old stream's files: "error
+	// creating store for stream" until it has (a full node retries too).
+	eventstest.CheckFor(w.t, waitLong, pollEvery, func() error {
+		_, err := events.EnsureStream(w.t.Context(), w.js, events.StreamConfig{})
+		return err
+	})
 }
 
 // publish publishes n blacklistings of jtis prefix-0, prefix-1, ... and
