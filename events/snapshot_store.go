@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -61,6 +62,66 @@ func GetSnapshot(ctx context.Context, js jetstream.JetStream, stream string) ([]
 	} else if err != nil {
 		return nil, fmt.Errorf("events: snapshot of %s (may the NATS user read it?): %w", stream, err)
 	}
+	var b []byte
+	for try := 1; ; try++ {
+		b, err = readSnapshotObject(ctx, obs, stream)
+		if err == nil || !errors.Is(err, errSnapshotStalled) || try == snapshotReadTries {
+			return b, err
+		}
+	}
+}
+
+// A read of a snapshot that receives nothing for snapshotStall is given up
+// and tried again, snapshotReadTries times in all: a full node that writes
+// a new snapshot while a validator reads the old one purges the old one's
+// chunks, and the read would wait for them forever.
+const (
+	snapshotStall     = 5 * time.Second
+	snapshotReadTries = 3
+)
+
+var errSnapshotStalled = errors.New("events: the snapshot's read stalled (replaced while read?)")
+
+// readSnapshotObject reads the object named stream from obs, giving up
+// with errSnapshotStalled when no byte arrives for snapshotStall (its
+// lookup included). nats.go's object reader notices a cancelled context
+// only when a chunk arrives, and a replaced object's chunks never do: the
+// read runs on a goroutine of its own, which a stall abandons (it ends once
+// the cancelled consumer or the connection gives up).
+func readSnapshotObject(ctx context.Context, obs jetstream.ObjectStore, stream string) ([]byte, error) {
+	rctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	r := &countingReader{}
+	type result struct {
+		b   []byte
+		err error
+	}
+	out := make(chan result, 1)
+	go func() {
+		b, err := readObject(rctx, obs, stream, r)
+		out <- result{b, err}
+	}()
+	t := time.NewTicker(snapshotStall / 5)
+	defer t.Stop()
+	last, at := int64(-1), time.Now()
+	for {
+		select {
+		case res := <-out:
+			return res.b, res.err
+		case now := <-t.C:
+			if n := r.n.Load(); n != last {
+				last, at = n, now
+			} else if now.Sub(at) >= snapshotStall {
+				cancel(errSnapshotStalled)
+				return nil, fmt.Errorf("%w: %s after %d bytes", errSnapshotStalled, stream, n)
+			}
+		}
+	}
+}
+
+// readObject reads the object named stream from obs through r, which
+// counts the bytes for readSnapshotObject's watch.
+func readObject(ctx context.Context, obs jetstream.ObjectStore, stream string, r *countingReader) ([]byte, error) {
 	res, err := obs.Get(ctx, stream)
 	if errors.Is(err, jetstream.ErrObjectNotFound) {
 		return nil, ErrNoSnapshot
@@ -72,11 +133,25 @@ func GetSnapshot(ctx context.Context, js jetstream.JetStream, stream string) ([]
 	if info, err := res.Info(); err == nil && info.Size > snapshotMaxBytes {
 		return nil, fmt.Errorf("%w: %d bytes", ErrSnapshot, info.Size)
 	}
-	b, err := io.ReadAll(io.LimitReader(res, snapshotMaxBytes+1))
+	r.r = io.LimitReader(res, snapshotMaxBytes+1)
+	b, err := io.ReadAll(r)
 	if err != nil {
 		return nil, fmt.Errorf("events: read snapshot of %s: %w", stream, err)
 	}
 	return b, nil
+}
+
+// countingReader counts the bytes read through it, for a watcher on
+// another goroutine.
+type countingReader struct {
+	r io.Reader
+	n atomic.Int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
+	return n, err
 }
 
 // snapshotPermissions are the JetStream API subjects that reading the

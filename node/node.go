@@ -434,16 +434,23 @@ func (n *Node) flushLocal(cutoff int64) (persist.FlushResult, error) {
 }
 
 func (n *Node) flushLoop(ctx context.Context) {
-	t := time.NewTicker(n.cfg.FlushInterval)
+	every(ctx, n.cfg.FlushInterval, func() {
+		if _, err := n.Flush(); err != nil {
+			n.log.Error("scheduled flush failed", "err", err)
+		}
+	})
+}
+
+// every calls fn every d until ctx ends (the first call after d).
+func every(ctx context.Context, d time.Duration, fn func()) {
+	t := time.NewTicker(d)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if _, err := n.Flush(); err != nil {
-				n.log.Error("scheduled flush failed", "err", err)
-			}
+			fn()
 		}
 	}
 }

@@ -95,14 +95,7 @@ func (n *Node) WriteSnapshot(ctx context.Context) (events.SnapshotHeader, error)
 
 // snapshotLoop writes a snapshot every SnapshotInterval until ctx ends.
 func (n *Node) snapshotLoop(ctx context.Context) {
-	t := time.NewTicker(n.cfg.SnapshotInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	every(ctx, n.cfg.SnapshotInterval, func() {
 		wctx, cancel := context.WithTimeout(ctx, snapshotTimeout)
 		_, err := n.WriteSnapshot(wctx)
 		cancel()
@@ -112,7 +105,7 @@ func (n *Node) snapshotLoop(ctx context.Context) {
 		case err != nil && ctx.Err() == nil:
 			n.log.Warn("cannot write a snapshot; retrying at the next interval", "err", err)
 		}
-	}
+	})
 }
 
 // joinFromSnapshot loads the latest snapshot of the stream into an empty
