@@ -442,13 +442,7 @@ func (f *fleet) write(ctx context.Context, count, rate int, tag string, acked fu
 		start    = time.Now()
 	)
 	for i := range count {
-		if d := time.Until(start.Add(time.Duration(i) * interval)); d > 0 {
-			select {
-			case <-time.After(d):
-			case <-ctx.Done():
-			}
-		}
-		if ctx.Err() != nil {
+		if !waitDue(ctx, start, i, interval) {
 			break
 		}
 		slots <- struct{}{}

@@ -70,13 +70,7 @@ func propRound(ctx context.Context, c *propContender, count, rate int, tag strin
 	// without sleeping, so the rate holds on average whatever the timers do.
 	start := time.Now()
 	for i := range count {
-		if d := time.Until(start.Add(time.Duration(i) * interval)); d > 0 {
-			select {
-			case <-time.After(d):
-			case <-ctx.Done():
-			}
-		}
-		if ctx.Err() != nil {
+		if !waitDue(ctx, start, i, interval) {
 			break
 		}
 		slots <- struct{}{}
@@ -346,4 +340,17 @@ func durationCDF(name string, sorted []time.Duration) curve {
 		c.ys = append(c.ys, 1)
 	}
 	return c
+}
+
+// waitDue waits until write i of an open loop is due, at start + i ×
+// interval (a late loop catches up without waiting, so the rate holds on
+// average whatever the timers do). It reports false once ctx has ended.
+func waitDue(ctx context.Context, start time.Time, i int, interval time.Duration) bool {
+	if d := time.Until(start.Add(time.Duration(i) * interval)); d > 0 {
+		select {
+		case <-time.After(d):
+		case <-ctx.Done():
+		}
+	}
+	return ctx.Err() == nil
 }
