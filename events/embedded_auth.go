@@ -121,10 +121,12 @@ func loadOrCreatePassword(path string) (string, error) {
 // user, over the given streams: both roles follow the streams (stream info
 // and message get, ordered consumers and their pulls, replies on _INBOX);
 // the full user also publishes events under prefix and creates and updates
-// the streams. Both read the snapshots (SnapshotBucket); the full user
-// writes them.
+// the streams; the validator user follows the streams' live subjects (the
+// default StreamConfig.LivePrefix) and confirms them with direct gets.
+// Both read the snapshots (SnapshotBucket); the full user writes them.
 func rolePermissions(user, prefix string, streams []string) *server.Permissions {
 	var pub []string
+	sub := []string{"_INBOX.>"}
 	if user == EmbeddedFullUser {
 		pub = append(pub, prefix+".>")
 	}
@@ -140,10 +142,14 @@ func rolePermissions(user, prefix string, streams []string) *server.Permissions 
 			"$JS.API.CONSUMER.INFO."+s+".>",
 			"$JS.API.CONSUMER.MSG.NEXT."+s+".>",
 		)
+		if user == EmbeddedValidatorUser {
+			pub = append(pub, "$JS.API.DIRECT.GET."+s)
+			sub = append(sub, prefix+"_live."+s+".>")
+		}
 	}
 	pub = append(pub, snapshotPermissions(user == EmbeddedFullUser)...)
 	return &server.Permissions{
 		Publish:   &server.SubjectPermission{Allow: pub},
-		Subscribe: &server.SubjectPermission{Allow: []string{"_INBOX.>"}},
+		Subscribe: &server.SubjectPermission{Allow: sub},
 	}
 }

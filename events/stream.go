@@ -39,6 +39,14 @@ type StreamConfig struct {
 	// region's events, [Prefix+".<region>.>"], and an aggregate stream
 	// sources every region's. Each subject lies under Prefix.
 	Subjects []string
+	// LivePrefix is the subject prefix the stream republishes each
+	// stored message under (RePublish: an event on Prefix.<rest> is
+	// republished on LivePrefix.<rest>), which live subscribers follow
+	// (SubscriberConfig.Live); default Prefix+"_live."+Name. It must not
+	// lie under Prefix, and streams whose republished messages can reach
+	// the same subscribers (the aggregate streams of several regions
+	// joined by leaf nodes) each need their own.
+	LivePrefix string
 }
 
 // withDefaults returns c with defaults filled in, or an error naming the
@@ -59,6 +67,9 @@ func (c StreamConfig) withDefaults() (StreamConfig, error) {
 	if c.Duplicates == 0 {
 		c.Duplicates = DefaultDuplicates
 	}
+	if c.LivePrefix == "" {
+		c.LivePrefix = c.Prefix + "_live." + c.Name
+	}
 	if err := checkToken(c.Name); err != nil || strings.ContainsAny(c.Name, `/\`) {
 		return c, fmt.Errorf("%w: StreamConfig.Name %q is not a valid stream name", ErrInvalidConfig, c.Name)
 	}
@@ -76,6 +87,9 @@ func (c StreamConfig) withDefaults() (StreamConfig, error) {
 	}
 	if c.Duplicates > c.MaxAge {
 		return c, fmt.Errorf("%w: StreamConfig.Duplicates %v exceeds MaxAge %v", ErrInvalidConfig, c.Duplicates, c.MaxAge)
+	}
+	if err := checkPrefix(c.LivePrefix); err != nil || strings.HasPrefix(c.LivePrefix+".", c.Prefix+".") {
+		return c, fmt.Errorf("%w: StreamConfig.LivePrefix %q: want literal subject tokens, not under %s", ErrInvalidConfig, c.LivePrefix, c.Prefix)
 	}
 	for _, s := range c.Subjects {
 		if err := checkFilter(s); err != nil || !strings.HasPrefix(s, c.Prefix+".") {
@@ -118,6 +132,10 @@ func EnsureStream(ctx context.Context, js jetstream.JetStream, c StreamConfig) (
 		Duplicates:  c.Duplicates,
 		MaxMsgSize:  MaxEventSize + 4096, // event plus headers
 		AllowMsgTTL: serverSupportsTTL(js),
+		// Live subscribers follow the republished messages and confirm
+		// them with direct gets (live.go).
+		AllowDirect: true,
+		RePublish:   &jetstream.RePublish{Source: c.Prefix + ".>", Destination: c.LivePrefix + ".>"},
 	}
 	s, err := js.CreateOrUpdateStream(ctx, sc)
 	if err != nil {

@@ -134,7 +134,10 @@ type Applier interface {
 	AppliedStream() (StreamIdentity, error)
 	// Apply applies the decoded events of a batch and records lastSeq, in
 	// one transaction. lastSeq is the highest sequence of the batch,
-	// counting skipped (undecodable) messages, so batch may be empty. Apply
+	// counting skipped (undecodable) messages, so batch may be empty;
+	// while the subscriber follows the live subject (SubscriberConfig.Live)
+	// it is the sequence everything is known to be applied up to, which
+	// may be below the batch's. Apply
 	// must be idempotent and accept events in any order: after a failure the
 	// same batch is offered again, and a replay may deliver events already
 	// applied. Apply must not keep batch: the subscriber reuses it for the
@@ -182,7 +185,16 @@ type SubscriberConfig struct {
 	// to a quarter at random, so that a fleet does not ask in step. Until
 	// it is ready a subscriber looks once a second. Default 30s.
 	StreamInfoInterval time.Duration
-	Now                func() time.Time
+	// Live follows, once caught up, the live subject the stream
+	// republishes its messages to, when it does (RePublish and
+	// AllowDirect, as EnsureStream configures), instead of a JetStream
+	// consumer: no consumer on the server per subscriber, and one direct
+	// get per StreamInfoInterval (see live.go). The recorded sequence then
+	// lags the applied events by up to a StreamInfoInterval, so a replica
+	// restarted after a crash replays that much. Off, or on a stream that
+	// does not republish, a consumer follows.
+	Live bool
+	Now  func() time.Time
 }
 
 // SubscriberStatus is a snapshot for metrics and health.
@@ -197,6 +209,9 @@ type SubscriberStatus struct {
 	ApplyErrors uint64    // failed Apply calls (each retried)
 	Restarts    uint64    // consumers recreated after an error
 	Rebuilds    uint64    // starts from the first sequence because the stream no longer held the next one, or is not the one the Applier's sequence counts in
+	Live        bool      // following the live subject the stream republishes to (live.go), not a consumer
+	Gaps        uint64    // live sessions ended by a gap (or a possible one: a drop, a reconnect), each followed by a replay
+	Confirms    uint64    // the live subject's checks against the stream (one direct get each)
 	LastApplyAt time.Time // time of the last successful Apply
 	Connected   bool      // the NATS connection is up
 	Ready       bool      // see Subscriber.Ready
@@ -230,6 +245,17 @@ type Subscriber struct {
 	// applied is the Applier's recorded stream: that of the stream the
 	// session consumes, once the session has started.
 	applied StreamIdentity
+
+	// recorded is the Applier's recorded sequence, where a consumer
+	// starts: LastApplied while consuming, the live subject's floor
+	// (live.go) while following it.
+	recorded uint64
+	// live is the live subject's state while a session follows it.
+	live *liveState
+	// mustConsume says the next session consumes, even when the stream
+	// republishes: the live session before it found a gap (Run's
+	// goroutine only).
+	mustConsume bool
 
 	// reset tells the session to end: the stream it consumes was
 	// recreated or reset (refresh saw it), and the ordered consumer would
@@ -382,6 +408,7 @@ func (s *Subscriber) Run(ctx context.Context) error {
 	}
 	s.mu.Lock()
 	s.st.LastApplied = last
+	s.recorded = last
 	s.applied = applied
 	s.mu.Unlock()
 
@@ -407,6 +434,19 @@ func (s *Subscriber) consumeLoop(ctx context.Context) {
 			size = sizeCatchUp
 		case errors.Is(err, errShrink):
 			size = sizeLive
+		case errors.Is(err, errFollowLive):
+			s.mustConsume = false
+			size = sizeLive
+		case errors.Is(err, errGap):
+			// Replay from the floor with a consumer, then back to the
+			// live subject.
+			s.mustConsume = true
+			s.mu.Lock()
+			s.st.Gaps++
+			s.mu.Unlock()
+			s.log.Info("replaying from the last complete sequence", "err", err)
+			bo.reset()
+			continue
 		default:
 			size = sizeByStream
 		}
@@ -508,6 +548,12 @@ var (
 	// the backlog (see liveBuffer); they are no failure.
 	errGrow   = errors.New("events: a backlog is pending; consuming it with larger buffers")
 	errShrink = errors.New("events: caught up; consuming live events with small buffers")
+	// errFollowLive ends a consumer that has caught up with a stream that
+	// republishes: the live subject follows. No failure either.
+	errFollowLive = errors.New("events: caught up; following the live subject")
+	// errGap ends a live session that may have missed a message: a
+	// consumer replays from the floor.
+	errGap = errors.New("events: gap on the live subject")
 )
 
 // stalled reports whether the server holds events for the consumer although
@@ -573,10 +619,14 @@ func (s *Subscriber) notePending(info *jetstream.ConsumerInfo, idle bool) {
 	}
 }
 
-// session creates an ordered consumer after the last applied sequence and
-// applies what it delivers until ctx ends, the consumer fails, or its
-// buffers (sized as size says, see liveBuffer) no longer fit the backlog.
-// progressed reports whether any batch was applied.
+// session looks at the stream, replays it from its first sequence when the
+// recorded sequence does not count in it, and then follows it: on the live
+// subject the stream republishes to (see live.go) when there is nothing to
+// replay, else with an ordered consumer after the recorded sequence, which
+// hands over to the live subject once caught up. It applies what arrives
+// until ctx ends, the feed fails, or its buffers (sized as size says, see
+// liveBuffer) no longer fit the backlog. progressed reports whether any
+// batch was applied.
 func (s *Subscriber) session(ctx context.Context, size sizing) (progressed bool, err error) {
 	ictx, cancel := context.WithTimeout(ctx, infoTimeout)
 	stream, err := s.js.Stream(ictx, s.stream.Name)
@@ -598,7 +648,7 @@ func (s *Subscriber) session(ctx context.Context, size sizing) (progressed bool,
 	// from its start.
 	id := IdentifyStream(info)
 	s.mu.Lock()
-	last, recorded := s.st.LastApplied, s.applied
+	last, recorded := s.recorded, s.applied
 	s.mu.Unlock()
 	start := last + 1
 	first := max(state.FirstSeq, 1)
@@ -634,8 +684,20 @@ func (s *Subscriber) session(ctx context.Context, size sizing) (progressed bool,
 		}
 	}
 	s.setTarget(state.Msgs, state.LastSeq)
+	route, live := s.liveRouteOf(info.Config)
+	if live && !s.mustConsume && state.LastSeq < start {
+		return s.follow(ctx, route)
+	}
 	catchingUp := size == sizeCatchUp ||
 		size == sizeByStream && state.LastSeq >= start && state.LastSeq-start+1 >= catchUp
+	return s.consume(ctx, start, catchingUp, live)
+}
+
+// consume creates an ordered consumer from start and applies what it
+// delivers (drain). With toLive, the session ends with errFollowLive once
+// the consumer has nothing pending, so that the next one follows the live
+// subject.
+func (s *Subscriber) consume(ctx context.Context, start uint64, catchingUp, toLive bool) (progressed bool, err error) {
 	chanSize, pull := liveBuffer, 2*liveBuffer
 	if catchingUp {
 		chanSize, pull = 2*s.cfg.MaxBatch, max(2*s.cfg.MaxBatch, pull)
@@ -695,7 +757,7 @@ func (s *Subscriber) session(ctx context.Context, size sizing) (progressed bool,
 		if errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound) ||
 			errors.Is(err, jetstream.ErrStreamNotFound) || errors.Is(err, jetstream.ErrNoHeartbeat) {
 			select {
-			case lost <- err:
+			case lost <- fmt.Errorf("%w: %w", errConsumerLost, err):
 			default:
 			}
 		}
@@ -719,10 +781,52 @@ func (s *Subscriber) session(ctx context.Context, size sizing) (progressed bool,
 		case <-t.C:
 			s.log.Warn("event consumer did not stop in time", "timeout", stopTimeout)
 		}
+		if errors.Is(err, errFollowLive) {
+			// The server would keep it for its inactive threshold.
+			s.deleteConsumer(cons)
+		}
 	}()
 	s.log.Info("consuming events", "stream", s.stream.Name, "start_seq", start, "filter", s.filters, "catching_up", catchingUp)
+	if toLive && s.caughtUp(ctx, cons, &got) {
+		return false, errFollowLive
+	}
 	s.look(ctx, cons, &got)
+	return s.drain(ctx, feed{ch: ch, closed: closed, lost: lost, cons: cons, got: &got, catchingUp: catchingUp, toLive: toLive})
+}
 
+// deleteConsumer deletes the ordered consumer's present consumer on the
+// server (best effort: it expires by itself otherwise).
+func (s *Subscriber) deleteConsumer(cons jetstream.Consumer) {
+	info := cons.CachedInfo()
+	if info == nil || info.Name == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), infoTimeout)
+	defer cancel()
+	if err := s.js.DeleteConsumer(ctx, s.stream.Name, info.Name); err != nil {
+		s.log.Debug("deleting the consumer handed over to the live subject", "consumer", info.Name, "err", err)
+	}
+}
+
+// feed is where a session's events come from: a consumer (cons set) or the
+// live subject (live set).
+type feed struct {
+	ch         <-chan arrival
+	closed     <-chan struct{} // the consumer stopped; nil when live
+	lost       <-chan error    // the consumer was lost, or a gap on the live subject
+	cons       jetstream.Consumer
+	got        *atomic.Bool
+	catchingUp bool
+	toLive     bool       // a consumer that hands over to the live subject once caught up
+	live       *liveState // the live subject's
+}
+
+// drain applies what f delivers, in batches, until ctx ends or f fails.
+func (s *Subscriber) drain(ctx context.Context, f feed) (progressed bool, err error) {
+	var advance <-chan struct{}
+	if f.live != nil {
+		advance = f.live.advance
+	}
 	var batch []item // grown to what arrives together
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
@@ -735,23 +839,32 @@ func (s *Subscriber) session(ctx context.Context, size sizing) (progressed bool,
 		select {
 		case <-ctx.Done():
 			return progressed, nil
-		case <-closed:
+		case <-f.closed:
 			return progressed, errConsumerClosed
 		case <-s.reset:
 			return progressed, errStreamReset
-		case err := <-lost:
-			return progressed, fmt.Errorf("%w: %w", errConsumerLost, err)
+		case err := <-f.lost:
+			return progressed, err
+		case <-advance:
+			s.recordFloor(ctx, f.live)
+			continue
 		case <-stall.C:
-			if !received && catchingUp {
+			if f.cons == nil {
+				continue // the live subject's confirm looks (refreshLoop)
+			}
+			if !received && f.catchingUp {
 				return progressed, fmt.Errorf("%w: nothing arrived for %v", errShrink, s.cfg.StreamInfoInterval)
 			}
-			if !received && s.stalled(ctx, cons, &got) {
+			if !received && s.stalled(ctx, f.cons, f.got) {
 				return progressed, errConsumerStalled
+			}
+			if !received && f.toLive && s.caughtUp(ctx, f.cons, f.got) {
+				return progressed, errFollowLive
 			}
 			received = false
 			continue
-		case it := <-ch:
-			if !catchingUp && it.pending >= catchUp {
+		case it := <-f.ch:
+			if !f.catchingUp && it.pending >= catchUp {
 				// Not applied: the next session starts with it.
 				return progressed, fmt.Errorf("%w: %d pending", errGrow, it.pending)
 			}
@@ -761,7 +874,7 @@ func (s *Subscriber) session(ctx context.Context, size sizing) (progressed bool,
 	fill: // take what is already here
 		for len(batch) < s.cfg.MaxBatch {
 			select {
-			case it := <-ch:
+			case it := <-f.ch:
 				batch = append(batch, s.preview(it))
 			default:
 				break fill
@@ -785,7 +898,7 @@ func (s *Subscriber) session(ctx context.Context, size sizing) (progressed bool,
 		gather:
 			for len(batch) < s.cfg.MaxBatch {
 				select {
-				case it := <-ch:
+				case it := <-f.ch:
 					batch = append(batch, s.preview(it))
 				case <-timer.C:
 					break gather
@@ -799,27 +912,49 @@ func (s *Subscriber) session(ctx context.Context, size sizing) (progressed bool,
 		// message's sequence as applied.
 		for batch[len(batch)-1].more {
 			select {
-			case it := <-ch:
+			case it := <-f.ch:
 				batch = append(batch, s.preview(it))
 			case <-ctx.Done():
 				return progressed, nil
 			}
 		}
 		decodeBatch(batch)
-		if !s.apply(ctx, batch) {
+		if !s.apply(ctx, batch, f.live) {
 			return progressed, nil // ctx ended
 		}
 		progressed = true
-		if pending := batch[len(batch)-1].pending; catchingUp && pending < burst {
+		pending := batch[len(batch)-1].pending
+		if f.catchingUp && pending < burst {
 			return progressed, fmt.Errorf("%w: %d pending", errShrink, pending)
+		}
+		if f.toLive && pending == 0 {
+			return progressed, errFollowLive
 		}
 		batch = scratch.Reuse(batch, liveBuffer)
 	}
 }
 
+// caughtUp asks the consumer whether it holds anything: a consumer that
+// neither holds nor has delivered anything hands over to the live subject
+// at once (one CONSUMER.INFO request).
+func (s *Subscriber) caughtUp(ctx context.Context, cons jetstream.Consumer, got *atomic.Bool) bool {
+	ictx, cancel := context.WithTimeout(ctx, infoTimeout)
+	defer cancel()
+	info, err := cons.Info(ictx)
+	if err != nil {
+		return false
+	}
+	s.notePending(info, !got.Load())
+	return info.NumPending == 0 && !got.Load()
+}
+
 // apply hands a batch to the Applier, retrying with backoff until it
 // succeeds or ctx ends (reported as false). A failed batch is never skipped.
-func (s *Subscriber) apply(ctx context.Context, batch []item) bool {
+//
+// While following the live subject (live set) the batch's sequences may
+// run ahead of what is known to be complete (see live.go): the Applier
+// records the live subject's floor instead, once it may (floorFor).
+func (s *Subscriber) apply(ctx context.Context, batch []item, live *liveState) bool {
 	delivered := s.delivered[:0]
 	defer func() { s.delivered = scratch.Reuse(delivered, liveBuffer) }()
 	var lastSeq, pending, msgs uint64
@@ -838,9 +973,13 @@ func (s *Subscriber) apply(ctx context.Context, batch []item) bool {
 		}
 		delivered = append(delivered, Delivered{Seq: it.seq, Event: it.ev, Subject: it.subject, Stored: it.stored, Previewed: it.previewed})
 	}
+	record := lastSeq
+	if live != nil {
+		record = s.floorFor(live, lastSeq)
+	}
 	bo := backoff{min: minRetry, max: maxRetry}
 	for attempt := 1; ; attempt++ {
-		err := s.a.Apply(ctx, delivered, lastSeq)
+		err := s.a.Apply(ctx, delivered, record)
 		if err == nil {
 			break
 		}
@@ -860,7 +999,10 @@ func (s *Subscriber) apply(ctx context.Context, batch []item) bool {
 	}
 
 	s.mu.Lock()
-	s.st.LastApplied = lastSeq
+	s.recorded = max(s.recorded, record)
+	// A consumer replaying after a gap on the live subject delivers events
+	// applied already: LastApplied stays at the highest applied.
+	s.st.LastApplied = max(s.st.LastApplied, lastSeq)
 	s.st.Applied += uint64(len(delivered))
 	s.st.Skipped += uint64(skipped)
 	s.st.Batches++
@@ -897,6 +1039,7 @@ func (s *Subscriber) resetApplied(seq uint64, stream StreamIdentity) error {
 	}
 	s.mu.Lock()
 	s.st.LastApplied = seq
+	s.recorded = seq
 	s.applied = stream
 	s.mu.Unlock()
 	return nil
@@ -940,6 +1083,7 @@ func (s *Subscriber) noteStream(first, last uint64) {
 // be delivered.
 func (s *Subscriber) refreshLoop(ctx context.Context) {
 	ready := s.ready.Load()
+	round := 0
 	t := time.NewTimer(s.nextRefresh(ready))
 	defer t.Stop()
 	for {
@@ -955,8 +1099,16 @@ func (s *Subscriber) refreshLoop(ctx context.Context) {
 			t.Reset(s.nextRefresh(ready))
 			continue
 		}
-		rctx, cancel := context.WithTimeout(ctx, infoTimeout)
-		s.refresh(rctx)
+		// While following the live subject, a look is a confirm (one
+		// direct get, live.go); every identityEvery-th is a STREAM.INFO, to
+		// notice a stream recreated under the subscriber.
+		rctx, cancel := context.WithTimeout(ctx, infoTimeout+liveGrace)
+		if lv := s.following(); lv != nil && round%identityEvery != identityEvery-1 {
+			s.confirm(rctx, lv)
+		} else {
+			s.refresh(rctx)
+		}
+		round++
 		cancel()
 		ready = s.ready.Load()
 		t.Reset(s.nextRefresh(ready))

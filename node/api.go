@@ -305,6 +305,8 @@ type Status struct {
 	StreamLast      uint64    `json:"stream_last_seq"`
 	Lag             uint64    `json:"lag"`
 	Ready           bool      `json:"ready"`
+	Following       string    `json:"following,omitempty"` // live (the republished subject) or consumer
+	LiveGaps        uint64    `json:"live_gaps"`
 	OutboxDepth     uint64    `json:"outbox_depth"`
 	Outstanding     uint64    `json:"outstanding"`
 	Blacklisted     uint64    `json:"blacklisted"`
@@ -336,6 +338,10 @@ func (n *Node) Status() (Status, error) {
 		UserRevocations: c.UserRevocations, EventsApplied: fs.Applied, EventsSkipped: fs.Skipped,
 		EventsPublished: fs.Published, PublishError: fs.PublishErr, StoreBytes: n.store.Size()}
 	if fs.Enabled {
+		st.Following, st.LiveGaps = "consumer", fs.LiveGaps
+		if fs.Live {
+			st.Following = "live"
+		}
 		st.NATS = "disconnected"
 		if fs.Connected {
 			st.NATS = "connected"

@@ -145,6 +145,15 @@ type Config struct {
 	// switched from revocations to full lists the outstanding tokens
 	// issued from then on; a complete mirror starts from an empty data dir.
 	ValidatorMirror string
+	// ValidatorFollow says how a caught-up validator follows the stream:
+	// FollowLive (default) on the subject the stream republishes its
+	// messages to (events.SubscriberConfig.Live): no JetStream consumer per
+	// validator, one direct get per StreamInfoInterval, and a replay from
+	// the stream whenever a message may have been missed; FollowConsumer
+	// with an ordered consumer, as full nodes do. A stream that does not
+	// republish (created by blnode before 0.x, or provisioned without
+	// republish) is followed with a consumer either way.
+	ValidatorFollow string
 	// SnapshotInterval is how often a full node writes a snapshot of its
 	// revocation set to the object store bucket events.SnapshotBucket, from
 	// which a new or emptied validator joins (loads it, then replays only
@@ -215,6 +224,12 @@ const (
 	MirrorFull        = "full"        // every event, as a full node keeps
 )
 
+// Choices of Config.ValidatorFollow.
+const (
+	FollowLive     = "live"     // the republished subject, checked against the stream
+	FollowConsumer = "consumer" // an ordered JetStream consumer
+)
+
 // Choices of Config.OnDamagedStore.
 const (
 	DamagedRebuild = "rebuild" // rebuild the replica from the stream
@@ -254,6 +269,13 @@ func (c Config) withDefaults() (Config, error) {
 	case MirrorRevocations, MirrorFull:
 	default:
 		return c, fmt.Errorf("node: Config.ValidatorMirror %q: want %q or %q", c.ValidatorMirror, MirrorRevocations, MirrorFull)
+	}
+	switch c.ValidatorFollow {
+	case "":
+		c.ValidatorFollow = FollowLive
+	case FollowLive, FollowConsumer:
+	default:
+		return c, fmt.Errorf("node: Config.ValidatorFollow %q: want %q or %q", c.ValidatorFollow, FollowLive, FollowConsumer)
 	}
 	if c.Region == "" {
 		c.Region = defaultRegion

@@ -81,6 +81,10 @@ func newFleet(n *Node) (*fleet, error) {
 		// Checks read revocations only: outstanding events stay on the server.
 		sc.Kinds = events.RevocationKinds()
 	}
+	// A caught-up validator follows the republished subject: no consumer
+	// on the server per validator. A full node's replica keeps a consumer,
+	// and so the record of exactly what it applied.
+	sc.Live = cfg.Role == RoleValidator && cfg.ValidatorFollow == FollowLive
 	f.sub, err = events.NewSubscriber(f.js, &applier{n: n}, sc)
 	if err != nil {
 		f.close()
@@ -422,6 +426,8 @@ type FleetStatus struct {
 	Skipped     uint64
 	Published   uint64
 	PublishErr  string
+	Live        bool   // following the live subject, not a consumer (events.SubscriberStatus.Live)
+	LiveGaps    uint64 // live sessions ended by a possible gap, each followed by a replay
 }
 
 // Ready reports whether the node has caught up with the stream as of its
@@ -438,7 +444,7 @@ func (n *Node) FleetStatus() FleetStatus {
 	fs := FleetStatus{
 		Enabled: true, Connected: f.nc.IsConnected(), Embedded: f.emb != nil, URL: f.nc.ConnectedUrlRedacted(),
 		Stream: n.streamName(), LastApplied: st.LastApplied, StreamLast: st.StreamLast, Lag: st.Lag,
-		Ready: st.Ready, Applied: st.Applied, Skipped: st.Skipped,
+		Ready: st.Ready, Applied: st.Applied, Skipped: st.Skipped, Live: st.Live, LiveGaps: st.Gaps,
 	}
 	if f.pub != nil {
 		ps := f.pub.Stats()

@@ -311,9 +311,10 @@ accounts {
           "$JS.API.CONSUMER.CREATE.BLNODE.>",
           "$JS.API.CONSUMER.DELETE.BLNODE.>",
           "$JS.API.CONSUMER.INFO.BLNODE.>",
-          "$JS.API.CONSUMER.MSG.NEXT.BLNODE.>"
+          "$JS.API.CONSUMER.MSG.NEXT.BLNODE.>",
+          "$JS.API.DIRECT.GET.BLNODE"
         ]}
-        subscribe: {allow: ["_INBOX.>"]}
+        subscribe: {allow: ["_INBOX.>", "blnode.ev_live.BLNODE.>"]}
       }}
     ]
   }

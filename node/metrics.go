@@ -295,7 +295,7 @@ type nodeCollector struct {
 
 	info, cacheHits, cacheMisses, storeBytes, storeEntries, outbox,
 	published, publishFailures, applied, skipped, applyErrors,
-	lag, lastApplied, streamLast, ready, natsConnected *prometheus.Desc
+	lag, lastApplied, streamLast, ready, natsConnected, live, liveGaps, liveConfirms *prometheus.Desc
 }
 
 func newNodeCollector(n *Node) *nodeCollector {
@@ -320,13 +320,16 @@ func newNodeCollector(n *Node) *nodeCollector {
 		streamLast:      d("blnode_stream_last_sequence", "Last sequence in the stream, as last seen."),
 		ready:           d("blnode_ready", "1 once the node has caught up with the stream as it stood at start (what /readyz answers), else 0."),
 		natsConnected:   d("blnode_nats_connected", "1 while the NATS connection is up, 0 when it is down or NATS is disabled."),
+		live:            d("blnode_events_live", "1 while the node follows the stream's live (republished) subject, 0 while it consumes with a JetStream consumer."),
+		liveGaps:        d("blnode_events_live_gaps_total", "Live sessions ended by a gap, a dropped message or a reconnect, each followed by a replay from the stream."),
+		liveConfirms:    d("blnode_events_live_confirms_total", "Checks of the live subject against the stream (one direct get each)."),
 	}
 }
 
 func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.info, c.cacheHits, c.cacheMisses, c.storeBytes, c.storeEntries, c.outbox,
 		c.published, c.publishFailures, c.applied, c.skipped, c.applyErrors, c.lag, c.lastApplied, c.streamLast,
-		c.ready, c.natsConnected} {
+		c.ready, c.natsConnected, c.live, c.liveGaps, c.liveConfirms} {
 		ch <- d
 	}
 }
@@ -368,8 +371,8 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 
 	var sub struct {
-		applied, skipped, applyErrors, lag, lastApplied, streamLast uint64
-		connected                                                   bool
+		applied, skipped, applyErrors, lag, lastApplied, streamLast, gaps, confirms uint64
+		connected, live                                                             bool
 	}
 	var published, failures uint64
 	if f := n.fleet; f != nil {
@@ -377,6 +380,7 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 		sub.applied, sub.skipped, sub.applyErrors = st.Applied, st.Skipped, st.ApplyErrors
 		sub.lag, sub.lastApplied, sub.streamLast = st.Lag, st.LastApplied, st.StreamLast
 		sub.connected = f.nc.IsConnected()
+		sub.live, sub.gaps, sub.confirms = st.Live, st.Gaps, st.Confirms
 		if f.pub != nil {
 			ps := f.pub.Stats()
 			published, failures = ps.Published, ps.Failures
@@ -392,6 +396,9 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(c.streamLast, float64(sub.streamLast))
 	gauge(c.ready, boolGauge(n.Ready()))
 	gauge(c.natsConnected, boolGauge(sub.connected))
+	gauge(c.live, boolGauge(sub.live))
+	counter(c.liveGaps, sub.gaps)
+	counter(c.liveConfirms, sub.confirms)
 }
 
 func boolGauge(b bool) float64 {

@@ -108,6 +108,7 @@ func optionTable() []option {
 
 		// Fleet.
 		{name: "role", def: "full", choices: []string{"full", "validator"}, usage: "full: verifies, accepts writes, publishes; validator: subscribe-only replica"},
+		{name: "validator-follow", def: "live", choices: []string{"live", "consumer"}, usage: "how a caught-up validator follows the stream: live (the core subject the stream republishes to: no JetStream consumer per validator, checked against the stream every 30s, replayed from the stream after any gap) or consumer (an ordered JetStream consumer per validator)"},
 		{name: "validator-mirror", def: "revocations", choices: []string{"revocations", "full"}, usage: "what a validator keeps of the stream: revocations (blacklist, user and family revocations, flushes: outstanding events never leave NATS for it, and it lists blacklisted tokens only) or full (every event, outstanding tokens too); full nodes keep everything"},
 		{name: "on-damaged-store", def: "auto", choices: []string{"auto", "rebuild", "refuse"}, usage: "when the store fails its checks at start (a changed or unreadable page): rebuild moves it aside and replays the stream, answering checks 503 until caught up (validators only); refuse exits; auto: rebuild on a validator, refuse on a full node"},
 		{name: "rebuild-store", kind: kindBool, def: "false", usage: "start an empty store in place of a damaged one, or of one missing or emptied although the data dir held a store, and replay the stream into it (a full node loses writes not yet published); a no-op on a sound store"},

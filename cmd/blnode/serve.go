@@ -232,6 +232,7 @@ func nodeConfig(s *optionSet, log *slog.Logger) (node.Config, error) {
 		ReadStream:        s.str("read-stream"),
 		EventsPerMessage:  s.int("events-per-message"),
 		ValidatorMirror:   s.str("validator-mirror"),
+		ValidatorFollow:   s.str("validator-follow"),
 		NoProvisionStream: !s.bool("provision-stream"),
 		Logger:            log,
 	}
