@@ -1,0 +1,622 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/blnode/blnode/events"
+	"github.com/blnode/blnode/internal/observe"
+	"github.com/blnode/blnode/node"
+	"github.com/blnode/blnode/node/token"
+)
+
+// The regions scenario: a multi-region fleet in one process, laid out as
+// deploy/multi-region lays out a real one. Each region is one in-process
+// nats-server with JetStream and a domain of its own; region 0 is the hub,
+// every other region's server is joined to it by a leaf node connection in
+// the same account, which, as in deploy/multi-region, lets no event subject
+// (blnode.ev.>) cross. A region's full node writes to the region's stream
+// BLNODE_<R>, and every node follows the region's aggregate BLNODE_ALL,
+// which sources every region's write stream (those of other regions
+// through their domain's API, $JS.<domain>.API) and republishes what it
+// stores on a subject of its region's own (regionsLive), for validators
+// that follow the republished copy rather than a consumer.
+const (
+	regionsAggregate = "BLNODE_ALL"
+	regionsLive      = "blnode.ev_live" // BLNODE_ALL of region r republishes blnode.ev.> to regionsLive.<r>.>
+)
+
+// regionName is region i's name: the events' subject region and its
+// JetStream domain.
+func regionName(i int) string { return "r" + strconv.Itoa(i) }
+
+// regionStream is region i's write stream.
+func regionStream(i int) string { return "BLNODE_R" + strconv.Itoa(i) }
+
+// regionSite is one simulated region.
+type regionSite struct {
+	name       string // r0, r1, …
+	stream     string // BLNODE_R0, …
+	server     *server.Server
+	nc         *nats.Conn          // blbench's own connection, for stream set-up and counts
+	js         jetstream.JetStream // on nc
+	full       *node.Node
+	writer     *fleet // blacklists through full as the fleet scenario's writer does
+	validators []*node.Node
+
+	rate, count              int     // the live phase's writes/s and writes
+	achieved                 float64 // writes/s the writer reached
+	consumersBase, consumers int     // on the region's server: before the validators, once they are ready
+	onAggregate, onWrite     int     // consumers on BLNODE_ALL and on the write stream once the validators are ready
+	aggregate                uint64  // messages in the region's BLNODE_ALL after the live phase
+	written0, written        uint64  // messages in the region's write stream before and after the live phase
+	republished              int64   // messages on the region's live subject during the live phase
+}
+
+// regionPairs are the write × validator pairs of one kind (a from → to
+// cell, same-region, cross-region, all).
+type regionPairs struct {
+	lat  []time.Duration // sorted once complete
+	want int             // pairs expected
+}
+
+func (p *regionPairs) add(o *regionPairs) {
+	p.lat = append(p.lat, o.lat...)
+	p.want += o.want
+}
+
+func (p *regionPairs) missing() int { return p.want - len(p.lat) }
+
+// figures returns p50, p99, p99.9 and max in ns.
+func (p *regionPairs) figures() map[string]any {
+	return map[string]any{"pairs": p.want, "seen": len(p.lat), "missing": p.missing(),
+		"p50_ns": pct(p.lat, 0.5), "p99_ns": pct(p.lat, 0.99), "p999_ns": pct(p.lat, 0.999), "max_ns": pct(p.lat, 1)}
+}
+
+// regionsRun is what the scenario measured.
+type regionsRun struct {
+	sites                []*regionSite
+	perRegion            int // validators per region
+	readyIn              time.Duration
+	heapReady, rssReady  float64 // bytes per validator, over the process before they started
+	heapEnd, rssEnd      float64 // bytes per validator after the live phase, over the process once they have closed
+	cells                [][]*regionPairs
+	same, cross, all     regionPairs
+	pollNs               float64 // the pollers' mean interval
+	cpu                  float64 // this process's CPU over the live phase, in CPUs (CPU time ÷ wall time)
+	writes, observations int
+}
+
+func (b *bench) runRegions(ctx context.Context, s *section) error {
+	cfg := b.cfg
+	root, err := b.dir("regions")
+	if err != nil {
+		return err
+	}
+	b.logf("regions: starting %d NATS servers (a hub and %d leaf nodes, a JetStream domain each)", cfg.regionsCount, cfg.regionsCount-1)
+	servers, err := startRegionServers(ctx, cfg.regionsCount, filepath.Join(root, "nats"))
+	if err != nil {
+		return err
+	}
+	defer servers.shutdown()
+	rr := &regionsRun{perRegion: cfg.regionsValidators}
+	exp := time.Now().Add(24 * time.Hour).Unix()
+	for i, srv := range servers {
+		site := &regionSite{name: regionName(i), stream: regionStream(i), server: srv}
+		rr.sites = append(rr.sites, site)
+		if site.nc, err = nats.Connect(srv.ClientURL(), nats.Name("blbench regions "+site.name)); err != nil {
+			return err
+		}
+		defer site.nc.Close()
+		if site.js, err = jetstream.New(site.nc); err != nil {
+			return err
+		}
+	}
+	// Rates: the total spread evenly over the regions, the remainder one
+	// write/s each to the first regions.
+	for i, site := range rr.sites {
+		site.rate = cfg.regionsRate / len(rr.sites)
+		if i < cfg.regionsRate%len(rr.sites) {
+			site.rate++
+		}
+		site.count = max(int(float64(site.rate)*cfg.regionsDur.Seconds()), 1)
+		rr.writes += site.count
+	}
+	if err := provisionRegions(ctx, rr.sites); err != nil {
+		return err
+	}
+
+	// One full node per region.
+	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	defer stop()
+	var running sync.WaitGroup
+	var fulls []*node.Node
+	defer func() {
+		stop()
+		running.Wait()
+		for _, n := range fulls {
+			n.Close()
+		}
+	}()
+	for _, site := range rr.sites {
+		site.full, err = node.New(node.Config{
+			DataDir: filepath.Join(root, site.name, "full"), Role: node.RoleFull, NodeID: "regions-" + site.name + "-full", Region: site.name,
+			Token: token.Config{HSSecret: []byte(benchSecret)}, FlushInterval: -1,
+			NATS:   node.NATSConfig{URLs: []string{site.server.ClientURL()}},
+			Stream: events.StreamConfig{Name: site.stream}, ReadStream: regionsAggregate, NoProvisionStream: true,
+			Logger: slog.New(slog.DiscardHandler),
+		})
+		if err != nil {
+			return fmt.Errorf("full node of %s: %w", site.name, err)
+		}
+		fulls = append(fulls, site.full)
+		running.Go(func() { site.full.Run(runCtx) })
+		site.writer = &fleet{b: b, full: site.full, exp: exp}
+	}
+	if err := pollUntil(ctx, startTimeout, 10*time.Millisecond, func() error { return allReady(fulls, "full node") }); err != nil {
+		return err
+	}
+	// Warm up: one write in each region, seen by every region's full node,
+	// so that every source of every aggregate is flowing before anything
+	// is measured.
+	var warm []string
+	for _, site := range rr.sites {
+		if _, err := site.writer.write(ctx, 1, 1, "regions-warm-"+site.name, nil); err != nil {
+			return fmt.Errorf("warm-up in %s: %w", site.name, err)
+		}
+		warm = append(warm, "regions-warm-"+site.name+"-0")
+	}
+	if err := pollUntil(ctx, startTimeout, 10*time.Millisecond, func() error { return haveAll(fulls, warm) }); err != nil {
+		return fmt.Errorf("warm-up: %w", err)
+	}
+	for _, site := range rr.sites {
+		if site.consumersBase, err = serverConsumers(site.server); err != nil {
+			return err
+		}
+	}
+
+	// V validators per region, each with its own data dir, connection,
+	// subscription and replica.
+	n := len(rr.sites) * rr.perRegion
+	heap0, rss0 := settledMemory()
+	b.logf("regions: starting %d validators (%d per region)", n, rr.perRegion)
+	vctx, vstop := context.WithCancel(runCtx)
+	var vrunning sync.WaitGroup
+	var all []*node.Node // region-major: validator j of region i is all[i*perRegion+j]
+	closed := false
+	closeValidators := func() {
+		if closed {
+			return
+		}
+		closed = true
+		vstop()
+		vrunning.Wait()
+		for _, v := range all {
+			v.Close()
+		}
+	}
+	defer closeValidators()
+	t0 := time.Now()
+	for _, site := range rr.sites {
+		for j := range rr.perRegion {
+			v, err := node.New(node.Config{
+				DataDir: filepath.Join(root, site.name, fmt.Sprintf("validator-%d", j+1)), Role: node.RoleValidator,
+				NodeID: fmt.Sprintf("regions-%s-v%d", site.name, j+1), Region: site.name,
+				Token: token.Config{HSSecret: []byte(benchSecret)}, FlushInterval: -1,
+				NATS:       node.NATSConfig{URLs: []string{site.server.ClientURL()}},
+				ReadStream: regionsAggregate, Logger: slog.New(slog.DiscardHandler),
+			})
+			if err != nil {
+				return fmt.Errorf("validator %d of %s: %w", j+1, site.name, err)
+			}
+			site.validators = append(site.validators, v)
+			all = append(all, v)
+			vrunning.Go(func() { v.Run(vctx) })
+		}
+	}
+	if err := pollUntil(ctx, fleetReady, 10*time.Millisecond, func() error { return allReady(all, "validator") }); err != nil {
+		return err
+	}
+	rr.readyIn = time.Since(t0)
+	heap, rss := settledMemory()
+	rr.heapReady, rr.rssReady = (heap-heap0)/float64(n), (rss-rss0)/float64(n)
+	for _, site := range rr.sites {
+		if site.consumers, err = serverConsumers(site.server); err != nil {
+			return err
+		}
+		if site.onAggregate, err = streamConsumers(ctx, site.js, regionsAggregate); err != nil {
+			return err
+		}
+		if site.onWrite, err = streamConsumers(ctx, site.js, site.stream); err != nil {
+			return err
+		}
+	}
+	b.logf("regions: %d validators ready in %v; per validator heap %s, RSS %s", n, rr.readyIn.Round(time.Millisecond),
+		fmtBytes(rr.heapReady), fmtBytes(rr.rssReady))
+
+	for _, site := range rr.sites {
+		if site.written0, err = streamMsgs(ctx, site.js, site.stream); err != nil {
+			return err
+		}
+	}
+	if err := rr.live(ctx, b, all); err != nil {
+		return err
+	}
+	for _, site := range rr.sites {
+		if site.written, err = streamMsgs(ctx, site.js, site.stream); err != nil {
+			return err
+		}
+		if site.aggregate, err = streamMsgs(ctx, site.js, regionsAggregate); err != nil {
+			return err
+		}
+	}
+	heapEnd, rssEnd := settledMemory()
+	closeValidators()
+	heap1, rss1 := settledMemory()
+	rr.heapEnd, rr.rssEnd = (heapEnd-heap1)/float64(n), (rssEnd-rss1)/float64(n)
+	return b.reportRegions(s, rr)
+}
+
+// live writes in every region at once, each region's share of the rate
+// through its full node, open loop, while pollers watch every validator,
+// and sorts what they saw into from → to cells.
+func (rr *regionsRun) live(ctx context.Context, b *bench, all []*node.Node) error {
+	checks := make([]func(string) (bool, error), len(all))
+	for i, v := range all {
+		checks[i] = v.Check
+	}
+	// What each region's aggregate republishes, counted on the region's
+	// own live subject by a core subscription on blbench's connection.
+	counts := make([]atomic.Int64, len(rr.sites))
+	for i, site := range rr.sites {
+		sub, err := site.nc.Subscribe(regionsLive+"."+site.name+".>", func(*nats.Msg) { counts[i].Add(1) })
+		if err != nil {
+			return err
+		}
+		defer sub.Unsubscribe()
+		if err := site.nc.Flush(); err != nil {
+			return err
+		}
+	}
+	pctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	// One poller per writing region (each with GOMAXPROCS goroutines over
+	// every validator): a validator's latencies then come sorted by the
+	// region the write came from.
+	base := time.Now()
+	cpu0 := selfCPU()
+	results := make([][]observe.Result, len(rr.sites))
+	ins := make([]chan *observe.Probe, len(rr.sites))
+	var polling, writing sync.WaitGroup
+	for i := range rr.sites {
+		ins[i] = make(chan *observe.Probe, fleetSlots)
+		polling.Go(func() { results[i] = observe.PollAll(pctx, checks, ins[i], base, fleetPoll, runtime.GOMAXPROCS(0)) })
+	}
+	errs := make([]error, len(rr.sites))
+	for i, site := range rr.sites {
+		writing.Go(func() {
+			defer close(ins[i])
+			site.achieved, errs[i] = site.writer.write(ctx, site.count, site.rate, "regions-live-"+site.name, func(p *observe.Probe) {
+				p.Acked = time.Since(base)
+				ins[i] <- p
+			})
+		})
+	}
+	b.logf("regions: writing %d blacklistings at %d/s in total for %v, in all %d regions", rr.writes, b.cfg.regionsRate, b.cfg.regionsDur, len(rr.sites))
+	writing.Wait()
+	settle := time.AfterFunc(fleetSettle, cancel)
+	polling.Wait()
+	settle.Stop()
+	rr.cpu = float64(selfCPU()-cpu0) / float64(time.Since(base))
+	for i, err := range errs {
+		if err != nil {
+			return fmt.Errorf("writes in %s: %w", rr.sites[i].name, err)
+		}
+	}
+	for i, site := range rr.sites {
+		site.republished = counts[i].Load()
+	}
+	var polls int
+	var waited time.Duration
+	rr.cells = make([][]*regionPairs, len(rr.sites))
+	for from, res := range results {
+		rr.cells[from] = make([]*regionPairs, len(rr.sites))
+		for to := range rr.sites {
+			rr.cells[from][to] = &regionPairs{want: rr.sites[from].count * rr.perRegion}
+		}
+		for i, r := range res {
+			if r.Err != nil {
+				return fmt.Errorf("validator %s: %w", all[i].ID(), r.Err)
+			}
+			c := rr.cells[from][i/rr.perRegion]
+			c.lat = append(c.lat, r.Lat...)
+			polls, waited = polls+r.Polls, waited+r.Waiting
+		}
+	}
+	for from, row := range rr.cells {
+		for to, c := range row {
+			slices.Sort(c.lat)
+			if from == to {
+				rr.same.add(c)
+			} else {
+				rr.cross.add(c)
+			}
+			rr.all.add(c)
+		}
+	}
+	for _, p := range []*regionPairs{&rr.same, &rr.cross, &rr.all} {
+		slices.Sort(p.lat)
+	}
+	rr.observations = len(rr.all.lat)
+	if polls > 0 {
+		rr.pollNs = float64(waited) / float64(polls)
+	}
+	b.logf("regions: this process used %.2f CPUs over the live phase", rr.cpu)
+	b.logf("regions: same-region p50 %s p99 %s max %s, %d missing; cross-region p50 %s p99 %s max %s, %d missing",
+		fmtNs(pct(rr.same.lat, 0.5)), fmtNs(pct(rr.same.lat, 0.99)), fmtNs(pct(rr.same.lat, 1)), rr.same.missing(),
+		fmtNs(pct(rr.cross.lat, 0.5)), fmtNs(pct(rr.cross.lat, 0.99)), fmtNs(pct(rr.cross.lat, 1)), rr.cross.missing())
+	return nil
+}
+
+// startRegionServers starts n servers under dir, server i with JetStream
+// in domain regionName(i); server 0 is the hub and listens for leaf nodes,
+// every other one connects to it as a leaf node (the same account, the
+// global one), denying event subjects both ways as deploy/multi-region's
+// leaf remotes do. It waits until every leaf connection is up.
+func startRegionServers(ctx context.Context, n int, dir string) (natsServers, error) {
+	leafPort, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	hubURL, err := url.Parse(fmt.Sprintf("nats-leaf://127.0.0.1:%d", leafPort))
+	if err != nil {
+		return nil, err
+	}
+	deny := []string{events.DefaultPrefix + ".>"}
+	var ns natsServers
+	for i := range n {
+		opts := &server.Options{
+			ServerName: "region-" + regionName(i), Host: "127.0.0.1", Port: server.RANDOM_PORT,
+			JetStream: true, JetStreamDomain: regionName(i), StoreDir: filepath.Join(dir, regionName(i)), NoLog: true, NoSigs: true,
+		}
+		if i == 0 {
+			opts.LeafNode = server.LeafNodeOpts{Host: "127.0.0.1", Port: leafPort}
+		} else {
+			opts.LeafNode = server.LeafNodeOpts{ReconnectInterval: time.Second, Remotes: []*server.RemoteLeafOpts{{
+				URLs: []*url.URL{hubURL}, DenyImports: deny, DenyExports: deny,
+			}}}
+		}
+		s, err := startNATS(opts)
+		if err != nil {
+			ns.shutdown()
+			return nil, err
+		}
+		ns = append(ns, s)
+	}
+	err = pollUntil(ctx, startTimeout, 20*time.Millisecond, func() error {
+		if got := ns[0].NumLeafNodes(); got != n-1 {
+			return fmt.Errorf("the hub has %d leaf connections of %d", got, n-1)
+		}
+		for _, s := range ns[1:] {
+			if s.NumLeafNodes() != 1 {
+				return fmt.Errorf("%s is not connected to the hub", s.Name())
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		ns.shutdown()
+		return nil, fmt.Errorf("leaf nodes: %w", err)
+	}
+	return ns, nil
+}
+
+// provisionRegions creates, in every region, the write stream (as
+// deploy/multi-region/streams/*/BLNODE_<R>.json) and the aggregate that
+// sources every region's write stream, allows direct gets and republishes
+// what it stores to the region's own live subject.
+func provisionRegions(ctx context.Context, sites []*regionSite) error {
+	for _, site := range sites {
+		if _, err := events.EnsureStream(ctx, site.js, events.StreamConfig{Name: site.stream,
+			Subjects: []string{events.DefaultPrefix + "." + site.name + ".>"}}); err != nil {
+			return fmt.Errorf("%s: %w", site.name, err)
+		}
+	}
+	for _, site := range sites {
+		var sources []*jetstream.StreamSource
+		for _, other := range sites {
+			src := &jetstream.StreamSource{Name: other.stream}
+			if other != site {
+				src.External = &jetstream.ExternalStream{APIPrefix: "$JS." + other.name + ".API"}
+			}
+			sources = append(sources, src)
+		}
+		sc := jetstream.StreamConfig{
+			Name:        regionsAggregate,
+			Description: "every region's blnode events, as the nodes of region " + site.name + " follow them",
+			Retention:   jetstream.LimitsPolicy, Storage: jetstream.FileStorage, Discard: jetstream.DiscardOld,
+			MaxAge: events.DefaultMaxAge, Duplicates: events.DefaultDuplicates, MaxMsgSize: events.MaxEventSize + 4096,
+			AllowMsgTTL: true, AllowDirect: true, Sources: sources,
+			RePublish: &jetstream.RePublish{Source: events.DefaultPrefix + ".>", Destination: regionsLive + "." + site.name + ".>"},
+		}
+		// The leaf links have only just come up: the first creation may
+		// still fail on the way to another domain; retried, bounded.
+		err := pollUntil(ctx, startTimeout, 100*time.Millisecond, func() error {
+			_, err := site.js.CreateOrUpdateStream(ctx, sc)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("%s %s: %w", site.name, regionsAggregate, err)
+		}
+	}
+	return nil
+}
+
+// allReady reports the first of nodes that is not ready.
+func allReady(nodes []*node.Node, what string) error {
+	for i, n := range nodes {
+		if !n.Ready() {
+			return fmt.Errorf("%s %d of %d (%s) not ready", what, i+1, len(nodes), n.ID())
+		}
+	}
+	return nil
+}
+
+// haveAll reports the first node that does not hold one of jtis as
+// blacklisted.
+func haveAll(nodes []*node.Node, jtis []string) error {
+	for _, n := range nodes {
+		for _, jti := range jtis {
+			ok, err := n.Check(jti)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return fmt.Errorf("%s has not seen %s", n.ID(), jti)
+			}
+		}
+	}
+	return nil
+}
+
+// serverConsumers is the number of consumers s holds, over every stream.
+func serverConsumers(s *server.Server) (int, error) {
+	jsz, err := s.Jsz(&server.JSzOptions{})
+	if err != nil {
+		return 0, fmt.Errorf("jsz %s: %w", s.Name(), err)
+	}
+	return jsz.Consumers, nil
+}
+
+// streamMsgs is the number of messages in the stream name.
+func streamMsgs(ctx context.Context, js jetstream.JetStream, name string) (uint64, error) {
+	st, err := js.Stream(ctx, name)
+	if err != nil {
+		return 0, fmt.Errorf("stream %s: %w", name, err)
+	}
+	return st.CachedInfo().State.Msgs, nil
+}
+
+// streamConsumers is the number of consumers on the stream name.
+func streamConsumers(ctx context.Context, js jetstream.JetStream, name string) (int, error) {
+	st, err := js.Stream(ctx, name)
+	if err != nil {
+		return 0, fmt.Errorf("stream %s: %w", name, err)
+	}
+	return st.CachedInfo().State.Consumers, nil
+}
+
+// reportRegions writes the scenario's tables and targets.
+func (b *bench) reportRegions(s *section, rr *regionsRun) error {
+	cfg := b.cfg
+	n := len(rr.sites) * rr.perRegion
+	s.para("One process holds %d regions laid out as `deploy/multi-region` lays out two: each region is one in-process nats-server with "+
+		"JetStream and a JetStream domain of its own (one server per region, not a 3-server cluster: this machine has %d CPUs), region r0 "+
+		"the hub and every other region's server a leaf node of it (the same account; the leaf links deny `blnode.ev.>` both ways, as "+
+		"deploy/multi-region's do), all on loopback. Each region has its write stream `BLNODE_<R>` (`blnode.ev.<r>.>`) and its aggregate "+
+		"`BLNODE_ALL`, which sources every region's write stream (another region's through `$JS.<domain>.API`, over the leaf links), "+
+		"allows direct gets and republishes what it stores to `%s.<r>.>`, a subject of the region's own. Per region: one full node "+
+		"(`node.New`, role full, writing `BLNODE_<R>`, following `BLNODE_ALL`, not provisioning) and %d validators (`node.New`, role "+
+		"validator, following `BLNODE_ALL`), each with its own data dir, NATS connection to its region's server, subscription and replica: "+
+		"%d validators in all.",
+		len(rr.sites), runtime.NumCPU(), regionsLive, rr.perRegion, n)
+	s.para("**Writes**: %d blacklistings/s in total, spread over the regions and made at once in every region for %v, each region's through "+
+		"its full node's `Blacklist` (durable, with its outbox entry), open loop, at most %d in flight per region, as the fleet scenario writes. "+
+		"**Propagation**: for every write × validator, the time from `Blacklist` returning to that validator's in-process `Check` answering "+
+		"true (`observe.PollAll`, one poller per writing region, each with GOMAXPROCS goroutines over every validator, checking every %v; the "+
+		"mean real interval was %s and adds up to one interval to each latency). This process (every server, node, writer and "+
+		"poller) used %.2f of the machine's %d CPUs over the live phase and its settling (getrusage). A pair not seen %v after the last write is **missing**. "+
+		"Same-region pairs are a write and a validator of the same region (through the region's own write stream and aggregate); "+
+		"cross-region pairs go through the leaf links (the aggregate of the validator's region sourcing the writer's region's stream). "+
+		"One live phase; percentiles over every pair of it.",
+		cfg.regionsRate, cfg.regionsDur, fleetSlots, fleetPoll, fmtNs(rr.pollNs), rr.cpu, runtime.NumCPU(), fleetSettle)
+	t := s.table("Propagation, write acknowledged → validator's check true", "pairs", "write × validator pairs", "p50", "p99", "p99.9", "max", "missing")
+	for _, row := range []struct {
+		name string
+		p    *regionPairs
+	}{{"same region", &rr.same}, {"cross region", &rr.cross}, {"all", &rr.all}} {
+		t.row(row.name, strconv.Itoa(row.p.want), fmtNs(pct(row.p.lat, 0.5)), fmtNs(pct(row.p.lat, 0.99)), fmtNs(pct(row.p.lat, 0.999)),
+			fmtNs(pct(row.p.lat, 1)), strconv.Itoa(row.p.missing()))
+	}
+	header := []string{"from ↓ to →"}
+	for _, site := range rr.sites {
+		header = append(header, site.name)
+	}
+	m := s.table("p99 by the writer's region (rows) and the validator's region (columns); missing pairs in brackets where any", header...)
+	for from, row := range rr.cells {
+		cells := []string{rr.sites[from].name}
+		for _, c := range row {
+			cell := fmtNs(pct(c.lat, 0.99))
+			if c.missing() > 0 {
+				cell += fmt.Sprintf(" (%d missing)", c.missing())
+			}
+			cells = append(cells, cell)
+		}
+		m.row(cells...)
+	}
+	r := s.table("Regions", "region", "role", "writes/s (achieved)", "writes", "messages in BLNODE_<R> (live phase)", "consumers on its server (before the validators)",
+		"consumers on BLNODE_ALL", "consumers on BLNODE_<R>", "messages in its BLNODE_ALL at the end", "republished on its live subject (live phase)")
+	for i, site := range rr.sites {
+		role := "leaf node of r0"
+		if i == 0 {
+			role = "hub"
+		}
+		r.row(site.name, role, fmt.Sprintf("%d (%.0f)", site.rate, site.achieved), strconv.Itoa(site.count),
+			fmt.Sprintf("%d (%d)", site.written, site.written-site.written0),
+			fmt.Sprintf("%d (%d)", site.consumers, site.consumersBase), strconv.Itoa(site.onAggregate), strconv.Itoa(site.onWrite),
+			strconv.FormatUint(site.aggregate, 10), strconv.FormatInt(site.republished, 10))
+	}
+	var total, live uint64
+	for _, site := range rr.sites {
+		total, live = total+site.written, live+site.written-site.written0
+	}
+	c := s.table("Cost of a validator", "validators", "ready in", "heap per validator (ready)", "RSS per validator (ready)",
+		"heap per validator (end)", "RSS per validator (end)")
+	c.row(strconv.Itoa(n), rr.readyIn.Round(time.Millisecond).String(), fmtBytes(rr.heapReady), fmtBytes(rr.rssReady),
+		fmtBytes(rr.heapEnd), fmtBytes(rr.rssEnd))
+	s.para("**Memory per validator** as in the fleet scenario: Go heap in use and VmRSS after `debug.FreeOSMemory`, ÷ %d: once all are "+
+		"ready, over the readings before they started; after the live phase, over the readings once they have closed (at a few "+
+		"validators within the noise of the process). **Consumers**: every consumer the region's server reports (`Jsz`), once the "+
+		"validators are ready and before they started, and the consumer counts of the region's two streams (stream info) once they are "+
+		"ready. A full node publishes the events of one commit in one message (`EventsPerMessage`), so messages are at most writes. "+
+		"Every region's aggregate should end with every message of every write stream, %d; and each region's live subject `%s.<r>.>` "+
+		"(counted by a core subscription in that region during the live phase) should carry every message the write streams took in the "+
+		"live phase once, %d: the copies republished in other regions do not reach it.", n, total, regionsLive, live)
+
+	b.target("regions: write × validator pairs missing", "0", fmt.Sprintf("%d of %d", rr.all.missing(), rr.all.want), rr.all.missing() == 0,
+		fmt.Sprintf("%d regions × %d validators", len(rr.sites), rr.perRegion))
+	var cells []map[string]any
+	for from, row := range rr.cells {
+		for to, c := range row {
+			f := c.figures()
+			f["from"], f["to"] = rr.sites[from].name, rr.sites[to].name
+			cells = append(cells, f)
+		}
+	}
+	var sites []map[string]any
+	for _, site := range rr.sites {
+		sites = append(sites, map[string]any{"region": site.name, "rate": site.rate, "writes": site.count, "writes_per_s": site.achieved,
+			"consumers": site.consumers, "consumers_before": site.consumersBase, "consumers_aggregate": site.onAggregate,
+			"consumers_write_stream": site.onWrite, "aggregate_msgs": site.aggregate,
+			"write_stream_msgs": site.written, "write_stream_msgs_live": site.written - site.written0, "republished": site.republished})
+	}
+	b.raw["regions"] = map[string]any{"regions": len(rr.sites), "validators_per_region": rr.perRegion, "rate": cfg.regionsRate,
+		"duration_s": cfg.regionsDur.Seconds(), "ready_s": rr.readyIn.Seconds(), "poll_ns": rr.pollNs, "cpus_live": rr.cpu,
+		"heap_per_validator_ready": rr.heapReady, "rss_per_validator_ready": rr.rssReady,
+		"heap_per_validator_end": rr.heapEnd, "rss_per_validator_end": rr.rssEnd,
+		"same": rr.same.figures(), "cross": rr.cross.figures(), "all": rr.all.figures(), "cells": cells, "sites": sites}
+	return nil
+}
