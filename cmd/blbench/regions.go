@@ -57,47 +57,58 @@ type regionSite struct {
 	writer     *fleet // blacklists through full as the fleet scenario's writer does
 	validators []*node.Node
 
-	rate, count              int     // the live phase's writes/s and writes
-	achieved                 float64 // writes/s the writer reached
-	consumersBase, consumers int     // on the region's server: before the validators, once they are ready
-	onAggregate, onWrite     int     // consumers on BLNODE_ALL and on the write stream once the validators are ready
-	aggregate                uint64  // messages in the region's BLNODE_ALL after the live phase
-	written0, written        uint64  // messages in the region's write stream before and after the live phase
-	republished              int64   // messages on the region's live subject during the live phase
+	rate, count              int    // a live phase's writes/s and writes
+	achieved                 series // writes/s the writer reached, per round
+	consumersBase, consumers int    // on the region's server: before the validators, once they are ready
+	onAggregate, onWrite     int    // consumers on BLNODE_ALL and on the write stream once the validators are ready
+	aggregate, written       uint64 // messages in the region's BLNODE_ALL and write stream at the end
+	liveMsgs                 uint64 // messages its write stream took during the live phases
+	republished              int64  // messages on the region's live subject during the live phases
 }
 
-// regionPairs are the write × validator pairs of one kind (a from → to
-// cell, same-region, cross-region, all).
-type regionPairs struct {
-	lat  []time.Duration // sorted once complete
-	want int             // pairs expected
+// regionFigures are the figures of one kind of write × validator pairs (a
+// from → to cell, same-region, cross-region, all), one per round.
+type regionFigures struct {
+	p50, p99, p999, max series // ns
+	missing             series // pairs not seen within fleetSettle
+	pairs               int    // pairs of one round
 }
 
-func (p *regionPairs) add(o *regionPairs) {
-	p.lat = append(p.lat, o.lat...)
-	p.want += o.want
+// record adds a round's figures: lat, sorted, of want pairs.
+func (f *regionFigures) record(lat []time.Duration, want int) {
+	f.p50 = append(f.p50, pct(lat, 0.5))
+	f.p99 = append(f.p99, pct(lat, 0.99))
+	f.p999 = append(f.p999, pct(lat, 0.999))
+	f.max = append(f.max, pct(lat, 1))
+	f.missing = append(f.missing, float64(want-len(lat)))
+	f.pairs = want
 }
 
-func (p *regionPairs) missing() int { return p.want - len(p.lat) }
+func (f *regionFigures) missed() float64 {
+	var m float64
+	for _, x := range f.missing {
+		m += x
+	}
+	return m
+}
 
-// figures returns p50, p99, p99.9 and max in ns.
-func (p *regionPairs) figures() map[string]any {
-	return map[string]any{"pairs": p.want, "seen": len(p.lat), "missing": p.missing(),
-		"p50_ns": pct(p.lat, 0.5), "p99_ns": pct(p.lat, 0.99), "p999_ns": pct(p.lat, 0.999), "max_ns": pct(p.lat, 1)}
+func (f *regionFigures) raw() map[string]any {
+	return map[string]any{"pairs_per_round": f.pairs, "p50_ns": f.p50, "p99_ns": f.p99, "p999_ns": f.p999, "max_ns": f.max, "missing": f.missing}
 }
 
 // regionsRun is what the scenario measured.
 type regionsRun struct {
-	sites                []*regionSite
-	perRegion            int // validators per region
-	readyIn              time.Duration
-	heapReady, rssReady  float64 // bytes per validator, over the process before they started
-	heapEnd, rssEnd      float64 // bytes per validator after the live phase, over the process once they have closed
-	cells                [][]*regionPairs
-	same, cross, all     regionPairs
-	pollNs               float64 // the pollers' mean interval
-	cpu                  float64 // this process's CPU over the live phase, in CPUs (CPU time ÷ wall time)
-	writes, observations int
+	sites               []*regionSite
+	perRegion           int // validators per region
+	readyIn             time.Duration
+	heapReady, rssReady float64 // bytes per validator, over the process before they started
+	heapEnd, rssEnd     float64 // bytes per validator after the last round, over the process once they have closed
+	cells               [][]*regionFigures
+	same, cross, all    regionFigures
+	pollNs              series // the pollers' mean interval, per round
+	cpu                 series // this process's CPU over a live phase, in CPUs (CPU time ÷ wall time), per round
+	writes              int    // writes of one round
+	observations        int
 }
 
 func (b *bench) runRegions(ctx context.Context, s *section) error {
@@ -113,6 +124,13 @@ func (b *bench) runRegions(ctx context.Context, s *section) error {
 	}
 	defer servers.shutdown()
 	rr := &regionsRun{perRegion: cfg.regionsValidators}
+	rr.cells = make([][]*regionFigures, cfg.regionsCount)
+	for from := range rr.cells {
+		rr.cells[from] = make([]*regionFigures, cfg.regionsCount)
+		for to := range rr.cells[from] {
+			rr.cells[from][to] = &regionFigures{}
+		}
+	}
 	exp := time.Now().Add(24 * time.Hour).Unix()
 	for i, srv := range servers {
 		site := &regionSite{name: regionName(i), stream: regionStream(i), server: srv}
@@ -247,13 +265,10 @@ func (b *bench) runRegions(ctx context.Context, s *section) error {
 	b.logf("regions: %d validators ready in %v; per validator heap %s, RSS %s", n, rr.readyIn.Round(time.Millisecond),
 		fmtBytes(rr.heapReady), fmtBytes(rr.rssReady))
 
-	for _, site := range rr.sites {
-		if site.written0, err = streamMsgs(ctx, site.js, site.stream); err != nil {
-			return err
+	for round := range cfg.rounds {
+		if err := rr.live(ctx, b, all, round); err != nil {
+			return fmt.Errorf("round %d: %w", round+1, err)
 		}
-	}
-	if err := rr.live(ctx, b, all); err != nil {
-		return err
 	}
 	for _, site := range rr.sites {
 		if site.written, err = streamMsgs(ctx, site.js, site.stream); err != nil {
@@ -270,13 +285,20 @@ func (b *bench) runRegions(ctx context.Context, s *section) error {
 	return b.reportRegions(s, rr)
 }
 
-// live writes in every region at once, each region's share of the rate
-// through its full node, open loop, while pollers watch every validator,
-// and sorts what they saw into from → to cells.
-func (rr *regionsRun) live(ctx context.Context, b *bench, all []*node.Node) error {
+// live is one round: writes in every region at once, each region's share
+// of the rate through its full node, open loop, while pollers watch every
+// validator; what they saw is sorted into from → to cells.
+func (rr *regionsRun) live(ctx context.Context, b *bench, all []*node.Node, round int) error {
 	checks := make([]func(string) (bool, error), len(all))
 	for i, v := range all {
 		checks[i] = v.Check
+	}
+	written0 := make([]uint64, len(rr.sites))
+	for i, site := range rr.sites {
+		var err error
+		if written0[i], err = streamMsgs(ctx, site.js, site.stream); err != nil {
+			return err
+		}
 	}
 	// What each region's aggregate republishes, counted on the region's
 	// own live subject by a core subscription on blbench's connection.
@@ -306,68 +328,82 @@ func (rr *regionsRun) live(ctx context.Context, b *bench, all []*node.Node) erro
 		polling.Go(func() { results[i] = observe.PollAll(pctx, checks, ins[i], base, fleetPoll, runtime.GOMAXPROCS(0)) })
 	}
 	errs := make([]error, len(rr.sites))
+	achieved := make([]float64, len(rr.sites))
 	for i, site := range rr.sites {
 		writing.Go(func() {
 			defer close(ins[i])
-			site.achieved, errs[i] = site.writer.write(ctx, site.count, site.rate, "regions-live-"+site.name, func(p *observe.Probe) {
+			tag := fmt.Sprintf("regions-live-%d-%s", round, site.name)
+			achieved[i], errs[i] = site.writer.write(ctx, site.count, site.rate, tag, func(p *observe.Probe) {
 				p.Acked = time.Since(base)
 				ins[i] <- p
 			})
 		})
 	}
-	b.logf("regions: writing %d blacklistings at %d/s in total for %v, in all %d regions", rr.writes, b.cfg.regionsRate, b.cfg.regionsDur, len(rr.sites))
 	writing.Wait()
 	settle := time.AfterFunc(fleetSettle, cancel)
 	polling.Wait()
 	settle.Stop()
-	rr.cpu = float64(selfCPU()-cpu0) / float64(time.Since(base))
+	cpu := float64(selfCPU()-cpu0) / float64(time.Since(base))
 	for i, err := range errs {
 		if err != nil {
 			return fmt.Errorf("writes in %s: %w", rr.sites[i].name, err)
 		}
 	}
 	for i, site := range rr.sites {
-		site.republished = counts[i].Load()
+		written, err := streamMsgs(ctx, site.js, site.stream)
+		if err != nil {
+			return err
+		}
+		site.liveMsgs += written - written0[i]
+		site.republished += counts[i].Load()
+		site.achieved = append(site.achieved, achieved[i])
 	}
 	var polls int
 	var waited time.Duration
-	rr.cells = make([][]*regionPairs, len(rr.sites))
+	cells := make([][][]time.Duration, len(rr.sites))
 	for from, res := range results {
-		rr.cells[from] = make([]*regionPairs, len(rr.sites))
-		for to := range rr.sites {
-			rr.cells[from][to] = &regionPairs{want: rr.sites[from].count * rr.perRegion}
-		}
+		cells[from] = make([][]time.Duration, len(rr.sites))
 		for i, r := range res {
 			if r.Err != nil {
 				return fmt.Errorf("validator %s: %w", all[i].ID(), r.Err)
 			}
-			c := rr.cells[from][i/rr.perRegion]
-			c.lat = append(c.lat, r.Lat...)
+			to := i / rr.perRegion
+			cells[from][to] = append(cells[from][to], r.Lat...)
 			polls, waited = polls+r.Polls, waited+r.Waiting
 		}
 	}
-	for from, row := range rr.cells {
-		for to, c := range row {
-			slices.Sort(c.lat)
+	var same, cross []time.Duration
+	var sameWant, crossWant int
+	for from, row := range cells {
+		for to, lat := range row {
+			slices.Sort(lat)
+			want := rr.sites[from].count * rr.perRegion
+			rr.cells[from][to].record(lat, want)
 			if from == to {
-				rr.same.add(c)
+				same, sameWant = append(same, lat...), sameWant+want
 			} else {
-				rr.cross.add(c)
+				cross, crossWant = append(cross, lat...), crossWant+want
 			}
-			rr.all.add(c)
 		}
 	}
-	for _, p := range []*regionPairs{&rr.same, &rr.cross, &rr.all} {
-		slices.Sort(p.lat)
-	}
-	rr.observations = len(rr.all.lat)
+	slices.Sort(same)
+	slices.Sort(cross)
+	rr.same.record(same, sameWant)
+	rr.cross.record(cross, crossWant)
+	both := append(same, cross...)
+	slices.Sort(both)
+	rr.all.record(both, sameWant+crossWant)
+	rr.observations += len(both)
+	pollNs := 0.0
 	if polls > 0 {
-		rr.pollNs = float64(waited) / float64(polls)
+		pollNs = float64(waited) / float64(polls)
 	}
-	b.logf("regions: this process used %.2f CPUs over the live phase", rr.cpu)
-	b.logf("regions: same-region p50 %s p99 %s max %s, %d missing; cross-region p50 %s p99 %s max %s, %d missing",
-		fmtNs(pct(rr.same.lat, 0.5)), fmtNs(pct(rr.same.lat, 0.99)), fmtNs(pct(rr.same.lat, 1)), rr.same.missing(),
-		fmtNs(pct(rr.cross.lat, 0.5)), fmtNs(pct(rr.cross.lat, 0.99)), fmtNs(pct(rr.cross.lat, 1)), rr.cross.missing())
+	rr.pollNs = append(rr.pollNs, pollNs)
+	rr.cpu = append(rr.cpu, cpu)
+	last := func(s series) string { return fmtNs(s[len(s)-1]) }
+	b.logf("regions round %d: same-region p50 %s p99 %s max %s, %.0f missing; cross-region p50 %s p99 %s max %s, %.0f missing; poll %s; the process used %.2f CPUs",
+		round+1, last(rr.same.p50), last(rr.same.p99), last(rr.same.max), rr.same.missing[len(rr.same.missing)-1],
+		last(rr.cross.p50), last(rr.cross.p99), last(rr.cross.max), rr.cross.missing[len(rr.cross.missing)-1], fmtNs(pollNs), cpu)
 	return nil
 }
 
@@ -533,90 +569,94 @@ func (b *bench) reportRegions(s *section, rr *regionsRun) error {
 		"validator, following `BLNODE_ALL`), each with its own data dir, NATS connection to its region's server, subscription and replica: "+
 		"%d validators in all.",
 		len(rr.sites), runtime.NumCPU(), regionsLive, rr.perRegion, n)
-	s.para("**Writes**: %d blacklistings/s in total, spread over the regions and made at once in every region for %v, each region's through "+
-		"its full node's `Blacklist` (durable, with its outbox entry), open loop, at most %d in flight per region, as the fleet scenario writes. "+
-		"**Propagation**: for every write × validator, the time from `Blacklist` returning to that validator's in-process `Check` answering "+
-		"true (`observe.PollAll`, one poller per writing region, each with GOMAXPROCS goroutines over every validator, checking every %v; the "+
-		"mean real interval was %s and adds up to one interval to each latency). This process (every server, node, writer and "+
-		"poller) used %.2f of the machine's %d CPUs over the live phase and its settling (getrusage). A pair not seen %v after the last write is **missing**. "+
-		"Same-region pairs are a write and a validator of the same region (through the region's own write stream and aggregate); "+
-		"cross-region pairs go through the leaf links (the aggregate of the validator's region sourcing the writer's region's stream). "+
-		"One live phase; percentiles over every pair of it.",
-		cfg.regionsRate, cfg.regionsDur, fleetSlots, fleetPoll, fmtNs(rr.pollNs), rr.cpu, runtime.NumCPU(), fleetSettle)
-	t := s.table("Propagation, write acknowledged → validator's check true", "pairs", "write × validator pairs", "p50", "p99", "p99.9", "max", "missing")
+	s.para("**Writes**: %d blacklistings/s in total, spread over the regions and made at once in every region, each region's through "+
+		"its full node's `Blacklist` (durable, with its outbox entry), open loop, at most %d in flight per region, as the fleet scenario writes; "+
+		"%d rounds, each a live phase of %v. **Propagation**: for every write × validator, the time from `Blacklist` returning to that "+
+		"validator's in-process `Check` answering true (`observe.PollAll`, one poller per writing region, each with GOMAXPROCS goroutines "+
+		"over every validator, checking every %v; the mean real interval, %s (median of rounds), adds up to one interval to each latency). "+
+		"A pair not seen %v after a round's last write is **missing**. Same-region pairs are a write and a validator of the same region "+
+		"(through the region's own write stream and aggregate); cross-region pairs go through the leaf links (the aggregate of the "+
+		"validator's region sourcing the writer's region's stream). Percentiles are over every pair of a round; the tables give min / "+
+		"median / max over rounds. This process (every server, node, writer and poller) used %s of the machine's %d CPUs over a live "+
+		"phase and its settling (getrusage, min / median / max over rounds); the load average in the machine section says what else ran.",
+		cfg.regionsRate, fleetSlots, cfg.rounds, cfg.regionsDur, fleetPoll, fmtNs(rr.pollNs.summary().Median), fleetSettle,
+		rr.cpu.summary().format(fmtFloat(2, "")), runtime.NumCPU())
+	t := s.table(fmt.Sprintf("Propagation, write acknowledged → validator's check true, min / **median** / max over %d rounds", cfg.rounds),
+		"pairs", "write × validator pairs per round", "p50", "p99", "p99.9", "max", "missing (all rounds)")
 	for _, row := range []struct {
 		name string
-		p    *regionPairs
+		f    *regionFigures
 	}{{"same region", &rr.same}, {"cross region", &rr.cross}, {"all", &rr.all}} {
-		t.row(row.name, strconv.Itoa(row.p.want), fmtNs(pct(row.p.lat, 0.5)), fmtNs(pct(row.p.lat, 0.99)), fmtNs(pct(row.p.lat, 0.999)),
-			fmtNs(pct(row.p.lat, 1)), strconv.Itoa(row.p.missing()))
+		t.row(row.name, strconv.Itoa(row.f.pairs), row.f.p50.summary().format(fmtNs), row.f.p99.summary().format(fmtNs),
+			row.f.p999.summary().format(fmtNs), row.f.max.summary().format(fmtNs), fmt.Sprintf("%.0f", row.f.missed()))
 	}
 	header := []string{"from ↓ to →"}
 	for _, site := range rr.sites {
 		header = append(header, site.name)
 	}
-	m := s.table("p99 by the writer's region (rows) and the validator's region (columns); missing pairs in brackets where any", header...)
+	m := s.table("p99 by the writer's region (rows) and the validator's region (columns), median of rounds; missing pairs (all rounds) in brackets where any", header...)
 	for from, row := range rr.cells {
 		cells := []string{rr.sites[from].name}
 		for _, c := range row {
-			cell := fmtNs(pct(c.lat, 0.99))
-			if c.missing() > 0 {
-				cell += fmt.Sprintf(" (%d missing)", c.missing())
+			cell := fmtNs(c.p99.summary().Median)
+			if c.missed() > 0 {
+				cell += fmt.Sprintf(" (%.0f missing)", c.missed())
 			}
 			cells = append(cells, cell)
 		}
 		m.row(cells...)
 	}
-	r := s.table("Regions", "region", "role", "writes/s (achieved)", "writes", "messages in BLNODE_<R> (live phase)", "consumers on its server (before the validators)",
-		"consumers on BLNODE_ALL", "consumers on BLNODE_<R>", "messages in its BLNODE_ALL at the end", "republished on its live subject (live phase)")
+	var total, live uint64
+	for _, site := range rr.sites {
+		total, live = total+site.written, live+site.liveMsgs
+	}
+	r := s.table("Regions", "region", "role", "writes/s (achieved, median of rounds)", "writes per round", "messages in BLNODE_<R> (live phases)",
+		"consumers on its server (before the validators)", "consumers on BLNODE_ALL", "consumers on BLNODE_<R>", "messages in its BLNODE_ALL at the end",
+		"republished on its live subject (live phases)")
 	for i, site := range rr.sites {
 		role := "leaf node of r0"
 		if i == 0 {
 			role = "hub"
 		}
-		r.row(site.name, role, fmt.Sprintf("%d (%.0f)", site.rate, site.achieved), strconv.Itoa(site.count),
-			fmt.Sprintf("%d (%d)", site.written, site.written-site.written0),
-			fmt.Sprintf("%d (%d)", site.consumers, site.consumersBase), strconv.Itoa(site.onAggregate), strconv.Itoa(site.onWrite),
-			strconv.FormatUint(site.aggregate, 10), strconv.FormatInt(site.republished, 10))
-	}
-	var total, live uint64
-	for _, site := range rr.sites {
-		total, live = total+site.written, live+site.written-site.written0
+		r.row(site.name, role, fmt.Sprintf("%d (%.0f)", site.rate, site.achieved.summary().Median), strconv.Itoa(site.count),
+			fmt.Sprintf("%d (%d)", site.written, site.liveMsgs), fmt.Sprintf("%d (%d)", site.consumers, site.consumersBase),
+			strconv.Itoa(site.onAggregate), strconv.Itoa(site.onWrite), strconv.FormatUint(site.aggregate, 10), strconv.FormatInt(site.republished, 10))
 	}
 	c := s.table("Cost of a validator", "validators", "ready in", "heap per validator (ready)", "RSS per validator (ready)",
 		"heap per validator (end)", "RSS per validator (end)")
 	c.row(strconv.Itoa(n), rr.readyIn.Round(time.Millisecond).String(), fmtBytes(rr.heapReady), fmtBytes(rr.rssReady),
 		fmtBytes(rr.heapEnd), fmtBytes(rr.rssEnd))
 	s.para("**Memory per validator** as in the fleet scenario: Go heap in use and VmRSS after `debug.FreeOSMemory`, ÷ %d: once all are "+
-		"ready, over the readings before they started; after the live phase, over the readings once they have closed (at a few "+
+		"ready, over the readings before they started; after the last round, over the readings once they have closed (at a few "+
 		"validators within the noise of the process). **Consumers**: every consumer the region's server reports (`Jsz`), once the "+
 		"validators are ready and before they started, and the consumer counts of the region's two streams (stream info) once they are "+
-		"ready. A full node publishes the events of one commit in one message (`EventsPerMessage`), so messages are at most writes. "+
-		"Every region's aggregate should end with every message of every write stream, %d; and each region's live subject `%s.<r>.>` "+
-		"(counted by a core subscription in that region during the live phase) should carry every message the write streams took in the "+
-		"live phase once, %d: the copies republished in other regions do not reach it.", n, total, regionsLive, live)
+		"ready. A full node publishes the events of one commit in one message (`EventsPerMessage`), so messages are at most writes (a "+
+		"write stream's count in brackets is what it took during the live phases). Every region's aggregate should end with every "+
+		"message of every write stream, %d; and each region's live subject `%s.<r>.>` (counted by a core subscription in that region "+
+		"during the live phases) should carry every message the write streams took in the live phases once, %d: the copies "+
+		"republished in other regions do not reach it.", n, total, regionsLive, live)
 
-	b.target("regions: write × validator pairs missing", "0", fmt.Sprintf("%d of %d", rr.all.missing(), rr.all.want), rr.all.missing() == 0,
-		fmt.Sprintf("%d regions × %d validators", len(rr.sites), rr.perRegion))
+	b.target("regions: write × validator pairs missing", "0", fmt.Sprintf("%.0f of %d", rr.all.missed(), rr.all.pairs*len(rr.all.missing)),
+		rr.all.missed() == 0, fmt.Sprintf("%d regions × %d validators", len(rr.sites), rr.perRegion))
 	var cells []map[string]any
 	for from, row := range rr.cells {
 		for to, c := range row {
-			f := c.figures()
+			f := c.raw()
 			f["from"], f["to"] = rr.sites[from].name, rr.sites[to].name
 			cells = append(cells, f)
 		}
 	}
 	var sites []map[string]any
 	for _, site := range rr.sites {
-		sites = append(sites, map[string]any{"region": site.name, "rate": site.rate, "writes": site.count, "writes_per_s": site.achieved,
+		sites = append(sites, map[string]any{"region": site.name, "rate": site.rate, "writes_per_round": site.count, "writes_per_s": site.achieved,
 			"consumers": site.consumers, "consumers_before": site.consumersBase, "consumers_aggregate": site.onAggregate,
-			"consumers_write_stream": site.onWrite, "aggregate_msgs": site.aggregate,
-			"write_stream_msgs": site.written, "write_stream_msgs_live": site.written - site.written0, "republished": site.republished})
+			"consumers_write_stream": site.onWrite, "aggregate_msgs": site.aggregate, "write_stream_msgs": site.written,
+			"write_stream_msgs_live": site.liveMsgs, "republished": site.republished})
 	}
 	b.raw["regions"] = map[string]any{"regions": len(rr.sites), "validators_per_region": rr.perRegion, "rate": cfg.regionsRate,
-		"duration_s": cfg.regionsDur.Seconds(), "ready_s": rr.readyIn.Seconds(), "poll_ns": rr.pollNs, "cpus_live": rr.cpu,
+		"duration_s": cfg.regionsDur.Seconds(), "rounds": cfg.rounds, "writes_per_round": rr.writes, "ready_s": rr.readyIn.Seconds(), "poll_ns": rr.pollNs, "cpus_live": rr.cpu,
 		"heap_per_validator_ready": rr.heapReady, "rss_per_validator_ready": rr.rssReady,
-		"heap_per_validator_end": rr.heapEnd, "rss_per_validator_end": rr.rssEnd,
-		"same": rr.same.figures(), "cross": rr.cross.figures(), "all": rr.all.figures(), "cells": cells, "sites": sites}
+		"heap_per_validator_end": rr.heapEnd, "rss_per_validator_end": rr.rssEnd, "observations": rr.observations,
+		"same": rr.same.raw(), "cross": rr.cross.raw(), "all": rr.all.raw(), "cells": cells, "sites": sites}
 	return nil
 }
