@@ -25,7 +25,8 @@ func TestQuickRun(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	args := []string{"-quick", "-allow-missing", "-out", out, "-timeout", "3m", "-rounds", "1", "-duration", "40ms",
 		"-prop-duration", "100ms", "-clients", "4", "-sizes", "check=2000,replay=2000,flush=2000,memory=500/2000,verify=1/4,write=1/8,validators=2",
-		"-fleet-sizes", "2,3", "-fleet-duration", "200ms", "-fleet-idle", "200ms"}
+		"-fleet-sizes", "2,3", "-fleet-duration", "200ms", "-fleet-idle", "200ms",
+		"-regions-count", "2", "-regions-validators", "2", "-regions-duration", "1s"}
 	if err := run(ctx, args, &stdout, &stderr); err != nil {
 		t.Fatalf("blbench %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
 	}
@@ -40,7 +41,10 @@ func TestQuickRun(t *testing.T) {
 		"## Fleet at scale: N validators in one process",
 		// A row per fleet size and rate, a cost row per size, the targets.
 		"| 2 | 1000 |", "| 2 | 100 |", "| 3 | 1000 |", "| 3 | 100 |", "| fleet propagation p99, 200 validators at 1000 writes/s |",
-		"| validator RSS, idle |", "| validator CPU per live event |", "| fleet: write × validator pairs missing | 0 | 0 of "} {
+		"| validator RSS, idle |", "| validator CPU per live event |", "| fleet: write × validator pairs missing | 0 | 0 of ",
+		// Same- and cross-region rows, the from → to table, none missing.
+		"## Regions: a multi-region fleet in one process", "| same region | 200 |", "| cross region | 200 |", "| from ↓ to → | r0 | r1 |",
+		"| regions: write × validator pairs missing | 0 | 0 of 400 |"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("report lacks %q", want)
 		}
@@ -65,7 +69,7 @@ func TestQuickRun(t *testing.T) {
 	if err != nil || json.Unmarshal(data, &raw) != nil {
 		t.Fatalf("results.json: %v", err)
 	}
-	for _, k := range []string{"check", "verify", "write", "propagation", "replay", "flush", "memory", "fleet", "targets"} {
+	for _, k := range []string{"check", "verify", "write", "propagation", "replay", "flush", "memory", "fleet", "regions", "targets"} {
 		if _, ok := raw[k]; !ok {
 			t.Errorf("results.json lacks %q", k)
 		}
@@ -126,6 +130,38 @@ func TestParseFleetFlags(t *testing.T) {
 			}
 			if err != nil || joinInts(c.fleetSizes) != tc.sizes || joinInts(c.fleetRates) != tc.rates {
 				t.Fatalf("parseFlags(%q): sizes %v rates %v (%v); want %s and %s", tc.args, c.fleetSizes, c.fleetRates, err, tc.sizes, tc.rates)
+			}
+		})
+	}
+}
+
+func TestParseRegionsFlags(t *testing.T) {
+	for _, tc := range []struct {
+		name                    string
+		args                    []string
+		count, validators, rate int
+		dur                     time.Duration
+		bad                     bool
+	}{
+		{name: "default", count: 5, validators: 40, rate: 100, dur: 10 * time.Second},
+		{name: "quick", args: []string{"-quick", "-out", t.TempDir()}, count: 5, validators: 4, rate: 100, dur: time.Second},
+		{name: "given", args: []string{"-regions-count", "2", "-regions-validators", "3", "-regions-rate", "10", "-regions-duration", "2s"},
+			count: 2, validators: 3, rate: 10, dur: 2 * time.Second},
+		{name: "one region", args: []string{"-regions-count", "1"}, bad: true},
+		{name: "negative validators", args: []string{"-regions-validators", "-1"}, bad: true},
+		{name: "rate below one per region", args: []string{"-regions-count", "5", "-regions-rate", "4"}, bad: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := parseFlags(tc.args, io.Discard)
+			if tc.bad {
+				if err == nil {
+					t.Fatalf("parseFlags(%q) = %d regions × %d validators at %d/s, want an error", tc.args, c.regionsCount, c.regionsValidators, c.regionsRate)
+				}
+				return
+			}
+			if err != nil || c.regionsCount != tc.count || c.regionsValidators != tc.validators || c.regionsRate != tc.rate || c.regionsDur != tc.dur {
+				t.Fatalf("parseFlags(%q): %d regions × %d validators at %d/s for %v (%v); want %d × %d at %d/s for %v", tc.args,
+					c.regionsCount, c.regionsValidators, c.regionsRate, c.regionsDur, err, tc.count, tc.validators, tc.rate, tc.dur)
 			}
 		})
 	}

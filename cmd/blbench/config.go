@@ -14,7 +14,7 @@ import (
 )
 
 // allScenarios in the order they run.
-var allScenarios = []string{"check", "verify", "write", "propagation", "replay", "flush", "memory", "fleet"}
+var allScenarios = []string{"check", "verify", "write", "propagation", "replay", "flush", "memory", "fleet", "regions"}
 
 // config is what the flags say.
 type config struct {
@@ -43,6 +43,11 @@ type config struct {
 	cpuProfile   string
 	keep         bool
 	command      string // the command line, for the report
+
+	regionsCount      int           // regions of the regions scenario; default 5
+	regionsValidators int           // validators per region; default 40 (quick 4)
+	regionsRate       int           // writes/s over every region together; default 100
+	regionsDur        time.Duration // the regions scenario's live phase; default 10s (quick 1s)
 }
 
 // sizes are the data sizes and load levels.
@@ -162,6 +167,10 @@ func parseFlags(args []string, stderr io.Writer) (c config, err error) {
 	fs.DurationVar(&c.fleetIdle, "fleet-idle", 0, "the fleet's idle window, for idle CPU and JetStream API requests (default 3s; -quick 500ms)")
 	fs.IntVar(&c.fleetServers, "fleet-servers", 3, "NATS servers of the fleet scenario: 1, or 3 (a cluster; the stream has as many replicas)")
 	fs.StringVar(&c.fleetHeap, "fleet-heapprofile", "", "write a heap profile of this process to `PREFIX`-N.pprof once each fleet of N validators is ready")
+	fs.IntVar(&c.regionsCount, "regions-count", 5, "regions of the regions scenario (at least 2): one NATS server and JetStream domain each, region 0 the hub of the others' leaf nodes")
+	fs.IntVar(&c.regionsValidators, "regions-validators", 0, "validators per region of the regions scenario (default 40; -quick 4)")
+	fs.IntVar(&c.regionsRate, "regions-rate", 100, "writes per second of the regions scenario, all regions together (spread over them; at least one per region)")
+	fs.DurationVar(&c.regionsDur, "regions-duration", 0, "how long the regions scenario writes (default 10s; -quick 1s)")
 	fs.DurationVar(&c.timeout, "timeout", 0, "stop everything after this long (default 45m; -quick 3m)")
 	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of this process (the in-process nodes and the load generator) to this file")
 	fs.BoolVar(&c.keep, "keep", false, "keep the temp dir (data dirs, logs) for inspection")
@@ -211,6 +220,19 @@ func parseFlags(args []string, stderr io.Writer) (c config, err error) {
 	def(&c.timeout, 45*time.Minute, 3*time.Minute)
 	def(&c.fleetDur, 5*time.Second, 500*time.Millisecond)
 	def(&c.fleetIdle, 3*time.Second, 500*time.Millisecond)
+	def(&c.regionsDur, 10*time.Second, time.Second)
+	if c.regionsValidators == 0 {
+		c.regionsValidators = 40
+		if c.quick {
+			c.regionsValidators = 4
+		}
+	}
+	if c.regionsCount < 2 || c.regionsValidators < 1 {
+		return c, fmt.Errorf("-regions-count %d -regions-validators %d: want at least 2 regions and 1 validator per region", c.regionsCount, c.regionsValidators)
+	}
+	if c.regionsRate < c.regionsCount {
+		return c, fmt.Errorf("-regions-rate %d: want at least one write per second per region (%d)", c.regionsRate, c.regionsCount)
+	}
 	if *fleetSizes == "" {
 		*fleetSizes = "10,100,200,500,1000"
 		if c.quick {

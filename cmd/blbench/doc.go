@@ -9,6 +9,7 @@
 //	go run ./cmd/blbench -quick               # small sizes, under a minute, report in a temp dir
 //	go run ./cmd/blbench -scenarios check,write -rounds 7 -out /tmp/b
 //	go run ./cmd/blbench -scenarios fleet -fleet-sizes 10,100,200 -fleet-rates 1000,100 -fleet-duration 5s
+//	go run ./cmd/blbench -scenarios regions -regions-count 5 -regions-validators 40 -regions-rate 100
 //
 // It starts everything itself on loopback: blnode nodes in-process
 // (node.New) and as processes of the blnode binary (built into a temp dir),
@@ -19,6 +20,11 @@
 // each validator with its own data dir, NATS connection, subscription and
 // replica, and reports per N propagation percentiles, what is missing, and
 // a validator's memory and CPU (live and idle).
+// The regions scenario lays out deploy/multi-region in one process: R
+// regions, each one nats-server with its own JetStream domain (region 0 the
+// hub, the others its leaf nodes), a write stream and an aggregate per
+// region, a full node and V validators per region, writes in every region;
+// it reports same-region and cross-region propagation.
 // It stops everything it started, and every load loop is bounded in count
 // and time.
 //
