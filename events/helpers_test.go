@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/pprof"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -297,7 +299,9 @@ func runSubscriber(t testing.TB, s *events.Subscriber) (stop func()) {
 					t.Errorf("Subscriber.Run: %v", err)
 				}
 			case <-time.After(10 * time.Second):
-				t.Errorf("Subscriber.Run did not return after cancel")
+				var stacks strings.Builder
+				_ = pprof.Lookup("goroutine").WriteTo(&stacks, 1)
+				t.Errorf("Subscriber.Run did not return after cancel; goroutines:\n%s", stacks.String())
 			}
 		})
 	}

@@ -773,7 +773,10 @@ func (s *Subscriber) consume(ctx context.Context, start uint64, catchingUp, toLi
 	closed := cc.Closed()
 	defer func() {
 		close(done) // release a handler blocked on ch
-		cc.Stop()
+		// Stop waits for the lock an ordered consumer holds while it
+		// recreates its consumer, retrying for as long as the server is
+		// away (nats.go 1.55): it must not hold the session, nor Run, up.
+		go cc.Stop()
 		t := time.NewTimer(stopTimeout)
 		defer t.Stop()
 		select {
@@ -899,11 +902,19 @@ func (s *Subscriber) drain(ctx context.Context, f feed) (progressed bool, err er
 			for len(batch) < s.cfg.MaxBatch {
 				select {
 				case it := <-f.ch:
-					batch = append(batch, s.preview(it))
+					next := s.preview(it)
+					batch = append(batch, next)
+					if pending < burst && !next.previewed {
+						// Not in force until committed: no waiting for
+						// more.
+						break gather
+					}
 				case <-timer.C:
 					break gather
 				case <-ctx.Done():
-					return progressed, nil
+					// Stopping: what has arrived is applied (a
+					// stopping node commits it, if its Applier can).
+					break gather
 				}
 			}
 			timer.Stop()

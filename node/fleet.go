@@ -85,6 +85,13 @@ func newFleet(n *Node) (*fleet, error) {
 	// on the server per validator. A full node's replica keeps a consumer,
 	// and so the record of exactly what it applied.
 	sc.Live = cfg.Role == RoleValidator && cfg.ValidatorFollow == FollowLive
+	if cfg.Role == RoleValidator {
+		// Blacklistings are in force from their arrival (Preview), and the
+		// stream is a validator's durable copy: commit them in batches of
+		// up to half a second, which costs the store far less per event.
+		// Other events are committed at once.
+		sc.PreviewWait = 500 * time.Millisecond
+	}
 	f.sub, err = events.NewSubscriber(f.js, &applier{n: n}, sc)
 	if err != nil {
 		f.close()
