@@ -192,6 +192,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 		"flush":       b.runFlush,
 		"memory":      b.runMemory,
 		"fleet":       b.runFleet,
+		"join":        b.runJoin,
 	}
 	titles := map[string]string{
 		"check":       "Check: is this jti revoked?",
@@ -202,6 +203,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 		"flush":       "Flush under load",
 		"memory":      "Memory per blacklisted entry",
 		"fleet":       "Fleet at scale: N validators in one process",
+		"join":        "Join: empty validators at a large revocation set",
 	}
 	for _, name := range cfg.scenarios {
 		if ctx.Err() != nil {
