@@ -193,6 +193,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 		"memory":      b.runMemory,
 		"fleet":       b.runFleet,
 		"regions":     b.runRegions,
+		"join":        b.runJoin,
 	}
 	titles := map[string]string{
 		"check":       "Check: is this jti revoked?",
@@ -204,6 +205,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 		"memory":      "Memory per blacklisted entry",
 		"fleet":       "Fleet at scale: N validators in one process",
 		"regions":     "Regions: a multi-region fleet in one process",
+		"join":        "Join: empty validators at a large revocation set",
 	}
 	for _, name := range cfg.scenarios {
 		if ctx.Err() != nil {

@@ -26,7 +26,7 @@ func TestQuickRun(t *testing.T) {
 	args := []string{"-quick", "-allow-missing", "-out", out, "-timeout", "3m", "-rounds", "1", "-duration", "40ms",
 		"-prop-duration", "100ms", "-clients", "4", "-sizes", "check=2000,replay=2000,flush=2000,memory=500/2000,verify=1/4,write=1/8,validators=2",
 		"-fleet-sizes", "2,3", "-fleet-duration", "200ms", "-fleet-idle", "200ms",
-		"-regions-count", "2", "-regions-validators", "2", "-regions-duration", "1s"}
+		"-regions-count", "2", "-regions-validators", "2", "-regions-duration", "1s", "-join-events", "2000", "-join-validators", "3"}
 	if err := run(ctx, args, &stdout, &stderr); err != nil {
 		t.Fatalf("blbench %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
 	}
@@ -44,7 +44,10 @@ func TestQuickRun(t *testing.T) {
 		"| validator RSS, idle |", "| validator CPU per live event |", "| fleet: write × validator pairs missing | 0 | 0 of ",
 		// Same- and cross-region rows, the from → to table, none missing.
 		"## Regions: a multi-region fleet in one process", "| same region | 200 |", "| cross region | 200 |", "| from ↓ to → | r0 | r1 |",
-		"| regions: write × validator pairs missing | 0 | 0 of 400 |"} {
+		"| regions: write × validator pairs missing | 0 | 0 of 400 |",
+		"## Join: empty validators at a large revocation set", "| from the snapshot |", "| without a snapshot (the whole stream) | ",
+		"| an empty validator ready, joining from a snapshot |", "| 3 validators started together all ready |",
+		"| validator memory per live revocation |"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("report lacks %q", want)
 		}
@@ -69,7 +72,7 @@ func TestQuickRun(t *testing.T) {
 	if err != nil || json.Unmarshal(data, &raw) != nil {
 		t.Fatalf("results.json: %v", err)
 	}
-	for _, k := range []string{"check", "verify", "write", "propagation", "replay", "flush", "memory", "fleet", "regions", "targets"} {
+	for _, k := range []string{"check", "verify", "write", "propagation", "replay", "flush", "memory", "fleet", "regions", "join", "targets"} {
 		if _, ok := raw[k]; !ok {
 			t.Errorf("results.json lacks %q", k)
 		}
@@ -162,6 +165,34 @@ func TestParseRegionsFlags(t *testing.T) {
 			if err != nil || c.regionsCount != tc.count || c.regionsValidators != tc.validators || c.regionsRate != tc.rate || c.regionsDur != tc.dur {
 				t.Fatalf("parseFlags(%q): %d regions × %d validators at %d/s for %v (%v); want %d × %d at %d/s for %v", tc.args,
 					c.regionsCount, c.regionsValidators, c.regionsRate, c.regionsDur, err, tc.count, tc.validators, tc.rate, tc.dur)
+			}
+		})
+	}
+}
+
+func TestParseJoinFlags(t *testing.T) {
+	for _, tc := range []struct {
+		name               string
+		args               []string
+		events, validators int
+		bad                bool
+	}{
+		{name: "default", events: 1_000_000, validators: 100},
+		{name: "quick", args: []string{"-quick", "-out", t.TempDir()}, events: 20_000, validators: 10},
+		{name: "given", args: []string{"-join-events", "5000", "-join-validators", "7"}, events: 5000, validators: 7},
+		{name: "negative", args: []string{"-join-events", "-1"}, bad: true},
+		{name: "not a number", args: []string{"-join-validators", "many"}, bad: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := parseFlags(tc.args, io.Discard)
+			if tc.bad {
+				if err == nil {
+					t.Fatalf("parseFlags(%q) = %d events, %d validators; want an error", tc.args, c.joinEvents, c.joinVals)
+				}
+				return
+			}
+			if err != nil || c.joinEvents != tc.events || c.joinVals != tc.validators {
+				t.Fatalf("parseFlags(%q): %d events, %d validators (%v); want %d and %d", tc.args, c.joinEvents, c.joinVals, err, tc.events, tc.validators)
 			}
 		})
 	}

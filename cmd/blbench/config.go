@@ -14,7 +14,7 @@ import (
 )
 
 // allScenarios in the order they run.
-var allScenarios = []string{"check", "verify", "write", "propagation", "replay", "flush", "memory", "fleet", "regions"}
+var allScenarios = []string{"check", "verify", "write", "propagation", "replay", "flush", "memory", "fleet", "regions", "join"}
 
 // config is what the flags say.
 type config struct {
@@ -39,6 +39,9 @@ type config struct {
 	fleetIdle    time.Duration // the fleet's idle window; default 3s (quick 500ms)
 	fleetHeap    string        // write a heap profile to FLEETHEAP-N.pprof once N validators are ready
 	fleetServers int           // NATS servers of the fleet: 1, or a cluster of 3 (default)
+	joinEvents   int           // revocations in the join scenario's stream; default 1,000,000 (quick 20,000)
+	joinVals     int           // validators the join scenario starts together; default 100 (quick 10)
+	joinHeap     string        // write a heap profile once the join scenario's validator holding the set is ready
 	timeout      time.Duration
 	cpuProfile   string
 	keep         bool
@@ -171,6 +174,9 @@ func parseFlags(args []string, stderr io.Writer) (c config, err error) {
 	fs.IntVar(&c.regionsValidators, "regions-validators", 0, "validators per region of the regions scenario (default 40; -quick 4)")
 	fs.IntVar(&c.regionsRate, "regions-rate", 100, "writes per second of the regions scenario, all regions together (spread over them; at least one per region)")
 	fs.DurationVar(&c.regionsDur, "regions-duration", 0, "how long the regions scenario writes (default 10s; -quick 1s)")
+	fs.IntVar(&c.joinEvents, "join-events", 0, "revocation events in the join scenario's stream before its snapshot (a tail of 1% follows it) (default 1000000; -quick 20000)")
+	fs.IntVar(&c.joinVals, "join-validators", 0, "validators the join scenario starts together (default 100; -quick 10)")
+	fs.StringVar(&c.joinHeap, "join-heapprofile", "", "write a heap profile of this process to `FILE` once the join scenario's validator holding the set is ready")
 	fs.DurationVar(&c.timeout, "timeout", 0, "stop everything after this long (default 45m; -quick 3m)")
 	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of this process (the in-process nodes and the load generator) to this file")
 	fs.BoolVar(&c.keep, "keep", false, "keep the temp dir (data dirs, logs) for inspection")
@@ -248,6 +254,19 @@ func parseFlags(args []string, stderr io.Writer) (c config, err error) {
 	if c.fleetServers != 1 && c.fleetServers != 3 {
 		return c, fmt.Errorf("-fleet-servers %d: want 1 or 3", c.fleetServers)
 	}
+	defInt := func(v *int, full, quick int) {
+		if *v <= 0 {
+			*v = full
+			if c.quick {
+				*v = quick
+			}
+		}
+	}
+	if c.joinEvents < 0 || c.joinVals < 0 {
+		return c, fmt.Errorf("-join-events %d -join-validators %d: want positive numbers (0: the default)", c.joinEvents, c.joinVals)
+	}
+	defInt(&c.joinEvents, 1_000_000, 20_000)
+	defInt(&c.joinVals, 100, 10)
 	if c.rounds <= 0 {
 		c.rounds = 5
 		if c.quick {

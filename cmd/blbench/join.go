@@ -1,0 +1,948 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"os"
+	"runtime/debug"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/blnode/blnode/events"
+	"github.com/blnode/blnode/node"
+	"github.com/blnode/blnode/node/token"
+)
+
+// The join scenario: one NATS server, one full node holding N revocations,
+// its snapshot, a tail of events after it; then validators join from empty
+// data dirs: one alone (with the snapshot, and a peer without it), and
+// -join-validators at once; and the memory a validator holding the set
+// costs.
+const (
+	joinTailPercent = 1                // events published after the snapshot, % of N (at least 2)
+	joinFillLimit   = 15 * time.Minute // longest publish of the events
+	joinReadyLimit  = 10 * time.Minute // longest wait for a node or the validators to be ready
+	joinPoll        = 5 * time.Millisecond
+	joinMemShare    = 0.6                  // of the memory available, the most the validators started together may take
+	joinMemFloor    = 1 << 30              // stop them when less than this is left available
+	joinEmptyStream = "BLBENCH_JOIN_EMPTY" // the stream the empty validator follows
+	joinEmptyPrefix = "blbench.joinempty"
+	joinSettle      = 45 * time.Second // longest wait for the process's memory to settle before a reading
+	joinCacheExpiry = 12 * time.Second // nats-server's filestore drops a block's cache 10 s after its last use
+)
+
+// The issue's join targets.
+const (
+	joinGoalOne     = time.Second      // one empty validator at 1M
+	joinGoalFleet   = 60 * time.Second // all of 100 started together at 1M
+	joinGoalBytes   = 100.0            // memory per live revocation at 1M
+	joinGoalEvents  = 1_000_000
+	joinGoalFleetOf = 100
+)
+
+// joinMem is what one validator adds to the process: heap in use and RSS
+// (anonymous and file-backed) after a GC, over the reading before it
+// started.
+type joinMem struct {
+	heap, rss, anon, file float64
+}
+
+// fmtSignedBytes is fmtBytes of a difference, which may be negative (a
+// small one is within the noise of a whole process's figures).
+func fmtSignedBytes(v float64) string {
+	if v < 0 {
+		return "−" + fmtBytes(-v)
+	}
+	return fmtBytes(v)
+}
+
+// memStable is memReading after joinCacheExpiry, once two readings a
+// second apart agree within 1 MiB of heap and 2 MiB of RSS, or the last
+// after joinSettle: the in-process NATS server keeps the blocks of a
+// stream it has just written or read cached for up to 10 s, and nodes
+// merge their journals in the background.
+func memStable() joinMem {
+	time.Sleep(joinCacheExpiry)
+	prev := memReading()
+	for deadline := time.Now().Add(joinSettle); time.Now().Before(deadline); {
+		time.Sleep(time.Second)
+		cur := memReading()
+		if math.Abs(cur.heap-prev.heap) < 1<<20 && math.Abs(cur.rss-prev.rss) < 2<<20 {
+			return cur
+		}
+		prev = cur
+	}
+	return prev
+}
+
+func memReading() joinMem {
+	heap, _ := settledMemory()
+	st, _ := readProcStat(os.Getpid())
+	return joinMem{heap: heap, rss: float64(st.rss), anon: float64(st.rssAnon), file: float64(st.rssFile)}
+}
+
+func (m joinMem) sub(o joinMem) joinMem {
+	return joinMem{heap: m.heap - o.heap, rss: m.rss - o.rss, anon: m.anon - o.anon, file: m.file - o.file}
+}
+
+func (m joinMem) per(n int) joinMem {
+	d := float64(max(n, 1))
+	return joinMem{heap: m.heap / d, rss: m.rss / d, anon: m.anon / d, file: m.file / d}
+}
+
+// tail is from the snapshot loaded to Ready; 0 if it did not join from
+// one.
+func (o *joinOne) tail() time.Duration {
+	if !o.snapshot {
+		return 0
+	}
+	return o.ready - o.newTook - o.log.snapshotPhase()
+}
+
+// joinOne is one validator joining alone.
+type joinOne struct {
+	ready    time.Duration // node.New until Ready
+	newTook  time.Duration // node.New
+	applied  uint64        // events the subscriber applied (the tail, after a snapshot)
+	log      *joinLog
+	snapshot bool // it joined from the snapshot
+}
+
+// joinFleet is -join-validators started together.
+type joinFleet struct {
+	n, wanted       int
+	all             time.Duration // the first node.New until the last Ready
+	each            []float64     // ns from each one's node.New to its Ready, sorted
+	fromSnapshot    int           // that joined from the snapshot
+	why             map[string]int
+	mem             joinMem // per validator, over the process before they started
+	memNote         string
+	memLimit        int64
+	newSpread       time.Duration // the last node.New returning, after the first started
+	storeBytesTotal int64
+}
+
+// joinRun is everything the scenario measured.
+type joinRun struct {
+	n, tail                    int
+	fillTook, tailTook         time.Duration
+	streamBytes, streamMsgs    uint64
+	fullReady                  time.Duration
+	snapTook                   time.Duration
+	snapBytes                  uint64
+	snapSeq                    uint64
+	one, peer                  joinOne
+	empty                      joinMem // the empty validator, over the process before it
+	atReady, merged, afterLive joinMem // the validator holding the set, over the process with the empty one
+	storeBytes                 int64
+	peak                       float64 // the process's peak RSS while the validator joined alone, over the RSS before it (0: unknown)
+	fleet                      *joinFleet
+}
+
+func (b *bench) runJoin(ctx context.Context, s *section) error {
+	cfg := b.cfg
+	r := &joinRun{n: cfg.joinEvents, tail: max(cfg.joinEvents*joinTailPercent/100, 2)}
+	seed := cfg.seed + 9
+	root, err := b.dir("join")
+	if err != nil {
+		return err
+	}
+	ns, err := startNATSServer(root + "/nats")
+	if err != nil {
+		return err
+	}
+	defer ns.shutdown()
+	url := ns.urls()[0]
+	nc, err := nats.Connect(url, nats.Name("blbench join publisher"))
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	stream, err := events.EnsureStream(ctx, js, events.StreamConfig{})
+	if err != nil {
+		return err
+	}
+
+	// 1. The stream: N blacklist events through the events publisher.
+	b.logf("join: publishing %d events", r.n)
+	t0 := time.Now()
+	if err := publishBlacklist(ctx, js, seed, 0, r.n); err != nil {
+		return fmt.Errorf("fill: %w", err)
+	}
+	r.fillTook = time.Since(t0)
+	b.logf("join: %d events published in %v (%s)", r.n, r.fillTook.Round(time.Millisecond), fmtRate(float64(r.n)/r.fillTook.Seconds()))
+
+	// The full node follows the stream; its snapshot holds every event.
+	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	defer stop()
+	t0 = time.Now()
+	full, err := node.New(joinNodeConfig(root+"/full", node.RoleFull, "join-full", url, slog.New(slog.DiscardHandler)))
+	if err != nil {
+		return fmt.Errorf("full node: %w", err)
+	}
+	var fullRun sync.WaitGroup
+	fullRun.Go(func() { full.Run(runCtx) })
+	defer func() {
+		stop()
+		fullRun.Wait()
+		full.Close()
+	}()
+	if err := waitApplied(ctx, full, uint64(r.n)); err != nil {
+		return fmt.Errorf("full node: %w", err)
+	}
+	r.fullReady = time.Since(t0)
+	b.logf("join: the full node has applied the %d events in %v", r.n, r.fullReady.Round(time.Millisecond))
+	t0 = time.Now()
+	h, err := full.WriteSnapshot(ctx)
+	if err != nil {
+		return err
+	}
+	r.snapTook, r.snapSeq = time.Since(t0), h.Seq
+	if h.Tokens != uint64(r.n) {
+		return fmt.Errorf("the snapshot holds %d tokens, the stream %d events", h.Tokens, r.n)
+	}
+	snap, err := events.GetSnapshot(ctx, js, events.DefaultStreamName)
+	if err != nil {
+		return err
+	}
+	r.snapBytes = uint64(len(snap))
+	b.logf("join: snapshot of %d tokens at seq %d, %s, written in %v", h.Tokens, h.Seq, fmtBytes(float64(r.snapBytes)), r.snapTook.Round(time.Millisecond))
+
+	// The tail after it.
+	t0 = time.Now()
+	// Its last event goes alone: the full node lets go of the apply
+	// buffers its catch-up grew at the first small batch (scratch.Reuse),
+	// which would otherwise happen in the middle of the memory readings.
+	if err := publishBlacklist(ctx, js, seed, r.n, r.tail-1); err != nil {
+		return fmt.Errorf("tail: %w", err)
+	}
+	if err := waitApplied(ctx, full, uint64(r.n+r.tail-1)); err != nil {
+		return fmt.Errorf("full node: %w", err)
+	}
+	if err := publishBlacklist(ctx, js, seed, r.n+r.tail-1, 1); err != nil {
+		return fmt.Errorf("tail: %w", err)
+	}
+	r.tailTook = time.Since(t0)
+	total := r.n + r.tail
+	if err := waitApplied(ctx, full, uint64(total)); err != nil {
+		return fmt.Errorf("full node: %w", err)
+	}
+	// Counts waits for the full node's journal to be merged into its
+	// record trees: the merge would otherwise free memory in the middle of
+	// the validators' readings.
+	if c, err := full.Store().Counts(); err != nil || c.Blacklisted != uint64(total) {
+		return fmt.Errorf("the full node holds %d of %d revocations (%v)", c.Blacklisted, total, err)
+	}
+	info, err := stream.Info(ctx)
+	if err != nil {
+		return err
+	}
+	r.streamBytes, r.streamMsgs = info.State.Bytes, info.State.Msgs
+	b.logf("join: stream of %d events in %d messages, %s; tail of %d events after seq %d", total, r.streamMsgs,
+		fmtBytes(float64(r.streamBytes)), r.tail, r.snapSeq)
+	probes := []string{jtiOf(seed, 0), jtiOf(seed, r.n-1), jtiOf(seed, total-1)} // in the snapshot, its last, the tail's last
+
+	// 2. The empty validator (memory baseline), on a stream of its own
+	// that holds nothing.
+	if _, err := events.EnsureStream(ctx, js, events.StreamConfig{Name: joinEmptyStream, Prefix: joinEmptyPrefix}); err != nil {
+		return err
+	}
+	vs := &joinValidators{b: b, root: root, url: url}
+	defer vs.close()
+	m0 := memStable()
+	ecfg := joinNodeConfig(root+"/empty", node.RoleValidator, "join-empty", url, slog.New(slog.DiscardHandler))
+	ecfg.Stream = events.StreamConfig{Name: joinEmptyStream, Prefix: joinEmptyPrefix}
+	if _, err := vs.joinOne(ctx, ecfg, nil); err != nil {
+		return fmt.Errorf("empty validator: %w", err)
+	}
+	r.empty = memStable().sub(m0)
+	b.logf("join: an empty validator: heap %s, RSS %s", fmtSignedBytes(r.empty.heap), fmtSignedBytes(r.empty.rss))
+
+	// The peer without a snapshot: the object is set aside while it joins.
+	obs, err := js.ObjectStore(ctx, events.SnapshotBucket)
+	if err != nil {
+		return err
+	}
+	if err := obs.Delete(ctx, events.DefaultStreamName); err != nil {
+		return fmt.Errorf("set the snapshot aside: %w", err)
+	}
+	pcfg := joinNodeConfig(root+"/peer", node.RoleValidator, "join-peer", url, nil)
+	peer, err := vs.joinOne(ctx, pcfg, probes)
+	if err != nil {
+		return fmt.Errorf("validator without a snapshot: %w", err)
+	}
+	r.peer = *peer
+	vs.closeLast()
+	if err := events.PutSnapshot(ctx, js, events.DefaultStreamName, snap, 1); err != nil {
+		return fmt.Errorf("put the snapshot back: %w", err)
+	}
+	snap = nil
+	b.logf("join: a validator without the snapshot ready in %v (%d events replayed)", r.peer.ready.Round(time.Millisecond), r.peer.applied)
+
+	// One validator from the snapshot, and what it holds.
+	m1 := memStable()
+	peakReset := resetPeakRSS()
+	one, err := vs.joinOne(ctx, joinNodeConfig(root+"/one", node.RoleValidator, "join-one", url, nil), probes)
+	if err != nil {
+		return fmt.Errorf("validator with the snapshot: %w", err)
+	}
+	r.one = *one
+	if !one.snapshot {
+		s.note("the validator meant to join from the snapshot did not: %s", one.log.notJoined)
+	}
+	v := vs.last()
+	if st, err := readProcStat(os.Getpid()); err == nil && peakReset {
+		r.peak = float64(st.hwm) - m1.rss
+	}
+	r.atReady = memStable().sub(m1)
+	if cfg.joinHeap != "" {
+		if err := writeHeapProfile(cfg.joinHeap); err != nil {
+			return err
+		}
+	}
+	c, err := v.Store().Counts() // merges the journal into the record trees
+	if err != nil {
+		return err
+	}
+	if c.Blacklisted != uint64(total) {
+		return fmt.Errorf("the validator that joined from the snapshot holds %d of %d revocations", c.Blacklisted, total)
+	}
+	r.merged = memStable().sub(m1)
+	applied := v.FleetStatus().Applied
+	if err := publishBlacklist(ctx, js, seed, total, 1); err != nil {
+		return fmt.Errorf("live event: %w", err)
+	}
+	if err := waitApplied(ctx, v, applied+1); err != nil {
+		return err
+	}
+	r.afterLive = memStable().sub(m1)
+	r.storeBytes = v.Store().Size()
+	b.logf("join: a validator from the snapshot ready in %v (New %v, snapshot %v, tail %v of %d events); per revocation heap %.1f B, RSS %.1f B (anonymous %.1f B, file %.1f B) after the merge and a live event",
+		r.one.ready.Round(time.Millisecond), r.one.newTook.Round(time.Millisecond), r.one.log.snapshotPhase().Round(time.Millisecond),
+		r.one.tail().Round(time.Millisecond), r.one.applied, r.perRevocation().heap, r.perRevocation().rss,
+		r.perRevocation().anon, r.perRevocation().file)
+	vs.close()
+
+	// 3. -join-validators started together.
+	r.fleet, err = vs.joinMany(ctx, cfg.joinVals, r, probes)
+	if rerr := b.reportJoin(s, r); rerr != nil {
+		return rerr
+	}
+	if err != nil {
+		return fmt.Errorf("validators started together: %w", err)
+	}
+	return nil
+}
+
+// perRevocation is the memory the validator holding the set costs per
+// revocation, over the empty validator's, once its journal is merged and a
+// live event has arrived.
+func (r *joinRun) perRevocation() joinMem {
+	return r.afterLive.sub(r.empty).per(r.n + r.tail)
+}
+
+// joinNodeConfig is a node of the scenario: no scheduled flush or
+// snapshot, the stream on url.
+func joinNodeConfig(dir string, role node.Role, id, url string, log *slog.Logger) node.Config {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return node.Config{
+		DataDir: dir, Role: role, NodeID: id,
+		Token: token.Config{HSSecret: []byte(benchSecret)}, FlushInterval: -1, SnapshotInterval: -1,
+		NATS: node.NATSConfig{URLs: []string{url}}, Logger: log,
+	}
+}
+
+// waitApplied waits until n has applied at least want events of the stream
+// and is ready.
+func waitApplied(ctx context.Context, n *node.Node, want uint64) error {
+	return pollUntil(ctx, joinReadyLimit, joinPoll, func() error {
+		if st := n.FleetStatus(); !st.Ready || st.Applied < want {
+			return fmt.Errorf("%s: ready %v, %d of %d events applied", n.ID(), st.Ready, st.Applied, want)
+		}
+		return nil
+	})
+}
+
+// joinValidators are the validators of the scenario running at a time.
+type joinValidators struct {
+	b       *bench
+	root    string
+	url     string
+	mu      sync.Mutex
+	nodes   []*node.Node
+	dirs    []string
+	stops   []context.CancelFunc
+	running []*sync.WaitGroup
+}
+
+func (vs *joinValidators) add(v *node.Node, dir string) {
+	ctx, stop := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { v.Run(ctx) })
+	vs.mu.Lock()
+	vs.nodes, vs.dirs, vs.stops, vs.running = append(vs.nodes, v), append(vs.dirs, dir), append(vs.stops, stop), append(vs.running, &wg)
+	vs.mu.Unlock()
+}
+
+func (vs *joinValidators) last() *node.Node { return vs.nodes[len(vs.nodes)-1] }
+
+// closeLast stops the last validator started and removes its data dir.
+func (vs *joinValidators) closeLast() {
+	i := len(vs.nodes) - 1
+	vs.stopAt(i)
+	// Cleared, not only cut off: the arrays would keep the closed node,
+	// and its filter, alive until the next add overwrote it.
+	vs.nodes[i], vs.dirs[i], vs.stops[i], vs.running[i] = nil, "", nil, nil
+	vs.nodes, vs.dirs, vs.stops, vs.running = vs.nodes[:i], vs.dirs[:i], vs.stops[:i], vs.running[:i]
+}
+
+func (vs *joinValidators) stopAt(i int) {
+	vs.stops[i]()
+	vs.running[i].Wait()
+	vs.nodes[i].Close()
+	os.RemoveAll(vs.dirs[i])
+}
+
+// close stops them all (at once) and removes their data dirs.
+func (vs *joinValidators) close() {
+	for _, stop := range vs.stops {
+		stop()
+	}
+	for i := range vs.nodes {
+		vs.stopAt(i)
+	}
+	vs.nodes, vs.dirs, vs.stops, vs.running = nil, nil, nil, nil
+}
+
+// joinOne starts a validator alone and times it from node.New to Ready;
+// probes are jtis it must then hold.
+func (vs *joinValidators) joinOne(ctx context.Context, cfg node.Config, probes []string) (*joinOne, error) {
+	jl := &joinLog{}
+	if probes != nil {
+		cfg.Logger = slog.New(jl)
+	}
+	start := time.Now()
+	v, err := node.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	newTook := time.Since(start)
+	jl.mu.Lock()
+	jl.run = time.Now()
+	jl.mu.Unlock()
+	vs.add(v, cfg.DataDir)
+	var ready time.Duration
+	if err := pollUntil(ctx, joinReadyLimit, time.Millisecond, func() error {
+		if !v.Ready() {
+			return fmt.Errorf("%s not ready", cfg.NodeID)
+		}
+		ready = time.Since(start)
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	if err := checkHolds(v, probes); err != nil {
+		return nil, err
+	}
+	jl.mu.Lock()
+	joined := !jl.joined.IsZero()
+	jl.mu.Unlock()
+	return &joinOne{ready: ready, newTook: newTook, applied: v.FleetStatus().Applied, log: jl, snapshot: joined}, nil
+}
+
+// checkHolds checks that v answers revoked for every probe.
+func checkHolds(v *node.Node, probes []string) error {
+	for _, jti := range probes {
+		if ok, err := v.Check(jti); err != nil || !ok {
+			return fmt.Errorf("%s ready but does not hold %s (%v)", v.ID(), jti, err)
+		}
+	}
+	return nil
+}
+
+// joinMany starts n validators at once, each from its own goroutine (its
+// own node.New, data dir and NATS connection), and times each from its
+// node.New to its Ready. n is lowered, and said so, when that many would
+// not fit in the memory or the disk the machine has free at the cost of
+// the validator measured alone.
+func (vs *joinValidators) joinMany(ctx context.Context, n int, r *joinRun, probes []string) (*joinFleet, error) {
+	b := vs.b
+	jf := &joinFleet{n: n, wanted: n, why: map[string]int{}}
+	// A joining validator holds the snapshot's bytes (read whole, with
+	// the slack of a growing buffer), the journal's index of its ops and
+	// its subscription's buffers besides what it keeps, and the collector
+	// lets the heap grow past what is live: 3 times the snapshot is what
+	// 23 validators joining together at 1M took in RSS (16 GiB) on the
+	// machine this was written on. The peak RSS of the one alone is no
+	// guide: it is mostly the collector's slack over the whole process.
+	kept := r.afterLive.sub(r.empty)
+	perMem := max(kept.heap, kept.anon, 0) + 3*float64(r.snapBytes)
+	if avail := memAvailable(); avail > 0 && float64(n)*perMem > joinMemShare*avail {
+		jf.n = max(int(joinMemShare*avail/perMem), 1)
+		jf.memNote = fmt.Sprintf("%d validators would need about %s of memory while they join (%s each: what the one alone kept, and 3 times the snapshot it reads whole); "+
+			"the machine has %s available, of which blbench lets them take %.0f%%: %d were started together",
+			n, fmtBytes(float64(n)*perMem), fmtBytes(perMem), fmtBytes(avail), joinMemShare*100, jf.n)
+	}
+	if free := diskFree(vs.root); free > 0 && r.storeBytes > 0 && float64(jf.n)*float64(r.storeBytes) > 0.8*float64(free) {
+		k := max(int(0.8*float64(free)/float64(r.storeBytes)), 1)
+		jf.memNote = strings.TrimSpace(jf.memNote + fmt.Sprintf(" %d stores of %s would not fit in the %s of free disk: %d were started",
+			jf.n, fmtBytes(float64(r.storeBytes)), fmtBytes(float64(free)), k))
+		jf.n = k
+	}
+	if jf.memNote != "" {
+		b.logf("join: %s", jf.memNote)
+	}
+	// A soft limit makes the collector work harder rather than let n
+	// loads in flight at once double the heap.
+	if avail := memAvailable(); avail > 0 {
+		jf.memLimit = int64(0.8 * avail)
+		old := debug.SetMemoryLimit(jf.memLimit)
+		defer debug.SetMemoryLimit(old)
+	}
+	m0 := memStable()
+	b.logf("join: starting %d validators together", jf.n)
+	type one struct {
+		v     *node.Node
+		start time.Time
+		log   *joinLog
+		err   error
+	}
+	started := make([]one, jf.n)
+	t0 := time.Now()
+	var wg sync.WaitGroup
+	for i := range jf.n {
+		wg.Go(func() {
+			jl := &joinLog{infoOnly: true}
+			cfg := joinNodeConfig(fmt.Sprintf("%s/v%d", vs.root, i+1), node.RoleValidator, fmt.Sprintf("join-v%d", i+1), vs.url, slog.New(jl))
+			start := time.Now()
+			v, err := node.New(cfg)
+			if err == nil {
+				vs.add(v, cfg.DataDir)
+			}
+			started[i] = one{v: v, start: start, log: jl, err: err}
+		})
+	}
+	wg.Wait()
+	jf.newSpread = time.Since(t0)
+	for i, o := range started {
+		if o.err != nil {
+			return nil, fmt.Errorf("validator %d: %w", i+1, o.err)
+		}
+	}
+	readyAt := make([]time.Time, jf.n)
+	left := jf.n
+	wctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	if err := pollUntil(wctx, joinReadyLimit, 10*time.Millisecond, func() error {
+		if avail := memAvailable(); avail > 0 && avail < joinMemFloor {
+			err := fmt.Errorf("stopped: %s of memory left available, %d of %d validators ready", fmtBytes(avail), jf.n-left, jf.n)
+			cancel(err)
+			return err
+		}
+		now := time.Now()
+		for i, o := range started {
+			if readyAt[i].IsZero() && o.v.Ready() {
+				readyAt[i] = now
+				left--
+			}
+		}
+		if left > 0 {
+			return fmt.Errorf("%d of %d validators not ready", left, jf.n)
+		}
+		return nil
+	}); err != nil {
+		if c := context.Cause(wctx); c != nil && ctx.Err() == nil {
+			err = c
+		}
+		return nil, err
+	}
+	last := t0
+	for i, o := range started {
+		last = later(last, readyAt[i])
+		jf.each = append(jf.each, float64(readyAt[i].Sub(o.start)))
+		if err := checkHolds(o.v, probes); err != nil {
+			return nil, err
+		}
+		o.log.mu.Lock()
+		if !o.log.joined.IsZero() {
+			jf.fromSnapshot++
+		} else {
+			jf.why[o.log.notJoined]++
+		}
+		o.log.mu.Unlock()
+		jf.storeBytesTotal += o.v.Store().Size()
+	}
+	jf.all = last.Sub(t0)
+	slices.Sort(jf.each)
+	jf.mem = memStable().sub(m0).per(jf.n)
+	b.logf("join: %d validators all ready in %v (each: p50 %s, p99 %s, max %s); %d from the snapshot; per validator heap %s, RSS %s",
+		jf.n, jf.all.Round(time.Millisecond), fmtNs(jf.pct(0.5)), fmtNs(jf.pct(0.99)), fmtNs(jf.pct(1)), jf.fromSnapshot,
+		fmtBytes(jf.mem.heap), fmtBytes(jf.mem.rss))
+	vs.close()
+	return jf, nil
+}
+
+func (jf *joinFleet) pct(q float64) float64 {
+	d := make([]time.Duration, len(jf.each))
+	for i, x := range jf.each {
+		d[i] = time.Duration(x)
+	}
+	return pct(d, q)
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+// resetPeakRSS resets this process's VmHWM to its RSS now, and reports
+// whether it could.
+func resetPeakRSS() bool {
+	return os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) == nil
+}
+
+// diskFree is the space free to this user on the file system of dir, 0 if
+// unknown.
+func diskFree(dir string) int64 {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		return 0
+	}
+	return int64(st.Bavail) * st.Bsize
+}
+
+// joinLog is a validator's log handler that keeps what the node says of
+// its join: when it had loaded the snapshot, and the durations it logs of
+// the load (at debug level; infoOnly leaves those out), or why it did not
+// join from one. Everything else is dropped.
+type joinLog struct {
+	infoOnly bool
+
+	mu                  sync.Mutex
+	run                 time.Time // Run called
+	joined              time.Time // "joined from a snapshot" logged
+	notJoined           string
+	fetch, check, apply time.Duration
+	tokens              int64
+}
+
+func (h *joinLog) Enabled(_ context.Context, l slog.Level) bool {
+	return l >= slog.LevelInfo || !h.infoOnly && l >= slog.LevelDebug
+}
+
+func (h *joinLog) Handle(_ context.Context, r slog.Record) error {
+	switch {
+	case strings.HasPrefix(r.Message, "joined from a snapshot"):
+		h.mu.Lock()
+		h.joined = r.Time
+		r.Attrs(func(a slog.Attr) bool {
+			if a.Key == "tokens" {
+				h.tokens = int64(a.Value.Uint64())
+			}
+			return true
+		})
+		h.mu.Unlock()
+	case strings.HasPrefix(r.Message, "not joining from a snapshot"):
+		h.mu.Lock()
+		r.Attrs(func(a slog.Attr) bool {
+			if a.Key == "why" {
+				h.notJoined = a.Value.String()
+			}
+			return true
+		})
+		h.mu.Unlock()
+	case r.Message == "snapshot loaded":
+		h.mu.Lock()
+		r.Attrs(func(a slog.Attr) bool {
+			if a.Value.Kind() == slog.KindDuration {
+				switch a.Key {
+				case "fetch":
+					h.fetch = a.Value.Duration()
+				case "check":
+					h.check = a.Value.Duration()
+				case "apply":
+					h.apply = a.Value.Duration()
+				}
+			}
+			return true
+		})
+		h.mu.Unlock()
+	}
+	return nil
+}
+
+func (h *joinLog) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *joinLog) WithGroup(string) slog.Handler      { return h }
+
+// snapshotPhase is from Run to the snapshot loaded and its sequence
+// recorded; 0 if it did not join from one.
+func (h *joinLog) snapshotPhase() time.Duration {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.joined.IsZero() {
+		return 0
+	}
+	return h.joined.Sub(h.run)
+}
+
+// publishBlacklist publishes blacklist events for the generated ids from,
+// …, from+n−1 (jtiOf(seed, i)) through events.Publisher's outbox drain, as
+// a full node publishes its writes: one event an outbox entry (a write),
+// the entries of a backlog joined up to the publisher's events per
+// message, with the node's headers (Nats-Msg-Id, Nats-Expected-Stream,
+// Nats-TTL). It returns once the stream has acknowledged every event.
+func publishBlacklist(ctx context.Context, js jetstream.JetStream, seed uint64, from, n int) error {
+	p, err := events.NewPublisher(js, events.PublisherConfig{Region: "local"})
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	exp := now.Add(24 * time.Hour).Unix()
+	ob := &genOutbox{end: n, removed: map[uint64]bool{}, gen: func(i int) ([]byte, error) {
+		jti := jtiOf(seed, from+i)
+		return events.Event{ID: events.NewID(), Kind: events.KindBlacklist, Origin: "blbench-publisher", Region: "local", Time: now,
+			Token: &events.Token{JTI: jti, User: userOf(jti), Type: "refresh", IssuedAt: now.Unix(), ExpiresAt: exp, Reason: "bench"}}.Encode()
+	}}
+	dctx, cancel := context.WithCancel(ctx)
+	errc := make(chan error, 1)
+	go func() { errc <- p.Drain(dctx, ob, nil) }()
+	err = pollUntil(ctx, joinFillLimit, joinPoll, func() error {
+		if left, err := ob.left(); err != nil || left > 0 {
+			st := p.Stats()
+			return errors.Join(err, fmt.Errorf("%d of %d events not acknowledged (publisher: %d failures, last %q)", left, n, st.Failures, st.LastError))
+		}
+		return nil
+	})
+	cancel()
+	return errors.Join(err, <-errc)
+}
+
+// genOutbox is an events.Outbox (and OutboxSeeker) of end entries of one
+// event each, made by gen when first read, so that a million events are
+// never all in memory; an entry read stays until removed, so that a
+// retry publishes the same bytes (the same event ids).
+type genOutbox struct {
+	gen func(i int) ([]byte, error)
+	end int
+
+	mu      sync.Mutex
+	next    int                  // entries made so far; entry i has Seq i+1
+	live    []events.OutboxEntry // made and not removed, by Seq (removed ones at the head until dropped)
+	removed map[uint64]bool
+	err     error
+}
+
+func (o *genOutbox) Pending(ctx context.Context, max int) ([]events.OutboxEntry, error) {
+	return o.PendingAfter(ctx, 0, max)
+}
+
+func (o *genOutbox) PendingAfter(_ context.Context, after uint64, max int) ([]events.OutboxEntry, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	var out []events.OutboxEntry
+	i := sort.Search(len(o.live), func(i int) bool { return o.live[i].Seq > after })
+	for ; i < len(o.live) && len(out) < max; i++ {
+		if !o.removed[o.live[i].Seq] {
+			out = append(out, o.live[i])
+		}
+	}
+	for len(out) < max && o.next < o.end {
+		data, err := o.gen(o.next)
+		if err != nil {
+			o.err = fmt.Errorf("encode event %d: %w", o.next, err)
+			return nil, o.err
+		}
+		o.next++
+		en := events.OutboxEntry{Seq: uint64(o.next), Events: [][]byte{data}}
+		o.live = append(o.live, en)
+		if en.Seq > after {
+			out = append(out, en)
+		}
+	}
+	return out, nil
+}
+
+func (o *genOutbox) Remove(_ context.Context, seqs []uint64) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for _, s := range seqs {
+		if len(o.live) > 0 && s >= o.live[0].Seq && s <= uint64(o.next) {
+			o.removed[s] = true
+		}
+	}
+	n := 0
+	for n < len(o.live) && o.removed[o.live[n].Seq] {
+		delete(o.removed, o.live[n].Seq)
+		n++
+	}
+	o.live = slices.Delete(o.live, 0, n)
+	return nil
+}
+
+// left is the number of entries not yet removed.
+func (o *genOutbox) left() (int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.end - o.next + len(o.live) - len(o.removed), o.err
+}
+
+// reportJoin writes the scenario's tables and targets.
+func (b *bench) reportJoin(s *section, r *joinRun) error {
+	cfg := b.cfg
+	total := r.n + r.tail
+	s.para("One nats-server (in-process, JetStream file storage in a temp dir, loopback) and one full node (`node.New`, role full). "+
+		"blbench publishes %d blacklist events (random 32-hex jtis, seed %d) through the events package's publisher, as a full node publishes its "+
+		"outbox: one event an outbox entry, a backlog's entries joined into messages (%d stream messages here), with the node's headers. "+
+		"The full node follows the stream and applies them all; then `WriteSnapshot` (what its snapshot loop calls every `SnapshotInterval`) writes its "+
+		"revocation set to the object store; then a tail of %d more events (%d%%) is published after the snapshot.",
+		r.n, cfg.seed+9, r.streamMsgs, r.tail, joinTailPercent)
+	s.para("Validators (`node.New` + `Run`, role validator, each with its own empty data dir and NATS connection) are timed from `node.New` to `Ready` " +
+		"(caught up with the stream as of its start; polled every millisecond alone, every 10 ms together), then asked through `Check` for a jti of the " +
+		"snapshot and the last of the tail. The node logs when it has loaded the snapshot and, at debug level, how long the fetch, the digest check and the " +
+		"apply took: blbench reads those from its log handler. The validator **without a snapshot** joins while the snapshot object is set aside (deleted, " +
+		"then put back byte for byte): it replays the whole stream, as a validator did before snapshots.")
+	t := s.table("The stream and the snapshot", "figure", "value")
+	t.row("events published (N), then the tail", fmt.Sprintf("%d, then %d", r.n, r.tail))
+	t.row("publish of N events", fmt.Sprintf("%v (%s)", r.fillTook.Round(time.Millisecond), fmtRate(float64(r.n)/r.fillTook.Seconds())))
+	t.row("stream after the tail", fmt.Sprintf("%d messages, %s", r.streamMsgs, fmtBytes(float64(r.streamBytes))))
+	t.row("full node: node.New until it has applied N", fmt.Sprintf("%v (%s)", r.fullReady.Round(time.Millisecond), fmtRate(float64(r.n)/r.fullReady.Seconds())))
+	t.row("`WriteSnapshot` (read the store, encode, put to the object store)", r.snapTook.Round(time.Millisecond).String())
+	t.row("snapshot", fmt.Sprintf("%s, at stream sequence %d", fmtBytes(float64(r.snapBytes)), r.snapSeq))
+
+	o := s.table(fmt.Sprintf("One empty validator joining a stream of %d revocations", total), "validator", "node.New → Ready", "node.New",
+		"Run → snapshot loaded (fetch / check / apply)", "snapshot loaded → Ready (tail)", "events replayed")
+	l := r.one.log
+	snapCell, tailCell := "did not join from the snapshot: "+l.notJoined, "—"
+	if r.one.snapshot {
+		snapCell = fmt.Sprintf("%v (%v / %v / %v)", l.snapshotPhase().Round(time.Millisecond), l.fetch.Round(time.Millisecond),
+			l.check.Round(time.Millisecond), l.apply.Round(time.Millisecond))
+		tailCell = r.one.tail().Round(time.Millisecond).String()
+	}
+	o.row("from the snapshot", r.one.ready.Round(time.Millisecond).String(), r.one.newTook.Round(time.Millisecond).String(), snapCell, tailCell,
+		strconv.FormatUint(r.one.applied, 10))
+	o.row("without a snapshot (the whole stream)", r.peer.ready.Round(time.Millisecond).String(), r.peer.newTook.Round(time.Millisecond).String(), "—", "—",
+		strconv.FormatUint(r.peer.applied, 10))
+
+	jf := r.fleet
+	if jf == nil {
+		jf = &joinFleet{} // failed: the error says why
+	}
+	s.para("**Together**: %d validators, each started by its own goroutine (`node.New`, then `Run`), at once; each is timed from its own `node.New` "+
+		"to its `Ready`, and *all ready* is from the first `node.New` to the last `Ready`. All of them share this process's 2 cores with the NATS "+
+		"server and the full node: on separate machines each would have its own. The Go memory limit is set to %s (80%% of the memory available) "+
+		"while they start, so that the collector works harder rather than let the loads in flight double the heap.", jf.n, fmtBytes(float64(jf.memLimit)))
+	f := s.table(fmt.Sprintf("%d validators started together", jf.n), "figure", "value")
+	f.row("all ready (first node.New → last Ready)", jf.all.Round(time.Millisecond).String())
+	f.row("per validator, node.New → Ready: p50 / p99 / max", fmt.Sprintf("%s / %s / %s", fmtNs(jf.pct(0.5)), fmtNs(jf.pct(0.99)), fmtNs(jf.pct(1))))
+	f.row("every node.New returned after", jf.newSpread.Round(time.Millisecond).String())
+	why := ""
+	for w, c := range jf.why {
+		why += fmt.Sprintf("; %d: %s", c, w)
+	}
+	f.row("joined from the snapshot", fmt.Sprintf("%d of %d%s", jf.fromSnapshot, jf.n, why))
+	f.row("heap / RSS per validator, all ready (over the process before they started)", fmt.Sprintf("%s / %s", fmtBytes(jf.mem.heap), fmtBytes(jf.mem.rss)))
+	f.row("their stores on disk", fmtBytes(float64(jf.storeBytesTotal)))
+	if jf.memNote != "" {
+		s.note("%s", jf.memNote)
+	}
+
+	s.para("**Memory per live revocation**: this process's Go heap in use (`runtime.MemStats.HeapInuse`) and RSS (VmRSS, split into anonymous and "+
+		"file-backed: RssAnon, RssFile from /proc/self/status) after a GC that returns freed memory to the system (`debug.FreeOSMemory`), %v after the last activity "+
+		"(the in-process NATS server keeps the blocks it has just written or read cached for 10 s), then every second until two readings agree "+
+		"within 1 MiB of heap and 2 MiB of RSS (at most %v more), before and after a validator started. An **empty validator** (following a stream of its own that holds nothing) is measured first; the validator "+
+		"that joined from the snapshot is measured over the process with the empty one running, and the empty one's figures are subtracted, ÷ %d "+
+		"revocations. bbolt maps its file: the pages a validator has touched count in RSS as file-backed memory, which the kernel can drop and read "+
+		"again (page cache), not as heap. Three readings: settled after Ready; after the store's journal is merged into the record trees (`Counts`, which "+
+		"waits for the merge: the journal's in-memory index holds the snapshot's ops until then); and after one live event has been applied. "+
+		"The validators started together are measured the same way, all at once, ÷ their number: what is left of the process's noise is divided "+
+		"by them too.", joinCacheExpiry, joinSettle, total)
+	m := s.table(fmt.Sprintf("Memory of a validator holding %d revocations", total), "reading", "heap", "RSS", "RSS anonymous", "RSS file-backed",
+		"heap per revocation", "RSS per revocation", "anonymous RSS per revocation")
+	m.row("an empty validator (over the process before it)", fmtSignedBytes(r.empty.heap), fmtSignedBytes(r.empty.rss),
+		fmtSignedBytes(r.empty.anon), fmtSignedBytes(r.empty.file), "", "", "")
+	for _, row := range []struct {
+		name string
+		mem  joinMem
+	}{{"settled after Ready", r.atReady}, {"journal merged", r.merged}, {"after a live event", r.afterLive}} {
+		p := row.mem.sub(r.empty).per(total)
+		m.row(row.name+" (over the empty validator)", fmtSignedBytes(row.mem.heap-r.empty.heap), fmtSignedBytes(row.mem.rss-r.empty.rss),
+			fmtSignedBytes(row.mem.anon-r.empty.anon), fmtSignedBytes(row.mem.file-r.empty.file),
+			fmt.Sprintf("%.1f B", p.heap), fmt.Sprintf("%.1f B", p.rss), fmt.Sprintf("%.1f B", p.anon))
+	}
+	if r.peak > 0 {
+		m.row("peak while it joined alone (VmHWM over the RSS before it)", "", fmtBytes(r.peak), "", "", "", "", "")
+	}
+	m.row("its bbolt file", fmtBytes(float64(r.storeBytes)), "", "", "", fmt.Sprintf("%.1f B on disk", float64(r.storeBytes)/float64(total)), "", "")
+	if cfg.joinHeap != "" {
+		s.note("a heap profile of the process with the validator ready (the full node and the NATS server are in it too) was written to %s: "+
+			"`go tool pprof -sample_index=inuse_space -top` names what holds the heap", cfg.joinHeap)
+	}
+
+	// Targets.
+	scaled := func(what string) string {
+		if r.n == joinGoalEvents {
+			return what
+		}
+		return strings.TrimPrefix(what+fmt.Sprintf("; measured at %d revocations, the goal is at %d", total, joinGoalEvents), "; ")
+	}
+	b.target("an empty validator ready, joining from a snapshot", "≤ 1 s at 1M", r.one.ready.Round(time.Millisecond).String(),
+		r.one.ready <= joinGoalOne && r.one.snapshot, scaled(fmt.Sprintf("without a snapshot %v", r.peer.ready.Round(time.Millisecond))))
+	fleetNote := ""
+	if jf.n != joinGoalFleetOf {
+		fleetNote = fmt.Sprintf("%d validators, the goal is at %d", jf.n, joinGoalFleetOf)
+	}
+	if r.fleet == nil {
+		b.targetMissing("validators started together all ready", "≤ 60 s at 1M, 100 validators", "the scenario failed before they were all ready")
+	} else {
+		b.target(fmt.Sprintf("%d validators started together all ready", jf.n), "≤ 60 s at 1M, 100 validators",
+			fmt.Sprintf("%v (each: p50 %s, p99 %s)", jf.all.Round(time.Millisecond), fmtNs(jf.pct(0.5)), fmtNs(jf.pct(0.99))),
+			jf.all <= joinGoalFleet, scaled(fleetNote))
+	}
+	p := r.perRevocation()
+	worst := max(p.heap, p.anon)
+	figure := fmt.Sprintf("heap %.1f B, RSS %.1f B (anonymous %.1f B, file-backed %.1f B)", p.heap, p.rss, p.anon, p.file)
+	if r.fleet != nil {
+		figure += fmt.Sprintf("; %d validators together: heap %.1f B, RSS %.1f B each", jf.n, jf.mem.heap/float64(total), jf.mem.rss/float64(total))
+	}
+	if p.heap < 0 || p.anon < 0 {
+		b.targetMissing("validator memory per live revocation", "≤ 100 B at 1M",
+			scaled(figure+": below the noise of the whole process's figures"))
+	} else {
+		b.target("validator memory per live revocation", "≤ 100 B at 1M", figure,
+			worst <= joinGoalBytes, scaled("judged on the larger of heap and anonymous RSS, after the merge and a live event"))
+	}
+
+	b.raw["join"] = map[string]any{
+		"events": r.n, "tail": r.tail, "stream_msgs": r.streamMsgs, "stream_bytes": r.streamBytes, "fill_s": r.fillTook.Seconds(),
+		"full_ready_s": r.fullReady.Seconds(), "snapshot_write_s": r.snapTook.Seconds(), "snapshot_bytes": r.snapBytes, "snapshot_seq": r.snapSeq,
+		"one_ready_s": r.one.ready.Seconds(), "one_new_s": r.one.newTook.Seconds(), "one_snapshot_phase_s": l.snapshotPhase().Seconds(),
+		"one_fetch_s": l.fetch.Seconds(), "one_check_s": l.check.Seconds(), "one_apply_s": l.apply.Seconds(), "one_tail_events": r.one.applied,
+		"one_from_snapshot": r.one.snapshot, "peer_ready_s": r.peer.ready.Seconds(), "peer_events": r.peer.applied,
+		"validators": jf.n, "validators_wanted": jf.wanted, "all_ready_s": jf.all.Seconds(), "each_ready_ns": jf.each, "from_snapshot": jf.fromSnapshot,
+		"fleet_heap_per_validator": jf.mem.heap, "fleet_rss_per_validator": jf.mem.rss,
+		"empty_heap": r.empty.heap, "empty_rss": r.empty.rss,
+		"per_revocation_heap": p.heap, "per_revocation_rss": p.rss, "per_revocation_rss_anon": p.anon, "per_revocation_rss_file": p.file,
+		"at_ready_heap": r.atReady.heap, "at_ready_rss": r.atReady.rss, "merged_heap": r.merged.heap, "merged_rss": r.merged.rss,
+		"store_bytes": r.storeBytes, "peak_rss_joining": r.peak,
+	}
+	return nil
+}
