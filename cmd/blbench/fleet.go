@@ -33,7 +33,8 @@ const (
 	fleetSlots  = 256                    // writes in flight at most
 	fleetPoll   = time.Millisecond       // the pollers' interval
 	fleetSettle = 10 * time.Second       // longest wait after the last write for every validator to see it
-	fleetReady  = 3 * time.Minute        // longest wait for N validators to be ready
+	fleetReady  = 10 * time.Minute       // longest wait for N validators to be ready
+	fleetLive   = 2 * time.Minute        // longest wait, once ready, for them all to follow the live subject
 	fleetQuiet  = 500 * time.Millisecond // pause before an idle window or a memory reading
 )
 
@@ -69,6 +70,7 @@ type fleetSize struct {
 	idleCPU              float64 // ns of CPU per second per validator
 	apiIdle, apiIdleBase float64 // JetStream API requests/s at idle, with and without the validators
 	consumers            int     // the stream's consumers once the validators are ready
+	live                 int     // validators following the live subject, not a consumer, once ready (of n)
 	consumersBase        int     // and before they started
 	rates                []*fleetRate
 }
@@ -248,6 +250,21 @@ func (f *fleet) measure(ctx context.Context, root string, n int) (*fleetSize, er
 		return nil, err
 	}
 	fs.readyIn = time.Since(t0)
+	// A ready validator hands its consumer over to the live subject (and
+	// deletes it) a moment later: wait for that, but measure whatever it
+	// comes to.
+	_ = pollUntil(ctx, fleetLive, 10*time.Millisecond, func() error {
+		fs.live = 0
+		for _, v := range validators {
+			if v.FleetStatus().Live {
+				fs.live++
+			}
+		}
+		if fs.live < n {
+			return fmt.Errorf("%d of %d validators follow the live subject", fs.live, n)
+		}
+		return nil
+	})
 	heap, rss := settledMemory()
 	fs.heapReady, fs.rssReady = (heap-heap0)/float64(n), (rss-rss0)/float64(n)
 	if cfg.fleetHeap != "" {
@@ -270,8 +287,8 @@ func (f *fleet) measure(ctx context.Context, root string, n int) (*fleetSize, er
 		return nil, err
 	}
 	fs.apiIdle = api
-	b.logf("fleet %d validators: ready in %v; per validator heap %s, RSS %s; %.1f JetStream API requests/s idle (%.1f without them); %d consumers",
-		n, fs.readyIn.Round(time.Millisecond), fmtBytes(fs.heapReady), fmtBytes(fs.rssReady), fs.apiIdle, fs.apiIdleBase, fs.consumers)
+	b.logf("fleet %d validators: ready in %v; per validator heap %s, RSS %s; %.1f JetStream API requests/s idle (%.1f without them); %d consumers; %d following the live subject",
+		n, fs.readyIn.Round(time.Millisecond), fmtBytes(fs.heapReady), fmtBytes(fs.rssReady), fs.apiIdle, fs.apiIdleBase, fs.consumers, fs.live)
 
 	for round := range cfg.rounds {
 		for _, fr := range fs.rates {
@@ -597,11 +614,12 @@ func (b *bench) reportFleet(s *section, sizes []*fleetSize) error {
 	}
 	m := s.table("Cost of a validator by fleet size (one measurement per size)", "validators", "ready in", "heap per validator (ready)",
 		"RSS per validator (ready)", "heap per validator (end)", "RSS per validator (end)", "idle CPU per validator",
-		"JetStream API requests/s idle (without validators)", "consumers on the server (before the fleet)")
+		"JetStream API requests/s idle (without validators)", "consumers on the server (before the fleet)", "following the live subject")
 	for _, fs := range sizes {
 		m.row(strconv.Itoa(fs.n), fs.readyIn.Round(time.Millisecond).String(), fmtBytes(fs.heapReady), fmtBytes(fs.rssReady),
 			fmtBytes(fs.heapEnd), fmtBytes(fs.rssEnd), fmtFloat(1, " µs/s")(fs.idleCPU/1e3),
-			fmt.Sprintf("%.1f (%.1f)", fs.apiIdle, fs.apiIdleBase), fmt.Sprintf("%d (%d)", fs.consumers, fs.consumersBase))
+			fmt.Sprintf("%.1f (%.1f)", fs.apiIdle, fs.apiIdleBase), fmt.Sprintf("%d (%d)", fs.consumers, fs.consumersBase),
+			fmt.Sprintf("%d of %d", fs.live, fs.n))
 	}
 	var curves []curve
 	for ri, rate := range cfg.fleetRates {
@@ -641,7 +659,7 @@ func (b *bench) reportFleet(s *section, sizes []*fleetSize) error {
 		raw = append(raw, map[string]any{"validators": fs.n, "ready_s": fs.readyIn.Seconds(), "heap_per_validator_ready": fs.heapReady,
 			"rss_per_validator_ready": fs.rssReady, "heap_per_validator_end": fs.heapEnd, "rss_per_validator_end": fs.rssEnd,
 			"idle_cpu_ns_per_s_per_validator": fs.idleCPU, "js_api_per_s_idle": fs.apiIdle, "js_api_per_s_idle_without": fs.apiIdleBase,
-			"consumers": fs.consumers, "consumers_before": fs.consumersBase, "rates": rates})
+			"consumers": fs.consumers, "consumers_before": fs.consumersBase, "live": fs.live, "rates": rates})
 	}
 	b.raw["fleet"] = raw
 	return nil
