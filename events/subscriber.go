@@ -74,9 +74,14 @@ const (
 	// target expired.
 	refreshUnready = time.Second
 	infoTimeout    = 5 * time.Second
-	stopTimeout    = 5 * time.Second
-	minRetry       = 100 * time.Millisecond
-	maxRetry       = 5 * time.Second
+	deleteTimeout  = 15 * time.Second
+	// inactiveAfter is how long the server keeps an ordered consumer
+	// nobody pulls from (one whose deletion failed): a consumer pulls at
+	// least every pullExpiry.
+	inactiveAfter = 3 * pullExpiry
+	stopTimeout   = 5 * time.Second
+	minRetry      = 100 * time.Millisecond
+	maxRetry      = 5 * time.Second
 )
 
 // ErrRunning is returned by Run when the subscriber is already running.
@@ -231,6 +236,9 @@ type Subscriber struct {
 	filters []string
 
 	running atomic.Bool
+	// cleanup tracks consumers handed over to the live subject being
+	// deleted on the server; Run waits for it.
+	cleanup sync.WaitGroup
 	ready   atomic.Bool
 
 	mu        sync.Mutex
@@ -415,7 +423,9 @@ func (s *Subscriber) Run(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { s.consumeLoop(gctx); return nil })
 	g.Go(func() error { s.refreshLoop(gctx); return nil })
-	return g.Wait()
+	err = g.Wait()
+	s.cleanup.Wait()
+	return err
 }
 
 // consumeLoop runs consumer sessions until ctx ends, recreating the consumer
@@ -703,7 +713,8 @@ func (s *Subscriber) consume(ctx context.Context, start uint64, catchingUp, toLi
 		chanSize, pull = 2*s.cfg.MaxBatch, max(2*s.cfg.MaxBatch, pull)
 	}
 
-	cfg := jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverAllPolicy, FilterSubjects: s.filters}
+	cfg := jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverAllPolicy, FilterSubjects: s.filters,
+		InactiveThreshold: inactiveAfter}
 	if start > 1 {
 		cfg.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
 		cfg.OptStartSeq = start
@@ -785,8 +796,10 @@ func (s *Subscriber) consume(ctx context.Context, start uint64, catchingUp, toLi
 			s.log.Warn("event consumer did not stop in time", "timeout", stopTimeout)
 		}
 		if errors.Is(err, errFollowLive) {
-			// The server would keep it for its inactive threshold.
-			s.deleteConsumer(cons)
+			// The server would keep it for its inactive threshold. The
+			// live session need not wait: a start-up storm of validators
+			// makes deletions slow.
+			s.cleanup.Go(func() { s.deleteConsumer(cons) })
 		}
 	}()
 	s.log.Info("consuming events", "stream", s.stream.Name, "start_seq", start, "filter", s.filters, "catching_up", catchingUp)
@@ -804,7 +817,7 @@ func (s *Subscriber) deleteConsumer(cons jetstream.Consumer) {
 	if info == nil || info.Name == "" {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), infoTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), deleteTimeout)
 	defer cancel()
 	if err := s.js.DeleteConsumer(ctx, s.stream.Name, info.Name); err != nil {
 		s.log.Debug("deleting the consumer handed over to the live subject", "consumer", info.Name, "err", err)
