@@ -70,6 +70,7 @@ type fleetSize struct {
 	idleCPU              float64 // ns of CPU per second per validator
 	apiIdle, apiIdleBase float64 // JetStream API requests/s at idle, with and without the validators
 	consumers            int     // the stream's consumers once the validators are ready
+	consumersEnd         int     // the stream's consumers after the rounds, the validators still running
 	live                 int     // validators following the live subject, not a consumer, once ready (of n)
 	consumersBase        int     // and before they started
 	rates                []*fleetRate
@@ -297,6 +298,14 @@ func (f *fleet) measure(ctx context.Context, root string, n int) (*fleetSize, er
 			}
 		}
 	}
+	// Consumers handed over to the live subject are gone by now (deleted,
+	// or expired 30 s after their last pull).
+	afterRounds, err := f.consumerNames(ctx)
+	if err != nil {
+		return nil, err
+	}
+	fs.consumersEnd = len(afterRounds)
+	b.logf("fleet %d validators: %d consumers after the rounds", n, fs.consumersEnd)
 	heapEnd, rssEnd := settledMemory()
 	// The full node and the servers now hold the rounds' writes too: the
 	// validators' share at the end is over the process once they have
@@ -614,12 +623,12 @@ func (b *bench) reportFleet(s *section, sizes []*fleetSize) error {
 	}
 	m := s.table("Cost of a validator by fleet size (one measurement per size)", "validators", "ready in", "heap per validator (ready)",
 		"RSS per validator (ready)", "heap per validator (end)", "RSS per validator (end)", "idle CPU per validator",
-		"JetStream API requests/s idle (without validators)", "consumers on the server (before the fleet)", "following the live subject")
+		"JetStream API requests/s idle (without validators)", "consumers on the server once ready (before the fleet)", "consumers after the rounds", "following the live subject")
 	for _, fs := range sizes {
 		m.row(strconv.Itoa(fs.n), fs.readyIn.Round(time.Millisecond).String(), fmtBytes(fs.heapReady), fmtBytes(fs.rssReady),
 			fmtBytes(fs.heapEnd), fmtBytes(fs.rssEnd), fmtFloat(1, " µs/s")(fs.idleCPU/1e3),
 			fmt.Sprintf("%.1f (%.1f)", fs.apiIdle, fs.apiIdleBase), fmt.Sprintf("%d (%d)", fs.consumers, fs.consumersBase),
-			fmt.Sprintf("%d of %d", fs.live, fs.n))
+			strconv.Itoa(fs.consumersEnd), fmt.Sprintf("%d of %d", fs.live, fs.n))
 	}
 	var curves []curve
 	for ri, rate := range cfg.fleetRates {
@@ -659,7 +668,7 @@ func (b *bench) reportFleet(s *section, sizes []*fleetSize) error {
 		raw = append(raw, map[string]any{"validators": fs.n, "ready_s": fs.readyIn.Seconds(), "heap_per_validator_ready": fs.heapReady,
 			"rss_per_validator_ready": fs.rssReady, "heap_per_validator_end": fs.heapEnd, "rss_per_validator_end": fs.rssEnd,
 			"idle_cpu_ns_per_s_per_validator": fs.idleCPU, "js_api_per_s_idle": fs.apiIdle, "js_api_per_s_idle_without": fs.apiIdleBase,
-			"consumers": fs.consumers, "consumers_before": fs.consumersBase, "live": fs.live, "rates": rates})
+			"consumers": fs.consumers, "consumers_before": fs.consumersBase, "live": fs.live, "consumers_end": fs.consumersEnd, "rates": rates})
 	}
 	b.raw["fleet"] = raw
 	return nil
