@@ -255,11 +255,17 @@ func TestProcessFleetKill9Validator(t *testing.T) {
 	for i := range 50 {
 		if i == 25 {
 			// kill -9 validator 1 too, as live events arrive: a restart
-			// resumes after what it had applied, none of it fsynced.
-			st, err := adminStatus(v1.url, admin)
-			if err != nil {
-				t.Fatal(err)
-			}
+			// resumes after what it had applied, none of it fsynced. (A
+			// validator commits blacklistings, in force on arrival, in
+			// batches of up to 500 ms: wait for one.)
+			var st fleetStatus
+			waitFor(t, 10*time.Second, func() error {
+				var err error
+				if st, err = adminStatus(v1.url, admin); err == nil && st.LastApplied < 2 {
+					err = fmt.Errorf("validator 1 has applied up to %d", st.LastApplied)
+				}
+				return err
+			})
 			v1Applied = st.LastApplied
 			v1.kill9(t)
 		}
