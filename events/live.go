@@ -14,8 +14,9 @@ package events
 //     message before it on the same subject (Nats-Last-Sequence); one
 //     above the last seen on that subject (or above the floor) means a
 //     message was missed;
-//   - its own connection: a message dropped by the client (slow consumer),
-//     or a reconnect (messages republished meanwhile are lost);
+//   - its own connection, looked at once a second: a message dropped by
+//     the client (slow consumer), or a reconnect (messages republished
+//     meanwhile are lost);
 //   - the confirm: at once and then every StreamInfoInterval (with
 //     jitter), one direct get asks the stream for the last message of
 //     every subject consumed (multi_last); one not seen within liveGrace is
@@ -49,8 +50,8 @@ const (
 	// liveGrace is how long a message the confirm found in the stream may
 	// take to arrive on the live subject before it counts as missed.
 	liveGrace = 2 * time.Second
-	// liveTick is how often an idle live session looks at its
-	// connection's drop and reconnect counts.
+	// liveTick is how often a live session looks at its connection's
+	// drop and reconnect counts.
 	liveTick = time.Second
 	// identityEvery: one look in identityEvery while following the live
 	// subject is a STREAM.INFO instead of a confirm.
@@ -160,7 +161,7 @@ func (s *Subscriber) follow(ctx context.Context, route liveRoute) (progressed bo
 	s.mu.Lock()
 	lv := &liveState{route: route, lastSeen: make(map[string]uint64), floor: s.recorded,
 		gap: make(chan error, 1), advance: make(chan struct{}, 1)}
-	s.live, s.st.Live = lv, true
+	s.live = lv
 	s.pending, s.unapplied = 0, 0
 	s.mu.Unlock()
 
@@ -178,7 +179,7 @@ func (s *Subscriber) follow(ctx context.Context, route liveRoute) (progressed bo
 		unsubscribe()
 		wg.Wait()
 		s.mu.Lock()
-		s.live, s.st.Live = nil, false
+		s.live = nil
 		s.mu.Unlock()
 	}()
 	s.log.Info("following the live subject", "stream", s.stream.Name, "subjects", route.subjects, "floor", lv.floor)
@@ -200,8 +201,11 @@ func (s *Subscriber) readLive(lv *liveState, raw <-chan *nats.Msg, subs []*nats.
 			if !s.accept(lv, m, ch, done) {
 				return
 			}
+			continue
 		case <-tick.C:
 		}
+		// Once a tick, not per message: a message lost meanwhile is also
+		// found by the chain or the confirm; this only finds it sooner.
 		for _, sub := range subs {
 			if n, err := sub.Dropped(); err == nil && n > 0 {
 				s.signal(lv, fmt.Errorf("%w: %d messages dropped by the client (slow consumer)", errGap, n))
@@ -338,9 +342,9 @@ func (s *Subscriber) unseen(lv *liveState, lasts map[string]uint64) map[string]u
 	return out
 }
 
-// floorFor returns the sequence an Apply of a batch ending at lastSeq
-// records while following the live subject: the floor once the batch
-// applies everything it needs, else the sequence recorded already.
+// floorFor returns the sequence an Apply of a batch ending at lastSeq (0
+// for no batch) records while following the live subject: the floor once
+// everything it needs is applied, else the sequence recorded already.
 func (s *Subscriber) floorFor(lv *liveState, lastSeq uint64) uint64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -353,11 +357,11 @@ func (s *Subscriber) floorFor(lv *liveState, lastSeq uint64) uint64 {
 // recordFloor has the Applier record the floor when no batch is on its
 // way to do it (an idle subscriber).
 func (s *Subscriber) recordFloor(ctx context.Context, lv *liveState) {
+	floor := s.floorFor(lv, 0)
 	s.mu.Lock()
-	floor := lv.floor
-	ok := floor > s.recorded && s.st.LastApplied >= lv.floorNeeds
+	recorded := s.recorded
 	s.mu.Unlock()
-	if !ok {
+	if floor <= recorded {
 		return // recorded already, or the next apply records it
 	}
 	if err := s.a.Apply(ctx, nil, floor); err != nil {

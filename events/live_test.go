@@ -32,6 +32,20 @@ func waitLive(t *testing.T, sub *events.Subscriber, a *memApplier, n int) {
 	})
 }
 
+// startLive publishes n events, then starts a live subscriber and waits
+// until it has applied them and follows the live subject.
+func startLive(t *testing.T, n int) (jetstream.JetStream, *events.Publisher, *memApplier, *events.Subscriber) {
+	t.Helper()
+	_, _, js := setup(t)
+	p := newPublisher(t, js, events.PublisherConfig{})
+	publishN(t, p, n)
+	a := newApplier(0)
+	sub := newSubscriber(t, js, a, liveConfig())
+	runSubscriber(t, sub)
+	waitLive(t, sub, a, n)
+	return js, p, a, sub
+}
+
 // consumers returns the number of consumers on the default stream.
 func consumers(t *testing.T, js jetstream.JetStream) int {
 	t.Helper()
@@ -40,27 +54,6 @@ func consumers(t *testing.T, js jetstream.JetStream) int {
 		t.Fatal(err)
 	}
 	return s.CachedInfo().State.Consumers
-}
-
-// withoutRepublish stores the events of publish in the stream without
-// republishing them: messages lost on the live subject.
-func withoutRepublish(t *testing.T, js jetstream.JetStream, publish func()) {
-	t.Helper()
-	s, err := js.Stream(t.Context(), events.DefaultStreamName)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := s.CachedInfo().Config
-	rp := cfg.RePublish
-	cfg.RePublish = nil
-	if _, err := js.UpdateStream(t.Context(), cfg); err != nil {
-		t.Fatalf("remove RePublish: %v", err)
-	}
-	publish()
-	cfg.RePublish = rp
-	if _, err := js.UpdateStream(t.Context(), cfg); err != nil {
-		t.Fatalf("restore RePublish: %v", err)
-	}
 }
 
 // recordedHeld fails unless every event the stream holds up to the
@@ -94,13 +87,7 @@ func recordedHeld(t *testing.T, js jetstream.JetStream, a *memApplier) {
 // stays on the server, events arrive, and the recorded sequence follows
 // them (lazily: a confirm moves it).
 func TestLiveFollowsWithoutConsumer(t *testing.T) {
-	_, _, js := setup(t)
-	p := newPublisher(t, js, events.PublisherConfig{})
-	publishN(t, p, 5)
-	a := newApplier(0)
-	sub := newSubscriber(t, js, a, liveConfig())
-	runSubscriber(t, sub)
-	waitLive(t, sub, a, 5)
+	js, p, a, sub := startLive(t, 5)
 	for i := range 5 {
 		if _, err := p.Publish(t.Context(), blacklistEvent(fmt.Sprintf("live-%d", i))); err != nil {
 			t.Fatal(err)
@@ -126,16 +113,10 @@ func TestLiveFollowsWithoutConsumer(t *testing.T) {
 // found, by the next message's chain or, when none follows, by the
 // confirm, and replayed from the stream.
 func TestLiveGapIsReplayed(t *testing.T) {
-	_, _, js := setup(t)
-	p := newPublisher(t, js, events.PublisherConfig{})
-	publishN(t, p, 2)
-	a := newApplier(0)
-	sub := newSubscriber(t, js, a, liveConfig())
-	runSubscriber(t, sub)
-	waitLive(t, sub, a, 2)
+	js, p, a, sub := startLive(t, 2)
 
 	// A gap in the chain: the next message on the subject names one not seen.
-	withoutRepublish(t, js, func() { publishN(t, p, 1) })
+	eventstest.WithoutRepublish(t, js, events.DefaultStreamName, func() { publishN(t, p, 1) })
 	if _, err := p.Publish(t.Context(), blacklistEvent("after-gap")); err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +126,7 @@ func TestLiveGapIsReplayed(t *testing.T) {
 	}
 
 	// A lost last message: only the confirm sees it.
-	withoutRepublish(t, js, func() { publishN(t, p, 1) })
+	eventstest.WithoutRepublish(t, js, events.DefaultStreamName, func() { publishN(t, p, 1) })
 	waitLive(t, sub, a, 5)
 	if st := sub.Status(); st.Gaps < 2 {
 		t.Errorf("Gaps = %d after a lost last message, want 2 or more", st.Gaps)

@@ -372,6 +372,7 @@ func (s *Subscriber) Status() SubscriberStatus {
 	s.mu.Lock()
 	st := s.st
 	st.Lag = s.lag(st)
+	st.Live = s.live != nil
 	s.mu.Unlock()
 	if nc := s.js.Conn(); nc != nil {
 		st.Connected = nc.IsConnected()
@@ -593,20 +594,29 @@ func (s *Subscriber) stalled(ctx context.Context, cons jetstream.Consumer, got *
 	return info.NumPending > 0
 }
 
-// look asks a filtered consumer, once it consumes and while the subscriber
-// is not ready, how many events it holds for it (notePending).
-func (s *Subscriber) look(ctx context.Context, cons jetstream.Consumer, got *atomic.Bool) {
-	if s.filters == nil || s.ready.Load() {
-		return
+// look asks the consumer (one CONSUMER.INFO) how many events it holds for
+// it (notePending), when that says something: while a filtered subscriber
+// is not ready, or when the consumer may hand over to the live subject
+// (toLive). It returns nil when it did not ask or the request failed.
+func (s *Subscriber) look(ctx context.Context, cons jetstream.Consumer, got *atomic.Bool, toLive bool) *jetstream.ConsumerInfo {
+	if !toLive && (s.filters == nil || s.ready.Load()) {
+		return nil
 	}
 	ictx, cancel := context.WithTimeout(ctx, infoTimeout)
 	defer cancel()
 	info, err := cons.Info(ictx)
 	if err != nil {
 		s.log.Debug("consumer info", "stream", s.stream.Name, "err", err)
-		return // the stall check looks again
+		return nil // the stall check looks again
 	}
 	s.notePending(info, !got.Load())
+	return info
+}
+
+// caughtUp reports whether a consumer, as info describes it, neither holds
+// nor has delivered anything: it hands over to the live subject at once.
+func caughtUp(info *jetstream.ConsumerInfo, got *atomic.Bool) bool {
+	return info != nil && info.NumPending == 0 && !got.Load()
 }
 
 // notePending records, with filters, the consumer's count of events
@@ -803,10 +813,9 @@ func (s *Subscriber) consume(ctx context.Context, start uint64, catchingUp, toLi
 		}
 	}()
 	s.log.Info("consuming events", "stream", s.stream.Name, "start_seq", start, "filter", s.filters, "catching_up", catchingUp)
-	if toLive && s.caughtUp(ctx, cons, &got) {
+	if info := s.look(ctx, cons, &got, toLive); toLive && caughtUp(info, &got) {
 		return false, errFollowLive
 	}
-	s.look(ctx, cons, &got)
 	return s.drain(ctx, feed{ch: ch, closed: closed, lost: lost, cons: cons, got: &got, catchingUp: catchingUp, toLive: toLive})
 }
 
@@ -874,7 +883,7 @@ func (s *Subscriber) drain(ctx context.Context, f feed) (progressed bool, err er
 			if !received && s.stalled(ctx, f.cons, f.got) {
 				return progressed, errConsumerStalled
 			}
-			if !received && f.toLive && s.caughtUp(ctx, f.cons, f.got) {
+			if !received && f.toLive && caughtUp(s.look(ctx, f.cons, f.got, true), f.got) {
 				return progressed, errFollowLive
 			}
 			received = false
@@ -956,20 +965,6 @@ func (s *Subscriber) drain(ctx context.Context, f feed) (progressed bool, err er
 		}
 		batch = scratch.Reuse(batch, liveBuffer)
 	}
-}
-
-// caughtUp asks the consumer whether it holds anything: a consumer that
-// neither holds nor has delivered anything hands over to the live subject
-// at once (one CONSUMER.INFO request).
-func (s *Subscriber) caughtUp(ctx context.Context, cons jetstream.Consumer, got *atomic.Bool) bool {
-	ictx, cancel := context.WithTimeout(ctx, infoTimeout)
-	defer cancel()
-	info, err := cons.Info(ictx)
-	if err != nil {
-		return false
-	}
-	s.notePending(info, !got.Load())
-	return info.NumPending == 0 && !got.Load()
 }
 
 // apply hands a batch to the Applier, retrying with backoff until it

@@ -77,15 +77,16 @@ func newFleet(n *Node) (*fleet, error) {
 	// order); once caught up, batches are as small as the event rate.
 	sc := events.SubscriberConfig{Stream: read, Logger: log, Now: cfg.Now, MaxBatch: 1 << 15,
 		StreamInfoInterval: cfg.NATS.StreamInfoInterval}
-	if cfg.Role == RoleValidator && cfg.ValidatorMirror == MirrorRevocations {
-		// Checks read revocations only: outstanding events stay on the server.
-		sc.Kinds = events.RevocationKinds()
-	}
-	// A caught-up validator follows the republished subject: no consumer
-	// on the server per validator. A full node's replica keeps a consumer,
-	// and so the record of exactly what it applied.
-	sc.Live = cfg.Role == RoleValidator && cfg.ValidatorFollow == FollowLive
 	if cfg.Role == RoleValidator {
+		if cfg.ValidatorMirror == MirrorRevocations {
+			// Checks read revocations only: outstanding events stay on
+			// the server.
+			sc.Kinds = events.RevocationKinds()
+		}
+		// A caught-up validator follows the republished subject: no
+		// consumer on the server per validator. A full node's replica
+		// keeps a consumer, and so the record of exactly what it applied.
+		sc.Live = cfg.ValidatorFollow == FollowLive
 		// Blacklistings are in force from their arrival (Preview), and the
 		// stream is a validator's durable copy: commit them in batches of
 		// up to half a second, which costs the store far less per event.

@@ -8,9 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/blnode/blnode/events"
 	"github.com/blnode/blnode/events/eventstest"
 	"github.com/blnode/blnode/node"
@@ -66,15 +63,7 @@ func TestLiveValidatorsThroughFaults(t *testing.T) {
 		w.v.Store(startNode(t, cfg(node.RoleValidator, dir)))
 		watchers = append(watchers, w)
 	}
-	nc, err := nats.Connect(s.ClientURL(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := newStreamWriter(t, s).js
 
 	var mu sync.Mutex
 	var acked []string
@@ -118,29 +107,17 @@ func TestLiveValidatorsThroughFaults(t *testing.T) {
 	waitLive()
 
 	// A gap: the stream stores events without republishing them.
-	st, err := js.Stream(t.Context(), events.DefaultStreamName)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sc := st.CachedInfo().Config
-	rp := sc.RePublish
-	sc.RePublish = nil
-	if _, err := js.UpdateStream(t.Context(), sc); err != nil {
-		t.Fatal(err)
-	}
-	write("unrepublished", 5)
-	// The publisher drains its outbox on its own: wait until the stream
-	// holds them before republishing again.
-	eventstest.CheckFor(t, waitLong, pollEvery, func() error {
-		if st, err := full.Status(); err != nil || st.OutboxDepth != 0 {
-			return fmt.Errorf("outbox %d (%v)", st.OutboxDepth, err)
-		}
-		return nil
+	eventstest.WithoutRepublish(t, js, events.DefaultStreamName, func() {
+		write("unrepublished", 5)
+		// The publisher drains its outbox on its own: wait until the
+		// stream holds them before republishing again.
+		eventstest.CheckFor(t, waitLong, pollEvery, func() error {
+			if st, err := full.Status(); err != nil || st.OutboxDepth != 0 {
+				return fmt.Errorf("outbox %d (%v)", st.OutboxDepth, err)
+			}
+			return nil
+		})
 	})
-	sc.RePublish = rp
-	if _, err := js.UpdateStream(t.Context(), sc); err != nil {
-		t.Fatal(err)
-	}
 	write("after-gap", 5)
 	waitHasAll(t, acked, full, watchers[0].v.Load(), watchers[1].v.Load())
 	for i, w := range watchers {

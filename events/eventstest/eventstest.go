@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/blnode/blnode/events"
 )
@@ -252,4 +253,27 @@ func CheckFor(t testing.TB, total, interval time.Duration, f func() error) {
 		time.Sleep(interval)
 	}
 	t.Fatalf("eventstest: condition not met within %v: %v", total, err)
+}
+
+// WithoutRepublish runs publish while the stream stream does not
+// republish what it stores: the messages publish stores are lost on the
+// live subject (a gap a live subscriber must find). publish returns once
+// the stream holds them.
+func WithoutRepublish(t testing.TB, js jetstream.JetStream, stream string, publish func()) {
+	t.Helper()
+	s, err := js.Stream(t.Context(), stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := s.CachedInfo().Config
+	rp := cfg.RePublish
+	cfg.RePublish = nil
+	if _, err := js.UpdateStream(t.Context(), cfg); err != nil {
+		t.Fatalf("remove RePublish: %v", err)
+	}
+	publish()
+	cfg.RePublish = rp
+	if _, err := js.UpdateStream(t.Context(), cfg); err != nil {
+		t.Fatalf("restore RePublish: %v", err)
+	}
 }
