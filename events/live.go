@@ -14,9 +14,8 @@ package events
 //     message before it on the same subject (Nats-Last-Sequence); one
 //     above the last seen on that subject (or above the floor) means a
 //     message was missed;
-//   - its own connection, looked at once a second: a message dropped by
-//     the client (slow consumer), or a reconnect (messages republished
-//     meanwhile are lost);
+//   - its own connection: a message dropped by the client (slow consumer),
+//     or a reconnect (messages republished meanwhile are lost);
 //   - the confirm: at once and then every StreamInfoInterval (with
 //     jitter), one direct get asks the stream for the last message of
 //     every subject consumed (multi_last); one not seen within liveGrace is
@@ -50,8 +49,9 @@ const (
 	// liveGrace is how long a message the confirm found in the stream may
 	// take to arrive on the live subject before it counts as missed.
 	liveGrace = 2 * time.Second
-	// liveTick is how often a live session looks at its connection's
-	// drop and reconnect counts.
+	// liveTick is how often an idle live session looks at its
+	// connection's drop and reconnect counts (a busy one looks after
+	// every message).
 	liveTick = time.Second
 	// identityEvery: one look in identityEvery while following the live
 	// subject is a STREAM.INFO instead of a confirm.
@@ -201,11 +201,8 @@ func (s *Subscriber) readLive(lv *liveState, raw <-chan *nats.Msg, subs []*nats.
 			if !s.accept(lv, m, ch, done) {
 				return
 			}
-			continue
 		case <-tick.C:
 		}
-		// Once a tick, not per message: a message lost meanwhile is also
-		// found by the chain or the confirm; this only finds it sooner.
 		for _, sub := range subs {
 			if n, err := sub.Dropped(); err == nil && n > 0 {
 				s.signal(lv, fmt.Errorf("%w: %d messages dropped by the client (slow consumer)", errGap, n))
