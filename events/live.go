@@ -162,6 +162,7 @@ func (s *Subscriber) follow(ctx context.Context, route liveRoute) (progressed bo
 	lv := &liveState{route: route, lastSeen: make(map[string]uint64), floor: s.recorded,
 		gap: make(chan error, 1), advance: make(chan struct{}, 1)}
 	s.live = lv
+	floor := lv.floor // the confirm moves it, under s.mu
 	s.pending, s.unapplied = 0, 0
 	s.mu.Unlock()
 
@@ -182,7 +183,7 @@ func (s *Subscriber) follow(ctx context.Context, route liveRoute) (progressed bo
 		s.live = nil
 		s.mu.Unlock()
 	}()
-	s.log.Info("following the live subject", "stream", s.stream.Name, "subjects", route.subjects, "floor", lv.floor)
+	s.log.Info("following the live subject", "stream", s.stream.Name, "subjects", route.subjects, "floor", floor)
 	return s.drain(ctx, feed{ch: ch, lost: lv.gap, live: lv})
 }
 
