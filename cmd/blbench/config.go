@@ -42,6 +42,8 @@ type config struct {
 	joinEvents   int           // revocations in the join scenario's stream; default 1,000,000 (quick 20,000)
 	joinVals     int           // validators the join scenario starts together; default 100 (quick 10)
 	joinHeap     string        // write a heap profile once the join scenario's validator holding the set is ready
+	memExpiry    time.Duration // the join scenario's wait before a memory reading; default 12s (quick 1s)
+	memSettle    time.Duration // its longest wait for readings to agree; default 45s (quick 2s)
 	timeout      time.Duration
 	cpuProfile   string
 	keep         bool
@@ -177,7 +179,9 @@ func parseFlags(args []string, stderr io.Writer) (c config, err error) {
 	fs.IntVar(&c.joinEvents, "join-events", 0, "revocation events in the join scenario's stream before its snapshot (a tail of 1% follows it) (default 1000000; -quick 20000)")
 	fs.IntVar(&c.joinVals, "join-validators", 0, "validators the join scenario starts together (default 100; -quick 10)")
 	fs.StringVar(&c.joinHeap, "join-heapprofile", "", "write a heap profile of this process to `FILE` once the join scenario's validator holding the set is ready")
-	fs.DurationVar(&c.timeout, "timeout", 0, "stop everything after this long (default 45m; -quick 3m)")
+	fs.DurationVar(&c.memExpiry, "mem-expiry", 0, "the join scenario's wait before each memory reading (default 12s, the NATS server's block cache; -quick 1s)")
+	fs.DurationVar(&c.memSettle, "mem-settle", 0, "the join scenario's longest further wait for two memory readings to agree (default 45s; -quick 2s)")
+	fs.DurationVar(&c.timeout, "timeout", 0, "stop everything after this long (default 45m; -quick 4m)")
 	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of this process (the in-process nodes and the load generator) to this file")
 	fs.BoolVar(&c.keep, "keep", false, "keep the temp dir (data dirs, logs) for inspection")
 	fs.Usage = func() {
@@ -223,10 +227,12 @@ func parseFlags(args []string, stderr io.Writer) (c config, err error) {
 	}
 	def(&c.duration, 2*time.Second, 150*time.Millisecond)
 	def(&c.propDuration, 5*time.Second, 300*time.Millisecond)
-	def(&c.timeout, 45*time.Minute, 3*time.Minute)
+	def(&c.timeout, 45*time.Minute, 4*time.Minute)
 	def(&c.fleetDur, 5*time.Second, 500*time.Millisecond)
 	def(&c.fleetIdle, 3*time.Second, 500*time.Millisecond)
 	def(&c.regionsDur, 10*time.Second, time.Second)
+	def(&c.memExpiry, joinCacheExpiry, time.Second)
+	def(&c.memSettle, joinSettle, 2*time.Second)
 	if c.regionsValidators == 0 {
 		c.regionsValidators = 40
 		if c.quick {

@@ -6,7 +6,7 @@
 // PNG charts.
 //
 //	go run ./cmd/blbench                      # every scenario, default sizes, report in ./BENCHMARKS.md and ./bench/
-//	go run ./cmd/blbench -quick               # small sizes, under a minute, report in a temp dir
+//	go run ./cmd/blbench -quick               # small sizes, about 90 s, report in a temp dir
 //	go run ./cmd/blbench -scenarios check,write -rounds 7 -out /tmp/b
 //	go run ./cmd/blbench -scenarios fleet -fleet-sizes 10,100,200 -fleet-rates 1000,100 -fleet-duration 5s
 //	go run ./cmd/blbench -scenarios regions -regions-count 5 -regions-validators 40 -regions-rate 100

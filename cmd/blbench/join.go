@@ -67,15 +67,16 @@ func fmtSignedBytes(v float64) string {
 	return fmtBytes(v)
 }
 
-// memStable is memReading after joinCacheExpiry, once two readings a
-// second apart agree within 1 MiB of heap and 2 MiB of RSS, or the last
-// after joinSettle: the in-process NATS server keeps the blocks of a
-// stream it has just written or read cached for up to 10 s, and nodes
-// merge their journals in the background.
-func memStable() joinMem {
-	time.Sleep(joinCacheExpiry)
+// memStable is memReading after -mem-expiry (joinCacheExpiry by
+// default), once two readings a second apart agree within 1 MiB of heap
+// and 2 MiB of RSS, or the last after -mem-settle (joinSettle): the in-process NATS
+// server keeps the blocks of a stream it has just written or read cached
+// for up to 10 s, and nodes merge their journals in the background.
+// -quick waits less: its memory figures are not asserted.
+func (b *bench) memStable() joinMem {
+	time.Sleep(b.cfg.memExpiry)
 	prev := memReading()
-	for deadline := time.Now().Add(joinSettle); time.Now().Before(deadline); {
+	for deadline := time.Now().Add(b.cfg.memSettle); time.Now().Before(deadline); {
 		time.Sleep(time.Second)
 		cur := memReading()
 		if math.Abs(cur.heap-prev.heap) < 1<<20 && math.Abs(cur.rss-prev.rss) < 2<<20 {
@@ -264,13 +265,13 @@ func (b *bench) runJoin(ctx context.Context, s *section) error {
 	}
 	vs := &joinValidators{b: b, root: root, url: url}
 	defer vs.close()
-	m0 := memStable()
+	m0 := b.memStable()
 	ecfg := joinNodeConfig(root+"/empty", node.RoleValidator, "join-empty", url, slog.New(slog.DiscardHandler))
 	ecfg.Stream = events.StreamConfig{Name: joinEmptyStream, Prefix: joinEmptyPrefix}
 	if _, err := vs.joinOne(ctx, ecfg, nil); err != nil {
 		return fmt.Errorf("empty validator: %w", err)
 	}
-	r.empty = memStable().sub(m0)
+	r.empty = b.memStable().sub(m0)
 	b.logf("join: an empty validator: heap %s, RSS %s", fmtSignedBytes(r.empty.heap), fmtSignedBytes(r.empty.rss))
 
 	// The peer without a snapshot: the object is set aside while it joins.
@@ -295,7 +296,7 @@ func (b *bench) runJoin(ctx context.Context, s *section) error {
 	b.logf("join: a validator without the snapshot ready in %v (%d events replayed)", r.peer.ready.Round(time.Millisecond), r.peer.applied)
 
 	// One validator from the snapshot, and what it holds.
-	m1 := memStable()
+	m1 := b.memStable()
 	peakReset := resetPeakRSS()
 	one, err := vs.joinOne(ctx, joinNodeConfig(root+"/one", node.RoleValidator, "join-one", url, nil), probes)
 	if err != nil {
@@ -309,7 +310,7 @@ func (b *bench) runJoin(ctx context.Context, s *section) error {
 	if st, err := readProcStat(os.Getpid()); err == nil && peakReset {
 		r.peak = float64(st.hwm) - m1.rss
 	}
-	r.atReady = memStable().sub(m1)
+	r.atReady = b.memStable().sub(m1)
 	if cfg.joinHeap != "" {
 		if err := writeHeapProfile(cfg.joinHeap); err != nil {
 			return err
@@ -322,7 +323,7 @@ func (b *bench) runJoin(ctx context.Context, s *section) error {
 	if c.Blacklisted != uint64(total) {
 		return fmt.Errorf("the validator that joined from the snapshot holds %d of %d revocations", c.Blacklisted, total)
 	}
-	r.merged = memStable().sub(m1)
+	r.merged = b.memStable().sub(m1)
 	applied := v.FleetStatus().Applied
 	if err := publishBlacklist(ctx, js, seed, total, 1); err != nil {
 		return fmt.Errorf("live event: %w", err)
@@ -330,7 +331,7 @@ func (b *bench) runJoin(ctx context.Context, s *section) error {
 	if err := waitApplied(ctx, v, applied+1); err != nil {
 		return err
 	}
-	r.afterLive = memStable().sub(m1)
+	r.afterLive = b.memStable().sub(m1)
 	r.storeBytes = v.Store().Size()
 	b.logf("join: a validator from the snapshot ready in %v (New %v, snapshot %v, tail %v of %d events); per revocation heap %.1f B, RSS %.1f B (anonymous %.1f B, file %.1f B) after the merge and a live event",
 		r.one.ready.Round(time.Millisecond), r.one.newTook.Round(time.Millisecond), r.one.log.snapshotPhase().Round(time.Millisecond),
@@ -516,7 +517,7 @@ func (vs *joinValidators) joinMany(ctx context.Context, n int, r *joinRun, probe
 		old := debug.SetMemoryLimit(jf.memLimit)
 		defer debug.SetMemoryLimit(old)
 	}
-	m0 := memStable()
+	m0 := b.memStable()
 	b.logf("join: starting %d validators together", jf.n)
 	type one struct {
 		v     *node.Node
@@ -591,7 +592,7 @@ func (vs *joinValidators) joinMany(ctx context.Context, n int, r *joinRun, probe
 	}
 	jf.all = last.Sub(t0)
 	slices.Sort(jf.each)
-	jf.mem = memStable().sub(m0).per(jf.n)
+	jf.mem = b.memStable().sub(m0).per(jf.n)
 	b.logf("join: %d validators all ready in %v (each: p50 %s, p99 %s, max %s); %d from the snapshot; per validator heap %s, RSS %s",
 		jf.n, jf.all.Round(time.Millisecond), fmtNs(jf.pct(0.5)), fmtNs(jf.pct(0.99)), fmtNs(jf.pct(1)), jf.fromSnapshot,
 		fmtBytes(jf.mem.heap), fmtBytes(jf.mem.rss))
@@ -874,7 +875,7 @@ func (b *bench) reportJoin(s *section, r *joinRun) error {
 		"again (page cache), not as heap. Three readings: settled after Ready; after the store's journal is merged into the record trees (`Counts`, which "+
 		"waits for the merge: the journal's in-memory index holds the snapshot's ops until then); and after one live event has been applied. "+
 		"The validators started together are measured the same way, all at once, ÷ their number: what is left of the process's noise is divided "+
-		"by them too.", joinCacheExpiry, joinSettle, total)
+		"by them too.", cfg.memExpiry, cfg.memSettle, total)
 	m := s.table(fmt.Sprintf("Memory of a validator holding %d revocations", total), "reading", "heap", "RSS", "RSS anonymous", "RSS file-backed",
 		"heap per revocation", "RSS per revocation", "anonymous RSS per revocation")
 	m.row("an empty validator (over the process before it)", fmtSignedBytes(r.empty.heap), fmtSignedBytes(r.empty.rss),
