@@ -27,9 +27,8 @@ func decodeFast(b []byte) (w wireEvent, ok bool) {
 		case "id":
 			return d.str(&w.ID)
 		case "kind":
-			var k string
-			ok := d.str(&k)
-			w.Kind = Kind(k)
+			k, ok := d.plain()
+			w.Kind = knownKind(k)
 			return ok
 		case "origin":
 			return d.str(&w.Origin)
@@ -56,6 +55,17 @@ func decodeFast(b []byte) (w wireEvent, ok bool) {
 	}
 	d.space()
 	return w, d.i == len(d.b)
+}
+
+// knownKind returns k as one of the Kind constants (no allocation), or a
+// new string when it is none of them.
+func knownKind(k []byte) Kind {
+	for _, known := range [...]Kind{KindBlacklist, KindOutstanding, KindRevokeUser, KindRevokeFamily, KindFlush} {
+		if string(k) == string(known) {
+			return known
+		}
+	}
+	return Kind(k)
 }
 
 func (d *fastDecoder) token(t *Token) bool {
@@ -88,12 +98,10 @@ type fastDecoder struct {
 
 func (d *fastDecoder) space() {
 	for d.i < len(d.b) {
-		switch d.b[d.i] {
-		case ' ', '\t', '\n', '\r':
-			d.i++
-		default:
+		if c := d.b[d.i]; c > ' ' || c != ' ' && c != '\t' && c != '\n' && c != '\r' {
 			return
 		}
+		d.i++
 	}
 }
 
@@ -143,16 +151,14 @@ func (d *fastDecoder) plain() ([]byte, bool) {
 		return nil, false
 	}
 	start := d.i
-	for d.i < len(d.b) {
-		c := d.b[d.i]
-		switch {
-		case c == '"':
-			d.i++
-			return d.b[start : d.i-1], true
-		case c < 0x20 || c >= 0x80 || c == '\\':
+	for j, c := range d.b[start:] {
+		if c == '"' {
+			d.i = start + j + 1
+			return d.b[start : start+j], true
+		}
+		if c < 0x20 || c >= 0x80 || c == '\\' {
 			return nil, false
 		}
-		d.i++
 	}
 	return nil, false
 }

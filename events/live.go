@@ -119,6 +119,10 @@ type liveState struct {
 	floor, floorNeeds uint64
 	gap               chan error    // the session's end: a gap, or the stream reset
 	advance           chan struct{} // the floor moved: record it
+	// The session's subscriptions and its connection's reconnect count
+	// when it started (connLost); set before it starts.
+	subs       []*nats.Subscription
+	reconnects uint64
 }
 
 // following returns the live session's state, or nil when consuming.
@@ -129,7 +133,9 @@ func (s *Subscriber) following() *liveState {
 }
 
 // follow subscribes to the live subjects and applies what arrives until
-// ctx ends or a gap (errGap) or a reset ends the session.
+// ctx ends or a gap (errGap) or a reset ends the session. The drain reads
+// the subscriptions' channel itself (takeLive): one goroutine hop from the
+// connection to the Applier, as with a consumer.
 func (s *Subscriber) follow(ctx context.Context, route liveRoute) (progressed bool, err error) {
 	nc := s.js.Conn()
 	raw := make(chan *nats.Msg, liveRaw)
@@ -156,27 +162,23 @@ func (s *Subscriber) follow(ctx context.Context, route liveRoute) (progressed bo
 		unsubscribe()
 		return false, fmt.Errorf("subscribe to the live subject: %w", err)
 	}
-	reconnects := nc.Stats().Reconnects
 
 	s.mu.Lock()
 	lv := &liveState{route: route, lastSeen: make(map[string]uint64), floor: s.recorded,
-		gap: make(chan error, 1), advance: make(chan struct{}, 1)}
+		gap: make(chan error, 1), advance: make(chan struct{}, 1),
+		subs: subs, reconnects: nc.Stats().Reconnects}
 	s.live = lv
 	floor := lv.floor // the confirm moves it, under s.mu
 	s.pending, s.unapplied = 0, 0
 	s.mu.Unlock()
 
-	ch := make(chan arrival, liveBuffer)
-	done := make(chan struct{})
 	cctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	wg.Go(func() { s.readLive(lv, raw, subs, reconnects, ch, done) })
 	// A first confirm at once: what was stored before the subscription
 	// and not applied is a gap.
 	wg.Go(func() { s.confirm(cctx, lv) })
 	defer func() {
 		cancel()
-		close(done)
 		unsubscribe()
 		wg.Wait()
 		s.mu.Lock()
@@ -184,67 +186,74 @@ func (s *Subscriber) follow(ctx context.Context, route liveRoute) (progressed bo
 		s.mu.Unlock()
 	}()
 	s.log.Info("following the live subject", "stream", s.stream.Name, "subjects", route.subjects, "floor", floor)
-	return s.drain(ctx, feed{ch: ch, lost: lv.gap, live: lv})
+	return s.drain(ctx, feed{raw: raw, lost: lv.gap, live: lv})
 }
 
-// readLive checks each republished message (accept) and passes its events
-// on, until done or a gap.
-func (s *Subscriber) readLive(lv *liveState, raw <-chan *nats.Msg, subs []*nats.Subscription, reconnects uint64,
-	ch chan<- arrival, done <-chan struct{}) {
-	nc := s.js.Conn()
-	tick := time.NewTicker(liveTick)
-	defer tick.Stop()
-	for {
-		select {
-		case <-done:
-			return
-		case m := <-raw:
-			if !s.accept(lv, m, ch, done) {
-				return
-			}
-		case <-tick.C:
-		}
-		for _, sub := range subs {
-			if n, err := sub.Dropped(); err == nil && n > 0 {
-				s.signal(lv, fmt.Errorf("%w: %d messages dropped by the client (slow consumer)", errGap, n))
-				return
-			}
-		}
-		if nc.Stats().Reconnects != reconnects {
-			s.signal(lv, fmt.Errorf("%w: reconnected to NATS (messages republished meanwhile are lost)", errGap))
-			return
+// takeLive checks a republished message against the chain of its subject
+// (accept) and the session's connection (connLost), and adds its events
+// to batch, previewed. inForce says whether every one was in force on
+// arrival; err, whether the session ends (what batch holds is sound and
+// is applied first).
+func (s *Subscriber) takeLive(lv *liveState, m *nats.Msg, batch []item) (_ []item, inForce bool, err error) {
+	inForce = true
+	a, ok, err := s.accept(lv, m)
+	if ok {
+		evs := MessageEvents(m.Data, m.Header)
+		for i, data := range evs {
+			a.data, a.more = data, i < len(evs)-1
+			it := s.preview(a)
+			inForce = inForce && it.previewed
+			batch = append(batch, it)
 		}
 	}
+	if err == nil {
+		err = s.connLost(lv)
+	}
+	return batch, inForce, err
 }
 
-// accept checks a republished message against the chain of its subject
-// and passes its events on. It returns false when the session ends.
-func (s *Subscriber) accept(lv *liveState, m *nats.Msg, ch chan<- arrival, done <-chan struct{}) bool {
+// connLost returns errGap when the session's connection may have lost a
+// republished message: one dropped by the client (slow consumer), or a
+// reconnect.
+func (s *Subscriber) connLost(lv *liveState) error {
+	for _, sub := range lv.subs {
+		if n, err := sub.Dropped(); err == nil && n > 0 {
+			return fmt.Errorf("%w: %d messages dropped by the client (slow consumer)", errGap, n)
+		}
+	}
+	if s.js.Conn().Stats().Reconnects != lv.reconnects {
+		return fmt.Errorf("%w: reconnected to NATS (messages republished meanwhile are lost)", errGap)
+	}
+	return nil
+}
+
+// accept checks a republished message against the chain of its subject. It
+// returns the message as an arrival (without its events) and whether it
+// is one to apply, or the error that ends the session.
+func (s *Subscriber) accept(lv *liveState, m *nats.Msg) (arrival, bool, error) {
 	h := m.Header
 	subject := h.Get(jetstream.SubjectHeader)
 	seq, err := strconv.ParseUint(h.Get(jetstream.SequenceHeader), 10, 64)
 	prev, err2 := strconv.ParseUint(h.Get(lastSequenceHeader), 10, 64)
 	stored, err3 := time.Parse(time.RFC3339Nano, h.Get(jetstream.TimeStampHeaer))
-	if err != nil || err2 != nil || err3 != nil || seq == 0 || h.Get(jetstream.StreamHeader) != s.stream.Name || !s.consumes(subject) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	last, known := lv.lastSeen[subject] // known: consumed
+	if err != nil || err2 != nil || err3 != nil || seq == 0 || h.Get(jetstream.StreamHeader) != s.stream.Name || !known && !s.consumes(subject) {
 		s.log.Warn("ignoring a message on the live subject that is not an event republished by the stream followed (two streams republishing to one subject?)",
 			"subject", m.Subject, "stream", h.Get(jetstream.StreamHeader), "event_subject", subject)
-		return true
+		return arrival{}, false, nil
 	}
-	s.mu.Lock()
-	seen := max(lv.floor, lv.lastSeen[subject])
+	seen := max(lv.floor, last)
 	switch {
 	case seq <= seen:
 		// The stream republishes each message once, and the session
 		// subscribed after the consumer before it stopped: a sequence seen
 		// already is most likely a new stream of the name. The next
 		// session looks at the stream and replays it if so.
-		s.mu.Unlock()
-		s.signal(lv, fmt.Errorf("%w: sequence %d on %s republished, but %d was seen there (recreated?)", errStreamReset, seq, subject, seen))
-		return false
+		return arrival{}, false, fmt.Errorf("%w: sequence %d on %s republished, but %d was seen there (recreated?)", errStreamReset, seq, subject, seen)
 	case prev > seen:
-		s.mu.Unlock()
-		s.signal(lv, fmt.Errorf("%w: message %d on %s follows %d, the last seen there is %d", errGap, seq, subject, prev, seen))
-		return false
+		return arrival{}, false, fmt.Errorf("%w: message %d on %s follows %d, the last seen there is %d", errGap, seq, subject, prev, seen)
 	}
 	lv.lastSeen[subject] = seq
 	lv.accepted = max(lv.accepted, seq)
@@ -252,16 +261,7 @@ func (s *Subscriber) accept(lv *liveState, m *nats.Msg, ch chan<- arrival, done 
 		s.unapplied++
 	}
 	s.st.StreamLast = max(s.st.StreamLast, seq)
-	s.mu.Unlock()
-	evs := MessageEvents(m.Data, h)
-	for i, data := range evs {
-		select {
-		case ch <- arrival{seq: seq, subject: subject, stored: stored, data: data, more: i < len(evs)-1}:
-		case <-done:
-			return false
-		}
-	}
-	return true
+	return arrival{seq: seq, subject: subject, stored: stored}, true, nil
 }
 
 // consumes reports whether subject is one of the stream subjects consumed.

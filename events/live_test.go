@@ -189,3 +189,38 @@ func TestLiveFallsBackToConsumer(t *testing.T) {
 		t.Errorf("Live = %v with %d consumers, want a consumer", st.Live, consumers(t, js))
 	}
 }
+
+// inForceApplier previews blacklistings (in force on arrival) and nothing
+// else, as the node's applier does with a user's revocation.
+type inForceApplier struct{ *memApplier }
+
+func (a inForceApplier) Preview(ev events.Event) bool { return ev.Kind == events.KindBlacklist }
+
+// A live event that Preview does not put in force ends the gathering of
+// previewed ones: its batch commits at once, not after PreviewWait (an
+// hour here), and the blacklistings gathered before it with it.
+func TestLiveCommitsAtOnceWhatPreviewDoesNotPutInForce(t *testing.T) {
+	_, _, js := setup(t)
+	p := newPublisher(t, js, events.PublisherConfig{})
+	a := inForceApplier{newApplier(0)}
+	cfg := liveConfig()
+	cfg.PreviewWait = time.Hour
+	sub := newSubscriber(t, js, a, cfg)
+	runSubscriber(t, sub)
+	waitLive(t, sub, a.memApplier, 0)
+	publishN(t, p, 3)
+	revoke := events.Event{V: 1, ID: events.NewID(), Kind: events.KindRevokeUser, Origin: "test", Time: time.Now(),
+		User: "u1", NotBefore: time.Now().Unix()}
+	if _, err := p.Publish(t.Context(), revoke); err != nil {
+		t.Fatal(err)
+	}
+	eventstest.CheckFor(t, waitLong, pollEvery, func() error {
+		if _, _, ids := a.snapshot(); ids[revoke.ID] == 0 || len(ids) != 4 {
+			return fmt.Errorf("%d of 4 events applied (the user's revocation: %v)", len(ids), ids[revoke.ID] > 0)
+		}
+		return nil
+	})
+	if !sub.Status().Live {
+		t.Fatal("the events did not arrive on the live subject: the test proves nothing")
+	}
+}

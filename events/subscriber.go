@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/sync/errgroup"
 
@@ -96,19 +97,21 @@ type Delivered struct {
 	// clock: the same on every node and in every replay, and not set by
 	// the publisher (zero when unknown).
 	Stored time.Time
-	// Previewed says the event was passed to Previewer.Preview on arrival.
+	// Previewed says Previewer.Preview put the event in force on arrival.
 	Previewed bool
 }
 
 // Previewer may be implemented by an Applier that puts events in force as
 // they arrive, before their batch commits (the node answers checks for them
 // from memory). Preview is called from the subscriber's goroutine with each
-// event as it is received while the subscriber is caught up; the event then
-// reaches Apply, marked Previewed, in a batch gathered for up to
-// PreviewWait, since the commit no longer holds the event back. Events of a replay
-// backlog are not previewed.
+// event as it is received while the subscriber is caught up, and reports
+// whether the event is in force now (or changes no answer). One that is
+// reaches Apply marked Previewed, in a batch gathered for up to
+// PreviewWait, since the commit no longer holds it back; one that is not
+// ends the gathering: its batch commits at once. Events of a replay backlog
+// are not previewed.
 type Previewer interface {
-	Preview(ev Event)
+	Preview(ev Event) bool
 }
 
 // Applier is the replica a Subscriber keeps in step with the stream; the
@@ -544,8 +547,7 @@ func (s *Subscriber) preview(a arrival) item {
 	it.ev, it.err = Decode(it.data)
 	it.decoded = true
 	if it.err == nil {
-		s.pv.Preview(it.ev)
-		it.previewed = true
+		it.previewed = s.pv.Preview(it.ev)
 	}
 	return it
 }
@@ -836,9 +838,10 @@ func (s *Subscriber) deleteConsumer(cons jetstream.Consumer) {
 // feed is where a session's events come from: a consumer (cons set) or the
 // live subject (live set).
 type feed struct {
-	ch         <-chan arrival
-	closed     <-chan struct{} // the consumer stopped; nil when live
-	lost       <-chan error    // the consumer was lost, or a gap on the live subject
+	ch         <-chan arrival   // a consumer's; nil when live
+	raw        <-chan *nats.Msg // the live subjects'; nil for a consumer
+	closed     <-chan struct{}  // the consumer stopped; nil when live
+	lost       <-chan error     // the consumer was lost, or a gap on the live subject
 	cons       jetstream.Consumer
 	got        *atomic.Bool
 	catchingUp bool
@@ -849,10 +852,21 @@ type feed struct {
 // drain applies what f delivers, in batches, until ctx ends or f fails.
 func (s *Subscriber) drain(ctx context.Context, f feed) (progressed bool, err error) {
 	var advance <-chan struct{}
+	var tick <-chan time.Time
 	if f.live != nil {
 		advance = f.live.advance
+		t := time.NewTicker(liveTick)
+		defer t.Stop()
+		tick = t.C
 	}
 	var batch []item // grown to what arrives together
+	// take adds a republished message's events to batch; false when the
+	// session ends (liveErr), once what batch holds is applied.
+	var liveErr error
+	take := func(m *nats.Msg) (inForce, ok bool) {
+		batch, inForce, liveErr = s.takeLive(f.live, m, batch)
+		return inForce, liveErr == nil
+	}
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	defer timer.Stop()
@@ -861,6 +875,7 @@ func (s *Subscriber) drain(ctx context.Context, f feed) (progressed bool, err er
 	received := false
 	for {
 		batch = batch[:0]
+		inForce := true // every live event of batch was in force on arrival
 		select {
 		case <-ctx.Done():
 			return progressed, nil
@@ -872,6 +887,11 @@ func (s *Subscriber) drain(ctx context.Context, f feed) (progressed bool, err er
 			return progressed, err
 		case <-advance:
 			s.recordFloor(ctx, f.live)
+			continue
+		case <-tick:
+			if err := s.connLost(f.live); err != nil {
+				return progressed, err
+			}
 			continue
 		case <-stall.C:
 			if f.cons == nil {
@@ -895,12 +915,22 @@ func (s *Subscriber) drain(ctx context.Context, f feed) (progressed bool, err er
 			}
 			batch = append(batch, s.preview(it))
 			received = true
+		case m := <-f.raw:
+			if inForce, _ = take(m); len(batch) == 0 {
+				if liveErr != nil {
+					return progressed, liveErr
+				}
+				continue // not an event of the stream followed
+			}
 		}
 	fill: // take what is already here
-		for len(batch) < s.cfg.MaxBatch {
+		for len(batch) < s.cfg.MaxBatch && liveErr == nil {
 			select {
 			case it := <-f.ch:
 				batch = append(batch, s.preview(it))
+			case m := <-f.raw:
+				now, _ := take(m)
+				inForce = inForce && now
 			default:
 				break fill
 			}
@@ -911,12 +941,13 @@ func (s *Subscriber) drain(ctx context.Context, f feed) (progressed bool, err er
 		// Otherwise apply now; waiting would only add latency, and what
 		// arrives while this batch commits makes the next one.
 		last := batch[len(batch)-1]
-		if pending := last.pending; len(batch) < s.cfg.MaxBatch && (pending >= burst || last.previewed) && s.cfg.MaxWait > 0 {
+		previewed := last.previewed && (f.live == nil || inForce)
+		if pending := last.pending; len(batch) < s.cfg.MaxBatch && liveErr == nil && (pending >= burst || previewed) && s.cfg.MaxWait > 0 {
 			wait := s.cfg.MaxWait
 			switch {
 			case pending >= backlog:
 				wait = max(wait, s.cfg.CatchUpWait)
-			case last.previewed:
+			case previewed:
 				wait = max(wait, s.cfg.PreviewWait)
 			}
 			timer.Reset(wait)
@@ -931,6 +962,10 @@ func (s *Subscriber) drain(ctx context.Context, f feed) (progressed bool, err er
 						// more.
 						break gather
 					}
+				case m := <-f.raw:
+					if now, ok := take(m); !ok || !now {
+						break gather // the session ends, or not in force until committed
+					}
 				case <-timer.C:
 					break gather
 				case <-ctx.Done():
@@ -942,7 +977,8 @@ func (s *Subscriber) drain(ctx context.Context, f feed) (progressed bool, err er
 			timer.Stop()
 		}
 		// A message's events are applied together: the batch records the
-		// message's sequence as applied.
+		// message's sequence as applied. (A live message's are taken
+		// together.)
 		for batch[len(batch)-1].more {
 			select {
 			case it := <-f.ch:
@@ -956,6 +992,9 @@ func (s *Subscriber) drain(ctx context.Context, f feed) (progressed bool, err er
 			return progressed, nil // ctx ended
 		}
 		progressed = true
+		if liveErr != nil {
+			return progressed, liveErr
+		}
 		pending := batch[len(batch)-1].pending
 		if f.catchingUp && pending < burst {
 			return progressed, fmt.Errorf("%w: %d pending", errShrink, pending)

@@ -337,10 +337,11 @@ type previewApplier struct {
 	unmarked  int // applied events previewed but not marked, or marked but not previewed
 }
 
-func (a *previewApplier) Preview(ev events.Event) {
+func (a *previewApplier) Preview(ev events.Event) bool {
 	a.pmu.Lock()
 	a.previewed[ev.ID] = true
 	a.pmu.Unlock()
+	return true
 }
 
 func (a *previewApplier) Apply(ctx context.Context, batch []events.Delivered, lastSeq uint64) error {

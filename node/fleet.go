@@ -256,7 +256,8 @@ type applier struct {
 type applyBuffers struct {
 	ops    []persist.Op
 	jtis   []string
-	black  []string
+	black  []string // blacklistings not previewed
+	seen   []string // blacklistings previewed (in flight since they arrived)
 	cutoff []int64
 }
 
@@ -298,15 +299,14 @@ func (a *applier) Apply(_ context.Context, batch []events.Delivered, lastSeq uin
 	if b == nil {
 		b = new(applyBuffers)
 	}
-	ops, jtis, black, cutoffs := b.ops[:0], b.jtis[:0], b.black[:0], b.cutoff[:0]
+	ops, jtis, black, previewed, cutoffs := b.ops[:0], b.jtis[:0], b.black[:0], b.seen[:0], b.cutoff[:0]
 	defer func() {
 		// Let the strings go, and the buffers too once a replay's large
 		// batches are over.
 		b.ops, b.jtis = scratch.Reuse(ops, keepBuffer), scratch.Reuse(jtis, keepBuffer)
-		b.black, b.cutoff = scratch.Reuse(black, keepBuffer), scratch.Reuse(cutoffs, keepBuffer)
+		b.black, b.seen, b.cutoff = scratch.Reuse(black, keepBuffer), scratch.Reuse(previewed, keepBuffer), scratch.Reuse(cutoffs, keepBuffer)
 		a.bufs.Put(b)
 	}()
-	var previewed []string
 	revokes := false
 	// What an event may do is bounded by this node's own clock: a forged
 	// event, or one from a node whose clock runs ahead, must not un-revoke
@@ -327,9 +327,10 @@ func (a *applier) Apply(_ context.Context, batch []events.Delivered, lastSeq uin
 			kind := persist.OpOutstanding
 			if ev.Kind == events.KindBlacklist {
 				kind, r.BlacklistedAt = persist.OpBlacklist, at
-				black = append(black, t.JTI)
 				if d.Previewed {
-					previewed = append(previewed, t.JTI)
+					previewed = append(previewed, t.JTI) // in flight since it arrived
+				} else {
+					black = append(black, t.JTI)
 				}
 			}
 			ops = append(ops, persist.Op{Kind: kind, Record: r})
@@ -371,7 +372,8 @@ func (a *applier) Apply(_ context.Context, batch []events.Delivered, lastSeq uin
 	if len(cutoffs) > 0 {
 		seq = 0
 	}
-	// The blacklistings are in force while the batch commits (inflight.go).
+	// The blacklistings are in force while the batch commits (inflight.go):
+	// the previewed ones since they arrived, the others from here.
 	n.inflight.add(black)
 	defer n.inflight.remove(black)
 	skipped, err := n.store.Apply(ops, seq)
@@ -411,11 +413,19 @@ func boundTime(now, stored time.Time) time.Time {
 }
 
 // Preview puts a blacklisting in force as soon as it arrives
-// (events.Previewer); Apply takes it out once it is committed.
-func (a *applier) Preview(ev events.Event) {
-	if ev.Kind == events.KindBlacklist {
-		a.n.inflight.add([]string{ev.Token.JTI})
+// (events.Previewer); Apply takes it out once it is committed. An
+// outstanding registration changes no answer. Revocations of users and
+// families and flushes are in force once committed: false, so that their
+// batch commits at once.
+func (a *applier) Preview(ev events.Event) bool {
+	switch ev.Kind {
+	case events.KindBlacklist:
+		a.n.inflight.addOne(ev.Token.JTI)
+		return true
+	case events.KindOutstanding:
+		return true
 	}
+	return false
 }
 
 // FleetStatus is the node's view of the event stream.

@@ -12,10 +12,15 @@ import (
 // is rejected a commit early is rejected correctly. The set is empty almost
 // always; a check then pays one atomic load.
 type inflight struct {
-	n   atomic.Int64 // entries in set; read without the lock
-	mu  sync.RWMutex
-	set map[string]int // jti → how many batches in flight hold it
+	n    atomic.Int64 // entries in set; read without the lock
+	mu   sync.RWMutex
+	set  map[string]int // jti → how many batches in flight hold it
+	peak int            // the most entries set has held since it was made
 }
+
+// inflightKeep is the most entries a set may have held and be kept once
+// empty: live batches reuse it, a catch-up's large one is let go.
+const inflightKeep = 4096
 
 // has reports whether jti is in flight.
 func (f *inflight) has(jti string) bool {
@@ -40,6 +45,19 @@ func (f *inflight) add(jtis []string) {
 	for _, j := range jtis {
 		f.set[j]++
 	}
+	f.peak = max(f.peak, len(f.set))
+	f.n.Store(int64(len(f.set)))
+	f.mu.Unlock()
+}
+
+// addOne is add of one jti.
+func (f *inflight) addOne(jti string) {
+	f.mu.Lock()
+	if f.set == nil {
+		f.set = make(map[string]int)
+	}
+	f.set[jti]++
+	f.peak = max(f.peak, len(f.set))
 	f.n.Store(int64(len(f.set)))
 	f.mu.Unlock()
 }
@@ -58,8 +76,8 @@ func (f *inflight) remove(jtis []string) {
 			delete(f.set, j)
 		}
 	}
-	if len(f.set) == 0 {
-		f.set = nil // a catch-up batch may have grown it large
+	if len(f.set) == 0 && f.peak > inflightKeep {
+		f.set, f.peak = nil, 0 // a catch-up batch grew it large
 	}
 	f.n.Store(int64(len(f.set)))
 	f.mu.Unlock()

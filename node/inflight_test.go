@@ -20,8 +20,16 @@ func TestPreviewedBlacklistingIsInForceBeforeCommit(t *testing.T) {
 	if b, err := n.Check("j-preview"); err != nil || b {
 		t.Fatalf("Check before the event = %v, %v", b, err)
 	}
-	a.Preview(ev)
-	a.Preview(out) // an outstanding registration changes no answer
+	if !a.Preview(ev) {
+		t.Fatal("Preview of a blacklisting = false, want in force")
+	}
+	if !a.Preview(out) { // an outstanding registration changes no answer
+		t.Fatal("Preview of an outstanding registration = false, want true (it changes no answer)")
+	}
+	user := events.Event{V: 1, ID: events.NewID(), Kind: events.KindRevokeUser, Origin: "other", Time: time.Unix(1_800_000_000, 0), User: "u1", NotBefore: 1_800_000_000}
+	if a.Preview(user) {
+		t.Fatal("Preview of a user's revocation = true; it is in force once committed, so its batch must not wait")
+	}
 	if b, err := n.Check("j-preview"); err != nil || !b {
 		t.Fatalf("Check after Preview = %v, %v; want blacklisted at once", b, err)
 	}

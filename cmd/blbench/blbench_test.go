@@ -41,7 +41,7 @@ func TestQuickRun(t *testing.T) {
 		"## Fleet at scale: N validators in one process",
 		// A row per fleet size and rate, a cost row per size, the targets.
 		"| 2 | 1000 |", "| 2 | 100 |", "| 3 | 1000 |", "| 3 | 100 |", "| fleet propagation p99, 200 validators at 1000 writes/s |",
-		"| validator RSS, idle |", "| validator CPU per live event |", "| fleet: write × validator pairs missing | 0 | 0 of ",
+		"| validator RSS, idle |", "| validator CPU per live event, over the transport floor |", "| fleet: write × validator pairs missing | 0 | 0 of ",
 		// Same- and cross-region rows, the from → to table, none missing.
 		"## Regions: a multi-region fleet in one process", "| same region | 200 |", "| cross region | 200 |", "| from ↓ to → | r0 | r1 |",
 		"| regions: write × validator pairs missing | 0 | 0 of 400 |",
