@@ -49,19 +49,36 @@ var fleetGoals = []struct {
 // per round.
 type fleetRate struct {
 	rate                  int
-	p50, p99, p999, max   series  // ns, every write × validator of a round together
-	missing               series  // write × validator pairs not seen within fleetSettle
-	achieved              series  // writes/s the writer reached
-	cpuPerEvent           series  // ns of CPU per event per validator
-	cpuPhase              series  // ns of CPU of each round's cost phase, the whole process
-	floorPhase            series  // the same with bare subscribers instead of validators (floorFleet)
-	floorPerEvent         series  // ns of CPU per event per bare subscriber: the transport floor
+	p50, p99, p999, max   series // ns, every write × validator of a round together
+	missing               series // write × validator pairs not seen within fleetSettle
+	achieved              series // writes/s the writer reached
+	cpuPerEvent           series // ns of CPU per event per validator
+	cpuPhase              series // ns of CPU of each round's cost phase, the whole process
+	floorPhase            series // the same with bare subscribers instead of validators (floorFleet)
+	floorPerEvent         series // ns of CPU per event per bare subscriber: the transport floor
+	floorP50, floorP99    series // ns, the floor's live phase: write returned → message arrived
+	floorMax, floorMiss   series
 	ownPerEvent           series  // cpuPerEvent - floorPerEvent, round by round: blnode's own
 	count                 int     // writes of one phase
 	pollNs                series  // the pollers' real interval
 	baseCPUPerEvent       float64 // the whole process without validators, before and after them (mean)
 	baseBefore, baseAfter float64
 	events, observations  int
+}
+
+// p99Ratio is the validators' p99 over the transport floor's, the median
+// of the rounds' ratios (0 when the floor was not measured).
+func (fr *fleetRate) p99Ratio() float64 {
+	var r series
+	for i, p := range fr.p99 {
+		if i < len(fr.floorP99) && fr.floorP99[i] > 0 {
+			r = append(r, p/fr.floorP99[i])
+		}
+	}
+	if len(r) == 0 {
+		return 0
+	}
+	return r.summary().Median
 }
 
 // fleetSize is what one fleet size measured.
@@ -361,12 +378,20 @@ func (f *fleet) measureFloor(ctx context.Context, fs *fleetSize, n int) error {
 	defer ff.close()
 	for round := range cfg.rounds {
 		for _, fr := range fs.rates {
-			cpu, err := f.floorPhase(ctx, ff, fr.count, fr.rate, fmt.Sprintf("fleet-n%d-r%d-%d-floor", n, round, fr.rate))
+			tag := fmt.Sprintf("fleet-n%d-r%d-%d-floor", n, round, fr.rate)
+			lat, missing, err := f.floorLive(ctx, ff, fr.count, fr.rate, tag+"-live")
+			if err != nil {
+				return fmt.Errorf("transport floor, round %d at %d writes/s: %w", round+1, fr.rate, err)
+			}
+			fr.floorP50, fr.floorP99 = append(fr.floorP50, pct(lat, 0.5)), append(fr.floorP99, pct(lat, 0.99))
+			fr.floorMax, fr.floorMiss = append(fr.floorMax, pct(lat, 1)), append(fr.floorMiss, float64(missing))
+			cpu, err := f.floorPhase(ctx, ff, fr.count, fr.rate, tag+"-cost")
 			if err != nil {
 				return fmt.Errorf("transport floor, round %d at %d writes/s: %w", round+1, fr.rate, err)
 			}
 			fr.floorPhase = append(fr.floorPhase, float64(cpu))
-			f.b.logf("fleet %d bare subscribers at %d writes/s: the process's CPU %s per event", n, fr.rate, fmtNs(float64(cpu)/float64(fr.count)))
+			f.b.logf("fleet %d bare subscribers at %d writes/s: p50 %s p99 %s max %s, %d missing; the process's CPU %s per event", n, fr.rate,
+				fmtNs(pct(lat, 0.5)), fmtNs(pct(lat, 0.99)), fmtNs(pct(lat, 1)), missing, fmtNs(float64(cpu)/float64(fr.count)))
 		}
 	}
 	return nil
@@ -647,7 +672,9 @@ func (b *bench) reportFleet(s *section, sizes []*fleetSize) error {
 		"the validators (each its own connection, spread over the servers the same way, one subscription to the live subject of blacklistings, a " +
 		"callback that only counts; measured once the validators have closed), divided the same way: what the servers, the kernel's loopback TCP " +
 		"and the NATS client spend on a message for one subscriber, which any validator pays. **blnode's own** is CPU per event per validator minus " +
-		"the floor, round by round (median of the differences). **Idle CPU per validator**: the same over an idle window with the validators and without them (before and after, the mean), ÷ N ÷ seconds. " +
+		"the floor, round by round (median of the differences). Each floor round also has a live phase: for every write × subscriber, the time " +
+		"from `Blacklist` returning to the callback receiving the message that holds it (by its stream sequence; no poll interval, which adds up " +
+		"to one to the validators' figures). **Idle CPU per validator**: the same over an idle window with the validators and without them (before and after, the mean), ÷ N ÷ seconds. " +
 		"**Memory per validator**: Go heap in use (`runtime.MemStats.HeapInuse`) and VmRSS after a GC that returns freed memory to the system " +
 		"(`debug.FreeOSMemory`), ÷ N: once all are ready (idle), over the readings before the validators started; after the last round, over the " +
 		"readings once they have closed (the full node and the servers then hold the rounds' writes too); " +
@@ -667,6 +694,14 @@ func (b *bench) reportFleet(s *section, sizes []*fleetSize) error {
 				fr.p999.summary().format(fmtNs), fr.max.summary().format(fmtNs), fr.missing.summary().format(fmtFloat(0, "")),
 				fr.achieved.summary().format(fmtFloat(0, "")), fr.cpuPerEvent.summary().format(fmtNs),
 				fr.floorPerEvent.summary().format(fmtNs), fr.ownPerEvent.summary().format(fmtNs), fr.pollNs.summary().format(fmtNs))
+		}
+	}
+	fl := s.table(fmt.Sprintf("Transport floor: N bare subscribers in place of the validators, min / **median** / max over %d rounds", cfg.rounds),
+		"validators", "writes/s", "p50", "p99", "max", "missing", "validators' p99 ÷ the floor's (median of rounds)")
+	for _, fs := range sizes {
+		for _, fr := range fs.rates {
+			fl.row(strconv.Itoa(fs.n), strconv.Itoa(fr.rate), fr.floorP50.summary().format(fmtNs), fr.floorP99.summary().format(fmtNs),
+				fr.floorMax.summary().format(fmtNs), fr.floorMiss.summary().format(fmtFloat(0, "")), fmtFloat(1, "×")(fr.p99Ratio()))
 		}
 	}
 	m := s.table("Cost of a validator by fleet size (one measurement per size)", "validators", "ready in", "heap per validator (ready)",
@@ -711,8 +746,9 @@ func (b *bench) reportFleet(s *section, sizes []*fleetSize) error {
 			rates = append(rates, map[string]any{"rate": fr.rate, "p50_ns": fr.p50, "p99_ns": fr.p99, "p999_ns": fr.p999, "max_ns": fr.max,
 				"missing": fr.missing, "writes_per_s": fr.achieved, "cpu_ns_per_event_per_validator": fr.cpuPerEvent,
 				"floor_cpu_ns_per_event_per_subscriber": fr.floorPerEvent, "own_cpu_ns_per_event_per_validator": fr.ownPerEvent,
-				"cpu_ns_per_floor_phase": fr.floorPhase,
-				"base_cpu_ns_per_event":  fr.baseCPUPerEvent, "base_cpu_ns_per_event_before": fr.baseBefore,
+				"cpu_ns_per_floor_phase": fr.floorPhase, "floor_p50_ns": fr.floorP50, "floor_p99_ns": fr.floorP99,
+				"floor_max_ns": fr.floorMax, "floor_missing": fr.floorMiss,
+				"base_cpu_ns_per_event": fr.baseCPUPerEvent, "base_cpu_ns_per_event_before": fr.baseBefore,
 				"base_cpu_ns_per_event_after": fr.baseAfter, "cpu_ns_per_cost_phase": fr.cpuPhase, "poll_ns": fr.pollNs, "events": fr.events, "observations": fr.observations})
 		}
 		raw = append(raw, map[string]any{"validators": fs.n, "ready_s": fs.readyIn.Seconds(), "heap_per_validator_ready": fs.heapReady,
@@ -753,8 +789,9 @@ func (b *bench) fleetTargets(sizes []*fleetSize) {
 		}
 		note := ""
 		if fs.n != goal.n {
-			note = fmt.Sprintf("measured at %d validators", fs.n)
+			note = fmt.Sprintf("measured at %d validators; ", fs.n)
 		}
+		note += fmt.Sprintf("the transport floor's p99 there %s; the validators' %.1f× it", fmtNs(fr.floorP99.summary().Median), fr.p99Ratio())
 		p99 := fr.p99.summary()
 		b.target(what, want, fmtNs(p99.Median)+" (median of rounds; max over rounds "+fmtNs(p99.Max)+")", p99.Median <= goal.limit, note)
 	}
