@@ -867,6 +867,21 @@ func (s *Subscriber) drain(ctx context.Context, f feed) (progressed bool, err er
 		batch, inForce, liveErr = s.takeLive(f.live, m, batch)
 		return inForce, liveErr == nil
 	}
+	// A live session commits a batch while it takes and previews the
+	// next: what arrives is never held behind a commit. One batch commits
+	// at a time, so the Applier is never called concurrently; the buffer
+	// of the one committing is spare until it has.
+	var committing chan bool // the outcome of the batch committing; nil when none
+	var spare []item
+	settle := func() bool { // waits for the batch committing; false when ctx ended
+		if committing == nil {
+			return true
+		}
+		ok := <-committing
+		committing = nil
+		return ok
+	}
+	defer settle()
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	defer timer.Stop()
@@ -886,6 +901,9 @@ func (s *Subscriber) drain(ctx context.Context, f feed) (progressed bool, err er
 		case err := <-f.lost:
 			return progressed, err
 		case <-advance:
+			if !settle() {
+				return progressed, nil // ctx ended
+			}
 			s.recordFloor(ctx, f.live)
 			continue
 		case <-tick:
@@ -988,6 +1006,16 @@ func (s *Subscriber) drain(ctx context.Context, f feed) (progressed bool, err er
 			}
 		}
 		decodeBatch(batch)
+		if !settle() {
+			return progressed, nil // ctx ended
+		}
+		if f.live != nil && liveErr == nil {
+			done, commit := make(chan bool, 1), batch
+			go func() { done <- s.apply(ctx, commit, f.live) }()
+			committing, progressed = done, true
+			batch, spare = scratch.Reuse(spare, liveBuffer), commit
+			continue
+		}
 		if !s.apply(ctx, batch, f.live) {
 			return progressed, nil // ctx ended
 		}

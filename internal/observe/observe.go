@@ -91,8 +91,10 @@ func Poll(ctx context.Context, check func(jti string) (bool, error), in <-chan *
 // workers-th one, so the poller's cost grows with the probes pending, not
 // with one goroutine and one timer per node. Each round a worker checks
 // every pending probe of every node it owns, then waits for the next tick
-// of every (or a new probe); Polls and Waiting of a node are those of its
-// worker.
+// of every; a probe arriving meanwhile is checked at once on its own (not
+// with a round of all that is pending, which at a high rate and latency
+// would cost as much as the fleet). Polls and Waiting of a node are those
+// of its worker.
 //
 // It returns when in is closed and every node has seen every probe, or when
 // ctx ends: a probe not seen then is simply absent from Lat (the caller,
@@ -160,6 +162,30 @@ func pollShare(ctx context.Context, checks []func(string) (bool, error), own []i
 			}
 		}
 	}
+	// first checks a probe arriving between rounds on every owned node at
+	// once and keeps it pending where it is not seen yet, returning how
+	// many: a round of everything pending per probe would make the
+	// poller's cost grow with the latency it measures.
+	first := func(p *Probe) (kept int) {
+		for j, i := range own {
+			if results[i].Err != nil {
+				continue
+			}
+			ok, err := checks[i](p.JTI)
+			switch {
+			case err != nil:
+				results[i].Err = fmt.Errorf("check %s: %w", p.JTI, err)
+				waiting -= len(pending[j])
+				pending[j] = nil // stop polling this node
+			case ok:
+				results[i].Lat = append(results[i].Lat, time.Since(base)-p.Acked)
+			default:
+				pending[j] = append(pending[j], p)
+				kept++
+			}
+		}
+		return kept
+	}
 	var polls int
 	var waited time.Duration
 	defer func() {
@@ -206,17 +232,22 @@ func pollShare(ctx context.Context, checks []func(string) (bool, error), own []i
 			if waiting == 0 {
 				break
 			}
-			select {
-			case p, ok := <-in:
-				if !ok {
-					in = nil // a nil channel never fires: keep polling what is pending
-					continue
+		wait: // for the next tick; a probe arriving meanwhile is checked alone
+			for {
+				select {
+				case p, ok := <-in:
+					if !ok {
+						in = nil // a nil channel never fires: keep polling what is pending
+						continue
+					}
+					kept := first(p) // which may lower waiting (a failing node)
+					waiting += kept
+				case <-tick.C:
+					break wait
+				case <-ctx.Done():
+					waited += time.Since(from)
+					return
 				}
-				add(p)
-			case <-tick.C:
-			case <-ctx.Done():
-				waited += time.Since(from)
-				return
 			}
 		}
 		waited += time.Since(from)
