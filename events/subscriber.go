@@ -172,7 +172,9 @@ type SubscriberConfig struct {
 	MaxWait  time.Duration // default 5ms: how long to gather a batch while a burst (64+ events) is on its way
 	// PreviewWait is how long to gather a batch of previewed events (the
 	// Applier is a Previewer): they are in force already, so a longer wait
-	// only saves commits; default 50ms.
+	// only saves commits; default 50ms. Each batch waits between half of
+	// it and all of it, at random: replicas that share a machine (sidecars
+	// of one host) and receive the same events do not all commit at once.
 	PreviewWait time.Duration
 	// CatchUpWait is how long to gather a batch while a backlog of at least
 	// 1024 events is pending (a replay); default 250ms.
@@ -966,7 +968,7 @@ func (s *Subscriber) drain(ctx context.Context, f feed) (progressed bool, err er
 			case pending >= backlog:
 				wait = max(wait, s.cfg.CatchUpWait)
 			case previewed:
-				wait = max(wait, s.cfg.PreviewWait)
+				wait = max(wait, s.cfg.PreviewWait/2+rand.N(s.cfg.PreviewWait/2+1))
 			}
 			timer.Reset(wait)
 		gather:
