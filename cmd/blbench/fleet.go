@@ -81,6 +81,20 @@ func (fr *fleetRate) p99Ratio() float64 {
 	return r.summary().Median
 }
 
+// cpuAt is the CPU per event per validator fs measured at rate (median of
+// rounds), 0 when fs is nil or did not measure it.
+func (fs *fleetSize) cpuAt(rate int) float64 {
+	if fs == nil {
+		return 0
+	}
+	for _, fr := range fs.rates {
+		if fr.rate == rate {
+			return max(fr.cpuPerEvent.summary().Median, 0)
+		}
+	}
+	return 0
+}
+
 // fleetSize is what one fleet size measured.
 type fleetSize struct {
 	n                    int
@@ -100,8 +114,10 @@ type fleetSize struct {
 type fleet struct {
 	b       *bench
 	servers natsServers
-	stream  jetstream.Stream // blbench's own view of the stream, for consumer counts
-	full    *node.Node
+	js      jetstream.JetStream // blbench's own connection
+	sc      events.StreamConfig // the stream of the fleet size measured
+	stream  jetstream.Stream    // blbench's own view of it, for consumer counts
+	full    *node.Node          // the full node writing it
 	exp     int64
 }
 
@@ -125,46 +141,12 @@ func (b *bench) runFleet(ctx context.Context, s *section) error {
 	defer servers.shutdown()
 	f := &fleet{b: b, servers: servers, exp: time.Now().Add(24 * time.Hour).Unix()}
 
-	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
-	defer stop()
-	f.full, err = node.New(node.Config{
-		DataDir: root + "/full", Role: node.RoleFull, NodeID: "fleet-full",
-		Token: token.Config{HSSecret: []byte(benchSecret)}, FlushInterval: -1,
-		NATS:   node.NATSConfig{URLs: servers.urls()},
-		Stream: events.StreamConfig{Replicas: len(f.servers)}, Logger: slog.New(slog.DiscardHandler),
-	})
-	if err != nil {
-		return fmt.Errorf("full node: %w", err)
-	}
-	var fullRun sync.WaitGroup
-	fullRun.Go(func() { f.full.Run(runCtx) })
-	defer func() {
-		stop()
-		fullRun.Wait()
-		f.full.Close()
-	}()
-	if err := pollUntil(ctx, startTimeout, 5*time.Millisecond, func() error {
-		if !f.full.Ready() {
-			return errors.New("full node not ready")
-		}
-		return nil
-	}); err != nil {
-		return err
-	}
 	nc, err := nats.Connect(servers[0].ClientURL(), nats.Name("blbench fleet observer"))
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return err
-	}
-	// Warm up the full node and the stream: a first write, published.
-	if _, err := f.write(ctx, 20, 200, "fleet-warm", nil); err != nil {
-		return fmt.Errorf("warm-up: %w", err)
-	}
-	if f.stream, err = js.Stream(ctx, events.DefaultStreamName); err != nil {
+	if f.js, err = jetstream.New(nc); err != nil {
 		return err
 	}
 
@@ -187,7 +169,19 @@ func (b *bench) runFleet(ctx context.Context, s *section) error {
 				continue
 			}
 		}
-		fs, err := f.measure(ctx, root, n)
+		stopFull, err := f.startFull(ctx, root, n)
+		if err != nil {
+			return fmt.Errorf("%d validators: %w", n, err)
+		}
+		var prev *fleetSize
+		if len(sizes) > 0 {
+			prev = sizes[len(sizes)-1]
+		}
+		fs, err := f.measure(ctx, root, n, prev, func(note string) {
+			s.note("%s", note)
+			b.logf("fleet: %s", note)
+		})
+		stopFull()
 		if err != nil {
 			return fmt.Errorf("%d validators: %w", n, err)
 		}
@@ -196,11 +190,64 @@ func (b *bench) runFleet(ctx context.Context, s *section) error {
 	return b.reportFleet(s, sizes)
 }
 
+// startFull starts the full node of the fleet of n validators, on a stream
+// of its own (each size's validators join an empty stream and hold that
+// size's writes alone: the join scenario measures joining a large set),
+// warms it up and returns what stops it.
+func (f *fleet) startFull(ctx context.Context, root string, n int) (stop func(), err error) {
+	f.sc = events.StreamConfig{Name: fmt.Sprintf("BLBENCH_FLEET_%d", n), Prefix: fmt.Sprintf("blbench.fleet%d", n), Replicas: len(f.servers)}
+	full, err := node.New(node.Config{
+		DataDir: fmt.Sprintf("%s/n%d/full", root, n), Role: node.RoleFull, NodeID: fmt.Sprintf("fleet-%d-full", n),
+		Token: token.Config{HSSecret: []byte(benchSecret)}, FlushInterval: -1,
+		NATS:   node.NATSConfig{URLs: f.servers.urls()},
+		Stream: f.sc, Logger: slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("full node: %w", err)
+	}
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	var running sync.WaitGroup
+	running.Go(func() { full.Run(runCtx) })
+	stop = func() {
+		cancel()
+		running.Wait()
+		full.Close()
+	}
+	f.full = full
+	if err := pollUntil(ctx, startTimeout, 5*time.Millisecond, func() error {
+		if !full.Ready() {
+			return errors.New("full node not ready")
+		}
+		return nil
+	}); err != nil {
+		stop()
+		return nil, err
+	}
+	// Warm up the full node and the stream: a first write, published.
+	if _, err := f.write(ctx, 20, 200, fmt.Sprintf("fleet-%d-warm", n), nil); err != nil {
+		stop()
+		return nil, fmt.Errorf("warm-up: %w", err)
+	}
+	if f.stream, err = f.js.Stream(ctx, f.sc.Name); err != nil {
+		stop()
+		return nil, err
+	}
+	return stop, nil
+}
+
 // measure starts n validators, measures them idle and live, and stops them.
-func (f *fleet) measure(ctx context.Context, root string, n int) (*fleetSize, error) {
+// A rate that the CPU per event per validator measured at the size before
+// (prev) says would take more than the machine's cores is left out, and
+// said so (skip).
+func (f *fleet) measure(ctx context.Context, root string, n int, prev *fleetSize, skip func(string)) (*fleetSize, error) {
 	b, cfg := f.b, f.b.cfg
 	fs := &fleetSize{n: n}
 	for _, r := range cfg.fleetRates {
+		if need := prev.cpuAt(r) * float64(n*r) / 1e9; need > float64(runtime.GOMAXPROCS(0)) {
+			skip(fmt.Sprintf("%d validators at %d writes/s not measured: at %s of CPU per event per validator (measured at %d) they would take %.1f CPUs, and this process has %d",
+				n, r, fmtNs(prev.cpuAt(r)), prev.n, need, runtime.GOMAXPROCS(0)))
+			continue
+		}
 		fs.rates = append(fs.rates, &fleetRate{rate: r})
 	}
 	// The same process without validators: memory, idle CPU and API
@@ -257,7 +304,7 @@ func (f *fleet) measure(ctx context.Context, root string, n int) (*fleetSize, er
 				DataDir: fmt.Sprintf("%s/n%d/validator-%d", root, n, i+1), Role: node.RoleValidator, NodeID: fmt.Sprintf("fleet-%d-v%d", n, i+1),
 				Token: token.Config{HSSecret: []byte(benchSecret)}, FlushInterval: -1,
 				NATS:   node.NATSConfig{URLs: []string{urls[i%len(urls)]}},
-				Stream: events.StreamConfig{Replicas: len(f.servers)}, Logger: slog.New(slog.DiscardHandler),
+				Stream: f.sc, Logger: slog.New(slog.DiscardHandler),
 			})
 			if err == nil {
 				running.Go(func() { v.Run(runCtx) })
@@ -654,15 +701,16 @@ func (b *bench) reportFleet(s *section, sizes []*fleetSize) error {
 	if cfg.fleetServers == 1 {
 		where = "one NATS server with JetStream (in-process, the stream with 1 replica)"
 	}
-	s.para("One process holds %s, one full node "+
-		"(`node.New`, role full, connected to every server) and N validators (`node.New`, role validator), each with its own data dir, its own NATS "+
+	s.para("One process holds %s and, for each fleet size, a stream of its own (the size's validators join it empty and hold that size's "+
+		"writes alone; the join scenario measures joining a large set), one full node "+
+		"(`node.New`, role full, connected to every server, writing the stream) and N validators (`node.New`, role validator), each with its own data dir, its own NATS "+
 		"connection (made by the node), subscription and replica, spread over the servers: nothing is shared between validators that would not be "+
 		"shared between machines. The writer calls the full node's `Blacklist` (durable, with its outbox entry) open loop at a steady rate, at most %d "+
 		"in flight; it never waits for propagation. Sizes %s; rates %s writes/s; %d rounds, each a live and a cost phase of %v of writes per rate.",
 		where, fleetSlots, joinInts(cfg.fleetSizes), joinInts(cfg.fleetRates), cfg.rounds, cfg.fleetDur)
 	s.para("**Propagation** (live phase): for every write × validator, the time from `Blacklist` returning to that validator's in-process `Check` "+
-		"answering true. Pollers (`observe.PollAll`: GOMAXPROCS goroutines sharing the validators) check each validator's pending ids every %v; "+
-		"the real interval is reported and adds up to one interval to each latency. A pair not seen %v after the last write is **missing**. "+
+		"answering true. Pollers (`observe.PollAll`: GOMAXPROCS goroutines sharing the validators) check each validator's pending ids every %v "+
+		"(a new write on its own at once); the real interval is reported and adds up to one interval to each latency. A pair not seen %v after the last write is **missing**. "+
 		"Percentiles are over every pair of a round; the table gives min / median / max over rounds.", fleetPoll, fleetSettle)
 	s.para("**CPU per event per validator** (cost phase, without pollers): this process's user + system CPU (getrusage) from the first write " +
 		"until the full node has published every write and it and every validator have applied them all (the subscriber's applied count), minus the CPU per write of the same phase measured " +
@@ -714,11 +762,15 @@ func (b *bench) reportFleet(s *section, sizes []*fleetSize) error {
 			strconv.Itoa(fs.consumersEnd), fmt.Sprintf("%d of %d", fs.live, fs.n))
 	}
 	var curves []curve
-	for ri, rate := range cfg.fleetRates {
+	for _, rate := range cfg.fleetRates {
 		c := curve{name: fmt.Sprintf("%d writes/s (median of rounds)", rate)}
 		for _, fs := range sizes {
-			c.xs = append(c.xs, float64(fs.n))
-			c.ys = append(c.ys, fs.rates[ri].p99.summary().Median/1e6)
+			for _, fr := range fs.rates {
+				if fr.rate == rate {
+					c.xs = append(c.xs, float64(fs.n))
+					c.ys = append(c.ys, fr.p99.summary().Median/1e6)
+				}
+			}
 		}
 		curves = append(curves, c)
 	}
@@ -810,12 +862,19 @@ func (b *bench) fleetTargets(sizes []*fleetSize) {
 		big := sizes[len(sizes)-1]
 		note := fmt.Sprintf("at %d validators", big.n)
 		b.target("validator RSS, idle", "≤ 2 MB", fmtBytes(big.rssReady)+" per validator (heap "+fmtBytes(big.heapReady)+")", big.rssReady <= 2e6, note)
-		fr := big.rates[0]
-		for _, r := range big.rates {
-			if r.rate > fr.rate {
-				fr = r
+		// CPU at the highest rate, at the largest size that measured it.
+		var fr *fleetRate
+		for _, fs := range sizes {
+			for _, r := range fs.rates {
+				if fr == nil || r.rate >= fr.rate {
+					fr, big = r, fs
+				}
 			}
 		}
+		if fr == nil {
+			return
+		}
+		note = fmt.Sprintf("at %d validators", big.n)
 		// Judged on blnode's own: the transport floor alone, what the
 		// servers and the kernel spend per subscriber, is above 2 µs
 		// on this kind of machine.
