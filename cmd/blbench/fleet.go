@@ -40,10 +40,12 @@ const (
 
 // fleetGoals are the propagation targets: p99 ≤ limit ns with n
 // validators at rate writes/s.
-var fleetGoals = []struct {
+var fleetGoals = []fleetGoal{{200, 1000, 20e6}, {1000, 100, 50e6}}
+
+type fleetGoal struct {
 	n, rate int
 	limit   float64
-}{{200, 1000, 20e6}, {1000, 100, 50e6}}
+}
 
 // fleetRate is what one fleet size measured at one write rate, one figure
 // per round.
@@ -173,11 +175,7 @@ func (b *bench) runFleet(ctx context.Context, s *section) error {
 		if err != nil {
 			return fmt.Errorf("%d validators: %w", n, err)
 		}
-		var prev *fleetSize
-		if len(sizes) > 0 {
-			prev = sizes[len(sizes)-1]
-		}
-		fs, err := f.measure(ctx, root, n, prev, func(note string) {
+		fs, err := f.measure(ctx, root, n, sizes, func(note string) {
 			s.note("%s", note)
 			b.logf("fleet: %s", note)
 		})
@@ -236,14 +234,21 @@ func (f *fleet) startFull(ctx context.Context, root string, n int) (stop func(),
 }
 
 // measure starts n validators, measures them idle and live, and stops them.
-// A rate that the CPU per event per validator measured at the size before
-// (prev) says would take more than the machine's cores is left out, and
-// said so (skip).
-func (f *fleet) measure(ctx context.Context, root string, n int, prev *fleetSize, skip func(string)) (*fleetSize, error) {
+// A rate that the CPU per event per validator measured at the largest
+// size before (of measured) says would take more than the machine's cores
+// is left out, and said so (skip), unless a goal names it.
+func (f *fleet) measure(ctx context.Context, root string, n int, measured []*fleetSize, skip func(string)) (*fleetSize, error) {
 	b, cfg := f.b, f.b.cfg
 	fs := &fleetSize{n: n}
 	for _, r := range cfg.fleetRates {
-		if need := prev.cpuAt(r) * float64(n*r) / 1e9; need > float64(runtime.GOMAXPROCS(0)) {
+		goal := slices.ContainsFunc(fleetGoals, func(g fleetGoal) bool { return g.n == n && g.rate == r })
+		var prev *fleetSize
+		for _, m := range measured {
+			if m.cpuAt(r) > 0 {
+				prev = m
+			}
+		}
+		if need := prev.cpuAt(r) * float64(n*r) / 1e9; need > float64(runtime.GOMAXPROCS(0)) && !goal {
 			skip(fmt.Sprintf("%d validators at %d writes/s not measured: at %s of CPU per event per validator (measured at %d) they would take %.1f CPUs, and this process has %d",
 				n, r, fmtNs(prev.cpuAt(r)), prev.n, need, runtime.GOMAXPROCS(0)))
 			continue
