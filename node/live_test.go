@@ -150,9 +150,14 @@ func TestLiveValidatorsThroughFaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i, w := range watchers {
-		if got, err := w.v.Load().Store().Digest(); err != nil || got != want {
-			t.Errorf("validator %d: digest %v (%v), full node's %v", i, got, err, want)
-		}
+		// Blacklistings are in force on arrival (Check saw them all) and
+		// committed within PreviewWait: the digest follows.
+		eventstest.CheckFor(t, waitLong, pollEvery, func() error {
+			if got, err := w.v.Load().Store().Digest(); err != nil || got != want {
+				return fmt.Errorf("validator %d: digest %v (%v), full node's %v", i, got, err, want)
+			}
+			return nil
+		})
 		if len(w.violated) > 0 {
 			t.Errorf("validator %d accepted %d tokens it had reported blacklisted: %v", i, len(w.violated), w.violated[:min(5, len(w.violated))])
 		}
