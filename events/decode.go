@@ -98,10 +98,12 @@ type fastDecoder struct {
 
 func (d *fastDecoder) space() {
 	for d.i < len(d.b) {
-		if c := d.b[d.i]; c > ' ' || c != ' ' && c != '\t' && c != '\n' && c != '\r' {
+		switch d.b[d.i] {
+		case ' ', '\t', '\n', '\r':
+			d.i++
+		default:
 			return
 		}
-		d.i++
 	}
 }
 

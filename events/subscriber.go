@@ -862,12 +862,13 @@ func (s *Subscriber) drain(ctx context.Context, f feed) (progressed bool, err er
 		tick = t.C
 	}
 	var batch []item // grown to what arrives together
-	// take adds a republished message's events to batch; false when the
-	// session ends (liveErr), once what batch holds is applied.
+	// take adds a republished message's events to batch and reports
+	// whether all were in force on arrival. liveErr set ends the session,
+	// once what batch holds is applied.
 	var liveErr error
-	take := func(m *nats.Msg) (inForce, ok bool) {
+	take := func(m *nats.Msg) (inForce bool) {
 		batch, inForce, liveErr = s.takeLive(f.live, m, batch)
-		return inForce, liveErr == nil
+		return inForce
 	}
 	// A live session commits a batch while it takes and previews the
 	// next: what arrives is never held behind a commit. One batch commits
@@ -936,7 +937,7 @@ func (s *Subscriber) drain(ctx context.Context, f feed) (progressed bool, err er
 			batch = append(batch, s.preview(it))
 			received = true
 		case m := <-f.raw:
-			if inForce, _ = take(m); len(batch) == 0 {
+			if inForce = take(m); len(batch) == 0 {
 				if liveErr != nil {
 					return progressed, liveErr
 				}
@@ -949,8 +950,7 @@ func (s *Subscriber) drain(ctx context.Context, f feed) (progressed bool, err er
 			case it := <-f.ch:
 				batch = append(batch, s.preview(it))
 			case m := <-f.raw:
-				now, _ := take(m)
-				inForce = inForce && now
+				inForce = take(m) && inForce
 			default:
 				break fill
 			}
@@ -961,7 +961,7 @@ func (s *Subscriber) drain(ctx context.Context, f feed) (progressed bool, err er
 		// Otherwise apply now; waiting would only add latency, and what
 		// arrives while this batch commits makes the next one.
 		last := batch[len(batch)-1]
-		previewed := last.previewed && (f.live == nil || inForce)
+		previewed := last.previewed && inForce // inForce stays true with a consumer
 		if pending := last.pending; len(batch) < s.cfg.MaxBatch && liveErr == nil && (pending >= burst || previewed) && s.cfg.MaxWait > 0 {
 			wait := s.cfg.MaxWait
 			switch {
@@ -983,8 +983,8 @@ func (s *Subscriber) drain(ctx context.Context, f feed) (progressed bool, err er
 						break gather
 					}
 				case m := <-f.raw:
-					if now, ok := take(m); !ok || !now {
-						break gather // the session ends, or not in force until committed
+					if !take(m) || liveErr != nil {
+						break gather // not in force until committed, or the session ends
 					}
 				case <-timer.C:
 					break gather

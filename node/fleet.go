@@ -254,11 +254,11 @@ type applier struct {
 }
 
 type applyBuffers struct {
-	ops    []persist.Op
-	jtis   []string
-	black  []string // blacklistings not previewed
-	seen   []string // blacklistings previewed (in flight since they arrived)
-	cutoff []int64
+	ops       []persist.Op
+	jtis      []string
+	black     []string // blacklistings not previewed
+	previewed []string // blacklistings previewed (in flight since they arrived)
+	cutoff    []int64
 }
 
 func (a *applier) LastApplied() (uint64, error) { return a.n.store.AppliedSeq() }
@@ -299,12 +299,12 @@ func (a *applier) Apply(_ context.Context, batch []events.Delivered, lastSeq uin
 	if b == nil {
 		b = new(applyBuffers)
 	}
-	ops, jtis, black, previewed, cutoffs := b.ops[:0], b.jtis[:0], b.black[:0], b.seen[:0], b.cutoff[:0]
+	ops, jtis, black, previewed, cutoffs := b.ops[:0], b.jtis[:0], b.black[:0], b.previewed[:0], b.cutoff[:0]
 	defer func() {
 		// Let the strings go, and the buffers too once a replay's large
 		// batches are over.
 		b.ops, b.jtis = scratch.Reuse(ops, keepBuffer), scratch.Reuse(jtis, keepBuffer)
-		b.black, b.seen, b.cutoff = scratch.Reuse(black, keepBuffer), scratch.Reuse(previewed, keepBuffer), scratch.Reuse(cutoffs, keepBuffer)
+		b.black, b.previewed, b.cutoff = scratch.Reuse(black, keepBuffer), scratch.Reuse(previewed, keepBuffer), scratch.Reuse(cutoffs, keepBuffer)
 		a.bufs.Put(b)
 	}()
 	revokes := false
@@ -374,7 +374,7 @@ func (a *applier) Apply(_ context.Context, batch []events.Delivered, lastSeq uin
 	}
 	// The blacklistings are in force while the batch commits (inflight.go):
 	// the previewed ones since they arrived, the others from here.
-	n.inflight.add(black)
+	n.inflight.add(black...)
 	defer n.inflight.remove(black)
 	skipped, err := n.store.Apply(ops, seq)
 	if err != nil {
@@ -420,7 +420,7 @@ func boundTime(now, stored time.Time) time.Time {
 func (a *applier) Preview(ev events.Event) bool {
 	switch ev.Kind {
 	case events.KindBlacklist:
-		a.n.inflight.addOne(ev.Token.JTI)
+		a.n.inflight.add(ev.Token.JTI)
 		return true
 	case events.KindOutstanding:
 		return true

@@ -34,7 +34,7 @@ func (f *inflight) has(jti string) bool {
 }
 
 // add puts jtis in flight; every add is undone by a remove of the same ids.
-func (f *inflight) add(jtis []string) {
+func (f *inflight) add(jtis ...string) {
 	if len(jtis) == 0 {
 		return
 	}
@@ -45,18 +45,6 @@ func (f *inflight) add(jtis []string) {
 	for _, j := range jtis {
 		f.set[j]++
 	}
-	f.peak = max(f.peak, len(f.set))
-	f.n.Store(int64(len(f.set)))
-	f.mu.Unlock()
-}
-
-// addOne is add of one jti.
-func (f *inflight) addOne(jti string) {
-	f.mu.Lock()
-	if f.set == nil {
-		f.set = make(map[string]int)
-	}
-	f.set[jti]++
 	f.peak = max(f.peak, len(f.set))
 	f.n.Store(int64(len(f.set)))
 	f.mu.Unlock()
