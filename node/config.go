@@ -169,6 +169,16 @@ type Config struct {
 	// A full node still checks that the write stream takes its subjects.
 	NoProvisionStream bool
 
+	// OnBlacklisted, if set, is called with the jti of each blacklisting
+	// this node receives from the event stream, once it is in force here
+	// (Check answers true): as it arrives on a validator following the
+	// live subject, or as its batch commits when it was replayed. A
+	// redelivered event may call it again for the same jti. It runs on
+	// the goroutine that applies the stream and holds it up: it must
+	// return quickly (hand the jti on, close that token's connections
+	// elsewhere). cmd/blbench times propagation with it.
+	OnBlacklisted func(jti string)
+
 	Logger *slog.Logger     // default slog.Default()
 	Now    func() time.Time // default time.Now
 }

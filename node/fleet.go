@@ -376,6 +376,11 @@ func (a *applier) Apply(_ context.Context, batch []events.Delivered, lastSeq uin
 	// the previewed ones since they arrived, the others from here.
 	n.inflight.add(black...)
 	defer n.inflight.remove(black)
+	if n.cfg.OnBlacklisted != nil {
+		for _, jti := range black {
+			n.cfg.OnBlacklisted(jti)
+		}
+	}
 	skipped, err := n.store.Apply(ops, seq)
 	if err != nil {
 		return fmt.Errorf("node: apply: %w", err)
@@ -421,6 +426,9 @@ func (a *applier) Preview(ev events.Event) bool {
 	switch ev.Kind {
 	case events.KindBlacklist:
 		a.n.inflight.add(ev.Token.JTI)
+		if a.n.cfg.OnBlacklisted != nil {
+			a.n.cfg.OnBlacklisted(ev.Token.JTI)
+		}
 		return true
 	case events.KindOutstanding:
 		return true

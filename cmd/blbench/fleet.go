@@ -31,7 +31,6 @@ import (
 // replica, against a 3-server cluster on loopback (-fleet-servers).
 const (
 	fleetSlots  = 256                    // writes in flight at most
-	fleetPoll   = time.Millisecond       // the pollers' interval
 	fleetSettle = 10 * time.Second       // longest wait after the last write for every validator to see it
 	fleetReady  = 10 * time.Minute       // longest wait for N validators to be ready
 	fleetLive   = 2 * time.Minute        // longest wait, once ready, for them all to follow the live subject
@@ -62,7 +61,6 @@ type fleetRate struct {
 	floorMax, floorMiss   series
 	ownPerEvent           series  // cpuPerEvent - floorPerEvent, round by round: blnode's own
 	count                 int     // writes of one phase
-	pollNs                series  // the pollers' real interval
 	baseCPUPerEvent       float64 // the whole process without validators, before and after them (mean)
 	baseBefore, baseAfter float64
 	events, observations  int
@@ -97,6 +95,14 @@ func (fs *fleetSize) cpuAt(rate int) float64 {
 	return 0
 }
 
+// watchMethod is how the fleet and regions scenarios see a write in force
+// on a validator, for their reports.
+const watchMethod = "each validator reports every blacklisting it puts in force (`node.Config.OnBlacklisted`: on arrival for an event " +
+	"previewed from the live subject, at its batch's commit for one replayed from the stream), and blbench asks that validator's `Check` at " +
+	"once and takes the time only if it answers true (`observe.Watch`; a report its check refutes fails the run). Nothing polls: the figures " +
+	"hold no poll interval, and the observer costs one `Check` per write × validator whatever the latency. A write seen before its writer " +
+	"had recorded the acknowledgement counts as 0."
+
 // fleetSize is what one fleet size measured.
 type fleetSize struct {
 	n                    int
@@ -120,6 +126,7 @@ type fleet struct {
 	sc      events.StreamConfig // the stream of the fleet size measured
 	stream  jetstream.Stream    // blbench's own view of it, for consumer counts
 	full    *node.Node          // the full node writing it
+	watch   observe.Watch       // validator i reports what is in force through watch.Hook(i)
 	exp     int64
 }
 
@@ -309,7 +316,7 @@ func (f *fleet) measure(ctx context.Context, root string, n int, measured []*fle
 				DataDir: fmt.Sprintf("%s/n%d/validator-%d", root, n, i+1), Role: node.RoleValidator, NodeID: fmt.Sprintf("fleet-%d-v%d", n, i+1),
 				Token: token.Config{HSSecret: []byte(benchSecret)}, FlushInterval: -1,
 				NATS:   node.NATSConfig{URLs: []string{urls[i%len(urls)]}},
-				Stream: f.sc, Logger: slog.New(slog.DiscardHandler),
+				Stream: f.sc, Logger: slog.New(slog.DiscardHandler), OnBlacklisted: f.watch.Hook(i),
 			})
 			if err == nil {
 				running.Go(func() { v.Run(runCtx) })
@@ -473,44 +480,38 @@ func (f *fleet) baseline(ctx context.Context, fs *fleetSize, n int, when string,
 	return idle, nil
 }
 
-// round is one live phase (latency, with the pollers) and one cost phase
-// (CPU, without them) at fr.rate.
+// round is one live phase (latency, timed by f.watch) and one cost phase
+// (CPU, nothing timed) at fr.rate.
 func (f *fleet) round(ctx context.Context, validators []*node.Node, fr *fleetRate, tag string) error {
 	cfg := f.b.cfg
 	n := len(validators)
 	count := max(int(float64(fr.rate)*cfg.fleetDur.Seconds()), 20)
 
-	pctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	checks := make([]func(string) (bool, error), n)
 	for i, v := range validators {
 		checks[i] = v.Check
 	}
-	in := make(chan *observe.Probe, fleetSlots)
 	base := time.Now()
-	var results []observe.Result
-	var polling sync.WaitGroup
-	polling.Go(func() { results = observe.PollAll(pctx, checks, in, base, fleetPoll, runtime.GOMAXPROCS(0)) })
-	achieved, err := f.write(ctx, count, fr.rate, tag+"-live", func(p *observe.Probe) {
-		p.Acked = time.Since(base)
-		in <- p
-	})
-	close(in)
-	settle := time.AfterFunc(fleetSettle, cancel)
-	polling.Wait()
-	settle.Stop()
+	phase := f.watch.Start(base, checks, observe.Source{Prefix: tag + "-live-", Count: count})
+	defer f.watch.Stop()
+	achieved, err := f.write(ctx, count, fr.rate, tag+"-live", func(k int, _ string) { phase.Acked(0, k) })
+	if err != nil {
+		return err
+	}
+	wctx, cancel := context.WithTimeout(ctx, fleetSettle)
+	err = phase.Wait(wctx)
+	cancel()
+	f.watch.Stop()
 	if err != nil {
 		return err
 	}
 	var all []time.Duration
-	var polls int
-	var waited time.Duration
-	for i, r := range results {
-		if r.Err != nil {
-			return fmt.Errorf("validator %d: %w", i+1, r.Err)
+	for i := range validators {
+		lat, err := phase.Latencies(i, 0)
+		if err != nil {
+			return err
 		}
-		all = append(all, r.Lat...)
-		polls, waited = polls+r.Polls, waited+r.Waiting
+		all = append(all, lat...)
 	}
 	slices.Sort(all)
 	missing := count*n - len(all)
@@ -522,11 +523,6 @@ func (f *fleet) round(ctx context.Context, validators []*node.Node, fr *fleetRat
 	fr.max = append(fr.max, pct(all, 1))
 	fr.missing = append(fr.missing, float64(missing))
 	fr.achieved = append(fr.achieved, achieved)
-	pollNs := float64(0)
-	if polls > 0 {
-		pollNs = float64(waited) / float64(polls)
-	}
-	fr.pollNs = append(fr.pollNs, pollNs)
 	all = nil
 
 	cpu, err := f.costPhase(ctx, validators, count, fr.rate, tag+"-cost")
@@ -535,9 +531,9 @@ func (f *fleet) round(ctx context.Context, validators []*node.Node, fr *fleetRat
 	}
 	fr.cpuPhase = append(fr.cpuPhase, float64(cpu))
 	fr.count = count
-	f.b.logf("fleet %d validators at %d writes/s: p50 %s p99 %s p99.9 %s max %s, %d missing, %.0f writes/s, poll %s; the process's CPU %s per event",
+	f.b.logf("fleet %d validators at %d writes/s: p50 %s p99 %s p99.9 %s max %s, %d missing, %.0f writes/s; the process's CPU %s per event",
 		n, fr.rate, fmtNs(fr.p50[len(fr.p50)-1]), fmtNs(fr.p99[len(fr.p99)-1]), fmtNs(fr.p999[len(fr.p999)-1]), fmtNs(fr.max[len(fr.max)-1]),
-		missing, achieved, fmtNs(pollNs), fmtNs(float64(cpu)/float64(count)))
+		missing, achieved, fmtNs(float64(cpu)/float64(count)))
 	return nil
 }
 
@@ -575,9 +571,9 @@ func (f *fleet) costPhase(ctx context.Context, validators []*node.Node, count, r
 // write blacklists count new ids through the full node at rate per second,
 // open loop: write i is due at start + i/rate whether or not earlier ones
 // have returned (at most fleetSlots in flight). acked, if not nil, is
-// called with each write once it has returned. It returns the rate
-// achieved.
-func (f *fleet) write(ctx context.Context, count, rate int, tag string, acked func(*observe.Probe)) (float64, error) {
+// called with each write's number and id once it has returned. It returns
+// the rate achieved.
+func (f *fleet) write(ctx context.Context, count, rate int, tag string, acked func(k int, jti string)) (float64, error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	var (
@@ -599,7 +595,7 @@ func (f *fleet) write(ctx context.Context, count, rate int, tag string, acked fu
 				return
 			}
 			if acked != nil {
-				acked(&observe.Probe{JTI: jti})
+				acked(i, jti)
 			}
 		})
 	}
@@ -714,10 +710,9 @@ func (b *bench) reportFleet(s *section, sizes []*fleetSize) error {
 		"in flight; it never waits for propagation. Sizes %s; rates %s writes/s; %d rounds, each a live and a cost phase of %v of writes per rate.",
 		where, fleetSlots, joinInts(cfg.fleetSizes), joinInts(cfg.fleetRates), cfg.rounds, cfg.fleetDur)
 	s.para("**Propagation** (live phase): for every write × validator, the time from `Blacklist` returning to that validator's in-process `Check` "+
-		"answering true. Pollers (`observe.PollAll`: GOMAXPROCS goroutines sharing the validators) check each validator's pending ids every %v "+
-		"(a new write on its own at once); the real interval is reported and adds up to one interval to each latency. A pair not seen %v after the last write is **missing**. "+
-		"Percentiles are over every pair of a round; the table gives min / median / max over rounds.", fleetPoll, fleetSettle)
-	s.para("**CPU per event per validator** (cost phase, without pollers): this process's user + system CPU (getrusage) from the first write " +
+		"answering true: "+watchMethod+" A pair not seen %v after the last write is **missing**. "+
+		"Percentiles are over every pair of a round; the table gives min / median / max over rounds.", fleetSettle)
+	s.para("**CPU per event per validator** (cost phase, nothing timed): this process's user + system CPU (getrusage) from the first write " +
 		"until the full node has published every write and it and every validator have applied them all (the subscriber's applied count), minus the CPU per write of the same phase measured " +
 		"without the validators (the full node, the servers and the writer alone; the mean of a measurement before they start and one after " +
 		"they have closed, so that drift over the rounds counts less), divided by writes × N. It includes what the servers " +
@@ -726,8 +721,7 @@ func (b *bench) reportFleet(s *section, sizes []*fleetSize) error {
 		"callback that only counts; measured once the validators have closed), divided the same way: what the servers, the kernel's loopback TCP " +
 		"and the NATS client spend on a message for one subscriber, which any validator pays. **blnode's own** is CPU per event per validator minus " +
 		"the floor, round by round (median of the differences). Each floor round also has a live phase: for every write × subscriber, the time " +
-		"from `Blacklist` returning to the callback receiving the message that holds it (by its stream sequence; no poll interval, which adds up " +
-		"to one to the validators' figures). **Idle CPU per validator**: the same over an idle window with the validators and without them (before and after, the mean), ÷ N ÷ seconds. " +
+		"from `Blacklist` returning to the callback receiving the message that holds it (by its stream sequence). **Idle CPU per validator**: the same over an idle window with the validators and without them (before and after, the mean), ÷ N ÷ seconds. " +
 		"**Memory per validator**: Go heap in use (`runtime.MemStats.HeapInuse`) and VmRSS after a GC that returns freed memory to the system " +
 		"(`debug.FreeOSMemory`), ÷ N: once all are ready (idle), over the readings before the validators started; after the last round, over the " +
 		"readings once they have closed (the full node and the servers then hold the rounds' writes too); " +
@@ -736,17 +730,17 @@ func (b *bench) reportFleet(s *section, sizes []*fleetSize) error {
 		"(blbench removes a fleet's consumers once it has closed its validators: the server would keep each for minutes, until its inactivity threshold).")
 	s.para("Heap in use counts every span allocated, also large buffers no page of which has been touched yet (they take no RSS until written): " +
 		"RSS is what a validator costs a machine; heap is what it could grow to. CPU and idle CPU are differences " +
-		"of whole-process figures divided by N: at small N they are within the noise of the machine (a negative figure says so). The poll interval is the mean time " +
-		"between poll rounds (a new write also starts one). `-fleet-heapprofile PREFIX` writes a heap profile once each fleet is ready.")
+		"of whole-process figures divided by N: at small N they are within the noise of the machine (a negative figure says so). " +
+		"`-fleet-heapprofile PREFIX` writes a heap profile once each fleet is ready.")
 	t := s.table(fmt.Sprintf("Propagation and CPU by fleet size and rate, min / **median** / max over %d rounds", cfg.rounds),
 		"validators", "writes/s", "p50", "p99", "p99.9", "max", "missing", "writes/s achieved", "CPU per event per validator",
-		"transport floor per event per subscriber", "blnode's own per event per validator", "mean poll interval")
+		"transport floor per event per subscriber", "blnode's own per event per validator")
 	for _, fs := range sizes {
 		for _, fr := range fs.rates {
 			t.row(strconv.Itoa(fs.n), strconv.Itoa(fr.rate), fr.p50.summary().format(fmtNs), fr.p99.summary().format(fmtNs),
 				fr.p999.summary().format(fmtNs), fr.max.summary().format(fmtNs), fr.missing.summary().format(fmtFloat(0, "")),
 				fr.achieved.summary().format(fmtFloat(0, "")), fr.cpuPerEvent.summary().format(fmtNs),
-				fr.floorPerEvent.summary().format(fmtNs), fr.ownPerEvent.summary().format(fmtNs), fr.pollNs.summary().format(fmtNs))
+				fr.floorPerEvent.summary().format(fmtNs), fr.ownPerEvent.summary().format(fmtNs))
 		}
 	}
 	fl := s.table(fmt.Sprintf("Transport floor: N bare subscribers in place of the validators, min / **median** / max over %d rounds", cfg.rounds),
@@ -806,7 +800,7 @@ func (b *bench) reportFleet(s *section, sizes []*fleetSize) error {
 				"cpu_ns_per_floor_phase": fr.floorPhase, "floor_p50_ns": fr.floorP50, "floor_p99_ns": fr.floorP99,
 				"floor_max_ns": fr.floorMax, "floor_missing": fr.floorMiss,
 				"base_cpu_ns_per_event": fr.baseCPUPerEvent, "base_cpu_ns_per_event_before": fr.baseBefore,
-				"base_cpu_ns_per_event_after": fr.baseAfter, "cpu_ns_per_cost_phase": fr.cpuPhase, "poll_ns": fr.pollNs, "events": fr.events, "observations": fr.observations})
+				"base_cpu_ns_per_event_after": fr.baseAfter, "cpu_ns_per_cost_phase": fr.cpuPhase, "events": fr.events, "observations": fr.observations})
 		}
 		raw = append(raw, map[string]any{"validators": fs.n, "ready_s": fs.readyIn.Seconds(), "heap_per_validator_ready": fs.heapReady,
 			"rss_per_validator_ready": fs.rssReady, "heap_per_validator_end": fs.heapEnd, "rss_per_validator_end": fs.rssEnd,

@@ -15,7 +15,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/blnode/blnode/events"
-	"github.com/blnode/blnode/internal/observe"
 )
 
 // floorFleet is the transport floor of a fleet of validators: as many bare
@@ -170,10 +169,10 @@ func (f *fleet) floorLive(ctx context.Context, ff *floorFleet, count, rate int, 
 	acked := make(map[string]time.Duration, count)
 	ff.rec.Store(r)
 	defer ff.rec.Store(nil)
-	if _, err := f.write(ctx, count, rate, tag, func(p *observe.Probe) {
+	if _, err := f.write(ctx, count, rate, tag, func(_ int, jti string) {
 		at := time.Since(r.base)
 		mu.Lock()
-		acked[p.JTI] = at
+		acked[jti] = at
 		mu.Unlock()
 	}); err != nil {
 		return nil, 0, err

@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -105,9 +106,9 @@ type regionsRun struct {
 	heapEnd, rssEnd     float64 // bytes per validator after the last round, over the process once they have closed
 	cells               [][]*regionFigures
 	same, cross, all    regionFigures
-	pollNs              series // the pollers' mean interval, per round
-	cpu                 series // this process's CPU over a live phase, in CPUs (CPU time ÷ wall time), per round
-	writes              int    // writes of one round
+	watch               observe.Watch // validator i (of every region, in order) reports through watch.Hook(i)
+	cpu                 series        // this process's CPU over a live phase, in CPUs (CPU time ÷ wall time), per round
+	writes              int           // writes of one round
 	observations        int
 }
 
@@ -235,7 +236,7 @@ func (b *bench) runRegions(ctx context.Context, s *section) error {
 				NodeID: fmt.Sprintf("regions-%s-v%d", site.name, j+1), Region: site.name,
 				Token: token.Config{HSSecret: []byte(benchSecret)}, FlushInterval: -1,
 				NATS:       node.NATSConfig{URLs: []string{site.server.ClientURL()}},
-				ReadStream: regionsAggregate, Logger: slog.New(slog.DiscardHandler),
+				ReadStream: regionsAggregate, Logger: slog.New(slog.DiscardHandler), OnBlacklisted: rr.watch.Hook(len(all)),
 			})
 			if err != nil {
 				return fmt.Errorf("validator %d of %s: %w", j+1, site.name, err)
@@ -286,8 +287,9 @@ func (b *bench) runRegions(ctx context.Context, s *section) error {
 }
 
 // live is one round: writes in every region at once, each region's share
-// of the rate through its full node, open loop, while pollers watch every
-// validator; what they saw is sorted into from → to cells.
+// of the rate through its full node, open loop, while every validator
+// reports what comes in force (rr.watch); that is sorted into from → to
+// cells.
 func (rr *regionsRun) live(ctx context.Context, b *bench, all []*node.Node, round int) error {
 	checks := make([]func(string) (bool, error), len(all))
 	for i, v := range all {
@@ -313,41 +315,38 @@ func (rr *regionsRun) live(ctx context.Context, b *bench, all []*node.Node, roun
 			return err
 		}
 	}
-	pctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	// One poller per writing region (each with GOMAXPROCS goroutines over
-	// every validator): a validator's latencies then come sorted by the
-	// region the write came from.
+	// One source per writing region: a validator's latencies then come
+	// sorted by the region the write came from.
+	tags := make([]observe.Source, len(rr.sites))
+	for i, site := range rr.sites {
+		tags[i] = observe.Source{Prefix: fmt.Sprintf("regions-live-%d-%s-", round, site.name), Count: site.count}
+	}
 	base := time.Now()
 	cpu0 := selfCPU()
-	results := make([][]observe.Result, len(rr.sites))
-	ins := make([]chan *observe.Probe, len(rr.sites))
-	var polling, writing sync.WaitGroup
-	for i := range rr.sites {
-		ins[i] = make(chan *observe.Probe, fleetSlots)
-		polling.Go(func() { results[i] = observe.PollAll(pctx, checks, ins[i], base, fleetPoll, runtime.GOMAXPROCS(0)) })
-	}
+	phase := rr.watch.Start(base, checks, tags...)
+	defer rr.watch.Stop()
+	var writing sync.WaitGroup
 	errs := make([]error, len(rr.sites))
 	achieved := make([]float64, len(rr.sites))
 	for i, site := range rr.sites {
 		writing.Go(func() {
-			defer close(ins[i])
-			tag := fmt.Sprintf("regions-live-%d-%s", round, site.name)
-			achieved[i], errs[i] = site.writer.write(ctx, site.count, site.rate, tag, func(p *observe.Probe) {
-				p.Acked = time.Since(base)
-				ins[i] <- p
-			})
+			tag := strings.TrimSuffix(tags[i].Prefix, "-")
+			achieved[i], errs[i] = site.writer.write(ctx, site.count, site.rate, tag, func(k int, _ string) { phase.Acked(i, k) })
 		})
 	}
 	writing.Wait()
-	settle := time.AfterFunc(fleetSettle, cancel)
-	polling.Wait()
-	settle.Stop()
+	wctx, cancel := context.WithTimeout(ctx, fleetSettle)
+	werr := phase.Wait(wctx)
+	cancel()
+	rr.watch.Stop()
 	cpu := float64(selfCPU()-cpu0) / float64(time.Since(base))
 	for i, err := range errs {
 		if err != nil {
 			return fmt.Errorf("writes in %s: %w", rr.sites[i].name, err)
 		}
+	}
+	if werr != nil {
+		return werr
 	}
 	for i, site := range rr.sites {
 		written, err := streamMsgs(ctx, site.js, site.stream)
@@ -358,18 +357,16 @@ func (rr *regionsRun) live(ctx context.Context, b *bench, all []*node.Node, roun
 		site.republished += counts[i].Load()
 		site.achieved = append(site.achieved, achieved[i])
 	}
-	var polls int
-	var waited time.Duration
 	cells := make([][][]time.Duration, len(rr.sites))
-	for from, res := range results {
+	for from := range rr.sites {
 		cells[from] = make([][]time.Duration, len(rr.sites))
-		for i, r := range res {
-			if r.Err != nil {
-				return fmt.Errorf("validator %s: %w", all[i].ID(), r.Err)
+		for i := range all {
+			lat, err := phase.Latencies(i, from)
+			if err != nil {
+				return fmt.Errorf("validator %s: %w", all[i].ID(), err)
 			}
 			to := i / rr.perRegion
-			cells[from][to] = append(cells[from][to], r.Lat...)
-			polls, waited = polls+r.Polls, waited+r.Waiting
+			cells[from][to] = append(cells[from][to], lat...)
 		}
 	}
 	var same, cross []time.Duration
@@ -394,16 +391,11 @@ func (rr *regionsRun) live(ctx context.Context, b *bench, all []*node.Node, roun
 	slices.Sort(both)
 	rr.all.record(both, sameWant+crossWant)
 	rr.observations += len(both)
-	pollNs := 0.0
-	if polls > 0 {
-		pollNs = float64(waited) / float64(polls)
-	}
-	rr.pollNs = append(rr.pollNs, pollNs)
 	rr.cpu = append(rr.cpu, cpu)
 	last := func(s series) string { return fmtNs(s[len(s)-1]) }
-	b.logf("regions round %d: same-region p50 %s p99 %s max %s, %.0f missing; cross-region p50 %s p99 %s max %s, %.0f missing; poll %s; the process used %.2f CPUs",
+	b.logf("regions round %d: same-region p50 %s p99 %s max %s, %.0f missing; cross-region p50 %s p99 %s max %s, %.0f missing; the process used %.2f CPUs",
 		round+1, last(rr.same.p50), last(rr.same.p99), last(rr.same.max), rr.same.missing[len(rr.same.missing)-1],
-		last(rr.cross.p50), last(rr.cross.p99), last(rr.cross.max), rr.cross.missing[len(rr.cross.missing)-1], fmtNs(pollNs), cpu)
+		last(rr.cross.p50), last(rr.cross.p99), last(rr.cross.max), rr.cross.missing[len(rr.cross.missing)-1], cpu)
 	return nil
 }
 
@@ -572,14 +564,13 @@ func (b *bench) reportRegions(s *section, rr *regionsRun) error {
 	s.para("**Writes**: %d blacklistings/s in total, spread over the regions and made at once in every region, each region's through "+
 		"its full node's `Blacklist` (durable, with its outbox entry), open loop, at most %d in flight per region, as the fleet scenario writes; "+
 		"%d rounds, each a live phase of %v. **Propagation**: for every write × validator, the time from `Blacklist` returning to that "+
-		"validator's in-process `Check` answering true (`observe.PollAll`, one poller per writing region, each with GOMAXPROCS goroutines "+
-		"over every validator, checking every %v; the mean real interval, %s (median of rounds), adds up to one interval to each latency). "+
+		"validator's in-process `Check` answering true: "+watchMethod+" "+
 		"A pair not seen %v after a round's last write is **missing**. Same-region pairs are a write and a validator of the same region "+
 		"(through the region's own write stream and aggregate); cross-region pairs go through the leaf links (the aggregate of the "+
 		"validator's region sourcing the writer's region's stream). Percentiles are over every pair of a round; the tables give min / "+
-		"median / max over rounds. This process (every server, node, writer and poller) used %s of the machine's %d CPUs over a live "+
+		"median / max over rounds. This process (every server, node and writer) used %s of the machine's %d CPUs over a live "+
 		"phase and its settling (getrusage, min / median / max over rounds); the load average in the machine section says what else ran.",
-		cfg.regionsRate, fleetSlots, cfg.rounds, cfg.regionsDur, fleetPoll, fmtNs(rr.pollNs.summary().Median), fleetSettle,
+		cfg.regionsRate, fleetSlots, cfg.rounds, cfg.regionsDur, fleetSettle,
 		rr.cpu.summary().format(fmtFloat(2, "")), runtime.NumCPU())
 	t := s.table(fmt.Sprintf("Propagation, write acknowledged → validator's check true, min / **median** / max over %d rounds", cfg.rounds),
 		"pairs", "write × validator pairs per round", "p50", "p99", "p99.9", "max", "missing (all rounds)")
@@ -654,7 +645,7 @@ func (b *bench) reportRegions(s *section, rr *regionsRun) error {
 			"write_stream_msgs_live": site.liveMsgs, "republished": site.republished})
 	}
 	b.raw["regions"] = map[string]any{"regions": len(rr.sites), "validators_per_region": rr.perRegion, "rate": cfg.regionsRate,
-		"duration_s": cfg.regionsDur.Seconds(), "rounds": cfg.rounds, "writes_per_round": rr.writes, "ready_s": rr.readyIn.Seconds(), "poll_ns": rr.pollNs, "cpus_live": rr.cpu,
+		"duration_s": cfg.regionsDur.Seconds(), "rounds": cfg.rounds, "writes_per_round": rr.writes, "ready_s": rr.readyIn.Seconds(), "cpus_live": rr.cpu,
 		"heap_per_validator_ready": rr.heapReady, "rss_per_validator_ready": rr.rssReady,
 		"heap_per_validator_end": rr.heapEnd, "rss_per_validator_end": rr.rssEnd, "observations": rr.observations,
 		"same": rr.same.raw(), "cross": rr.cross.raw(), "all": rr.all.raw(), "cells": cells, "sites": sites}
