@@ -38,6 +38,7 @@ type config struct {
 	fleetDur     time.Duration // one fleet phase (live, cost, baseline); default 5s (quick 500ms)
 	fleetIdle    time.Duration // the fleet's idle window; default 3s (quick 500ms)
 	fleetHeap    string        // write a heap profile to FLEETHEAP-N.pprof once N validators are ready
+	fleetVDir    string        // where the fleet's validators keep their data dirs ("": the run's temp dir)
 	fleetServers int           // NATS servers of the fleet: 1, or a cluster of 3 (default)
 	joinEvents   int           // revocations in the join scenario's stream; default 1,000,000 (quick 20,000)
 	joinVals     int           // validators the join scenario starts together; default 100 (quick 10)
@@ -171,6 +172,7 @@ func parseFlags(args []string, stderr io.Writer) (c config, err error) {
 	fs.DurationVar(&c.fleetDur, "fleet-duration", 0, "how long one fleet phase writes (default 5s; -quick 500ms)")
 	fs.DurationVar(&c.fleetIdle, "fleet-idle", 0, "the fleet's idle window, for idle CPU and JetStream API requests (default 3s; -quick 500ms)")
 	fs.IntVar(&c.fleetServers, "fleet-servers", 3, "NATS servers of the fleet scenario: 1, or 3 (a cluster; the stream has as many replicas)")
+	fs.StringVar(&c.fleetVDir, "fleet-validator-dir", memoryDir(), "where the fleet scenario's validators keep their data dirs: a tmpfs (/dev/shm where there is one) stands for each validator's own disk; \"\" puts them in the run's temp dir, on the disk of the full node and the NATS servers")
 	fs.StringVar(&c.fleetHeap, "fleet-heapprofile", "", "write a heap profile of this process to `PREFIX`-N.pprof once each fleet of N validators is ready")
 	fs.IntVar(&c.regionsCount, "regions-count", 5, "regions of the regions scenario (at least 2): one NATS server and JetStream domain each, region 0 the hub of the others' leaf nodes")
 	fs.IntVar(&c.regionsValidators, "regions-validators", 0, "validators per region of the regions scenario (default 40; -quick 4)")
@@ -326,4 +328,16 @@ func commandLine(args []string) string {
 		parts = append(parts, a)
 	}
 	return strings.Join(parts, " ")
+}
+
+// memoryDir is /dev/shm when it is a directory this process may write in,
+// else "".
+func memoryDir() string {
+	const shm = "/dev/shm"
+	d, err := os.MkdirTemp(shm, "blbench-probe-")
+	if err != nil {
+		return ""
+	}
+	os.Remove(d)
+	return shm
 }

@@ -279,6 +279,13 @@ func (f *fleet) measure(ctx context.Context, root string, n int, measured []*fle
 	fs.consumersBase = len(before)
 
 	b.logf("fleet: starting %d validators", n)
+	vroot := root
+	if cfg.fleetVDir != "" {
+		if vroot, err = os.MkdirTemp(cfg.fleetVDir, "blbench-fleet-"); err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(vroot)
+	}
 	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	var running sync.WaitGroup
 	validators := make([]*node.Node, 0, n)
@@ -313,7 +320,7 @@ func (f *fleet) measure(ctx context.Context, root string, n int, measured []*fle
 		// samples of the validators are `-tagfocus role=validator`.
 		pprof.Do(runCtx, pprof.Labels("role", "validator"), func(runCtx context.Context) {
 			v, err = node.New(node.Config{
-				DataDir: fmt.Sprintf("%s/n%d/validator-%d", root, n, i+1), Role: node.RoleValidator, NodeID: fmt.Sprintf("fleet-%d-v%d", n, i+1),
+				DataDir: fmt.Sprintf("%s/n%d/validator-%d", vroot, n, i+1), Role: node.RoleValidator, NodeID: fmt.Sprintf("fleet-%d-v%d", n, i+1),
 				Token: token.Config{HSSecret: []byte(benchSecret)}, FlushInterval: -1,
 				NATS:   node.NATSConfig{URLs: []string{urls[i%len(urls)]}},
 				Stream: f.sc, Logger: slog.New(slog.DiscardHandler), OnBlacklisted: f.watch.Hook(i),
@@ -695,6 +702,19 @@ func settledMemory() (heap, rss float64) {
 	return float64(ms.HeapInuse), float64(st.rss)
 }
 
+// validatorDisk says where the fleet's validators kept their stores.
+func validatorDisk(dir string) string {
+	if dir == "" {
+		return "The validators' data dirs are on the disk of the full node and the NATS servers (`-fleet-validator-dir \"\"`): " +
+			"their once-a-second fsyncs (one per validator, `Config.ValidatorSyncEvery`) share it with the full node's durable writes, " +
+			"which separate machines would not."
+	}
+	return fmt.Sprintf("The validators' data dirs are on a tmpfs (%s, `-fleet-validator-dir`), standing for each validator's own disk: "+
+		"on one shared disk their once-a-second fsyncs (one per validator, `Config.ValidatorSyncEvery`: 1,000/s at 1,000 validators) "+
+		"queue with the full node's durable writes, which separate machines would not (docs/scaling.md has the two measured side by side). Their commits' CPU is counted either way; the full node "+
+		"and the servers keep theirs on the disk.", dir)
+}
+
 // reportFleet writes the scenario's tables, chart and targets.
 func (b *bench) reportFleet(s *section, sizes []*fleetSize) error {
 	cfg := b.cfg
@@ -707,8 +727,8 @@ func (b *bench) reportFleet(s *section, sizes []*fleetSize) error {
 		"(`node.New`, role full, connected to every server, writing the stream) and N validators (`node.New`, role validator), each with its own data dir, its own NATS "+
 		"connection (made by the node), subscription and replica, spread over the servers: nothing is shared between validators that would not be "+
 		"shared between machines. The writer calls the full node's `Blacklist` (durable, with its outbox entry) open loop at a steady rate, at most %d "+
-		"in flight; it never waits for propagation. Sizes %s; rates %s writes/s; %d rounds, each a live and a cost phase of %v of writes per rate.",
-		where, fleetSlots, joinInts(cfg.fleetSizes), joinInts(cfg.fleetRates), cfg.rounds, cfg.fleetDur)
+		"in flight; it never waits for propagation. Sizes %s; rates %s writes/s; %d rounds, each a live and a cost phase of %v of writes per rate. %s",
+		where, fleetSlots, joinInts(cfg.fleetSizes), joinInts(cfg.fleetRates), cfg.rounds, cfg.fleetDur, validatorDisk(cfg.fleetVDir))
 	s.para("**Propagation** (live phase): for every write × validator, the time from `Blacklist` returning to that validator's in-process `Check` "+
 		"answering true: "+watchMethod+" A pair not seen %v after the last write is **missing**. "+
 		"Percentiles are over every pair of a round; the table gives min / median / max over rounds.", fleetSettle)
