@@ -153,6 +153,13 @@ type SnapshotReader struct {
 	end    error // io.EOF once the checksum is checked, or what failed
 }
 
+// The fewest bytes an entry takes: a length for each string (a token's jti
+// is not empty) and a byte for each number.
+const (
+	minTokenBytes      = 6 + 1 + 4
+	minRevocationBytes = 3 + 2
+)
+
 // snapshotWindow is how much of a snapshot a SnapshotReader reads at a time
 // (it grows to hold an entry longer than that).
 const snapshotWindow = 256 << 10
@@ -212,7 +219,9 @@ func NewSnapshotReader(r io.Reader, size int64) (*SnapshotReader, error) {
 	}
 	h.DigestSum = sum
 	// Every entry takes several bytes: counts beyond the bytes are lies.
-	if h.DigestCount != h.Tokens || (size >= 0 && (h.Tokens > uint64(size) || h.Revocations > uint64(size))) {
+	if h.DigestCount != h.Tokens || (size >= 0 && (h.Tokens > uint64(size)/minTokenBytes ||
+		h.Revocations > uint64(size)/minRevocationBytes ||
+		h.Tokens*minTokenBytes+h.Revocations*minRevocationBytes > uint64(size))) {
 		return nil, fmt.Errorf("%w: header counts %d tokens, %d revocations, digest of %d in %d bytes",
 			ErrSnapshot, h.Tokens, h.Revocations, h.DigestCount, size)
 	}

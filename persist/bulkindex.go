@@ -16,6 +16,9 @@ type bulkIndex struct {
 	shift uint     // a hash's bucket is h >> shift
 	black int64    // distinct hashes with a blacklisting
 	last  uint64   // the highest journal key of its refs
+	// sorted says that the load's ops came in strictly ascending jti
+	// order, so its bucket merges entry by entry (mergeSorted)
+	sorted bool
 }
 
 // bulkPerBucket is about how many ops share a bucket of a bulkIndex.

@@ -1,6 +1,7 @@
 package persist
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"strings"
@@ -34,14 +35,14 @@ import (
 // already, or another bulk load is under way.
 var ErrNotEmpty = errors.New("persist: store not empty")
 
-// metaBulkLoad is present, holding the journal bucket's index (0 or 1),
-// while a bulk load writes that bucket: Open drops the bucket of a load
-// that never committed.
+// metaBulkLoad is present while a bulk load writes a journal bucket: the
+// bucket's index (0 or 1), then the first key it reserved (8 bytes, big
+// endian). Open drops the bucket of a load that never committed.
 var metaBulkLoad = []byte("bulk_load")
 
 // bulkKeys is how many journal keys a bulk load reserves: one an entry
-// (up to maxBlock ops), far more than any load takes.
-const bulkKeys = 1 << 24
+// (an Add of up to maxBlock ops), far more than any load takes.
+const bulkKeys = 1 << 20
 
 // BulkLoad is a bulk load under way (BeginBulkLoad). Its methods are not
 // safe for concurrent use; the store's other methods are, beside it.
@@ -52,9 +53,13 @@ type BulkLoad struct {
 	limit  uint64     // one past its last reserved key
 	refs   []bulkRef  // its record ops, in journal order
 	index  *bulkIndex // refs grouped by hash, once it commits
-	revs   []Revocation
-	buf    []byte // the entry being written (bbolt holds it until its commit)
-	done   bool   // committed or aborted
+	// unsorted is set once a record op's jti does not sort after the one
+	// before it (lastJTI)
+	unsorted bool
+	lastJTI  string
+	revs     []Revocation
+	buf      []byte // the entry being written (bbolt holds it until its commit)
+	done     bool   // committed or aborted
 }
 
 // BeginBulkLoad starts a bulk load into the store, which must be empty: no
@@ -79,7 +84,7 @@ func (s *Store) BeginBulkLoad(hint int) (*BulkLoad, error) {
 			return fmt.Errorf("journal: %w", err)
 		}
 		l.bucket, l.next, l.limit = 1-s.tx.active, seq+1, seq+1+bulkKeys
-		return tx.Bucket(bucketMeta).Put(metaBulkLoad, []byte{byte(l.bucket)})
+		return tx.Bucket(bucketMeta).Put(metaBulkLoad, append([]byte{byte(l.bucket)}, u64(l.next)...))
 	})
 	if err != nil {
 		s.loading.Store(false)
@@ -183,8 +188,14 @@ func (l *BulkLoad) write(ops []Op) error {
 	}
 	l.next++
 	for i := range ops {
-		l.refs = append(l.refs, bulkRef{s.filter.hashString(ops[i].Record.JTI), journalRef(key, i, ops[i].Kind)})
+		jti := ops[i].Record.JTI
+		l.refs = append(l.refs, bulkRef{s.filter.hashString(jti), journalRef(key, i, ops[i].Kind)})
+		if !l.unsorted && len(l.refs) > 1 && jti <= l.lastJTI {
+			l.unsorted = true
+		}
+		l.lastJTI = jti
 	}
+	l.lastJTI = strings.Clone(l.lastJTI) // not the caller's memory
 	return nil
 }
 
@@ -201,6 +212,7 @@ func (l *BulkLoad) Commit(appliedSeq uint64, stream string) error {
 	s := l.s
 	if len(l.refs) > 0 && l.index == nil {
 		l.index = newBulkIndex(l.refs, l.next-1)
+		l.index.sorted = !l.unsorted
 		l.refs = nil
 	}
 	err := s.commit.do(func(tx *bolt.Tx) error {
@@ -236,7 +248,7 @@ func (l *BulkLoad) Abort() error {
 		return nil
 	}
 	l.end()
-	return l.s.commit.do(func(tx *bolt.Tx) error { return dropBulkLoad(tx, l.bucket) })
+	return l.s.commit.do(dropUnfinishedBulkLoad)
 }
 
 // end ends the load: another may begin.
@@ -245,9 +257,21 @@ func (l *BulkLoad) end() {
 	l.s.loading.Store(false)
 }
 
-// dropBulkLoad empties journal bucket i, which a bulk load that never
-// committed wrote, and removes the load's meta key.
-func dropBulkLoad(tx *bolt.Tx, i int) error {
+// dropUnfinishedBulkLoad drops what a bulk load that did not commit
+// wrote (Abort; Open, after a crash or a Close before Commit, before the
+// journal is loaded): it empties its journal bucket, gives back the keys
+// it reserved unless the other bucket has taken keys after them, and
+// removes metaBulkLoad.
+func dropUnfinishedBulkLoad(tx *bolt.Tx) error {
+	meta := tx.Bucket(bucketMeta)
+	v := meta.Get(metaBulkLoad)
+	if v == nil {
+		return nil
+	}
+	if len(v) != 9 || v[0] > 1 {
+		return fmt.Errorf("%w: bulk load key %x", ErrCorrupt, v)
+	}
+	i, first := int(v[0]), binary.BigEndian.Uint64(v[1:])
 	name := bucketJournals[i]
 	if err := tx.DeleteBucket(name); err != nil && !errors.Is(err, bolterrors.ErrBucketNotFound) {
 		return fmt.Errorf("journal: %w", err)
@@ -255,19 +279,10 @@ func dropBulkLoad(tx *bolt.Tx, i int) error {
 	if _, err := tx.CreateBucket(name); err != nil {
 		return fmt.Errorf("journal: %w", err)
 	}
-	return tx.Bucket(bucketMeta).Delete(metaBulkLoad)
-}
-
-// dropUnfinishedBulkLoad drops the bucket of a bulk load that a crash or a
-// Close interrupted before its Commit (on Open, before the journal is
-// loaded), and reports whether there was one.
-func dropUnfinishedBulkLoad(tx *bolt.Tx) (bool, error) {
-	v := tx.Bucket(bucketMeta).Get(metaBulkLoad)
-	if v == nil {
-		return false, nil
+	if other := tx.Bucket(bucketJournals[1-i]); other.Sequence() == first-1+bulkKeys {
+		if err := other.SetSequence(first - 1); err != nil {
+			return fmt.Errorf("journal: %w", err)
+		}
 	}
-	if len(v) != 1 || v[0] > 1 {
-		return false, fmt.Errorf("%w: bulk load key %x", ErrCorrupt, v)
-	}
-	return true, dropBulkLoad(tx, int(v[0]))
+	return meta.Delete(metaBulkLoad)
 }

@@ -82,69 +82,186 @@ func emptyStore(t *testing.T, s *Store) {
 	}
 }
 
-// A bulk load ends with the store Apply would have built from the same
-// ops, answers from the journal at once, and merges into the trees.
-func TestBulkLoadMatchesApply(t *testing.T) {
-	ops := bulkOps(3000)
-	want := openTest(t, "", Options{})
-	if _, err := want.Apply(append([]Op(nil), ops...), 77); err != nil {
+// journalSeqs returns the sequences of the two journal buckets.
+func journalSeqs(t *testing.T, s *Store) (seqs [2]uint64) {
+	t.Helper()
+	if err := s.db.View(func(tx *bolt.Tx) error {
+		for i, name := range bucketJournals {
+			seqs[i] = tx.Bucket(name).Sequence()
+		}
+		return nil
+	}); err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	s := openTest(t, dir, Options{})
-	bulkLoad(t, s, append([]Op(nil), ops...), 1000, 77)
-	if s.frozen.Load() == 0 || s.mem.pending() != 0 {
-		t.Fatalf("after the load: frozen up to %d, %d ops taking new ones; want the load frozen", s.frozen.Load(), s.mem.pending())
+	return seqs
+}
+
+// A bulk load ends with the store Apply would have built from the same
+// ops, answers from the journal at once, and merges into the trees: entry
+// by entry when its ops come in jti order (a snapshot's), through the
+// journal's sorted merge otherwise.
+func TestBulkLoadMatchesApply(t *testing.T) {
+	shuffled := bulkOps(3000)
+	rand.New(rand.NewPCG(3, 4)).Shuffle(len(shuffled)-2, func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
+	repeated := bulkOps(3000)
+	again := repeated[10] // a later blacklisting of the same token: the first wins
+	again.Record.BlacklistedAt += 100
+	repeated = append(repeated[:11:11], append([]Op{again}, repeated[11:]...)...)
+	for _, tc := range []struct {
+		name   string
+		ops    []Op
+		chunk  int // of the merge
+		sorted bool
+	}{
+		{"in jti order", bulkOps(3000), mergeChunk, true},
+		{"in jti order, merged in small chunks", bulkOps(3000), 70, true},
+		{"in any order", shuffled, mergeChunk, false},
+		{"with a jti twice", repeated, 70, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ops := tc.ops
+			want := openTest(t, "", Options{})
+			if _, err := want.Apply(slices.Clone(ops), 77); err != nil {
+				t.Fatal(err)
+			}
+			dir := t.TempDir()
+			s := openTest(t, dir, Options{})
+			s.chunk = tc.chunk
+			bulkLoad(t, s, slices.Clone(ops), 1000, 77)
+			if s.frozen.Load() == 0 || s.mem.pending() != 0 {
+				t.Fatalf("after the load: frozen up to %d, %d ops taking new ones; want the load frozen", s.frozen.Load(), s.mem.pending())
+			}
+			if got := s.mem.sortedBulk(s.frozen.Load()); got != tc.sorted {
+				t.Fatalf("sorted bulk %v, want %v", got, tc.sorted)
+			}
+			for _, jti := range []string{"bulk-000000", "bulk-000010", "bulk-001234", "bulk-002999"} {
+				if b, err := s.IsBlacklisted(jti); err != nil || !b {
+					t.Fatalf("IsBlacklisted(%s) = %v, %v before the merge", jti, b, err)
+				}
+				got, err := s.Lookup(jti)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if w, _ := want.Lookup(jti); got != w {
+					t.Fatalf("Lookup(%s) = %+v, Apply's store %+v", jti, got, w)
+				}
+			}
+			if r, ok, err := s.UserNotBefore("victim"); err != nil || !ok || r.NotBefore != 1000 {
+				t.Fatalf("victim: %+v, %v, %v", r, ok, err)
+			}
+			if seq, _ := s.AppliedSeq(); seq != 77 {
+				t.Fatalf("applied sequence %d, want 77", seq)
+			}
+			if id, _ := s.AppliedStream(); id != "STREAM 1" {
+				t.Fatalf("applied stream %q", id)
+			}
+			// A write after the load merges with it as with any journaled
+			// op: an earlier blacklisting wins.
+			early := ops[5].Record
+			early.BlacklistedAt, early.Reason = 1, "earlier"
+			for _, st := range []*Store{s, want} {
+				if _, err := st.Apply([]Op{{Kind: OpBlacklist, Record: early}}, 78); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if r, err := s.Lookup(early.JTI); err != nil || r.Reason != "earlier" {
+				t.Fatalf("Lookup(%s) after a later write = %+v, %v", early.JTI, r, err)
+			}
+			wc, _ := want.Counts()
+			if c, err := s.Counts(); err != nil || c != wc {
+				t.Fatalf("counts %+v (%v), Apply's store %+v", c, err, wc)
+			}
+			if s.frozen.Load() != 0 || s.mem.bulk != nil || s.mem.black.Load() != 0 {
+				t.Fatalf("after the merge: frozen up to %d, bulk index %v, %d blacklisted hashes", s.frozen.Load(), s.mem.bulk != nil, s.mem.black.Load())
+			}
+			if d, w := mustDigest(t, s), mustDigest(t, want); d != w {
+				t.Fatalf("digest %v, Apply's store %v", d, w)
+			}
+			if d, err := s.RecomputeDigest(); err != nil || d != mustDigest(t, want) {
+				t.Fatalf("recomputed digest %v (%v)", d, err)
+			}
+			for _, jti := range []string{"bulk-000010", "bulk-002999"} {
+				got, _ := s.Lookup(jti)
+				if w, _ := want.Lookup(jti); got != w {
+					t.Fatalf("Lookup(%s) after the merge = %+v, Apply's store %+v", jti, got, w)
+				}
+			}
+			if err := s.Check(); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if rep, err := Fsck(dir, FsckOptions{}); err != nil || rep.Problems > 0 {
+				t.Fatalf("Fsck: %v, %v", err, rep.Details)
+			}
+			s = openTest(t, dir, Options{})
+			if d := mustDigest(t, s); d != mustDigest(t, want) {
+				t.Fatalf("reopened: digest %v", d)
+			}
+		})
 	}
-	for _, jti := range []string{"bulk-000000", "bulk-001234", "bulk-002999"} {
-		if b, err := s.IsBlacklisted(jti); err != nil || !b {
-			t.Fatalf("IsBlacklisted(%s) = %v, %v before the merge", jti, b, err)
-		}
-		got, err := s.Lookup(jti)
+}
+
+// A store reopened before a sorted bulk load was merged merges it as any
+// journal, with the same result.
+func TestBulkLoadMergesAfterARestart(t *testing.T) {
+	ops := bulkOps(2000)
+	want := openTest(t, "", Options{})
+	if _, err := want.Apply(slices.Clone(ops), 5); err != nil {
+		t.Fatal(err)
+	}
+	s := openTest(t, "", Options{})
+	bulkLoad(t, s, slices.Clone(ops), 300, 5)
+	crash := filepath.Join(t.TempDir(), "crash")
+	if err := s.db.View(func(tx *bolt.Tx) error { return tx.CopyFile(filepath.Join(mkdir(t, crash), FileName), 0o600) }); err != nil {
+		t.Fatal(err)
+	}
+	c := openTest(t, crash, Options{})
+	if b, err := c.IsBlacklisted("bulk-001999"); err != nil || !b {
+		t.Fatalf("reopened before the merge: IsBlacklisted = %v, %v", b, err)
+	}
+	if d, w := mustDigest(t, c), mustDigest(t, want); d != w {
+		t.Fatalf("digest %v, Apply's store %v", d, w)
+	}
+	if seq, _ := c.AppliedSeq(); seq != 5 {
+		t.Fatalf("applied sequence %d, want 5", seq)
+	}
+}
+
+// readSorted reads a sorted bulk load's bucket in pieces of at most n ops,
+// none across an entry's end.
+func TestReadSortedWalksEntries(t *testing.T) {
+	s := openTest(t, "", Options{})
+	ops := bulkOps(500)[:500] // tokens only
+	bulkLoad(t, s, slices.Clone(ops), 250, 1)
+	var got []string
+	var sizes []int
+	key, slot := uint64(0), 0
+	for {
+		batch, k, sl, err := s.readSorted(key, slot, 100)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if w, _ := want.Lookup(jti); got != w {
-			t.Fatalf("Lookup(%s) = %+v, Apply's store %+v", jti, got, w)
+		if len(batch) == 0 {
+			break
+		}
+		sizes = append(sizes, len(batch))
+		for _, op := range batch {
+			got = append(got, op.Record.JTI)
+		}
+		key, slot = k, sl
+	}
+	if want := []int{100, 100, 50, 100, 100, 50}; !slices.Equal(sizes, want) {
+		t.Fatalf("pieces of %v, want %v", sizes, want)
+	}
+	for i, jti := range got {
+		if jti != ops[i].Record.JTI {
+			t.Fatalf("op %d is %s, want %s", i, jti, ops[i].Record.JTI)
 		}
 	}
-	if r, ok, err := s.UserNotBefore("victim"); err != nil || !ok || r.NotBefore != 1000 {
-		t.Fatalf("victim: %+v, %v, %v", r, ok, err)
-	}
-	if seq, _ := s.AppliedSeq(); seq != 77 {
-		t.Fatalf("applied sequence %d, want 77", seq)
-	}
-	if id, _ := s.AppliedStream(); id != "STREAM 1" {
-		t.Fatalf("applied stream %q", id)
-	}
-	// A write after the load merges with it as with any journaled op: an
-	// earlier blacklisting wins.
-	early := ops[5].Record
-	early.BlacklistedAt, early.Reason = 1, "earlier"
-	for _, st := range []*Store{s, want} {
-		if _, err := st.Apply([]Op{{Kind: OpBlacklist, Record: early}}, 78); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if r, err := s.Lookup(early.JTI); err != nil || r.Reason != "earlier" {
-		t.Fatalf("Lookup(%s) after a later write = %+v, %v", early.JTI, r, err)
-	}
-	wc, _ := want.Counts()
-	if c, err := s.Counts(); err != nil || c != wc {
-		t.Fatalf("counts %+v (%v), Apply's store %+v", c, err, wc)
-	}
-	if d, w := mustDigest(t, s), mustDigest(t, want); d != w {
-		t.Fatalf("digest %v, Apply's store %v", d, w)
-	}
-	if d, err := s.RecomputeDigest(); err != nil || d != mustDigest(t, want) {
-		t.Fatalf("recomputed digest %v (%v)", d, err)
-	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	s = openTest(t, dir, Options{})
-	if d := mustDigest(t, s); d != mustDigest(t, want) {
-		t.Fatalf("reopened: digest %v", d)
+	if len(got) != len(ops) {
+		t.Fatalf("read %d ops, want %d", len(got), len(ops))
 	}
 }
 
@@ -185,6 +302,14 @@ func TestBulkLoadLeavesNothingBehind(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := openTest(t, "", Options{})
+			// An empty store whose journal has taken keys.
+			if _, err := s.Apply([]Op{{Kind: OpBlacklist, Record: Record{JTI: "gone", ExpiresAt: 5, BlacklistedAt: 1}}}, 0); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.Flush(1<<40, 100, nil); err != nil {
+				t.Fatal(err)
+			}
+			seqs := journalSeqs(t, s)
 			l, err := s.BeginBulkLoad(len(ops))
 			if err != nil {
 				t.Fatal(err)
@@ -200,6 +325,9 @@ func TestBulkLoadLeavesNothingBehind(t *testing.T) {
 			}
 			c := tc.end(t, s, l)
 			emptyStore(t, c)
+			if got := journalSeqs(t, c); got != seqs {
+				t.Fatalf("journal sequences %v after the load, %v before", got, seqs)
+			}
 			bulkLoad(t, c, append([]Op(nil), ops...), 200, 5)
 			if b, err := c.IsBlacklisted("bulk-000001"); err != nil || !b {
 				t.Fatalf("IsBlacklisted after a new load = %v, %v", b, err)

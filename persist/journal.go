@@ -350,6 +350,14 @@ func (t *memtable) commit(stage *refIndex, staged int, froze bool) {
 	t.merge(stage)
 }
 
+// sortedBulk reports whether the frozen journal bucket, whose last key is
+// upTo, is a bulk load's whose ops are in strictly ascending jti order.
+func (t *memtable) sortedBulk(upTo uint64) bool {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return t.bulk != nil && t.bulk.sorted && t.bulk.last == upTo
+}
+
 // addBulk adds the n ops of a bulk load, which the committed transaction
 // made the frozen journal bucket, indexed by x. No bucket was frozen
 // before (BeginBulkLoad), so no other bulk index is there.
@@ -668,6 +676,11 @@ func (s *Store) mergeOps(tx *bolt.Tx, slab *opSlab, ops []slabOp) error {
 		}
 		batch = append(batch, op)
 	}
+	return s.mergeBatch(tx, batch)
+}
+
+// mergeBatch folds decoded journal ops into the trees.
+func (s *Store) mergeBatch(tx *bolt.Tx, batch []Op) error {
 	added, err := applyRecords(tx, batch)
 	if err != nil {
 		return err
@@ -701,6 +714,9 @@ func (s *Store) mergeFrozen(stop <-chan struct{}) error {
 	upTo := s.frozen.Load()
 	if upTo == 0 {
 		return nil
+	}
+	if s.mem.sortedBulk(upTo) {
+		return s.mergeSorted(stop, upTo)
 	}
 	m := &s.merging
 	if m.slab == nil || m.upTo != upTo {
@@ -740,6 +756,96 @@ type mergeProgress struct {
 	upTo uint64
 	slab *opSlab
 	next int // first op of slab.order not merged
+	// mergeSorted's place instead of a slab: the entry and the op in it
+	// to merge next
+	key  uint64
+	slot int
+}
+
+// mergeSorted merges the frozen journal bucket of a bulk load whose ops
+// are in strictly ascending jti order (a snapshot's): entry by entry, as
+// the bucket holds them, without mergeFrozen's copy of the bucket into a
+// slab and its sort. The memtable's bulk index is dropped whole with the
+// bucket.
+func (s *Store) mergeSorted(stop <-chan struct{}, upTo uint64) error {
+	m := &s.merging
+	if m.upTo != upTo || m.slab != nil {
+		*m = mergeProgress{upTo: upTo}
+	}
+	for {
+		select {
+		case <-stop:
+			return nil // the next call resumes from m.key, m.slot
+		default:
+		}
+		batch, key, slot, err := s.readSorted(m.key, m.slot, s.chunk)
+		if err != nil {
+			return err
+		}
+		if len(batch) == 0 {
+			break
+		}
+		if err := s.commit.do(func(tx *bolt.Tx) error { return s.mergeBatch(tx, batch) }); err != nil {
+			return err
+		}
+		m.key, m.slot = key, slot
+	}
+	// No hash to forget one by one: the memtable holds the bucket's ops in
+	// its bulk index only.
+	if err := s.commit.do(func(tx *bolt.Tx) error { return s.dropFrozen(tx, []uint64{}, upTo) }); err != nil {
+		return err
+	}
+	*m = mergeProgress{}
+	return nil
+}
+
+// readSorted decodes up to n ops of the frozen journal bucket from op slot
+// of the first entry at key or after, not past that entry's end, and
+// returns them with the place of the op after them.
+func (s *Store) readSorted(key uint64, slot, n int) (ops []Op, nextKey uint64, nextSlot int, err error) {
+	err = s.view(func(tx *bolt.Tx) error {
+		active := 0
+		if v := tx.Bucket(bucketMeta).Get(metaJournal); len(v) == 1 && v[0] == 1 {
+			active = 1
+		}
+		k, v := tx.Bucket(bucketJournals[1-active]).Cursor().Seek(u64(key))
+		if k == nil {
+			return nil
+		}
+		if len(k) != 8 {
+			return fmt.Errorf("%w: journal key %x", ErrCorrupt, k)
+		}
+		if at := binary.BigEndian.Uint64(k); at != key {
+			key, slot = at, 0
+		}
+		v, err := unsealEntry(v, true, s.legacyJournal)
+		if err != nil {
+			return fmt.Errorf("journal entry %x: %w", k, err)
+		}
+		count, err := entryLen(v)
+		if err != nil {
+			return fmt.Errorf("journal entry %x: %w", k, err)
+		}
+		end := min(slot+n, count)
+		ops = make([]Op, 0, end-slot)
+		for i := slot; i < end; i++ {
+			enc, err := entryOp(v, i)
+			if err == nil {
+				var op Op
+				op, err = decodeOp(enc) // copies out of the file's pages
+				ops = append(ops, op)
+			}
+			if err != nil {
+				return fmt.Errorf("%w: journal entry %x op %d: %w", ErrCorrupt, k, i, err)
+			}
+		}
+		nextKey, nextSlot = key, end
+		if end == count {
+			nextKey, nextSlot = key+1, 0
+		}
+		return nil
+	})
+	return ops, nextKey, nextSlot, err
 }
 
 // merger runs mergeFrozen whenever a commit freezes the journal, until
@@ -757,13 +863,14 @@ func (s *Store) merger() {
 			return
 		case <-s.mergeWake:
 		case <-tick.C:
-			if s.catchingUp() {
-				continue
+			// A bulk load's bucket, frozen as it committed, is merged once
+			// the catch-up after it has ended, or has journaled as much as
+			// makes a replay freeze (no freeze while it waits).
+			if s.mergeDue.Load() && (!s.catchingUp() || s.mem.pending() >= catchUpMergeAt) {
+				s.mergeDue.Store(false)
+				break
 			}
-			if s.mergeDue.Swap(false) {
-				break // a bulk load's bucket, frozen as it committed
-			}
-			if !s.freezeDue(s.mergeAt) {
+			if s.catchingUp() || !s.freezeDue(s.mergeAt) {
 				continue // spare the commit
 			}
 			if err := s.commit.do(s.freezeIfAt(s.mergeAt)); err != nil {

@@ -337,10 +337,11 @@ func (s *Store) init() error {
 			}
 		}
 		meta := tx.Bucket(bucketMeta)
-		if dropped, err := dropUnfinishedBulkLoad(tx); err != nil {
-			return fmt.Errorf("persist: %w", err)
-		} else if dropped {
-			s.log.Warn("dropped a bulk load that did not finish (a snapshot's load, interrupted): the store is empty again")
+		if meta.Get(metaBulkLoad) != nil {
+			if err := dropUnfinishedBulkLoad(tx); err != nil {
+				return fmt.Errorf("persist: %w", err)
+			}
+			s.log.Warn("dropped a bulk load that did not finish (a snapshot's load, interrupted): the store is as it was before it")
 		}
 		if err := sealJournal(tx); err != nil {
 			return fmt.Errorf("persist: journal: %w", err)
