@@ -12,10 +12,11 @@
 // to Outbox and its apply transaction to Applier.
 //
 // Snapshots (snapshot.go): a versioned binary form of a revocation set as of
-// a stream sequence (SnapshotWriter, ReadSnapshot), kept one per stream in
-// the JetStream object store bucket SnapshotBucket (PutSnapshot,
-// GetSnapshot), so that a new validator loads it and replays only the tail.
-// A snapshot is held in memory whole while it is written or read.
+// a stream sequence (SnapshotWriter, ReadSnapshot, NewSnapshotReader), kept
+// one per stream in the JetStream object store bucket SnapshotBucket
+// (PutSnapshot, GetSnapshot, LoadSnapshot), so that a new validator loads it
+// and replays only the tail. A snapshot is held in memory whole while it is
+// written; LoadSnapshot reads one as it arrives, a window at a time.
 //
 // Flow: a writer commits a change and an outbox entry together (the
 // changes of one group commit share an entry); Drain publishes the entry's

@@ -32,8 +32,12 @@ import (
 //	revocations each: user, family, origin (strings); not-before, expires (varints)
 //	crc        CRC-32C of every byte before it (4 bytes, big endian)
 //
-// Caveats: the whole snapshot is one object; ReadSnapshot holds it in
-// memory while it is checked and read (about 60 bytes a revocation).
+// Caveats: the whole snapshot is one object, and its checksum is at its
+// end: a reader that uses entries as they arrive (NewSnapshotReader,
+// LoadSnapshot) learns that they were sound only when Next returns io.EOF,
+// and must be able to undo them until then. ReadSnapshot checks the
+// checksum first, but needs the snapshot whole in memory (about 100 bytes
+// a revocation).
 const (
 	// SnapshotBucket is the JetStream object store bucket of snapshots.
 	SnapshotBucket = "BLNODE_SNAPSHOTS"
@@ -130,20 +134,41 @@ func appendString(b []byte, s string) []byte {
 	return append(binary.AppendUvarint(b, uint64(len(s))), s...)
 }
 
-// SnapshotReader reads a snapshot checked whole by ReadSnapshot.
+// SnapshotReader reads a snapshot's entries in order, from bytes checked
+// whole (ReadSnapshot) or as they arrive (NewSnapshotReader, LoadSnapshot).
+//
+// The strings of the entries it returns share memory with the part of the
+// snapshot read with them (snapshotWindow bytes or so): a caller that
+// keeps a few strings of many entries should copy them (strings.Clone).
 type SnapshotReader struct {
-	h          SnapshotHeader
-	r          *bytes.Reader
-	nt, nr     uint64 // tokens and revocations read
-	tokensDone bool
+	h      SnapshotHeader
+	src    io.Reader
+	buf    []byte // the window: buf[:n] read from src, buf[pos:n] unread
+	n, pos int
+	win    string // string(buf[:n]): the entries' strings are its slices
+	crc    uint32 // CRC-32C of every byte before the window, and of buf[:crcAt]
+	crcAt  int
+	eof    bool // src has nothing more
+	nt, nr uint64
+	end    error // io.EOF once the checksum is checked, or what failed
 }
+
+// The fewest bytes an entry takes: a length for each string (a token's jti
+// is not empty) and a byte for each number.
+const (
+	minTokenBytes      = 6 + 1 + 4
+	minRevocationBytes = 3 + 2
+)
+
+// snapshotWindow is how much of a snapshot a SnapshotReader reads at a time
+// (it grows to hold an entry longer than that).
+const snapshotWindow = 256 << 10
 
 // ReadSnapshot checks b (magic, version, checksum) and reads its header;
 // the reader then yields its tokens and revocations. A token or
 // revocation that does not read, or counts that do not match, make
 // Next fail: a caller applies nothing of a snapshot before Next has
-// returned io.EOF, or reads it twice (ReadSnapshot again) and applies on
-// the second pass.
+// returned io.EOF, or can undo what it applied.
 func ReadSnapshot(b []byte) (*SnapshotReader, error) {
 	if len(b) < len(snapshotMagic)+1+4 || string(b[:len(snapshotMagic)]) != snapshotMagic {
 		return nil, fmt.Errorf("%w: not a snapshot", ErrSnapshot)
@@ -155,30 +180,50 @@ func ReadSnapshot(b []byte) (*SnapshotReader, error) {
 	if crc32.Checksum(body, castagnoli) != sum {
 		return nil, fmt.Errorf("%w: checksum mismatch", ErrSnapshot)
 	}
-	sr := &SnapshotReader{r: bytes.NewReader(body[len(snapshotMagic)+1:])}
+	return NewSnapshotReader(bytes.NewReader(b), int64(len(b)))
+}
+
+// NewSnapshotReader reads a snapshot from r as it arrives: its header at
+// once, then its entries as Next asks for them. size is the snapshot's
+// length when known (counts in the header beyond it are refused at once),
+// or -1. The checksum covers the whole snapshot, so Next returns io.EOF
+// only after the last entry, once the checksum matched and r ended right
+// after it: a caller that applies entries as they come must be able to
+// undo them when Next fails instead. An error of r ends the reading with
+// that error wrapped (not ErrSnapshot).
+func NewSnapshotReader(r io.Reader, size int64) (*SnapshotReader, error) {
+	window := snapshotWindow
+	if size >= 0 {
+		window = int(min(int64(window), max(size, 64)))
+	}
+	sr := &SnapshotReader{src: r, buf: make([]byte, window)}
 	h := &sr.h
-	var err error
-	if h.Stream.Name, err = sr.str(); err != nil {
-		return nil, err
-	}
-	fields := []*uint64{&h.Seq, &h.Tokens, &h.Revocations, &h.DigestCount}
-	if h.Stream.Created, err = binary.ReadVarint(sr.r); err != nil {
-		return nil, fmt.Errorf("%w: header: %w", ErrSnapshot, err)
-	}
-	for _, f := range fields {
-		if *f, err = binary.ReadUvarint(sr.r); err != nil {
-			return nil, fmt.Errorf("%w: header: %w", ErrSnapshot, err)
+	var sum uint64
+	err := sr.parse(func(c *cursor) {
+		magic := c.bytes(len(snapshotMagic) + 1)
+		if c.ok() && string(magic[:len(snapshotMagic)]) != snapshotMagic {
+			c.fail(fmt.Errorf("%w: not a snapshot", ErrSnapshot))
 		}
+		if c.ok() && magic[len(snapshotMagic)] != SnapshotVersion {
+			c.fail(fmt.Errorf("%w: version %d, want %d", ErrSnapshot, magic[len(snapshotMagic)], SnapshotVersion))
+		}
+		h.Stream.Name = c.str()
+		h.Stream.Created = c.varint()
+		h.Seq, h.Tokens, h.Revocations, h.DigestCount = c.uvarint(), c.uvarint(), c.uvarint(), c.uvarint()
+		if d := c.bytes(8); c.ok() {
+			sum = binary.BigEndian.Uint64(d)
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("header: %w", err)
 	}
-	var d [8]byte
-	if _, err := io.ReadFull(sr.r, d[:]); err != nil {
-		return nil, fmt.Errorf("%w: header: %w", ErrSnapshot, err)
-	}
-	h.DigestSum = binary.BigEndian.Uint64(d[:])
+	h.DigestSum = sum
 	// Every entry takes several bytes: counts beyond the bytes are lies.
-	if h.Tokens > uint64(sr.r.Len()) || h.Revocations > uint64(sr.r.Len()) || h.DigestCount != h.Tokens {
+	if h.DigestCount != h.Tokens || (size >= 0 && (h.Tokens > uint64(size)/minTokenBytes ||
+		h.Revocations > uint64(size)/minRevocationBytes ||
+		h.Tokens*minTokenBytes+h.Revocations*minRevocationBytes > uint64(size))) {
 		return nil, fmt.Errorf("%w: header counts %d tokens, %d revocations, digest of %d in %d bytes",
-			ErrSnapshot, h.Tokens, h.Revocations, h.DigestCount, sr.r.Len())
+			ErrSnapshot, h.Tokens, h.Revocations, h.DigestCount, size)
 	}
 	return sr, nil
 }
@@ -187,75 +232,221 @@ func ReadSnapshot(b []byte) (*SnapshotReader, error) {
 func (sr *SnapshotReader) Header() SnapshotHeader { return sr.h }
 
 // Next returns the next entry: a token (tok set) until Header().Tokens are
-// read, then a revocation (rev set); io.EOF after the last one, when
-// nothing is left over.
+// read, then a revocation (rev set); io.EOF after the last one, once the
+// checksum is checked and nothing is left over.
 func (sr *SnapshotReader) Next() (tok *SnapshotToken, rev *SnapshotRevocation, err error) {
+	var t SnapshotToken
+	var r SnapshotRevocation
+	isTok, err := sr.NextInto(&t, &r)
 	switch {
+	case err != nil:
+		return nil, nil, err
+	case isTok:
+		return &t, nil, nil
+	}
+	return nil, &r, nil
+}
+
+// NextInto is Next without an allocation: it reads the next entry into t
+// (and returns true) or r (false), overwriting them whole, or returns
+// io.EOF after the last one.
+func (sr *SnapshotReader) NextInto(t *SnapshotToken, r *SnapshotRevocation) (isToken bool, err error) {
+	switch {
+	case sr.end != nil:
+		return false, sr.end
 	case sr.nt < sr.h.Tokens:
-		var t SnapshotToken
-		for _, s := range []*string{&t.JTI, &t.User, &t.Type, &t.Family, &t.Reason, &t.Origin} {
-			if *s, err = sr.str(); err != nil {
-				return nil, nil, err
-			}
+		err = sr.parse(func(c *cursor) {
+			t.JTI, t.User, t.Type, t.Family, t.Reason, t.Origin = c.str(), c.str(), c.str(), c.str(), c.str(), c.str()
+			t.IssuedAt, t.ExpiresAt, t.CreatedAt, t.BlacklistedAt = c.varint(), c.varint(), c.varint(), c.varint()
+		})
+		if err == nil && (t.JTI == "" || t.ExpiresAt <= 0 || t.BlacklistedAt == 0) {
+			err = fmt.Errorf("%w: token %d: empty jti, exp or blacklisting time", ErrSnapshot, sr.nt)
 		}
-		for _, v := range []*int64{&t.IssuedAt, &t.ExpiresAt, &t.CreatedAt, &t.BlacklistedAt} {
-			if *v, err = sr.varint(); err != nil {
-				return nil, nil, err
-			}
-		}
-		if t.JTI == "" || t.ExpiresAt <= 0 || t.BlacklistedAt == 0 {
-			return nil, nil, fmt.Errorf("%w: token %d: empty jti, exp or blacklisting time", ErrSnapshot, sr.nt)
+		if err != nil {
+			sr.end = err
+			return false, err
 		}
 		sr.nt++
-		return &t, nil, nil
+		return true, nil
 	case sr.nr < sr.h.Revocations:
-		var r SnapshotRevocation
-		for _, s := range []*string{&r.User, &r.Family, &r.Origin} {
-			if *s, err = sr.str(); err != nil {
-				return nil, nil, err
-			}
-		}
-		for _, v := range []*int64{&r.NotBefore, &r.Expires} {
-			if *v, err = sr.varint(); err != nil {
-				return nil, nil, err
-			}
+		err = sr.parse(func(c *cursor) {
+			r.User, r.Family, r.Origin = c.str(), c.str(), c.str()
+			r.NotBefore, r.Expires = c.varint(), c.varint()
+		})
+		if err != nil {
+			sr.end = err
+			return false, err
 		}
 		sr.nr++
-		return nil, &r, nil
-	case sr.r.Len() > 0:
-		return nil, nil, fmt.Errorf("%w: %d bytes after the last entry", ErrSnapshot, sr.r.Len())
+		return false, nil
 	}
-	return nil, nil, io.EOF
+	sr.end = sr.finish()
+	return false, sr.end
 }
 
-func (sr *SnapshotReader) str() (string, error) {
-	n, err := binary.ReadUvarint(sr.r)
-	if err != nil {
-		return "", fmt.Errorf("%w: %w", ErrSnapshot, noEOF(err))
+// finish reads the checksum after the last entry and checks that r ends
+// there: io.EOF when it does.
+func (sr *SnapshotReader) finish() error {
+	sr.crc = crc32.Update(sr.crc, castagnoli, sr.buf[sr.crcAt:sr.pos])
+	sr.crcAt = sr.pos
+	var sum uint32
+	if err := sr.parse(func(c *cursor) {
+		if b := c.bytes(4); c.ok() {
+			sum = binary.BigEndian.Uint32(b)
+		}
+	}); err != nil {
+		return err
 	}
-	if n > maxSnapshotString || n > uint64(sr.r.Len()) {
-		return "", fmt.Errorf("%w: string of %d bytes with %d left", ErrSnapshot, n, sr.r.Len())
+	if sum != sr.crc {
+		return fmt.Errorf("%w: checksum mismatch", ErrSnapshot)
 	}
-	b := make([]byte, n)
-	_, _ = sr.r.Read(b) // n ≤ Len
-	return string(b), nil
+	// The source must end here (and a source that checks a digest of its
+	// own at its end, as the object store's reader does, has checked it).
+	for sr.n-sr.pos == 0 && !sr.eof {
+		if err := sr.read(1); err != nil {
+			return err
+		}
+	}
+	if left := sr.n - sr.pos; left > 0 {
+		return fmt.Errorf("%w: %d bytes or more after the checksum", ErrSnapshot, left)
+	}
+	return io.EOF
 }
 
-func (sr *SnapshotReader) varint() (int64, error) {
-	v, err := binary.ReadVarint(sr.r)
-	if err != nil {
-		return 0, fmt.Errorf("%w: %w", ErrSnapshot, noEOF(err))
+// parse runs fn on the unread bytes, reading more and running it again
+// while fn runs out of them; the bytes fn read are consumed when it ends
+// without failing.
+func (sr *SnapshotReader) parse(fn func(c *cursor)) error {
+	for {
+		c := cursor{b: sr.buf[:sr.n], s: sr.win, i: sr.pos}
+		fn(&c)
+		switch {
+		case c.err != nil:
+			return c.err
+		case c.want <= 0:
+			sr.pos = c.i
+			return nil
+		case sr.eof:
+			return fmt.Errorf("%w: %w", ErrSnapshot, io.ErrUnexpectedEOF)
+		}
+		if err := sr.read(c.want - sr.pos); err != nil {
+			return err
+		}
 	}
-	return v, nil
 }
 
-// noEOF turns a truncation into io.ErrUnexpectedEOF, so that io.EOF from
-// Next always means the end.
-func noEOF(err error) error {
-	if errors.Is(err, io.EOF) {
-		return io.ErrUnexpectedEOF
+// read starts a new window with the unread bytes and at least need more
+// bytes than those, or all that is left of the source.
+func (sr *SnapshotReader) read(need int) error {
+	sr.crc = crc32.Update(sr.crc, castagnoli, sr.buf[sr.crcAt:sr.pos])
+	unread := sr.n - sr.pos
+	if need > len(sr.buf) {
+		sr.buf = append(make([]byte, 0, max(need, 2*len(sr.buf))), sr.buf[sr.pos:sr.n]...)
+		sr.buf = sr.buf[:cap(sr.buf)]
+	} else {
+		copy(sr.buf, sr.buf[sr.pos:sr.n])
 	}
-	return err
+	sr.n, sr.pos, sr.crcAt = unread, 0, 0
+	for sr.n < len(sr.buf) && !sr.eof {
+		m, err := sr.src.Read(sr.buf[sr.n:])
+		sr.n += m
+		if errors.Is(err, io.EOF) {
+			sr.eof = true
+		} else if err != nil {
+			return fmt.Errorf("events: read snapshot: %w", err)
+		}
+	}
+	sr.win = string(sr.buf[:sr.n])
+	return nil
+}
+
+// cursor reads the fields of one entry (or the header) from b, which s
+// holds too (the strings it returns are slices of s), from i on. Running
+// out of bytes sets want, the length it needs, and makes every later read
+// return zero values; a bad field sets err.
+type cursor struct {
+	b    []byte
+	s    string
+	i    int
+	want int
+	err  error
+}
+
+func (c *cursor) ok() bool { return c.want == 0 && c.err == nil }
+
+func (c *cursor) fail(err error) {
+	if c.err == nil {
+		c.err = err
+	}
+}
+
+// short notes that the field at c.i needs n bytes more than are there.
+func (c *cursor) short(n int) { c.want = c.i + n }
+
+func (c *cursor) uvarint() uint64 {
+	if !c.ok() {
+		return 0
+	}
+	v, n := binary.Uvarint(c.b[c.i:])
+	switch {
+	case n == 0:
+		c.short(len(c.b) - c.i + 1) // one byte more at least
+		return 0
+	case n < 0:
+		c.fail(fmt.Errorf("%w: varint overflows 64 bits", ErrSnapshot))
+		return 0
+	}
+	c.i += n
+	return v
+}
+
+func (c *cursor) varint() int64 {
+	if !c.ok() {
+		return 0
+	}
+	v, n := binary.Varint(c.b[c.i:])
+	switch {
+	case n == 0:
+		c.short(len(c.b) - c.i + 1)
+		return 0
+	case n < 0:
+		c.fail(fmt.Errorf("%w: varint overflows 64 bits", ErrSnapshot))
+		return 0
+	}
+	c.i += n
+	return v
+}
+
+func (c *cursor) str() string {
+	l := c.uvarint()
+	if !c.ok() {
+		return ""
+	}
+	if l > maxSnapshotString {
+		c.fail(fmt.Errorf("%w: string of %d bytes", ErrSnapshot, l))
+		return ""
+	}
+	if int(l) > len(c.b)-c.i {
+		c.short(int(l))
+		return ""
+	}
+	s := c.s[c.i : c.i+int(l)]
+	c.i += int(l)
+	return s
+}
+
+// bytes returns the next n bytes (a slice of b).
+func (c *cursor) bytes(n int) []byte {
+	if !c.ok() {
+		return nil
+	}
+	if n > len(c.b)-c.i {
+		c.short(n)
+		return nil
+	}
+	b := c.b[c.i : c.i+n]
+	c.i += n
+	return b
 }
 
 // snapshotMaxBytes bounds the object a loader reads: far above a million

@@ -7,6 +7,8 @@ import (
 	"io"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/blnode/blnode/events"
 	"github.com/blnode/blnode/persist"
 )
@@ -22,8 +24,8 @@ import (
 // not which stream that is.
 var ErrNoSnapshot = errors.New("node: nothing to snapshot yet")
 
-// snapshotImportBatch is how many snapshot entries one Apply writes: the
-// size of a replay's batches (newFleet's MaxBatch).
+// snapshotImportBatch is how many snapshot entries one transaction of its
+// bulk load writes: the size of a replay's batches (newFleet's MaxBatch).
 const snapshotImportBatch = 1 << 15
 
 // snapshotTimeout bounds one write or load of a snapshot.
@@ -134,10 +136,15 @@ func (n *Node) joinFromSnapshot(ctx context.Context) {
 		"tokens", h.Tokens, "revocations", h.Revocations)
 }
 
-// loadSnapshot reads, checks and applies the snapshot, then records its
-// sequence and stream. The records are applied before the sequence is
-// recorded: a crash in between leaves the sequence at 0, and the next start
-// loads or replays again (imports are idempotent).
+// loadSnapshot reads the snapshot as it arrives and loads it into the
+// store in one pass: the store's bulk load (persist.BulkLoad) writes its
+// entries as they are read, a batch at a time while the next is read, and
+// makes them visible, with the snapshot's sequence and stream recorded, in
+// one transaction once the whole snapshot has read and checked (its
+// checksum, the object store's digest, the digest of its tokens against
+// its header). A snapshot that fails any check, or a crash before that
+// transaction, leaves the store as empty as it was: the subscriber then
+// replays the stream from its start.
 func (n *Node) loadSnapshot(ctx context.Context) (events.SnapshotHeader, error) {
 	js := n.fleet.js
 	// NATS away: the subscriber waits for it, and replays from the start.
@@ -150,110 +157,147 @@ func (n *Node) loadSnapshot(ctx context.Context) (events.SnapshotHeader, error) 
 	info := st.CachedInfo()
 	id, first := events.IdentifyStream(info), info.State.FirstSeq
 	start := n.cfg.Now()
-	b, err := events.GetSnapshot(ctx, js, n.streamName())
-	if err != nil {
-		return events.SnapshotHeader{}, err
-	}
-	fetched := n.cfg.Now()
-	// First pass: the whole snapshot reads and its tokens sum to its
-	// digest, before anything of it is imported.
-	sr, err := events.ReadSnapshot(b)
-	if err != nil {
-		return events.SnapshotHeader{}, err
-	}
-	h := sr.Header()
-	switch {
-	case h.Stream != id:
-		return h, fmt.Errorf("the snapshot is of stream %s, the stream followed is %s", h.Stream, id)
-	case h.Seq+1 < first:
-		return h, fmt.Errorf("the snapshot is at sequence %d, the stream starts at %d: the events in between are gone", h.Seq, first)
-	case h.Seq > info.State.LastSeq:
-		return h, fmt.Errorf("the snapshot is at sequence %d, after the stream's last %d", h.Seq, info.State.LastSeq)
-	}
-	want := persist.Digest{Count: h.DigestCount, Sum: h.DigestSum}
-	var d persist.Digest
-	if err := eachSnapshotEntry(sr, func(t *events.SnapshotToken, _ *events.SnapshotRevocation) {
-		if t != nil {
-			d = d.Add(t.JTI, t.ExpiresAt)
+	var h events.SnapshotHeader
+	var took snapshotLoadTimes
+	err = events.LoadSnapshot(ctx, js, n.streamName(), func(sr *events.SnapshotReader) error {
+		h = sr.Header()
+		switch {
+		case h.Stream != id:
+			return fmt.Errorf("the snapshot is of stream %s, the stream followed is %s", h.Stream, id)
+		case h.Seq+1 < first:
+			return fmt.Errorf("the snapshot is at sequence %d, the stream starts at %d: the events in between are gone", h.Seq, first)
+		case h.Seq > info.State.LastSeq:
+			return fmt.Errorf("the snapshot is at sequence %d, after the stream's last %d", h.Seq, info.State.LastSeq)
 		}
-	}); err != nil {
-		return h, err
-	}
-	if d != want {
-		return h, fmt.Errorf("the snapshot's tokens sum to digest %v, its header says %v", d, want)
-	}
-	// Second pass: apply.
-	checked := n.cfg.Now()
-	sr, _ = events.ReadSnapshot(b) // read once already
-	ops := make([]persist.Op, 0, snapshotImportBatch)
-	jtis := make([]string, 0, snapshotImportBatch)
-	var ierr error
-	skipped := 0
-	flush := func() {
-		if ierr != nil || len(ops) == 0 {
-			return
-		}
-		// Applied as the stream's events are (a batch this size goes to
-		// the store's journal, in key order), at sequence 0: the sequence
-		// is recorded once everything is in.
-		var sk int
-		sk, ierr = n.store.Apply(ops, 0)
-		skipped += sk
-		n.revoked.Invalidate(jtis...) // answers cached while it loaded
-		ops, jtis = ops[:0], jtis[:0]
-	}
-	_ = eachSnapshotEntry(sr, func(t *events.SnapshotToken, r *events.SnapshotRevocation) {
-		if t != nil {
-			ops = append(ops, persist.Op{Kind: persist.OpBlacklist, Record: persist.Record{
-				JTI: t.JTI, User: t.User, Type: t.Type, IssuedAt: t.IssuedAt, ExpiresAt: t.ExpiresAt,
-				CreatedAt: t.CreatedAt, BlacklistedAt: t.BlacklistedAt, Origin: t.Origin, Reason: t.Reason, Family: t.Family,
-			}})
-			jtis = append(jtis, t.JTI)
-		} else {
-			ops = append(ops, persist.Op{Kind: persist.OpRevoke, Revocation: persist.Revocation{
-				User: r.User, Family: r.Family, Origin: r.Origin, NotBefore: r.NotBefore, Expires: r.Expires,
-			}})
-		}
-		if len(ops) == snapshotImportBatch {
-			flush()
-		}
+		took = snapshotLoadTimes{open: n.cfg.Now().Sub(start)}
+		return n.importSnapshot(ctx, sr, &took)
 	})
-	flush()
-	n.users.InvalidateAll()
-	if ierr != nil {
-		return h, fmt.Errorf("apply: %w", ierr)
-	}
-	n.log.Debug("snapshot loaded", "bytes", len(b), "fetch", fetched.Sub(start), "check", checked.Sub(fetched),
-		"apply", n.cfg.Now().Sub(checked))
-	// The tokens sum to the header's digest (the first pass) and every one
-	// was applied: the empty store now holds that digest. Reading the
-	// store's own would wait for the journal's merge into the B+tree,
-	// which a replay does not wait for either (it doubled the time to
-	// ready at 100k tokens).
-	if skipped > 0 {
-		return h, fmt.Errorf("%d of the snapshot's entries are invalid", skipped)
-	}
-	text, err := h.Stream.MarshalText()
 	if err != nil {
 		return h, err
 	}
-	if err := n.store.SetApplied(h.Seq, string(text)); err != nil {
-		return h, fmt.Errorf("record the applied sequence: %w", err)
-	}
+	// Answers cached while it loaded (none should be: nothing was
+	// visible until the commit).
+	n.revoked.InvalidateAll()
+	n.users.InvalidateAll()
+	n.log.Debug("snapshot loaded", "open", took.open, "load", took.load, "commit", took.commit,
+		"tokens", h.Tokens, "revocations", h.Revocations)
 	return h, nil
 }
 
-// eachSnapshotEntry calls fn with every entry of sr, and returns the error
-// that ended the reading, nil at the end.
-func eachSnapshotEntry(sr *events.SnapshotReader, fn func(*events.SnapshotToken, *events.SnapshotRevocation)) error {
-	for {
-		t, r, err := sr.Next()
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		fn(t, r)
+// snapshotLoadTimes are the phases of a snapshot's load: from the look at
+// the stream until its header arrived (open); its entries read, checked
+// and written (load, one pass); the commit that makes them visible.
+type snapshotLoadTimes struct {
+	open, load, commit time.Duration
+}
+
+// importSnapshot bulk-loads sr's entries into the empty store and, once
+// they have all read and their tokens sum to the header's digest, commits
+// them with the snapshot's sequence and stream. On any failure it aborts
+// the load: the store is empty again.
+//
+// Two goroutines: this one reads the entries (and sums the digest) into
+// batches of snapshotImportBatch; the other writes each batch to the store
+// (one transaction a batch) while this one reads the next.
+func (n *Node) importSnapshot(ctx context.Context, sr *events.SnapshotReader, took *snapshotLoadTimes) (err error) {
+	h := sr.Header()
+	began := n.cfg.Now()
+	load, err := n.store.BeginBulkLoad(int(min(h.Tokens, 1<<24)))
+	if err != nil {
+		return fmt.Errorf("apply: %w", err)
 	}
+	defer func() {
+		if err != nil {
+			if aerr := load.Abort(); aerr != nil {
+				n.log.Warn("cannot drop a snapshot's failed load; the store drops it when it next opens", "err", aerr)
+			}
+		}
+	}()
+	g, gctx := errgroup.WithContext(ctx)
+	full := make(chan []persist.Op, 1)
+	free := make(chan []persist.Op, 2) // every batch in circulation fits: sends never block
+	free <- make([]persist.Op, 0, snapshotImportBatch)
+	free <- make([]persist.Op, 0, snapshotImportBatch)
+	var d persist.Digest
+	g.Go(func() error {
+		defer close(full)
+		ops := <-free
+		send := func() error {
+			select {
+			case full <- ops:
+			case <-gctx.Done():
+				return gctx.Err()
+			}
+			select {
+			case ops = <-free:
+				return nil
+			case <-gctx.Done():
+				return gctx.Err()
+			}
+		}
+		var t events.SnapshotToken
+		var r events.SnapshotRevocation
+		for {
+			isToken, err := sr.NextInto(&t, &r)
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				return err
+			}
+			if isToken {
+				d = d.Add(t.JTI, t.ExpiresAt)
+				ops = append(ops, persist.Op{Kind: persist.OpBlacklist, Record: persist.Record{
+					JTI: t.JTI, User: t.User, Type: t.Type, IssuedAt: t.IssuedAt, ExpiresAt: t.ExpiresAt,
+					CreatedAt: t.CreatedAt, BlacklistedAt: t.BlacklistedAt, Origin: t.Origin, Reason: t.Reason, Family: t.Family,
+				}})
+			} else {
+				ops = append(ops, persist.Op{Kind: persist.OpRevoke, Revocation: persist.Revocation{
+					User: r.User, Family: r.Family, Origin: r.Origin, NotBefore: r.NotBefore, Expires: r.Expires,
+				}})
+			}
+			if len(ops) == snapshotImportBatch {
+				if err := send(); err != nil {
+					return err
+				}
+			}
+		}
+		if len(ops) > 0 {
+			return send()
+		}
+		return nil
+	})
+	g.Go(func() error {
+		for ops := range full {
+			if gctx.Err() != nil {
+				return nil // the reading failed: the load is aborted
+			}
+			if err := load.Add(ops); err != nil {
+				return fmt.Errorf("apply: %w", err)
+			}
+			free <- ops[:0]
+		}
+		return nil
+	})
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	if want := (persist.Digest{Count: h.DigestCount, Sum: h.DigestSum}); d != want {
+		return fmt.Errorf("the snapshot's tokens sum to digest %v, its header says %v", d, want)
+	}
+	committing := n.cfg.Now()
+	took.load = committing.Sub(began)
+	// The tokens sum to the header's digest and every one was loaded: the
+	// empty store holds that digest once the load commits. Reading the
+	// store's own would wait for the journal's merge into the B+tree,
+	// which a replay does not wait for either.
+	text, err := h.Stream.MarshalText()
+	if err != nil {
+		return err
+	}
+	if err := load.Commit(h.Seq, string(text)); err != nil {
+		return fmt.Errorf("record the snapshot and its sequence: %w", err)
+	}
+	took.commit = n.cfg.Now().Sub(committing)
+	return nil
 }

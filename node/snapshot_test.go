@@ -3,6 +3,7 @@ package node_test
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"sync"
 	"testing"
@@ -165,6 +166,37 @@ func TestValidatorIgnoresUnusableSnapshot(t *testing.T) {
 			f.publish(t, "other", 200)
 			addGhost(t, f, events.StreamIdentity{Name: events.DefaultStreamName, Created: 1}, 200)
 		}},
+		// The next ones hold the stream's tokens and many ghosts (more
+		// than a batch of the load: some are written to the store before
+		// the snapshot fails), and fail only at or near their end.
+		{"whose tokens do not sum to its digest", func(t *testing.T, f *snapshotFleet) {
+			f.publish(t, "digest", 200)
+			putGhosts(t, f, func(h *events.SnapshotHeader, b []byte) []byte {
+				h.Tokens, h.DigestCount = h.Tokens+1, h.DigestCount+1 // counted, but not in the sum
+				return rewrite(t, b, *h, []events.SnapshotToken{
+					{Token: events.Token{JTI: "not-summed", ExpiresAt: 4_000_000_000}, BlacklistedAt: 1}})
+			})
+		}},
+		{"with an invalid token", func(t *testing.T, f *snapshotFleet) {
+			f.publish(t, "invalid", 200)
+			putGhosts(t, f, func(h *events.SnapshotHeader, b []byte) []byte {
+				bad := events.SnapshotToken{Token: events.Token{JTI: "\xff\xfe", ExpiresAt: 4_000_000_000}, BlacklistedAt: 1}
+				d := persist.Digest{Count: h.DigestCount, Sum: h.DigestSum}.Add(bad.JTI, bad.ExpiresAt)
+				h.Tokens, h.DigestCount, h.DigestSum = h.Tokens+1, d.Count, d.Sum
+				return rewrite(t, b, *h, []events.SnapshotToken{bad})
+			})
+		}},
+		{"whose checksum fails at its end", func(t *testing.T, f *snapshotFleet) {
+			f.publish(t, "crc", 200)
+			putGhosts(t, f, func(_ *events.SnapshotHeader, b []byte) []byte {
+				b[len(b)-1] ^= 1
+				return b
+			})
+		}},
+		{"truncated", func(t *testing.T, f *snapshotFleet) {
+			f.publish(t, "truncated", 200)
+			putGhosts(t, f, func(_ *events.SnapshotHeader, b []byte) []byte { return b[:len(b)-3] })
+		}},
 		{"corrupted", func(t *testing.T, f *snapshotFleet) {
 			f.publish(t, "corrupt", 200)
 			if _, err := f.full.WriteSnapshot(t.Context()); err != nil {
@@ -188,10 +220,19 @@ func TestValidatorIgnoresUnusableSnapshot(t *testing.T) {
 			if st := v.FleetStatus(); st.Applied != uint64(len(f.jtis)) {
 				t.Errorf("the validator applied %d events, want the whole stream's %d", st.Applied, len(f.jtis))
 			}
-			if ok, err := v.Check("ghost"); err != nil || ok {
-				t.Errorf("the snapshot's ghost token reached the validator (%v, %v)", ok, err)
+			for _, ghost := range []string{"ghost", "ghost-0", fmt.Sprintf("ghost-%d", manyGhosts-1)} {
+				if ok, err := v.Check(ghost); err != nil || ok {
+					t.Errorf("the snapshot's token %s reached the validator (%v, %v)", ghost, ok, err)
+				}
 			}
 			f.sameDigest(t, v)
+			want, err := f.full.Store().Counts()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c, err := v.Store().Counts(); err != nil || c.Blacklisted != want.Blacklisted || c.UserRevocations != want.UserRevocations {
+				t.Errorf("the validator holds %+v (%v), the full node %+v", c, err, want)
+			}
 		})
 	}
 }
@@ -233,6 +274,77 @@ func addGhost(t testing.TB, f *snapshotFleet, id events.StreamIdentity, seq uint
 	if err := events.PutSnapshot(t.Context(), js, events.DefaultStreamName, w.Bytes(h), 1); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// manyGhosts is how many tokens the stream never held putGhosts adds to a
+// snapshot: more than a batch of a snapshot's load.
+const manyGhosts = 40_000
+
+// putGhosts replaces the stored snapshot with the full node's (written
+// now) plus manyGhosts tokens the stream never held (ghost-0, …), summed
+// into its digest, damaged by damage (which gets the header and the
+// encoded snapshot, and returns the bytes to store).
+func putGhosts(t testing.TB, f *snapshotFleet, damage func(h *events.SnapshotHeader, b []byte) []byte) {
+	t.Helper()
+	if _, err := f.full.WriteSnapshot(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	js := f.w.js
+	b, err := events.GetSnapshot(t.Context(), js, events.DefaultStreamName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sr, err := events.ReadSnapshot(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := sr.Header()
+	d := persist.Digest{Count: h.DigestCount, Sum: h.DigestSum}
+	ghosts := make([]events.SnapshotToken, manyGhosts)
+	for i := range ghosts {
+		ghosts[i] = events.SnapshotToken{Token: events.Token{JTI: fmt.Sprint("ghost-", i), User: "g", ExpiresAt: 4_000_000_000},
+			Origin: "ghostly", CreatedAt: 1, BlacklistedAt: 2}
+		d = d.Add(ghosts[i].JTI, ghosts[i].ExpiresAt)
+	}
+	h.Tokens += manyGhosts
+	h.DigestCount, h.DigestSum = d.Count, d.Sum
+	b = rewrite(t, b, h, ghosts)
+	if err := events.PutSnapshot(t.Context(), js, events.DefaultStreamName, damage(&h, b), 1); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// rewrite returns the snapshot b with extra tokens after its own, under
+// header h.
+func rewrite(t testing.TB, b []byte, h events.SnapshotHeader, extra []events.SnapshotToken) []byte {
+	t.Helper()
+	sr, err := events.ReadSnapshot(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var all events.SnapshotWriter
+	var revs []events.SnapshotRevocation
+	for {
+		tok, rev, err := sr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tok != nil {
+			all.AddToken(*tok)
+		} else {
+			revs = append(revs, *rev)
+		}
+	}
+	for _, tok := range extra {
+		all.AddToken(tok)
+	}
+	for _, r := range revs {
+		all.AddRevocation(r)
+	}
+	return all.Bytes(h)
 }
 
 func ghostDigest() (count, sum uint64) {

@@ -94,7 +94,7 @@ func (s *Store) Import(ops []ImportOp) (ImportResult, error) {
 					wrote, err = putBlacklisted(tx, op.Record)
 				}
 				if wrote && !existed {
-					s.tx.added = append(s.tx.added, s.filter.hash([]byte(op.Record.JTI)))
+					s.tx.added = append(s.tx.added, s.filter.hashString(op.Record.JTI))
 				}
 			case OpRevoke:
 				_, existed, err = getRevocation(tx, op.Revocation.key())

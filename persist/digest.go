@@ -34,7 +34,8 @@ var metaDigest = []byte("blacklist_digest")
 // bytes of SHA-256 over len(jti) (uvarint) ‖ jti ‖ exp (8 bytes, big
 // endian). Any node, in any version, must compute it the same way.
 func digestHash(jti string, exp int64) uint64 {
-	b := make([]byte, 0, binary.MaxVarintLen64+len(jti)+8)
+	var buf [binary.MaxVarintLen64 + MaxJTILen + 8]byte // no allocation for a valid jti
+	b := buf[:0]
 	b = binary.AppendUvarint(b, uint64(len(jti)))
 	b = append(b, jti...)
 	b = binary.BigEndian.AppendUint64(b, uint64(exp))

@@ -35,6 +35,11 @@
 //     replay streams in large batches); a merge holds the ops it merges in
 //     memory. Listings, counts, digests, flushes and exports finish the
 //     merge first.
+//   - A bulk load (BeginBulkLoad: a validator joining from a snapshot)
+//     fills an empty store in one pass and shows nothing until its Commit;
+//     an Abort, or an Open after a crash before it, leaves the store empty.
+//     Its ops wait in a journal bucket, indexed in memory (about 17 bytes
+//     an op), for a merge like a replay's.
 //   - Deletes of published outbox entries ride on the next commit; a crash
 //     before it publishes those events again (the stream's duplicate window
 //     and the idempotent apply absorb them).

@@ -62,6 +62,15 @@ func (f *idFilter) hash(jti []byte) uint64 {
 	return 1
 }
 
+// hashString is hash of a jti held as a string (maphash gives the same
+// value for the same bytes), without converting it.
+func (f *idFilter) hashString(jti string) uint64 {
+	if h := maphash.String(f.seed, jti); h != 0 {
+		return h
+	}
+	return 1
+}
+
 func (f *idFilter) shard(h uint64) *filterShard { return &f.shards[h>>58] }
 
 // has reports whether a blacklisted jti may hash to h.

@@ -45,3 +45,15 @@ func TestFilterMatchesAMultiset(t *testing.T) {
 	// Removing what is not there changes nothing.
 	f.remove([]uint64{1<<57 | 0xffff})
 }
+
+// A jti hashes the same held as bytes (keys read from the file) and as a
+// string (ids from requests and events): the filter and the memtable mix
+// the two.
+func TestFilterHashOfStringAndBytes(t *testing.T) {
+	f := newIDFilter(0)
+	for _, jti := range []string{"", "a", "0123456789abcdef0123456789abcdef-longer-than-32-bytes", "\x00\xff"} {
+		if got, want := f.hashString(jti), f.hash([]byte(jti)); got != want {
+			t.Errorf("hashString(%q) = %x, hash of its bytes %x", jti, got, want)
+		}
+	}
+}

@@ -63,7 +63,7 @@ func (s *Store) Flush(cutoff int64, batch int, removed func(ids []string)) (Flus
 				if gone {
 					ids = append(ids, id)
 					if tag == tagBlacklisted {
-						s.tx.removed = append(s.tx.removed, s.filter.hash([]byte(id)))
+						s.tx.removed = append(s.tx.removed, s.filter.hashString(id))
 					}
 					switch tag {
 					case tagOutstanding:

@@ -148,18 +148,31 @@ func castagnoli() *crc32.Table { return crc32.MakeTable(crc32.Castagnoli) }
 // encodeBlock writes ops as one journal entry: the marker, the count and
 // the end offset of each op (4 bytes each, so that any op is found at
 // once), then the ops as encodeOp writes them.
-func encodeBlock(ops []Op) []byte {
+func encodeBlock(ops []Op) []byte { return appendBlock(nil, ops) }
+
+// appendBlock appends encodeBlock(ops) to b, growing it once at most.
+func appendBlock(b []byte, ops []Op) []byte {
 	n := 5 + 4*len(ops)
-	for _, op := range ops {
-		n += 1 + maxRecordLen(op.Record)
+	for i := range ops {
+		n += 1 + maxRecordLen(ops[i].Record)
 	}
-	b := make([]byte, 5+4*len(ops), n)
-	b[0] = blockMarker
-	binary.BigEndian.PutUint32(b[1:], uint32(len(ops)))
-	for i, op := range ops {
-		b = appendRecord(append(b, byte(op.Kind)), op.Record)
-		binary.BigEndian.PutUint32(b[5+4*i:], uint32(len(b)))
+	b = slices.Grow(b, n)
+	at := len(b) // the block's offsets count from its start
+	b = append(b, blockMarker)
+	b = binary.BigEndian.AppendUint32(b, uint32(len(ops)))
+	b = append(b, make([]byte, 4*len(ops))...)
+	for i := range ops {
+		b = appendRecord(append(b, byte(ops[i].Kind)), ops[i].Record)
+		binary.BigEndian.PutUint32(b[at+5+4*i:], uint32(len(b)-at))
 	}
+	return b
+}
+
+// sealedBlock appends sealEntry(encodeBlock(ops)) to b, without a copy.
+func sealedBlock(b []byte, ops []Op) []byte {
+	at := len(b)
+	b = appendBlock(append(b, checkMarker, 0, 0, 0, 0), ops)
+	binary.BigEndian.PutUint32(b[at+1:], crc32.Checksum(b[at+sealLen:], castagnoli()))
 	return b
 }
 
@@ -291,15 +304,20 @@ func (x *refIndex) drop(h, upTo uint64) {
 type memtable struct {
 	mu     sync.RWMutex
 	x      refIndex
+	bulk   *bulkIndex   // the ops of a bulk load's frozen bucket, if any
 	ops    int          // ops in the journal bucket taking new ops
 	frozen int          // ops in the other one, when frozen
-	black  atomic.Int64 // hashes with a blacklisting; read without the lock
+	black  atomic.Int64 // hashes with a blacklisting in x, plus bulk's; read without the lock
 }
 
 func (t *memtable) refs(dst []uint64, h uint64) []uint64 {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
-	return t.x.refs(dst, h)
+	dst = t.x.refs(dst, h)
+	if t.bulk != nil {
+		dst = t.bulk.appendRefs(dst, h)
+	}
+	return dst
 }
 
 // blacklisted reports whether a blacklisting of some jti with hash h is
@@ -310,7 +328,7 @@ func (t *memtable) blacklisted(h uint64) bool {
 	}
 	t.mu.RLock()
 	defer t.mu.RUnlock()
-	return t.x.black(h)
+	return t.x.black(h) || t.bulk != nil && t.bulk.blacklisted(h)
 }
 
 // pending returns how many ops the journal bucket taking new ops holds.
@@ -329,6 +347,30 @@ func (t *memtable) commit(stage *refIndex, staged int, froze bool) {
 		t.ops, t.frozen = 0, t.ops
 	}
 	t.ops += staged
+	t.merge(stage)
+}
+
+// sortedBulk reports whether the frozen journal bucket, whose last key is
+// upTo, is a bulk load's whose ops are in strictly ascending jti order.
+func (t *memtable) sortedBulk(upTo uint64) bool {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return t.bulk != nil && t.bulk.sorted && t.bulk.last == upTo
+}
+
+// addBulk adds the n ops of a bulk load, which the committed transaction
+// made the frozen journal bucket, indexed by x. No bucket was frozen
+// before (BeginBulkLoad), so no other bulk index is there.
+func (t *memtable) addBulk(x *bulkIndex, n int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.frozen += n
+	t.bulk = x
+	t.black.Add(x.black)
+}
+
+// merge adds the refs of stage (under mu).
+func (t *memtable) merge(stage *refIndex) {
 	black := t.black.Load()
 	var refs []uint64
 	for h, p := range stage.m {
@@ -362,6 +404,9 @@ func (t *memtable) forget(hs []uint64, upTo uint64) {
 	defer t.mu.Unlock()
 	black := t.black.Load()
 	for _, h := range hs {
+		if _, ok := t.x.m[h]; !ok {
+			continue // none of its refs are here (a bulk load's, or dropped already)
+		}
 		was := t.x.black(h)
 		t.x.drop(h, upTo)
 		if was && !t.x.black(h) {
@@ -370,6 +415,10 @@ func (t *memtable) forget(hs []uint64, upTo uint64) {
 	}
 	if len(t.x.m) == 0 {
 		t.x = refIndex{} // let the maps' memory go
+	}
+	if t.bulk != nil && t.bulk.last <= upTo {
+		black -= t.bulk.black
+		t.bulk = nil // all its ops are merged
 	}
 	t.black.Store(black)
 }
@@ -480,10 +529,11 @@ type txState struct {
 	// the jtis it held, and its last seq
 	merged     []uint64
 	mergedUpTo uint64
-	added      []uint64 // keys added to the blacklisted bucket, by filter hash
-	removed    []uint64 // and removed from it
-	unoutboxed []uint64 // published outbox entries this transaction deleted
-	outbox     [][]byte // outbox payloads its writes staged (writeOutbox)
+	added      []uint64  // keys added to the blacklisted bucket, by filter hash
+	removed    []uint64  // and removed from it
+	unoutboxed []uint64  // published outbox entries this transaction deleted
+	outbox     [][]byte  // outbox payloads its writes staged (writeOutbox)
+	bulk       *BulkLoad // the bulk load this transaction committed
 }
 
 // journal appends op to the journal in tx and stages it for the memtable.
@@ -516,7 +566,7 @@ func (s *Store) journalEntry(tx *bolt.Tx, v []byte, ops []Op) error {
 		return fmt.Errorf("journal: %w", err)
 	}
 	for i, op := range ops {
-		s.tx.stage.add(s.filter.hash([]byte(op.Record.JTI)), journalRef(key, i, op.Kind))
+		s.tx.stage.add(s.filter.hashString(op.Record.JTI), journalRef(key, i, op.Kind))
 	}
 	s.tx.staged += len(ops)
 	return nil
@@ -593,7 +643,7 @@ func current(tx *bolt.Tx, refs []uint64, black bool, jti string) (Record, bool, 
 // only the committer passes one) and the memtable's. A reader calls it
 // before it opens its read transaction (see the top of this file).
 func (s *Store) known(stage *refIndex, jti string) []uint64 {
-	h := s.filter.hash([]byte(jti))
+	h := s.filter.hashString(jti)
 	var out []uint64
 	if stage != nil {
 		out = stage.refs(out, h)
@@ -626,6 +676,11 @@ func (s *Store) mergeOps(tx *bolt.Tx, slab *opSlab, ops []slabOp) error {
 		}
 		batch = append(batch, op)
 	}
+	return s.mergeBatch(tx, batch)
+}
+
+// mergeBatch folds decoded journal ops into the trees.
+func (s *Store) mergeBatch(tx *bolt.Tx, batch []Op) error {
 	added, err := applyRecords(tx, batch)
 	if err != nil {
 		return err
@@ -659,6 +714,9 @@ func (s *Store) mergeFrozen(stop <-chan struct{}) error {
 	upTo := s.frozen.Load()
 	if upTo == 0 {
 		return nil
+	}
+	if s.mem.sortedBulk(upTo) {
+		return s.mergeSorted(stop, upTo)
 	}
 	m := &s.merging
 	if m.slab == nil || m.upTo != upTo {
@@ -698,6 +756,96 @@ type mergeProgress struct {
 	upTo uint64
 	slab *opSlab
 	next int // first op of slab.order not merged
+	// mergeSorted's place instead of a slab: the entry and the op in it
+	// to merge next
+	key  uint64
+	slot int
+}
+
+// mergeSorted merges the frozen journal bucket of a bulk load whose ops
+// are in strictly ascending jti order (a snapshot's): entry by entry, as
+// the bucket holds them, without mergeFrozen's copy of the bucket into a
+// slab and its sort. The memtable's bulk index is dropped whole with the
+// bucket.
+func (s *Store) mergeSorted(stop <-chan struct{}, upTo uint64) error {
+	m := &s.merging
+	if m.upTo != upTo || m.slab != nil {
+		*m = mergeProgress{upTo: upTo}
+	}
+	for {
+		select {
+		case <-stop:
+			return nil // the next call resumes from m.key, m.slot
+		default:
+		}
+		batch, key, slot, err := s.readSorted(m.key, m.slot, s.chunk)
+		if err != nil {
+			return err
+		}
+		if len(batch) == 0 {
+			break
+		}
+		if err := s.commit.do(func(tx *bolt.Tx) error { return s.mergeBatch(tx, batch) }); err != nil {
+			return err
+		}
+		m.key, m.slot = key, slot
+	}
+	// No hash to forget one by one: the memtable holds the bucket's ops in
+	// its bulk index only.
+	if err := s.commit.do(func(tx *bolt.Tx) error { return s.dropFrozen(tx, []uint64{}, upTo) }); err != nil {
+		return err
+	}
+	*m = mergeProgress{}
+	return nil
+}
+
+// readSorted decodes up to n ops of the frozen journal bucket from op slot
+// of the first entry at key or after, not past that entry's end, and
+// returns them with the place of the op after them.
+func (s *Store) readSorted(key uint64, slot, n int) (ops []Op, nextKey uint64, nextSlot int, err error) {
+	err = s.view(func(tx *bolt.Tx) error {
+		active := 0
+		if v := tx.Bucket(bucketMeta).Get(metaJournal); len(v) == 1 && v[0] == 1 {
+			active = 1
+		}
+		k, v := tx.Bucket(bucketJournals[1-active]).Cursor().Seek(u64(key))
+		if k == nil {
+			return nil
+		}
+		if len(k) != 8 {
+			return fmt.Errorf("%w: journal key %x", ErrCorrupt, k)
+		}
+		if at := binary.BigEndian.Uint64(k); at != key {
+			key, slot = at, 0
+		}
+		v, err := unsealEntry(v, true, s.legacyJournal)
+		if err != nil {
+			return fmt.Errorf("journal entry %x: %w", k, err)
+		}
+		count, err := entryLen(v)
+		if err != nil {
+			return fmt.Errorf("journal entry %x: %w", k, err)
+		}
+		end := min(slot+n, count)
+		ops = make([]Op, 0, end-slot)
+		for i := slot; i < end; i++ {
+			enc, err := entryOp(v, i)
+			if err == nil {
+				var op Op
+				op, err = decodeOp(enc) // copies out of the file's pages
+				ops = append(ops, op)
+			}
+			if err != nil {
+				return fmt.Errorf("%w: journal entry %x op %d: %w", ErrCorrupt, k, i, err)
+			}
+		}
+		nextKey, nextSlot = key, end
+		if end == count {
+			nextKey, nextSlot = key+1, 0
+		}
+		return nil
+	})
+	return ops, nextKey, nextSlot, err
 }
 
 // merger runs mergeFrozen whenever a commit freezes the journal, until
@@ -715,6 +863,13 @@ func (s *Store) merger() {
 			return
 		case <-s.mergeWake:
 		case <-tick.C:
+			// A bulk load's bucket, frozen as it committed, is merged once
+			// the catch-up after it has ended, or has journaled as much as
+			// makes a replay freeze (no freeze while it waits).
+			if s.mergeDue.Load() && (!s.catchingUp() || s.mem.pending() >= catchUpMergeAt) {
+				s.mergeDue.Store(false)
+				break
+			}
 			if s.catchingUp() || !s.freezeDue(s.mergeAt) {
 				continue // spare the commit
 			}
@@ -740,9 +895,11 @@ func (s *Store) freezeIfAt(n int) func(tx *bolt.Tx) error {
 	}
 }
 
-// freezeDue reports whether the journal holds n ops or more and no merge
-// is under way.
-func (s *Store) freezeDue(n int) bool { return s.frozen.Load() == 0 && s.mem.pending() >= n }
+// freezeDue reports whether the journal holds n ops or more, no merge is
+// under way and no bulk load writes the other bucket.
+func (s *Store) freezeDue(n int) bool {
+	return s.frozen.Load() == 0 && !s.loading.Load() && s.mem.pending() >= n
+}
 
 // catchUpIdle is how long after its last replay-sized batch the store
 // still counts as catching up: a replay's smaller batches in between do not
@@ -804,6 +961,14 @@ func (s *Store) committed() {
 	}
 	if t.unoutboxed != nil {
 		s.published.forget(t.unoutboxed)
+	}
+	if l := t.bulk; l != nil && l.index != nil {
+		// Its bucket is the frozen one now. The merge waits, as after a
+		// replay's batch, until the node has caught up (merger).
+		s.catchUpAt.Store(int64(max(time.Since(s.epoch), 1)))
+		s.mem.addBulk(l.index, len(l.index.hs))
+		s.frozen.Store(l.index.last)
+		s.mergeDue.Store(true)
 	}
 	*t = txState{}
 }

@@ -10,7 +10,7 @@ import (
 // IsBlacklisted reports whether jti is blacklisted. It is the store read
 // behind a cache miss: one read transaction and one key lookup.
 func (s *Store) IsBlacklisted(jti string) (bool, error) {
-	h := s.filter.hash([]byte(jti))
+	h := s.filter.hashString(jti)
 	var known []uint64
 	if s.mem.blacklisted(h) { // before the filter and the tree: see journal.go
 		known = s.mem.refs(nil, h)
@@ -36,7 +36,7 @@ func (s *Store) IsBlacklisted(jti string) (bool, error) {
 // IsBlacklisted. It is the check path's shortcut for unrevoked tokens.
 // A closed store answers true, so the caller's read reports the closing.
 func (s *Store) MayBeBlacklisted(jti string) bool {
-	h := s.filter.hash([]byte(jti))
+	h := s.filter.hashString(jti)
 	return s.closed.Load() || s.mem.blacklisted(h) || s.filter.has(h)
 }
 

@@ -116,10 +116,15 @@ type Store struct {
 	filter    *idFilter   // the blacklisted bucket's keys by hash (filter.go)
 	tx        txState     // the committing transaction's journal changes
 	closed    atomic.Bool // set by Close: reads then go to the file and fail
-	// catchUpAt is when Apply last received a replay-sized batch, as time
-	// since epoch (the store's open); 0 if never (see catchingUp)
+	// catchUpAt is when Apply last received a replay-sized batch, or a
+	// bulk load committed, as time since epoch (the store's open); 0 if
+	// never (see catchingUp)
 	catchUpAt atomic.Int64
-	epoch     time.Time
+	// loading is set while a bulk load writes the journal bucket not
+	// taking ops (bulkload.go); mergeDue when one has committed, and its
+	// bucket waits for the merger
+	loading, mergeDue atomic.Bool
+	epoch             time.Time
 
 	// The journal's merges (journal.go). active is the journal bucket
 	// taking new ops (the committer's); frozen is the last seq of the
@@ -332,6 +337,12 @@ func (s *Store) init() error {
 			}
 		}
 		meta := tx.Bucket(bucketMeta)
+		if meta.Get(metaBulkLoad) != nil {
+			if err := dropUnfinishedBulkLoad(tx); err != nil {
+				return fmt.Errorf("persist: %w", err)
+			}
+			s.log.Warn("dropped a bulk load that did not finish (a snapshot's load, interrupted): the store is as it was before it")
+		}
 		if err := sealJournal(tx); err != nil {
 			return fmt.Errorf("persist: journal: %w", err)
 		}

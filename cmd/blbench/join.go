@@ -638,12 +638,12 @@ func diskFree(dir string) int64 {
 type joinLog struct {
 	infoOnly bool
 
-	mu                  sync.Mutex
-	run                 time.Time // Run called
-	joined              time.Time // "joined from a snapshot" logged
-	notJoined           string
-	fetch, check, apply time.Duration
-	tokens              int64
+	mu                 sync.Mutex
+	run                time.Time // Run called
+	joined             time.Time // "joined from a snapshot" logged
+	notJoined          string
+	open, load, commit time.Duration
+	tokens             int64
 }
 
 func (h *joinLog) Enabled(_ context.Context, l slog.Level) bool {
@@ -676,12 +676,12 @@ func (h *joinLog) Handle(_ context.Context, r slog.Record) error {
 		r.Attrs(func(a slog.Attr) bool {
 			if a.Value.Kind() == slog.KindDuration {
 				switch a.Key {
-				case "fetch":
-					h.fetch = a.Value.Duration()
-				case "check":
-					h.check = a.Value.Duration()
-				case "apply":
-					h.apply = a.Value.Duration()
+				case "open":
+					h.open = a.Value.Duration()
+				case "load":
+					h.load = a.Value.Duration()
+				case "commit":
+					h.commit = a.Value.Duration()
 				}
 			}
 			return true
@@ -818,8 +818,8 @@ func (b *bench) reportJoin(s *section, r *joinRun) error {
 		r.n, cfg.seed+9, r.streamMsgs, r.tail, joinTailPercent)
 	s.para("Validators (`node.New` + `Run`, role validator, each with its own empty data dir and NATS connection) are timed from `node.New` to `Ready` " +
 		"(caught up with the stream as of its start; polled every millisecond alone, every 10 ms together), then asked through `Check` for a jti of the " +
-		"snapshot and the last of the tail. The node logs when it has loaded the snapshot and, at debug level, how long the fetch, the digest check and the " +
-		"apply took: blbench reads those from its log handler. The validator **without a snapshot** joins while the snapshot object is set aside (deleted, " +
+		"snapshot and the last of the tail. The node logs when it has loaded the snapshot and, at debug level, how long it took to open it (until its " +
+		"header arrived), to load it (read, check and write its entries in one pass, as they arrive) and to commit the load: blbench reads those from its log handler. The validator **without a snapshot** joins while the snapshot object is set aside (deleted, " +
 		"then put back byte for byte): it replays the whole stream, as a validator did before snapshots.")
 	t := s.table("The stream and the snapshot", "figure", "value")
 	t.row("events published (N), then the tail", fmt.Sprintf("%d, then %d", r.n, r.tail))
@@ -830,12 +830,12 @@ func (b *bench) reportJoin(s *section, r *joinRun) error {
 	t.row("snapshot", fmt.Sprintf("%s, at stream sequence %d", fmtBytes(float64(r.snapBytes)), r.snapSeq))
 
 	o := s.table(fmt.Sprintf("One empty validator joining a stream of %d revocations", total), "validator", "node.New → Ready", "node.New",
-		"Run → snapshot loaded (fetch / check / apply)", "snapshot loaded → Ready (tail)", "events replayed")
+		"Run → snapshot loaded (open / load / commit)", "snapshot loaded → Ready (tail)", "events replayed")
 	l := r.one.log
 	snapCell, tailCell := "did not join from the snapshot: "+l.notJoined, "—"
 	if r.one.snapshot {
-		snapCell = fmt.Sprintf("%v (%v / %v / %v)", l.snapshotPhase().Round(time.Millisecond), l.fetch.Round(time.Millisecond),
-			l.check.Round(time.Millisecond), l.apply.Round(time.Millisecond))
+		snapCell = fmt.Sprintf("%v (%v / %v / %v)", l.snapshotPhase().Round(time.Millisecond), l.open.Round(time.Millisecond),
+			l.load.Round(time.Millisecond), l.commit.Round(time.Millisecond))
 		tailCell = r.one.tail().Round(time.Millisecond).String()
 	}
 	o.row("from the snapshot", r.one.ready.Round(time.Millisecond).String(), r.one.newTook.Round(time.Millisecond).String(), snapCell, tailCell,
@@ -936,7 +936,7 @@ func (b *bench) reportJoin(s *section, r *joinRun) error {
 		"events": r.n, "tail": r.tail, "stream_msgs": r.streamMsgs, "stream_bytes": r.streamBytes, "fill_s": r.fillTook.Seconds(),
 		"full_ready_s": r.fullReady.Seconds(), "snapshot_write_s": r.snapTook.Seconds(), "snapshot_bytes": r.snapBytes, "snapshot_seq": r.snapSeq,
 		"one_ready_s": r.one.ready.Seconds(), "one_new_s": r.one.newTook.Seconds(), "one_snapshot_phase_s": l.snapshotPhase().Seconds(),
-		"one_fetch_s": l.fetch.Seconds(), "one_check_s": l.check.Seconds(), "one_apply_s": l.apply.Seconds(), "one_tail_events": r.one.applied,
+		"one_open_s": l.open.Seconds(), "one_load_s": l.load.Seconds(), "one_commit_s": l.commit.Seconds(), "one_tail_events": r.one.applied,
 		"one_from_snapshot": r.one.snapshot, "peer_ready_s": r.peer.ready.Seconds(), "peer_events": r.peer.applied,
 		"validators": jf.n, "validators_wanted": jf.wanted, "all_ready_s": jf.all.Seconds(), "each_ready_ns": jf.each, "from_snapshot": jf.fromSnapshot,
 		"fleet_heap_per_validator": jf.mem.heap, "fleet_rss_per_validator": jf.mem.rss,
