@@ -34,7 +34,7 @@ const (
 	joinFillLimit   = 15 * time.Minute // longest publish of the events
 	joinReadyLimit  = 10 * time.Minute // longest wait for a node or the validators to be ready
 	joinPoll        = 5 * time.Millisecond
-	joinMemShare    = 0.6                  // of the memory available, the most the validators started together may take
+	joinMemShare    = 0.7                  // of the memory available, the most the validators started together may take
 	joinMemFloor    = 1 << 30              // stop them when less than this is left available
 	joinEmptyStream = "BLBENCH_JOIN_EMPTY" // the stream the empty validator follows
 	joinEmptyPrefix = "blbench.joinempty"
@@ -486,18 +486,18 @@ func checkHolds(v *node.Node, probes []string) error {
 func (vs *joinValidators) joinMany(ctx context.Context, n int, r *joinRun, probes []string) (*joinFleet, error) {
 	b := vs.b
 	jf := &joinFleet{n: n, wanted: n, why: map[string]int{}}
-	// A joining validator holds the snapshot's bytes (read whole, with
-	// the slack of a growing buffer), the journal's index of its ops and
-	// its subscription's buffers besides what it keeps, and the collector
-	// lets the heap grow past what is live: 3 times the snapshot is what
-	// 23 validators joining together at 1M took in RSS (16 GiB) on the
-	// machine this was written on. The peak RSS of the one alone is no
-	// guide: it is mostly the collector's slack over the whole process.
+	// A joining validator streams the snapshot (node.loadSnapshot): at
+	// its peak it holds the NATS client's buffers of the object as it
+	// arrives and the load's own batches besides what it keeps, about
+	// 1.23 times the snapshot in live heap (116 MiB at a 94 MiB snapshot
+	// of 1M revocations, BenchmarkJoin's peak heap); a quarter of the
+	// snapshot more is left for the collector's slack under the memory
+	// limit set below.
 	kept := r.afterLive.sub(r.empty)
-	perMem := max(kept.heap, kept.anon, 0) + 3*float64(r.snapBytes)
+	perMem := max(kept.heap, kept.anon, 0) + 1.5*float64(r.snapBytes)
 	if avail := memAvailable(); avail > 0 && float64(n)*perMem > joinMemShare*avail {
 		jf.n = max(int(joinMemShare*avail/perMem), 1)
-		jf.memNote = fmt.Sprintf("%d validators would need about %s of memory while they join (%s each: what the one alone kept, and 3 times the snapshot it reads whole); "+
+		jf.memNote = fmt.Sprintf("%d validators would need about %s of memory while they join (%s each: what the one alone kept, and 1.5 times the snapshot it streams in); "+
 			"the machine has %s available, of which blbench lets them take %.0f%%: %d were started together",
 			n, fmtBytes(float64(n)*perMem), fmtBytes(perMem), fmtBytes(avail), joinMemShare*100, jf.n)
 	}
