@@ -15,7 +15,7 @@ import (
 // journal.go) made atomic and cheaper for a set that arrives in one piece:
 //
 //   - The ops go to the journal bucket that is not taking ops (empty: the
-//     store is), as blocks of up to maxBlock ops, one transaction per Add,
+//     store is), as blocks of up to blockOps ops, one transaction per Add,
 //     under keys reserved in the other bucket's sequence, so that journal
 //     keys stay unique across both buckets. Nothing else writes that
 //     bucket while the load is under way: the journal is not frozen then.
@@ -41,7 +41,7 @@ var ErrNotEmpty = errors.New("persist: store not empty")
 var metaBulkLoad = []byte("bulk_load")
 
 // bulkKeys is how many journal keys a bulk load reserves: one an entry
-// (an Add of up to maxBlock ops), far more than any load takes.
+// (of up to blockOps ops), far more than any load takes.
 const bulkKeys = 1 << 20
 
 // BulkLoad is a bulk load under way (BeginBulkLoad). Its methods are not
@@ -129,7 +129,9 @@ func (l *BulkLoad) Add(ops []Op) error {
 		op := &ops[i]
 		switch op.Kind {
 		case OpOutstanding, OpBlacklist:
-			op.Record = s.prepare(op.Record)
+			if op.Record.Token != "" || op.Record.CreatedAt == 0 {
+				op.Record = s.prepare(op.Record) // in place otherwise: a copy of a record costs a write barrier a string
+			}
 			if op.Kind == OpOutstanding {
 				op.Record.BlacklistedAt = 0
 			}
@@ -148,7 +150,7 @@ func (l *BulkLoad) Add(ops []Op) error {
 		}
 	}
 	for len(ops) > 0 {
-		// A run of record ops, up to maxBlock, is one journal entry; the
+		// A run of record ops is written in one transaction; the
 		// revocations between are kept for Commit.
 		if ops[0].Kind == OpRevoke {
 			r := ops[0].Revocation
@@ -158,7 +160,7 @@ func (l *BulkLoad) Add(ops []Op) error {
 			continue
 		}
 		n := 1
-		for n < len(ops) && n < maxBlock && ops[n].Kind != OpRevoke {
+		for n < len(ops) && ops[n].Kind != OpRevoke {
 			n++
 		}
 		if err := l.write(ops[:n]); err != nil {
@@ -169,27 +171,39 @@ func (l *BulkLoad) Add(ops []Op) error {
 	return nil
 }
 
-// write writes record ops as one journal entry and indexes them.
+// write writes record ops in one transaction, as journal entries of up to
+// blockOps ops, and indexes them.
 func (l *BulkLoad) write(ops []Op) error {
-	if l.next >= l.limit {
+	entries := (len(ops) + blockOps - 1) / blockOps
+	if l.next+uint64(entries) > l.limit {
 		return fmt.Errorf("persist: bulk load: more than %d journal entries", bulkKeys)
 	}
-	key := l.next
-	l.buf = sealedBlock(l.buf[:0], ops)
-	s := l.s
+	l.buf = l.buf[:0]
+	ends := make([]int, 0, entries) // where each entry ends in buf
+	for i := 0; i < len(ops); i += blockOps {
+		l.buf = sealedBlock(l.buf, ops[i:min(i+blockOps, len(ops))])
+		ends = append(ends, len(l.buf))
+	}
+	s, first := l.s, l.next
 	err := s.commit.do(func(tx *bolt.Tx) error {
-		if err := tx.Bucket(bucketJournals[l.bucket]).Put(u64(key), l.buf); err != nil {
-			return fmt.Errorf("journal: %w", err)
+		b := tx.Bucket(bucketJournals[l.bucket])
+		start := 0
+		for i, end := range ends {
+			if err := b.Put(u64(first+uint64(i)), l.buf[start:end]); err != nil {
+				return fmt.Errorf("journal: %w", err)
+			}
+			start = end
 		}
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	l.next++
+	l.next += uint64(entries)
 	for i := range ops {
 		jti := ops[i].Record.JTI
-		l.refs = append(l.refs, bulkRef{s.filter.hashString(jti), journalRef(key, i, ops[i].Kind)})
+		key := first + uint64(i/blockOps)
+		l.refs = append(l.refs, bulkRef{s.filter.hashString(jti), journalRef(key, i%blockOps, ops[i].Kind)})
 		if !l.unsorted && len(l.refs) > 1 && jti <= l.lastJTI {
 			l.unsorted = true
 		}

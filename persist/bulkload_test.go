@@ -110,13 +110,15 @@ func TestBulkLoadMatchesApply(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		ops    []Op
+		batch  int // of the load's Adds
 		chunk  int // of the merge
 		sorted bool
 	}{
-		{"in jti order", bulkOps(3000), mergeChunk, true},
-		{"in jti order, merged in small chunks", bulkOps(3000), 70, true},
-		{"in any order", shuffled, mergeChunk, false},
-		{"with a jti twice", repeated, 70, false},
+		{"in jti order", bulkOps(3000), 1000, mergeChunk, true},
+		{"in jti order, in one Add", bulkOps(5000), 5002, mergeChunk, true},
+		{"in jti order, merged in small chunks", bulkOps(3000), 1000, 70, true},
+		{"in any order", shuffled, 3002, mergeChunk, false},
+		{"with a jti twice", repeated, 1000, 70, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ops := tc.ops
@@ -127,7 +129,7 @@ func TestBulkLoadMatchesApply(t *testing.T) {
 			dir := t.TempDir()
 			s := openTest(t, dir, Options{})
 			s.chunk = tc.chunk
-			bulkLoad(t, s, slices.Clone(ops), 1000, 77)
+			bulkLoad(t, s, slices.Clone(ops), tc.batch, 77)
 			if s.frozen.Load() == 0 || s.mem.pending() != 0 {
 				t.Fatalf("after the load: frozen up to %d, %d ops taking new ones; want the load frozen", s.frozen.Load(), s.mem.pending())
 			}
@@ -229,39 +231,47 @@ func TestBulkLoadMergesAfterARestart(t *testing.T) {
 	}
 }
 
-// readSorted reads a sorted bulk load's bucket in pieces of at most n ops,
-// none across an entry's end.
+// readSorted reads a sorted bulk load's bucket in pieces of n ops, across
+// its entries, in order.
 func TestReadSortedWalksEntries(t *testing.T) {
 	s := openTest(t, "", Options{})
-	ops := bulkOps(500)[:500] // tokens only
-	bulkLoad(t, s, slices.Clone(ops), 250, 1)
-	var got []string
-	var sizes []int
-	key, slot := uint64(0), 0
-	for {
-		batch, k, sl, err := s.readSorted(key, slot, 100)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(batch) == 0 {
-			break
-		}
-		sizes = append(sizes, len(batch))
-		for _, op := range batch {
-			got = append(got, op.Record.JTI)
-		}
-		key, slot = k, sl
-	}
-	if want := []int{100, 100, 50, 100, 100, 50}; !slices.Equal(sizes, want) {
-		t.Fatalf("pieces of %v, want %v", sizes, want)
-	}
-	for i, jti := range got {
-		if jti != ops[i].Record.JTI {
-			t.Fatalf("op %d is %s, want %s", i, jti, ops[i].Record.JTI)
-		}
-	}
-	if len(got) != len(ops) {
-		t.Fatalf("read %d ops, want %d", len(got), len(ops))
+	ops := bulkOps(5000)[:5000]                // tokens only
+	bulkLoad(t, s, slices.Clone(ops), 2500, 1) // entries of 2048, 452, 2048, 452 ops
+	for _, tc := range []struct {
+		n     int
+		sizes []int
+	}{
+		{1000, []int{1000, 1000, 1000, 1000, 1000}},
+		{2048, []int{2048, 2048, 904}},
+		{3000, []int{3000, 2000}},
+	} {
+		t.Run(fmt.Sprint(tc.n), func(t *testing.T) {
+			var got []string
+			var sizes []int
+			key, slot := uint64(0), 0
+			for {
+				batch, k, sl, err := s.readSorted(key, slot, tc.n)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(batch) == 0 {
+					break
+				}
+				sizes = append(sizes, len(batch))
+				for _, op := range batch {
+					got = append(got, op.Record.JTI)
+				}
+				key, slot = k, sl
+			}
+			if !slices.Equal(sizes, tc.sizes) {
+				t.Fatalf("pieces of %v, want %v", sizes, tc.sizes)
+			}
+			for i, jti := range got {
+				if jti != ops[i].Record.JTI {
+					t.Fatalf("op %d is %s, want %s", i, jti, ops[i].Record.JTI)
+				}
+			}
+		})
 	}
 }
 
