@@ -383,6 +383,7 @@ func (c *cursor) fail(err error) {
 // short notes that the field at c.i needs n bytes more than are there.
 func (c *cursor) short(n int) { c.want = c.i + n }
 
+// uvarint reads an unsigned varint.
 func (c *cursor) uvarint() uint64 {
 	if !c.ok() {
 		return 0
@@ -400,21 +401,15 @@ func (c *cursor) uvarint() uint64 {
 	return v
 }
 
+// varint reads a signed varint: the zigzag form of encoding/binary's
+// Varint over uvarint.
 func (c *cursor) varint() int64 {
-	if !c.ok() {
-		return 0
+	u := c.uvarint()
+	x := int64(u >> 1)
+	if u&1 != 0 {
+		x = ^x
 	}
-	v, n := binary.Varint(c.b[c.i:])
-	switch {
-	case n == 0:
-		c.short(len(c.b) - c.i + 1)
-		return 0
-	case n < 0:
-		c.fail(fmt.Errorf("%w: varint overflows 64 bits", ErrSnapshot))
-		return 0
-	}
-	c.i += n
-	return v
+	return x
 }
 
 func (c *cursor) str() string {

@@ -199,16 +199,9 @@ func TestValidatorIgnoresUnusableSnapshot(t *testing.T) {
 		}},
 		{"corrupted", func(t *testing.T, f *snapshotFleet) {
 			f.publish(t, "corrupt", 200)
-			if _, err := f.full.WriteSnapshot(t.Context()); err != nil {
-				t.Fatal(err)
-			}
-			js := f.w.js
-			b, err := events.GetSnapshot(t.Context(), js, events.DefaultStreamName)
-			if err != nil {
-				t.Fatal(err)
-			}
+			b := f.writeSnapshot(t)
 			b[len(b)/2] ^= 0x10
-			if err := events.PutSnapshot(t.Context(), js, events.DefaultStreamName, b, 1); err != nil {
+			if err := events.PutSnapshot(t.Context(), f.w.js, events.DefaultStreamName, b, 1); err != nil {
 				t.Fatal(err)
 			}
 		}},
@@ -280,20 +273,27 @@ func addGhost(t testing.TB, f *snapshotFleet, id events.StreamIdentity, seq uint
 // snapshot: more than a batch of a snapshot's load.
 const manyGhosts = 40_000
 
+// writeSnapshot has the full node write its snapshot now and returns it
+// as stored.
+func (f *snapshotFleet) writeSnapshot(t testing.TB) []byte {
+	t.Helper()
+	if _, err := f.full.WriteSnapshot(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	b, err := events.GetSnapshot(t.Context(), f.w.js, events.DefaultStreamName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
 // putGhosts replaces the stored snapshot with the full node's (written
 // now) plus manyGhosts tokens the stream never held (ghost-0, …), summed
 // into its digest, damaged by damage (which gets the header and the
 // encoded snapshot, and returns the bytes to store).
 func putGhosts(t testing.TB, f *snapshotFleet, damage func(h *events.SnapshotHeader, b []byte) []byte) {
 	t.Helper()
-	if _, err := f.full.WriteSnapshot(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	js := f.w.js
-	b, err := events.GetSnapshot(t.Context(), js, events.DefaultStreamName)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := f.writeSnapshot(t)
 	sr, err := events.ReadSnapshot(b)
 	if err != nil {
 		t.Fatal(err)
@@ -309,7 +309,7 @@ func putGhosts(t testing.TB, f *snapshotFleet, damage func(h *events.SnapshotHea
 	h.Tokens += manyGhosts
 	h.DigestCount, h.DigestSum = d.Count, d.Sum
 	b = rewrite(t, b, h, ghosts)
-	if err := events.PutSnapshot(t.Context(), js, events.DefaultStreamName, damage(&h, b), 1); err != nil {
+	if err := events.PutSnapshot(t.Context(), f.w.js, events.DefaultStreamName, damage(&h, b), 1); err != nil {
 		t.Fatal(err)
 	}
 }
