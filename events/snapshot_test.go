@@ -21,6 +21,12 @@ func sampleSnapshot() (events.SnapshotHeader, []events.SnapshotToken, []events.S
 		{Token: events.Token{JTI: "b", ExpiresAt: 9}, BlacklistedAt: -1},
 	}
 	revs := []events.SnapshotRevocation{{User: "u", NotBefore: 5, Expires: 6, Origin: "n2"}, {Family: "fam", NotBefore: 7}}
+	h.Tokens, h.Revocations = uint64(len(toks)), uint64(len(revs))
+	return h, toks, revs, encodeSnapshot(h, toks, revs)
+}
+
+// encodeSnapshot writes toks and revs under header h.
+func encodeSnapshot(h events.SnapshotHeader, toks []events.SnapshotToken, revs []events.SnapshotRevocation) []byte {
 	var w events.SnapshotWriter
 	for _, t := range toks {
 		w.AddToken(t)
@@ -28,8 +34,7 @@ func sampleSnapshot() (events.SnapshotHeader, []events.SnapshotToken, []events.S
 	for _, r := range revs {
 		w.AddRevocation(r)
 	}
-	h.Tokens, h.Revocations = uint64(len(toks)), uint64(len(revs))
-	return h, toks, revs, w.Bytes(h)
+	return w.Bytes(h)
 }
 
 // readAll reads every entry of a snapshot.
@@ -126,15 +131,8 @@ func TestSnapshotReadAsItArrives(t *testing.T) {
 	for i := range 30_000 {
 		toks = append(toks, events.SnapshotToken{Token: events.Token{JTI: strings.Repeat("j", i%50+1), ExpiresAt: int64(i + 1)}, BlacklistedAt: 1})
 	}
-	var w events.SnapshotWriter
-	for _, tok := range toks {
-		w.AddToken(tok)
-	}
-	for _, r := range revs {
-		w.AddRevocation(r)
-	}
 	h.Tokens, h.DigestCount = uint64(len(toks)), uint64(len(toks))
-	b := w.Bytes(h)
+	b := encodeSnapshot(h, toks, revs)
 	for _, tc := range []struct {
 		name string
 		r    io.Reader

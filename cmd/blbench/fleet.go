@@ -499,9 +499,10 @@ func (f *fleet) round(ctx context.Context, validators []*node.Node, fr *fleetRat
 		checks[i] = v.Check
 	}
 	base := time.Now()
-	phase := f.watch.Start(base, checks, observe.Source{Prefix: tag + "-live-", Count: count})
+	live := tag + "-live"
+	phase := f.watch.Start(base, checks, observe.Source{Prefix: writePrefix(live), Count: count})
 	defer f.watch.Stop()
-	achieved, err := f.write(ctx, count, fr.rate, tag+"-live", func(k int, _ string) { phase.Acked(0, k) })
+	achieved, err := f.write(ctx, count, fr.rate, live, func(k int, _ string) { phase.Acked(0, k) })
 	if err != nil {
 		return err
 	}
@@ -594,7 +595,7 @@ func (f *fleet) write(ctx context.Context, count, rate int, tag string, acked fu
 			break
 		}
 		slots <- struct{}{}
-		jti := tag + "-" + strconv.Itoa(i)
+		jti := writePrefix(tag) + strconv.Itoa(i)
 		writers.Go(func() {
 			defer func() { <-slots }()
 			if _, err := f.full.Blacklist(persist.Record{JTI: jti, ExpiresAt: f.exp, User: "bench", Reason: "bench"}); err != nil {
@@ -612,6 +613,10 @@ func (f *fleet) write(ctx context.Context, count, rate int, tag string, acked fu
 	}
 	return float64(count) / time.Since(start).Seconds(), ctx.Err()
 }
+
+// writePrefix is what the ids of write's blacklistings with tag start
+// with: write k's id is the prefix and k in decimal.
+func writePrefix(tag string) string { return tag + "-" }
 
 // consumerNames are the stream's consumers.
 func (f *fleet) consumerNames(ctx context.Context) (map[string]bool, error) {

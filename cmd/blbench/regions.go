@@ -9,7 +9,6 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -317,21 +316,22 @@ func (rr *regionsRun) live(ctx context.Context, b *bench, all []*node.Node, roun
 	}
 	// One source per writing region: a validator's latencies then come
 	// sorted by the region the write came from.
-	tags := make([]observe.Source, len(rr.sites))
+	tags := make([]string, len(rr.sites))
+	sources := make([]observe.Source, len(rr.sites))
 	for i, site := range rr.sites {
-		tags[i] = observe.Source{Prefix: fmt.Sprintf("regions-live-%d-%s-", round, site.name), Count: site.count}
+		tags[i] = fmt.Sprintf("regions-live-%d-%s", round, site.name)
+		sources[i] = observe.Source{Prefix: writePrefix(tags[i]), Count: site.count}
 	}
 	base := time.Now()
 	cpu0 := selfCPU()
-	phase := rr.watch.Start(base, checks, tags...)
+	phase := rr.watch.Start(base, checks, sources...)
 	defer rr.watch.Stop()
 	var writing sync.WaitGroup
 	errs := make([]error, len(rr.sites))
 	achieved := make([]float64, len(rr.sites))
 	for i, site := range rr.sites {
 		writing.Go(func() {
-			tag := strings.TrimSuffix(tags[i].Prefix, "-")
-			achieved[i], errs[i] = site.writer.write(ctx, site.count, site.rate, tag, func(k int, _ string) { phase.Acked(i, k) })
+			achieved[i], errs[i] = site.writer.write(ctx, site.count, site.rate, tags[i], func(k int, _ string) { phase.Acked(i, k) })
 		})
 	}
 	writing.Wait()
