@@ -59,6 +59,8 @@ type fleetRate struct {
 	floorPerEvent         series // ns of CPU per event per bare subscriber: the transport floor
 	floorP50, floorP99    series // ns, the floor's live phase: write returned → message arrived
 	floorMax, floorMiss   series
+	gcCores, gcCycles     series  // the shared collector in each live phase: CPU (cores) and cycles completed
+	floorGCCores          series  // the same in the floor's live phases
 	ownPerEvent           series  // cpuPerEvent - floorPerEvent, round by round: blnode's own
 	count                 int     // writes of one phase
 	baseCPUPerEvent       float64 // the whole process without validators, before and after them (mean)
@@ -301,6 +303,9 @@ func (f *fleet) measure(ctx context.Context, root string, n int, measured []*fle
 		for _, v := range validators {
 			v.Close()
 		}
+		// Let them go: the floor and the end readings must not carry
+		// the closed validators' heap (the collector would mark it).
+		validators = nil
 		// A closed validator's consumer would stay on the servers until
 		// its inactivity threshold (minutes): remove them, as the next
 		// fleet would otherwise be measured beside them.
@@ -445,10 +450,13 @@ func (f *fleet) measureFloor(ctx context.Context, fs *fleetSize, n int) error {
 	for round := range cfg.rounds {
 		for _, fr := range fs.rates {
 			tag := fmt.Sprintf("fleet-n%d-r%d-%d-floor", n, round, fr.rate)
+			gc0 := gcNow()
 			lat, missing, err := f.floorLive(ctx, ff, fr.count, fr.rate, tag+"-live")
 			if err != nil {
 				return fmt.Errorf("transport floor, round %d at %d writes/s: %w", round+1, fr.rate, err)
 			}
+			gcCores, _ := gc0.since()
+			fr.floorGCCores = append(fr.floorGCCores, gcCores)
 			fr.floorP50, fr.floorP99 = append(fr.floorP50, pct(lat, 0.5)), append(fr.floorP99, pct(lat, 0.99))
 			fr.floorMax, fr.floorMiss = append(fr.floorMax, pct(lat, 1)), append(fr.floorMiss, float64(missing))
 			cpu, err := f.floorPhase(ctx, ff, fr.count, fr.rate, tag+"-cost")
@@ -456,8 +464,8 @@ func (f *fleet) measureFloor(ctx context.Context, fs *fleetSize, n int) error {
 				return fmt.Errorf("transport floor, round %d at %d writes/s: %w", round+1, fr.rate, err)
 			}
 			fr.floorPhase = append(fr.floorPhase, float64(cpu))
-			f.b.logf("fleet %d bare subscribers at %d writes/s: p50 %s p99 %s max %s, %d missing; the process's CPU %s per event", n, fr.rate,
-				fmtNs(pct(lat, 0.5)), fmtNs(pct(lat, 0.99)), fmtNs(pct(lat, 1)), missing, fmtNs(float64(cpu)/float64(fr.count)))
+			f.b.logf("fleet %d bare subscribers at %d writes/s: p50 %s p99 %s max %s, %d missing; the process's CPU %s per event; the collector %.2f cores",
+				n, fr.rate, fmtNs(pct(lat, 0.5)), fmtNs(pct(lat, 0.99)), fmtNs(pct(lat, 1)), missing, fmtNs(float64(cpu)/float64(fr.count)), gcCores)
 		}
 	}
 	return nil
@@ -502,6 +510,7 @@ func (f *fleet) round(ctx context.Context, validators []*node.Node, fr *fleetRat
 	live := tag + "-live"
 	phase := f.watch.Start(base, checks, observe.Source{Prefix: writePrefix(live), Count: count})
 	defer f.watch.Stop()
+	gc0 := gcNow()
 	achieved, err := f.write(ctx, count, fr.rate, live, func(k int, _ string) { phase.Acked(0, k) })
 	if err != nil {
 		return err
@@ -509,6 +518,7 @@ func (f *fleet) round(ctx context.Context, validators []*node.Node, fr *fleetRat
 	wctx, cancel := context.WithTimeout(ctx, fleetSettle)
 	err = phase.Wait(wctx)
 	cancel()
+	gcCores, gcCycles := gc0.since()
 	f.watch.Stop()
 	if err != nil {
 		return err
@@ -531,6 +541,7 @@ func (f *fleet) round(ctx context.Context, validators []*node.Node, fr *fleetRat
 	fr.max = append(fr.max, pct(all, 1))
 	fr.missing = append(fr.missing, float64(missing))
 	fr.achieved = append(fr.achieved, achieved)
+	fr.gcCores, fr.gcCycles = append(fr.gcCores, gcCores), append(fr.gcCycles, float64(gcCycles))
 	all = nil
 
 	cpu, err := f.costPhase(ctx, validators, count, fr.rate, tag+"-cost")
@@ -539,9 +550,9 @@ func (f *fleet) round(ctx context.Context, validators []*node.Node, fr *fleetRat
 	}
 	fr.cpuPhase = append(fr.cpuPhase, float64(cpu))
 	fr.count = count
-	f.b.logf("fleet %d validators at %d writes/s: p50 %s p99 %s p99.9 %s max %s, %d missing, %.0f writes/s; the process's CPU %s per event",
+	f.b.logf("fleet %d validators at %d writes/s: p50 %s p99 %s p99.9 %s max %s, %d missing, %.0f writes/s; the process's CPU %s per event; the collector %.2f cores, %d cycles",
 		n, fr.rate, fmtNs(fr.p50[len(fr.p50)-1]), fmtNs(fr.p99[len(fr.p99)-1]), fmtNs(fr.p999[len(fr.p999)-1]), fmtNs(fr.max[len(fr.max)-1]),
-		missing, achieved, fmtNs(float64(cpu)/float64(count)))
+		missing, achieved, fmtNs(float64(cpu)/float64(count)), gcCores, gcCycles)
 	return nil
 }
 
@@ -757,23 +768,31 @@ func (b *bench) reportFleet(s *section, sizes []*fleetSize) error {
 		"RSS is what a validator costs a machine; heap is what it could grow to. CPU and idle CPU are differences " +
 		"of whole-process figures divided by N: at small N they are within the noise of the machine (a negative figure says so). " +
 		"`-fleet-heapprofile PREFIX` writes a heap profile once each fleet is ready.")
+	s.para("**The collector** column is this process's garbage collector during each live phase (`runtime/metrics` " +
+		"`/cpu/classes/gc/total:cpu-seconds` ÷ the phase's seconds, median of rounds; and the cycles it completed). Every validator, " +
+		"the servers and the full node share that one collector, and each cycle marks all of their heaps at once (gigabytes at 1,000 " +
+		"validators), where each machine of a fleet would mark its own few megabytes: on 2 cores its cycles take CPU from every " +
+		"validator together, which a fleet of machines never sees. The floor's phases run once the validators have closed and been " +
+		"let go, over the small heap of the servers and the full node.")
 	t := s.table(fmt.Sprintf("Propagation and CPU by fleet size and rate, min / **median** / max over %d rounds", cfg.rounds),
 		"validators", "writes/s", "p50", "p99", "p99.9", "max", "missing", "writes/s achieved", "CPU per event per validator",
-		"transport floor per event per subscriber", "blnode's own per event per validator")
+		"transport floor per event per subscriber", "blnode's own per event per validator", "collector in the live phase (cores; cycles)")
 	for _, fs := range sizes {
 		for _, fr := range fs.rates {
 			t.row(strconv.Itoa(fs.n), strconv.Itoa(fr.rate), fr.p50.summary().format(fmtNs), fr.p99.summary().format(fmtNs),
 				fr.p999.summary().format(fmtNs), fr.max.summary().format(fmtNs), fr.missing.summary().format(fmtFloat(0, "")),
 				fr.achieved.summary().format(fmtFloat(0, "")), fr.cpuPerEvent.summary().format(fmtNs),
-				fr.floorPerEvent.summary().format(fmtNs), fr.ownPerEvent.summary().format(fmtNs))
+				fr.floorPerEvent.summary().format(fmtNs), fr.ownPerEvent.summary().format(fmtNs),
+				fmt.Sprintf("%s; %s", fmtFloat(2, "")(fr.gcCores.summary().Median), fmtFloat(0, "")(fr.gcCycles.summary().Median)))
 		}
 	}
 	fl := s.table(fmt.Sprintf("Transport floor: N bare subscribers in place of the validators, min / **median** / max over %d rounds", cfg.rounds),
-		"validators", "writes/s", "p50", "p99", "max", "missing", "validators' p99 ÷ the floor's (median of rounds)")
+		"validators", "writes/s", "p50", "p99", "max", "missing", "validators' p99 ÷ the floor's (median of rounds)", "collector in the live phase (cores)")
 	for _, fs := range sizes {
 		for _, fr := range fs.rates {
 			fl.row(strconv.Itoa(fs.n), strconv.Itoa(fr.rate), fr.floorP50.summary().format(fmtNs), fr.floorP99.summary().format(fmtNs),
-				fr.floorMax.summary().format(fmtNs), fr.floorMiss.summary().format(fmtFloat(0, "")), fmtFloat(1, "×")(fr.p99Ratio()))
+				fr.floorMax.summary().format(fmtNs), fr.floorMiss.summary().format(fmtFloat(0, "")), fmtFloat(1, "×")(fr.p99Ratio()),
+				fmtFloat(2, "")(fr.floorGCCores.summary().Median))
 		}
 	}
 	m := s.table("Cost of a validator by fleet size (one measurement per size)", "validators", "ready in", "heap per validator (ready)",
@@ -824,6 +843,7 @@ func (b *bench) reportFleet(s *section, sizes []*fleetSize) error {
 				"floor_cpu_ns_per_event_per_subscriber": fr.floorPerEvent, "own_cpu_ns_per_event_per_validator": fr.ownPerEvent,
 				"cpu_ns_per_floor_phase": fr.floorPhase, "floor_p50_ns": fr.floorP50, "floor_p99_ns": fr.floorP99,
 				"floor_max_ns": fr.floorMax, "floor_missing": fr.floorMiss,
+				"gc_cores_live": fr.gcCores, "gc_cycles_live": fr.gcCycles, "floor_gc_cores_live": fr.floorGCCores,
 				"base_cpu_ns_per_event": fr.baseCPUPerEvent, "base_cpu_ns_per_event_before": fr.baseBefore,
 				"base_cpu_ns_per_event_after": fr.baseAfter, "cpu_ns_per_cost_phase": fr.cpuPhase, "events": fr.events, "observations": fr.observations})
 		}
