@@ -39,6 +39,7 @@ type config struct {
 	fleetIdle    time.Duration // the fleet's idle window; default 3s (quick 500ms)
 	fleetHeap    string        // write a heap profile to FLEETHEAP-N.pprof once N validators are ready
 	fleetVDir    string        // where the fleet's validators keep their data dirs ("": the run's temp dir)
+	fleetGCOff   bool          // an experiment: the collector paused in the fleet's live phases
 	fleetServers int           // NATS servers of the fleet: 1, or a cluster of 3 (default)
 	joinEvents   int           // revocations in the join scenario's stream; default 1,000,000 (quick 20,000)
 	joinVals     int           // validators the join scenario starts together; default 100 (quick 10)
@@ -173,6 +174,7 @@ func parseFlags(args []string, stderr io.Writer) (c config, err error) {
 	fs.DurationVar(&c.fleetIdle, "fleet-idle", 0, "the fleet's idle window, for idle CPU and JetStream API requests (default 3s; -quick 500ms)")
 	fs.IntVar(&c.fleetServers, "fleet-servers", 3, "NATS servers of the fleet scenario: 1, or 3 (a cluster; the stream has as many replicas)")
 	fs.StringVar(&c.fleetVDir, "fleet-validator-dir", memoryDir(), "where the fleet scenario's validators keep their data dirs: a tmpfs (/dev/shm where there is one) stands for each validator's own disk; \"\" puts them in the run's temp dir, on the disk of the full node and the NATS servers")
+	fs.BoolVar(&c.fleetGCOff, "fleet-gc-off", false, "an experiment, not the benchmark: pause this process's garbage collector (up to a memory limit of half the memory available) during the fleet scenario's live phases, validators' and floor's alike, to see the propagation figures without the one collector all the simulated machines share")
 	fs.StringVar(&c.fleetHeap, "fleet-heapprofile", "", "write a heap profile of this process to `PREFIX`-N.pprof once each fleet of N validators is ready")
 	fs.IntVar(&c.regionsCount, "regions-count", 5, "regions of the regions scenario (at least 2): one NATS server and JetStream domain each, region 0 the hub of the others' leaf nodes")
 	fs.IntVar(&c.regionsValidators, "regions-validators", 0, "validators per region of the regions scenario (default 40; -quick 4)")

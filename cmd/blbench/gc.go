@@ -1,6 +1,8 @@
 package main
 
 import (
+	"math"
+	"runtime/debug"
 	"runtime/metrics"
 	"time"
 )
@@ -39,4 +41,21 @@ func (r gcReading) since() (cores float64, cycles uint64) {
 		cores = (now.cpu - r.cpu) / d
 	}
 	return cores, now.cycles - r.cycles
+}
+
+// pauseGC, when on, switches the collector off until the function it
+// returns is called, with a memory limit of limit bytes (at which it
+// collects anyway); when off it does nothing. An experiment
+// (-fleet-gc-off): what the phase measures without the collector every
+// simulated machine shares.
+func pauseGC(on bool, limit float64) (resume func()) {
+	if !on || limit <= 0 {
+		return func() {}
+	}
+	oldLimit := debug.SetMemoryLimit(int64(min(limit, math.MaxInt64/2)))
+	old := debug.SetGCPercent(-1)
+	return func() {
+		debug.SetGCPercent(old)
+		debug.SetMemoryLimit(oldLimit)
+	}
 }
