@@ -12,6 +12,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/blnode/blnode/node/nodeapi"
+	"github.com/blnode/blnode/node/nodehttp"
 	"github.com/blnode/blnode/node/token"
 	"github.com/blnode/blnode/persist"
 )
@@ -21,10 +23,10 @@ import (
 
 func (n *Node) apiRoutes(mux *http.ServeMux) {
 	post := func(h http.HandlerFunc) http.HandlerFunc {
-		return methods(map[string]http.HandlerFunc{http.MethodPost: h})
+		return nodehttp.Methods(map[string]http.HandlerFunc{http.MethodPost: h})
 	}
 	get := func(h http.HandlerFunc) http.HandlerFunc {
-		return methods(map[string]http.HandlerFunc{http.MethodGet: h})
+		return nodehttp.Methods(map[string]http.HandlerFunc{http.MethodGet: h})
 	}
 	mux.HandleFunc("/v1/blacklist", post(n.apiBlacklist))
 	mux.HandleFunc("/v1/blacklist/{jti}", get(n.apiBlacklistGet))
@@ -94,16 +96,16 @@ func (n *Node) apiBlacklist(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if req.Exp <= 0 || req.Exp > maxUnixTime {
-			writeError(w, http.StatusBadRequest, "invalid", "exp must be a positive Unix time before year 10000")
+			nodehttp.WriteError(w, http.StatusBadRequest, "invalid", "exp must be a positive Unix time before year 10000")
 			return
 		}
 		if req.IssuedAt < 0 || req.IssuedAt > maxUnixTime {
-			writeError(w, http.StatusBadRequest, "invalid", "iat must be a Unix time before year 10000")
+			nodehttp.WriteError(w, http.StatusBadRequest, "invalid", "iat must be a Unix time before year 10000")
 			return
 		}
 		rec = persist.Record{JTI: req.JTI, ExpiresAt: req.Exp, IssuedAt: req.IssuedAt, User: req.User, Type: req.TokenType, Reason: req.Reason}
 	default:
-		writeError(w, http.StatusBadRequest, "invalid", `give "token", or (admin) "jti" and "exp"`)
+		nodehttp.WriteError(w, http.StatusBadRequest, "invalid", `give "token", or (admin) "jti" and "exp"`)
 		return
 	}
 	res, err := n.Blacklist(rec)
@@ -114,7 +116,7 @@ func (n *Node) apiBlacklist(w http.ResponseWriter, r *http.Request) {
 	if !res.Existed {
 		n.log.InfoContext(r.Context(), "blacklisted", "jti", rec.JTI, "user", rec.User, "reason", rec.Reason, "via", "v1")
 	}
-	writeJSON(w, http.StatusOK, struct {
+	nodehttp.WriteJSON(w, http.StatusOK, struct {
 		AlreadyBlacklisted bool       `json:"already_blacklisted"`
 		Record             RecordJSON `json:"record"`
 	}{res.Existed, recordJSON(res.Record)})
@@ -131,7 +133,7 @@ func (n *Node) apiOutstanding(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if req.Token == nil {
-		writeError(w, http.StatusBadRequest, "invalid", `"token" is required`)
+		nodehttp.WriteError(w, http.StatusBadRequest, "invalid", `"token" is required`)
 		return
 	}
 	c, ok := n.apiVerify(w, *req.Token)
@@ -143,7 +145,7 @@ func (n *Node) apiOutstanding(w http.ResponseWriter, r *http.Request) {
 		n.writeNodeError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, struct {
+	nodehttp.WriteJSON(w, http.StatusOK, struct {
 		AlreadyRegistered bool       `json:"already_registered"`
 		Record            RecordJSON `json:"record"`
 	}{res.Existed, recordJSON(res.Record)})
@@ -154,7 +156,7 @@ func (n *Node) apiOutstanding(w http.ResponseWriter, r *http.Request) {
 func (n *Node) apiVerify(w http.ResponseWriter, raw string) (token.Claims, bool) {
 	c, err := n.verifier.Verify(raw, "")
 	if err != nil {
-		writeError(w, http.StatusUnauthorized, "token_not_valid", token.Detail(err))
+		nodehttp.WriteError(w, http.StatusUnauthorized, "token_not_valid", token.Detail(err))
 		return c, false
 	}
 	return c, true
@@ -182,7 +184,7 @@ func (n *Node) apiCheck(w http.ResponseWriter, r *http.Request) {
 	}
 	if req.Token == nil {
 		if req.JTI == "" {
-			writeError(w, http.StatusBadRequest, "invalid", `"token" (or "jti") is required`)
+			nodehttp.WriteError(w, http.StatusBadRequest, "invalid", `"token" (or "jti") is required`)
 			return
 		}
 		b, err := n.Check(req.JTI)
@@ -190,7 +192,7 @@ func (n *Node) apiCheck(w http.ResponseWriter, r *http.Request) {
 			n.writeNodeError(w, err)
 			return
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"jti": req.JTI, "blacklisted": b})
+		nodehttp.WriteJSON(w, http.StatusOK, map[string]any{"jti": req.JTI, "blacklisted": b})
 		return
 	}
 	c, err := n.Verify(*req.Token, "")
@@ -210,13 +212,13 @@ func (n *Node) apiCheck(w http.ResponseWriter, r *http.Request) {
 	default:
 		res.Code, res.Detail = "token_not_valid", token.Detail(err)
 	}
-	writeJSON(w, http.StatusOK, res)
+	nodehttp.WriteJSON(w, http.StatusOK, res)
 }
 
 func (n *Node) apiBlacklistGet(w http.ResponseWriter, r *http.Request) {
 	jti := r.PathValue("jti")
 	if jti == "" || len(jti) > persist.MaxJTILen || !utf8.ValidString(jti) {
-		writeError(w, http.StatusBadRequest, "invalid", "jti must be 1..255 bytes of UTF-8")
+		nodehttp.WriteError(w, http.StatusBadRequest, "invalid", "jti must be 1..255 bytes of UTF-8")
 		return
 	}
 	b, err := n.Check(jti)
@@ -230,7 +232,7 @@ func (n *Node) apiBlacklistGet(w http.ResponseWriter, r *http.Request) {
 			body["record"] = recordJSON(rec)
 		}
 	}
-	writeJSON(w, http.StatusOK, body)
+	nodehttp.WriteJSON(w, http.StatusOK, body)
 }
 
 func (n *Node) apiTokens(w http.ResponseWriter, r *http.Request) {
@@ -240,17 +242,17 @@ func (n *Node) apiTokens(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	query := persist.Query{User: q.Get("user"), JTI: q.Get("jti"), Cursor: q.Get("cursor"), Now: n.cfg.Now().Unix()}
 	var err error
-	if query.Blacklisted, err = triState(q.Get("blacklisted")); err != nil {
-		writeError(w, http.StatusBadRequest, "invalid", "blacklisted: "+err.Error())
+	if query.Blacklisted, err = nodehttp.Filter(q.Get("blacklisted")); err != nil {
+		nodehttp.WriteError(w, http.StatusBadRequest, "invalid", "blacklisted: "+err.Error())
 		return
 	}
-	if query.Expired, err = triState(q.Get("expired")); err != nil {
-		writeError(w, http.StatusBadRequest, "invalid", "expired: "+err.Error())
+	if query.Expired, err = nodehttp.Filter(q.Get("expired")); err != nil {
+		nodehttp.WriteError(w, http.StatusBadRequest, "invalid", "expired: "+err.Error())
 		return
 	}
 	if s := q.Get("limit"); s != "" {
 		if query.Limit, err = strconv.Atoi(s); err != nil || query.Limit < 1 || query.Limit > 1000 {
-			writeError(w, http.StatusBadRequest, "invalid", "limit must be an integer from 1 to 1000")
+			nodehttp.WriteError(w, http.StatusBadRequest, "invalid", "limit must be an integer from 1 to 1000")
 			return
 		}
 	}
@@ -263,19 +265,7 @@ func (n *Node) apiTokens(w http.ResponseWriter, r *http.Request) {
 	for i, rec := range page.Records {
 		out[i] = recordJSON(rec)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"tokens": out, "next_cursor": page.Next})
-}
-
-func triState(s string) (persist.Filter, error) {
-	switch s {
-	case "":
-		return persist.Any, nil
-	case "true", "1", "yes":
-		return persist.Only, nil
-	case "false", "0", "no":
-		return persist.Not, nil
-	}
-	return persist.Any, fmt.Errorf("want true or false, got %q", s)
+	nodehttp.WriteJSON(w, http.StatusOK, map[string]any{"tokens": out, "next_cursor": page.Next})
 }
 
 func (n *Node) apiFlush(w http.ResponseWriter, r *http.Request) {
@@ -287,39 +277,12 @@ func (n *Node) apiFlush(w http.ResponseWriter, r *http.Request) {
 		n.writeNodeError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"cutoff": res.Cutoff.UTC(), "removed": map[string]int{
+	nodehttp.WriteJSON(w, http.StatusOK, map[string]any{"cutoff": res.Cutoff.UTC(), "removed": map[string]int{
 		"outstanding": res.Outstanding, "blacklisted": res.Blacklisted, "user_revocations": res.UserRevocations}})
 }
 
 // Status is what GET /v1/status answers.
-type Status struct {
-	NodeID          string    `json:"node_id"`
-	Role            Role      `json:"role"`
-	Region          string    `json:"region"`
-	Started         time.Time `json:"started"`
-	NATS            string    `json:"nats"` // disabled, connected, disconnected
-	NATSURL         string    `json:"nats_url,omitempty"`
-	Embedded        bool      `json:"nats_embedded"`
-	Stream          string    `json:"stream,omitempty"`
-	LastApplied     uint64    `json:"last_applied_seq"`
-	StreamLast      uint64    `json:"stream_last_seq"`
-	Lag             uint64    `json:"lag"`
-	Ready           bool      `json:"ready"`
-	Following       string    `json:"following,omitempty"` // live (the republished subject) or consumer
-	LiveGaps        uint64    `json:"live_gaps"`
-	OutboxDepth     uint64    `json:"outbox_depth"`
-	Outstanding     uint64    `json:"outstanding"`
-	Blacklisted     uint64    `json:"blacklisted"`
-	UserRevocations uint64    `json:"user_revocations"`
-	EventsApplied   uint64    `json:"events_applied"`
-	EventsSkipped   uint64    `json:"events_skipped"`
-	EventsPublished uint64    `json:"events_published"`
-	PublishError    string    `json:"publish_error,omitempty"`
-	StoreBytes      int64     `json:"store_bytes"`
-	// BlacklistDigest is "count:sum" (persist.Digest): nodes holding the
-	// same blacklist show the same value, so equal digests mean converged.
-	BlacklistDigest string `json:"blacklist_digest"`
-}
+type Status = nodeapi.Status
 
 // Status reports the node's role, stream position and entry counts.
 func (n *Node) Status() (Status, error) {
@@ -359,7 +322,7 @@ func (n *Node) apiStatus(w http.ResponseWriter, r *http.Request) {
 		n.writeNodeError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, st)
+	nodehttp.WriteJSON(w, http.StatusOK, st)
 }
 
 // decodeJSON reads a JSON object body into v, rejecting unknown fields,
@@ -368,7 +331,7 @@ func (n *Node) apiStatus(w http.ResponseWriter, r *http.Request) {
 func (n *Node) decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
-			writeError(w, http.StatusUnsupportedMediaType, "unsupported_media_type", fmt.Sprintf("Content-Type %q: want application/json", ct))
+			nodehttp.WriteError(w, http.StatusUnsupportedMediaType, "unsupported_media_type", fmt.Sprintf("Content-Type %q: want application/json", ct))
 			return false
 		}
 	}
@@ -376,28 +339,28 @@ func (n *Node) decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			writeError(w, http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("request body exceeds %d bytes", n.cfg.MaxBodyBytes))
+			nodehttp.WriteError(w, http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("request body exceeds %d bytes", n.cfg.MaxBodyBytes))
 		} else {
-			writeError(w, http.StatusBadRequest, "bad_body", "could not read the request body")
+			nodehttp.WriteError(w, http.StatusBadRequest, "bad_body", "could not read the request body")
 		}
 		return false
 	}
 	if !utf8.Valid(body) {
-		writeError(w, http.StatusBadRequest, "invalid_json", "body is not valid UTF-8")
+		nodehttp.WriteError(w, http.StatusBadRequest, "invalid_json", "body is not valid UTF-8")
 		return false
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		writeError(w, http.StatusBadRequest, "invalid_json", "invalid JSON body: "+err.Error())
+		nodehttp.WriteError(w, http.StatusBadRequest, "invalid_json", "invalid JSON body: "+err.Error())
 		return false
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		writeError(w, http.StatusBadRequest, "invalid_json", "invalid JSON body: extra data after the object")
+		nodehttp.WriteError(w, http.StatusBadRequest, "invalid_json", "invalid JSON body: extra data after the object")
 		return false
 	}
 	if k, dup := duplicateKey(body); dup {
-		writeError(w, http.StatusBadRequest, "invalid_json", fmt.Sprintf("invalid JSON body: key %q appears twice", shortKey(k)))
+		nodehttp.WriteError(w, http.StatusBadRequest, "invalid_json", fmt.Sprintf("invalid JSON body: key %q appears twice", shortKey(k)))
 		return false
 	}
 	return true
@@ -420,7 +383,7 @@ func (n *Node) apiRevokeUser(w http.ResponseWriter, r *http.Request) {
 	}
 	var nb time.Time
 	if req.NotBefore < 0 || req.NotBefore > maxUnixTime {
-		writeError(w, http.StatusBadRequest, "invalid", "not_before must be a positive Unix time before year 10000")
+		nodehttp.WriteError(w, http.StatusBadRequest, "invalid", "not_before must be a positive Unix time before year 10000")
 		return
 	} else if req.NotBefore > 0 {
 		nb = time.Unix(req.NotBefore, 0)
@@ -431,5 +394,5 @@ func (n *Node) apiRevokeUser(w http.ResponseWriter, r *http.Request) {
 		n.writeNodeError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"user": user, "not_before": res.NotBefore.Unix(), "already_revoked": res.Existed})
+	nodehttp.WriteJSON(w, http.StatusOK, map[string]any{"user": user, "not_before": res.NotBefore.Unix(), "already_revoked": res.Existed})
 }

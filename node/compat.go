@@ -12,6 +12,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/blnode/blnode/node/nodehttp"
 	"github.com/blnode/blnode/node/token"
 	"github.com/blnode/blnode/persist"
 )
@@ -63,13 +64,13 @@ func drfView(post http.HandlerFunc) http.HandlerFunc {
 			post(w, r)
 		case http.MethodOptions:
 			w.Header().Set("Allow", "POST, OPTIONS")
-			writeJSON(w, http.StatusOK, map[string]any{
+			nodehttp.WriteJSON(w, http.StatusOK, map[string]any{
 				"renders": []string{"application/json"},
 				"parses":  []string{"application/json", "application/x-www-form-urlencoded", "multipart/form-data"},
 			})
 		default:
 			w.Header().Set("Allow", "POST, OPTIONS")
-			writeJSON(w, http.StatusMethodNotAllowed, drfDetail{Detail: fmt.Sprintf("Method %q not allowed.", r.Method)})
+			nodehttp.WriteJSON(w, http.StatusMethodNotAllowed, drfDetail{Detail: fmt.Sprintf("Method %q not allowed.", r.Method)})
 		}
 	}
 }
@@ -95,7 +96,7 @@ func (n *Node) compatBlacklist(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	n.log.InfoContext(r.Context(), "blacklisted", "jti", c.JTI, "user", c.User, "via", "simplejwt")
-	writeJSON(w, http.StatusOK, struct{}{})
+	nodehttp.WriteJSON(w, http.StatusOK, struct{}{})
 }
 
 func (n *Node) compatVerify(w http.ResponseWriter, r *http.Request) {
@@ -106,9 +107,9 @@ func (n *Node) compatVerify(w http.ResponseWriter, r *http.Request) {
 	_, err := n.Verify(raw, "")
 	switch {
 	case err == nil:
-		writeJSON(w, http.StatusOK, struct{}{})
+		nodehttp.WriteJSON(w, http.StatusOK, struct{}{})
 	case errors.Is(err, ErrBlacklisted), errors.Is(err, ErrUserRevoked):
-		writeJSON(w, http.StatusBadRequest, map[string][]string{"non_field_errors": {"Token is blacklisted"}})
+		nodehttp.WriteJSON(w, http.StatusBadRequest, map[string][]string{"non_field_errors": {"Token is blacklisted"}})
 	default:
 		n.compatTokenError(w, r, err)
 	}
@@ -122,7 +123,7 @@ func (n *Node) compatTokenError(w http.ResponseWriter, r *http.Request, err erro
 		// token the store or the event stream cannot hold (a jti over 255
 		// bytes, …), so this is a guard: a serializer error, as DRF shapes
 		// one, never a 200.
-		writeJSON(w, http.StatusBadRequest, map[string][]string{"non_field_errors": {"Token cannot be blacklisted: " + invalidInputMessage(err)}})
+		nodehttp.WriteJSON(w, http.StatusBadRequest, map[string][]string{"non_field_errors": {"Token cannot be blacklisted: " + nodehttp.InvalidInputMessage(err)}})
 		return
 	case errors.Is(err, ErrUnavailable) || errors.Is(err, ErrReadOnly):
 		n.writeNodeError(w, err)
@@ -133,7 +134,7 @@ func (n *Node) compatTokenError(w http.ResponseWriter, r *http.Request, err erro
 		detail = token.Detail(err)
 	}
 	w.Header().Set("WWW-Authenticate", `Bearer realm="api"`)
-	writeJSON(w, http.StatusUnauthorized, drfDetail{Detail: detail, Code: "token_not_valid"})
+	nodehttp.WriteJSON(w, http.StatusUnauthorized, drfDetail{Detail: detail, Code: "token_not_valid"})
 }
 
 // drfField reads one CharField from the request body the way DRF parses
@@ -141,11 +142,11 @@ func (n *Node) compatTokenError(w http.ResponseWriter, r *http.Request, err erro
 func (n *Node) drfField(w http.ResponseWriter, r *http.Request, field string) (string, bool) {
 	data, perr := n.drfParse(w, r)
 	if perr != nil {
-		writeJSON(w, perr.status, perr.body)
+		nodehttp.WriteJSON(w, perr.status, perr.body)
 		return "", false
 	}
 	fieldErr := func(msg string) (string, bool) {
-		writeJSON(w, http.StatusBadRequest, map[string][]string{field: {msg}})
+		nodehttp.WriteJSON(w, http.StatusBadRequest, map[string][]string{field: {msg}})
 		return "", false
 	}
 	v, present := data[field]

@@ -8,16 +8,17 @@ import (
 	"time"
 
 	"github.com/blnode/blnode/events"
+	"github.com/blnode/blnode/node/nodeapi"
 	"github.com/blnode/blnode/node/token"
 )
 
 // Role is what a node may do.
-type Role string
+type Role = nodeapi.Role
 
 // Roles.
 const (
-	RoleFull      Role = "full"      // verifies, accepts writes, publishes, checks
-	RoleValidator Role = "validator" // subscribe-only replica: checks, refuses writes
+	RoleFull      = nodeapi.RoleFull      // verifies, accepts writes, publishes, checks
+	RoleValidator = nodeapi.RoleValidator // subscribe-only replica: checks, refuses writes
 )
 
 // Config configures a Node. It is passed by value; a zero field means the
@@ -217,15 +218,17 @@ type NATSConfig struct {
 }
 
 const (
-	defaultDataDir          = "blnode-data"
-	defaultRegion           = "local"
-	defaultFlushInterval    = 24 * time.Hour
-	defaultValidatorSync    = time.Second
-	defaultSnapshotInterval = 10 * time.Minute
-	defaultFlushMargin      = time.Minute
-	defaultMaxEventSkew     = time.Minute
-	defaultMaxTokenLifetime = 30 * 24 * time.Hour
-	defaultMaxBody          = 64 << 10
+	defaultDataDir           = "blnode-data"
+	defaultRegion            = "local"
+	defaultFlushInterval     = 24 * time.Hour
+	defaultValidatorSync     = time.Second
+	defaultSnapshotInterval  = 10 * time.Minute
+	defaultFlushMargin       = time.Minute
+	defaultMaxEventSkew      = time.Minute
+	defaultMaxTokenLifetime  = 30 * 24 * time.Hour
+	defaultMaxBody           = 64 << 10
+	defaultAuthFailureBurst  = 10
+	defaultAuthFailureRefill = time.Second
 )
 
 // Choices of Config.ValidatorMirror.

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/blnode/blnode/node/nodehttp"
 	"github.com/blnode/blnode/node/token"
 )
 
@@ -90,7 +91,7 @@ func (n *Node) writeAuthFailure(w http.ResponseWriter, r *http.Request, f *authF
 	if f.status != http.StatusUnauthorized {
 		n.log.WarnContext(r.Context(), "forward auth failing closed", "code", f.code)
 	}
-	writeError(w, f.status, f.code, f.detail)
+	nodehttp.WriteError(w, f.status, f.code, f.detail)
 }
 
 // quote makes s an HTTP quoted-string.
@@ -109,5 +110,5 @@ func (n *Node) forwardAuth(w http.ResponseWriter, r *http.Request) {
 	h.Set(HeaderUser, c.User)
 	h.Set(HeaderJTI, c.JTI)
 	h.Set(HeaderTokenType, c.Type)
-	writeJSON(w, http.StatusOK, map[string]string{"user": c.User, "jti": c.JTI, "token_type": c.Type})
+	nodehttp.WriteJSON(w, http.StatusOK, map[string]string{"user": c.User, "jti": c.JTI, "token_type": c.Type})
 }

@@ -1,12 +1,16 @@
 package node
 
-import "net/http"
+import (
+	"net/http"
+
+	"github.com/blnode/blnode/node/nodehttp"
+)
 
 // gatewayRoutes registers the OAuth (RFC 7009, RFC 7662) and forward-auth
 // endpoints.
 func (n *Node) gatewayRoutes(mux *http.ServeMux) {
 	post := func(h http.HandlerFunc) http.HandlerFunc {
-		return methods(map[string]http.HandlerFunc{http.MethodPost: h})
+		return nodehttp.Methods(map[string]http.HandlerFunc{http.MethodPost: h})
 	}
 	mux.HandleFunc("/oauth/revoke", post(n.oauthRevoke))
 	mux.HandleFunc("/oauth/introspect", post(n.oauthIntrospect))

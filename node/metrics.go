@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/blnode/blnode/node/nodehttp"
 	"github.com/blnode/blnode/persist"
 )
 
@@ -216,7 +217,7 @@ func (n *Node) metricsRoutes(mux *http.ServeMux) {
 		ErrorLog:      promErrorLog{n},
 		ErrorHandling: promhttp.ContinueOnError,
 	})
-	mux.HandleFunc("/metrics", methods(map[string]http.HandlerFunc{http.MethodGet: func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("/metrics", nodehttp.Methods(map[string]http.HandlerFunc{http.MethodGet: func(w http.ResponseWriter, r *http.Request) {
 		if n.cfg.MetricsAdminOnly && !n.requireAdmin(w, r) {
 			return
 		}

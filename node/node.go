@@ -14,17 +14,20 @@ import (
 
 	"github.com/blnode/blnode/cache"
 	"github.com/blnode/blnode/events"
+	"github.com/blnode/blnode/node/nodeapi"
+	"github.com/blnode/blnode/node/nodehttp"
 	"github.com/blnode/blnode/node/token"
 	"github.com/blnode/blnode/persist"
 )
 
 // Errors of the check and write paths. Token errors come from node/token.
+// They are declared in node/nodeapi, which the HTTP surfaces share.
 var (
-	ErrBlacklisted  = errors.New("Token is blacklisted")
-	ErrUserRevoked  = errors.New("Token is blacklisted")
-	ErrUnavailable  = errors.New("node: store unavailable")
-	ErrReadOnly     = errors.New("node: this node is a validator and accepts no writes")
-	ErrInvalidInput = errors.New("node: invalid input")
+	ErrBlacklisted  = nodeapi.ErrBlacklisted
+	ErrUserRevoked  = nodeapi.ErrUserRevoked
+	ErrUnavailable  = nodeapi.ErrUnavailable
+	ErrReadOnly     = nodeapi.ErrReadOnly
+	ErrInvalidInput = nodeapi.ErrInvalidInput
 )
 
 // Node is one blnode node. Create it with New, serve Handler, call Run.
@@ -43,8 +46,8 @@ type Node struct {
 	// rebuilt from the stream: checks fail closed until the node is Ready.
 	rebuilding atomic.Bool
 
-	metrics   *metrics     // Prometheus registry and counters (metrics.go)
-	authLimit *authLimiter // failed authentications per client (authlimit.go)
+	metrics *metrics        // Prometheus registry and counters (metrics.go)
+	auth    *nodehttp.Guard // the admin token and failed authentications per client
 
 	closeOnce sync.Once
 	closeErr  error
@@ -74,7 +77,8 @@ func New(cfg Config) (*Node, error) {
 	}
 	n := &Node{cfg: cfg, log: cfg.Logger.With("component", "node"), verifier: v, started: cfg.Now()}
 	n.metrics = newMetrics(n)
-	n.authLimit = newAuthLimiter(cfg.AuthFailureBurst, cfg.AuthFailureRefill, maxAuthClients, cfg.Now)
+	n.auth = nodehttp.NewGuard(nodehttp.GuardConfig{AdminToken: cfg.AdminToken, Burst: cfg.AuthFailureBurst,
+		Refill: cfg.AuthFailureRefill, Now: cfg.Now, Failures: n.metrics.authFailures, Logger: n.log})
 	n.store, err = persist.Open(cfg.DataDir, persist.Options{KeepRawToken: cfg.KeepRawToken, Logger: cfg.Logger, Now: cfg.Now,
 		Rebuild: cfg.RebuildStore || (cfg.OnDamagedStore == DamagedRebuild && !cfg.NATS.Disabled), LazySync: cfg.lazySync()})
 	if errors.Is(err, persist.ErrDamaged) || errors.Is(err, persist.ErrMissing) {
@@ -358,10 +362,7 @@ func (n *Node) AddOutstanding(r persist.Record) (persist.Result, error) {
 }
 
 // FlushResult says what a flush did.
-type FlushResult struct {
-	Cutoff time.Time
-	persist.FlushResult
-}
+type FlushResult = nodeapi.FlushResult
 
 // FlushCutoff is the expiry before which entries can no longer verify:
 // now − leeway − the skew margin.

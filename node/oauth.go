@@ -16,6 +16,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/blnode/blnode/node/nodehttp"
 	"github.com/blnode/blnode/node/token"
 )
 
@@ -33,7 +34,7 @@ type oauthError struct {
 }
 
 func writeOAuthError(w http.ResponseWriter, status int, code, desc string) {
-	writeJSON(w, status, oauthError{Error: code, Description: desc})
+	nodehttp.WriteJSON(w, status, oauthError{Error: code, Description: desc})
 }
 
 // oauthRevoke is RFC 7009: a token whose signature verifies and that has
@@ -110,7 +111,7 @@ func (n *Node) oauthIntrospect(w http.ResponseWriter, r *http.Request) {
 		writeOAuthError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "the store is unavailable; try again")
 		return
 	default:
-		writeJSON(w, http.StatusOK, map[string]bool{"active": false})
+		nodehttp.WriteJSON(w, http.StatusOK, map[string]bool{"active": false})
 		return
 	}
 	out := map[string]any{"active": true, "jti": c.JTI, "exp": c.ExpiresAt.Unix()}
@@ -132,7 +133,7 @@ func (n *Node) oauthIntrospect(w http.ResponseWriter, r *http.Request) {
 	if client != "" {
 		out["client_id"] = client
 	}
-	writeJSON(w, http.StatusOK, out)
+	nodehttp.WriteJSON(w, http.StatusOK, out)
 }
 
 // userClaim is the configured name of the user id claim.
@@ -167,15 +168,15 @@ func (n *Node) oauthClientAuth(w http.ResponseWriter, r *http.Request, allowAdmi
 	}
 	if len(n.cfg.OAuthClients) > 0 {
 		if _, _, basic := r.BasicAuth(); basic {
-			client := authClientOf(r)
-			if wait, limited := n.authBlocked(client); limited {
+			client := nodehttp.ClientOf(r)
+			if wait, limited := n.auth.Blocked(client); limited {
 				n.oauthTooMany(w, wait)
 				return "", false
 			}
 			if id, ok := n.authClient(r); ok {
 				return id, true
 			}
-			n.authFailed(r, client, "oauth client")
+			n.auth.Failed(r, client, "oauth client")
 		}
 	} else if !allowAdmin {
 		return "", true
@@ -194,7 +195,7 @@ func (n *Node) oauthClientAuth(w http.ResponseWriter, r *http.Request, allowAdmi
 // oauthTooMany answers a client whose failure budget is spent, in RFC
 // 6749's error shape.
 func (n *Node) oauthTooMany(w http.ResponseWriter, wait time.Duration) {
-	w.Header().Set("Retry-After", retryAfter(wait))
+	w.Header().Set("Retry-After", nodehttp.RetryAfter(wait))
 	writeOAuthError(w, http.StatusTooManyRequests, "too_many_requests", "too many failed authentications from this address; try again after Retry-After seconds")
 }
 

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/blnode/blnode/node/nodehttp"
 	"github.com/blnode/blnode/node/token"
 	"github.com/blnode/blnode/persist"
 )
@@ -33,7 +34,7 @@ func (n *Node) compatRefresh(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !n.verifier.CanMint() {
-		writeError(w, http.StatusForbidden, "cannot_mint", "this node holds no signing key: give it the HS secret or --private-key-file")
+		nodehttp.WriteError(w, http.StatusForbidden, "cannot_mint", "this node holds no signing key: give it the HS secret or --private-key-file")
 		return
 	}
 	c, err := n.verifier.Verify(raw, "refresh")
@@ -51,7 +52,7 @@ func (n *Node) compatRefresh(w http.ResponseWriter, r *http.Request) {
 		if errors.Is(err, ErrBlacklisted) || errors.Is(err, ErrUserRevoked) {
 			if revoked := n.detectReuse(r, c); revoked != "" {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="api"`)
-				writeJSON(w, http.StatusUnauthorized, map[string]string{
+				nodehttp.WriteJSON(w, http.StatusUnauthorized, map[string]string{
 					"detail": "Token is blacklisted", "code": "token_not_valid", "revoked": revoked})
 				return
 			}
@@ -66,11 +67,11 @@ func (n *Node) compatRefresh(w http.ResponseWriter, r *http.Request) {
 	access, _, err := n.verifier.Mint(token.MintOptions{Type: "access", TTL: n.cfg.AccessLifetime, Extra: copyClaims(c, fam, true)})
 	if err != nil {
 		n.log.ErrorContext(r.Context(), "mint access token", "err", err)
-		writeError(w, http.StatusServiceUnavailable, "cannot_mint", "could not sign a token")
+		nodehttp.WriteError(w, http.StatusServiceUnavailable, "cannot_mint", "could not sign a token")
 		return
 	}
 	if n.cfg.NoRotateRefresh {
-		writeJSON(w, http.StatusOK, map[string]string{"access": access})
+		nodehttp.WriteJSON(w, http.StatusOK, map[string]string{"access": access})
 		return
 	}
 	refresh, rc, err := n.verifier.Mint(token.MintOptions{Type: "refresh", TTL: n.cfg.RefreshLifetime, Extra: copyClaims(c, fam, false)})
@@ -83,7 +84,7 @@ func (n *Node) compatRefresh(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	n.log.InfoContext(r.Context(), "refresh token rotated", "jti", c.JTI, "new_jti", rc.JTI, "family", fam, "user", c.User)
-	writeJSON(w, http.StatusOK, map[string]string{"access": access, "refresh": refresh})
+	nodehttp.WriteJSON(w, http.StatusOK, map[string]string{"access": access, "refresh": refresh})
 }
 
 // copyClaims is what Simple JWT copies from a refresh token into the tokens

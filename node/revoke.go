@@ -5,14 +5,12 @@ import (
 	"time"
 
 	"github.com/blnode/blnode/events"
+	"github.com/blnode/blnode/node/nodeapi"
 	"github.com/blnode/blnode/persist"
 )
 
 // RevokeResult says what a revocation did.
-type RevokeResult struct {
-	NotBefore time.Time // tokens issued before this are rejected
-	Existed   bool      // an equal or later revocation was there already
-}
+type RevokeResult = nodeapi.RevokeResult
 
 // RevokeUser rejects, on every node, every token of user issued before
 // notBefore (now when zero): "log out everywhere". A notBefore more than

@@ -1,4 +1,4 @@
-package node
+package admin
 
 import (
 	"errors"
@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/blnode/blnode/node/nodeapi"
 	"github.com/blnode/blnode/persist"
 )
 
@@ -28,7 +29,7 @@ func (a *adminUI) blacklist(w http.ResponseWriter, r *http.Request, s adminSessi
 		a.fail(w, r, s, http.StatusBadRequest, "Reason too long", fmt.Sprintf("A reason is at most %d bytes.", maxReasonLen))
 		return
 	}
-	rec, err := a.n.store.Lookup(jti)
+	rec, err := a.core.Lookup(jti)
 	switch {
 	case errors.Is(err, persist.ErrNotFound):
 		a.fail(w, r, s, http.StatusNotFound, "Token not found",
@@ -39,16 +40,16 @@ func (a *adminUI) blacklist(w http.ResponseWriter, r *http.Request, s adminSessi
 		return
 	}
 	rec.Reason, rec.BlacklistedAt = reason, 0
-	res, err := a.n.Blacklist(rec)
+	res, err := a.core.Blacklist(rec)
 	if err != nil {
 		a.actionFailed(w, r, s, err, "Cannot blacklist", "The stored record of this token cannot be blacklisted: "+
-			strings.TrimPrefix(err.Error(), ErrInvalidInput.Error()+": "))
+			strings.TrimPrefix(err.Error(), nodeapi.ErrInvalidInput.Error()+": "))
 		return
 	}
 	msg := "already_blacklisted"
 	if !res.Existed {
 		msg = "blacklisted"
-		a.n.log.InfoContext(r.Context(), "blacklisted", "jti", rec.JTI, "user", rec.User, "reason", reason, "via", "admin")
+		a.log.InfoContext(r.Context(), "blacklisted", "jti", rec.JTI, "user", rec.User, "reason", reason, "via", "admin")
 	}
 	http.Redirect(w, r, "/admin/tokens/"+url.PathEscape(jti)+"?msg="+msg, http.StatusSeeOther)
 }
@@ -61,7 +62,7 @@ func (a *adminUI) revokeUser(w http.ResponseWriter, r *http.Request, s adminSess
 		a.fail(w, r, s, http.StatusBadRequest, "Bad user id", fmt.Sprintf("A user id is 1 to %d bytes, without NUL.", maxUserLen))
 		return
 	}
-	res, err := a.n.RevokeUser(user, time.Time{})
+	res, err := a.core.RevokeUser(user, time.Time{})
 	if err != nil {
 		a.actionFailed(w, r, s, err, "Bad user id", "This user id cannot be revoked.")
 		return
@@ -69,7 +70,7 @@ func (a *adminUI) revokeUser(w http.ResponseWriter, r *http.Request, s adminSess
 	msg := "already_revoked"
 	if !res.Existed {
 		msg = "revoked"
-		a.n.log.InfoContext(r.Context(), "user revoked", "user", user, "via", "admin")
+		a.log.InfoContext(r.Context(), "user revoked", "user", user, "via", "admin")
 	}
 	http.Redirect(w, r, "/admin/tokens?"+url.Values{"user": {user}, "msg": {msg}}.Encode(), http.StatusSeeOther)
 }
@@ -77,12 +78,12 @@ func (a *adminUI) revokeUser(w http.ResponseWriter, r *http.Request, s adminSess
 // flush runs flushexpiredtokens on every node and shows what it removed
 // here.
 func (a *adminUI) flush(w http.ResponseWriter, r *http.Request, s adminSession) {
-	res, err := a.n.Flush()
+	res, err := a.core.Flush()
 	if err != nil {
 		a.actionFailed(w, r, s, err, "Cannot flush", "The flush was refused.")
 		return
 	}
-	a.n.log.InfoContext(r.Context(), "flush run from the admin pages", "removed", res.Removed())
+	a.log.InfoContext(r.Context(), "flush run from the admin pages", "removed", res.Removed())
 	a.render(w, r, http.StatusOK, "flush", a.data(s, "Flush done", "flush", flushView{Cutoff: viewTime(res.Cutoff), Done: true, Result: res}))
 }
 
@@ -90,9 +91,9 @@ func (a *adminUI) flush(w http.ResponseWriter, r *http.Request, s adminSession) 
 // detail for invalid input, 403 on a validator, 503 when the store fails.
 func (a *adminUI) actionFailed(w http.ResponseWriter, r *http.Request, s adminSession, err error, title, detail string) {
 	switch {
-	case errors.Is(err, ErrInvalidInput):
+	case errors.Is(err, nodeapi.ErrInvalidInput):
 		a.fail(w, r, s, http.StatusBadRequest, title, detail)
-	case errors.Is(err, ErrReadOnly):
+	case errors.Is(err, nodeapi.ErrReadOnly):
 		a.readOnly(w, r, s)
 	default:
 		a.unavailable(w, r, s, err)

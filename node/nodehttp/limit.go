@@ -1,4 +1,4 @@
-package node
+package nodehttp
 
 import (
 	"container/list"
@@ -13,31 +13,26 @@ import (
 
 // The limit on failed authentications: the admin bearer token (/v1 admin
 // routes, /metrics when admin-only, introspection), the admin sign-in form
-// and OAuth client credentials. Each client gets a bucket of
-// Config.AuthFailureBurst failures that refills one failure every
-// Config.AuthFailureRefill; a client whose bucket is empty gets 429 with
-// Retry-After and its credentials are not checked at all — not even right
-// ones, or a 200 among the 429s would still tell a guesser which guess was
-// right. Successes never take from the bucket.
+// and OAuth client credentials. Each client gets a bucket of burst failures
+// (node.Config.AuthFailureBurst) that refills one failure every refill
+// (node.Config.AuthFailureRefill); a client whose bucket is empty gets 429
+// with Retry-After and its credentials are not checked at all — not even
+// right ones, or a 200 among the 429s would still tell a guesser which
+// guess was right. Successes never take from the bucket.
 //
 // A client is the IP address of the connection (an IPv6 address by its /64,
 // which one host usually holds whole). X-Forwarded-For is not trusted:
 // behind a proxy every client shares the proxy's bucket.
 
-// Defaults of the limit.
-const (
-	defaultAuthFailureBurst  = 10
-	defaultAuthFailureRefill = time.Second
-	// maxAuthClients bounds the clients tracked. The least recently failed
-	// is forgotten first; a client whose bucket is full again is
-	// forgotten at once.
-	maxAuthClients = 10000
-)
+// maxClients bounds the clients a Limiter tracks unless NewLimiter is told
+// otherwise. The least recently failed is forgotten first; a client whose
+// bucket is full again is forgotten at once.
+const maxClients = 10000
 
-// authLimiter is the per-client failure budget: a token bucket kept as the
+// Limiter is the per-client failure budget: a token bucket kept as the
 // time at which it is full again (GCRA), so a client costs one map entry
 // and one list element.
-type authLimiter struct {
+type Limiter struct {
 	burst int           // failures in a row; <= 0: no limit
 	every time.Duration // one failure regained per every
 	max   int           // clients tracked
@@ -53,13 +48,19 @@ type authClient struct {
 	full time.Time // when the bucket is full again
 }
 
-func newAuthLimiter(burst int, every time.Duration, max int, now func() time.Time) *authLimiter {
-	return &authLimiter{burst: burst, every: every, max: max, now: now, clients: map[netip.Addr]*list.Element{}}
+// NewLimiter returns a limiter that allows burst failures in a row per
+// client (none limited when burst <= 0), regains one every every, and
+// tracks at most max clients (10,000 when max <= 0).
+func NewLimiter(burst int, every time.Duration, max int, now func() time.Time) *Limiter {
+	if max <= 0 {
+		max = maxClients
+	}
+	return &Limiter{burst: burst, every: every, max: max, now: now, clients: map[netip.Addr]*list.Element{}}
 }
 
-// blocked reports whether client has no failure left, and how long until
+// Blocked reports whether client has no failure left, and how long until
 // it has one.
-func (l *authLimiter) blocked(client netip.Addr) (time.Duration, bool) {
+func (l *Limiter) Blocked(client netip.Addr) (time.Duration, bool) {
 	if l.burst <= 0 || !client.IsValid() {
 		return 0, false
 	}
@@ -80,9 +81,9 @@ func (l *authLimiter) blocked(client netip.Addr) (time.Duration, bool) {
 	return wait, true
 }
 
-// fail takes one failure from client's bucket. It reports whether the
+// Fail takes one failure from client's bucket. It reports whether the
 // bucket is now empty.
-func (l *authLimiter) fail(client netip.Addr) bool {
+func (l *Limiter) Fail(client netip.Addr) bool {
 	if l.burst <= 0 || !client.IsValid() {
 		return false
 	}
@@ -107,7 +108,7 @@ func (l *authLimiter) fail(client netip.Addr) bool {
 
 // evict makes room for one more client: it drops the clients whose bucket
 // is full again, then, while still at the bound, the least recently failed.
-func (l *authLimiter) evict(now time.Time) {
+func (l *Limiter) evict(now time.Time) {
 	if len(l.clients) < l.max {
 		return
 	}
@@ -126,17 +127,17 @@ func (l *authLimiter) evict(now time.Time) {
 	}
 }
 
-// size is the number of clients tracked.
-func (l *authLimiter) size() int {
+// Size is the number of clients tracked.
+func (l *Limiter) Size() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return len(l.clients)
 }
 
-// authClientOf is the client a request counts against: the connection's IP
+// ClientOf is the client a request counts against: the connection's IP
 // address, an IPv6 one by its /64. The zero Addr (no limit) when
 // RemoteAddr is not an address (a handler called without a connection).
-func authClientOf(r *http.Request) netip.Addr {
+func ClientOf(r *http.Request) netip.Addr {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		host = r.RemoteAddr
@@ -153,14 +154,14 @@ func authClientOf(r *http.Request) netip.Addr {
 	return a
 }
 
-// retryAfter is the Retry-After value for a wait: whole seconds, at least 1.
-func retryAfter(wait time.Duration) string {
+// RetryAfter is the Retry-After value for a wait: whole seconds, at least 1.
+func RetryAfter(wait time.Duration) string {
 	return strconv.FormatInt(max(1, int64(math.Ceil(wait.Seconds()))), 10)
 }
 
-// tooManyFailures answers a client whose failure budget is spent: 429, a
+// TooManyFailures answers a client whose failure budget is spent: 429, a
 // Retry-After, and the native API's JSON error body.
-func tooManyFailures(w http.ResponseWriter, wait time.Duration) {
-	w.Header().Set("Retry-After", retryAfter(wait))
-	writeError(w, http.StatusTooManyRequests, "too_many_requests", "too many failed authentications from this address; try again after Retry-After seconds")
+func TooManyFailures(w http.ResponseWriter, wait time.Duration) {
+	w.Header().Set("Retry-After", RetryAfter(wait))
+	WriteError(w, http.StatusTooManyRequests, "too_many_requests", "too many failed authentications from this address; try again after Retry-After seconds")
 }

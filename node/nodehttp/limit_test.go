@@ -1,4 +1,4 @@
-package node
+package nodehttp
 
 import (
 	"fmt"
@@ -8,50 +8,50 @@ import (
 	"time"
 )
 
-// TestAuthLimiterIsBounded: however many clients fail, the limiter tracks
+// TestLimiterIsBounded: however many clients fail, the limiter tracks
 // at most its bound; a client whose bucket is full again is forgotten
 // first, then the least recently failed; a client still limited is kept
 // while there is room.
-func TestAuthLimiterIsBounded(t *testing.T) {
+func TestLimiterIsBounded(t *testing.T) {
 	now := time.Unix(1_700_000_000, 0)
-	l := newAuthLimiter(2, time.Second, 3, func() time.Time { return now })
+	l := NewLimiter(2, time.Second, 3, func() time.Time { return now })
 	addr := func(i int) netip.Addr { return netip.MustParseAddr(fmt.Sprintf("192.0.2.%d", i)) }
 
-	l.fail(addr(1))
-	l.fail(addr(1)) // 1 is limited
-	if _, limited := l.blocked(addr(1)); !limited {
+	l.Fail(addr(1))
+	l.Fail(addr(1)) // 1 is limited
+	if _, limited := l.Blocked(addr(1)); !limited {
 		t.Fatal("two failures of a burst of 2: not limited")
 	}
 	now = now.Add(time.Millisecond)
-	l.fail(addr(2))
+	l.Fail(addr(2))
 	now = now.Add(time.Millisecond)
-	l.fail(addr(3))
+	l.Fail(addr(3))
 	// 4 needs room: 2 and 3 still have failures pending, 1 is limited; 1
 	// failed least recently, so it goes.
-	l.fail(addr(4))
-	if got := l.size(); got != 3 {
+	l.Fail(addr(4))
+	if got := l.Size(); got != 3 {
 		t.Fatalf("tracked %d clients, want 3", got)
 	}
-	if _, limited := l.blocked(addr(1)); limited {
+	if _, limited := l.Blocked(addr(1)); limited {
 		t.Error("the least recently failed client was kept over the bound")
 	}
 	// Once every bucket is full again, a newcomer drops them all.
 	now = now.Add(10 * time.Second)
-	l.fail(addr(5))
-	if got := l.size(); got != 1 {
+	l.Fail(addr(5))
+	if got := l.Size(); got != 1 {
 		t.Errorf("tracked %d clients after every bucket refilled, want 1", got)
 	}
 	for i := range 10000 {
-		l.fail(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}))
+		l.Fail(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}))
 	}
-	if got := l.size(); got > 3 {
+	if got := l.Size(); got > 3 {
 		t.Errorf("tracked %d clients, bound 3", got)
 	}
 }
 
-// TestAuthClientOf: a client is its connection's address; IPv6 by /64, so
+// TestClientOf: a client is its connection's address; IPv6 by /64, so
 // one host cannot spread its guesses over its own addresses.
-func TestAuthClientOf(t *testing.T) {
+func TestClientOf(t *testing.T) {
 	for _, tt := range []struct{ name, remote, want string }{
 		{"IPv4", "192.0.2.7:5555", "192.0.2.7"},
 		{"IPv4-mapped IPv6", "[::ffff:192.0.2.7]:5555", "192.0.2.7"},
@@ -62,8 +62,8 @@ func TestAuthClientOf(t *testing.T) {
 		{"empty", "", "invalid IP"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := authClientOf(&http.Request{RemoteAddr: tt.remote}).String(); got != tt.want {
-				t.Errorf("authClientOf(%q) = %s, want %s", tt.remote, got, tt.want)
+			if got := ClientOf(&http.Request{RemoteAddr: tt.remote}).String(); got != tt.want {
+				t.Errorf("ClientOf(%q) = %s, want %s", tt.remote, got, tt.want)
 			}
 		})
 	}
@@ -75,8 +75,8 @@ func TestRetryAfter(t *testing.T) {
 		wait time.Duration
 		want string
 	}{{time.Nanosecond, "1"}, {time.Second, "1"}, {1001 * time.Millisecond, "2"}, {90 * time.Second, "90"}} {
-		if got := retryAfter(tt.wait); got != tt.want {
-			t.Errorf("retryAfter(%v) = %s, want %s", tt.wait, got, tt.want)
+		if got := RetryAfter(tt.wait); got != tt.want {
+			t.Errorf("RetryAfter(%v) = %s, want %s", tt.wait, got, tt.want)
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package node
+package admin
 
 import (
 	"cmp"
@@ -12,6 +12,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/blnode/blnode/node/nodeapi"
+	"github.com/blnode/blnode/node/nodehttp"
 	"github.com/blnode/blnode/persist"
 )
 
@@ -82,7 +84,7 @@ func (a *adminUI) row(r persist.Record, now int64) rowView {
 	default:
 		v.Status = "active"
 	}
-	v.CanBlacklist = !r.Blacklisted() && a.n.cfg.Role == RoleFull
+	v.CanBlacklist = !r.Blacklisted() && a.cfg.Role == nodeapi.RoleFull
 	return v
 }
 
@@ -108,7 +110,7 @@ var sortKeys = map[string]func(x, y rowView) int{
 }
 
 func yesNo(q url.Values, key string) (string, persist.Filter, error) {
-	f, err := triState(q.Get(key))
+	f, err := nodehttp.Filter(q.Get(key))
 	switch {
 	case err != nil:
 		return "", f, fmt.Errorf("%s must be yes or no", key)
@@ -125,7 +127,7 @@ func yesNo(q url.Values, key string) (string, persist.Filter, error) {
 func (a *adminUI) parseList(r *http.Request, blacklistedOnly bool) (listParams, persist.Query, string) {
 	q := r.URL.Query()
 	p := listParams{User: q.Get("user"), JTI: q.Get("jti"), Sort: q.Get("sort"), Cursor: q.Get("cursor"), Limit: adminPageSize}
-	pq := persist.Query{User: p.User, JTI: p.JTI, Cursor: p.Cursor, Now: a.n.cfg.Now().Unix()}
+	pq := persist.Query{User: p.User, JTI: p.JTI, Cursor: p.Cursor, Now: a.cfg.Now().Unix()}
 	for _, s := range []string{p.User, p.JTI, p.Sort, p.Cursor} {
 		if !utf8.ValidString(s) {
 			return p, pq, "The search holds text that is not valid UTF-8."
@@ -223,7 +225,7 @@ func (a *adminUI) list(w http.ResponseWriter, r *http.Request, s adminSession, b
 		a.fail(w, r, s, http.StatusBadRequest, "Bad search", bad)
 		return
 	}
-	page, err := a.n.store.List(pq)
+	page, err := a.core.List(pq)
 	if err != nil {
 		a.unavailable(w, r, s, err)
 		return
@@ -285,7 +287,7 @@ func (a *adminUI) token(w http.ResponseWriter, r *http.Request, s adminSession) 
 		a.fail(w, r, s, http.StatusBadRequest, "Bad token id", fmt.Sprintf("A token id (jti) is 1 to %d bytes of UTF-8.", persist.MaxJTILen))
 		return
 	}
-	rec, err := a.n.store.Lookup(jti)
+	rec, err := a.core.Lookup(jti)
 	switch {
 	case errors.Is(err, persist.ErrNotFound):
 		a.fail(w, r, s, http.StatusNotFound, "Token not found", "No token with this id is registered or blacklisted on this node.")
@@ -294,14 +296,14 @@ func (a *adminUI) token(w http.ResponseWriter, r *http.Request, s adminSession) 
 		a.unavailable(w, r, s, err)
 		return
 	}
-	d := a.data(s, "Token "+jti, "tokens", a.row(rec, a.n.cfg.Now().Unix()))
+	d := a.data(s, "Token "+jti, "tokens", a.row(rec, a.cfg.Now().Unix()))
 	d.Flash = flashes[r.URL.Query().Get("msg")]
 	a.render(w, r, http.StatusOK, "token", d)
 }
 
 // nodeView is the body of /admin/node.
 type nodeView struct {
-	Status
+	nodeapi.Status
 	StartedAt  timeView
 	StoreSize  string
 	FlushEvery string
@@ -309,15 +311,15 @@ type nodeView struct {
 }
 
 func (a *adminUI) nodePage(w http.ResponseWriter, r *http.Request, s adminSession) {
-	st, err := a.n.Status()
+	st, err := a.core.Status()
 	if err != nil {
 		a.unavailable(w, r, s, err)
 		return
 	}
 	v := nodeView{Status: st, StartedAt: viewTime(st.Started), StoreSize: byteSize(st.StoreBytes), FlushEvery: "off",
-		Cutoff: viewTime(a.n.FlushCutoff())}
-	if a.n.cfg.FlushInterval > 0 && a.n.cfg.Role == RoleFull {
-		v.FlushEvery = "every " + shortDuration(a.n.cfg.FlushInterval)
+		Cutoff: viewTime(a.core.FlushCutoff())}
+	if a.cfg.FlushInterval > 0 && a.cfg.Role == nodeapi.RoleFull {
+		v.FlushEvery = "every " + shortDuration(a.cfg.FlushInterval)
 	}
 	a.render(w, r, http.StatusOK, "node", a.data(s, "Node", "node", v))
 }
@@ -353,12 +355,12 @@ type flushView struct {
 	Cutoff timeView
 	Count  int
 	Done   bool
-	Result FlushResult
+	Result nodeapi.FlushResult
 }
 
 func (a *adminUI) flushPage(w http.ResponseWriter, r *http.Request, s adminSession) {
-	cutoff := a.n.FlushCutoff()
-	count, err := a.n.store.CountExpired(cutoff.Unix())
+	cutoff := a.core.FlushCutoff()
+	count, err := a.core.CountExpired(cutoff.Unix())
 	if err != nil {
 		a.unavailable(w, r, s, err)
 		return

@@ -1,4 +1,4 @@
-package node
+package admin
 
 import (
 	"bytes"
@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"html/template"
+	"log/slog"
 	"mime"
 	"net/http"
 	"net/url"
@@ -15,13 +16,11 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
-)
 
-// The admin web pages: server-rendered HTML under /admin/, no JavaScript.
-// An operator signs in with the admin token and gets a session cookie;
-// every form POST carries the session's CSRF token and must come from the
-// same origin. Every error is an HTML page with a 4xx status (503 when the
-// store cannot be read, as the API does).
+	"github.com/blnode/blnode/node/nodeapi"
+	"github.com/blnode/blnode/node/nodehttp"
+	"github.com/blnode/blnode/persist"
+)
 
 //go:embed templates/*.html
 var adminTemplateFS embed.FS
@@ -42,19 +41,69 @@ const (
 // adminPages are the templates, each parsed with templates/layout.html.
 var adminPages = []string{"login", "message", "tokens", "token", "node", "flush"}
 
+// Core is what the admin pages need of a node: its writes (blacklist a
+// registered token, revoke a user, flush), its status and flush cutoff, and
+// the store's reads (one token, a page of a list, the expired count).
+// *node.Node provides the writes and the status; package node adds the
+// reads when it mounts the pages.
+type Core interface {
+	Blacklist(r persist.Record) (persist.Result, error)
+	RevokeUser(user string, notBefore time.Time) (nodeapi.RevokeResult, error)
+	Flush() (nodeapi.FlushResult, error)
+	Status() (nodeapi.Status, error)
+	FlushCutoff() time.Time
+	Lookup(jti string) (persist.Record, error)
+	List(q persist.Query) (persist.Page, error)
+	CountExpired(cutoff int64) (int, error)
+}
+
+// Config configures the admin pages. A zero field means the default
+// written beside it.
+type Config struct {
+	// Guard checks the admin token and limits failed sign-ins; required.
+	// Without an admin token (Guard.Enabled false) every page says that
+	// admin is disabled.
+	Guard         *nodehttp.Guard
+	NodeID        string        // shown on every page
+	Role          nodeapi.Role  // a full node shows and accepts the action forms; default nodeapi.RoleFull
+	FlushInterval time.Duration // the flush schedule the node page shows; 0: off
+	MaxBodyBytes  int64         // of a form; default 64 KiB
+	Now           func() time.Time
+	Logger        *slog.Logger // default slog.Default()
+}
+
 // adminUI serves the admin pages of one Handler. Its sessions live in
 // memory as long as the handler does.
 type adminUI struct {
-	n        *Node
+	core     Core
+	cfg      Config
+	log      *slog.Logger
 	sessions *adminSessions
 	pages    map[string]*template.Template
 	origin   *http.CrossOriginProtection
 	cssETag  string
 }
 
-// adminRoutes registers the admin web pages under /admin/.
-func (n *Node) adminRoutes(mux *http.ServeMux) {
-	a := &adminUI{n: n, sessions: newAdminSessions(n.cfg.Now), pages: map[string]*template.Template{},
+// Prefix is the path under which Handler serves: mount it there.
+const Prefix = adminPrefix
+
+// Handler returns the admin web pages, to be mounted at Prefix (/admin/).
+// Each Handler keeps its own sessions.
+func Handler(core Core, cfg Config) http.Handler {
+	if cfg.Role == "" {
+		cfg.Role = nodeapi.RoleFull
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = 64 << 10
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	a := &adminUI{core: core, cfg: cfg, log: log, sessions: newAdminSessions(cfg.Now), pages: map[string]*template.Template{},
 		origin: http.NewCrossOriginProtection()}
 	for _, p := range adminPages {
 		// The templates are compiled into the binary: a parse error is a
@@ -78,14 +127,14 @@ func (n *Node) adminRoutes(mux *http.ServeMux) {
 	inner.HandleFunc(adminPrefix+"node", a.route(adminRoute{get: a.nodePage}))
 	inner.HandleFunc(adminPrefix, func(w http.ResponseWriter, r *http.Request) {
 		setAdminHeaders(w)
-		if a.n.cfg.AdminToken == "" {
+		if !a.cfg.Guard.Enabled() {
 			a.disabled(w, r)
 			return
 		}
 		sess, _ := a.session(r)
 		a.notFound(w, r, sess)
 	})
-	mux.Handle(adminPrefix, inner)
+	return inner
 }
 
 // adminRoute describes one admin URL.
@@ -107,7 +156,7 @@ func (a *adminUI) route(rt adminRoute) http.HandlerFunc {
 	}
 	return func(w http.ResponseWriter, r *http.Request) {
 		setAdminHeaders(w)
-		if a.n.cfg.AdminToken == "" {
+		if !a.cfg.Guard.Enabled() {
 			a.disabled(w, r)
 			return
 		}
@@ -151,7 +200,7 @@ func (a *adminUI) route(rt adminRoute) http.HandlerFunc {
 					"The form's security token did not match your session (it may be from an older page). Go back, reload the page and try again.")
 				return
 			}
-			if rt.write && a.n.cfg.Role != RoleFull {
+			if rt.write && a.cfg.Role != nodeapi.RoleFull {
 				a.readOnly(w, r, sess)
 				return
 			}
@@ -205,7 +254,7 @@ func (a *adminUI) parseForm(w http.ResponseWriter, r *http.Request) (int, string
 			return http.StatusUnsupportedMediaType, "Forms must be sent as application/x-www-form-urlencoded."
 		}
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, a.n.cfg.MaxBodyBytes)
+	r.Body = http.MaxBytesReader(w, r.Body, a.cfg.MaxBodyBytes)
 	if err := r.ParseForm(); err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
@@ -231,14 +280,14 @@ type pageData struct {
 	CSRF     string
 	Writable bool // a full node: action forms are shown
 	NodeID   string
-	Role     Role
+	Role     nodeapi.Role
 	Flash    string
 	Data     any
 }
 
 func (a *adminUI) data(s adminSession, title, nav string, d any) pageData {
-	return pageData{Title: title, Nav: nav, SignedIn: s.csrf != "", CSRF: s.csrf, Writable: a.n.cfg.Role == RoleFull,
-		NodeID: a.n.nodeID, Role: a.n.cfg.Role, Data: d}
+	return pageData{Title: title, Nav: nav, SignedIn: s.csrf != "", CSRF: s.csrf, Writable: a.cfg.Role == nodeapi.RoleFull,
+		NodeID: a.cfg.NodeID, Role: a.cfg.Role, Data: d}
 }
 
 // render executes a page into a buffer first, so a template error never
@@ -246,7 +295,7 @@ func (a *adminUI) data(s adminSession, title, nav string, d any) pageData {
 func (a *adminUI) render(w http.ResponseWriter, r *http.Request, status int, page string, d pageData) {
 	var buf bytes.Buffer
 	if err := a.pages[page].ExecuteTemplate(&buf, "layout", d); err != nil {
-		a.n.log.ErrorContext(r.Context(), "admin page failed to render", "page", page, "err", err)
+		a.log.ErrorContext(r.Context(), "admin page failed to render", "page", page, "err", err)
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.WriteHeader(http.StatusInternalServerError)
 		w.Write([]byte("internal error\n"))
@@ -269,7 +318,7 @@ type link struct{ Text, URL string }
 func (a *adminUI) fail(w http.ResponseWriter, r *http.Request, s adminSession, status int, title, msg string) {
 	var links []link
 	switch {
-	case a.n.cfg.AdminToken == "":
+	case !a.cfg.Guard.Enabled():
 	case s.csrf == "":
 		links = []link{{"Sign in", "/admin/login"}}
 	default:
@@ -289,12 +338,12 @@ func (a *adminUI) notFound(w http.ResponseWriter, r *http.Request, s adminSessio
 
 func (a *adminUI) readOnly(w http.ResponseWriter, r *http.Request, s adminSession) {
 	a.fail(w, r, s, http.StatusForbidden, "Read-only node",
-		"This node is a "+string(a.n.cfg.Role)+": it keeps a replica and accepts no writes. Blacklist, revoke and flush on a full node.")
+		"This node is a "+string(a.cfg.Role)+": it keeps a replica and accepts no writes. Blacklist, revoke and flush on a full node.")
 }
 
 // unavailable answers a store failure, failing closed as the API does.
 func (a *adminUI) unavailable(w http.ResponseWriter, r *http.Request, s adminSession, err error) {
-	a.n.log.ErrorContext(r.Context(), "admin page: store failure", "err", err)
+	a.log.ErrorContext(r.Context(), "admin page: store failure", "err", err)
 	a.fail(w, r, s, http.StatusServiceUnavailable, "Store unavailable", "The node could not read or write its store. Try again shortly; the log has the detail.")
 }
 
@@ -346,18 +395,18 @@ func (a *adminUI) loginPage(w http.ResponseWriter, r *http.Request, s adminSessi
 func (a *adminUI) login(w http.ResponseWriter, r *http.Request, _ adminSession) {
 	got := r.PostForm.Get("token")
 	next := r.PostForm.Get("next")
-	client := authClientOf(r)
-	if wait, limited := a.n.authBlocked(client); limited {
+	client := nodehttp.ClientOf(r)
+	if wait, limited := a.cfg.Guard.Blocked(client); limited {
 		// The token is not checked: a right one among the refusals would
 		// still tell a guesser which guess was right.
-		w.Header().Set("Retry-After", retryAfter(wait))
+		w.Header().Set("Retry-After", nodehttp.RetryAfter(wait))
 		a.fail(w, r, adminSession{}, http.StatusTooManyRequests, "Too many attempts",
-			"Too many wrong admin tokens came from this address. Wait "+retryAfter(wait)+" s, then sign in again.")
+			"Too many wrong admin tokens came from this address. Wait "+nodehttp.RetryAfter(wait)+" s, then sign in again.")
 		return
 	}
-	if len(got) > maxTokenLen || !a.n.adminTokenMatches(got) {
-		a.n.log.WarnContext(r.Context(), "admin sign-in refused", "remote", r.RemoteAddr)
-		a.n.authFailed(r, client, "admin sign-in")
+	if len(got) > maxTokenLen || !a.cfg.Guard.TokenMatches(got) {
+		a.log.WarnContext(r.Context(), "admin sign-in refused", "remote", r.RemoteAddr)
+		a.cfg.Guard.Failed(r, client, "admin sign-in")
 		a.loginForm(w, r, http.StatusUnauthorized, next, "That is not this node's admin token.", "")
 		return
 	}
@@ -367,7 +416,7 @@ func (a *adminUI) login(w http.ResponseWriter, r *http.Request, _ adminSession) 
 	id, _ := a.sessions.create()
 	http.SetCookie(w, &http.Cookie{Name: adminCookie, Value: id, Path: adminPrefix, MaxAge: int(adminSessionTTL / time.Second),
 		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
-	a.n.log.InfoContext(r.Context(), "admin signed in", "remote", r.RemoteAddr)
+	a.log.InfoContext(r.Context(), "admin signed in", "remote", r.RemoteAddr)
 	dest := safeNext(next)
 	if dest == "" {
 		dest = "/admin/tokens"
