@@ -9,6 +9,7 @@ import (
 
 	"github.com/blnode/blnode/events"
 	"github.com/blnode/blnode/node/nodeapi"
+	"github.com/blnode/blnode/node/oauth"
 	"github.com/blnode/blnode/node/token"
 )
 
@@ -248,6 +249,11 @@ const (
 	DamagedRebuild = "rebuild" // rebuild the replica from the stream
 	DamagedRefuse  = "refuse"  // fail New
 )
+
+// LoadOAuthClients reads OAuth client credentials (Config.OAuthClients)
+// from a file: one "client_id:secret" per line (oauth.LoadClients says the
+// rules). Errors name the file and the line and never show a secret.
+func LoadOAuthClients(path string) (map[string]string, error) { return oauth.LoadClients(path) }
 
 // withDefaults returns c with zero fields set to their defaults, or an error
 // naming the field and value at fault.

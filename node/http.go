@@ -8,6 +8,8 @@ import (
 
 	"github.com/blnode/blnode/node/admin"
 	"github.com/blnode/blnode/node/nodehttp"
+	"github.com/blnode/blnode/node/oauth"
+	"github.com/blnode/blnode/node/token"
 	"github.com/blnode/blnode/persist"
 )
 
@@ -59,6 +61,8 @@ func (n *Node) Handler() http.Handler {
 	mux := http.NewServeMux()
 	n.compatRoutes(mux)
 	n.apiRoutes(mux)
+	oauth.Register(mux, core, oauth.Config{Guard: n.auth, Clients: n.cfg.OAuthClients, Role: n.cfg.Role,
+		UserClaim: n.cfg.Token.UserIDClaim, MaxBodyBytes: n.cfg.MaxBodyBytes, Logger: n.log})
 	n.gatewayRoutes(mux)
 	mux.Handle(admin.Prefix, admin.Handler(core, admin.Config{Guard: n.auth, NodeID: n.nodeID, Role: n.cfg.Role,
 		FlushInterval: n.cfg.FlushInterval, MaxBodyBytes: n.cfg.MaxBodyBytes, Now: n.cfg.Now, Logger: n.log}))
@@ -72,9 +76,21 @@ func (n *Node) Handler() http.Handler {
 }
 
 // surfaceCore is the node as its HTTP surface packages see it: the Node's
-// own methods, and the store's reads that the admin pages list and count.
-// Each surface takes it through its own narrow interface (admin.Core).
+// own methods, the store's reads that the admin pages list and count, and
+// the token rules the write endpoints share. Each surface takes it through
+// its own narrow interface (admin.Core, oauth.Core).
 type surfaceCore struct{ *Node }
+
+// VerifySignature verifies raw's signature and claims (of wantType unless
+// ""), without the blacklist: Verify without the check.
+func (c surfaceCore) VerifySignature(raw, wantType string) (token.Claims, error) {
+	return c.verifier.Verify(raw, wantType)
+}
+
+// Record turns verified claims into a store record.
+func (c surfaceCore) Record(cl token.Claims, raw, reason string) persist.Record {
+	return c.recordOf(cl, raw, reason)
+}
 
 // Lookup returns the stored record of jti (persist.ErrNotFound when none).
 func (c surfaceCore) Lookup(jti string) (persist.Record, error) { return c.store.Lookup(jti) }

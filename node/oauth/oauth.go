@@ -1,4 +1,4 @@
-package node
+package oauth
 
 import (
 	"bufio"
@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+	"maps"
 	"mime"
 	"net/http"
 	"net/url"
@@ -16,16 +18,68 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/blnode/blnode/node/nodeapi"
 	"github.com/blnode/blnode/node/nodehttp"
 	"github.com/blnode/blnode/node/token"
+	"github.com/blnode/blnode/persist"
 )
 
-// The OAuth endpoints: RFC 7009 token revocation (POST /oauth/revoke) and
-// RFC 7662 token introspection (POST /oauth/introspect). Both read
-// application/x-www-form-urlencoded bodies and answer errors as RFC 6749
-// §5.2 does: {"error": code, "error_description": text}. A 405 (wrong
-// method) and a validator's 403 carry the native API's {"code","detail"}
-// body, as every other route does.
+// Core is what the OAuth endpoints need of a node: verify a token with
+// (Verify) and without (VerifySignature) the blacklist, turn verified
+// claims into a record, and blacklist it. *node.Node provides Verify and
+// Blacklist; package node adds the rest when it mounts the endpoints.
+type Core interface {
+	Verify(raw, wantType string) (token.Claims, error)
+	VerifySignature(raw, wantType string) (token.Claims, error)
+	Record(c token.Claims, raw, reason string) persist.Record
+	Blacklist(r persist.Record) (persist.Result, error)
+}
+
+// Config configures the OAuth endpoints. A zero field means the default
+// written beside it.
+type Config struct {
+	// Guard checks the admin token (introspection accepts it) and limits
+	// failed client authentications; required.
+	Guard *nodehttp.Guard
+	// Clients are the client credentials (id → secret) accepted with HTTP
+	// Basic. Empty: revocation is open, introspection needs the admin
+	// token. Register keeps its own copy.
+	Clients      map[string]string
+	Role         nodeapi.Role // a validator refuses revocation with 403; default nodeapi.RoleFull
+	UserClaim    string       // the name of the user id claim introspection echoes; default token.DefaultUserIDClaim
+	MaxBodyBytes int64        // request body limit; default 64 KiB
+	Logger       *slog.Logger // default slog.Default()
+}
+
+// endpoints serves the OAuth endpoints of one mux.
+type endpoints struct {
+	core Core
+	cfg  Config
+	log  *slog.Logger
+}
+
+// Register adds POST /oauth/revoke and POST /oauth/introspect to mux.
+func Register(mux *http.ServeMux, core Core, cfg Config) {
+	if cfg.Role == "" {
+		cfg.Role = nodeapi.RoleFull
+	}
+	if cfg.UserClaim == "" {
+		cfg.UserClaim = token.DefaultUserIDClaim
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = 64 << 10
+	}
+	cfg.Clients = maps.Clone(cfg.Clients)
+	e := &endpoints{core: core, cfg: cfg, log: cfg.Logger}
+	if e.log == nil {
+		e.log = slog.Default()
+	}
+	post := func(h http.HandlerFunc) http.HandlerFunc {
+		return nodehttp.Methods(map[string]http.HandlerFunc{http.MethodPost: h})
+	}
+	mux.HandleFunc("/oauth/revoke", post(e.revoke))
+	mux.HandleFunc("/oauth/introspect", post(e.introspect))
+}
 
 // oauthError is RFC 6749's error body.
 type oauthError struct {
@@ -37,19 +91,19 @@ func writeOAuthError(w http.ResponseWriter, status int, code, desc string) {
 	nodehttp.WriteJSON(w, status, oauthError{Error: code, Description: desc})
 }
 
-// oauthRevoke is RFC 7009: a token whose signature verifies and that has
+// revoke is RFC 7009: a token whose signature verifies and that has
 // not expired is blacklisted, whatever its type; any other token is
 // ignored. Both answer 200 with an empty body, so a client learns nothing
 // about the token it sent.
-func (n *Node) oauthRevoke(w http.ResponseWriter, r *http.Request) {
-	if !n.requireWriter(w) {
+func (e *endpoints) revoke(w http.ResponseWriter, r *http.Request) {
+	if !nodehttp.RequireWriter(w, e.cfg.Role) {
 		return
 	}
-	client, ok := n.oauthClientAuth(w, r, false)
+	client, ok := e.clientAuth(w, r, false)
 	if !ok {
 		return
 	}
-	form, ok := n.readForm(w, r)
+	form, ok := e.readForm(w, r)
 	if !ok {
 		return
 	}
@@ -59,44 +113,44 @@ func (n *Node) oauthRevoke(w http.ResponseWriter, r *http.Request) {
 	}
 	// token_type_hint is optional and only a hint (RFC 7009 §2.1): the
 	// token's own type claim decides, so it is read and ignored.
-	c, err := n.verifier.Verify(raw, "")
+	c, err := e.core.VerifySignature(raw, "")
 	if err != nil {
-		n.log.DebugContext(r.Context(), "oauth revoke: token does not verify, ignored", "reason", token.Detail(err), "client_id", client)
+		e.log.DebugContext(r.Context(), "oauth revoke: token does not verify, ignored", "reason", token.Detail(err), "client_id", client)
 		w.WriteHeader(http.StatusOK)
 		return
 	}
-	res, err := n.Blacklist(n.recordOf(c, raw, "oauth revoke"))
+	res, err := e.core.Blacklist(e.core.Record(c, raw, "oauth revoke"))
 	switch {
 	case err == nil:
 		if !res.Existed {
-			n.log.InfoContext(r.Context(), "blacklisted", "jti", c.JTI, "user", c.User, "type", c.Type, "via", "oauth", "client_id", client)
+			e.log.InfoContext(r.Context(), "blacklisted", "jti", c.JTI, "user", c.User, "type", c.Type, "via", "oauth", "client_id", client)
 		}
-	case errors.Is(err, ErrUnavailable):
+	case errors.Is(err, nodeapi.ErrUnavailable):
 		writeOAuthError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "the store is unavailable; try again")
 		return
-	case errors.Is(err, ErrReadOnly):
-		n.requireWriter(w)
+	case errors.Is(err, nodeapi.ErrReadOnly):
+		nodehttp.RequireWriter(w, e.cfg.Role)
 		return
 	default:
 		// Verify refuses every token the store or the event stream cannot
 		// hold, so this is a bug; a 200 would tell the client the token is
 		// revoked when it is not.
-		n.log.ErrorContext(r.Context(), "oauth revoke: a verified token could not be stored", "jti", c.JTI, "err", err, "client_id", client)
+		e.log.ErrorContext(r.Context(), "oauth revoke: a verified token could not be stored", "jti", c.JTI, "err", err, "client_id", client)
 		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "the token cannot be revoked")
 		return
 	}
 	w.WriteHeader(http.StatusOK)
 }
 
-// oauthIntrospect is RFC 7662: {"active":true,…} for a token that passes
+// introspect is RFC 7662: {"active":true,…} for a token that passes
 // Verify (signature, expiry, blacklist, user not-before), {"active":false}
 // for any other.
-func (n *Node) oauthIntrospect(w http.ResponseWriter, r *http.Request) {
-	client, ok := n.oauthClientAuth(w, r, true)
+func (e *endpoints) introspect(w http.ResponseWriter, r *http.Request) {
+	client, ok := e.clientAuth(w, r, true)
 	if !ok {
 		return
 	}
-	form, ok := n.readForm(w, r)
+	form, ok := e.readForm(w, r)
 	if !ok {
 		return
 	}
@@ -104,10 +158,10 @@ func (n *Node) oauthIntrospect(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	c, err := n.Verify(raw, "")
+	c, err := e.core.Verify(raw, "")
 	switch {
 	case err == nil:
-	case errors.Is(err, ErrUnavailable):
+	case errors.Is(err, nodeapi.ErrUnavailable):
 		writeOAuthError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "the store is unavailable; try again")
 		return
 	default:
@@ -123,7 +177,7 @@ func (n *Node) oauthIntrospect(w http.ResponseWriter, r *http.Request) {
 	}
 	if c.User != "" {
 		out["sub"] = c.User
-		out[n.userClaim()] = c.User
+		out[e.cfg.UserClaim] = c.User
 	}
 	for _, name := range []string{"iss", "aud", "nbf"} {
 		if v, ok := c.Raw[name]; ok {
@@ -136,83 +190,75 @@ func (n *Node) oauthIntrospect(w http.ResponseWriter, r *http.Request) {
 	nodehttp.WriteJSON(w, http.StatusOK, out)
 }
 
-// userClaim is the configured name of the user id claim.
-func (n *Node) userClaim() string {
-	if n.cfg.Token.UserIDClaim != "" {
-		return n.cfg.Token.UserIDClaim
-	}
-	return token.DefaultUserIDClaim
-}
-
-// oauthClientAuth authenticates the caller of an OAuth endpoint and
+// clientAuth authenticates the caller of an OAuth endpoint and
 // returns the client id ("" for the admin or an open endpoint). It writes
 // the refusal and returns false when the request may not proceed.
 //
-// With Config.OAuthClients set, HTTP Basic client credentials are
+// With Config.Clients set, HTTP Basic client credentials are
 // required. Without them revocation is open and introspection is not.
 // allowAdmin also accepts the admin bearer token (introspection).
 //
 // Wrong credentials of either kind count against the client's failure
-// budget (authlimit.go); once it is spent the answer is 429 with
+// budget (nodehttp.Guard); once it is spent the answer is 429 with
 // Retry-After and no credential is checked.
-func (n *Node) oauthClientAuth(w http.ResponseWriter, r *http.Request, allowAdmin bool) (string, bool) {
+func (e *endpoints) clientAuth(w http.ResponseWriter, r *http.Request, allowAdmin bool) (string, bool) {
 	if allowAdmin {
-		ok, wait := n.checkAdmin(r)
+		ok, wait := e.cfg.Guard.Check(r)
 		if ok {
 			return "", true
 		}
 		if wait > 0 {
-			n.oauthTooMany(w, wait)
+			e.tooMany(w, wait)
 			return "", false
 		}
 	}
-	if len(n.cfg.OAuthClients) > 0 {
+	if len(e.cfg.Clients) > 0 {
 		if _, _, basic := r.BasicAuth(); basic {
 			client := nodehttp.ClientOf(r)
-			if wait, limited := n.auth.Blocked(client); limited {
-				n.oauthTooMany(w, wait)
+			if wait, limited := e.cfg.Guard.Blocked(client); limited {
+				e.tooMany(w, wait)
 				return "", false
 			}
-			if id, ok := n.authClient(r); ok {
+			if id, ok := e.authClient(r); ok {
 				return id, true
 			}
-			n.auth.Failed(r, client, "oauth client")
+			e.cfg.Guard.Failed(r, client, "oauth client")
 		}
 	} else if !allowAdmin {
 		return "", true
 	}
-	if len(n.cfg.OAuthClients) > 0 || !allowAdmin || n.cfg.AdminToken == "" {
+	if len(e.cfg.Clients) > 0 || !allowAdmin || !e.cfg.Guard.Enabled() {
 		w.Header().Add("WWW-Authenticate", `Basic realm="blnode"`)
 	}
-	if allowAdmin && n.cfg.AdminToken != "" {
+	if allowAdmin && e.cfg.Guard.Enabled() {
 		w.Header().Add("WWW-Authenticate", `Bearer realm="blnode-admin"`)
 	}
-	n.log.InfoContext(r.Context(), "oauth client authentication failed", "path", r.URL.Path, "remote", r.RemoteAddr)
+	e.log.InfoContext(r.Context(), "oauth client authentication failed", "path", r.URL.Path, "remote", r.RemoteAddr)
 	writeOAuthError(w, http.StatusUnauthorized, "invalid_client", "client authentication failed")
 	return "", false
 }
 
-// oauthTooMany answers a client whose failure budget is spent, in RFC
+// tooMany answers a client whose failure budget is spent, in RFC
 // 6749's error shape.
-func (n *Node) oauthTooMany(w http.ResponseWriter, wait time.Duration) {
+func (e *endpoints) tooMany(w http.ResponseWriter, wait time.Duration) {
 	w.Header().Set("Retry-After", nodehttp.RetryAfter(wait))
 	writeOAuthError(w, http.StatusTooManyRequests, "too_many_requests", "too many failed authentications from this address; try again after Retry-After seconds")
 }
 
-// authClient checks HTTP Basic credentials against Config.OAuthClients.
+// authClient checks HTTP Basic credentials against Config.Clients.
 // RFC 6749 §2.3.1 has clients form-encode id and secret before Basic
 // encoding them; most clients (curl -u) do not, so both readings are tried.
-func (n *Node) authClient(r *http.Request) (string, bool) {
+func (e *endpoints) authClient(r *http.Request) (string, bool) {
 	id, secret, ok := r.BasicAuth()
 	if !ok {
 		return "", false
 	}
-	if n.clientMatches(id, secret) {
+	if e.clientMatches(id, secret) {
 		return id, true
 	}
 	uid, err1 := url.QueryUnescape(id)
 	usecret, err2 := url.QueryUnescape(secret)
-	if err1 == nil && err2 == nil && (uid != id || usecret != secret) && n.clientMatches(uid, usecret) {
+	if err1 == nil && err2 == nil && (uid != id || usecret != secret) && e.clientMatches(uid, usecret) {
 		return uid, true
 	}
 	return "", false
@@ -221,8 +267,8 @@ func (n *Node) authClient(r *http.Request) (string, bool) {
 // clientMatches compares SHA-256 digests in constant time, so neither the
 // content nor the length of a secret leaks through timing; an unknown
 // client costs the same comparison.
-func (n *Node) clientMatches(id, secret string) bool {
-	want, known := n.cfg.OAuthClients[id]
+func (e *endpoints) clientMatches(id, secret string) bool {
+	want, known := e.cfg.Clients[id]
 	known = known && want != ""
 	if !known {
 		want = "\x00blnode: no such client"
@@ -233,17 +279,17 @@ func (n *Node) clientMatches(id, secret string) bool {
 
 // readForm reads an application/x-www-form-urlencoded body within
 // MaxBodyBytes. It answers the error itself when it returns false.
-func (n *Node) readForm(w http.ResponseWriter, r *http.Request) (url.Values, bool) {
+func (e *endpoints) readForm(w http.ResponseWriter, r *http.Request) (url.Values, bool) {
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "application/x-www-form-urlencoded" {
 		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "the body must be application/x-www-form-urlencoded")
 		return nil, false
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, n.cfg.MaxBodyBytes))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, e.cfg.MaxBodyBytes))
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			writeOAuthError(w, http.StatusRequestEntityTooLarge, "invalid_request", fmt.Sprintf("request body exceeds %d bytes", n.cfg.MaxBodyBytes))
+			writeOAuthError(w, http.StatusRequestEntityTooLarge, "invalid_request", fmt.Sprintf("request body exceeds %d bytes", e.cfg.MaxBodyBytes))
 		} else {
 			writeOAuthError(w, http.StatusBadRequest, "invalid_request", "could not read the request body")
 		}
@@ -278,17 +324,17 @@ func formToken(w http.ResponseWriter, form url.Values) (string, bool) {
 	return raw, true
 }
 
-// maxClientsLine is the longest line LoadOAuthClients reads.
+// maxClientsLine is the longest line LoadClients reads.
 const maxClientsLine = 64 << 10
 
-// LoadOAuthClients reads OAuth client credentials (Config.OAuthClients)
+// LoadClients reads OAuth client credentials (Config.Clients)
 // from a file: one "client_id:secret" per line, split at the first colon,
 // spaces around either part trimmed; blank lines and lines starting with
 // "#" are skipped. Client ids may not hold spaces or control characters,
 // and neither part may be empty; a file without any client is an error
 // (it would leave revocation open). Errors name the file and the line and
 // never show a secret.
-func LoadOAuthClients(path string) (map[string]string, error) {
+func LoadClients(path string) (map[string]string, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("node: oauth clients file: %w", err)
