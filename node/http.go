@@ -63,7 +63,11 @@ func (n *Node) Handler() http.Handler {
 	n.apiRoutes(mux)
 	oauth.Register(mux, core, oauth.Config{Guard: n.auth, Clients: n.cfg.OAuthClients, Role: n.cfg.Role,
 		UserClaim: n.cfg.Token.UserIDClaim, MaxBodyBytes: n.cfg.MaxBodyBytes, Logger: n.log})
-	n.gatewayRoutes(mux)
+	// Any method. Envoy's ext_authz appends the original path to its
+	// path_prefix, so /auth/<anything> is the same check.
+	fa := n.forwardAuth()
+	mux.Handle("/auth", fa)
+	mux.Handle("/auth/", fa)
 	mux.Handle(admin.Prefix, admin.Handler(core, admin.Config{Guard: n.auth, NodeID: n.nodeID, Role: n.cfg.Role,
 		FlushInterval: n.cfg.FlushInterval, MaxBodyBytes: n.cfg.MaxBodyBytes, Now: n.cfg.Now, Logger: n.log}))
 	n.metricsRoutes(mux)

@@ -4,11 +4,17 @@ import (
 	"context"
 	"net/http"
 
+	"github.com/blnode/blnode/node/forwardauth"
 	"github.com/blnode/blnode/node/token"
 )
 
-// claimsKey is the request context key of the verified claims.
-type claimsKey struct{}
+// Headers the forward-auth check answers on success, for the gateway to
+// copy to the upstream (nginx: auth_request_set $u $upstream_http_x_blnode_user).
+const (
+	HeaderUser      = forwardauth.HeaderUser
+	HeaderJTI       = forwardauth.HeaderJTI
+	HeaderTokenType = forwardauth.HeaderTokenType
+)
 
 // Middleware wraps next with the forward-auth rules of /auth: the bearer
 // token of Config.AuthHeader (else the Config.AuthCookie cookie) must pass
@@ -22,19 +28,17 @@ type claimsKey struct{}
 // check costs a cache lookup; a blacklisting anywhere in the fleet reaches
 // it as soon as the event is applied.
 func (n *Node) Middleware(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, f := n.authenticate(r)
-		if f != nil {
-			n.writeAuthFailure(w, r, f)
-			return
-		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), claimsKey{}, c)))
-	})
+	return n.forwardAuth().Middleware(next)
 }
 
 // ClaimsFromContext returns the claims Middleware verified for the request
 // whose context ctx is, and false when there are none.
 func ClaimsFromContext(ctx context.Context) (token.Claims, bool) {
-	c, ok := ctx.Value(claimsKey{}).(token.Claims)
-	return c, ok
+	return forwardauth.ClaimsFromContext(ctx)
+}
+
+// forwardAuth is the node's forward-auth check (/auth and Middleware).
+func (n *Node) forwardAuth() *forwardauth.Checker {
+	return forwardauth.New(n, forwardauth.Config{Header: n.cfg.AuthHeader, Cookie: n.cfg.AuthCookie,
+		TokenTypes: n.cfg.AuthTokenTypes, Logger: n.log})
 }

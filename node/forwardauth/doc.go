@@ -1,0 +1,18 @@
+// Package forwardauth is a node's forward-auth check: the /auth endpoint
+// that nginx auth_request, Traefik ForwardAuth and Envoy ext_authz (HTTP
+// service) call before they pass a request on, and the same rules as Go
+// middleware (Checker.Middleware, which node.Node.Middleware serves). A
+// request passes with a bearer token (from a header, else a cookie) that
+// the node verifies — signature, expiry, blacklist, the user's not-before —
+// and whose type is one of those configured. It reaches the node only
+// through Core; package node mounts the Checker at /auth and /auth/.
+//
+// # Caveats
+//
+//   - The check fails closed: when the node cannot read its store the
+//     answer is 503, never a pass.
+//   - Any method is checked and the request body is never read; the answer
+//     is never a redirect, which gateways would follow or pass on.
+//   - A failure answers 401 with an RFC 6750 Bearer challenge, without an
+//     error when no token was sent (RFC 6750 §3.1).
+package forwardauth

@@ -1,0 +1,180 @@
+package forwardauth
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/blnode/blnode/node/nodeapi"
+	"github.com/blnode/blnode/node/nodehttp"
+	"github.com/blnode/blnode/node/token"
+)
+
+// Headers the forward-auth check answers on success, for the gateway to
+// copy to the upstream (nginx: auth_request_set $u $upstream_http_x_blnode_user).
+const (
+	HeaderUser      = "X-Blnode-User"
+	HeaderJTI       = "X-Blnode-Jti"
+	HeaderTokenType = "X-Blnode-Token-Type"
+)
+
+// Core is what the forward-auth check needs of a node: Verify, which
+// checks the signature, the expiry, the blacklist and the user's
+// not-before. *node.Node provides it.
+type Core interface {
+	Verify(raw, wantType string) (token.Claims, error)
+}
+
+// Config configures a Checker. A zero field means the default written
+// beside it.
+type Config struct {
+	Header     string       // the header read for "Bearer <token>"; default "Authorization"
+	Cookie     string       // when set, a cookie holding the token, read when the header is absent
+	TokenTypes []string     // the token types accepted; default access and sliding
+	Logger     *slog.Logger // default slog.Default()
+}
+
+// Checker applies the forward-auth rules: as the /auth handler
+// (ServeHTTP) and as Go middleware (Middleware).
+type Checker struct {
+	core Core
+	cfg  Config
+	log  *slog.Logger
+}
+
+// New returns a Checker of core's tokens.
+func New(core Core, cfg Config) *Checker {
+	if cfg.Header == "" {
+		cfg.Header = "Authorization"
+	}
+	if len(cfg.TokenTypes) == 0 {
+		cfg.TokenTypes = []string{"access", "sliding"}
+	}
+	cfg.TokenTypes = slices.Clone(cfg.TokenTypes)
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Checker{core: core, cfg: cfg, log: log}
+}
+
+// authFailure is why a request does not pass the forward-auth rules.
+type authFailure struct {
+	status int    // 401, or 503 when the store cannot be read
+	code   string // no_token, token_not_valid, token_blacklisted, unavailable
+	detail string // short reason, also the error_description
+}
+
+// authenticate applies the forward-auth rules to r: a bearer token from
+// Config.Header (else the Config.Cookie cookie) that passes Verify
+// (signature, expiry, blacklist, user not-before) and whose type is one of
+// Config.TokenTypes. It never reads the body.
+func (k *Checker) authenticate(r *http.Request) (token.Claims, *authFailure) {
+	raw := k.bearerToken(r)
+	if raw == "" {
+		return token.Claims{}, &authFailure{http.StatusUnauthorized, "no_token", "Authentication credentials were not provided."}
+	}
+	c, err := k.core.Verify(raw, "")
+	switch {
+	case err == nil:
+	case errors.Is(err, nodeapi.ErrUnavailable):
+		return c, &authFailure{http.StatusServiceUnavailable, "unavailable", "the store is unavailable; try again"}
+	case errors.Is(err, nodeapi.ErrBlacklisted), errors.Is(err, nodeapi.ErrUserRevoked):
+		return c, &authFailure{http.StatusUnauthorized, "token_blacklisted", "Token is blacklisted"}
+	default:
+		return c, &authFailure{http.StatusUnauthorized, "token_not_valid", token.Detail(err)}
+	}
+	if !slices.Contains(k.cfg.TokenTypes, c.Type) {
+		return c, &authFailure{http.StatusUnauthorized, "token_not_valid", token.ErrWrongType.Error()}
+	}
+	return c, nil
+}
+
+// bearerToken returns the token of "<Header>: Bearer <token>" (the scheme
+// in any case), else the Cookie cookie's value, else "".
+func (k *Checker) bearerToken(r *http.Request) string {
+	if h := strings.TrimSpace(r.Header.Get(k.cfg.Header)); h != "" {
+		scheme, tok, _ := strings.Cut(h, " ")
+		if strings.EqualFold(scheme, "Bearer") {
+			if tok = strings.TrimSpace(tok); tok != "" {
+				return tok
+			}
+		}
+	}
+	if k.cfg.Cookie != "" {
+		if ck, err := r.Cookie(k.cfg.Cookie); err == nil {
+			v := strings.TrimSpace(ck.Value)
+			if scheme, tok, ok := strings.Cut(v, " "); ok && strings.EqualFold(scheme, "Bearer") {
+				v = strings.TrimSpace(tok)
+			}
+			return v
+		}
+	}
+	return ""
+}
+
+// writeAuthFailure answers f: 401 with an RFC 6750 challenge (without an
+// error when no token was sent, §3.1) or 503, and a JSON body.
+func (k *Checker) writeAuthFailure(w http.ResponseWriter, r *http.Request, f *authFailure) {
+	switch f.code {
+	case "no_token":
+		w.Header().Set("WWW-Authenticate", `Bearer realm="api"`)
+	case "unavailable":
+	default:
+		w.Header().Set("WWW-Authenticate", `Bearer realm="api", error="invalid_token", error_description=`+quote(f.detail))
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	if f.status != http.StatusUnauthorized {
+		k.log.WarnContext(r.Context(), "forward auth failing closed", "code", f.code)
+	}
+	nodehttp.WriteError(w, f.status, f.code, f.detail)
+}
+
+// quote makes s an HTTP quoted-string.
+func quote(s string) string {
+	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
+}
+
+// ServeHTTP is /auth: any method, no body read, never a redirect. A request
+// that passes gets 200, the token's user, jti and type in the Header…
+// headers, and the same as JSON.
+func (k *Checker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	c, f := k.authenticate(r)
+	if f != nil {
+		k.writeAuthFailure(w, r, f)
+		return
+	}
+	h := w.Header()
+	h.Set(HeaderUser, c.User)
+	h.Set(HeaderJTI, c.JTI)
+	h.Set(HeaderTokenType, c.Type)
+	nodehttp.WriteJSON(w, http.StatusOK, map[string]string{"user": c.User, "jti": c.JTI, "token_type": c.Type})
+}
+
+// claimsKey is the request context key of the verified claims.
+type claimsKey struct{}
+
+// Middleware wraps next with the rules of /auth: a request that passes
+// reaches next with the claims in its context (ClaimsFromContext); any
+// other gets the 401 that /auth answers (503 when the store cannot be
+// read: it fails closed). The request body is never read.
+func (k *Checker) Middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, f := k.authenticate(r)
+		if f != nil {
+			k.writeAuthFailure(w, r, f)
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), claimsKey{}, c)))
+	})
+}
+
+// ClaimsFromContext returns the claims Middleware verified for the request
+// whose context ctx is, and false when there are none.
+func ClaimsFromContext(ctx context.Context) (token.Claims, bool) {
+	c, ok := ctx.Value(claimsKey{}).(token.Claims)
+	return c, ok
+}
