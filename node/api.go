@@ -359,8 +359,8 @@ func (n *Node) decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 		nodehttp.WriteError(w, http.StatusBadRequest, "invalid_json", "invalid JSON body: extra data after the object")
 		return false
 	}
-	if k, dup := duplicateKey(body); dup {
-		nodehttp.WriteError(w, http.StatusBadRequest, "invalid_json", fmt.Sprintf("invalid JSON body: key %q appears twice", shortKey(k)))
+	if k, dup := nodehttp.DuplicateKey(body); dup {
+		nodehttp.WriteError(w, http.StatusBadRequest, "invalid_json", fmt.Sprintf("invalid JSON body: key %q appears twice", nodehttp.ShortKey(k)))
 		return false
 	}
 	return true

@@ -7,11 +7,16 @@ import (
 	"time"
 
 	"github.com/blnode/blnode/node/admin"
+	"github.com/blnode/blnode/node/compat"
 	"github.com/blnode/blnode/node/nodehttp"
 	"github.com/blnode/blnode/node/oauth"
 	"github.com/blnode/blnode/node/token"
 	"github.com/blnode/blnode/persist"
 )
+
+// ReasonRotated is the reason recorded on a refresh token that
+// POST /api/token/refresh/ rotated. Presenting such a token again is reuse.
+const ReasonRotated = compat.ReasonRotated
 
 // HTTPLimits are the timeouts and header limit of the server HTTPServer
 // makes. A zero field means the default written beside it.
@@ -59,7 +64,9 @@ func HTTPServer(addr string, h http.Handler, limits ...HTTPLimits) *http.Server 
 func (n *Node) Handler() http.Handler {
 	core := surfaceCore{n}
 	mux := http.NewServeMux()
-	n.compatRoutes(mux)
+	compat.Register(mux, core, compat.Config{Role: n.cfg.Role, BlacklistTypes: n.cfg.CompatBlacklistTypes,
+		AccessLifetime: n.cfg.AccessLifetime, RefreshLifetime: n.cfg.RefreshLifetime, NoRotateRefresh: n.cfg.NoRotateRefresh,
+		ReuseDetection: n.cfg.ReuseDetection, MaxBodyBytes: n.cfg.MaxBodyBytes, Now: n.cfg.Now, Logger: n.log})
 	n.apiRoutes(mux)
 	oauth.Register(mux, core, oauth.Config{Guard: n.auth, Clients: n.cfg.OAuthClients, Role: n.cfg.Role,
 		UserClaim: n.cfg.Token.UserIDClaim, MaxBodyBytes: n.cfg.MaxBodyBytes, Logger: n.log})
@@ -82,13 +89,25 @@ func (n *Node) Handler() http.Handler {
 // surfaceCore is the node as its HTTP surface packages see it: the Node's
 // own methods, the store's reads that the admin pages list and count, and
 // the token rules the write endpoints share. Each surface takes it through
-// its own narrow interface (admin.Core, oauth.Core).
+// its own narrow interface (admin.Core, oauth.Core, compat.Core, …).
 type surfaceCore struct{ *Node }
 
 // VerifySignature verifies raw's signature and claims (of wantType unless
 // ""), without the blacklist: Verify without the check.
 func (c surfaceCore) VerifySignature(raw, wantType string) (token.Claims, error) {
 	return c.verifier.Verify(raw, wantType)
+}
+
+// CheckClaims applies the blacklist and the user's not-before to verified
+// claims.
+func (c surfaceCore) CheckClaims(cl token.Claims) error { return c.checkClaims(cl) }
+
+// CanMint reports whether the node holds a signing key.
+func (c surfaceCore) CanMint() bool { return c.verifier.CanMint() }
+
+// Mint signs a new token.
+func (c surfaceCore) Mint(o token.MintOptions) (string, token.Claims, error) {
+	return c.verifier.Mint(o)
 }
 
 // Record turns verified claims into a store record.

@@ -1,11 +1,11 @@
-package node
+package nodehttp
 
 import (
 	"bytes"
 	"encoding/json"
 )
 
-// duplicateKey returns a key that appears twice in one object of the JSON
+// DuplicateKey returns a key that appears twice in one object of the JSON
 // text b (compared after unescaping, so "a" and "\u0061" are the same key),
 // and whether there is one. Go's decoder, like Python's, keeps the last of
 // two equal keys; a proxy or a client library in front of the node may
@@ -13,9 +13,9 @@ import (
 // read one way here and another way there.
 //
 // b must be JSON the decoder has already accepted (syntax, nesting depth):
-// duplicateKey only scans it, in one pass without allocating for the
+// DuplicateKey only scans it, in one pass without allocating for the
 // usual body of one small object.
-func duplicateKey(b []byte) (string, bool) {
+func DuplicateKey(b []byte) (string, bool) {
 	type frame struct {
 		obj     bool
 		wantKey bool
@@ -85,8 +85,8 @@ func duplicateKey(b []byte) (string, bool) {
 	return "", false
 }
 
-// shortKey is k for an error message: at most 64 bytes.
-func shortKey(k string) string {
+// ShortKey is k for an error message: at most 64 bytes.
+func ShortKey(k string) string {
 	if len(k) > 64 {
 		return k[:64] + "…"
 	}

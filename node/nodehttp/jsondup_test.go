@@ -1,4 +1,4 @@
-package node
+package nodehttp
 
 import (
 	"bytes"
@@ -8,7 +8,7 @@ import (
 	"testing"
 )
 
-// duplicateKeyRef is the reference duplicateKey is checked against: the
+// duplicateKeyRef is the reference DuplicateKey is checked against: the
 // standard library's tokenizer, slower but plainly right.
 func duplicateKeyRef(b []byte) (string, bool) {
 	type frame struct {
@@ -93,9 +93,9 @@ func TestDuplicateKey(t *testing.T) {
 		{many(5000, 4999), true, "k0"},
 		{many(20, 19), true, "k0"},
 	} {
-		k, dup := duplicateKey([]byte(tc.in))
+		k, dup := DuplicateKey([]byte(tc.in))
 		if dup != tc.dup || k != tc.name {
-			t.Errorf("duplicateKey(%.60s) = %q, %v; want %q, %v", tc.in, k, dup, tc.name, tc.dup)
+			t.Errorf("DuplicateKey(%.60s) = %q, %v; want %q, %v", tc.in, k, dup, tc.name, tc.dup)
 		}
 		if rk, rdup := duplicateKeyRef([]byte(tc.in)); rk != k || rdup != dup {
 			t.Errorf("reference disagrees on %.60s: %q, %v", tc.in, rk, rdup)
@@ -103,7 +103,7 @@ func TestDuplicateKey(t *testing.T) {
 	}
 }
 
-// FuzzDuplicateKey checks duplicateKey against the tokenizer-based
+// FuzzDuplicateKey checks DuplicateKey against the tokenizer-based
 // reference on every input the decoder accepts.
 func FuzzDuplicateKey(f *testing.F) {
 	for _, s := range []string{`{"a":1,"a":2}`, `{"a":{"b":[1,{"c":2,"c":3}]}}`, `{"\u0061":1,"a":2}`, `[{"a":1},{"a":2}]`, `{"a":"\\","b":"\""}`} {
@@ -114,10 +114,10 @@ func FuzzDuplicateKey(f *testing.F) {
 		if json.Unmarshal([]byte(in), &v) != nil {
 			return
 		}
-		k, dup := duplicateKey([]byte(in))
+		k, dup := DuplicateKey([]byte(in))
 		rk, rdup := duplicateKeyRef([]byte(in))
 		if dup != rdup || (dup && k != rk) {
-			t.Fatalf("%q: duplicateKey %q %v, reference %q %v", in, k, dup, rk, rdup)
+			t.Fatalf("%q: DuplicateKey %q %v, reference %q %v", in, k, dup, rk, rdup)
 		}
 	})
 }
@@ -126,6 +126,6 @@ func BenchmarkDuplicateKey(b *testing.B) {
 	body := []byte(`{"token":"eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJ0b2tlbl90eXBlIjoiYWNjZXNzIiwiZXhwIjoxNzAwMDAwMzAwLCJpYXQiOjE3MDAwMDAwMDAsImp0aSI6IjVmMGMzYzFlOGEyYjRkNmY5ZTdhMWIzYzVkN2U5ZjAxIiwidXNlcl9pZCI6NDJ9.abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOP"}`)
 	b.ReportAllocs()
 	for b.Loop() {
-		duplicateKey(body)
+		DuplicateKey(body)
 	}
 }

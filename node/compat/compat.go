@@ -1,4 +1,4 @@
-package node
+package compat
 
 import (
 	"bytes"
@@ -6,31 +6,107 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"mime"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
+	"time"
 	"unicode/utf8"
 
+	"github.com/blnode/blnode/node/nodeapi"
 	"github.com/blnode/blnode/node/nodehttp"
 	"github.com/blnode/blnode/node/token"
 	"github.com/blnode/blnode/persist"
 )
 
-// The Simple JWT compatible endpoints answer exactly as Django REST
-// framework with Simple JWT's token_blacklist app does, except that what
-// the original answers with a 500 (a token without a jti) gets a 401.
+// Core is what the Simple JWT endpoints need of a node: verify a token
+// with (Verify) and without (VerifySignature, CheckClaims) the blacklist,
+// turn claims into a record and store it (Blacklist, AddOutstanding), mint
+// tokens (CanMint, Mint), and, on a rotated refresh token presented again,
+// look it up and revoke its family or user. *node.Node provides Verify,
+// the writes and the revocations; package node adds the rest when it
+// mounts the endpoints.
+type Core interface {
+	Verify(raw, wantType string) (token.Claims, error)
+	VerifySignature(raw, wantType string) (token.Claims, error)
+	CheckClaims(c token.Claims) error
+	Record(c token.Claims, raw, reason string) persist.Record
+	Blacklist(r persist.Record) (persist.Result, error)
+	AddOutstanding(r persist.Record) (persist.Result, error)
+	CanMint() bool
+	Mint(o token.MintOptions) (string, token.Claims, error)
+	Lookup(jti string) (persist.Record, error)
+	RevokeUser(user string, notBefore time.Time) (nodeapi.RevokeResult, error)
+	RevokeFamily(user, family string, notBefore time.Time) (nodeapi.RevokeResult, error)
+}
+
+// Config configures the Simple JWT endpoints. A zero field means the
+// default written beside it.
+type Config struct {
+	Role nodeapi.Role // a validator refuses blacklist and refresh with 403; default nodeapi.RoleFull
+	// BlacklistTypes are the token types POST /api/token/blacklist/
+	// accepts; default refresh, as the original.
+	BlacklistTypes  []string
+	AccessLifetime  time.Duration // of minted access tokens; default 5m
+	RefreshLifetime time.Duration // of rotated refresh tokens; default 24h
+	NoRotateRefresh bool          // refresh answers an access token only, and blacklists nothing
+	// ReuseDetection is what a rotated refresh token presented again
+	// revokes: family (default), user, or off.
+	ReuseDetection string
+	MaxBodyBytes   int64 // request body limit; default 64 KiB
+	Now            func() time.Time
+	Logger         *slog.Logger // default slog.Default()
+}
+
+// endpoints serves the Simple JWT endpoints of one mux.
+type endpoints struct {
+	core Core
+	cfg  Config
+	log  *slog.Logger
+}
 
 const (
-	compatBlacklistPath = "/api/token/blacklist/"
-	compatVerifyPath    = "/api/token/verify/"
+	blacklistPath = "/api/token/blacklist/"
+	verifyPath    = "/api/token/verify/"
+	refreshPath   = "/api/token/refresh/"
 )
 
-func (n *Node) compatRoutes(mux *http.ServeMux) {
+// Register adds POST /api/token/blacklist/, /api/token/verify/ and
+// /api/token/refresh/ to mux, each also without its trailing slash (a 301
+// to it, as Django's APPEND_SLASH).
+func Register(mux *http.ServeMux, core Core, cfg Config) {
+	if cfg.Role == "" {
+		cfg.Role = nodeapi.RoleFull
+	}
+	cfg.BlacklistTypes = slices.Clone(cfg.BlacklistTypes)
+	if len(cfg.BlacklistTypes) == 0 {
+		cfg.BlacklistTypes = []string{"refresh"}
+	}
+	if cfg.AccessLifetime <= 0 {
+		cfg.AccessLifetime = 5 * time.Minute
+	}
+	if cfg.RefreshLifetime <= 0 {
+		cfg.RefreshLifetime = 24 * time.Hour
+	}
+	if cfg.ReuseDetection == "" {
+		cfg.ReuseDetection = "family"
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = 64 << 10
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	e := &endpoints{core: core, cfg: cfg, log: cfg.Logger}
+	if e.log == nil {
+		e.log = slog.Default()
+	}
 	for path, h := range map[string]http.HandlerFunc{
-		compatBlacklistPath: n.compatBlacklist,
-		compatVerifyPath:    n.compatVerify,
-		compatRefreshPath:   n.compatRefresh,
+		blacklistPath: e.blacklist,
+		verifyPath:    e.verify,
+		refreshPath:   e.refresh,
 	} {
 		mux.HandleFunc(path+"{$}", drfView(h))
 		mux.HandleFunc(strings.TrimSuffix(path, "/"), appendSlash)
@@ -75,62 +151,62 @@ func drfView(post http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
-func (n *Node) compatBlacklist(w http.ResponseWriter, r *http.Request) {
-	raw, ok := n.drfField(w, r, "refresh")
+func (e *endpoints) blacklist(w http.ResponseWriter, r *http.Request) {
+	raw, ok := e.drfField(w, r, "refresh")
 	if !ok {
 		return
 	}
-	c, err := n.compatTypeCheck(raw)
+	c, err := e.typeCheck(raw)
 	if err == nil {
-		err = n.checkClaims(c)
+		err = e.core.CheckClaims(c)
 	}
 	if err == nil {
 		var res persist.Result
-		res, err = n.Blacklist(n.recordOf(c, raw, ""))
+		res, err = e.core.Blacklist(e.core.Record(c, raw, ""))
 		if err == nil && res.Existed {
-			err = ErrBlacklisted
+			err = nodeapi.ErrBlacklisted
 		}
 	}
 	if err != nil {
-		n.compatTokenError(w, r, err)
+		e.tokenError(w, r, err)
 		return
 	}
-	n.log.InfoContext(r.Context(), "blacklisted", "jti", c.JTI, "user", c.User, "via", "simplejwt")
+	e.log.InfoContext(r.Context(), "blacklisted", "jti", c.JTI, "user", c.User, "via", "simplejwt")
 	nodehttp.WriteJSON(w, http.StatusOK, struct{}{})
 }
 
-func (n *Node) compatVerify(w http.ResponseWriter, r *http.Request) {
-	raw, ok := n.drfField(w, r, "token")
+func (e *endpoints) verify(w http.ResponseWriter, r *http.Request) {
+	raw, ok := e.drfField(w, r, "token")
 	if !ok {
 		return
 	}
-	_, err := n.Verify(raw, "")
+	_, err := e.core.Verify(raw, "")
 	switch {
 	case err == nil:
 		nodehttp.WriteJSON(w, http.StatusOK, struct{}{})
-	case errors.Is(err, ErrBlacklisted), errors.Is(err, ErrUserRevoked):
+	case errors.Is(err, nodeapi.ErrBlacklisted), errors.Is(err, nodeapi.ErrUserRevoked):
 		nodehttp.WriteJSON(w, http.StatusBadRequest, map[string][]string{"non_field_errors": {"Token is blacklisted"}})
 	default:
-		n.compatTokenError(w, r, err)
+		e.tokenError(w, r, err)
 	}
 }
 
-// compatTokenError answers a token error as Simple JWT's InvalidToken does.
-func (n *Node) compatTokenError(w http.ResponseWriter, r *http.Request, err error) {
+// tokenError answers a token error as Simple JWT's InvalidToken does.
+func (e *endpoints) tokenError(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
-	case errors.Is(err, ErrInvalidInput):
+	case errors.Is(err, nodeapi.ErrInvalidInput):
 		// A token that verifies but cannot be stored. Verify refuses every
 		// token the store or the event stream cannot hold (a jti over 255
 		// bytes, …), so this is a guard: a serializer error, as DRF shapes
 		// one, never a 200.
 		nodehttp.WriteJSON(w, http.StatusBadRequest, map[string][]string{"non_field_errors": {"Token cannot be blacklisted: " + nodehttp.InvalidInputMessage(err)}})
 		return
-	case errors.Is(err, ErrUnavailable) || errors.Is(err, ErrReadOnly):
-		n.writeNodeError(w, err)
+	case errors.Is(err, nodeapi.ErrUnavailable) || errors.Is(err, nodeapi.ErrReadOnly):
+		nodehttp.WriteNodeError(w, e.cfg.Role, err)
 		return
 	}
 	detail := "Token is blacklisted"
-	if !errors.Is(err, ErrBlacklisted) && !errors.Is(err, ErrUserRevoked) {
+	if !errors.Is(err, nodeapi.ErrBlacklisted) && !errors.Is(err, nodeapi.ErrUserRevoked) {
 		detail = token.Detail(err)
 	}
 	w.Header().Set("WWW-Authenticate", `Bearer realm="api"`)
@@ -139,8 +215,8 @@ func (n *Node) compatTokenError(w http.ResponseWriter, r *http.Request, err erro
 
 // drfField reads one CharField from the request body the way DRF parses
 // and validates it, answering the error itself when it returns false.
-func (n *Node) drfField(w http.ResponseWriter, r *http.Request, field string) (string, bool) {
-	data, perr := n.drfParse(w, r)
+func (e *endpoints) drfField(w http.ResponseWriter, r *http.Request, field string) (string, bool) {
+	data, perr := e.drfParse(w, r)
 	if perr != nil {
 		nodehttp.WriteJSON(w, perr.status, perr.body)
 		return "", false
@@ -191,13 +267,13 @@ func detail(status int, msg string) *drfError {
 
 // drfParse returns the request's data as DRF's parsers would: JSON, form
 // or multipart; an empty body is empty data whatever its type.
-func (n *Node) drfParse(w http.ResponseWriter, r *http.Request) (map[string]any, *drfError) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, n.cfg.MaxBodyBytes))
+func (e *endpoints) drfParse(w http.ResponseWriter, r *http.Request) (map[string]any, *drfError) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, e.cfg.MaxBodyBytes))
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			return nil, &drfError{http.StatusRequestEntityTooLarge, drfDetail{
-				Detail: fmt.Sprintf("Request body exceeds %d bytes.", n.cfg.MaxBodyBytes), Code: "body_too_large"}}
+				Detail: fmt.Sprintf("Request body exceeds %d bytes.", e.cfg.MaxBodyBytes), Code: "body_too_large"}}
 		}
 		return nil, detail(http.StatusBadRequest, "Could not read the request body.")
 	}
@@ -222,7 +298,7 @@ func (n *Node) drfParse(w http.ResponseWriter, r *http.Request) (map[string]any,
 		}
 		return lastValues(vals), nil
 	case "multipart/form-data":
-		return parseMultipart(body, params["boundary"], n.cfg.MaxBodyBytes)
+		return parseMultipart(body, params["boundary"], e.cfg.MaxBodyBytes)
 	}
 	return nil, detail(http.StatusUnsupportedMediaType, fmt.Sprintf("Unsupported media type %q in request.", ct))
 }
@@ -240,8 +316,8 @@ func parseJSONObject(body []byte) (map[string]any, *drfError) {
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, detail(http.StatusBadRequest, "JSON parse error - extra data after the JSON value")
 	}
-	if k, dup := duplicateKey(body); dup {
-		return nil, detail(http.StatusBadRequest, fmt.Sprintf("JSON parse error - key %q appears twice", shortKey(k)))
+	if k, dup := nodehttp.DuplicateKey(body); dup {
+		return nil, detail(http.StatusBadRequest, fmt.Sprintf("JSON parse error - key %q appears twice", nodehttp.ShortKey(k)))
 	}
 	var got string
 	switch v := v.(type) {
