@@ -203,7 +203,7 @@ func (l *BulkLoad) write(ops []Op) error {
 	for i := range ops {
 		jti := ops[i].Record.JTI
 		key := first + uint64(i/blockOps)
-		l.refs = append(l.refs, bulkRef{s.filter.hashString(jti), journalRef(key, i%blockOps, ops[i].Kind)})
+		l.refs = append(l.refs, bulkRef{s.filter.hashString(jti), newOpRef(key, i%blockOps, ops[i].Kind)})
 		if !l.unsorted && len(l.refs) > 1 && jti <= l.lastJTI {
 			l.unsorted = true
 		}

@@ -443,7 +443,7 @@ func TestBulkIndexFindsEveryRef(t *testing.T) {
 	for _, n := range []int{1, 3, 100, 5000} {
 		t.Run(fmt.Sprint(n), func(t *testing.T) {
 			r := rand.New(rand.NewPCG(uint64(n), 7))
-			want := map[uint64][]uint64{}
+			want := map[uint64][]opRef{}
 			var in []bulkRef
 			for i := range n {
 				h := r.Uint64() | 1
@@ -453,10 +453,11 @@ func TestBulkIndexFindsEveryRef(t *testing.T) {
 				case i%7 == 2:
 					h = h&^(1<<40-1) | uint64(i) // crowds its bucket
 				}
-				ref := uint64(i+1) << 1
+				kind := OpOutstanding
 				if r.IntN(3) > 0 {
-					ref |= 1
+					kind = OpBlacklist
 				}
+				ref := newOpRef(uint64(i+1), 0, kind)
 				in = append(in, bulkRef{h, ref})
 				want[h] = append(want[h], ref)
 			}
@@ -466,7 +467,7 @@ func TestBulkIndexFindsEveryRef(t *testing.T) {
 				if got := x.appendRefs(nil, h); !slices.Equal(got, refs) {
 					t.Fatalf("refs of %x: %v, want %v", h, got, refs)
 				}
-				b := slices.ContainsFunc(refs, func(ref uint64) bool { return ref&1 == 1 })
+				b := slices.ContainsFunc(refs, opRef.black)
 				if x.blacklisted(h) != b {
 					t.Fatalf("blacklisted(%x) = %v, want %v", h, !b, b)
 				}

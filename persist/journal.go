@@ -70,20 +70,33 @@ var (
 )
 
 // A journal entry is one op (encodeOp), or a block of the ops of one
-// Apply (encodeBlock), under the journal's next sequence number. A journal
-// ref names one op: the entry's key, the op's place in it and, in the low
-// bit, whether it is a blacklisting.
-func journalRef(key uint64, i int, kind OpKind) uint64 {
-	ref := key<<(blockBits+1) | uint64(i)<<1
+// Apply (encodeBlock), under the journal's next sequence number (its key).
+// An opRef names one journaled op in memory: the key of its entry and its
+// slot in the entry and, in the low bit, whether it is a blacklisting,
+// packed as key<<(blockBits+1) | slot<<1 | black. Refs order as their ops
+// were journaled (the black bit never decides: no two ops share a key and
+// a slot), and no ref is 0 (journal keys start at 1). It is never written
+// to the file.
+type opRef uint64
+
+// newOpRef returns the ref of op slot of the journal entry at key, an op
+// of kind.
+func newOpRef(key uint64, slot int, kind OpKind) opRef {
+	ref := opRef(key<<(blockBits+1) | uint64(slot)<<1)
 	if kind == OpBlacklist {
 		ref |= 1
 	}
 	return ref
 }
 
-// refKey and refSlot take a ref apart.
-func refKey(ref uint64) uint64 { return ref >> (blockBits + 1) }
-func refSlot(ref uint64) int   { return int(ref>>1) & (maxBlock - 1) }
+// key returns the key of the ref's journal entry.
+func (r opRef) key() uint64 { return uint64(r) >> (blockBits + 1) }
+
+// slot returns the op's place in its journal entry.
+func (r opRef) slot() int { return int(r>>1) & (maxBlock - 1) }
+
+// black reports whether the op is a blacklisting.
+func (r opRef) black() bool { return r&1 == 1 }
 
 // blockBits bounds a block to maxBlock ops; the key keeps the other bits.
 const (
@@ -240,13 +253,13 @@ func entryOp(v []byte, i int) ([]byte, error) {
 // reader tells their ops apart by the jti each op carries.
 type refIndex struct {
 	m    map[uint64]refPair
-	more map[uint64][]uint64 // refs after the first two (rare)
+	more map[uint64][]opRef // refs after the first two (rare)
 }
 
 // refPair holds up to two refs; 0 is none.
-type refPair [2]uint64
+type refPair [2]opRef
 
-func (x *refIndex) add(h, ref uint64) {
+func (x *refIndex) add(h uint64, ref opRef) {
 	if x.m == nil {
 		x.m = make(map[uint64]refPair)
 	}
@@ -258,7 +271,7 @@ func (x *refIndex) add(h, ref uint64) {
 		p[1] = ref
 	default:
 		if x.more == nil {
-			x.more = make(map[uint64][]uint64)
+			x.more = make(map[uint64][]opRef)
 		}
 		x.more[h] = append(x.more[h], ref)
 		return
@@ -267,7 +280,7 @@ func (x *refIndex) add(h, ref uint64) {
 }
 
 // refs appends the refs of h to dst.
-func (x *refIndex) refs(dst []uint64, h uint64) []uint64 {
+func (x *refIndex) refs(dst []opRef, h uint64) []opRef {
 	p, ok := x.m[h]
 	if !ok {
 		return dst
@@ -287,14 +300,14 @@ func (x *refIndex) black(h uint64) bool {
 		return true
 	}
 	for _, r := range x.more[h] {
-		if r&1 == 1 {
+		if r.black() {
 			return true
 		}
 	}
 	return false
 }
 
-func (p refPair) black() bool { return p[0]&1 == 1 || p[1]&1 == 1 }
+func (p refPair) black() bool { return p[0].black() || p[1].black() }
 
 // drop removes the refs of h for seqs ≤ upTo.
 func (x *refIndex) drop(h, upTo uint64) {
@@ -302,7 +315,7 @@ func (x *refIndex) drop(h, upTo uint64) {
 	delete(x.m, h)
 	delete(x.more, h)
 	for _, r := range all {
-		if refKey(r) > upTo {
+		if r.key() > upTo {
 			x.add(h, r)
 		}
 	}
@@ -318,7 +331,7 @@ type memtable struct {
 	black  atomic.Int64 // hashes with a blacklisting in x, plus bulk's; read without the lock
 }
 
-func (t *memtable) refs(dst []uint64, h uint64) []uint64 {
+func (t *memtable) refs(dst []opRef, h uint64) []opRef {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	dst = t.x.refs(dst, h)
@@ -380,7 +393,7 @@ func (t *memtable) addBulk(x *bulkIndex, n int) {
 // merge adds the refs of stage (under mu).
 func (t *memtable) merge(stage *refIndex) {
 	black := t.black.Load()
-	var refs []uint64
+	var refs []opRef
 	for h, p := range stage.m {
 		if _, ok := t.x.m[h]; !ok && stage.more[h] == nil {
 			// A jti new to the memtable, with one or two ops: most of them.
@@ -441,7 +454,7 @@ type opSlab struct {
 // slabOp is one op of a slab: where its encoding and its jti lie in data.
 type slabOp struct {
 	prefix     uint64 // the jti's first 8 bytes, big-endian: most comparisons end here
-	seq        uint64 // journal order: entry key, then place in the entry
+	ref        opRef  // the op's place in the journal: ops of one jti merge in its order
 	start, end int    // the op
 	jti, jend  int    // its jti
 }
@@ -481,7 +494,7 @@ func (s *Store) readFrozen() (*opSlab, error) {
 				sl.data = append(sl.data, op...)
 				var p [8]byte
 				copy(p[:], op[i:j])
-				sl.order = append(sl.order, slabOp{prefix: binary.BigEndian.Uint64(p[:]), seq: key<<blockBits | uint64(n),
+				sl.order = append(sl.order, slabOp{prefix: binary.BigEndian.Uint64(p[:]), ref: newOpRef(key, n, OpKind(op[0])),
 					start: at, end: len(sl.data), jti: at + i, jend: at + j})
 				return nil
 			})
@@ -498,7 +511,7 @@ func (s *Store) readFrozen() (*opSlab, error) {
 		if c := bytes.Compare(sl.data[a.jti:a.jend], sl.data[b.jti:b.jend]); c != 0 {
 			return c
 		}
-		return cmp.Compare(a.seq, b.seq)
+		return cmp.Compare(a.ref, b.ref)
 	})
 	return sl, err
 }
@@ -574,7 +587,7 @@ func (s *Store) journalEntry(tx *bolt.Tx, v []byte, ops []Op) error {
 		return fmt.Errorf("journal: %w", err)
 	}
 	for i, op := range ops {
-		s.tx.stage.add(s.filter.hashString(op.Record.JTI), journalRef(key, i, op.Kind))
+		s.tx.stage.add(s.filter.hashString(op.Record.JTI), newOpRef(key, i, op.Kind))
 	}
 	s.tx.staged += len(ops)
 	return nil
@@ -582,14 +595,14 @@ func (s *Store) journalEntry(tx *bolt.Tx, v []byte, ops []Op) error {
 
 // journalOp reads the op of ref from whichever journal bucket holds it; ok
 // is false once it has been merged and its bucket dropped.
-func journalOp(tx *bolt.Tx, ref uint64) (op Op, ok bool, err error) {
-	k := u64(refKey(ref))
+func journalOp(tx *bolt.Tx, ref opRef) (op Op, ok bool, err error) {
+	k := u64(ref.key())
 	for _, name := range bucketJournals {
 		if v := tx.Bucket(name).Get(k); v != nil {
 			v, err := unsealEntry(v, false, true)
 			var enc []byte
 			if err == nil {
-				enc, err = entryOp(v, refSlot(ref))
+				enc, err = entryOp(v, ref.slot())
 			}
 			if err == nil {
 				op, err = decodeOp(enc)
@@ -606,7 +619,7 @@ func journalOp(tx *bolt.Tx, ref uint64) (op Op, ok bool, err error) {
 // current returns the winning record of bucket (blacklisted or
 // outstanding) for jti among the journaled ops refs names (see known) and
 // the tree, as tx sees them.
-func current(tx *bolt.Tx, refs []uint64, black bool, jti string) (Record, bool, error) {
+func current(tx *bolt.Tx, refs []opRef, black bool, jti string) (Record, bool, error) {
 	var best Record
 	have := false
 	take := func(r Record) {
@@ -621,7 +634,7 @@ func current(tx *bolt.Tx, refs []uint64, black bool, jti string) (Record, bool, 
 		}
 	}
 	for _, ref := range refs {
-		if black && ref&1 == 0 {
+		if black && !ref.black() {
 			continue // an outstanding op carries no blacklisting
 		}
 		op, ok, err := journalOp(tx, ref)
@@ -650,9 +663,9 @@ func current(tx *bolt.Tx, refs []uint64, black bool, jti string) (Record, bool, 
 // sharing its hash): those staged in the committing transaction (stage;
 // only the committer passes one) and the memtable's. A reader calls it
 // before it opens its read transaction (see the top of this file).
-func (s *Store) known(stage *refIndex, jti string) []uint64 {
+func (s *Store) known(stage *refIndex, jti string) []opRef {
 	h := s.filter.hashString(jti)
-	var out []uint64
+	var out []opRef
 	if stage != nil {
 		out = stage.refs(out, h)
 	}
@@ -680,7 +693,7 @@ func (s *Store) mergeOps(tx *bolt.Tx, slab *opSlab, ops []slabOp) error {
 	for _, o := range ops {
 		op, err := decodeOp(slab.data[o.start:o.end])
 		if err != nil {
-			return fmt.Errorf("%w: journal entry %d: %w", ErrCorrupt, o.seq, err)
+			return fmt.Errorf("%w: journal entry %x op %d: %w", ErrCorrupt, u64(o.ref.key()), o.ref.slot(), err)
 		}
 		batch = append(batch, op)
 	}
@@ -1023,7 +1036,7 @@ func (s *Store) loadJournal() error {
 					if !ok || (OpKind(enc[0]) != OpOutstanding && OpKind(enc[0]) != OpBlacklist) {
 						return fmt.Errorf("%w: journal entry %x op %d", ErrCorrupt, k, slot)
 					}
-					stage.add(s.filter.hash(enc[i:j]), journalRef(last, slot, OpKind(enc[0])))
+					stage.add(s.filter.hash(enc[i:j]), newOpRef(last, slot, OpKind(enc[0])))
 					n++
 					return nil
 				})

@@ -374,3 +374,31 @@ func FuzzJournalEntry(f *testing.F) {
 		})
 	})
 }
+
+// An opRef gives back the key, the slot and the kind it was made of, and
+// refs order as their ops were journaled.
+func TestOpRefRoundTrip(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		key  uint64
+		slot int
+		kind OpKind
+	}{
+		{name: "first op", key: 1, slot: 0, kind: OpOutstanding},
+		{name: "blacklisting", key: 7, slot: 3, kind: OpBlacklist},
+		{name: "last slot of a block", key: 1 << 40, slot: maxBlock - 1, kind: OpBlacklist},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newOpRef(tc.key, tc.slot, tc.kind)
+			if r.key() != tc.key || r.slot() != tc.slot || r.black() != (tc.kind == OpBlacklist) || r == 0 {
+				t.Fatalf("newOpRef(%d, %d, %d) = %x: key %d, slot %d, black %v", tc.key, tc.slot, tc.kind, uint64(r), r.key(), r.slot(), r.black())
+			}
+			if next := newOpRef(tc.key, tc.slot+1, OpOutstanding); tc.slot+1 < maxBlock && next <= r {
+				t.Fatalf("the ref of the next slot %x does not sort after %x", uint64(next), uint64(r))
+			}
+			if next := newOpRef(tc.key+1, 0, OpOutstanding); next <= r {
+				t.Fatalf("the ref of the next entry %x does not sort after %x", uint64(next), uint64(r))
+			}
+		})
+	}
+}

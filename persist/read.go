@@ -11,7 +11,7 @@ import (
 // behind a cache miss: one read transaction and one key lookup.
 func (s *Store) IsBlacklisted(jti string) (bool, error) {
 	h := s.filter.hashString(jti)
-	var known []uint64
+	var known []opRef
 	if s.mem.blacklisted(h) { // before the filter and the tree: see journal.go
 		known = s.mem.refs(nil, h)
 	} else if !s.closed.Load() && !s.filter.has(h) {
@@ -60,7 +60,7 @@ func (s *Store) Lookup(jti string) (Record, error) {
 
 // lookup folds what known (the journal's entries for jti) and the trees
 // hold of jti into one record.
-func lookup(tx *bolt.Tx, known []uint64, jti []byte) (Record, bool, error) {
+func lookup(tx *bolt.Tx, known []opRef, jti []byte) (Record, bool, error) {
 	o, hasO, err := current(tx, known, false, string(jti))
 	if err != nil {
 		return Record{}, false, err
