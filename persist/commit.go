@@ -15,7 +15,7 @@ var errRetryAlone = errors.New("persist: retry alone")
 
 // writeReq is one caller's part of a group commit.
 type writeReq struct {
-	fn   func(tx *bolt.Tx) error
+	fn   func(tx *writeTx) error
 	wake chan struct{} // one send: finished, or promoted to leader
 	done bool          // set before wake when the request has run
 	err  error
@@ -32,10 +32,10 @@ type committer struct {
 	// prelude, when set, runs first in every transaction; the func it
 	// returns runs once that transaction has committed, before any of its
 	// callers is answered (Store.prelude).
-	prelude func(tx *bolt.Tx) (after func(), err error)
+	prelude func(tx *writeTx) (after func(), err error)
 	// epilogue, when set, runs last in every transaction whose requests
 	// all succeeded (Store.writeOutbox).
-	epilogue func(tx *bolt.Tx) error
+	epilogue func(tx *writeTx) error
 
 	mu      sync.Mutex
 	pending []*writeReq
@@ -52,7 +52,7 @@ const maxGroup = 4096
 // fn must leave the transaction unchanged when it returns an error, and it
 // may run twice (once in a group, once alone) if another request of its
 // group fails.
-func (c *committer) do(fn func(tx *bolt.Tx) error) error {
+func (c *committer) do(fn func(tx *writeTx) error) error {
 	req := &writeReq{fn: fn, wake: make(chan struct{}, 1)}
 	c.mu.Lock()
 	if c.closed {
@@ -114,7 +114,7 @@ func (c *committer) runSafely(group []*writeReq) {
 // not run again (bbolt's Batch: safelyCall).
 func (c *committer) run(group []*writeReq) {
 	var failed *writeReq
-	err := c.update(func(tx *bolt.Tx) error {
+	err := c.update(func(tx *writeTx) error {
 		for _, r := range group {
 			if err := safelyCall(r.fn, tx); err != nil {
 				failed, r.err = r, err
@@ -138,7 +138,7 @@ func (c *committer) run(group []*writeReq) {
 			continue
 		}
 		var own error
-		err := c.update(func(tx *bolt.Tx) error { own = safelyCall(r.fn, tx); return own })
+		err := c.update(func(tx *writeTx) error { own = safelyCall(r.fn, tx); return own })
 		if r.err = own; own == nil {
 			r.err = translate(err, nil)
 		}
@@ -150,7 +150,7 @@ func (c *committer) run(group []*writeReq) {
 // safelyCall runs a caller's fn, turning its panic into an error wrapping
 // ErrPanicked with the panic's value. bbolt rolls the transaction back
 // when fn then returns the error.
-func safelyCall(fn func(tx *bolt.Tx) error, tx *bolt.Tx) (err error) {
+func safelyCall(fn func(tx *writeTx) error, tx *writeTx) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("%w: %v", ErrPanicked, p)
@@ -160,10 +160,13 @@ func safelyCall(fn func(tx *bolt.Tx) error, tx *bolt.Tx) (err error) {
 }
 
 // update runs fn in a write transaction between the prelude and the
-// epilogue, and the prelude's after func once it has committed.
-func (c *committer) update(fn func(tx *bolt.Tx) error) error {
+// epilogue, and the prelude's after func once it has committed. Each
+// transaction has a writeTx of its own: nothing a transaction that rolled
+// back staged is published.
+func (c *committer) update(fn func(tx *writeTx) error) error {
 	var after func()
-	err := c.db.Update(func(tx *bolt.Tx) error {
+	err := c.db.Update(func(btx *bolt.Tx) error {
+		tx := &writeTx{Tx: btx}
 		after = nil
 		if c.prelude != nil {
 			var err error

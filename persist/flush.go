@@ -40,7 +40,7 @@ func (s *Store) Flush(cutoff int64, batch int, removed func(ids []string)) (Flus
 	for {
 		var res FlushResult
 		var ids []string
-		err := s.commit.do(func(tx *bolt.Tx) error {
+		err := s.commit.do(func(tx *writeTx) error {
 			res, ids = FlushResult{}, ids[:0]
 			idx := tx.Bucket(bucketByExp)
 			c := idx.Cursor()
@@ -56,14 +56,14 @@ func (s *Store) Flush(cutoff int64, batch int, removed func(ids []string)) (Flus
 				if !ok {
 					continue
 				}
-				gone, err := removeExpired(tx, tag, id, exp)
+				gone, err := removeExpired(tx.Tx, tag, id, exp)
 				if err != nil {
 					return err
 				}
 				if gone {
 					ids = append(ids, id)
 					if tag == tagBlacklisted {
-						s.tx.removed = append(s.tx.removed, s.filter.hashString(id))
+						tx.removed = append(tx.removed, s.filter.hashString(id))
 					}
 					switch tag {
 					case tagOutstanding:

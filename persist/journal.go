@@ -538,10 +538,12 @@ func opJTI(v []byte) (i, j int, ok bool) {
 	return i, i + int(l), true
 }
 
-// txState is what the transaction being committed changed in the journal;
-// only the committing goroutine touches it (the committer's prelude resets
-// it, its after func publishes it).
-type txState struct {
+// writeTx is a write transaction of the committer: the bbolt transaction,
+// and what its requests changed beside the file, which the store publishes
+// once it has committed (Store.committed). Only the committing goroutine
+// touches it.
+type writeTx struct {
+	*bolt.Tx
 	active int      // journal bucket taking ops in this transaction
 	stage  refIndex // ops journaled in this transaction
 	staged int
@@ -558,13 +560,13 @@ type txState struct {
 }
 
 // journal appends op to the journal in tx and stages it for the memtable.
-func (s *Store) journal(tx *bolt.Tx, op Op) error {
+func (s *Store) journal(tx *writeTx, op Op) error {
 	return s.journalEntry(tx, encodeOp(op), []Op{op})
 }
 
 // journalBlock appends ops to the journal in tx as blocks of at most
 // maxBlock, one entry each, and stages them for the memtable.
-func (s *Store) journalBlock(tx *bolt.Tx, ops []Op) error {
+func (s *Store) journalBlock(tx *writeTx, ops []Op) error {
 	for len(ops) > 0 {
 		part := ops[:min(len(ops), maxBlock)]
 		ops = ops[len(part):]
@@ -577,8 +579,8 @@ func (s *Store) journalBlock(tx *bolt.Tx, ops []Op) error {
 
 // journalEntry appends v, the encoding of ops, as one journal entry under
 // the next journal key, and stages ops for the memtable.
-func (s *Store) journalEntry(tx *bolt.Tx, v []byte, ops []Op) error {
-	b := tx.Bucket(bucketJournals[s.tx.active])
+func (s *Store) journalEntry(tx *writeTx, v []byte, ops []Op) error {
+	b := tx.Bucket(bucketJournals[tx.active])
 	key, err := b.NextSequence()
 	if err != nil {
 		return err
@@ -587,9 +589,9 @@ func (s *Store) journalEntry(tx *bolt.Tx, v []byte, ops []Op) error {
 		return fmt.Errorf("journal: %w", err)
 	}
 	for i, op := range ops {
-		s.tx.stage.add(s.filter.hashString(op.Record.JTI), newOpRef(key, i, op.Kind))
+		tx.stage.add(s.filter.hashString(op.Record.JTI), newOpRef(key, i, op.Kind))
 	}
-	s.tx.staged += len(ops)
+	tx.staged += len(ops)
 	return nil
 }
 
@@ -674,21 +676,21 @@ func (s *Store) known(stage *refIndex, jti string) []opRef {
 
 // freeze hands new ops to the other journal bucket (empty: the last merge
 // dropped it), with the sequence carried on so journal seqs only grow.
-func (s *Store) freeze(tx *bolt.Tx) error {
-	old := tx.Bucket(bucketJournals[s.tx.active])
-	next := 1 - s.tx.active
+func (s *Store) freeze(tx *writeTx) error {
+	old := tx.Bucket(bucketJournals[tx.active])
+	next := 1 - tx.active
 	if err := tx.Bucket(bucketJournals[next]).SetSequence(old.Sequence()); err != nil {
 		return fmt.Errorf("journal: %w", err)
 	}
 	if err := tx.Bucket(bucketMeta).Put(metaJournal, []byte{byte(next)}); err != nil {
 		return fmt.Errorf("journal: %w", err)
 	}
-	s.tx.froze, s.tx.active = old.Sequence(), next
+	tx.froze, tx.active = old.Sequence(), next
 	return nil
 }
 
 // mergeOps folds ops (of slab) into the trees.
-func (s *Store) mergeOps(tx *bolt.Tx, slab *opSlab, ops []slabOp) error {
+func (s *Store) mergeOps(tx *writeTx, slab *opSlab, ops []slabOp) error {
 	batch := make([]Op, 0, len(ops))
 	for _, o := range ops {
 		op, err := decodeOp(slab.data[o.start:o.end])
@@ -701,28 +703,28 @@ func (s *Store) mergeOps(tx *bolt.Tx, slab *opSlab, ops []slabOp) error {
 }
 
 // mergeBatch folds decoded journal ops into the trees.
-func (s *Store) mergeBatch(tx *bolt.Tx, batch []Op) error {
-	added, err := applyRecords(tx, batch)
+func (s *Store) mergeBatch(tx *writeTx, batch []Op) error {
+	added, err := applyRecords(tx.Tx, batch)
 	if err != nil {
 		return err
 	}
 	for _, id := range added {
-		s.tx.added = append(s.tx.added, s.filter.hash(id))
+		tx.added = append(tx.added, s.filter.hash(id))
 	}
 	return nil
 }
 
 // dropFrozen empties the frozen journal bucket, whose ops (of the jtis
 // with hashes hs, seqs ≤ upTo) are all merged.
-func (s *Store) dropFrozen(tx *bolt.Tx, hs []uint64, upTo uint64) error {
-	name := bucketJournals[1-s.tx.active]
+func (s *Store) dropFrozen(tx *writeTx, hs []uint64, upTo uint64) error {
+	name := bucketJournals[1-tx.active]
 	if err := tx.DeleteBucket(name); err != nil {
 		return fmt.Errorf("journal: %w", err)
 	}
 	if _, err := tx.CreateBucket(name); err != nil {
 		return fmt.Errorf("journal: %w", err)
 	}
-	s.tx.merged, s.tx.mergedUpTo = hs, upTo
+	tx.merged, tx.mergedUpTo = hs, upTo
 	return nil
 }
 
@@ -755,7 +757,7 @@ func (s *Store) mergeFrozen(stop <-chan struct{}) error {
 		default:
 		}
 		chunk := slab.order[m.next:min(m.next+s.chunk, len(slab.order))]
-		if err := s.commit.do(func(tx *bolt.Tx) error { return s.mergeOps(tx, slab, chunk) }); err != nil {
+		if err := s.commit.do(func(tx *writeTx) error { return s.mergeOps(tx, slab, chunk) }); err != nil {
 			return err
 		}
 		m.next += len(chunk)
@@ -764,7 +766,7 @@ func (s *Store) mergeFrozen(stop <-chan struct{}) error {
 	for i, o := range slab.order {
 		hs[i] = s.filter.hash(slab.data[o.jti:o.jend])
 	}
-	if err := s.commit.do(func(tx *bolt.Tx) error { return s.dropFrozen(tx, hs, upTo) }); err != nil {
+	if err := s.commit.do(func(tx *writeTx) error { return s.dropFrozen(tx, hs, upTo) }); err != nil {
 		return err
 	}
 	*m = mergeProgress{}
@@ -806,14 +808,14 @@ func (s *Store) mergeSorted(stop <-chan struct{}, upTo uint64) error {
 		if len(batch) == 0 {
 			break
 		}
-		if err := s.commit.do(func(tx *bolt.Tx) error { return s.mergeBatch(tx, batch) }); err != nil {
+		if err := s.commit.do(func(tx *writeTx) error { return s.mergeBatch(tx, batch) }); err != nil {
 			return err
 		}
 		m.key, m.slot = key, slot
 	}
 	// No hash to forget one by one: the memtable holds the bucket's ops in
 	// its bulk index only.
-	if err := s.commit.do(func(tx *bolt.Tx) error { return s.dropFrozen(tx, []uint64{}, upTo) }); err != nil {
+	if err := s.commit.do(func(tx *writeTx) error { return s.dropFrozen(tx, []uint64{}, upTo) }); err != nil {
 		return err
 	}
 	*m = mergeProgress{}
@@ -907,9 +909,9 @@ func (s *Store) merger() {
 
 // freezeIfAt returns a transaction func that freezes the journal if
 // freezeDue(n) and this transaction has not frozen it yet.
-func (s *Store) freezeIfAt(n int) func(tx *bolt.Tx) error {
-	return func(tx *bolt.Tx) error {
-		if s.tx.froze > 0 || !s.freezeDue(n) {
+func (s *Store) freezeIfAt(n int) func(tx *writeTx) error {
+	return func(tx *writeTx) error {
+		if tx.froze > 0 || !s.freezeDue(n) {
 			return nil
 		}
 		return s.freeze(tx)
@@ -934,19 +936,19 @@ func (s *Store) catchingUp() bool {
 	return at != 0 && time.Since(s.epoch)-time.Duration(at) < catchUpIdle
 }
 
-// prelude runs first in every write transaction: it resets the
-// transaction's journal state, writes the deletes of published outbox
-// entries and freezes the journal once mergeAt ops have gathered (and no
-// merge is under way). The func it returns runs once the transaction has
-// committed.
-func (s *Store) prelude(tx *bolt.Tx) (func(), error) {
-	s.tx = txState{active: s.active}
+// prelude runs first in every write transaction: it notes which journal
+// bucket takes the transaction's ops, writes the deletes of published
+// outbox entries and freezes the journal once mergeAt ops have gathered
+// (and no merge is under way). The func it returns runs once the
+// transaction has committed.
+func (s *Store) prelude(tx *writeTx) (func(), error) {
+	tx.active = s.active
 	if s.published.len() > 0 {
 		seqs := s.published.snapshot()
-		if err := deleteOutbox(tx, seqs); err != nil {
+		if err := deleteOutbox(tx.Tx, seqs); err != nil {
 			return nil, err
 		}
-		s.tx.unoutboxed = seqs
+		tx.unoutboxed = seqs
 	}
 	limit := s.mergeAt
 	if s.catchingUp() {
@@ -955,12 +957,11 @@ func (s *Store) prelude(tx *bolt.Tx) (func(), error) {
 	if err := s.freezeIfAt(limit)(tx); err != nil {
 		return nil, err
 	}
-	return s.committed, nil
+	return func() { s.committed(tx) }, nil
 }
 
-// committed publishes what the committed transaction changed (s.tx).
-func (s *Store) committed() {
-	t := &s.tx
+// committed publishes what the committed transaction t changed.
+func (s *Store) committed(t *writeTx) {
 	// The filter first: a reader that no longer finds a merged op in the
 	// memtable must find its key in the filter.
 	s.filter.add(t.added)
@@ -991,7 +992,6 @@ func (s *Store) committed() {
 		s.frozen.Store(l.index.last)
 		s.mergeDue.Store(true)
 	}
-	*t = txState{}
 }
 
 // settle merges the journal into the trees, for reads that need them

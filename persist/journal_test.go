@@ -134,7 +134,7 @@ func TestJournalCrashMidMerge(t *testing.T) {
 	if err != nil || len(slab.order) != 30 {
 		t.Fatalf("frozen bucket holds %d ops (%v), want 30", len(slab.order), err)
 	}
-	if err := s.commit.do(func(tx *bolt.Tx) error { return s.mergeOps(tx, slab, slab.order[:4]) }); err != nil {
+	if err := s.commit.do(func(tx *writeTx) error { return s.mergeOps(tx, slab, slab.order[:4]) }); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.Blacklist(rec("m00", "u0", 100), []byte("ev")); err != nil { // outstanding until now

@@ -114,7 +114,6 @@ type Store struct {
 	published published
 	mem       memtable    // the journal's ops in memory (journal.go)
 	filter    *idFilter   // the blacklisted bucket's keys by hash (filter.go)
-	tx        txState     // the committing transaction's journal changes
 	closed    atomic.Bool // set by Close: reads then go to the file and fail
 	// catchUpAt is when Apply last received a replay-sized batch, or a
 	// bulk load committed, as time since epoch (the store's open); 0 if
@@ -378,7 +377,7 @@ func (s *Store) Close() error {
 			s.log.Warn("could not merge the journal; the next Open reloads it", "err", err)
 		}
 		if seq := s.pending.v.Load(); seq > 0 || s.published.len() > 0 {
-			if err := s.commit.do(func(tx *bolt.Tx) error {
+			if err := s.commit.do(func(tx *writeTx) error {
 				meta := tx.Bucket(bucketMeta)
 				if seq > getU64(meta, metaAppliedSeq) {
 					return meta.Put(metaAppliedSeq, u64(seq))

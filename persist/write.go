@@ -48,9 +48,9 @@ func (s *Store) Blacklist(rec Record, outbox []byte) (Result, error) {
 		return Result{}, err
 	}
 	var res Result
-	err := s.commit.do(func(tx *bolt.Tx) error {
+	err := s.commit.do(func(tx *writeTx) error {
 		res = Result{}
-		old, ok, err := current(tx, s.known(&s.tx.stage, rec.JTI), true, rec.JTI)
+		old, ok, err := current(tx.Tx, s.known(&tx.stage, rec.JTI), true, rec.JTI)
 		if err != nil {
 			return fmt.Errorf("blacklisted: %w", err)
 		}
@@ -62,7 +62,7 @@ func (s *Store) Blacklist(rec Record, outbox []byte) (Result, error) {
 			return err
 		}
 		res.Record = rec
-		return s.stageOutbox(outbox)
+		return tx.stageOutbox(outbox)
 	})
 	return res, err
 }
@@ -77,9 +77,9 @@ func (s *Store) AddOutstanding(rec Record, outbox []byte) (Result, error) {
 		return Result{}, err
 	}
 	var res Result
-	err := s.commit.do(func(tx *bolt.Tx) error {
+	err := s.commit.do(func(tx *writeTx) error {
 		res = Result{}
-		old, ok, err := current(tx, s.known(&s.tx.stage, rec.JTI), false, rec.JTI)
+		old, ok, err := current(tx.Tx, s.known(&tx.stage, rec.JTI), false, rec.JTI)
 		if err != nil {
 			return fmt.Errorf("outstanding: %w", err)
 		}
@@ -91,7 +91,7 @@ func (s *Store) AddOutstanding(rec Record, outbox []byte) (Result, error) {
 			return err
 		}
 		res.Record = rec
-		return s.stageOutbox(outbox)
+		return tx.stageOutbox(outbox)
 	})
 	return res, err
 }
@@ -138,10 +138,10 @@ func (s *Store) Apply(ops []Op, appliedSeq uint64) (skipped int, err error) {
 	if slices.ContainsFunc(prepared, isRevoke) {
 		records = slices.DeleteFunc(slices.Clone(prepared), isRevoke)
 	}
-	err = s.commit.do(func(tx *bolt.Tx) error {
+	err = s.commit.do(func(tx *writeTx) error {
 		for _, op := range prepared {
 			if op.Kind == OpRevoke {
-				if _, err := putRevocation(tx, op.Revocation); err != nil {
+				if _, err := putRevocation(tx.Tx, op.Revocation); err != nil {
 					return err
 				}
 			}
