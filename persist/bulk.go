@@ -51,7 +51,7 @@ func (r *ImportResult) Add(o ImportResult) {
 // a user or family revocation. Callers keep batches to a few thousand ops:
 // the whole batch is one transaction.
 func (s *Store) Import(ops []ImportOp) (ImportResult, error) {
-	if err := s.settle(); err != nil {
+	if err := s.journal.settle(); err != nil {
 		return ImportResult{}, err
 	}
 	var invalid int
@@ -172,7 +172,7 @@ const exportPage = 1000
 // and ends the iteration.
 func (s *Store) Entries() iter.Seq2[Entry, error] {
 	return func(yield func(Entry, error) bool) {
-		if err := s.settle(); err != nil {
+		if err := s.journal.settle(); err != nil {
 			yield(Entry{}, err)
 			return
 		}

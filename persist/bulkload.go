@@ -67,7 +67,7 @@ type BulkLoad struct {
 // ops are expected (sizes the load's index; 0 when unknown). Every
 // BeginBulkLoad that succeeds is ended by Commit or Abort.
 func (s *Store) BeginBulkLoad(hint int) (*BulkLoad, error) {
-	if !s.loading.CompareAndSwap(false, true) {
+	if !s.journal.loading.CompareAndSwap(false, true) {
 		return nil, fmt.Errorf("%w: a bulk load is under way", ErrNotEmpty)
 	}
 	l := &BulkLoad{s: s}
@@ -87,7 +87,7 @@ func (s *Store) BeginBulkLoad(hint int) (*BulkLoad, error) {
 		return tx.Bucket(bucketMeta).Put(metaBulkLoad, append([]byte{byte(l.bucket)}, u64(l.next)...))
 	})
 	if err != nil {
-		s.loading.Store(false)
+		s.journal.loading.Store(false)
 		return nil, err
 	}
 	return l, nil
@@ -110,7 +110,7 @@ func (s *Store) checkEmpty(tx *writeTx) error {
 			return fmt.Errorf("%w: the journal holds ops", ErrNotEmpty)
 		}
 	}
-	if tx.staged > 0 || s.frozen.Load() != 0 || s.mem.pending() > 0 || s.pending.v.Load() != 0 {
+	if tx.staged > 0 || s.journal.holdsOps() || s.pending.v.Load() != 0 {
 		return fmt.Errorf("%w: ops are being written", ErrNotEmpty)
 	}
 	return nil
@@ -268,7 +268,7 @@ func (l *BulkLoad) Abort() error {
 // end ends the load: another may begin.
 func (l *BulkLoad) end() {
 	l.done, l.revs, l.buf, l.refs, l.index = true, nil, nil, nil, nil
-	l.s.loading.Store(false)
+	l.s.journal.loading.Store(false)
 }
 
 // dropUnfinishedBulkLoad drops what a bulk load that did not commit

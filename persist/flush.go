@@ -29,7 +29,7 @@ const DefaultFlushBatch = 5000
 // is called after each committed batch with the token ids and users whose
 // entries it removed.
 func (s *Store) Flush(cutoff int64, batch int, removed func(ids []string)) (FlushResult, error) {
-	if err := s.settle(); err != nil {
+	if err := s.journal.settle(); err != nil {
 		return FlushResult{}, err
 	}
 	if batch <= 0 {
@@ -98,7 +98,7 @@ func (s *Store) Flush(cutoff int64, batch int, removed func(ids []string)) (Flus
 
 // CountExpired returns how many entries a flush at cutoff would remove.
 func (s *Store) CountExpired(cutoff int64) (int, error) {
-	if err := s.settle(); err != nil {
+	if err := s.journal.settle(); err != nil {
 		return 0, err
 	}
 	n := 0

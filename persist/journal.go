@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
+	"log/slog"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -68,6 +69,81 @@ var (
 	bucketJournals = [2][]byte{[]byte("journal"), []byte("journal.1")}
 	metaJournal    = []byte("journal_active")
 )
+
+// journal is the store's journal (see the top of this file): the two
+// buckets that take token ops until they are merged into the trees, the
+// memtable that indexes their ops for reads, and the merger that folds a
+// frozen bucket into the trees. The store writes ops through it inside
+// its write transactions and lets it see each transaction begin and
+// commit (Store.prelude, Store.committed).
+type journal struct {
+	db     *bolt.DB
+	commit *committer // the store's: merges commit through it, between writes
+	filter *idFilter  // the store's: hashes jtis for the memtable
+	log    *slog.Logger
+
+	mem memtable // the ops of both buckets, by jti hash
+	// active is the bucket taking new ops (0 or 1; the committer's);
+	// frozen is the last key of the bucket waiting for a merge, 0 if none
+	active int
+	frozen atomic.Uint64
+	// legacy is set when the journal may hold entries written before
+	// checksums (metaJournalSealed unset when the store opened)
+	legacy bool
+
+	mergeMu sync.Mutex    // held by whoever merges the frozen bucket
+	merging mergeProgress // how far the merge under mergeMu got
+	mergeAt int           // journal length that freezes it (mergeAt; tests lower it)
+	chunk   int           // ops per merge transaction (mergeChunk; tests lower it)
+	// the merger's: a freeze wakes it; Close stops it and waits for done
+	wake, stop, done chan struct{}
+
+	// catchUpAt is when Apply last received a replay-sized batch, or a
+	// bulk load committed, as time since epoch (the store's open); 0 if
+	// never (see catchingUp)
+	catchUpAt atomic.Int64
+	epoch     time.Time
+	// loading is set while a bulk load writes the bucket not taking ops
+	// (bulkload.go); mergeDue when one has committed, and its bucket
+	// waits for the merger
+	loading, mergeDue atomic.Bool
+}
+
+// newJournal returns the journal of the store whose file is db, empty
+// until load.
+func newJournal(db *bolt.DB, commit *committer, filter *idFilter, log *slog.Logger) *journal {
+	return &journal{db: db, commit: commit, filter: filter, log: log, mergeAt: mergeAt, chunk: mergeChunk, epoch: time.Now()}
+}
+
+// startMerger starts the merger, waking it at once if a merge was under
+// way when the store last closed.
+func (j *journal) startMerger() {
+	j.wake, j.stop, j.done = make(chan struct{}, 1), make(chan struct{}), make(chan struct{})
+	go j.merger()
+	if j.frozen.Load() != 0 {
+		j.wake <- struct{}{}
+	}
+}
+
+// stopMerger stops the merger, between two merge transactions, and waits
+// for it to return.
+func (j *journal) stopMerger() {
+	close(j.stop)
+	<-j.done
+}
+
+// holdsOps reports whether either journal bucket holds an op.
+func (j *journal) holdsOps() bool { return j.frozen.Load() != 0 || j.mem.pending() != 0 }
+
+// blacklisted reports whether a blacklisting of some jti with hash h is
+// journaled.
+func (j *journal) blacklisted(h uint64) bool { return j.mem.blacklisted(h) }
+
+// refs returns the refs of the journaled ops of the jtis with hash h.
+func (j *journal) refs(h uint64) []opRef { return j.mem.refs(nil, h) }
+
+// view runs fn in a read-only transaction, as Store.view.
+func (j *journal) view(fn func(tx *bolt.Tx) error) error { return view(j.db, fn) }
 
 // A journal entry is one op (encodeOp), or a block of the ops of one
 // Apply (encodeBlock), under the journal's next sequence number (its key).
@@ -462,17 +538,17 @@ type slabOp struct {
 // readFrozen copies the frozen journal bucket (the one not taking new ops)
 // into a slab, sorted for the merge: one sequential read instead of a
 // lookup per op.
-func (s *Store) readFrozen() (*opSlab, error) {
+func (j *journal) readFrozen() (*opSlab, error) {
 	sl := &opSlab{}
-	err := s.view(func(tx *bolt.Tx) error {
+	err := j.view(func(tx *bolt.Tx) error {
 		active := 0
 		if v := tx.Bucket(bucketMeta).Get(metaJournal); len(v) == 1 && v[0] == 1 {
 			active = 1
 		}
 		b := tx.Bucket(bucketJournals[1-active])
-		s.mem.mu.RLock()
-		n := s.mem.frozen
-		s.mem.mu.RUnlock()
+		j.mem.mu.RLock()
+		n := j.mem.frozen
+		j.mem.mu.RUnlock()
 		sl.order = make([]slabOp, 0, n)
 		sl.data = make([]byte, 0, n*96)
 		c := b.Cursor()
@@ -481,7 +557,7 @@ func (s *Store) readFrozen() (*opSlab, error) {
 				return fmt.Errorf("%w: journal key %x", ErrCorrupt, k)
 			}
 			key := binary.BigEndian.Uint64(k)
-			v, err := unsealEntry(v, true, s.legacyJournal)
+			v, err := unsealEntry(v, true, j.legacy)
 			if err != nil {
 				return fmt.Errorf("journal entry %x: %w", k, err)
 			}
@@ -560,17 +636,17 @@ type writeTx struct {
 }
 
 // journal appends op to the journal in tx and stages it for the memtable.
-func (s *Store) journal(tx *writeTx, op Op) error {
-	return s.journalEntry(tx, encodeOp(op), []Op{op})
+func (j *journal) write(tx *writeTx, op Op) error {
+	return j.writeEntry(tx, encodeOp(op), []Op{op})
 }
 
 // journalBlock appends ops to the journal in tx as blocks of at most
 // maxBlock, one entry each, and stages them for the memtable.
-func (s *Store) journalBlock(tx *writeTx, ops []Op) error {
+func (j *journal) writeBlock(tx *writeTx, ops []Op) error {
 	for len(ops) > 0 {
 		part := ops[:min(len(ops), maxBlock)]
 		ops = ops[len(part):]
-		if err := s.journalEntry(tx, encodeBlock(part), part); err != nil {
+		if err := j.writeEntry(tx, encodeBlock(part), part); err != nil {
 			return err
 		}
 	}
@@ -579,7 +655,7 @@ func (s *Store) journalBlock(tx *writeTx, ops []Op) error {
 
 // journalEntry appends v, the encoding of ops, as one journal entry under
 // the next journal key, and stages ops for the memtable.
-func (s *Store) journalEntry(tx *writeTx, v []byte, ops []Op) error {
+func (j *journal) writeEntry(tx *writeTx, v []byte, ops []Op) error {
 	b := tx.Bucket(bucketJournals[tx.active])
 	key, err := b.NextSequence()
 	if err != nil {
@@ -589,7 +665,7 @@ func (s *Store) journalEntry(tx *writeTx, v []byte, ops []Op) error {
 		return fmt.Errorf("journal: %w", err)
 	}
 	for i, op := range ops {
-		tx.stage.add(s.filter.hashString(op.Record.JTI), newOpRef(key, i, op.Kind))
+		tx.stage.add(j.filter.hashString(op.Record.JTI), newOpRef(key, i, op.Kind))
 	}
 	tx.staged += len(ops)
 	return nil
@@ -665,18 +741,18 @@ func current(tx *bolt.Tx, refs []opRef, black bool, jti string) (Record, bool, e
 // sharing its hash): those staged in the committing transaction (stage;
 // only the committer passes one) and the memtable's. A reader calls it
 // before it opens its read transaction (see the top of this file).
-func (s *Store) known(stage *refIndex, jti string) []opRef {
-	h := s.filter.hashString(jti)
+func (j *journal) known(stage *refIndex, jti string) []opRef {
+	h := j.filter.hashString(jti)
 	var out []opRef
 	if stage != nil {
 		out = stage.refs(out, h)
 	}
-	return s.mem.refs(out, h)
+	return j.mem.refs(out, h)
 }
 
 // freeze hands new ops to the other journal bucket (empty: the last merge
 // dropped it), with the sequence carried on so journal seqs only grow.
-func (s *Store) freeze(tx *writeTx) error {
+func (j *journal) freeze(tx *writeTx) error {
 	old := tx.Bucket(bucketJournals[tx.active])
 	next := 1 - tx.active
 	if err := tx.Bucket(bucketJournals[next]).SetSequence(old.Sequence()); err != nil {
@@ -690,7 +766,7 @@ func (s *Store) freeze(tx *writeTx) error {
 }
 
 // mergeOps folds ops (of slab) into the trees.
-func (s *Store) mergeOps(tx *writeTx, slab *opSlab, ops []slabOp) error {
+func (j *journal) mergeOps(tx *writeTx, slab *opSlab, ops []slabOp) error {
 	batch := make([]Op, 0, len(ops))
 	for _, o := range ops {
 		op, err := decodeOp(slab.data[o.start:o.end])
@@ -699,24 +775,24 @@ func (s *Store) mergeOps(tx *writeTx, slab *opSlab, ops []slabOp) error {
 		}
 		batch = append(batch, op)
 	}
-	return s.mergeBatch(tx, batch)
+	return j.mergeBatch(tx, batch)
 }
 
 // mergeBatch folds decoded journal ops into the trees.
-func (s *Store) mergeBatch(tx *writeTx, batch []Op) error {
+func (j *journal) mergeBatch(tx *writeTx, batch []Op) error {
 	added, err := applyRecords(tx.Tx, batch)
 	if err != nil {
 		return err
 	}
 	for _, id := range added {
-		tx.added = append(tx.added, s.filter.hash(id))
+		tx.added = append(tx.added, j.filter.hash(id))
 	}
 	return nil
 }
 
 // dropFrozen empties the frozen journal bucket, whose ops (of the jtis
 // with hashes hs, seqs ≤ upTo) are all merged.
-func (s *Store) dropFrozen(tx *writeTx, hs []uint64, upTo uint64) error {
+func (j *journal) dropFrozen(tx *writeTx, hs []uint64, upTo uint64) error {
 	name := bucketJournals[1-tx.active]
 	if err := tx.DeleteBucket(name); err != nil {
 		return fmt.Errorf("journal: %w", err)
@@ -730,20 +806,20 @@ func (s *Store) dropFrozen(tx *writeTx, hs []uint64, upTo uint64) error {
 
 // mergeFrozen merges the frozen journal bucket, if there is one, a chunk
 // per transaction, and drops it. A close of stop ends it between chunks;
-// the next call resumes where it stopped (s.merging).
-func (s *Store) mergeFrozen(stop <-chan struct{}) error {
-	s.mergeMu.Lock()
-	defer s.mergeMu.Unlock()
-	upTo := s.frozen.Load()
+// the next call resumes where it stopped (j.merging).
+func (j *journal) mergeFrozen(stop <-chan struct{}) error {
+	j.mergeMu.Lock()
+	defer j.mergeMu.Unlock()
+	upTo := j.frozen.Load()
 	if upTo == 0 {
 		return nil
 	}
-	if s.mem.sortedBulk(upTo) {
-		return s.mergeSorted(stop, upTo)
+	if j.mem.sortedBulk(upTo) {
+		return j.mergeSorted(stop, upTo)
 	}
-	m := &s.merging
+	m := &j.merging
 	if m.slab == nil || m.upTo != upTo {
-		slab, err := s.readFrozen()
+		slab, err := j.readFrozen()
 		if err != nil {
 			return err
 		}
@@ -756,17 +832,17 @@ func (s *Store) mergeFrozen(stop <-chan struct{}) error {
 			return nil // the next call resumes from m.next
 		default:
 		}
-		chunk := slab.order[m.next:min(m.next+s.chunk, len(slab.order))]
-		if err := s.commit.do(func(tx *writeTx) error { return s.mergeOps(tx, slab, chunk) }); err != nil {
+		chunk := slab.order[m.next:min(m.next+j.chunk, len(slab.order))]
+		if err := j.commit.do(func(tx *writeTx) error { return j.mergeOps(tx, slab, chunk) }); err != nil {
 			return err
 		}
 		m.next += len(chunk)
 	}
 	hs := make([]uint64, len(slab.order))
 	for i, o := range slab.order {
-		hs[i] = s.filter.hash(slab.data[o.jti:o.jend])
+		hs[i] = j.filter.hash(slab.data[o.jti:o.jend])
 	}
-	if err := s.commit.do(func(tx *writeTx) error { return s.dropFrozen(tx, hs, upTo) }); err != nil {
+	if err := j.commit.do(func(tx *writeTx) error { return j.dropFrozen(tx, hs, upTo) }); err != nil {
 		return err
 	}
 	*m = mergeProgress{}
@@ -790,8 +866,8 @@ type mergeProgress struct {
 // the bucket holds them, without mergeFrozen's copy of the bucket into a
 // slab and its sort. The memtable's bulk index is dropped whole with the
 // bucket.
-func (s *Store) mergeSorted(stop <-chan struct{}, upTo uint64) error {
-	m := &s.merging
+func (j *journal) mergeSorted(stop <-chan struct{}, upTo uint64) error {
+	m := &j.merging
 	if m.upTo != upTo || m.slab != nil {
 		*m = mergeProgress{upTo: upTo}
 	}
@@ -801,21 +877,21 @@ func (s *Store) mergeSorted(stop <-chan struct{}, upTo uint64) error {
 			return nil // the next call resumes from m.key, m.slot
 		default:
 		}
-		batch, key, slot, err := s.readSorted(m.key, m.slot, s.chunk)
+		batch, key, slot, err := j.readSorted(m.key, m.slot, j.chunk)
 		if err != nil {
 			return err
 		}
 		if len(batch) == 0 {
 			break
 		}
-		if err := s.commit.do(func(tx *writeTx) error { return s.mergeBatch(tx, batch) }); err != nil {
+		if err := j.commit.do(func(tx *writeTx) error { return j.mergeBatch(tx, batch) }); err != nil {
 			return err
 		}
 		m.key, m.slot = key, slot
 	}
 	// No hash to forget one by one: the memtable holds the bucket's ops in
 	// its bulk index only.
-	if err := s.commit.do(func(tx *writeTx) error { return s.dropFrozen(tx, []uint64{}, upTo) }); err != nil {
+	if err := j.commit.do(func(tx *writeTx) error { return j.dropFrozen(tx, []uint64{}, upTo) }); err != nil {
 		return err
 	}
 	*m = mergeProgress{}
@@ -825,9 +901,9 @@ func (s *Store) mergeSorted(stop <-chan struct{}, upTo uint64) error {
 // readSorted decodes up to n ops of the frozen journal bucket, from op
 // slot of the first entry at key or after, and returns them with the
 // place of the op after them.
-func (s *Store) readSorted(key uint64, slot, n int) (ops []Op, nextKey uint64, nextSlot int, err error) {
+func (j *journal) readSorted(key uint64, slot, n int) (ops []Op, nextKey uint64, nextSlot int, err error) {
 	nextKey, nextSlot = key, slot
-	err = s.view(func(tx *bolt.Tx) error {
+	err = j.view(func(tx *bolt.Tx) error {
 		active := 0
 		if v := tx.Bucket(bucketMeta).Get(metaJournal); len(v) == 1 && v[0] == 1 {
 			active = 1
@@ -840,7 +916,7 @@ func (s *Store) readSorted(key uint64, slot, n int) (ops []Op, nextKey uint64, n
 			if at := binary.BigEndian.Uint64(k); at != key {
 				key, slot = at, 0
 			}
-			v, err := unsealEntry(v, true, s.legacyJournal)
+			v, err := unsealEntry(v, true, j.legacy)
 			if err != nil {
 				return fmt.Errorf("journal entry %x: %w", k, err)
 			}
@@ -875,53 +951,53 @@ func (s *Store) readSorted(key uint64, slot, n int) (ops []Op, nextKey uint64, n
 // stop is closed. It also freezes a journal that a replay left long (see
 // catchUpMergeAt) once the replay has ended, whether or not anything is
 // written after it.
-func (s *Store) merger() {
-	defer close(s.mergeDone)
-	stop := s.mergeStop
+func (j *journal) merger() {
+	defer close(j.done)
+	stop := j.stop
 	tick := time.NewTicker(catchUpIdle)
 	defer tick.Stop()
 	for {
 		select {
 		case <-stop:
 			return
-		case <-s.mergeWake:
+		case <-j.wake:
 		case <-tick.C:
 			// A bulk load's bucket, frozen as it committed, is merged once
 			// the catch-up after it has ended, or has journaled as much as
 			// makes a replay freeze (no freeze while it waits).
-			if s.mergeDue.Load() && (!s.catchingUp() || s.mem.pending() >= catchUpMergeAt) {
-				s.mergeDue.Store(false)
+			if j.mergeDue.Load() && (!j.catchingUp() || j.mem.pending() >= catchUpMergeAt) {
+				j.mergeDue.Store(false)
 				break
 			}
-			if s.catchingUp() || !s.freezeDue(s.mergeAt) {
+			if j.catchingUp() || !j.freezeDue(j.mergeAt) {
 				continue // spare the commit
 			}
-			if err := s.commit.do(s.freezeIfAt(s.mergeAt)); err != nil {
-				s.log.Error("journal freeze failed", "err", err)
+			if err := j.commit.do(j.freezeIfAt(j.mergeAt)); err != nil {
+				j.log.Error("journal freeze failed", "err", err)
 				continue
 			}
 		}
-		if err := s.mergeFrozen(stop); err != nil {
-			s.log.Error("journal merge failed; reads that need the trees whole will retry it", "err", err)
+		if err := j.mergeFrozen(stop); err != nil {
+			j.log.Error("journal merge failed; reads that need the trees whole will retry it", "err", err)
 		}
 	}
 }
 
 // freezeIfAt returns a transaction func that freezes the journal if
 // freezeDue(n) and this transaction has not frozen it yet.
-func (s *Store) freezeIfAt(n int) func(tx *writeTx) error {
+func (j *journal) freezeIfAt(n int) func(tx *writeTx) error {
 	return func(tx *writeTx) error {
-		if tx.froze > 0 || !s.freezeDue(n) {
+		if tx.froze > 0 || !j.freezeDue(n) {
 			return nil
 		}
-		return s.freeze(tx)
+		return j.freeze(tx)
 	}
 }
 
 // freezeDue reports whether the journal holds n ops or more, no merge is
 // under way and no bulk load writes the other bucket.
-func (s *Store) freezeDue(n int) bool {
-	return s.frozen.Load() == 0 && !s.loading.Load() && s.mem.pending() >= n
+func (j *journal) freezeDue(n int) bool {
+	return j.frozen.Load() == 0 && !j.loading.Load() && j.mem.pending() >= n
 }
 
 // catchUpIdle is how long after its last replay-sized batch the store
@@ -931,18 +1007,16 @@ const catchUpIdle = time.Second
 
 // catchingUp reports whether a replay-sized batch arrived within
 // catchUpIdle.
-func (s *Store) catchingUp() bool {
-	at := s.catchUpAt.Load()
-	return at != 0 && time.Since(s.epoch)-time.Duration(at) < catchUpIdle
+func (j *journal) catchingUp() bool {
+	at := j.catchUpAt.Load()
+	return at != 0 && time.Since(j.epoch)-time.Duration(at) < catchUpIdle
 }
 
-// prelude runs first in every write transaction: it notes which journal
-// bucket takes the transaction's ops, writes the deletes of published
-// outbox entries and freezes the journal once mergeAt ops have gathered
-// (and no merge is under way). The func it returns runs once the
-// transaction has committed.
+// prelude runs first in every write transaction: it writes the deletes
+// of published outbox entries, then lets the journal note which bucket
+// takes the transaction's ops and freeze it if it is due (journal.prelude).
+// The func it returns runs once the transaction has committed.
 func (s *Store) prelude(tx *writeTx) (func(), error) {
-	tx.active = s.active
 	if s.published.len() > 0 {
 		seqs := s.published.snapshot()
 		if err := deleteOutbox(tx.Tx, seqs); err != nil {
@@ -950,11 +1024,7 @@ func (s *Store) prelude(tx *writeTx) (func(), error) {
 		}
 		tx.unoutboxed = seqs
 	}
-	limit := s.mergeAt
-	if s.catchingUp() {
-		limit = max(limit, catchUpMergeAt)
-	}
-	if err := s.freezeIfAt(limit)(tx); err != nil {
+	if err := s.journal.prelude(tx); err != nil {
 		return nil, err
 	}
 	return func() { s.committed(tx) }, nil
@@ -966,58 +1036,88 @@ func (s *Store) committed(t *writeTx) {
 	// memtable must find its key in the filter.
 	s.filter.add(t.added)
 	s.filter.remove(t.removed)
-	if t.staged > 0 || t.froze > 0 {
-		s.mem.commit(&t.stage, t.staged, t.froze > 0)
-	}
-	if t.merged != nil {
-		s.mem.forget(t.merged, t.mergedUpTo)
-		s.frozen.Store(0)
-	}
-	s.active = t.active
-	if t.froze > 0 {
-		s.frozen.Store(t.froze)
-		select {
-		case s.mergeWake <- struct{}{}:
-		default:
-		}
-	}
+	s.journal.committed(t)
 	if t.unoutboxed != nil {
 		s.published.forget(t.unoutboxed)
 	}
 	if l := t.bulk; l != nil && l.index != nil {
-		// Its bucket is the frozen one now. The merge waits, as after a
-		// replay's batch, until the node has caught up (merger).
-		s.catchUpAt.Store(int64(max(time.Since(s.epoch), 1)))
-		s.mem.addBulk(l.index, len(l.index.hs))
-		s.frozen.Store(l.index.last)
-		s.mergeDue.Store(true)
+		s.journal.committedBulk(l.index)
 	}
+}
+
+// prelude notes in tx the bucket taking new ops and freezes the journal
+// once mergeAt ops have gathered (catchUpMergeAt while a replay lasts) and
+// no merge is under way (Store.prelude).
+func (j *journal) prelude(tx *writeTx) error {
+	tx.active = j.active
+	limit := j.mergeAt
+	if j.catchingUp() {
+		limit = max(limit, catchUpMergeAt)
+	}
+	return j.freezeIfAt(limit)(tx)
+}
+
+// committed publishes what the committed transaction t changed in the
+// journal: the ops it wrote go to the memtable, a merged bucket leaves it,
+// and a freeze wakes the merger (Store.committed, after the filter).
+func (j *journal) committed(t *writeTx) {
+	if t.staged > 0 || t.froze > 0 {
+		j.mem.commit(&t.stage, t.staged, t.froze > 0)
+	}
+	if t.merged != nil {
+		j.mem.forget(t.merged, t.mergedUpTo)
+		j.frozen.Store(0)
+	}
+	j.active = t.active
+	if t.froze > 0 {
+		j.frozen.Store(t.froze)
+		select {
+		case j.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// committedBulk publishes a bulk load that a transaction committed, whose
+// ops x indexes: its bucket is the frozen one now. The merge waits, as
+// after a replay's batch, until the node has caught up (merger).
+func (j *journal) committedBulk(x *bulkIndex) {
+	j.noteCatchUp()
+	j.mem.addBulk(x, len(x.hs))
+	j.frozen.Store(x.last)
+	j.mergeDue.Store(true)
+}
+
+// noteCatchUp records that a replay-sized batch or a bulk load arrived
+// now (see catchingUp).
+func (j *journal) noteCatchUp() {
+	j.catchUpAt.Store(int64(max(time.Since(j.epoch), 1)))
 }
 
 // settle merges the journal into the trees, for reads that need them
 // whole. It costs nothing when the journal is empty.
-func (s *Store) settle() error {
-	if s.frozen.Load() == 0 && s.mem.pending() == 0 {
+func (j *journal) settle() error {
+	if !j.holdsOps() {
 		return nil
 	}
-	if err := s.mergeFrozen(nil); err != nil {
+	if err := j.mergeFrozen(nil); err != nil {
 		return err
 	}
-	if err := s.commit.do(s.freezeIfAt(1)); err != nil {
+	if err := j.commit.do(j.freezeIfAt(1)); err != nil {
 		return err
 	}
-	return s.mergeFrozen(nil)
+	return j.mergeFrozen(nil)
 }
 
-// loadJournal fills the memtable from both journal buckets and notes a
-// frozen one for the merger (on Open).
-func (s *Store) loadJournal() error {
-	return s.db.View(func(tx *bolt.Tx) error {
+// load fills the memtable from both journal buckets and notes a frozen
+// one for the merger (on Open, before the merger starts).
+func (j *journal) load() error {
+	return j.db.View(func(tx *bolt.Tx) error {
 		if v := tx.Bucket(bucketMeta).Get(metaJournal); len(v) == 1 && v[0] == 1 {
-			s.active = 1
+			j.active = 1
 		}
-		s.legacyJournal = !journalSealed(tx)
-		for _, i := range []int{1 - s.active, s.active} {
+		j.legacy = !journalSealed(tx)
+		for _, i := range []int{1 - j.active, j.active} {
 			var stage refIndex
 			n := 0
 			var last uint64
@@ -1026,17 +1126,17 @@ func (s *Store) loadJournal() error {
 					return fmt.Errorf("%w: journal key %x", ErrCorrupt, k)
 				}
 				last = binary.BigEndian.Uint64(k)
-				v, err := unsealEntry(v, true, s.legacyJournal)
+				v, err := unsealEntry(v, true, j.legacy)
 				if err != nil {
 					return fmt.Errorf("journal entry %x: %w", k, err)
 				}
 				return entryOps(v, func(slot int, enc []byte) error {
 					// Only the kind and the jti: the merge decodes the rest.
-					i, j, ok := opJTI(enc)
+					from, to, ok := opJTI(enc)
 					if !ok || (OpKind(enc[0]) != OpOutstanding && OpKind(enc[0]) != OpBlacklist) {
 						return fmt.Errorf("%w: journal entry %x op %d", ErrCorrupt, k, slot)
 					}
-					stage.add(s.filter.hash(enc[i:j]), newOpRef(last, slot, OpKind(enc[0])))
+					stage.add(j.filter.hash(enc[from:to]), newOpRef(last, slot, OpKind(enc[0])))
 					n++
 					return nil
 				})
@@ -1044,12 +1144,12 @@ func (s *Store) loadJournal() error {
 			if err != nil {
 				return err
 			}
-			if i == s.active {
-				s.mem.commit(&stage, n, false)
+			if i == j.active {
+				j.mem.commit(&stage, n, false)
 			} else {
-				s.mem.commit(&stage, 0, false)
-				s.mem.frozen = n
-				s.frozen.Store(last)
+				j.mem.commit(&stage, 0, false)
+				j.mem.frozen = n
+				j.frozen.Store(last)
 			}
 		}
 		return nil

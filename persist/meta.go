@@ -17,7 +17,7 @@ type Counts struct {
 
 // Counts returns the entry counts and the last applied stream sequence.
 func (s *Store) Counts() (Counts, error) {
-	if err := s.settle(); err != nil {
+	if err := s.journal.settle(); err != nil {
 		return Counts{}, err
 	}
 	var c Counts

@@ -12,8 +12,8 @@ import (
 func (s *Store) IsBlacklisted(jti string) (bool, error) {
 	h := s.filter.hashString(jti)
 	var known []opRef
-	if s.mem.blacklisted(h) { // before the filter and the tree: see journal.go
-		known = s.mem.refs(nil, h)
+	if s.journal.blacklisted(h) { // before the filter and the tree: see journal.go
+		known = s.journal.refs(h)
 	} else if !s.closed.Load() && !s.filter.has(h) {
 		return false, nil
 	}
@@ -37,7 +37,7 @@ func (s *Store) IsBlacklisted(jti string) (bool, error) {
 // A closed store answers true, so the caller's read reports the closing.
 func (s *Store) MayBeBlacklisted(jti string) bool {
 	h := s.filter.hashString(jti)
-	return s.closed.Load() || s.mem.blacklisted(h) || s.filter.has(h)
+	return s.closed.Load() || s.journal.blacklisted(h) || s.filter.has(h)
 }
 
 // Lookup returns what the store knows of jti: the outstanding record with
@@ -45,7 +45,7 @@ func (s *Store) MayBeBlacklisted(jti string) bool {
 // when the store has neither.
 func (s *Store) Lookup(jti string) (Record, error) {
 	var r Record
-	known := s.known(nil, jti) // before the tree: see journal.go
+	known := s.journal.known(nil, jti) // before the tree: see journal.go
 	err := s.view(func(tx *bolt.Tx) error {
 		var ok bool
 		var err error
@@ -130,7 +130,7 @@ func (s *Store) List(q Query) (Page, error) {
 		q.Limit = 100
 	}
 	q.Limit = min(q.Limit, 1000)
-	if err := s.settle(); err != nil {
+	if err := s.journal.settle(); err != nil {
 		return Page{}, err
 	}
 	var p Page
@@ -143,7 +143,7 @@ func (s *Store) List(q Query) (Page, error) {
 			if q.Cursor != "" {
 				return nil
 			}
-			r, ok, err := lookup(tx, s.known(nil, q.JTI), []byte(q.JTI))
+			r, ok, err := lookup(tx, s.journal.known(nil, q.JTI), []byte(q.JTI))
 			if ok && match(r) {
 				p.Records = append(p.Records, r)
 			}
@@ -173,7 +173,7 @@ func (s *Store) List(q Query) (Page, error) {
 			n++
 			jti := k[len(prefix):]
 			last = string(jti)
-			r, ok, err := lookup(tx, s.known(nil, string(jti)), jti)
+			r, ok, err := lookup(tx, s.journal.known(nil, string(jti)), jti)
 			if err != nil {
 				return err
 			}

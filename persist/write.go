@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -50,7 +49,7 @@ func (s *Store) Blacklist(rec Record, outbox []byte) (Result, error) {
 	var res Result
 	err := s.commit.do(func(tx *writeTx) error {
 		res = Result{}
-		old, ok, err := current(tx.Tx, s.known(&tx.stage, rec.JTI), true, rec.JTI)
+		old, ok, err := current(tx.Tx, s.journal.known(&tx.stage, rec.JTI), true, rec.JTI)
 		if err != nil {
 			return fmt.Errorf("blacklisted: %w", err)
 		}
@@ -58,7 +57,7 @@ func (s *Store) Blacklist(rec Record, outbox []byte) (Result, error) {
 			res = Result{Record: old, Existed: true}
 			return nil
 		}
-		if err := s.journal(tx, Op{Kind: OpBlacklist, Record: rec}); err != nil {
+		if err := s.journal.write(tx, Op{Kind: OpBlacklist, Record: rec}); err != nil {
 			return err
 		}
 		res.Record = rec
@@ -79,7 +78,7 @@ func (s *Store) AddOutstanding(rec Record, outbox []byte) (Result, error) {
 	var res Result
 	err := s.commit.do(func(tx *writeTx) error {
 		res = Result{}
-		old, ok, err := current(tx.Tx, s.known(&tx.stage, rec.JTI), false, rec.JTI)
+		old, ok, err := current(tx.Tx, s.journal.known(&tx.stage, rec.JTI), false, rec.JTI)
 		if err != nil {
 			return fmt.Errorf("outstanding: %w", err)
 		}
@@ -87,7 +86,7 @@ func (s *Store) AddOutstanding(rec Record, outbox []byte) (Result, error) {
 			res = Result{Record: old, Existed: true}
 			return nil
 		}
-		if err := s.journal(tx, Op{Kind: OpOutstanding, Record: rec}); err != nil {
+		if err := s.journal.write(tx, Op{Kind: OpOutstanding, Record: rec}); err != nil {
 			return err
 		}
 		res.Record = rec
@@ -121,7 +120,7 @@ func (s *Store) Apply(ops []Op, appliedSeq uint64) (skipped int, err error) {
 	// A replay-sized batch is written without looking first: it is almost
 	// never all known, and the look would cost a lookup per op.
 	if len(prepared) >= catchUpBatch {
-		s.catchUpAt.Store(int64(max(time.Since(s.epoch), 1)))
+		s.journal.noteCatchUp()
 	} else {
 		var unchanged bool
 		if err := s.view(func(tx *bolt.Tx) error { unchanged = s.noop(tx, prepared); return nil }); err != nil {
@@ -146,7 +145,7 @@ func (s *Store) Apply(ops []Op, appliedSeq uint64) (skipped int, err error) {
 				}
 			}
 		}
-		if err := s.journalBlock(tx, records); err != nil {
+		if err := s.journal.writeBlock(tx, records); err != nil {
 			return err
 		}
 		meta := tx.Bucket(bucketMeta)
