@@ -230,3 +230,24 @@ func (c *committer) close() {
 		c.idle.Wait()
 	}
 }
+
+// writeTx is a write transaction of the committer: the bbolt transaction,
+// and what its requests changed beside the file, which the store publishes
+// once it has committed (Store.committed). Only the committing goroutine
+// touches it.
+type writeTx struct {
+	*bolt.Tx
+	active int      // journal bucket taking ops in this transaction
+	stage  refIndex // ops journaled in this transaction
+	staged int
+	froze  uint64 // set when this transaction froze the journal: its last seq
+	// set when this transaction dropped the frozen bucket: the hashes of
+	// the jtis it held, and its last seq
+	merged     []uint64
+	mergedUpTo uint64
+	added      []uint64  // keys added to the blacklisted bucket, by filter hash
+	removed    []uint64  // and removed from it
+	unoutboxed []uint64  // published outbox entries this transaction deleted
+	outbox     [][]byte  // outbox payloads its writes staged (writeOutbox)
+	bulk       *BulkLoad // the bulk load this transaction committed
+}
