@@ -56,8 +56,8 @@ func emptyStore(t *testing.T, s *Store) {
 	if d := mustDigest(t, s); d != (Digest{}) {
 		t.Fatalf("digest %v, want zero", d)
 	}
-	if s.journal.mem.pending() != 0 || s.journal.frozen.Load() != 0 {
-		t.Fatalf("journal: %d ops, frozen up to %d", s.journal.mem.pending(), s.journal.frozen.Load())
+	if s.journal.mem.pending() != 0 || s.journal.frozenUpTo.Load() != 0 {
+		t.Fatalf("journal: %d ops, frozen up to %d", s.journal.mem.pending(), s.journal.frozenUpTo.Load())
 	}
 	if err := s.db.View(func(tx *bolt.Tx) error {
 		for _, name := range bucketJournals {
@@ -130,10 +130,10 @@ func TestBulkLoadMatchesApply(t *testing.T) {
 			s := openTest(t, dir, Options{})
 			s.journal.chunk = tc.chunk
 			bulkLoad(t, s, slices.Clone(ops), tc.batch, 77)
-			if s.journal.frozen.Load() == 0 || s.journal.mem.pending() != 0 {
-				t.Fatalf("after the load: frozen up to %d, %d ops taking new ones; want the load frozen", s.journal.frozen.Load(), s.journal.mem.pending())
+			if s.journal.frozenUpTo.Load() == 0 || s.journal.mem.pending() != 0 {
+				t.Fatalf("after the load: frozen up to %d, %d ops taking new ones; want the load frozen", s.journal.frozenUpTo.Load(), s.journal.mem.pending())
 			}
-			if got := s.journal.mem.sortedBulk(s.journal.frozen.Load()); got != tc.sorted {
+			if got := s.journal.mem.sortedBulk(s.journal.frozenUpTo.Load()); got != tc.sorted {
 				t.Fatalf("sorted bulk %v, want %v", got, tc.sorted)
 			}
 			for _, jti := range []string{"bulk-000000", "bulk-000010", "bulk-001234", "bulk-002999"} {
@@ -173,8 +173,8 @@ func TestBulkLoadMatchesApply(t *testing.T) {
 			if c, err := s.Counts(); err != nil || c != wc {
 				t.Fatalf("counts %+v (%v), Apply's store %+v", c, err, wc)
 			}
-			if s.journal.frozen.Load() != 0 || s.journal.mem.bulk != nil || s.journal.mem.black.Load() != 0 {
-				t.Fatalf("after the merge: frozen up to %d, bulk index %v, %d blacklisted hashes", s.journal.frozen.Load(), s.journal.mem.bulk != nil, s.journal.mem.black.Load())
+			if s.journal.frozenUpTo.Load() != 0 || s.journal.mem.bulk != nil || s.journal.mem.black.Load() != 0 {
+				t.Fatalf("after the merge: frozen up to %d, bulk index %v, %d blacklisted hashes", s.journal.frozenUpTo.Load(), s.journal.mem.bulk != nil, s.journal.mem.black.Load())
 			}
 			if d, w := mustDigest(t, s), mustDigest(t, want); d != w {
 				t.Fatalf("digest %v, Apply's store %v", d, w)
@@ -419,7 +419,7 @@ func TestBulkLoadHoldsTheJournal(t *testing.T) {
 	if err := s.journal.settle(); err != nil {
 		t.Fatal(err)
 	}
-	if s.journal.frozen.Load() != 0 {
+	if s.journal.frozenUpTo.Load() != 0 {
 		t.Fatal("the journal froze during a bulk load")
 	}
 	if err := l.Add(append([]Op(nil), ops[50:]...)); err != nil {

@@ -238,11 +238,13 @@ func (c *committer) close() {
 type writeTx struct {
 	*bolt.Tx
 	active int      // journal bucket taking ops in this transaction
-	stage  refIndex // ops journaled in this transaction
-	staged int
-	froze  uint64 // set when this transaction froze the journal: its last seq
+	stage  refIndex // ops journaled in this transaction, by jti hash
+	staged int      // how many
+	// set when this transaction froze the journal: the frozen bucket's
+	// last key
+	frozeUpTo uint64
 	// set when this transaction dropped the frozen bucket: the hashes of
-	// the jtis it held, and its last seq
+	// the jtis it held, and its last key
 	merged     []uint64
 	mergedUpTo uint64
 	added      []uint64  // keys added to the blacklisted bucket, by filter hash

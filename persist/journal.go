@@ -17,7 +17,7 @@ import (
 // write costs several 4 KiB pages on disk. Instead a write appends its op to
 // a journal bucket (sequential keys: a group of writes shares a page or
 // two) in the same fsynced transaction as its outbox entry, and the store
-// keeps the op's journal seq in memory, by a hash of its jti (memtable),
+// keeps the op's place in the journal (an opRef) in memory, by a hash of its jti (memtable),
 // for reads.
 //
 // There are two journal buckets. One takes new ops; once mergeAt ops have
@@ -58,9 +58,10 @@ type journal struct {
 
 	mem memtable // the ops of both buckets, by jti hash
 	// active is the bucket taking new ops (0 or 1; the committer's);
-	// frozen is the last key of the bucket waiting for a merge, 0 if none
-	active int
-	frozen atomic.Uint64
+	// frozenUpTo is the last key of the bucket waiting for a merge (the
+	// frozen one), 0 if none
+	active     int
+	frozenUpTo atomic.Uint64
 	// legacy is set when the journal may hold entries written before
 	// checksums (metaJournalSealed unset when the store opened)
 	legacy bool
@@ -94,7 +95,7 @@ func newJournal(db *bolt.DB, commit *committer, filter *idFilter, log *slog.Logg
 func (j *journal) startMerger() {
 	j.wake, j.stop, j.done = make(chan struct{}, 1), make(chan struct{}), make(chan struct{})
 	go j.merger()
-	if j.frozen.Load() != 0 {
+	if j.frozenUpTo.Load() != 0 {
 		j.wake <- struct{}{}
 	}
 }
@@ -107,7 +108,7 @@ func (j *journal) stopMerger() {
 }
 
 // holdsOps reports whether either journal bucket holds an op.
-func (j *journal) holdsOps() bool { return j.frozen.Load() != 0 || j.mem.pending() != 0 }
+func (j *journal) holdsOps() bool { return j.frozenUpTo.Load() != 0 || j.mem.pending() != 0 }
 
 // blacklisted reports whether a blacklisting of some jti with hash h is
 // journaled.
@@ -160,7 +161,7 @@ func (j *journal) writeEntry(tx *writeTx, v []byte, ops []Op) error {
 }
 
 // freeze hands new ops to the other journal bucket (empty: the last merge
-// dropped it), with the sequence carried on so journal seqs only grow.
+// dropped it), with the sequence carried on so journal keys only grow.
 func (j *journal) freeze(tx *writeTx) error {
 	old := tx.Bucket(bucketJournals[tx.active])
 	next := 1 - tx.active
@@ -170,7 +171,7 @@ func (j *journal) freeze(tx *writeTx) error {
 	if err := tx.Bucket(bucketMeta).Put(metaJournal, []byte{byte(next)}); err != nil {
 		return fmt.Errorf("journal: %w", err)
 	}
-	tx.froze, tx.active = old.Sequence(), next
+	tx.frozeUpTo, tx.active = old.Sequence(), next
 	return nil
 }
 
@@ -223,16 +224,16 @@ func (j *journal) prelude(tx *writeTx) error {
 // journal: the ops it wrote go to the memtable, a merged bucket leaves it,
 // and a freeze wakes the merger (Store.committed, after the filter).
 func (j *journal) committed(t *writeTx) {
-	if t.staged > 0 || t.froze > 0 {
-		j.mem.commit(&t.stage, t.staged, t.froze > 0)
+	if t.staged > 0 || t.frozeUpTo > 0 {
+		j.mem.commit(&t.stage, t.staged, t.frozeUpTo > 0)
 	}
 	if t.merged != nil {
 		j.mem.forget(t.merged, t.mergedUpTo)
-		j.frozen.Store(0)
+		j.frozenUpTo.Store(0)
 	}
 	j.active = t.active
-	if t.froze > 0 {
-		j.frozen.Store(t.froze)
+	if t.frozeUpTo > 0 {
+		j.frozenUpTo.Store(t.frozeUpTo)
 		select {
 		case j.wake <- struct{}{}:
 		default:
@@ -246,7 +247,7 @@ func (j *journal) committed(t *writeTx) {
 func (j *journal) committedBulk(x *bulkIndex) {
 	j.noteCatchUp()
 	j.mem.addBulk(x, len(x.hs))
-	j.frozen.Store(x.last)
+	j.frozenUpTo.Store(x.last)
 	j.mergeDue.Store(true)
 }
 
@@ -289,8 +290,8 @@ func (j *journal) load() error {
 				j.mem.commit(&stage, n, false)
 			} else {
 				j.mem.commit(&stage, 0, false)
-				j.mem.frozen = n
-				j.frozen.Store(last)
+				j.mem.frozenOps = n
+				j.frozenUpTo.Store(last)
 			}
 		}
 		return nil

@@ -99,7 +99,7 @@ func (x *refIndex) black(h uint64) bool {
 // black reports whether either ref is a blacklisting.
 func (p refPair) black() bool { return p[0].black() || p[1].black() }
 
-// drop removes the refs of h for seqs ≤ upTo.
+// drop removes the refs of h to entries with keys ≤ upTo.
 func (x *refIndex) drop(h, upTo uint64) {
 	all := x.refs(nil, h)
 	delete(x.m, h)
@@ -113,12 +113,12 @@ func (x *refIndex) drop(h, upTo uint64) {
 
 // memtable indexes the journal's ops by jti hash.
 type memtable struct {
-	mu     sync.RWMutex
-	x      refIndex
-	bulk   *bulkIndex   // the ops of a bulk load's frozen bucket, if any
-	ops    int          // ops in the journal bucket taking new ops
-	frozen int          // ops in the other one, when frozen
-	black  atomic.Int64 // hashes with a blacklisting in x, plus bulk's; read without the lock
+	mu        sync.RWMutex
+	x         refIndex
+	bulk      *bulkIndex   // the ops of a bulk load's frozen bucket, if any
+	activeOps int          // ops in the journal bucket taking new ops
+	frozenOps int          // ops in the other one, when frozen
+	black     atomic.Int64 // hashes with a blacklisting in x, plus bulk's; read without the lock
 }
 
 // refs appends the refs of h, the bulk index's too, to dst.
@@ -147,7 +147,7 @@ func (t *memtable) blacklisted(h uint64) bool {
 func (t *memtable) pending() int {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
-	return t.ops
+	return t.activeOps
 }
 
 // commit adds the ops a committed transaction journaled (stage); froze
@@ -156,9 +156,9 @@ func (t *memtable) commit(stage *refIndex, staged int, froze bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if froze {
-		t.ops, t.frozen = 0, t.ops
+		t.activeOps, t.frozenOps = 0, t.activeOps
 	}
-	t.ops += staged
+	t.activeOps += staged
 	t.merge(stage)
 }
 
@@ -176,7 +176,7 @@ func (t *memtable) sortedBulk(upTo uint64) bool {
 func (t *memtable) addBulk(x *bulkIndex, n int) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.frozen += n
+	t.frozenOps += n
 	t.bulk = x
 	t.black.Add(x.black)
 }
@@ -209,8 +209,8 @@ func (t *memtable) merge(stage *refIndex) {
 	t.black.Store(black)
 }
 
-// forget drops the refs of seqs ≤ upTo of the hashes hs (a merged journal
-// bucket's).
+// forget drops the refs to entries with keys ≤ upTo of the hashes hs (a
+// merged journal bucket's).
 func (t *memtable) forget(hs []uint64, upTo uint64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()

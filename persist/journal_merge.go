@@ -34,7 +34,7 @@ const catchUpBatch = 1024
 const mergeChunk = 1 << 15
 
 // opSlab holds a frozen journal bucket's ops, read in one pass, and their
-// order for the merge: by jti, then seq.
+// order for the merge: by jti, then journal order (opRef).
 type opSlab struct {
 	data  []byte
 	order []slabOp
@@ -60,7 +60,7 @@ func (j *journal) readFrozen() (*opSlab, error) {
 		}
 		b := tx.Bucket(bucketJournals[1-active])
 		j.mem.mu.RLock()
-		n := j.mem.frozen
+		n := j.mem.frozenOps
 		j.mem.mu.RUnlock()
 		sl.order = make([]slabOp, 0, n)
 		sl.data = make([]byte, 0, n*96)
@@ -131,7 +131,7 @@ func (j *journal) mergeBatch(tx *writeTx, batch []Op) error {
 }
 
 // dropFrozen empties the frozen journal bucket, whose ops (of the jtis
-// with hashes hs, seqs ≤ upTo) are all merged.
+// with hashes hs, keys ≤ upTo) are all merged.
 func (j *journal) dropFrozen(tx *writeTx, hs []uint64, upTo uint64) error {
 	name := bucketJournals[1-tx.active]
 	if err := tx.DeleteBucket(name); err != nil {
@@ -150,7 +150,7 @@ func (j *journal) dropFrozen(tx *writeTx, hs []uint64, upTo uint64) error {
 func (j *journal) mergeFrozen(stop <-chan struct{}) error {
 	j.mergeMu.Lock()
 	defer j.mergeMu.Unlock()
-	upTo := j.frozen.Load()
+	upTo := j.frozenUpTo.Load()
 	if upTo == 0 {
 		return nil
 	}
@@ -327,7 +327,7 @@ func (j *journal) merger() {
 // freezeDue(n) and this transaction has not frozen it yet.
 func (j *journal) freezeIfAt(n int) func(tx *writeTx) error {
 	return func(tx *writeTx) error {
-		if tx.froze > 0 || !j.freezeDue(n) {
+		if tx.frozeUpTo > 0 || !j.freezeDue(n) {
 			return nil
 		}
 		return j.freeze(tx)
@@ -337,7 +337,7 @@ func (j *journal) freezeIfAt(n int) func(tx *writeTx) error {
 // freezeDue reports whether the journal holds n ops or more, no merge is
 // under way and no bulk load writes the other bucket.
 func (j *journal) freezeDue(n int) bool {
-	return j.frozen.Load() == 0 && !j.loading.Load() && j.mem.pending() >= n
+	return j.frozenUpTo.Load() == 0 && !j.loading.Load() && j.mem.pending() >= n
 }
 
 // catchUpIdle is how long after its last replay-sized batch the store

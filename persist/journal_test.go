@@ -165,9 +165,9 @@ func TestJournalCrashMidMerge(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Outstanding != 30 || got.Blacklisted != 21 || c.journal.frozen.Load() != 0 || c.journal.mem.pending() != 0 {
+	if got.Outstanding != 30 || got.Blacklisted != 21 || c.journal.frozenUpTo.Load() != 0 || c.journal.mem.pending() != 0 {
 		t.Fatalf("after the merge: %+v, frozen %d, journal %d; want 30 outstanding, 21 blacklisted, no journal",
-			got, c.journal.frozen.Load(), c.journal.mem.pending())
+			got, c.journal.frozenUpTo.Load(), c.journal.mem.pending())
 	}
 	check("merged")
 	if err := c.Check(); err != nil {
@@ -226,13 +226,13 @@ func TestReplayMergesOnceCaughtUp(t *testing.T) {
 	batch(0, catchUpBatch)
 	batch(catchUpBatch, 10) // a small batch in the middle of the replay
 	batch(catchUpBatch+10, catchUpBatch)
-	if n, f := s.journal.mem.pending(), s.journal.frozen.Load(); n != 2*catchUpBatch+10 || f != 0 {
+	if n, f := s.journal.mem.pending(), s.journal.frozenUpTo.Load(); n != 2*catchUpBatch+10 || f != 0 {
 		t.Fatalf("while catching up: journal %d ops, frozen %d; want %d, none", n, f, 2*catchUpBatch+10)
 	}
 	deadline := time.Now().Add(20 * catchUpIdle)
-	for s.journal.mem.pending() != 0 || s.journal.frozen.Load() != 0 || s.journal.mem.black.Load() != 0 {
+	for s.journal.mem.pending() != 0 || s.journal.frozenUpTo.Load() != 0 || s.journal.mem.black.Load() != 0 {
 		if time.Now().After(deadline) {
-			t.Fatalf("journal still holds %d ops (frozen %d) %v after the replay", s.journal.mem.pending(), s.journal.frozen.Load(), 20*catchUpIdle)
+			t.Fatalf("journal still holds %d ops (frozen %d) %v after the replay", s.journal.mem.pending(), s.journal.frozenUpTo.Load(), 20*catchUpIdle)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
