@@ -253,3 +253,36 @@ type writeTx struct {
 	outbox     [][]byte  // outbox payloads its writes staged (writeOutbox)
 	bulk       *BulkLoad // the bulk load this transaction committed
 }
+
+// prelude runs first in every write transaction: it writes the deletes
+// of published outbox entries, then lets the journal note which bucket
+// takes the transaction's ops and freeze it if it is due (journal.prelude).
+// The func it returns runs once the transaction has committed.
+func (s *Store) prelude(tx *writeTx) (func(), error) {
+	if s.published.len() > 0 {
+		seqs := s.published.snapshot()
+		if err := deleteOutbox(tx.Tx, seqs); err != nil {
+			return nil, err
+		}
+		tx.unoutboxed = seqs
+	}
+	if err := s.journal.prelude(tx); err != nil {
+		return nil, err
+	}
+	return func() { s.committed(tx) }, nil
+}
+
+// committed publishes what the committed transaction t changed.
+func (s *Store) committed(t *writeTx) {
+	// The filter first: a reader that no longer finds a merged op in the
+	// memtable must find its key in the filter.
+	s.filter.add(t.added)
+	s.filter.remove(t.removed)
+	s.journal.committed(t)
+	if t.unoutboxed != nil {
+		s.published.forget(t.unoutboxed)
+	}
+	if l := t.bulk; l != nil && l.index != nil {
+		s.journal.committedBulk(l.index)
+	}
+}
