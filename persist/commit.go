@@ -29,10 +29,11 @@ type writeReq struct {
 // waits for more than the commit before its own and its own.
 type committer struct {
 	db *bolt.DB
-	// prelude, when set, runs first in every transaction; the func it
-	// returns runs once that transaction has committed, before any of its
-	// callers is answered (Store.prelude).
-	prelude func(tx *writeTx) (after func(), err error)
+	// prelude, when set, runs first in every transaction (Store.prelude).
+	prelude func(tx *writeTx) error
+	// committed, when set, runs once a transaction has committed, before
+	// any of its callers is answered (Store.committed).
+	committed func(tx *writeTx)
 	// epilogue, when set, runs last in every transaction whose requests
 	// all succeeded (Store.writeOutbox).
 	epilogue func(tx *writeTx) error
@@ -160,17 +161,15 @@ func safelyCall(fn func(tx *writeTx) error, tx *writeTx) (err error) {
 }
 
 // update runs fn in a write transaction between the prelude and the
-// epilogue, and the prelude's after func once it has committed. Each
-// transaction has a writeTx of its own: nothing a transaction that rolled
-// back staged is published.
+// epilogue, and committed once it has committed. Each transaction has a
+// writeTx of its own: nothing a transaction that rolled back staged is
+// published.
 func (c *committer) update(fn func(tx *writeTx) error) error {
-	var after func()
+	var tx *writeTx
 	err := c.db.Update(func(btx *bolt.Tx) error {
-		tx := &writeTx{Tx: btx}
-		after = nil
+		tx = &writeTx{Tx: btx}
 		if c.prelude != nil {
-			var err error
-			if after, err = c.prelude(tx); err != nil {
+			if err := c.prelude(tx); err != nil {
 				return err
 			}
 		}
@@ -182,8 +181,8 @@ func (c *committer) update(fn func(tx *writeTx) error) error {
 		}
 		return nil
 	})
-	if err == nil && after != nil {
-		after()
+	if err == nil && c.committed != nil {
+		c.committed(tx)
 	}
 	return err
 }
@@ -257,22 +256,19 @@ type writeTx struct {
 // prelude runs first in every write transaction: it writes the deletes
 // of published outbox entries, then lets the journal note which bucket
 // takes the transaction's ops and freeze it if it is due (journal.prelude).
-// The func it returns runs once the transaction has committed.
-func (s *Store) prelude(tx *writeTx) (func(), error) {
+func (s *Store) prelude(tx *writeTx) error {
 	if s.published.len() > 0 {
 		seqs := s.published.snapshot()
 		if err := deleteOutbox(tx.Tx, seqs); err != nil {
-			return nil, err
+			return err
 		}
 		tx.unoutboxed = seqs
 	}
-	if err := s.journal.prelude(tx); err != nil {
-		return nil, err
-	}
-	return func() { s.committed(tx) }, nil
+	return s.journal.prelude(tx)
 }
 
-// committed publishes what the committed transaction t changed.
+// committed publishes what the committed transaction t changed (the
+// committer runs it before it answers t's callers).
 func (s *Store) committed(t *writeTx) {
 	// The filter first: a reader that no longer finds a merged op in the
 	// memtable must find its key in the filter.

@@ -263,6 +263,7 @@ func open(dir string, o Options) (*Store, error) {
 	s.commit.db = db
 	s.commit.idle.L = &s.commit.mu
 	s.commit.prelude = s.prelude
+	s.commit.committed = s.committed
 	s.commit.epilogue = s.writeOutbox
 	err = guard("read "+path, func() error {
 		// Read and check the file before writing to it (init).
