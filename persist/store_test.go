@@ -153,7 +153,7 @@ func TestGroupCommit(t *testing.T) {
 	s := openTest(t, "", Options{})
 	release := make(chan struct{})
 	started := make(chan struct{})
-	go s.commit.do(func(*bolt.Tx) error { close(started); <-release; return nil })
+	go s.commit.do(func(*writeTx) error { close(started); <-release; return nil })
 	<-started
 	const n = 63
 	var wg sync.WaitGroup
@@ -182,10 +182,10 @@ func TestBadRequestDoesNotFailItsGroup(t *testing.T) {
 	s := openTest(t, "", Options{})
 	release := make(chan struct{})
 	started := make(chan struct{})
-	go s.commit.do(func(*bolt.Tx) error { close(started); <-release; return nil })
+	go s.commit.do(func(*writeTx) error { close(started); <-release; return nil })
 	<-started
 	errc := make(chan error, 2)
-	go func() { errc <- s.commit.do(func(*bolt.Tx) error { return errors.New("boom") }) }()
+	go func() { errc <- s.commit.do(func(*writeTx) error { return errors.New("boom") }) }()
 	go func() { _, err := s.Blacklist(rec("good", "", 100), nil); errc <- err }()
 	waitFor(t, func() bool { s.commit.mu.Lock(); defer s.commit.mu.Unlock(); return len(s.commit.pending) == 2 })
 	close(release)
