@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/blnode/blnode/events"
+	"github.com/blnode/blnode/node/replicate"
 	"github.com/blnode/blnode/node/simplejwt"
 	"github.com/blnode/blnode/persist"
 	"github.com/blnode/blnode/persist/dump"
@@ -305,29 +306,12 @@ func (im *importer) add(op persist.Op) error {
 
 // event encodes the event a replica applies to reach the same state: its
 // time is when the token was created (outstanding) or blacklisted, since
-// replicas take their record times from it.
+// replicas take their record times from it; a revocation's is now.
 func (im *importer) event(op persist.Op) ([]byte, error) {
-	ev := events.Event{ID: events.NewID(), Origin: im.origin, Region: im.region}
-	switch op.Kind {
-	case persist.OpOutstanding, persist.OpBlacklist:
-		r := op.Record
-		if r.Origin != "" {
-			ev.Origin = r.Origin
-		}
-		ev.Kind, ev.Time = events.KindOutstanding, time.Unix(0, r.CreatedAt).UTC()
-		if op.Kind == persist.OpBlacklist {
-			ev.Kind, ev.Time = events.KindBlacklist, time.Unix(0, r.BlacklistedAt).UTC()
-		}
-		ev.Token = &events.Token{JTI: r.JTI, User: r.User, Type: r.Type, IssuedAt: r.IssuedAt, ExpiresAt: r.ExpiresAt, Reason: r.Reason, Family: r.Family}
-	case persist.OpRevoke:
-		v := op.Revocation
-		if v.Origin != "" {
-			ev.Origin = v.Origin
-		}
-		ev.Kind, ev.Time, ev.User, ev.NotBefore = events.KindRevokeUser, im.now.UTC(), v.User, v.NotBefore
-		if v.Family != "" {
-			ev.Kind, ev.Family = events.KindRevokeFamily, v.Family
-		}
+	ev, _ := replicate.Event(op, im.now.UTC())
+	ev.ID, ev.Region = events.NewID(), im.region
+	if ev.Origin == "" {
+		ev.Origin = im.origin
 	}
 	return ev.Encode()
 }
