@@ -23,6 +23,7 @@ import (
 	"github.com/blnode/blnode/internal/original/originaltest"
 	"github.com/blnode/blnode/internal/sjwt"
 	"github.com/blnode/blnode/node"
+	"github.com/blnode/blnode/node/simplejwt"
 	"github.com/blnode/blnode/node/token"
 	"github.com/blnode/blnode/persist"
 )
@@ -188,8 +189,8 @@ func writeSimpleJWTCSV(t testing.TB, dir string, rows []sjwtFixture) {
 			bl = append(bl, []string{fmt.Sprint(len(bl)), pg(i, f.blacklisted), fmt.Sprint(f.id)})
 		}
 	}
-	write(sjwtOutstandingTable+".csv", out)
-	write(sjwtBlacklistedTable+".csv", bl)
+	write(simplejwt.OutstandingTable+".csv", out)
+	write(simplejwt.BlacklistedTable+".csv", bl)
 }
 
 // openStore opens a data dir the command wrote, for the test to look in.
