@@ -25,6 +25,7 @@ import (
 	"github.com/blnode/blnode/events"
 	"github.com/blnode/blnode/events/eventstest"
 	"github.com/blnode/blnode/internal/observe"
+	"github.com/blnode/blnode/internal/poll"
 	"github.com/blnode/blnode/node"
 	"github.com/blnode/blnode/persist"
 )
@@ -98,7 +99,7 @@ func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond)
 // waitReady waits until every node has caught up with the stream.
 func waitReady(b *testing.B, limit time.Duration, nodes ...*running) {
 	b.Helper()
-	eventstest.CheckFor(b, limit, time.Millisecond, func() error {
+	poll.For(b, limit, time.Millisecond, func() error {
 		for i, n := range nodes {
 			if !n.Ready() {
 				return fmt.Errorf("node %d not ready: %+v", i, n.FleetStatus())
@@ -434,7 +435,7 @@ func BenchmarkFleetWrites(b *testing.B) {
 			}
 			depth := st.OutboxDepth
 			ended := time.Now()
-			eventstest.CheckFor(b, benchSettle, time.Millisecond, func() error {
+			poll.For(b, benchSettle, time.Millisecond, func() error {
 				st, err := full.Status()
 				if err != nil || st.OutboxDepth != 0 {
 					return fmt.Errorf("outbox depth %d (%v)", st.OutboxDepth, err)

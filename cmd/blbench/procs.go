@@ -23,6 +23,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/blnode/blnode/events"
+	"github.com/blnode/blnode/internal/poll"
 )
 
 // Bounds on waiting for the things blbench starts.
@@ -418,32 +419,12 @@ func startNATSCluster(ctx context.Context, n int, dir string) (natsServers, erro
 		}
 		ns = append(ns, s)
 	}
-	err = pollUntil(ctx, startTimeout, 20*time.Millisecond, func() error { return events.ClusterReady(ns) })
+	err = poll.Until(ctx, startTimeout, 20*time.Millisecond, func() error { return events.ClusterReady(ns) })
 	if err != nil {
 		ns.shutdown()
 		return nil, fmt.Errorf("NATS cluster: %w", err)
 	}
 	return ns, nil
-}
-
-// pollUntil calls f every interval until it returns nil, ctx ends or limit
-// passes, and returns f's last error then.
-func pollUntil(ctx context.Context, limit, interval time.Duration, f func() error) error {
-	deadline := time.Now().Add(limit)
-	for {
-		err := f()
-		if err == nil {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("not within %v: %w", limit, err)
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%w (last: %v)", ctx.Err(), err)
-		case <-time.After(interval):
-		}
-	}
 }
 
 // procStat is what /proc says about a process.

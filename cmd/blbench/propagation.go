@@ -16,6 +16,7 @@ import (
 
 	"github.com/blnode/blnode/events"
 	"github.com/blnode/blnode/internal/observe"
+	"github.com/blnode/blnode/internal/poll"
 	"github.com/blnode/blnode/node"
 	"github.com/blnode/blnode/node/token"
 )
@@ -183,7 +184,7 @@ func (b *bench) runPropagation(ctx context.Context, s *section) error {
 		validators = append(validators, v)
 		nodes.Go(func() { v.Run(runCtx) })
 	}
-	if err := pollUntil(ctx, startTimeout, 5*time.Millisecond, func() error {
+	if err := poll.Until(ctx, startTimeout, 5*time.Millisecond, func() error {
 		for i, v := range validators {
 			if !v.Ready() {
 				return fmt.Errorf("validator %d not ready", i+1)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/blnode/blnode/internal/original"
+	"github.com/blnode/blnode/internal/poll"
 	"github.com/blnode/blnode/internal/sjwt"
 )
 
@@ -78,7 +79,7 @@ func (b *bench) startSimpleJWT(ctx context.Context, name, dirName string) (*simp
 	tok, _ := sjwt.Token{Type: "access", User: 1, TTL: time.Hour}.Mint([]byte(benchSecret))
 	hc := newHTTPClient(1)
 	defer hc.CloseIdleConnections()
-	err = pollUntil(ctx, startTimeout, 20*time.Millisecond, func() error {
+	err = poll.Until(ctx, startTimeout, 20*time.Millisecond, func() error {
 		select {
 		case <-p.exited:
 			return errors.New("exited")

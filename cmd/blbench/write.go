@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/blnode/blnode/internal/original"
+	"github.com/blnode/blnode/internal/poll"
 	"github.com/blnode/blnode/internal/sjwt"
 )
 
@@ -167,7 +168,7 @@ func (b *bench) runWrite(ctx context.Context, s *section) error {
 	// Everything acknowledged must be stored, and the outbox must drain.
 	drainStart := time.Now()
 	var st statusOf
-	err = pollUntil(ctx, 2*time.Minute, 20*time.Millisecond, func() error {
+	err = poll.Until(ctx, 2*time.Minute, 20*time.Millisecond, func() error {
 		code, err := getJSON(ctx, hc, proc.url+"/v1/status", &st)
 		if err != nil || code != http.StatusOK {
 			return fmt.Errorf("GET /v1/status: %d %v", code, err)

@@ -5,6 +5,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -29,6 +30,7 @@ import (
 	"time"
 
 	"github.com/blnode/blnode/events/eventstest"
+	"github.com/blnode/blnode/internal/poll"
 )
 
 // Access control at the process level: secrets never logged, the files the
@@ -107,7 +109,7 @@ func launchServe(t *testing.T, bin string, client *http.Client, env []string, um
 	case <-time.After(30 * time.Second):
 		return nil, fmt.Errorf("no listening log line within 30s:\n%s", p.logText())
 	}
-	err = poll(15*time.Second, 20*time.Millisecond, func() error {
+	err = poll.Until(context.Background(), 15*time.Second, pollEvery, func() error {
 		resp, err := client.Get(p.url + "/healthz")
 		if err != nil {
 			return err
@@ -180,7 +182,7 @@ func TestProcessSecretsNeverLogged(t *testing.T) {
 	c := &http.Client{Timeout: 10 * time.Second}
 	p := startServeWith(t, bin, c, nil, true, "--data", data, "--hs-secret-file", hsFile, "--admin-token-file", adminFile,
 		"--oauth-clients-file", filepath.Join(dir, "clients"), "--auth-cookie", "jwt")
-	waitFor(t, 20*time.Second, func() error { return wantStatus(p.url+"/readyz", http.StatusOK) })
+	poll.For(t, 20*time.Second, pollEvery, func() error { return wantStatus(p.url+"/readyz", http.StatusOK) })
 
 	var toks, otherLogs []string
 	mint := func(typ string, extra ...string) string {
@@ -472,7 +474,7 @@ func TestProcessNATSOverTLSWithPassword(t *testing.T) {
 		t.Fatalf("blacklist: %d %s", st, body)
 	}
 	// The event went out through TLS and came back: applied from the stream.
-	waitFor(t, 30*time.Second, func() error {
+	poll.For(t, 30*time.Second, pollEvery, func() error {
 		st, err := getStatus(c, good.url, admin)
 		if err != nil {
 			return err

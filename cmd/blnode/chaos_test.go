@@ -26,6 +26,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/blnode/blnode/internal/natsproc"
+	"github.com/blnode/blnode/internal/poll"
 	"github.com/blnode/blnode/internal/sjwt"
 	"github.com/blnode/blnode/persist"
 )
@@ -865,7 +866,7 @@ func (c *chaos) recreateStream(f fault) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, time.Minute, func() error {
+	poll.For(t, time.Minute, pollEvery, func() error {
 		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 		defer cancel()
 		err := js.DeleteStream(ctx, "BLNODE")
@@ -906,7 +907,7 @@ func (c *chaos) recreateStream(f fault) {
 	c.procs = append(c.procs, p)
 	c.mu.Unlock()
 	var st crashStatus
-	waitFor(t, 2*time.Minute, func() error {
+	poll.For(t, 2*time.Minute, pollEvery, func() error {
 		var err error
 		if st, err = getStatus(c.client, p.url, chaosAdmin); err == nil && st.OutboxDepth != 0 {
 			err = fmt.Errorf("republisher's outbox holds %d events", st.OutboxDepth)
@@ -1180,7 +1181,7 @@ func (c *chaos) appliedUntil(at time.Duration, max int) []string {
 }
 
 func (c *chaos) waitReady(nodes ...*chaosNode) {
-	waitFor(c.t, 2*time.Minute, func() error {
+	poll.For(c.t, 2*time.Minute, pollEvery, func() error {
 		for _, n := range nodes {
 			if err := wantStatus(n.baseURL()+"/readyz", http.StatusOK); err != nil {
 				return fmt.Errorf("%s: %w", n.name, err)
@@ -1199,7 +1200,7 @@ func (c *chaos) waitConverged() bool {
 		within = 5 * time.Minute
 	}
 	began := time.Now()
-	if err := poll(within, 200*time.Millisecond, c.converged); err != nil {
+	if err := poll.Until(context.Background(), within, 200*time.Millisecond, c.converged); err != nil {
 		c.t.Errorf("the fleet did not converge within %v of the faults healing (seed %d; replay: %s): %v", within, c.seed, c.replay, err)
 		return false
 	}

@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/blnode/blnode/internal/poll"
 )
 
 // A fleet of real processes: one full node exposing its embedded NATS
@@ -152,7 +154,7 @@ func TestProcessFleetKill9Validator(t *testing.T) {
 	if rec["nats"] != "embedded, listening" || rec["role"] != "full" || !strings.HasPrefix(natsURL, "nats://127.0.0.1:") {
 		t.Fatalf("full node's listening log line %v: want an embedded NATS server listening on 127.0.0.1", rec)
 	}
-	waitFor(t, 20*time.Second, func() error { return wantStatus(full.url+"/readyz", http.StatusOK) })
+	poll.For(t, 20*time.Second, pollEvery, func() error { return wantStatus(full.url+"/readyz", http.StatusOK) })
 	if st, err := adminStatus(full.url, admin); err != nil || st.NATSURL != natsURL || st.NATS != "connected" || st.Role != "full" {
 		t.Fatalf("full node status %+v, %v: want role full, connected to %s", st, err, natsURL)
 	}
@@ -182,7 +184,7 @@ func TestProcessFleetKill9Validator(t *testing.T) {
 		if r := p.record("listening"); r["role"] != "validator" || r["nats"] != "external" {
 			t.Errorf("%s listening log line %v: want role validator, nats external", name, r)
 		}
-		waitFor(t, 20*time.Second, func() error { return wantStatus(p.url+"/readyz", http.StatusOK) })
+		poll.For(t, 20*time.Second, pollEvery, func() error { return wantStatus(p.url+"/readyz", http.StatusOK) })
 	}
 
 	var mintLogs []string
@@ -226,7 +228,7 @@ func TestProcessFleetKill9Validator(t *testing.T) {
 	if status, body := postJSON(t, full.url+"/api/token/blacklist/", map[string]string{"refresh": toks[0]}); status != 200 || body != "{}" {
 		t.Fatalf("blacklist on the full node: %d %s, want 200 {}", status, body)
 	}
-	waitFor(t, 10*time.Second, blacklisted(map[string]string{"validator 1": v1.url, "validator 2": v2.url}, toks))
+	poll.For(t, 10*time.Second, pollEvery, blacklisted(map[string]string{"validator 1": v1.url, "validator 2": v2.url}, toks))
 
 	// A validator refuses writes: the token stays valid everywhere.
 	spare := mint()
@@ -243,7 +245,7 @@ func TestProcessFleetKill9Validator(t *testing.T) {
 	// on the same data dir: it resumes after the sequence it had applied.
 	// (A blacklisting is in force on arrival; its batch commits a moment
 	// later: wait for the commit, so the restart has something to resume.)
-	waitFor(t, 10*time.Second, func() error {
+	poll.For(t, 10*time.Second, pollEvery, func() error {
 		st, err := adminStatus(v2.url, admin)
 		if err == nil && st.LastApplied < 1 {
 			err = fmt.Errorf("validator 2 has applied up to %d", st.LastApplied)
@@ -259,7 +261,7 @@ func TestProcessFleetKill9Validator(t *testing.T) {
 			// validator commits blacklistings, in force on arrival, in
 			// batches of up to 500 ms: wait for one.)
 			var st fleetStatus
-			waitFor(t, 10*time.Second, func() error {
+			poll.For(t, 10*time.Second, pollEvery, func() error {
 				var err error
 				if st, err = adminStatus(v1.url, admin); err == nil && st.LastApplied < 2 {
 					err = fmt.Errorf("validator 1 has applied up to %d", st.LastApplied)
@@ -278,8 +280,8 @@ func TestProcessFleetKill9Validator(t *testing.T) {
 	v2b := startServe(t, bin, validatorArgs(v2Data)...)
 	v1b := startServe(t, bin, v1Args...)
 	procs["validator 2 (restarted)"], procs["validator 1 (restarted)"] = v2b, v1b
-	waitFor(t, 20*time.Second, func() error { return wantStatus(v2b.url+"/readyz", http.StatusOK) })
-	waitFor(t, 20*time.Second, func() error { return wantStatus(v1b.url+"/readyz", http.StatusOK) })
+	poll.For(t, 20*time.Second, pollEvery, func() error { return wantStatus(v2b.url+"/readyz", http.StatusOK) })
+	poll.For(t, 20*time.Second, pollEvery, func() error { return wantStatus(v1b.url+"/readyz", http.StatusOK) })
 	if r := v1b.record("consuming events"); r == nil || r["start_seq"].(float64) < float64(v1Applied+1) || v1Applied < 2 {
 		t.Errorf("restarted validator 1's first \"consuming events\" log line %v: want start_seq above %d, the sequence it had applied (unsynced) when killed", r, v1Applied)
 	}
@@ -289,8 +291,8 @@ func TestProcessFleetKill9Validator(t *testing.T) {
 	if r := v2b.record("consuming events"); r == nil || r["start_seq"].(float64) > 2 {
 		t.Errorf("restarted validator's first \"consuming events\" log line %v: want start_seq 1 or 2, not after the one event it had applied", r)
 	}
-	waitFor(t, 15*time.Second, blacklisted(map[string]string{"validator 1": v1b.url, "validator 2": v2b.url}, toks))
-	waitFor(t, 15*time.Second, func() error {
+	poll.For(t, 15*time.Second, pollEvery, blacklisted(map[string]string{"validator 1": v1b.url, "validator 2": v2b.url}, toks))
+	poll.For(t, 15*time.Second, pollEvery, func() error {
 		if v2b.record("following the live subject") == nil {
 			return errors.New("restarted validator 2 does not follow the live subject")
 		}
@@ -302,7 +304,7 @@ func TestProcessFleetKill9Validator(t *testing.T) {
 
 	// The replicas converge: the same blacklisted count as the full node
 	// and nothing left to apply.
-	waitFor(t, 10*time.Second, func() error {
+	poll.For(t, 10*time.Second, pollEvery, func() error {
 		fs, err := adminStatus(full.url, admin)
 		if err != nil {
 			return err

@@ -19,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/blnode/blnode/internal/poll"
 )
 
 // Process tests: the built binary, run as a user runs it.
@@ -139,26 +141,8 @@ func (p *serveProc) stop(t *testing.T) {
 	}
 }
 
-// waitFor polls f until it returns nil, failing the test at the deadline.
-func waitFor(t *testing.T, timeout time.Duration, f func() error) {
-	t.Helper()
-	if err := poll(timeout, 20*time.Millisecond, f); err != nil {
-		t.Fatalf("not within %v: %v", timeout, err)
-	}
-}
-
-// poll calls f every interval until it returns nil, and returns f's last
-// error if the timeout passes first.
-func poll(timeout, interval time.Duration, f func() error) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		err := f()
-		if err == nil || time.Now().After(deadline) {
-			return err
-		}
-		time.Sleep(interval)
-	}
-}
+// pollEvery is how often the tests poll for what they wait for.
+const pollEvery = 20 * time.Millisecond
 
 func wantStatus(url string, status int) error {
 	resp, err := http.Get(url)
@@ -289,7 +273,7 @@ func TestProcessServeEmbeddedNATS(t *testing.T) {
 	if r := p.record("listening"); r["nats"] != "embedded, in-process" {
 		t.Errorf("listening log line %v, want nats embedded", r)
 	}
-	waitFor(t, 20*time.Second, func() error { return wantStatus(p.url+"/readyz", http.StatusOK) })
+	poll.For(t, 20*time.Second, pollEvery, func() error { return wantStatus(p.url+"/readyz", http.StatusOK) })
 
 	tok, _, _ := mintBin(t, bin, data)
 	if status, body := postJSON(t, p.url+"/api/token/blacklist/", map[string]string{"refresh": tok}); status != 200 || body != "{}" {
@@ -300,7 +284,7 @@ func TestProcessServeEmbeddedNATS(t *testing.T) {
 	}
 	// The node applies its own event from the stream: the write went
 	// through the outbox and the embedded JetStream.
-	waitFor(t, 10*time.Second, func() error {
+	poll.For(t, 10*time.Second, pollEvery, func() error {
 		resp, err := http.Get(p.url + "/readyz")
 		if err != nil {
 			return err

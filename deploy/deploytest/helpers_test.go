@@ -20,6 +20,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/blnode/blnode/internal/poll"
 )
 
 // Timeouts. Generous: two shared cores may be busy with other packages'
@@ -253,23 +255,6 @@ func (p *proc) kill() {
 	<-p.done
 }
 
-// waitFor polls f until it returns nil, failing the test at the deadline
-// with f's last error.
-func waitFor(t testing.TB, timeout time.Duration, what string, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v: %v", what, timeout, err)
-		}
-		time.Sleep(pollEvery)
-	}
-}
-
 // freeAddr reserves a loopback port and releases it for a process to bind.
 func freeAddr(t testing.TB) string {
 	t.Helper()
@@ -338,17 +323,17 @@ type node struct {
 func waitListening(t testing.TB, p *proc, admin string) *node {
 	t.Helper()
 	var url string
-	waitFor(t, startTimeout, p.name+" listening", func() error {
+	poll.For(t, startTimeout, pollEvery, func() error {
 		if p.exited() {
 			t.Fatalf("%s exited before listening (%v):\n%s", p.name, p.err, p.output())
 		}
 		r := p.record("listening")
 		if r == nil {
-			return errors.New("no listening log line yet")
+			return fmt.Errorf("%s: no listening log line yet", p.name)
 		}
 		u, _ := r["url"].(string)
 		if u == "" {
-			return fmt.Errorf("listening line without url: %v", r)
+			return fmt.Errorf("%s: listening line without url: %v", p.name, r)
 		}
 		url = u
 		return nil
@@ -436,7 +421,7 @@ func (n *node) verifyAccepts(tok string) error {
 // waitReady waits for /readyz to answer 200.
 func (n *node) waitReady(t testing.TB) {
 	t.Helper()
-	waitFor(t, startTimeout, n.name+" ready", func() error {
+	poll.For(t, startTimeout, pollEvery, func() error {
 		if n.exited() {
 			t.Fatalf("%s exited (%v):\n%s", n.name, n.err, n.output())
 		}

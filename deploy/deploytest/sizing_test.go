@@ -19,6 +19,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/blnode/blnode/events"
+	"github.com/blnode/blnode/internal/poll"
 )
 
 // TestSizing measures the figures of deploy/README.md's sizing section
@@ -117,7 +118,7 @@ func TestSizing(t *testing.T) {
 
 	start := time.Now()
 	full := validator("replica", "BLNODE")
-	waitFor(t, 30*time.Minute, "replay", func() error {
+	poll.For(t, 30*time.Minute, pollEvery, func() error {
 		if full.exited() {
 			t.Fatalf("validator exited:\n%s", full.output())
 		}
