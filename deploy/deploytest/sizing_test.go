@@ -20,6 +20,7 @@ import (
 
 	"github.com/blnode/blnode/events"
 	"github.com/blnode/blnode/internal/poll"
+	"github.com/blnode/blnode/internal/streamfill"
 )
 
 // TestSizing measures the figures of deploy/README.md's sizing section
@@ -80,7 +81,15 @@ func TestSizing(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	jtis, took := fillStream(t, js, n)
+	jtis := make([]string, n)
+	filling := time.Now()
+	err = streamfill.Publish(ctx, js, n, streamfill.Config{Region: "eu",
+		JTI:  func(i int) string { jtis[i] = events.NewID(); return jtis[i] },
+		User: func(i int, _ string) string { return strconv.Itoa(100000 + i%50000) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	took := time.Since(filling)
 	info, err := stream.Info(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -193,45 +202,6 @@ func checkSome(t testing.TB, n *node, jtis []string, count int) (time.Duration, 
 		t.Fatal(failed)
 	}
 	return time.Since(start), per * 8
-}
-
-// fillStream publishes n blacklist events the way a node's publisher does
-// (wire form, Nats-Msg-Id, Nats-Expected-Stream, Nats-TTL), jti 32 random
-// hex characters like Simple JWT's, and returns the jtis.
-func fillStream(t testing.TB, js jetstream.JetStream, n int) ([]string, time.Duration) {
-	t.Helper()
-	const window = 8192
-	start := time.Now()
-	exp := start.Add(24 * time.Hour)
-	ttl := strconv.FormatInt(int64((24*time.Hour+events.DefaultTTLMargin)/time.Second), 10)
-	subject := events.Subject("", "eu", events.KindBlacklist)
-	jtis := make([]string, n)
-	for i := 0; i < n; i += window {
-		for j := i; j < min(i+window, n); j++ {
-			jtis[j] = events.NewID()
-			ev := events.Event{ID: events.NewID(), Kind: events.KindBlacklist, Origin: events.NewID()[:16], Region: "eu", Time: start,
-				Token: &events.Token{JTI: jtis[j], User: strconv.Itoa(100000 + j%50000), Type: "refresh",
-					IssuedAt: start.Unix(), ExpiresAt: exp.Unix()}}
-			data, err := ev.Encode()
-			if err != nil {
-				t.Fatal(err)
-			}
-			msg := nats.NewMsg(subject)
-			msg.Data = data
-			msg.Header.Set(jetstream.MsgIDHeader, ev.ID)
-			msg.Header.Set(jetstream.ExpectedStreamHeader, events.DefaultStreamName)
-			msg.Header.Set(jetstream.MsgTTLHeader, ttl)
-			if _, err := js.PublishMsgAsync(msg); err != nil {
-				t.Fatalf("publish %d: %v", j, err)
-			}
-		}
-		select {
-		case <-js.PublishAsyncComplete():
-		case <-time.After(time.Minute):
-			t.Fatalf("no acks for events %d.. within a minute", i)
-		}
-	}
-	return jtis, time.Since(start)
 }
 
 type mem struct{ rss, hwm, anon, file uint64 } // bytes
