@@ -351,12 +351,12 @@ func TestMultiRegion(t *testing.T) {
 	}
 	bad := startProc(t, "eu-full-misconfigured", m.st.tools.blnode, args, env)
 	select {
-	case <-bad.done:
+	case <-bad.Done():
 	case <-time.After(startTimeout):
-		t.Fatalf("a full node with --region us on BLNODE_EU still runs after %v:\n%s", startTimeout, bad.output())
+		t.Fatalf("a full node with --region us on BLNODE_EU still runs after %v:\n%s", startTimeout, bad.Output())
 	}
-	if bad.err == nil || !strings.Contains(bad.output(), "does not take") {
-		t.Errorf("misconfigured full node: exit %v, want an error naming the stream's subjects:\n%s", bad.err, bad.output())
+	if bad.Err() == nil || !strings.Contains(bad.Output(), "does not take") {
+		t.Errorf("misconfigured full node: exit %v, want an error naming the stream's subjects:\n%s", bad.Err(), bad.Output())
 	}
 }
 
@@ -374,7 +374,7 @@ func TestMultiRegionSoak(t *testing.T) {
 		}
 		// Restart one region's validator while cut: it replays its region.
 		r := m.regions[round%2]
-		r.validator.stop(t)
+		r.validator.StopT(t)
 		r.validator = m.st.startNode(r.name + "-validator")
 		r.validator.waitReady(t)
 		m.cut(t, false)

@@ -19,6 +19,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/blnode/blnode/events"
+	"github.com/blnode/blnode/internal/child"
 	"github.com/blnode/blnode/internal/poll"
 	"github.com/blnode/blnode/internal/streamfill"
 )
@@ -121,15 +122,15 @@ func TestSizing(t *testing.T) {
 
 	empty := validator("empty", "EMPTY")
 	empty.waitReady(t)
-	base := procMem(t, empty.proc)
+	base := procMem(t, empty.Process)
 	t.Logf("SIZING empty validator: %v", base)
-	empty.stop(t)
+	empty.StopT(t)
 
 	start := time.Now()
 	full := validator("replica", "BLNODE")
 	poll.For(t, 30*time.Minute, pollEvery, func() error {
-		if full.exited() {
-			t.Fatalf("validator exited:\n%s", full.output())
+		if full.Exited() {
+			t.Fatalf("validator exited:\n%s", full.Output())
 		}
 		return wantStatus(full.url+"/readyz", http.StatusOK)
 	})
@@ -142,7 +143,7 @@ func TestSizing(t *testing.T) {
 		t.Fatalf("replica holds %d blacklisted, want %d", st.Blacklisted, n)
 	}
 	storeFile := dirBytes(t, filepath.Join(dir, "replica"))
-	after := procMem(t, full.proc)
+	after := procMem(t, full.Process)
 	t.Logf("SIZING replay: %d events ready in %v (%.0f events/s); store %.1f MB (%.0f MB per million); %v",
 		n, replay.Round(time.Millisecond), float64(n)/replay.Seconds(), mb(uint64(storeFile)), mb(uint64(storeFile))*1e6/float64(n), after)
 
@@ -151,20 +152,20 @@ func TestSizing(t *testing.T) {
 	// Checks of 10% of the jtis, in random order, fill the cache.
 	checked, count := checkSome(t, full, jtis, n/10)
 	t.Logf("SIZING checks after replay: %d over HTTP in %v (%.0f/s, 8 clients); %v; Go runtime: %s",
-		count, checked.Round(time.Millisecond), float64(count)/checked.Seconds(), procMem(t, full.proc), goMem(full))
+		count, checked.Round(time.Millisecond), float64(count)/checked.Seconds(), procMem(t, full.Process), goMem(full))
 
 	// Steady state: the same replica restarted (nothing to replay), then
 	// the same checks.
-	full.stop(t)
+	full.StopT(t)
 	again := validator("replica", "BLNODE")
 	again.waitReady(t)
-	t.Logf("SIZING restarted replica, ready: %v", procMem(t, again.proc))
+	t.Logf("SIZING restarted replica, ready: %v", procMem(t, again.Process))
 	checked, count = checkSome(t, again, jtis, n/10)
 	t.Logf("SIZING restarted replica after %d checks (%.0f/s): %v; Go runtime: %s",
-		count, float64(count)/checked.Seconds(), procMem(t, again.proc), goMem(again))
+		count, float64(count)/checked.Seconds(), procMem(t, again.Process), goMem(again))
 
 	// The store rewritten by blnode compact (offline).
-	again.stop(t)
+	again.StopT(t)
 	out, code := runCmd(t, bin, []string{"compact", "--data", filepath.Join(dir, "replica")}, nil)
 	if code != 0 {
 		t.Logf("SIZING compact: exit %d: %s", code, out)
@@ -211,9 +212,9 @@ func (m mem) String() string {
 }
 
 // procMem reads VmRSS and VmHWM of a running process.
-func procMem(t testing.TB, p *proc) mem {
+func procMem(t testing.TB, p *child.Process) mem {
 	t.Helper()
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", p.Pid()))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,9 +7,13 @@ import (
 	"testing"
 )
 
+// failureLines is how many of its last lines of output StartT logs for
+// each process of a failed test.
+const failureLines = 400
+
 // StartT starts the program of cfg for a test: a process that cannot start
 // fails the test, and at cleanup StopT stops it and, if the test failed,
-// the last lines kept of its output are logged.
+// the last 400 lines of its output are logged.
 func StartT(t testing.TB, cfg Config) *Process {
 	t.Helper()
 	p, err := Start(context.Background(), cfg)
@@ -19,7 +23,7 @@ func StartT(t testing.TB, cfg Config) *Process {
 	t.Cleanup(func() {
 		p.StopT(t)
 		if t.Failed() {
-			t.Logf("---- output of %s (%s %s), last lines:\n%s", p.name, filepath.Base(cfg.Path), strings.Join(cfg.Args, " "), p.Output())
+			t.Logf("---- output of %s (%s %s), last lines:\n%s", p.name, filepath.Base(cfg.Path), strings.Join(cfg.Args, " "), p.Tail(failureLines))
 		}
 	})
 	return p
