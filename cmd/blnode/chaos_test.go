@@ -445,11 +445,11 @@ func newChaos(t *testing.T, seed uint64, replay string) *chaos {
 		dir := os.Getenv("BLNODE_CHAOS_LOGS")
 		for i, p := range procs {
 			if dir == "" {
-				t.Logf("log of %s (the last 40 lines; BLNODE_CHAOS_LOGS=DIR keeps every line):\n%s", p.cmd.Args, tailOf(p.logText(), 40))
+				t.Logf("log of %s (the last 40 lines; BLNODE_CHAOS_LOGS=DIR keeps every line):\n%s", p.CommandLine(), tailOf(p.Output(), 40))
 				continue
 			}
-			path := filepath.Join(dir, fmt.Sprintf("%02d-%s.log", i, filepath.Base(argValue(p.cmd.Args, "--data"))))
-			if err := os.WriteFile(path, []byte(strings.Join(p.cmd.Args, " ")+"\n"+p.logText()), 0o600); err != nil {
+			path := filepath.Join(dir, fmt.Sprintf("%02d-%s.log", i, filepath.Base(argValue(p.CommandLine(), "--data"))))
+			if err := os.WriteFile(path, []byte(strings.Join(p.CommandLine(), " ")+"\n"+p.Output()), 0o600); err != nil {
 				t.Error(err)
 			}
 		}
@@ -592,10 +592,8 @@ func (c *chaos) down(n *chaosNode, why string) *serveProc {
 		return nil
 	}
 	select {
-	case <-p.drained:
-		err := p.cmd.Wait()
-		p.waited = true
-		c.t.Errorf("%s had exited on its own (%v) before %s: %s; log tail:\n%s", n.name, err, why, c.replay, tailOf(p.logText(), 30))
+	case <-p.Done():
+		c.t.Errorf("%s had exited on its own (%v) before %s: %s; log tail:\n%s", n.name, p.Err(), why, c.replay, tailOf(p.Output(), 30))
 		return nil
 	default:
 		return p
@@ -624,7 +622,7 @@ func (c *chaos) alive(n *chaosNode) bool {
 		return false
 	}
 	select {
-	case <-p.drained:
+	case <-p.Done():
 		c.down(n, "the check that it runs")
 		return false
 	default:

@@ -225,7 +225,7 @@ func TestProcessCrashLosesNothing(t *testing.T) {
 	t.Cleanup(func() {
 		if t.Failed() {
 			for i, p := range logs {
-				t.Logf("process %d log:\n%s", i, p.logText())
+				t.Logf("process %d log:\n%s", i, p.Output())
 			}
 		}
 	})

@@ -10,7 +10,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -81,22 +80,8 @@ func verifyToken(url, tok string) (int, string, error) {
 // kill9 sends SIGKILL and waits for the process to die of it.
 func (p *serveProc) kill9(t *testing.T) {
 	t.Helper()
-	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+	if err := p.Kill(); err != nil {
 		t.Fatal(err)
-	}
-	select {
-	case <-p.drained:
-	case <-time.After(10 * time.Second):
-		t.Fatalf("serve did not die within 10s of SIGKILL")
-	}
-	err := p.cmd.Wait()
-	p.waited = true
-	var ee *exec.ExitError
-	if !errors.As(err, &ee) {
-		t.Fatalf("serve after SIGKILL: %v, want death by signal", err)
-	}
-	if ws, ok := ee.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
-		t.Fatalf("serve after SIGKILL: %v, want death by SIGKILL", err)
 	}
 }
 
@@ -105,23 +90,21 @@ func (p *serveProc) kill9(t *testing.T) {
 func stopAll(t *testing.T, procs map[string]*serveProc) {
 	t.Helper()
 	for name, p := range procs {
-		if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		if err := p.Signal(syscall.SIGTERM); err != nil {
 			t.Fatalf("SIGTERM %s: %v", name, err)
 		}
 	}
 	deadline := time.After(20 * time.Second)
 	for name, p := range procs {
 		select {
-		case <-p.drained:
+		case <-p.Done():
 		case <-deadline:
-			t.Fatalf("%s did not exit within 20s of SIGTERM:\n%s", name, p.logText())
+			t.Fatalf("%s did not exit within 20s of SIGTERM:\n%s", name, p.Output())
 		}
-		err := p.cmd.Wait()
-		p.waited = true
-		if err != nil {
-			t.Errorf("%s exited with %v after SIGTERM:\n%s", name, err, p.logText())
-		} else if p.record("stopped") == nil {
-			t.Errorf("%s: no \"stopped\" log line:\n%s", name, p.logText())
+		if err := p.Err(); err != nil {
+			t.Errorf("%s exited with %v after SIGTERM:\n%s", name, err, p.Output())
+		} else if p.Record("stopped") == nil {
+			t.Errorf("%s: no \"stopped\" log line:\n%s", name, p.Output())
 		}
 	}
 }
@@ -145,11 +128,11 @@ func TestProcessFleetKill9Validator(t *testing.T) {
 	t.Cleanup(func() {
 		if t.Failed() {
 			for name, p := range procs {
-				t.Logf("%s log:\n%s", name, p.logText())
+				t.Logf("%s log:\n%s", name, p.Output())
 			}
 		}
 	})
-	rec := full.record("listening")
+	rec := full.Record("listening")
 	natsURL, _ := rec["nats_listen"].(string)
 	if rec["nats"] != "embedded, listening" || rec["role"] != "full" || !strings.HasPrefix(natsURL, "nats://127.0.0.1:") {
 		t.Fatalf("full node's listening log line %v: want an embedded NATS server listening on 127.0.0.1", rec)
@@ -181,7 +164,7 @@ func TestProcessFleetKill9Validator(t *testing.T) {
 	v2 := startServe(t, bin, validatorArgs(v2Data)...)
 	procs["validator 1"], procs["validator 2"] = v1, v2
 	for name, p := range map[string]*serveProc{"validator 1": v1, "validator 2": v2} {
-		if r := p.record("listening"); r["role"] != "validator" || r["nats"] != "external" {
+		if r := p.Record("listening"); r["role"] != "validator" || r["nats"] != "external" {
 			t.Errorf("%s listening log line %v: want role validator, nats external", name, r)
 		}
 		poll.For(t, 20*time.Second, pollEvery, func() error { return wantStatus(p.url+"/readyz", http.StatusOK) })
@@ -282,18 +265,18 @@ func TestProcessFleetKill9Validator(t *testing.T) {
 	procs["validator 2 (restarted)"], procs["validator 1 (restarted)"] = v2b, v1b
 	poll.For(t, 20*time.Second, pollEvery, func() error { return wantStatus(v2b.url+"/readyz", http.StatusOK) })
 	poll.For(t, 20*time.Second, pollEvery, func() error { return wantStatus(v1b.url+"/readyz", http.StatusOK) })
-	if r := v1b.record("consuming events"); r == nil || r["start_seq"].(float64) < float64(v1Applied+1) || v1Applied < 2 {
+	if r := v1b.Record("consuming events"); r == nil || r["start_seq"].(float64) < float64(v1Applied+1) || v1Applied < 2 {
 		t.Errorf("restarted validator 1's first \"consuming events\" log line %v: want start_seq above %d, the sequence it had applied (unsynced) when killed", r, v1Applied)
 	}
 	// Validator 2 followed the live subject: it replays from the last
 	// sequence a confirm recorded, at most after the one event it had
 	// applied, never after what it had not.
-	if r := v2b.record("consuming events"); r == nil || r["start_seq"].(float64) > 2 {
+	if r := v2b.Record("consuming events"); r == nil || r["start_seq"].(float64) > 2 {
 		t.Errorf("restarted validator's first \"consuming events\" log line %v: want start_seq 1 or 2, not after the one event it had applied", r)
 	}
 	poll.For(t, 15*time.Second, pollEvery, blacklisted(map[string]string{"validator 1": v1b.url, "validator 2": v2b.url}, toks))
 	poll.For(t, 15*time.Second, pollEvery, func() error {
-		if v2b.record("following the live subject") == nil {
+		if v2b.Record("following the live subject") == nil {
 			return errors.New("restarted validator 2 does not follow the live subject")
 		}
 		return nil
@@ -330,7 +313,7 @@ func TestProcessFleetKill9Validator(t *testing.T) {
 
 	logs := map[string]string{"mint": strings.Join(mintLogs, "\n")}
 	for name, p := range procs {
-		logs[name] = p.logText()
+		logs[name] = p.Output()
 	}
 	for name, text := range logs {
 		for i, tok := range slices.Concat(toks, []string{spare}) {
