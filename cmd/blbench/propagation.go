@@ -157,9 +157,9 @@ func (b *bench) runPropagation(ctx context.Context, s *section) error {
 	if err != nil {
 		return err
 	}
-	defer writerProc.stop()
-	if err := waitHTTP(ctx, writerProc.url+"/readyz", startTimeout, writerProc.exited); err != nil {
-		return writerProc.failed(err.Error())
+	defer writerProc.Stop()
+	if err := waitHTTP(ctx, writerProc.url+"/readyz", startTimeout, writerProc.Done()); err != nil {
+		return writerProc.Failed(err.Error())
 	}
 	runCtx, stopNodes := context.WithCancel(context.WithoutCancel(ctx))
 	var nodes sync.WaitGroup
@@ -222,7 +222,7 @@ func (b *bench) runPropagation(ctx context.Context, s *section) error {
 		if err != nil {
 			return err
 		}
-		defer r.stop()
+		defer r.Stop()
 		wc := r.client(propSlots)
 		defer wc.Close()
 		expAt := time.Now().Add(time.Hour)

@@ -51,16 +51,16 @@ func (b *bench) runReplay(ctx context.Context, s *section) error {
 			return err
 		}
 		up := time.Since(start)
-		if err := waitHTTP(ctx, p.url+"/readyz", 10*time.Minute, p.exited); err != nil {
-			p.stop()
-			return p.failed(err.Error())
+		if err := waitHTTP(ctx, p.url+"/readyz", 10*time.Minute, p.Done()); err != nil {
+			p.Stop()
+			return p.Failed(err.Error())
 		}
 		took := time.Since(start)
 		var st statusOf
 		statusStart := time.Now()
 		code, err := getJSON(ctx, hc, p.url+"/v1/status", &st)
 		statusTook := time.Since(statusStart)
-		p.stop()
+		p.Stop()
 		if err != nil || code != http.StatusOK {
 			return fmt.Errorf("GET /v1/status: %d %v", code, err)
 		}

@@ -40,9 +40,9 @@ func (b *bench) runWrite(ctx context.Context, s *section) error {
 	if err != nil {
 		return err
 	}
-	defer proc.stop()
-	if err := waitHTTP(ctx, proc.url+"/readyz", startTimeout, proc.exited); err != nil {
-		return proc.failed(err.Error())
+	defer proc.Stop()
+	if err := waitHTTP(ctx, proc.url+"/readyz", startTimeout, proc.Done()); err != nil {
+		return proc.Failed(err.Error())
 	}
 	maxClients := 1
 	for _, c := range cfg.sizes.write {
@@ -89,7 +89,7 @@ func (b *bench) runWrite(ctx context.Context, s *section) error {
 	if err != nil {
 		return err
 	}
-	defer solo.stop()
+	defer solo.Stop()
 	soloURL := solo.url + "/v1/blacklist"
 	writers = append(writers, &writer{name: "blnode `POST /v1/blacklist` (admin, jti), `--no-nats`", durable: true, write: func(ctx context.Context, _, _ int) error {
 		jti := jtiOf(cfg.seed+9, int(next.Add(1)))
@@ -104,7 +104,7 @@ func (b *bench) runWrite(ctx context.Context, s *section) error {
 		if err != nil {
 			return err
 		}
-		defer sp.stop()
+		defer sp.Stop()
 		sjURL := sp.url + "/api/token/blacklist/"
 		writers = append(writers, &writer{name: simpleJWTWriter, durable: true, write: func(ctx context.Context, _, i int) error {
 			tok, _ := sjwt.Token{Type: "refresh", User: i, TTL: time.Hour}.Mint([]byte(benchSecret))
@@ -125,7 +125,7 @@ func (b *bench) runWrite(ctx context.Context, s *section) error {
 			if err != nil {
 				return err
 			}
-			defer r.stop()
+			defer r.Stop()
 			c := r.client(maxClients)
 			defer c.Close()
 			name := "Redis `SET jti 1 EXAT exp`, appendfsync always"

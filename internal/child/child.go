@@ -237,7 +237,8 @@ func (p *Process) Record(msg string) map[string]any {
 
 // AwaitLine returns the first result of find that is not "", over the
 // lines of output in order, waiting for more until timeout passes, ctx
-// ends or the process exits (each an error).
+// ends or the process exits (each an error, which does not name the
+// process: Failed does).
 func (p *Process) AwaitLine(ctx context.Context, timeout time.Duration, find func(line string) string) (string, error) {
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
@@ -255,12 +256,12 @@ func (p *Process) AwaitLine(ctx context.Context, timeout time.Duration, find fun
 			}
 		}
 		if p.Exited() {
-			return "", fmt.Errorf("%s exited (%v)", p.name, p.Err())
+			return "", fmt.Errorf("exited (%v) before such a line", p.Err())
 		}
 		select {
 		case <-changed:
 		case <-timer.C:
-			return "", fmt.Errorf("%s: not within %v", p.name, timeout)
+			return "", fmt.Errorf("no such line within %v", timeout)
 		case <-ctx.Done():
 			return "", ctx.Err()
 		}

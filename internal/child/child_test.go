@@ -75,8 +75,8 @@ func TestAwaitLine(t *testing.T) {
 		wantErr string
 	}{
 		{name: "found", script: `echo starting; echo addr 127.0.0.1:1 >&2; exec sleep 60`, timeout: time.Minute, want: "127.0.0.1:1"},
-		{name: "exited first", script: `echo starting; exit 3`, timeout: time.Minute, wantErr: "script exited (exit status 3)"},
-		{name: "timeout", script: `exec sleep 60`, timeout: 50 * time.Millisecond, wantErr: "script: not within 50ms"},
+		{name: "exited first", script: `echo starting; exit 3`, timeout: time.Minute, wantErr: "exited (exit status 3) before such a line"},
+		{name: "timeout", script: `exec sleep 60`, timeout: 50 * time.Millisecond, wantErr: "no such line within 50ms"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
