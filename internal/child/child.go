@@ -50,6 +50,7 @@ type Config struct {
 	// Env is the process's whole environment, as exec.Cmd.Env: nil
 	// inherits this process's.
 	Env []string
+	Dir string // its working directory; this process's when empty
 	// KeepLines bounds the output kept to its last lines; 0 keeps every
 	// line.
 	KeepLines int
@@ -89,7 +90,7 @@ func Start(ctx context.Context, cfg Config) (*Process, error) {
 		stopTimeout = DefaultStopTimeout
 	}
 	cmd := exec.CommandContext(ctx, cfg.Path, cfg.Args...)
-	cmd.Env = cfg.Env
+	cmd.Env, cmd.Dir = cfg.Env, cfg.Dir
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	cmd.WaitDelay = stopTimeout
 	p := &Process{name: name, cmd: cmd, stopTimeout: stopTimeout, keep: cfg.KeepLines,
