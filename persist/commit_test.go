@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/blnode/blnode/internal/poll"
 )
 
 // TestPanickingWriteFailsAlone: a write whose fn panics inside a group
@@ -59,7 +61,7 @@ func TestPanickingWriteFailsAlone(t *testing.T) {
 				}
 				panicked := make(chan error, 1)
 				go func() { panicked <- call(func(*writeTx) error { panic("boom in a write") }) }()
-				waitFor(t, func() bool { s.commit.mu.Lock(); defer s.commit.mu.Unlock(); return len(s.commit.pending) == n+1 })
+				poll.ForTrue(t, 10*time.Second, time.Millisecond, func() bool { s.commit.mu.Lock(); defer s.commit.mu.Unlock(); return len(s.commit.pending) == n+1 })
 				close(release)
 				checkPanicked(t, within(t, panicked))
 				for range n {

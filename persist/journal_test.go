@@ -11,6 +11,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/blnode/blnode/internal/poll"
 )
 
 // Writes answer from the journal before any merge, survive a crash (a
@@ -229,13 +231,12 @@ func TestReplayMergesOnceCaughtUp(t *testing.T) {
 	if n, f := s.journal.mem.pending(), s.journal.frozenUpTo.Load(); n != 2*catchUpBatch+10 || f != 0 {
 		t.Fatalf("while catching up: journal %d ops, frozen %d; want %d, none", n, f, 2*catchUpBatch+10)
 	}
-	deadline := time.Now().Add(20 * catchUpIdle)
-	for s.journal.mem.pending() != 0 || s.journal.frozenUpTo.Load() != 0 || s.journal.mem.black.Load() != 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("journal still holds %d ops (frozen %d) %v after the replay", s.journal.mem.pending(), s.journal.frozenUpTo.Load(), 20*catchUpIdle)
+	poll.For(t, 20*catchUpIdle, 10*time.Millisecond, func() error {
+		if s.journal.mem.pending() != 0 || s.journal.frozenUpTo.Load() != 0 || s.journal.mem.black.Load() != 0 {
+			return fmt.Errorf("journal still holds %d ops (frozen %d) after the replay", s.journal.mem.pending(), s.journal.frozenUpTo.Load())
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
 	if f := s.filterSize(); f != 2*catchUpBatch+10 {
 		t.Fatalf("filter holds %d ids after the merge, want %d", f, 2*catchUpBatch+10)
 	}

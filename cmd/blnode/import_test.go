@@ -21,6 +21,7 @@ import (
 	"github.com/blnode/blnode/events"
 	"github.com/blnode/blnode/events/eventstest"
 	"github.com/blnode/blnode/internal/original/originaltest"
+	"github.com/blnode/blnode/internal/poll"
 	"github.com/blnode/blnode/internal/sjwt"
 	"github.com/blnode/blnode/node"
 	"github.com/blnode/blnode/node/simplejwt"
@@ -709,7 +710,7 @@ func TestImportedTokensReachTheFleet(t *testing.T) {
 	}
 	full := start(node.RoleFull, data)
 	validator := start(node.RoleValidator, filepath.Join(dir, "validator"))
-	eventstest.CheckFor(t, time.Minute, 20*time.Millisecond, func() error {
+	poll.For(t, time.Minute, pollEvery, func() error {
 		c, err := validator.Store().Counts()
 		if err != nil {
 			return err
