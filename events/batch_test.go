@@ -14,7 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/blnode/blnode/events"
-	"github.com/blnode/blnode/events/eventstest"
+	"github.com/blnode/blnode/internal/poll"
 )
 
 // storedMsg is one stream message as a reader sees it.
@@ -28,7 +28,7 @@ type storedMsg struct {
 func readStream(t *testing.T, js jetstream.JetStream, n int) []storedMsg {
 	t.Helper()
 	var out []storedMsg
-	eventstest.CheckFor(t, waitLong, pollEvery, func() error {
+	poll.For(t, waitLong, pollEvery, func() error {
 		if m, err := streamMsgs(t, js); err != nil || m < uint64(n) {
 			return fmt.Errorf("stream holds %d messages (%v), want %d", m, err, n)
 		}
@@ -116,7 +116,7 @@ func TestDrainBatchesAnEntry(t *testing.T) {
 			t.Errorf("message %d on %s, want %s", i+1, m.subject, wantSubj)
 		}
 	}
-	eventstest.CheckFor(t, waitLong, pollEvery, func() error {
+	poll.For(t, waitLong, pollEvery, func() error {
 		if ob.Len() != 0 {
 			return fmt.Errorf("outbox holds %d entries", ob.Len())
 		}
@@ -140,7 +140,7 @@ func TestDrainBatchRetryIsDeduplicated(t *testing.T) {
 	ob.Add(data...)
 	ob.Add(data...) // the same entry, as a restarted node reads it again
 	runDrain(t, p, ob, nil)
-	eventstest.CheckFor(t, waitLong, pollEvery, func() error {
+	poll.For(t, waitLong, pollEvery, func() error {
 		if ob.Len() != 0 {
 			return fmt.Errorf("outbox holds %d entries", ob.Len())
 		}
@@ -186,7 +186,7 @@ func TestDrainBatchLimits(t *testing.T) {
 			ob := newOutbox()
 			ob.Add(data...)
 			runDrain(t, p, ob, nil)
-			eventstest.CheckFor(t, waitLong, pollEvery, func() error {
+			poll.For(t, waitLong, pollEvery, func() error {
 				if ob.Len() != 0 {
 					return fmt.Errorf("outbox holds %d entries", ob.Len())
 				}
@@ -248,7 +248,7 @@ func TestDrainBatchDropsUndecodableEvent(t *testing.T) {
 	if !slices.Equal(ids(msgs[0].events), []string{a.ID, b.ID}) {
 		t.Fatalf("message carries %v, want a and b", ids(msgs[0].events))
 	}
-	eventstest.CheckFor(t, waitLong, pollEvery, func() error {
+	poll.For(t, waitLong, pollEvery, func() error {
 		if ob.Len() != 0 {
 			return fmt.Errorf("outbox holds %d entries", ob.Len())
 		}
@@ -305,7 +305,7 @@ func TestSubscriberAppliesBatchWhole(t *testing.T) {
 
 	a := &batchApplier{}
 	runSubscriber(t, newSubscriber(t, js, a, events.SubscriberConfig{MaxBatch: 2}))
-	eventstest.CheckFor(t, waitLong, pollEvery, func() error {
+	poll.For(t, waitLong, pollEvery, func() error {
 		a.mu.Lock()
 		defer a.mu.Unlock()
 		if a.last < 3 {
@@ -367,7 +367,7 @@ func TestSubscriberDeliversStoredTime(t *testing.T) {
 	after := time.Now().Add(time.Second)
 	a := &batchApplier{}
 	runSubscriber(t, newSubscriber(t, js, a, events.SubscriberConfig{}))
-	eventstest.CheckFor(t, waitLong, pollEvery, func() error {
+	poll.For(t, waitLong, pollEvery, func() error {
 		a.mu.Lock()
 		defer a.mu.Unlock()
 		if a.last < 3 {

@@ -11,7 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/blnode/blnode/events"
-	"github.com/blnode/blnode/events/eventstest"
+	"github.com/blnode/blnode/internal/poll"
 )
 
 // nopApplier discards events and closes done once target is reached.
@@ -85,7 +85,7 @@ func fill(b testing.TB, js jetstream.JetStream, n int) {
 			b.Fatal("publish acks timed out")
 		}
 	}
-	eventstest.CheckFor(b, 30*time.Second, 10*time.Millisecond, func() error {
+	poll.For(b, 30*time.Second, 10*time.Millisecond, func() error {
 		if m, err := streamMsgs(b, js); err != nil || m < uint64(n) {
 			return fmt.Errorf("%d messages (%v), want %d or more", m, err, n)
 		}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/blnode/blnode/events"
 	"github.com/blnode/blnode/events/eventstest"
+	"github.com/blnode/blnode/internal/poll"
 )
 
 // Three servers, an R3 stream; the server the subscriber is connected to is
@@ -30,7 +31,7 @@ func TestClusterRestartDuringPublishing(t *testing.T) {
 	cfg := events.StreamConfig{Replicas: 3}
 	ctx, cancel := context.WithTimeout(t.Context(), waitLong)
 	defer cancel()
-	eventstest.CheckFor(t, waitLong, 100*time.Millisecond, func() error {
+	poll.For(t, waitLong, 100*time.Millisecond, func() error {
 		_, err := events.EnsureStream(ctx, pjs, cfg)
 		return err
 	})
@@ -97,7 +98,7 @@ func TestClusterRestartDuringPublishing(t *testing.T) {
 	}
 	t.Logf("restarted %s; %d of %d events acknowledged when it was back", name, during, total)
 
-	eventstest.CheckFor(t, 30*time.Second, 50*time.Millisecond, func() error {
+	poll.For(t, 30*time.Second, 50*time.Millisecond, func() error {
 		_, _, byID := a.snapshot()
 		missing := 0
 		for _, id := range ids {

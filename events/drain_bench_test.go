@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/blnode/blnode/events"
-	"github.com/blnode/blnode/events/eventstest"
+	"github.com/blnode/blnode/internal/poll"
 )
 
 // seqOutbox is an Outbox with OutboxSeeker, as the node's store is one:
@@ -94,7 +94,7 @@ func BenchmarkDrain(b *testing.B) {
 		}
 		start := time.Now()
 		stop := drainIn(b, p, ob)
-		eventstest.CheckFor(b, 2*time.Minute, time.Millisecond, func() error {
+		poll.For(b, 2*time.Minute, time.Millisecond, func() error {
 			if d := ob.Len(); d > 0 {
 				return fmt.Errorf("%d entries left", d)
 			}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/blnode/blnode/events"
 	"github.com/blnode/blnode/events/eventstest"
+	"github.com/blnode/blnode/internal/poll"
 )
 
 func TestEmbeddedInProcess(t *testing.T) {
@@ -255,7 +256,7 @@ func TestConnect(t *testing.T) {
 		t.Fatalf("Connect: %v", err)
 	}
 	defer nc.Close()
-	eventstest.CheckFor(t, waitLong, pollEvery, func() error {
+	poll.For(t, waitLong, pollEvery, func() error {
 		if !nc.IsConnected() {
 			return errors.New("not connected")
 		}
@@ -263,14 +264,14 @@ func TestConnect(t *testing.T) {
 	})
 	s.Shutdown()
 	s.WaitForShutdown()
-	eventstest.CheckFor(t, waitLong, pollEvery, func() error {
+	poll.For(t, waitLong, pollEvery, func() error {
 		if !strings.Contains(logs.String(), "disconnected from NATS") {
 			return errors.New("no disconnect logged")
 		}
 		return nil
 	})
 	eventstest.RestartServer(t, s)
-	eventstest.CheckFor(t, waitLong, pollEvery, func() error {
+	poll.For(t, waitLong, pollEvery, func() error {
 		if !nc.IsConnected() || !strings.Contains(logs.String(), "reconnected to NATS") {
 			return errors.New("not reconnected")
 		}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/blnode/blnode/events"
 	"github.com/blnode/blnode/events/eventstest"
+	"github.com/blnode/blnode/internal/poll"
 )
 
 const (
@@ -334,7 +335,7 @@ func (l *logBuffer) logger() *slog.Logger {
 // waitSubscriberReady waits until sub reports ready.
 func waitSubscriberReady(t *testing.T, sub *events.Subscriber) {
 	t.Helper()
-	eventstest.CheckFor(t, waitLong, pollEvery, func() error {
+	poll.For(t, waitLong, pollEvery, func() error {
 		if !sub.Ready() {
 			return errors.New("not ready")
 		}

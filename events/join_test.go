@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/blnode/blnode/events"
-	"github.com/blnode/blnode/events/eventstest"
+	"github.com/blnode/blnode/internal/poll"
 )
 
 // distinct returns the number of distinct strings in ids.
@@ -31,7 +31,7 @@ func drainAll(t *testing.T, p *events.Publisher, ob *seqOutbox) {
 	t.Helper()
 	stop := drainIn(t, p, ob)
 	defer stop()
-	eventstest.CheckFor(t, waitLong, pollEvery, func() error {
+	poll.For(t, waitLong, pollEvery, func() error {
 		if n := ob.Len(); n != 0 {
 			return fmt.Errorf("%d entries pending", n)
 		}

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/blnode/blnode/events"
-	"github.com/blnode/blnode/events/eventstest"
+	"github.com/blnode/blnode/internal/poll"
 )
 
 // kindEvent returns a valid event of kind k.
@@ -64,7 +64,7 @@ func appliedKinds(a *memApplier) map[events.Kind]int {
 func waitCaughtUp(t testing.TB, sub *events.Subscriber, streamLast uint64) events.SubscriberStatus {
 	t.Helper()
 	var st events.SubscriberStatus
-	eventstest.CheckFor(t, waitLong, pollEvery, func() error {
+	poll.For(t, waitLong, pollEvery, func() error {
 		st = sub.Status()
 		if !st.Ready || st.Lag != 0 || st.StreamLast < streamLast {
 			return fmt.Errorf("ready %v, lag %d, stream last %d (want %d)", st.Ready, st.Lag, st.StreamLast, streamLast)
@@ -136,7 +136,7 @@ func TestSubscriberKinds(t *testing.T) {
 		a.gate = make(chan struct{}) // hold the first Apply
 		sub := newSubscriber(t, js, a, events.SubscriberConfig{Kinds: events.RevocationKinds()})
 		runSubscriber(t, sub)
-		eventstest.CheckFor(t, waitLong, pollEvery, func() error {
+		poll.For(t, waitLong, pollEvery, func() error {
 			if st := sub.Status(); st.StreamLast != last || st.Lag == 0 {
 				return fmt.Errorf("stream last %d (want %d), lag %d (want > 0)", st.StreamLast, last, st.Lag)
 			}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/blnode/blnode/events"
 	"github.com/blnode/blnode/events/eventstest"
+	"github.com/blnode/blnode/internal/poll"
 )
 
 // liveConfig follows the live subject and confirms it often, so that a
@@ -21,7 +22,7 @@ func liveConfig() events.SubscriberConfig {
 // waitLive waits until sub follows the live subject with n events applied.
 func waitLive(t *testing.T, sub *events.Subscriber, a *memApplier, n int) {
 	t.Helper()
-	eventstest.CheckFor(t, waitLong, pollEvery, func() error {
+	poll.For(t, waitLong, pollEvery, func() error {
 		if _, seqs, _ := a.snapshot(); len(seqs) < n {
 			return fmt.Errorf("%d events applied, want %d", len(seqs), n)
 		}
@@ -94,7 +95,7 @@ func TestLiveFollowsWithoutConsumer(t *testing.T) {
 		}
 	}
 	waitLive(t, sub, a, 10)
-	eventstest.CheckFor(t, waitLong, pollEvery, func() error {
+	poll.For(t, waitLong, pollEvery, func() error {
 		if last, _ := a.LastApplied(); last != 10 {
 			return fmt.Errorf("recorded sequence %d, want 10", last)
 		}
@@ -131,7 +132,7 @@ func TestLiveGapIsReplayed(t *testing.T) {
 	if st := sub.Status(); st.Gaps < 2 {
 		t.Errorf("Gaps = %d after a lost last message, want 2 or more", st.Gaps)
 	}
-	eventstest.CheckFor(t, waitLong, pollEvery, func() error {
+	poll.For(t, waitLong, pollEvery, func() error {
 		if last, _ := a.LastApplied(); last != 5 {
 			return fmt.Errorf("recorded sequence %d, want 5", last)
 		}
@@ -154,7 +155,7 @@ func TestLiveSurvivesServerRestart(t *testing.T) {
 	eventstest.RestartServer(t, s)
 	for i := range 3 {
 		e := blacklistEvent(fmt.Sprintf("after-%d", i))
-		eventstest.CheckFor(t, waitLong, pollEvery, func() error {
+		poll.For(t, waitLong, pollEvery, func() error {
 			// One attempt may get no answer as the server comes back.
 			ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
 			defer cancel()
@@ -214,7 +215,7 @@ func TestLiveCommitsAtOnceWhatPreviewDoesNotPutInForce(t *testing.T) {
 	if _, err := p.Publish(t.Context(), revoke); err != nil {
 		t.Fatal(err)
 	}
-	eventstest.CheckFor(t, waitLong, pollEvery, func() error {
+	poll.For(t, waitLong, pollEvery, func() error {
 		if _, _, ids := a.snapshot(); ids[revoke.ID] == 0 || len(ids) != 4 {
 			return fmt.Errorf("%d of 4 events applied (the user's revocation: %v)", len(ids), ids[revoke.ID] > 0)
 		}

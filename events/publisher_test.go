@@ -10,6 +10,7 @@ import (
 
 	"github.com/blnode/blnode/events"
 	"github.com/blnode/blnode/events/eventstest"
+	"github.com/blnode/blnode/internal/poll"
 )
 
 func TestPublishDeduplicates(t *testing.T) {
@@ -125,7 +126,7 @@ func TestDrainSurvivesServerRestart(t *testing.T) {
 		notify()
 	}
 	add(5)
-	eventstest.CheckFor(t, waitLong, pollEvery, func() error {
+	poll.For(t, waitLong, pollEvery, func() error {
 		if n := ob.Len(); n != 0 {
 			return fmt.Errorf("%d entries pending", n)
 		}
@@ -134,7 +135,7 @@ func TestDrainSurvivesServerRestart(t *testing.T) {
 
 	s.Shutdown()
 	s.WaitForShutdown()
-	eventstest.CheckFor(t, waitLong, pollEvery, func() error {
+	poll.For(t, waitLong, pollEvery, func() error {
 		if nc.IsConnected() {
 			return errors.New("still connected")
 		}
@@ -143,7 +144,7 @@ func TestDrainSurvivesServerRestart(t *testing.T) {
 	add(20)
 	ob.Add([]byte("not an event")) // must never block the queue
 	before := p.Stats().Failures
-	eventstest.CheckFor(t, waitLong, pollEvery, func() error {
+	poll.For(t, waitLong, pollEvery, func() error {
 		if f := p.Stats().Failures; f < before+3 {
 			return fmt.Errorf("%d failed attempts so far", f-before)
 		}
@@ -160,7 +161,7 @@ func TestDrainSurvivesServerRestart(t *testing.T) {
 	}
 
 	eventstest.RestartServer(t, s)
-	eventstest.CheckFor(t, waitLong, pollEvery, func() error {
+	poll.For(t, waitLong, pollEvery, func() error {
 		if n := ob.Len(); n != 0 {
 			return fmt.Errorf("%d entries pending", n)
 		}
@@ -206,7 +207,7 @@ func TestDrainRetriesOutboxErrors(t *testing.T) {
 	ob.failing = errors.New("disk on fire")
 	ob.Add(mustEncode(t, blacklistEvent("a")))
 	runDrain(t, p, ob, nil)
-	eventstest.CheckFor(t, waitLong, pollEvery, func() error {
+	poll.For(t, waitLong, pollEvery, func() error {
 		if p.Stats().Backoff == 0 {
 			return errors.New("no backoff yet")
 		}
@@ -215,7 +216,7 @@ func TestDrainRetriesOutboxErrors(t *testing.T) {
 	ob.mu.Lock()
 	ob.failing = nil
 	ob.mu.Unlock()
-	eventstest.CheckFor(t, waitLong, pollEvery, func() error {
+	poll.For(t, waitLong, pollEvery, func() error {
 		if n := ob.Len(); n != 0 {
 			return fmt.Errorf("%d pending", n)
 		}
@@ -235,7 +236,7 @@ func TestDrainManyWithoutWake(t *testing.T) {
 		ob.Add(mustEncode(t, blacklistEvent(fmt.Sprint(i))))
 	}
 	runDrain(t, p, ob, nil)
-	eventstest.CheckFor(t, waitLong, pollEvery, func() error {
+	poll.For(t, waitLong, pollEvery, func() error {
 		if n := ob.Len(); n != 0 {
 			return fmt.Errorf("%d pending", n)
 		}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/blnode/blnode/events"
 	"github.com/blnode/blnode/events/eventstest"
+	"github.com/blnode/blnode/internal/poll"
 )
 
 func TestEnsureStream(t *testing.T) {
@@ -121,7 +122,7 @@ func TestMessageTTLPrunes(t *testing.T) {
 	if got := m.Header.Get("Nats-Msg-Id"); got != e.ID {
 		t.Fatalf("Nats-Msg-Id = %q, want %q", got, e.ID)
 	}
-	eventstest.CheckFor(t, 10*time.Second, 50*time.Millisecond, func() error {
+	poll.For(t, 10*time.Second, 50*time.Millisecond, func() error {
 		if _, err := st.GetMsg(t.Context(), seq); !errors.Is(err, jetstream.ErrMsgNotFound) {
 			return errors.New("token event still in the stream")
 		}

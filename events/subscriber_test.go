@@ -15,6 +15,7 @@ import (
 
 	"github.com/blnode/blnode/events"
 	"github.com/blnode/blnode/events/eventstest"
+	"github.com/blnode/blnode/internal/poll"
 )
 
 func newSubscriber(t testing.TB, js jetstream.JetStream, a events.Applier, c events.SubscriberConfig) *events.Subscriber {
@@ -29,7 +30,7 @@ func newSubscriber(t testing.TB, js jetstream.JetStream, a events.Applier, c eve
 // waitApplied waits until a has applied up to seq.
 func waitApplied(t testing.TB, a *memApplier, seq uint64) {
 	t.Helper()
-	eventstest.CheckFor(t, waitLong, pollEvery, func() error {
+	poll.For(t, waitLong, pollEvery, func() error {
 		if last, _, _ := a.snapshot(); last < seq {
 			return fmt.Errorf("last applied %d, want %d", last, seq)
 		}
@@ -50,7 +51,7 @@ func TestSubscriberReplaysFromZero(t *testing.T) {
 	}
 	runSubscriber(t, sub)
 	// While Apply is held, nothing is applied and the subscriber is not ready.
-	eventstest.CheckFor(t, waitLong, pollEvery, func() error {
+	poll.For(t, waitLong, pollEvery, func() error {
 		if st := sub.Status(); st.StreamLast != 50 {
 			return fmt.Errorf("stream last %d", st.StreamLast)
 		}
@@ -225,7 +226,7 @@ func TestSubscriberReplaysRecreatedStream(t *testing.T) {
 	sub := newSubscriber(t, js, a, events.SubscriberConfig{})
 	runSubscriber(t, sub)
 	waitApplied(t, a, 3)
-	eventstest.CheckFor(t, waitLong, pollEvery, func() error {
+	poll.For(t, waitLong, pollEvery, func() error {
 		if last, seqs, _ := a.snapshot(); last != 3 || len(seqs) != 3 {
 			return fmt.Errorf("last %d applied %v", last, seqs)
 		}
@@ -247,7 +248,7 @@ func TestSubscriberFollowsStreamRecreatedWhileRunning(t *testing.T) {
 	waitApplied(t, a, 5)
 
 	ids := recreateStream(t, js, p, 2)
-	eventstest.CheckFor(t, waitLong, pollEvery, func() error {
+	poll.For(t, waitLong, pollEvery, func() error {
 		last, _, applied := a.snapshot()
 		for _, id := range ids {
 			if applied[id] == 0 {
@@ -407,7 +408,7 @@ func TestSubscriberReplaysStreamRecreatedWhileStopped(t *testing.T) {
 	var logs logBuffer
 	sub := newSubscriber(t, js, a, events.SubscriberConfig{Logger: logs.logger()})
 	runSubscriber(t, sub)
-	eventstest.CheckFor(t, waitLong, pollEvery, func() error {
+	poll.For(t, waitLong, pollEvery, func() error {
 		last, _, applied := a.snapshot()
 		var missing []int
 		for i, id := range ids {
@@ -486,7 +487,7 @@ func recreateStream(t testing.TB, js jetstream.JetStream, p *events.Publisher, n
 	}
 	// The server may still be removing the old stream's files: "error
 	// creating store for stream" until it has (a full node retries too).
-	eventstest.CheckFor(t, waitLong, pollEvery, func() error {
+	poll.For(t, waitLong, pollEvery, func() error {
 		_, err := events.EnsureStream(t.Context(), js, events.StreamConfig{})
 		return err
 	})
@@ -520,7 +521,7 @@ func TestSubscriberIdleAPIRequests(t *testing.T) {
 	const looks = 3 // the subscriber keeps looking at the stream
 	start, api0 := time.Now(), apiRequests(t, s)
 	var n uint64
-	eventstest.CheckFor(t, waitLong, pollEvery, func() error {
+	poll.For(t, waitLong, pollEvery, func() error {
 		if n = apiRequests(t, s) - api0; n < looks {
 			return fmt.Errorf("%d JetStream API requests so far", n)
 		}
@@ -591,7 +592,7 @@ func TestSubscriberSizesSessionsToTheBacklog(t *testing.T) {
 		// Several looks at the stream (one per interval) pass without
 		// another session.
 		api0 := apiRequests(t, srv)
-		eventstest.CheckFor(t, waitLong, pollEvery, func() error {
+		poll.For(t, waitLong, pollEvery, func() error {
 			if n := apiRequests(t, srv) - api0; n < 5 {
 				return fmt.Errorf("%d JetStream API requests", n)
 			}

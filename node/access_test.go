@@ -15,6 +15,7 @@ import (
 
 	"github.com/blnode/blnode/events"
 	"github.com/blnode/blnode/events/eventstest"
+	"github.com/blnode/blnode/internal/poll"
 	"github.com/blnode/blnode/internal/sjwt"
 	"github.com/blnode/blnode/node"
 )
@@ -254,7 +255,7 @@ func TestFleetUnauthorisedPublishNeverReachesTheStream(t *testing.T) {
 			t.Fatal(err)
 		}
 		waitHasAll(t, []string{"insider-1"}, full, v)
-		eventstest.CheckFor(t, waitLong, pollEvery, func() error { // the record follows the check (inflight.go)
+		poll.For(t, waitLong, pollEvery, func() error { // the record follows the check (inflight.go)
 			if rec, err := v.Store().Lookup("insider-1"); err != nil || rec.Origin != "forged-origin" {
 				return fmt.Errorf("record %+v, %v: want the origin the event claimed", rec, err)
 			}

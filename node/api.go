@@ -63,23 +63,24 @@ func recordJSON(r persist.Record) RecordJSON {
 	return out
 }
 
-// blacklistRequest is the body of POST /v1/blacklist: a token, or (admin)
-// the fields of one.
-type blacklistRequest struct {
-	Token     *string `json:"token"`
-	JTI       string  `json:"jti"`
-	Exp       int64   `json:"exp"`
-	IssuedAt  int64   `json:"iat"`
-	User      string  `json:"user"`
-	TokenType string  `json:"token_type"`
-	Reason    string  `json:"reason"`
+// BlacklistRequest is the body of POST /v1/blacklist: a token, or (admin)
+// the fields of one (JTI and Exp required). Clients encode it too; empty
+// fields are left out.
+type BlacklistRequest struct {
+	Token     *string `json:"token,omitempty"`      // the token to verify and blacklist
+	JTI       string  `json:"jti,omitempty"`        // admin: the token id
+	Exp       int64   `json:"exp,omitempty"`        // admin: its expiry, Unix seconds
+	IssuedAt  int64   `json:"iat,omitempty"`        // admin: when it was issued, Unix seconds
+	User      string  `json:"user,omitempty"`       // admin: its user id
+	TokenType string  `json:"token_type,omitempty"` // admin: its type
+	Reason    string  `json:"reason,omitempty"`     // why, kept with the entry
 }
 
 func (n *Node) apiBlacklist(w http.ResponseWriter, r *http.Request) {
 	if !n.requireWriter(w) {
 		return
 	}
-	var req blacklistRequest
+	var req BlacklistRequest
 	if !n.decodeJSON(w, r, &req) {
 		return
 	}

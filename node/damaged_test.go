@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/blnode/blnode/events/eventstest"
+	"github.com/blnode/blnode/internal/poll"
 	"github.com/blnode/blnode/node"
 	"github.com/blnode/blnode/node/token"
 	"github.com/blnode/blnode/persist"
@@ -83,7 +84,7 @@ func TestDamagedStore(t *testing.T) {
 			done := make(chan error, 1)
 			go func() { done <- n.Run(ctx) }()
 			defer func() { cancel(); <-done }()
-			eventstest.CheckFor(t, waitLong, pollEvery, func() error {
+			poll.For(t, waitLong, pollEvery, func() error {
 				unavailable := 0
 				for _, jti := range []string{victim, jtis[0], jtis[len(jtis)-1], jtis[len(jtis)/2+1]} {
 					b, err := n.Check(jti)
@@ -136,7 +137,7 @@ func TestDamagedStore(t *testing.T) {
 		if !errors.Is(r.Store().Rebuilt(), persist.ErrDamaged) {
 			t.Fatalf("Store().Rebuilt() = %v, want ErrDamaged", r.Store().Rebuilt())
 		}
-		eventstest.CheckFor(t, waitLong, pollEvery, func() error {
+		poll.For(t, waitLong, pollEvery, func() error {
 			for _, jti := range jtis {
 				b, err := r.Check(jti)
 				if err == nil && !b {

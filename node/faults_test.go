@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/blnode/blnode/events"
-	"github.com/blnode/blnode/events/eventstest"
 	"github.com/blnode/blnode/internal/natsproc"
+	"github.com/blnode/blnode/internal/poll"
 	"github.com/blnode/blnode/node"
 	"github.com/blnode/blnode/persist"
 )
@@ -68,7 +68,7 @@ func (w *loadWriter) count() int {
 func (w *loadWriter) waitMore(t testing.TB, n int) {
 	t.Helper()
 	want := w.count() + n
-	eventstest.CheckFor(t, waitLong, pollEvery, func() error {
+	poll.For(t, waitLong, pollEvery, func() error {
 		w.mu.Lock()
 		err, got := w.err, len(w.acked)
 		w.mu.Unlock()
@@ -142,7 +142,7 @@ func TestNATSFaultsUnderLoad(t *testing.T) {
 		}
 		// NATS is gone: writes are still acknowledged (into the outbox).
 		w.waitMore(t, 300)
-		eventstest.CheckFor(t, waitLong, pollEvery, func() error {
+		poll.For(t, waitLong, pollEvery, func() error {
 			st, err := full.Status()
 			if err != nil {
 				return err

@@ -14,6 +14,7 @@ import (
 
 	"github.com/blnode/blnode/events"
 	"github.com/blnode/blnode/internal/scratch"
+	"github.com/blnode/blnode/node/replicate"
 	"github.com/blnode/blnode/persist"
 )
 
@@ -318,24 +319,22 @@ func (a *applier) Apply(_ context.Context, batch []events.Delivered, lastSeq uin
 	now := n.cfg.Now()
 	for _, d := range batch {
 		ev := d.Event
-		at := ev.Time.UnixNano()
 		switch ev.Kind {
 		case events.KindOutstanding, events.KindBlacklist:
-			t := ev.Token
-			r := persist.Record{JTI: t.JTI, User: t.User, Type: t.Type, IssuedAt: t.IssuedAt, ExpiresAt: t.ExpiresAt,
-				CreatedAt: at, Origin: ev.Origin, Reason: t.Reason, Family: t.Family}
-			kind := persist.OpOutstanding
-			if ev.Kind == events.KindBlacklist {
-				kind, r.BlacklistedAt = persist.OpBlacklist, at
+			// A delivered event is valid: it has its token.
+			op, _ := replicate.Op(ev)
+			jti := op.Record.JTI
+			if op.Kind == persist.OpBlacklist {
 				if d.Previewed {
-					previewed = append(previewed, t.JTI) // in flight since it arrived
+					previewed = append(previewed, jti) // in flight since it arrived
 				} else {
-					black = append(black, t.JTI)
+					black = append(black, jti)
 				}
 			}
-			ops = append(ops, persist.Op{Kind: kind, Record: r})
-			jtis = append(jtis, t.JTI)
+			ops = append(ops, op)
+			jtis = append(jtis, jti)
 		case events.KindRevokeUser, events.KindRevokeFamily:
+			op, _ := replicate.Op(ev)
 			nb, ref := ev.NotBefore, boundTime(now, d.Stored)
 			if nb > ref.Add(n.cfg.MaxEventSkew).Unix() {
 				nb = ref.Unix()
@@ -344,9 +343,8 @@ func (a *applier) Apply(_ context.Context, batch []events.Delivered, lastSeq uin
 					"kind", ev.Kind, "origin", ev.Origin, "event_id", ev.ID, "seq", d.Seq, "subject", d.Subject, "stored", d.Stored,
 					"not_before", time.Unix(ev.NotBefore, 0).UTC(), "applied_not_before", time.Unix(nb, 0).UTC(), "max_skew", n.cfg.MaxEventSkew)
 			}
-			ops = append(ops, persist.Op{Kind: persist.OpRevoke, Revocation: persist.Revocation{
-				User: ev.User, Family: ev.Family, NotBefore: nb, Origin: ev.Origin,
-				Expires: nb + int64(n.cfg.MaxTokenLifetime/time.Second)}})
+			op.Revocation.NotBefore, op.Revocation.Expires = nb, nb+int64(n.cfg.MaxTokenLifetime/time.Second)
+			ops = append(ops, op)
 			revokes = true
 		case events.KindFlush:
 			// The bound is this node's own cutoff, or the cutoff at the

@@ -25,6 +25,8 @@ import (
 	"github.com/blnode/blnode/events"
 	"github.com/blnode/blnode/events/eventstest"
 	"github.com/blnode/blnode/internal/observe"
+	"github.com/blnode/blnode/internal/poll"
+	"github.com/blnode/blnode/internal/streamfill"
 	"github.com/blnode/blnode/node"
 	"github.com/blnode/blnode/persist"
 )
@@ -98,7 +100,7 @@ func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond)
 // waitReady waits until every node has caught up with the stream.
 func waitReady(b *testing.B, limit time.Duration, nodes ...*running) {
 	b.Helper()
-	eventstest.CheckFor(b, limit, time.Millisecond, func() error {
+	poll.For(b, limit, time.Millisecond, func() error {
 		for i, n := range nodes {
 			if !n.Ready() {
 				return fmt.Errorf("node %d not ready: %+v", i, n.FleetStatus())
@@ -281,64 +283,19 @@ func BenchmarkPropagation(b *testing.B) {
 }
 
 // fillStream provisions the default stream (1 replica) on s and publishes n
-// blacklist events to it in their wire form, with the headers the node's
-// publisher sets (Nats-Msg-Id, Nats-Expected-Stream, Nats-TTL), asynchronously
-// in windows of acknowledged messages. Each jti is 32 random hex characters,
-// like Simple JWT's uuid4().hex: random keys are what a replica's B+trees see
-// in production (sequential ones would replay several times faster).
+// blacklist events to it (internal/streamfill), with random jtis like
+// Simple JWT's uuid4().hex: random keys are what a replica's B+trees see in
+// production (sequential ones would replay several times faster).
 func fillStream(b *testing.B, s *server.Server, n int) {
 	b.Helper()
-	nc, err := nats.Connect(s.ClientURL())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(8192))
-	if err != nil {
-		b.Fatal(err)
-	}
-	stream, err := events.EnsureStream(b.Context(), js, events.StreamConfig{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	const window = 8192
 	start := time.Now()
-	exp := start.Add(24 * time.Hour)
-	ttl := strconv.FormatInt(int64((24*time.Hour+events.DefaultTTLMargin)/time.Second), 10)
-	subject := events.Subject("", "local", events.KindBlacklist)
-	for i := 0; i < n; i += window {
-		for j := i; j < min(i+window, n); j++ {
-			ev := events.Event{ID: events.NewID(), Kind: events.KindBlacklist, Origin: "bench-publisher", Region: "local", Time: start,
-				Token: &events.Token{JTI: events.NewID(), User: strconv.Itoa(j % 10_000), Type: "refresh",
-					IssuedAt: start.Unix(), ExpiresAt: exp.Unix(), Reason: "bench"}}
-			data, err := ev.Encode()
-			if err != nil {
-				b.Fatal(err)
-			}
-			msg := nats.NewMsg(subject)
-			msg.Data = data
-			msg.Header.Set(jetstream.MsgIDHeader, ev.ID)
-			msg.Header.Set(jetstream.ExpectedStreamHeader, events.DefaultStreamName)
-			msg.Header.Set(jetstream.MsgTTLHeader, ttl)
-			if _, err := js.PublishMsgAsync(msg); err != nil {
-				b.Fatalf("publish event %d: %v", j, err)
-			}
-		}
-		select {
-		case <-js.PublishAsyncComplete():
-		case <-time.After(time.Minute):
-			b.Fatalf("no acks for events %d..%d within a minute", i, min(i+window, n)-1)
-		}
-	}
-	info, err := stream.Info(b.Context())
+	bytes, err := streamfill.Fill(b.Context(), s.ClientURL(), n, streamfill.Config{Origin: "bench-publisher", Reason: "bench",
+		User: func(i int, _ string) string { return strconv.Itoa(i % 10_000) }})
 	if err != nil {
 		b.Fatal(err)
-	}
-	if info.State.Msgs != uint64(n) {
-		b.Fatalf("stream holds %d messages after publishing %d", info.State.Msgs, n)
 	}
 	took := time.Since(start)
-	b.Logf("stream filled: %d events, %.1f MB, in %v (%.0f events/s)", n, float64(info.State.Bytes)/1e6,
+	b.Logf("stream filled: %d events, %.1f MB, in %v (%.0f events/s)", n, float64(bytes)/1e6,
 		took.Round(time.Millisecond), float64(n)/took.Seconds())
 }
 
@@ -434,7 +391,7 @@ func BenchmarkFleetWrites(b *testing.B) {
 			}
 			depth := st.OutboxDepth
 			ended := time.Now()
-			eventstest.CheckFor(b, benchSettle, time.Millisecond, func() error {
+			poll.For(b, benchSettle, time.Millisecond, func() error {
 				st, err := full.Status()
 				if err != nil || st.OutboxDepth != 0 {
 					return fmt.Errorf("outbox depth %d (%v)", st.OutboxDepth, err)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/blnode/blnode/events"
 	"github.com/blnode/blnode/events/eventstest"
+	"github.com/blnode/blnode/internal/poll"
 	"github.com/blnode/blnode/internal/sjwt"
 	"github.com/blnode/blnode/node"
 	"github.com/blnode/blnode/node/token"
@@ -94,7 +95,7 @@ func blacklistN(t testing.TB, n *node.Node, prefix string, count int) []string {
 // waitHasAll polls until every node reports every jti blacklisted.
 func waitHasAll(t testing.TB, jtis []string, nodes ...*running) {
 	t.Helper()
-	eventstest.CheckFor(t, waitLong, pollEvery, func() error {
+	poll.For(t, waitLong, pollEvery, func() error {
 		for i, n := range nodes {
 			for _, jti := range jtis {
 				if b, err := n.Check(jti); err != nil || !b {
@@ -121,7 +122,7 @@ func TestFleetClusterPropagates(t *testing.T) {
 	}
 	for i, v := range validators {
 		vs := httptest.NewServer(v.Handler())
-		eventstest.CheckFor(t, waitLong, pollEvery, func() error {
+		poll.For(t, waitLong, pollEvery, func() error {
 			got := postJSON(t, vs.URL+"/api/token/verify/", `{"token":`+jsonString(tok)+`}`)
 			if got.status != 400 {
 				return fmt.Errorf("validator %d answers %d %s", i, got.status, got.body)
@@ -131,7 +132,7 @@ func TestFleetClusterPropagates(t *testing.T) {
 		vs.Close()
 		// The blacklisting is in force on arrival; the record follows with
 		// the batch's commit.
-		eventstest.CheckFor(t, waitLong, pollEvery, func() error {
+		poll.For(t, waitLong, pollEvery, func() error {
 			if rec, err := v.Store().Lookup(jti); err != nil || rec.Origin != full.ID() {
 				return fmt.Errorf("validator %d record %+v, %v", i, rec, err)
 			}
@@ -164,7 +165,7 @@ func TestFleetServerRestartLosesNothing(t *testing.T) {
 			mu.Unlock()
 		}
 	}()
-	eventstest.CheckFor(t, waitLong, pollEvery, func() error {
+	poll.For(t, waitLong, pollEvery, func() error {
 		mu.Lock()
 		defer mu.Unlock()
 		if len(acked) < 50 {
@@ -184,7 +185,7 @@ func TestFleetOutboxRidesOutNATSDown(t *testing.T) {
 	full := startNode(t, fleetConfig(node.RoleFull, 1, s))
 	v1 := startNode(t, fleetConfig(node.RoleValidator, 1, s))
 	v2 := startNode(t, fleetConfig(node.RoleValidator, 1, s))
-	eventstest.CheckFor(t, waitLong, pollEvery, func() error {
+	poll.For(t, waitLong, pollEvery, func() error {
 		if !v1.Ready() || !v2.Ready() {
 			return errors.New("validators not ready")
 		}
@@ -199,7 +200,7 @@ func TestFleetOutboxRidesOutNATSDown(t *testing.T) {
 	}
 	eventstest.RestartServer(t, s)
 	waitHasAll(t, jtis, v1, v2)
-	eventstest.CheckFor(t, waitLong, pollEvery, func() error {
+	poll.For(t, waitLong, pollEvery, func() error {
 		if st, _ := full.Status(); st.OutboxDepth != 0 {
 			return fmt.Errorf("outbox depth %d", st.OutboxDepth)
 		}
@@ -217,7 +218,7 @@ func TestFleetValidatorCatchesUp(t *testing.T) {
 
 	const n = 10_000
 	jtis := append(first, blacklistN(t, full.Node, "away", n)...)
-	eventstest.CheckFor(t, waitLong, pollEvery, func() error {
+	poll.For(t, waitLong, pollEvery, func() error {
 		if st, _ := full.Status(); st.OutboxDepth != 0 || st.LastApplied < uint64(n+10) {
 			return fmt.Errorf("writer not settled: %+v", st)
 		}
@@ -244,7 +245,7 @@ func TestFleetValidatorCatchesUp(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- back.Run(ctx) }()
 	defer func() { cancel(); <-done }()
-	eventstest.CheckFor(t, waitLong, pollEvery, func() error {
+	poll.For(t, waitLong, pollEvery, func() error {
 		// Ready first, then counted: the count must hold everything.
 		ready := readyz() == 200
 		c, _ := back.Store().Counts()
@@ -286,7 +287,7 @@ func TestFleetGarbageEventIsSkipped(t *testing.T) {
 	}
 	jtis := blacklistN(t, full.Node, "b", 1)
 	waitHasAll(t, jtis, v)
-	eventstest.CheckFor(t, waitLong, pollEvery, func() error {
+	poll.For(t, waitLong, pollEvery, func() error {
 		if st, _ := v.Status(); st.EventsSkipped < 3 {
 			return fmt.Errorf("skipped %d, want 3", st.EventsSkipped)
 		}
@@ -333,7 +334,7 @@ func TestFleetSubscribeOnlyValidator(t *testing.T) {
 	waitHasAll(t, jtis, v)
 	// The blacklistings are in force on arrival; readiness follows the
 	// commit of their batch.
-	eventstest.CheckFor(t, waitLong, pollEvery, func() error {
+	poll.For(t, waitLong, pollEvery, func() error {
 		if st, _ := v.Status(); !st.Ready || st.NATS != "connected" || st.EventsSkipped != 0 {
 			return fmt.Errorf("validator status %+v", st)
 		}
@@ -352,14 +353,14 @@ func TestFleetSubscribeOnlyValidator(t *testing.T) {
 
 func TestEmbeddedNATSByDefault(t *testing.T) {
 	n := startNode(t, node.Config{})
-	eventstest.CheckFor(t, waitLong, pollEvery, func() error {
+	poll.For(t, waitLong, pollEvery, func() error {
 		if !n.Ready() {
 			return errors.New("not ready")
 		}
 		return nil
 	})
 	jtis := blacklistN(t, n.Node, "emb", 5)
-	eventstest.CheckFor(t, waitLong, pollEvery, func() error {
+	poll.For(t, waitLong, pollEvery, func() error {
 		st, _ := n.Status()
 		if st.LastApplied < 5 || st.OutboxDepth != 0 || !st.Embedded || st.NATS != "connected" {
 			return fmt.Errorf("status %+v", st)
@@ -404,7 +405,7 @@ func TestFleetFlushRemovesTheSameSetEverywhere(t *testing.T) {
 	if got := postJSON(t, srv.URL+"/v1/flush", ``, "Authorization", admin); got.status != 200 {
 		t.Fatalf("flush: %d %s", got.status, got.body)
 	}
-	eventstest.CheckFor(t, waitLong, pollEvery, func() error {
+	poll.For(t, waitLong, pollEvery, func() error {
 		for _, n := range []*running{full, v} {
 			for _, jti := range expired {
 				if b, _ := n.Check(jti); b {
@@ -417,7 +418,7 @@ func TestFleetFlushRemovesTheSameSetEverywhere(t *testing.T) {
 	waitHasAll(t, live, full, v)
 	// Checks see blacklistings before their batch commits; the counts
 	// are the store's, once committed.
-	eventstest.CheckFor(t, waitLong, pollEvery, func() error {
+	poll.For(t, waitLong, pollEvery, func() error {
 		wc, _ := full.Store().Counts()
 		vc, _ := v.Store().Counts()
 		if wc.Blacklisted != 10 || vc.Blacklisted != 10 || wc.Outstanding != vc.Outstanding {
@@ -490,7 +491,7 @@ func TestFleetConcurrentWritesShareMessages(t *testing.T) {
 			}
 			// Checks see a batch's blacklistings before it commits (the
 			// preview); the counts are the store's, once committed.
-			eventstest.CheckFor(t, waitLong, pollEvery, func() error {
+			poll.For(t, waitLong, pollEvery, func() error {
 				if vs, _ := v.Status(); vs.Blacklisted != uint64(len(jtis)) {
 					return fmt.Errorf("validator holds %d blacklisted, want %d", vs.Blacklisted, len(jtis))
 				}

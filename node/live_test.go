@@ -10,6 +10,7 @@ import (
 
 	"github.com/blnode/blnode/events"
 	"github.com/blnode/blnode/events/eventstest"
+	"github.com/blnode/blnode/internal/poll"
 	"github.com/blnode/blnode/node"
 )
 
@@ -93,7 +94,7 @@ func TestLiveValidatorsThroughFaults(t *testing.T) {
 	}
 	waitLive := func() {
 		t.Helper()
-		eventstest.CheckFor(t, waitLong, pollEvery, func() error {
+		poll.For(t, waitLong, pollEvery, func() error {
 			for i, w := range watchers {
 				if fs := w.v.Load().FleetStatus(); !fs.Live || !fs.Ready {
 					return fmt.Errorf("validator %d: live %v, ready %v", i, fs.Live, fs.Ready)
@@ -111,7 +112,7 @@ func TestLiveValidatorsThroughFaults(t *testing.T) {
 		write("unrepublished", 5)
 		// The publisher drains its outbox on its own: wait until the
 		// stream holds them before republishing again.
-		eventstest.CheckFor(t, waitLong, pollEvery, func() error {
+		poll.For(t, waitLong, pollEvery, func() error {
 			if st, err := full.Status(); err != nil || st.OutboxDepth != 0 {
 				return fmt.Errorf("outbox %d (%v)", st.OutboxDepth, err)
 			}
@@ -152,7 +153,7 @@ func TestLiveValidatorsThroughFaults(t *testing.T) {
 	for i, w := range watchers {
 		// Blacklistings are in force on arrival (Check saw them all) and
 		// committed within PreviewWait: the digest follows.
-		eventstest.CheckFor(t, waitLong, pollEvery, func() error {
+		poll.For(t, waitLong, pollEvery, func() error {
 			if got, err := w.v.Load().Store().Digest(); err != nil || got != want {
 				return fmt.Errorf("validator %d: digest %v (%v), full node's %v", i, got, err, want)
 			}

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/blnode/blnode/events/eventstest"
+	"github.com/blnode/blnode/internal/poll"
 	"github.com/blnode/blnode/internal/sjwt"
 	"github.com/blnode/blnode/node"
 )
@@ -218,7 +219,7 @@ func TestMetricsFollowTheEventStream(t *testing.T) {
 	waitHasAll(t, jtis, writer, reader)
 
 	// The writer publishes all five; both apply them (the writer its own).
-	eventstest.CheckFor(t, waitLong, pollEvery, func() error {
+	poll.For(t, waitLong, pollEvery, func() error {
 		w := scrape(t, wsrv)
 		if v, _ := value(w, "blnode_events_published_total"); v != 5 {
 			return fmt.Errorf("writer published %v, want 5", v)

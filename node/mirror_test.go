@@ -8,6 +8,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 
 	"github.com/blnode/blnode/events/eventstest"
+	"github.com/blnode/blnode/internal/poll"
 	"github.com/blnode/blnode/node"
 	"github.com/blnode/blnode/persist"
 )
@@ -69,7 +70,7 @@ func TestFleetValidatorMirror(t *testing.T) {
 		t.Fatal(err)
 	}
 	var streamLast uint64
-	eventstest.CheckFor(t, waitLong, pollEvery, func() error {
+	poll.For(t, waitLong, pollEvery, func() error {
 		fs := full.FleetStatus()
 		if fs.Published != uint64(total) || fs.LastApplied < fs.Published {
 			return fmt.Errorf("writer published %d, applied to %d, want %d", fs.Published, fs.LastApplied, total)
@@ -91,7 +92,7 @@ func TestFleetValidatorMirror(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			// Ready with lag 0 once the stream's last sequence is known.
 			var st node.Status
-			eventstest.CheckFor(t, waitLong, pollEvery, func() error {
+			poll.For(t, waitLong, pollEvery, func() error {
 				var err error
 				if st, err = tc.v.Status(); err != nil {
 					return err

@@ -16,6 +16,7 @@ import (
 	"github.com/blnode/blnode/events"
 	"github.com/blnode/blnode/node/nodeapi"
 	"github.com/blnode/blnode/node/nodehttp"
+	"github.com/blnode/blnode/node/replicate"
 	"github.com/blnode/blnode/node/token"
 	"github.com/blnode/blnode/persist"
 )
@@ -325,7 +326,7 @@ func (n *Node) Blacklist(r persist.Record) (persist.Result, error) {
 	}
 	now := n.cfg.Now()
 	r.Origin, r.CreatedAt, r.BlacklistedAt = n.nodeID, now.UnixNano(), now.UnixNano()
-	ob, err := n.outboxEvent(events.KindBlacklist, now, r)
+	ob, err := n.outboxEvent(persist.Op{Kind: persist.OpBlacklist, Record: r}, now)
 	if err != nil {
 		return persist.Result{}, err
 	}
@@ -347,7 +348,7 @@ func (n *Node) AddOutstanding(r persist.Record) (persist.Result, error) {
 	}
 	now := n.cfg.Now()
 	r.Origin, r.CreatedAt, r.BlacklistedAt = n.nodeID, now.UnixNano(), 0
-	ob, err := n.outboxEvent(events.KindOutstanding, now, r)
+	ob, err := n.outboxEvent(persist.Op{Kind: persist.OpOutstanding, Record: r}, now)
 	if err != nil {
 		return persist.Result{}, err
 	}
@@ -456,14 +457,14 @@ func every(ctx context.Context, d time.Duration, fn func()) {
 	}
 }
 
-// outboxEvent encodes the event for a token write, or returns nil when the
-// node publishes nothing.
-func (n *Node) outboxEvent(kind events.Kind, now time.Time, r persist.Record) ([]byte, error) {
+// outboxEvent encodes the event that announces a write made at now, or
+// returns nil when the node publishes nothing.
+func (n *Node) outboxEvent(op persist.Op, now time.Time) ([]byte, error) {
 	if n.fleet == nil {
 		return nil, nil
 	}
-	ev := events.Event{ID: events.NewID(), Kind: kind, Origin: n.nodeID, Region: n.cfg.Region, Time: now,
-		Token: &events.Token{JTI: r.JTI, User: r.User, Type: r.Type, IssuedAt: r.IssuedAt, ExpiresAt: r.ExpiresAt, Reason: r.Reason, Family: r.Family}}
+	ev, _ := replicate.Event(op, now)
+	ev.ID, ev.Region = events.NewID(), n.cfg.Region
 	data, err := ev.Encode()
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidInput, err)

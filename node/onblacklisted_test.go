@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 
 	"github.com/blnode/blnode/events/eventstest"
+	"github.com/blnode/blnode/internal/poll"
 	"github.com/blnode/blnode/node"
 	"github.com/blnode/blnode/node/token"
 )
@@ -41,7 +42,7 @@ func (s *seenInForce) report(jti string) {
 // any reported while Check did not answer true.
 func (s *seenInForce) wait(t *testing.T, jtis []string) {
 	t.Helper()
-	eventstest.CheckFor(t, waitLong, pollEvery, func() error {
+	poll.For(t, waitLong, pollEvery, func() error {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		for _, jti := range jtis {
@@ -95,7 +96,7 @@ func TestOnBlacklistedReportsWhatIsInForce(t *testing.T) {
 	full := startNode(t, fleetConfig(node.RoleFull, 1, s))
 	live := startReporting(t, s)
 	waitHasAll(t, blacklistN(t, full.Node, "warm", 1), full)
-	eventstest.CheckFor(t, waitLong, pollEvery, func() error {
+	poll.For(t, waitLong, pollEvery, func() error {
 		if n := live.node.Load(); !n.Ready() {
 			return errors.New("the live validator is not ready")
 		}

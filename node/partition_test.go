@@ -17,6 +17,7 @@ import (
 
 	"github.com/blnode/blnode/events/eventstest"
 	"github.com/blnode/blnode/internal/natsproc"
+	"github.com/blnode/blnode/internal/poll"
 	"github.com/blnode/blnode/node"
 	"github.com/blnode/blnode/persist"
 )
@@ -60,7 +61,7 @@ func digestOf(t testing.TB, n *running) string {
 // digest, the writer's outbox is empty and no node lags.
 func waitConverged(t testing.TB, within time.Duration, writer *running, others ...*running) {
 	t.Helper()
-	eventstest.CheckFor(t, within, 50*time.Millisecond, func() error {
+	poll.For(t, within, 50*time.Millisecond, func() error {
 		ws, err := writer.Status()
 		if err != nil {
 			return err
@@ -127,7 +128,7 @@ func writeFor(t testing.TB, n *running, prefix string, d, interval time.Duration
 
 func waitAllReady(t testing.TB, nodes ...*running) {
 	t.Helper()
-	eventstest.CheckFor(t, waitLong, pollEvery, func() error {
+	poll.For(t, waitLong, pollEvery, func() error {
 		for _, n := range nodes {
 			if !n.Ready() {
 				return fmt.Errorf("node %s not ready", n.ID())
@@ -155,7 +156,7 @@ func TestPartitionedValidatorConverges(t *testing.T) {
 	waitConverged(t, waitLong, full, v)
 
 	p.Stop() // the partition
-	eventstest.CheckFor(t, waitLong, pollEvery, func() error {
+	poll.For(t, waitLong, pollEvery, func() error {
 		if st, _ := v.Status(); st.NATS != "disconnected" {
 			return fmt.Errorf("validator NATS %s, want disconnected", st.NATS)
 		}
@@ -255,7 +256,7 @@ func TestReconnectStormDoesNotStallTheWriter(t *testing.T) {
 	}
 	waitAcked := func(n int64) {
 		t.Helper()
-		eventstest.CheckFor(t, waitLong, pollEvery, func() error {
+		poll.For(t, waitLong, pollEvery, func() error {
 			if f := failed.Load(); f > 0 {
 				t.Fatalf("%d writes failed", f)
 			}
@@ -267,7 +268,7 @@ func TestReconnectStormDoesNotStallTheWriter(t *testing.T) {
 	}
 	waitAcked(50)
 	p.Stop() // every validator drops at once
-	eventstest.CheckFor(t, waitLong, pollEvery, func() error {
+	poll.For(t, waitLong, pollEvery, func() error {
 		for _, v := range validators {
 			if st, _ := v.Status(); st.NATS != "disconnected" {
 				return errors.New("a validator still connected")
@@ -283,7 +284,7 @@ func TestReconnectStormDoesNotStallTheWriter(t *testing.T) {
 	atHeal := acked.Load()
 	// The storm: writes go on being acknowledged while every validator
 	// reconnects and replays.
-	eventstest.CheckFor(t, waitLong, pollEvery, func() error {
+	poll.For(t, waitLong, pollEvery, func() error {
 		for _, v := range validators {
 			if st, _ := v.Status(); st.NATS != "connected" {
 				return errors.New("a validator not reconnected yet")

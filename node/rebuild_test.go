@@ -13,6 +13,7 @@ import (
 
 	"github.com/blnode/blnode/events"
 	"github.com/blnode/blnode/events/eventstest"
+	"github.com/blnode/blnode/internal/poll"
 	"github.com/blnode/blnode/node"
 	"github.com/blnode/blnode/persist"
 )
@@ -61,7 +62,7 @@ func (w *streamWriter) recreate() {
 	}
 	// The server may still be removing the old stream's files: "error
 	// creating store for stream" until it has (a full node retries too).
-	eventstest.CheckFor(w.t, waitLong, pollEvery, func() error {
+	poll.For(w.t, waitLong, pollEvery, func() error {
 		_, err := events.EnsureStream(w.t.Context(), w.js, events.StreamConfig{})
 		return err
 	})
@@ -86,7 +87,7 @@ func (w *streamWriter) publish(prefix string, n int) []string {
 // waitReadyAt waits until n is ready with seq as its last applied sequence.
 func waitReadyAt(t testing.TB, n *running, seq uint64) {
 	t.Helper()
-	eventstest.CheckFor(t, waitLong, pollEvery, func() error {
+	poll.For(t, waitLong, pollEvery, func() error {
 		if st := n.FleetStatus(); st.LastApplied != seq || !st.Ready {
 			return fmt.Errorf("last applied %d, ready %v; want %d", st.LastApplied, st.Ready, seq)
 		}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/blnode/blnode/events"
 	"github.com/blnode/blnode/events/eventstest"
+	"github.com/blnode/blnode/internal/poll"
 	"github.com/blnode/blnode/node"
 	"github.com/blnode/blnode/node/token"
 )
@@ -49,7 +50,7 @@ func TestRegionalWriteAndAggregateRead(t *testing.T) {
 
 	for _, r := range []string{"eu", "us"} {
 		name := "BLNODE_" + map[string]string{"eu": "EU", "us": "US"}[r]
-		eventstest.CheckFor(t, waitLong, pollEvery, func() error {
+		poll.For(t, waitLong, pollEvery, func() error {
 			st, err := js.Stream(t.Context(), name)
 			if err != nil {
 				return err
@@ -79,7 +80,7 @@ func TestRegionalWriteAndAggregateRead(t *testing.T) {
 	// is sent none of them through the aggregate, and converges with lag 0.
 	addOutstandingN(t, eu.Node, "eu-login", 5)
 	addOutstandingN(t, us.Node, "us-login", 5)
-	eventstest.CheckFor(t, waitLong, pollEvery, func() error {
+	poll.For(t, waitLong, pollEvery, func() error {
 		es, err := eu.Status()
 		if err != nil {
 			return err
@@ -125,7 +126,7 @@ func TestOperatorProvisionedStream(t *testing.T) {
 	if _, err := events.EnsureStream(t.Context(), js, events.StreamConfig{Name: "OPS_EU"}); err != nil {
 		t.Fatal(err)
 	}
-	eventstest.CheckFor(t, waitLong, pollEvery, func() error {
+	poll.For(t, waitLong, pollEvery, func() error {
 		if st := n.FleetStatus(); st.LastApplied < uint64(len(jtis)) {
 			return errors.New("the queued writes have not gone through the stream yet")
 		}

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/blnode/blnode/events"
 	"github.com/blnode/blnode/node/nodeapi"
 	"github.com/blnode/blnode/persist"
 )
@@ -44,18 +43,9 @@ func (n *Node) revoke(r persist.Revocation, notBefore time.Time) (RevokeResult, 
 	r.NotBefore = notBefore.Unix()
 	r.Expires = r.NotBefore + int64(n.cfg.MaxTokenLifetime/time.Second)
 	r.Origin = n.nodeID
-	var ob []byte
-	if n.fleet != nil {
-		kind := events.KindRevokeUser
-		if r.Family != "" {
-			kind = events.KindRevokeFamily
-		}
-		ev := events.Event{ID: events.NewID(), Kind: kind, Origin: n.nodeID, Region: n.cfg.Region, Time: now,
-			User: r.User, Family: r.Family, NotBefore: r.NotBefore}
-		var err error
-		if ob, err = ev.Encode(); err != nil {
-			return RevokeResult{}, fmt.Errorf("%w: %w", ErrInvalidInput, err)
-		}
+	ob, err := n.outboxEvent(persist.Op{Kind: persist.OpRevoke, Revocation: r}, now)
+	if err != nil {
+		return RevokeResult{}, err
 	}
 	res, err := n.store.Revoke(r, ob)
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/blnode/blnode/events/eventstest"
+	"github.com/blnode/blnode/internal/poll"
 	"github.com/blnode/blnode/internal/sjwt"
 	"github.com/blnode/blnode/node"
 	"github.com/blnode/blnode/persist"
@@ -72,7 +73,7 @@ func TestRevokeUserAcrossFleet(t *testing.T) {
 	after := clk.mint("access", 7)
 
 	for i, n := range nodes {
-		eventstest.CheckFor(t, waitLong, pollEvery, func() error {
+		poll.For(t, waitLong, pollEvery, func() error {
 			if _, err := n.Verify(before, ""); !errors.Is(err, node.ErrUserRevoked) {
 				return fmt.Errorf("node %d: token issued before the revoke: %v", i, err)
 			}
@@ -89,7 +90,7 @@ func TestRevokeUserAcrossFleet(t *testing.T) {
 			}
 			continue
 		}
-		eventstest.CheckFor(t, waitLong, pollEvery, func() error {
+		poll.For(t, waitLong, pollEvery, func() error {
 			p, err := n.Store().List(persist.Query{User: "7"})
 			if err != nil || len(p.Records) != 1 || !p.Records[0].Blacklisted() || p.Records[0].Reason != persist.ReasonUserRevoked {
 				return fmt.Errorf("node %d listing: %+v %v", i, p.Records, err)
@@ -111,7 +112,7 @@ func TestRevokeUserAcrossFleet(t *testing.T) {
 		t.Fatalf("flush after the horizon: %s", got.body)
 	}
 	for i, n := range nodes {
-		eventstest.CheckFor(t, waitLong, pollEvery, func() error {
+		poll.For(t, waitLong, pollEvery, func() error {
 			if _, ok, _ := n.Store().UserNotBefore("7"); ok {
 				return fmt.Errorf("node %d still holds the revocation", i)
 			}
@@ -263,7 +264,7 @@ func TestConcurrentRefreshOneWinnerAndFamilyRevokedEverywhere(t *testing.T) {
 		t.Fatalf("replay: %d %s", got.status, got.body)
 	}
 	for i, v := range append(validators, full) {
-		eventstest.CheckFor(t, waitLong, pollEvery, func() error {
+		poll.For(t, waitLong, pollEvery, func() error {
 			for _, tk := range []string{pair.Access, pair.Refresh, tok} {
 				if _, err := v.Verify(tk, ""); err == nil {
 					return fmt.Errorf("node %d still accepts a token of the family", i)

@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/blnode/blnode/events"
+	"github.com/blnode/blnode/node/replicate"
 	"github.com/blnode/blnode/persist"
 )
 
@@ -69,11 +70,7 @@ func (n *Node) WriteSnapshot(ctx context.Context) (events.SnapshotHeader, error)
 			continue
 		}
 		r := e.Merged()
-		w.AddToken(events.SnapshotToken{
-			Token: events.Token{JTI: r.JTI, User: r.User, Type: r.Type, IssuedAt: r.IssuedAt, ExpiresAt: r.ExpiresAt,
-				Reason: r.Reason, Family: r.Family},
-			Origin: r.Origin, CreatedAt: r.CreatedAt, BlacklistedAt: r.BlacklistedAt,
-		})
+		w.AddToken(events.SnapshotToken{Token: replicate.Token(r), Origin: r.Origin, CreatedAt: r.CreatedAt, BlacklistedAt: r.BlacklistedAt})
 		d = d.Add(r.JTI, r.ExpiresAt)
 		h.Tokens++
 	}
@@ -247,10 +244,9 @@ func (n *Node) importSnapshot(ctx context.Context, sr *events.SnapshotReader, to
 			}
 			if isToken {
 				d = d.Add(t.JTI, t.ExpiresAt)
-				ops = append(ops, persist.Op{Kind: persist.OpBlacklist, Record: persist.Record{
-					JTI: t.JTI, User: t.User, Type: t.Type, IssuedAt: t.IssuedAt, ExpiresAt: t.ExpiresAt,
-					CreatedAt: t.CreatedAt, BlacklistedAt: t.BlacklistedAt, Origin: t.Origin, Reason: t.Reason, Family: t.Family,
-				}})
+				rec := replicate.Record(t.Token)
+				rec.CreatedAt, rec.BlacklistedAt, rec.Origin = t.CreatedAt, t.BlacklistedAt, t.Origin
+				ops = append(ops, persist.Op{Kind: persist.OpBlacklist, Record: rec})
 			} else {
 				ops = append(ops, persist.Op{Kind: persist.OpRevoke, Revocation: persist.Revocation{
 					User: r.User, Family: r.Family, Origin: r.Origin, NotBefore: r.NotBefore, Expires: r.Expires,

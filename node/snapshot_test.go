@@ -14,6 +14,7 @@ import (
 
 	"github.com/blnode/blnode/events"
 	"github.com/blnode/blnode/events/eventstest"
+	"github.com/blnode/blnode/internal/poll"
 	"github.com/blnode/blnode/node"
 	"github.com/blnode/blnode/persist"
 )
@@ -401,7 +402,7 @@ func TestFullNodeWritesSnapshotsOnSchedule(t *testing.T) {
 	for _, n := range []int{30, 20} {
 		f.publish(t, fmt.Sprintf("sched%d", n), n)
 		want := uint64(len(f.jtis))
-		eventstest.CheckFor(t, waitLong, pollEvery, func() error {
+		poll.For(t, waitLong, pollEvery, func() error {
 			b, err := events.GetSnapshot(t.Context(), w.js, events.DefaultStreamName)
 			if err != nil {
 				return err

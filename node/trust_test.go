@@ -16,6 +16,7 @@ import (
 
 	"github.com/blnode/blnode/events"
 	"github.com/blnode/blnode/events/eventstest"
+	"github.com/blnode/blnode/internal/poll"
 	"github.com/blnode/blnode/internal/sjwt"
 	"github.com/blnode/blnode/node"
 	"github.com/blnode/blnode/node/token"
@@ -59,7 +60,7 @@ func boundedEvents(t testing.TB, n *node.Node, bound string) float64 {
 // waitAppliedSeq waits until every node has applied the stream up to seq.
 func waitAppliedSeq(t testing.TB, seq uint64, nodes ...*running) {
 	t.Helper()
-	eventstest.CheckFor(t, waitLong, pollEvery, func() error {
+	poll.For(t, waitLong, pollEvery, func() error {
 		for i, n := range nodes {
 			if st := n.FleetStatus(); st.LastApplied < seq {
 				return fmt.Errorf("node %d applied up to %d, want %d", i, st.LastApplied, seq)
@@ -271,7 +272,7 @@ func TestFlushOnANodeWhoseClockRunsAhead(t *testing.T) {
 		}
 		return nil
 	}
-	eventstest.CheckFor(t, waitLong, pollEvery, caughtUp)
+	poll.For(t, waitLong, pollEvery, caughtUp)
 
 	before := boundedEvents(t, full.Node, "flush_cutoff")
 	res, err := full.Flush()
@@ -286,7 +287,7 @@ func TestFlushOnANodeWhoseClockRunsAhead(t *testing.T) {
 	}
 	// The flush event went through the stream to both nodes: wait until
 	// both applied everything, then the token is still blacklisted on each.
-	eventstest.CheckFor(t, waitLong, pollEvery, caughtUp)
+	poll.For(t, waitLong, pollEvery, caughtUp)
 	for i, n := range nodes {
 		if ok, err := n.Check(jti); err != nil || !ok {
 			t.Errorf("node %d: Check(%s) = %v, %v after the ahead node's flush, want blacklisted", i, jti, ok, err)

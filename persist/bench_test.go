@@ -62,7 +62,7 @@ func BenchmarkApplyReplay(b *testing.B) {
 			}
 		}
 		applied := time.Since(start)
-		if err := s.settle(); err != nil {
+		if err := s.journal.settle(); err != nil {
 			b.Fatal(err)
 		}
 		b.Logf("applied %d in %v (%.0f/s); settled after %v", n, applied, n/applied.Seconds(), time.Since(start))

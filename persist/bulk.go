@@ -51,7 +51,7 @@ func (r *ImportResult) Add(o ImportResult) {
 // a user or family revocation. Callers keep batches to a few thousand ops:
 // the whole batch is one transaction.
 func (s *Store) Import(ops []ImportOp) (ImportResult, error) {
-	if err := s.settle(); err != nil {
+	if err := s.journal.settle(); err != nil {
 		return ImportResult{}, err
 	}
 	var invalid int
@@ -79,7 +79,7 @@ func (s *Store) Import(ops []ImportOp) (ImportResult, error) {
 		prepared = append(prepared, op)
 	}
 	var res ImportResult
-	err := s.commit.do(func(tx *bolt.Tx) error {
+	err := s.commit.do(func(tx *writeTx) error {
 		res = ImportResult{Invalid: invalid} // fn may run twice: start afresh
 		for _, op := range prepared {
 			var existed, wrote bool
@@ -87,19 +87,19 @@ func (s *Store) Import(ops []ImportOp) (ImportResult, error) {
 			switch op.Kind {
 			case OpOutstanding:
 				existed = tx.Bucket(bucketOutstanding).Get([]byte(op.Record.JTI)) != nil
-				wrote, err = putOutstanding(tx, op.Record)
+				wrote, err = putOutstanding(tx.Tx, op.Record)
 			case OpBlacklist:
 				existed = tx.Bucket(bucketBlacklisted).Get([]byte(op.Record.JTI)) != nil
-				if _, err = putOutstanding(tx, op.Record); err == nil {
-					wrote, err = putBlacklisted(tx, op.Record)
+				if _, err = putOutstanding(tx.Tx, op.Record); err == nil {
+					wrote, err = putBlacklisted(tx.Tx, op.Record)
 				}
 				if wrote && !existed {
-					s.tx.added = append(s.tx.added, s.filter.hashString(op.Record.JTI))
+					tx.added = append(tx.added, s.filter.hashString(op.Record.JTI))
 				}
 			case OpRevoke:
-				_, existed, err = getRevocation(tx, op.Revocation.key())
+				_, existed, err = getRevocation(tx.Tx, op.Revocation.key())
 				if err == nil {
-					wrote, err = putRevocation(tx, op.Revocation)
+					wrote, err = putRevocation(tx.Tx, op.Revocation)
 				}
 			}
 			if err != nil {
@@ -118,7 +118,7 @@ func (s *Store) Import(ops []ImportOp) (ImportResult, error) {
 			default:
 				res.Revocations++
 			}
-			if err := s.stageOutbox(op.Outbox); err != nil {
+			if err := tx.stageOutbox(op.Outbox); err != nil {
 				return err
 			}
 		}
@@ -172,7 +172,7 @@ const exportPage = 1000
 // and ends the iteration.
 func (s *Store) Entries() iter.Seq2[Entry, error] {
 	return func(yield func(Entry, error) bool) {
-		if err := s.settle(); err != nil {
+		if err := s.journal.settle(); err != nil {
 			yield(Entry{}, err)
 			return
 		}

@@ -11,7 +11,7 @@ import "math/bits"
 // instead of a map insert each.
 type bulkIndex struct {
 	hs    []uint64 // the ops' hashes, grouped by bucket
-	refs  []uint64 // their refs, in step with hs
+	refs  []opRef  // their refs, in step with hs
 	dir   []uint32 // bucket b holds hs[dir[b]:dir[b+1]]
 	shift uint     // a hash's bucket is h >> shift
 	black int64    // distinct hashes with a blacklisting
@@ -25,14 +25,17 @@ type bulkIndex struct {
 const bulkPerBucket = 4
 
 // bulkRef is one op of a bulk load as it is written: its jti hash and ref.
-type bulkRef struct{ h, ref uint64 }
+type bulkRef struct {
+	h   uint64
+	ref opRef
+}
 
 // newBulkIndex groups in (the ops of a load, in journal order) by hash;
 // refs of one hash keep their order. last is the load's last journal key.
 func newBulkIndex(in []bulkRef, last uint64) *bulkIndex {
 	n := len(in)
 	b := max(bits.Len(uint(n/bulkPerBucket)), 1) // 2^b buckets
-	x := &bulkIndex{hs: make([]uint64, n), refs: make([]uint64, n), dir: make([]uint32, 1<<b+1),
+	x := &bulkIndex{hs: make([]uint64, n), refs: make([]opRef, n), dir: make([]uint32, 1<<b+1),
 		shift: uint(64 - b), last: last}
 	for _, r := range in {
 		x.dir[r.h>>x.shift+1]++
@@ -52,7 +55,7 @@ func newBulkIndex(in []bulkRef, last uint64) *bulkIndex {
 	for bk := range len(x.dir) - 1 {
 		lo, hi := int(x.dir[bk]), int(x.dir[bk+1])
 		for i := lo; i < hi; i++ {
-			if x.refs[i]&1 == 1 && !x.blackIn(lo, i, x.hs[i]) {
+			if x.refs[i].black() && !x.blackIn(lo, i, x.hs[i]) {
 				x.black++
 			}
 		}
@@ -63,7 +66,7 @@ func newBulkIndex(in []bulkRef, last uint64) *bulkIndex {
 // blackIn reports whether a ref of h among hs[lo:hi] is a blacklisting.
 func (x *bulkIndex) blackIn(lo, hi int, h uint64) bool {
 	for i := lo; i < hi; i++ {
-		if x.hs[i] == h && x.refs[i]&1 == 1 {
+		if x.hs[i] == h && x.refs[i].black() {
 			return true
 		}
 	}
@@ -77,7 +80,7 @@ func (x *bulkIndex) bucket(h uint64) (lo, hi int) {
 }
 
 // appendRefs appends the refs of h to dst.
-func (x *bulkIndex) appendRefs(dst []uint64, h uint64) []uint64 {
+func (x *bulkIndex) appendRefs(dst []opRef, h uint64) []opRef {
 	lo, hi := x.bucket(h)
 	for i := lo; i < hi; i++ {
 		if x.hs[i] == h {

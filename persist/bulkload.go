@@ -67,27 +67,27 @@ type BulkLoad struct {
 // ops are expected (sizes the load's index; 0 when unknown). Every
 // BeginBulkLoad that succeeds is ended by Commit or Abort.
 func (s *Store) BeginBulkLoad(hint int) (*BulkLoad, error) {
-	if !s.loading.CompareAndSwap(false, true) {
+	if !s.journal.loading.CompareAndSwap(false, true) {
 		return nil, fmt.Errorf("%w: a bulk load is under way", ErrNotEmpty)
 	}
 	l := &BulkLoad{s: s}
 	if hint > 0 {
 		l.refs = make([]bulkRef, 0, min(hint, maxBulkHint))
 	}
-	err := s.commit.do(func(tx *bolt.Tx) error {
+	err := s.commit.do(func(tx *writeTx) error {
 		if err := s.checkEmpty(tx); err != nil {
 			return err
 		}
-		active := tx.Bucket(bucketJournals[s.tx.active])
+		active := tx.Bucket(bucketJournals[tx.active])
 		seq := active.Sequence()
 		if err := active.SetSequence(seq + bulkKeys); err != nil {
 			return fmt.Errorf("journal: %w", err)
 		}
-		l.bucket, l.next, l.limit = 1-s.tx.active, seq+1, seq+1+bulkKeys
+		l.bucket, l.next, l.limit = 1-tx.active, seq+1, seq+1+bulkKeys
 		return tx.Bucket(bucketMeta).Put(metaBulkLoad, append([]byte{byte(l.bucket)}, u64(l.next)...))
 	})
 	if err != nil {
-		s.loading.Store(false)
+		s.journal.loading.Store(false)
 		return nil, err
 	}
 	return l, nil
@@ -98,7 +98,7 @@ const maxBulkHint = 1 << 24
 
 // checkEmpty returns ErrNotEmpty unless tx (a write transaction of the
 // committer) sees an empty store.
-func (s *Store) checkEmpty(tx *bolt.Tx) error {
+func (s *Store) checkEmpty(tx *writeTx) error {
 	m := tx.Bucket(bucketMeta)
 	for _, k := range [][]byte{metaAppliedSeq, metaNumOutstanding, metaNumBlacklisted, metaNumRevoked} {
 		if getU64(m, k) != 0 {
@@ -110,7 +110,7 @@ func (s *Store) checkEmpty(tx *bolt.Tx) error {
 			return fmt.Errorf("%w: the journal holds ops", ErrNotEmpty)
 		}
 	}
-	if s.tx.staged > 0 || s.frozen.Load() != 0 || s.mem.pending() > 0 || s.pending.v.Load() != 0 {
+	if tx.staged > 0 || s.journal.holdsOps() || s.pending.v.Load() != 0 {
 		return fmt.Errorf("%w: ops are being written", ErrNotEmpty)
 	}
 	return nil
@@ -185,7 +185,7 @@ func (l *BulkLoad) write(ops []Op) error {
 		ends = append(ends, len(l.buf))
 	}
 	s, first := l.s, l.next
-	err := s.commit.do(func(tx *bolt.Tx) error {
+	err := s.commit.do(func(tx *writeTx) error {
 		b := tx.Bucket(bucketJournals[l.bucket])
 		start := 0
 		for i, end := range ends {
@@ -203,7 +203,7 @@ func (l *BulkLoad) write(ops []Op) error {
 	for i := range ops {
 		jti := ops[i].Record.JTI
 		key := first + uint64(i/blockOps)
-		l.refs = append(l.refs, bulkRef{s.filter.hashString(jti), journalRef(key, i%blockOps, ops[i].Kind)})
+		l.refs = append(l.refs, bulkRef{s.filter.hashString(jti), newOpRef(key, i%blockOps, ops[i].Kind)})
 		if !l.unsorted && len(l.refs) > 1 && jti <= l.lastJTI {
 			l.unsorted = true
 		}
@@ -229,9 +229,9 @@ func (l *BulkLoad) Commit(appliedSeq uint64, stream string) error {
 		l.index.sorted = !l.unsorted
 		l.refs = nil
 	}
-	err := s.commit.do(func(tx *bolt.Tx) error {
+	err := s.commit.do(func(tx *writeTx) error {
 		for _, r := range l.revs {
-			if _, err := putRevocation(tx, r); err != nil {
+			if _, err := putRevocation(tx.Tx, r); err != nil {
 				return err
 			}
 		}
@@ -242,7 +242,7 @@ func (l *BulkLoad) Commit(appliedSeq uint64, stream string) error {
 		if err := m.Delete(metaBulkLoad); err != nil {
 			return err
 		}
-		s.tx.bulk = l
+		tx.bulk = l
 		if stream == "" {
 			return m.Delete(metaAppliedStream)
 		}
@@ -262,13 +262,13 @@ func (l *BulkLoad) Abort() error {
 		return nil
 	}
 	l.end()
-	return l.s.commit.do(dropUnfinishedBulkLoad)
+	return l.s.commit.do(func(tx *writeTx) error { return dropUnfinishedBulkLoad(tx.Tx) })
 }
 
 // end ends the load: another may begin.
 func (l *BulkLoad) end() {
 	l.done, l.revs, l.buf, l.refs, l.index = true, nil, nil, nil, nil
-	l.s.loading.Store(false)
+	l.s.journal.loading.Store(false)
 }
 
 // dropUnfinishedBulkLoad drops what a bulk load that did not commit

@@ -56,8 +56,8 @@ func emptyStore(t *testing.T, s *Store) {
 	if d := mustDigest(t, s); d != (Digest{}) {
 		t.Fatalf("digest %v, want zero", d)
 	}
-	if s.mem.pending() != 0 || s.frozen.Load() != 0 {
-		t.Fatalf("journal: %d ops, frozen up to %d", s.mem.pending(), s.frozen.Load())
+	if s.journal.mem.pending() != 0 || s.journal.frozenUpTo.Load() != 0 {
+		t.Fatalf("journal: %d ops, frozen up to %d", s.journal.mem.pending(), s.journal.frozenUpTo.Load())
 	}
 	if err := s.db.View(func(tx *bolt.Tx) error {
 		for _, name := range bucketJournals {
@@ -128,12 +128,12 @@ func TestBulkLoadMatchesApply(t *testing.T) {
 			}
 			dir := t.TempDir()
 			s := openTest(t, dir, Options{})
-			s.chunk = tc.chunk
+			s.journal.chunk = tc.chunk
 			bulkLoad(t, s, slices.Clone(ops), tc.batch, 77)
-			if s.frozen.Load() == 0 || s.mem.pending() != 0 {
-				t.Fatalf("after the load: frozen up to %d, %d ops taking new ones; want the load frozen", s.frozen.Load(), s.mem.pending())
+			if s.journal.frozenUpTo.Load() == 0 || s.journal.mem.pending() != 0 {
+				t.Fatalf("after the load: frozen up to %d, %d ops taking new ones; want the load frozen", s.journal.frozenUpTo.Load(), s.journal.mem.pending())
 			}
-			if got := s.mem.sortedBulk(s.frozen.Load()); got != tc.sorted {
+			if got := s.journal.mem.sortedBulk(s.journal.frozenUpTo.Load()); got != tc.sorted {
 				t.Fatalf("sorted bulk %v, want %v", got, tc.sorted)
 			}
 			for _, jti := range []string{"bulk-000000", "bulk-000010", "bulk-001234", "bulk-002999"} {
@@ -173,8 +173,8 @@ func TestBulkLoadMatchesApply(t *testing.T) {
 			if c, err := s.Counts(); err != nil || c != wc {
 				t.Fatalf("counts %+v (%v), Apply's store %+v", c, err, wc)
 			}
-			if s.frozen.Load() != 0 || s.mem.bulk != nil || s.mem.black.Load() != 0 {
-				t.Fatalf("after the merge: frozen up to %d, bulk index %v, %d blacklisted hashes", s.frozen.Load(), s.mem.bulk != nil, s.mem.black.Load())
+			if s.journal.frozenUpTo.Load() != 0 || s.journal.mem.bulk != nil || s.journal.mem.black.Load() != 0 {
+				t.Fatalf("after the merge: frozen up to %d, bulk index %v, %d blacklisted hashes", s.journal.frozenUpTo.Load(), s.journal.mem.bulk != nil, s.journal.mem.black.Load())
 			}
 			if d, w := mustDigest(t, s), mustDigest(t, want); d != w {
 				t.Fatalf("digest %v, Apply's store %v", d, w)
@@ -250,7 +250,7 @@ func TestReadSortedWalksEntries(t *testing.T) {
 			var sizes []int
 			key, slot := uint64(0), 0
 			for {
-				batch, k, sl, err := s.readSorted(key, slot, tc.n)
+				batch, k, sl, err := s.journal.readSorted(key, slot, tc.n)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -402,7 +402,7 @@ func TestBulkLoadRefuses(t *testing.T) {
 // whatever writes arrive meanwhile.
 func TestBulkLoadHoldsTheJournal(t *testing.T) {
 	s := openTest(t, "", Options{})
-	s.mergeAt = 10
+	s.journal.mergeAt = 10
 	l, err := s.BeginBulkLoad(0)
 	if err != nil {
 		t.Fatal(err)
@@ -416,10 +416,10 @@ func TestBulkLoadHoldsTheJournal(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := s.settle(); err != nil {
+	if err := s.journal.settle(); err != nil {
 		t.Fatal(err)
 	}
-	if s.frozen.Load() != 0 {
+	if s.journal.frozenUpTo.Load() != 0 {
 		t.Fatal("the journal froze during a bulk load")
 	}
 	if err := l.Add(append([]Op(nil), ops[50:]...)); err != nil {
@@ -443,7 +443,7 @@ func TestBulkIndexFindsEveryRef(t *testing.T) {
 	for _, n := range []int{1, 3, 100, 5000} {
 		t.Run(fmt.Sprint(n), func(t *testing.T) {
 			r := rand.New(rand.NewPCG(uint64(n), 7))
-			want := map[uint64][]uint64{}
+			want := map[uint64][]opRef{}
 			var in []bulkRef
 			for i := range n {
 				h := r.Uint64() | 1
@@ -453,10 +453,11 @@ func TestBulkIndexFindsEveryRef(t *testing.T) {
 				case i%7 == 2:
 					h = h&^(1<<40-1) | uint64(i) // crowds its bucket
 				}
-				ref := uint64(i+1) << 1
+				kind := OpOutstanding
 				if r.IntN(3) > 0 {
-					ref |= 1
+					kind = OpBlacklist
 				}
+				ref := newOpRef(uint64(i+1), 0, kind)
 				in = append(in, bulkRef{h, ref})
 				want[h] = append(want[h], ref)
 			}
@@ -466,7 +467,7 @@ func TestBulkIndexFindsEveryRef(t *testing.T) {
 				if got := x.appendRefs(nil, h); !slices.Equal(got, refs) {
 					t.Fatalf("refs of %x: %v, want %v", h, got, refs)
 				}
-				b := slices.ContainsFunc(refs, func(ref uint64) bool { return ref&1 == 1 })
+				b := slices.ContainsFunc(refs, opRef.black)
 				if x.blacklisted(h) != b {
 					t.Fatalf("blacklisted(%x) = %v, want %v", h, !b, b)
 				}

@@ -15,7 +15,7 @@ var errRetryAlone = errors.New("persist: retry alone")
 
 // writeReq is one caller's part of a group commit.
 type writeReq struct {
-	fn   func(tx *bolt.Tx) error
+	fn   func(tx *writeTx) error
 	wake chan struct{} // one send: finished, or promoted to leader
 	done bool          // set before wake when the request has run
 	err  error
@@ -29,13 +29,14 @@ type writeReq struct {
 // waits for more than the commit before its own and its own.
 type committer struct {
 	db *bolt.DB
-	// prelude, when set, runs first in every transaction; the func it
-	// returns runs once that transaction has committed, before any of its
-	// callers is answered (Store.prelude).
-	prelude func(tx *bolt.Tx) (after func(), err error)
+	// prelude, when set, runs first in every transaction (Store.prelude).
+	prelude func(tx *writeTx) error
+	// committed, when set, runs once a transaction has committed, before
+	// any of its callers is answered (Store.committed).
+	committed func(tx *writeTx)
 	// epilogue, when set, runs last in every transaction whose requests
 	// all succeeded (Store.writeOutbox).
-	epilogue func(tx *bolt.Tx) error
+	epilogue func(tx *writeTx) error
 
 	mu      sync.Mutex
 	pending []*writeReq
@@ -52,7 +53,7 @@ const maxGroup = 4096
 // fn must leave the transaction unchanged when it returns an error, and it
 // may run twice (once in a group, once alone) if another request of its
 // group fails.
-func (c *committer) do(fn func(tx *bolt.Tx) error) error {
+func (c *committer) do(fn func(tx *writeTx) error) error {
 	req := &writeReq{fn: fn, wake: make(chan struct{}, 1)}
 	c.mu.Lock()
 	if c.closed {
@@ -114,7 +115,7 @@ func (c *committer) runSafely(group []*writeReq) {
 // not run again (bbolt's Batch: safelyCall).
 func (c *committer) run(group []*writeReq) {
 	var failed *writeReq
-	err := c.update(func(tx *bolt.Tx) error {
+	err := c.update(func(tx *writeTx) error {
 		for _, r := range group {
 			if err := safelyCall(r.fn, tx); err != nil {
 				failed, r.err = r, err
@@ -138,7 +139,7 @@ func (c *committer) run(group []*writeReq) {
 			continue
 		}
 		var own error
-		err := c.update(func(tx *bolt.Tx) error { own = safelyCall(r.fn, tx); return own })
+		err := c.update(func(tx *writeTx) error { own = safelyCall(r.fn, tx); return own })
 		if r.err = own; own == nil {
 			r.err = translate(err, nil)
 		}
@@ -150,7 +151,7 @@ func (c *committer) run(group []*writeReq) {
 // safelyCall runs a caller's fn, turning its panic into an error wrapping
 // ErrPanicked with the panic's value. bbolt rolls the transaction back
 // when fn then returns the error.
-func safelyCall(fn func(tx *bolt.Tx) error, tx *bolt.Tx) (err error) {
+func safelyCall(fn func(tx *writeTx) error, tx *writeTx) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("%w: %v", ErrPanicked, p)
@@ -160,14 +161,15 @@ func safelyCall(fn func(tx *bolt.Tx) error, tx *bolt.Tx) (err error) {
 }
 
 // update runs fn in a write transaction between the prelude and the
-// epilogue, and the prelude's after func once it has committed.
-func (c *committer) update(fn func(tx *bolt.Tx) error) error {
-	var after func()
-	err := c.db.Update(func(tx *bolt.Tx) error {
-		after = nil
+// epilogue, and committed once it has committed. Each transaction has a
+// writeTx of its own: nothing a transaction that rolled back staged is
+// published.
+func (c *committer) update(fn func(tx *writeTx) error) error {
+	var tx *writeTx
+	err := c.db.Update(func(btx *bolt.Tx) error {
+		tx = &writeTx{Tx: btx}
 		if c.prelude != nil {
-			var err error
-			if after, err = c.prelude(tx); err != nil {
+			if err := c.prelude(tx); err != nil {
 				return err
 			}
 		}
@@ -179,8 +181,8 @@ func (c *committer) update(fn func(tx *bolt.Tx) error) error {
 		}
 		return nil
 	})
-	if err == nil && after != nil {
-		after()
+	if err == nil && c.committed != nil {
+		c.committed(tx)
 	}
 	return err
 }
@@ -225,5 +227,58 @@ func (c *committer) close() {
 	c.closed = true
 	for c.leading {
 		c.idle.Wait()
+	}
+}
+
+// writeTx is a write transaction of the committer: the bbolt transaction,
+// and what its requests changed beside the file, which the store publishes
+// once it has committed (Store.committed). Only the committing goroutine
+// touches it.
+type writeTx struct {
+	*bolt.Tx
+	active int      // journal bucket taking ops in this transaction
+	stage  refIndex // ops journaled in this transaction, by jti hash
+	staged int      // how many
+	// set when this transaction froze the journal: the frozen bucket's
+	// last key
+	frozeUpTo uint64
+	// set when this transaction dropped the frozen bucket: the hashes of
+	// the jtis it held, and its last key
+	merged     []uint64
+	mergedUpTo uint64
+	added      []uint64  // keys added to the blacklisted bucket, by filter hash
+	removed    []uint64  // and removed from it
+	unoutboxed []uint64  // published outbox entries this transaction deleted
+	outbox     [][]byte  // outbox payloads its writes staged (writeOutbox)
+	bulk       *BulkLoad // the bulk load this transaction committed
+}
+
+// prelude runs first in every write transaction: it writes the deletes
+// of published outbox entries, then lets the journal note which bucket
+// takes the transaction's ops and freeze it if it is due (journal.prelude).
+func (s *Store) prelude(tx *writeTx) error {
+	if s.published.len() > 0 {
+		seqs := s.published.snapshot()
+		if err := deleteOutbox(tx.Tx, seqs); err != nil {
+			return err
+		}
+		tx.unoutboxed = seqs
+	}
+	return s.journal.prelude(tx)
+}
+
+// committed publishes what the committed transaction t changed (the
+// committer runs it before it answers t's callers).
+func (s *Store) committed(t *writeTx) {
+	// The filter first: a reader that no longer finds a merged op in the
+	// memtable must find its key in the filter.
+	s.filter.add(t.added)
+	s.filter.remove(t.removed)
+	s.journal.committed(t)
+	if t.unoutboxed != nil {
+		s.published.forget(t.unoutboxed)
+	}
+	if l := t.bulk; l != nil && l.index != nil {
+		s.journal.committedBulk(l.index)
 	}
 }

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/blnode/blnode/internal/poll"
 )
 
 // TestPanickingWriteFailsAlone: a write whose fn panics inside a group
@@ -38,7 +38,7 @@ func TestPanickingWriteFailsAlone(t *testing.T) {
 					t.Error("Close still waiting after 10s")
 				}
 			})
-			call := func(fn func(*bolt.Tx) error) (err error) {
+			call := func(fn func(*writeTx) error) (err error) {
 				defer func() {
 					if p := recover(); p != nil {
 						err = fmt.Errorf("the panic reached the caller: %v", p)
@@ -51,7 +51,7 @@ func TestPanickingWriteFailsAlone(t *testing.T) {
 			var good sync.WaitGroup
 			if tc.group {
 				release, started := make(chan struct{}), make(chan struct{})
-				go call(func(*bolt.Tx) error { close(started); <-release; return nil })
+				go call(func(*writeTx) error { close(started); <-release; return nil })
 				<-started
 				for i := range n {
 					good.Go(func() {
@@ -60,8 +60,8 @@ func TestPanickingWriteFailsAlone(t *testing.T) {
 					})
 				}
 				panicked := make(chan error, 1)
-				go func() { panicked <- call(func(*bolt.Tx) error { panic("boom in a write") }) }()
-				waitFor(t, func() bool { s.commit.mu.Lock(); defer s.commit.mu.Unlock(); return len(s.commit.pending) == n+1 })
+				go func() { panicked <- call(func(*writeTx) error { panic("boom in a write") }) }()
+				poll.ForTrue(t, 10*time.Second, time.Millisecond, func() bool { s.commit.mu.Lock(); defer s.commit.mu.Unlock(); return len(s.commit.pending) == n+1 })
 				close(release)
 				checkPanicked(t, within(t, panicked))
 				for range n {
@@ -70,7 +70,7 @@ func TestPanickingWriteFailsAlone(t *testing.T) {
 					}
 				}
 			} else {
-				checkPanicked(t, call(func(*bolt.Tx) error { panic("boom in a write") }))
+				checkPanicked(t, call(func(*writeTx) error { panic("boom in a write") }))
 			}
 			later := make(chan error, 1)
 			go func() { _, err := s.Blacklist(rec("later", "", 100), nil); later <- err }()
@@ -116,7 +116,7 @@ func TestPanicInTheCommitReleasesLeadership(t *testing.T) {
 	s := openTest(t, "", Options{NoSync: true})
 	epilogue := s.commit.epilogue
 	once := true
-	s.commit.epilogue = func(tx *bolt.Tx) error {
+	s.commit.epilogue = func(tx *writeTx) error {
 		if once {
 			once = false
 			panic("boom in the epilogue")

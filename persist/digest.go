@@ -123,7 +123,7 @@ func recomputeRevDigest(tx *bolt.Tx) Digest {
 
 // Digest returns the blacklist digest kept up to date by every write.
 func (s *Store) Digest() (Digest, error) {
-	if err := s.settle(); err != nil {
+	if err := s.journal.settle(); err != nil {
 		return Digest{}, err
 	}
 	var d Digest
@@ -140,7 +140,7 @@ func (s *Store) Digest() (Digest, error) {
 // Digest() unless the file was changed by something that bypassed this
 // package; tests and consistency checks compare the two.
 func (s *Store) RecomputeDigest() (Digest, error) {
-	if err := s.settle(); err != nil {
+	if err := s.journal.settle(); err != nil {
 		return Digest{}, err
 	}
 	var d Digest

@@ -16,10 +16,10 @@ import (
 // no page of the file; a present hash is confirmed in the bucket. Each
 // shard is an open-addressing table of hashes (linear probing, at most 3/4
 // full), about 11-16 bytes per blacklisted entry. Open builds it from the
-// bucket; the committer's after func applies each transaction's additions
-// and removals once the transaction has committed, additions before the
-// merged ops leave the memtable (see journal.go), so a reader never misses
-// an entry.
+// bucket; the store's committed hook (Store.committed) applies each
+// transaction's additions and removals once the transaction has committed,
+// additions before the merged ops leave the memtable (see journal.go), so
+// a reader never misses an entry.
 type idFilter struct {
 	seed   maphash.Seed
 	shards [filterShards]filterShard

@@ -29,7 +29,7 @@ const DefaultFlushBatch = 5000
 // is called after each committed batch with the token ids and users whose
 // entries it removed.
 func (s *Store) Flush(cutoff int64, batch int, removed func(ids []string)) (FlushResult, error) {
-	if err := s.settle(); err != nil {
+	if err := s.journal.settle(); err != nil {
 		return FlushResult{}, err
 	}
 	if batch <= 0 {
@@ -40,7 +40,7 @@ func (s *Store) Flush(cutoff int64, batch int, removed func(ids []string)) (Flus
 	for {
 		var res FlushResult
 		var ids []string
-		err := s.commit.do(func(tx *bolt.Tx) error {
+		err := s.commit.do(func(tx *writeTx) error {
 			res, ids = FlushResult{}, ids[:0]
 			idx := tx.Bucket(bucketByExp)
 			c := idx.Cursor()
@@ -56,14 +56,14 @@ func (s *Store) Flush(cutoff int64, batch int, removed func(ids []string)) (Flus
 				if !ok {
 					continue
 				}
-				gone, err := removeExpired(tx, tag, id, exp)
+				gone, err := removeExpired(tx.Tx, tag, id, exp)
 				if err != nil {
 					return err
 				}
 				if gone {
 					ids = append(ids, id)
 					if tag == tagBlacklisted {
-						s.tx.removed = append(s.tx.removed, s.filter.hashString(id))
+						tx.removed = append(tx.removed, s.filter.hashString(id))
 					}
 					switch tag {
 					case tagOutstanding:
@@ -98,7 +98,7 @@ func (s *Store) Flush(cutoff int64, batch int, removed func(ids []string)) (Flus
 
 // CountExpired returns how many entries a flush at cutoff would remove.
 func (s *Store) CountExpired(cutoff int64) (int, error) {
-	if err := s.settle(); err != nil {
+	if err := s.journal.settle(); err != nil {
 		return 0, err
 	}
 	n := 0

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/blnode/blnode/internal/poll"
 )
 
 // Writes answer from the journal before any merge, survive a crash (a
@@ -30,7 +32,7 @@ func TestJournalSurvivesCrashAndMerges(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if n := s.mem.pending(); n != 50 {
+	if n := s.journal.mem.pending(); n != 50 {
 		t.Fatalf("journal holds %d ops, want 50 (no merge yet)", n)
 	}
 	if b, _ := s.IsBlacklisted("j10"); !b {
@@ -48,7 +50,7 @@ func TestJournalSurvivesCrashAndMerges(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := openTest(t, crash, Options{})
-	if n := c.mem.pending(); n != 50 {
+	if n := c.journal.mem.pending(); n != 50 {
 		t.Fatalf("reopened journal holds %d ops, want 50", n)
 	}
 	if b, _ := c.IsBlacklisted("j48"); !b {
@@ -58,8 +60,8 @@ func TestJournalSurvivesCrashAndMerges(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Outstanding != 50 || got.Blacklisted != 25 || c.mem.pending() != 0 {
-		t.Fatalf("after the merge: %+v, journal %d; want 50 outstanding, 25 blacklisted, empty journal", got, c.mem.pending())
+	if got.Outstanding != 50 || got.Blacklisted != 25 || c.journal.mem.pending() != 0 {
+		t.Fatalf("after the merge: %+v, journal %d; want 50 outstanding, 25 blacklisted, empty journal", got, c.journal.mem.pending())
 	}
 	if d, _ := c.Digest(); d != mustDigest(t, c) {
 		t.Fatalf("digest %+v differs from a recomputation", d)
@@ -74,7 +76,7 @@ func TestJournalSurvivesCrashAndMerges(t *testing.T) {
 // every acknowledged blacklist is seen by every later check.
 func TestJournalMergeNeverHidesAWrite(t *testing.T) {
 	s := openTest(t, "", Options{NoSync: true})
-	s.mergeAt, s.chunk = 7, 3
+	s.journal.mergeAt, s.journal.chunk = 7, 3
 	var wg sync.WaitGroup
 	var acked atomic.Int64
 	var stale atomic.Int64
@@ -111,7 +113,7 @@ func TestJournalMergeNeverHidesAWrite(t *testing.T) {
 // them, and the merge resumes with the same result as one whole merge.
 func TestJournalCrashMidMerge(t *testing.T) {
 	s := openTest(t, "", Options{})
-	s.chunk = 4
+	s.journal.chunk = 4
 	for i := range 30 {
 		r := rec(fmt.Sprintf("m%02d", i), fmt.Sprint("u", i%4), 100+int64(i))
 		var err error
@@ -126,15 +128,15 @@ func TestJournalCrashMidMerge(t *testing.T) {
 	}
 	// Freeze, merge one chunk by hand and copy the file, with the merger
 	// held off; then write more into the new journal bucket.
-	s.mergeMu.Lock()
-	if err := s.commit.do(s.freeze); err != nil {
+	s.journal.mergeMu.Lock()
+	if err := s.commit.do(s.journal.freeze); err != nil {
 		t.Fatal(err)
 	}
-	slab, err := s.readFrozen()
+	slab, err := s.journal.readFrozen()
 	if err != nil || len(slab.order) != 30 {
 		t.Fatalf("frozen bucket holds %d ops (%v), want 30", len(slab.order), err)
 	}
-	if err := s.commit.do(func(tx *bolt.Tx) error { return s.mergeOps(tx, slab, slab.order[:4]) }); err != nil {
+	if err := s.commit.do(func(tx *writeTx) error { return s.journal.mergeOps(tx, slab, slab.order[:4]) }); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.Blacklist(rec("m00", "u0", 100), []byte("ev")); err != nil { // outstanding until now
@@ -144,7 +146,7 @@ func TestJournalCrashMidMerge(t *testing.T) {
 	if err := s.db.View(func(tx *bolt.Tx) error { return tx.CopyFile(filepath.Join(mkdir(t, crash), FileName), 0o600) }); err != nil {
 		t.Fatal(err)
 	}
-	s.mergeMu.Unlock()
+	s.journal.mergeMu.Unlock()
 
 	c := openTest(t, crash, Options{})
 	check := func(when string) {
@@ -165,9 +167,9 @@ func TestJournalCrashMidMerge(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Outstanding != 30 || got.Blacklisted != 21 || c.frozen.Load() != 0 || c.mem.pending() != 0 {
+	if got.Outstanding != 30 || got.Blacklisted != 21 || c.journal.frozenUpTo.Load() != 0 || c.journal.mem.pending() != 0 {
 		t.Fatalf("after the merge: %+v, frozen %d, journal %d; want 30 outstanding, 21 blacklisted, no journal",
-			got, c.frozen.Load(), c.mem.pending())
+			got, c.journal.frozenUpTo.Load(), c.journal.mem.pending())
 	}
 	check("merged")
 	if err := c.Check(); err != nil {
@@ -179,20 +181,20 @@ func TestJournalCrashMidMerge(t *testing.T) {
 // apart by the jti each op carries.
 func TestJournalHashCollision(t *testing.T) {
 	s := openTest(t, "", Options{})
-	s.mergeMu.Lock() // no merge: the ops stay in the journal
-	defer s.mergeMu.Unlock()
+	s.journal.mergeMu.Lock() // no merge: the ops stay in the journal
+	defer s.journal.mergeMu.Unlock()
 	if _, err := s.Blacklist(rec("collider", "u1", 100), nil); err != nil {
 		t.Fatal(err)
 	}
-	refs := s.known(nil, "collider")
+	refs := s.journal.known(nil, "collider")
 	if len(refs) != 1 {
 		t.Fatalf("collider has %d journal refs, want 1", len(refs))
 	}
 	victim := s.filter.hash([]byte("victim"))
-	s.mem.mu.Lock()
-	s.mem.x.add(victim, refs[0]) // as if "victim" hashed the same
-	s.mem.mu.Unlock()
-	s.mem.black.Add(1)
+	s.journal.mem.mu.Lock()
+	s.journal.mem.x.add(victim, refs[0]) // as if "victim" hashed the same
+	s.journal.mem.mu.Unlock()
+	s.journal.mem.black.Add(1)
 	if !s.MayBeBlacklisted("victim") {
 		t.Fatal("the shared hash is not a maybe")
 	}
@@ -212,7 +214,7 @@ func TestJournalHashCollision(t *testing.T) {
 // with nothing else written or read.
 func TestReplayMergesOnceCaughtUp(t *testing.T) {
 	s := openTest(t, "", Options{NoSync: true})
-	s.mergeAt = 100
+	s.journal.mergeAt = 100
 	batch := func(from, n int) {
 		t.Helper()
 		ops := make([]Op, n)
@@ -226,16 +228,15 @@ func TestReplayMergesOnceCaughtUp(t *testing.T) {
 	batch(0, catchUpBatch)
 	batch(catchUpBatch, 10) // a small batch in the middle of the replay
 	batch(catchUpBatch+10, catchUpBatch)
-	if n, f := s.mem.pending(), s.frozen.Load(); n != 2*catchUpBatch+10 || f != 0 {
+	if n, f := s.journal.mem.pending(), s.journal.frozenUpTo.Load(); n != 2*catchUpBatch+10 || f != 0 {
 		t.Fatalf("while catching up: journal %d ops, frozen %d; want %d, none", n, f, 2*catchUpBatch+10)
 	}
-	deadline := time.Now().Add(20 * catchUpIdle)
-	for s.mem.pending() != 0 || s.frozen.Load() != 0 || s.mem.black.Load() != 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("journal still holds %d ops (frozen %d) %v after the replay", s.mem.pending(), s.frozen.Load(), 20*catchUpIdle)
+	poll.For(t, 20*catchUpIdle, 10*time.Millisecond, func() error {
+		if s.journal.mem.pending() != 0 || s.journal.frozenUpTo.Load() != 0 || s.journal.mem.black.Load() != 0 {
+			return fmt.Errorf("journal still holds %d ops (frozen %d) after the replay", s.journal.mem.pending(), s.journal.frozenUpTo.Load())
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
 	if f := s.filterSize(); f != 2*catchUpBatch+10 {
 		t.Fatalf("filter holds %d ids after the merge, want %d", f, 2*catchUpBatch+10)
 	}
@@ -280,7 +281,7 @@ func TestStoredRecordOmitsTheKey(t *testing.T) {
 func TestFilterFollowsTheBlacklist(t *testing.T) {
 	dir := t.TempDir()
 	s := openTest(t, dir, Options{})
-	s.mergeAt = 5
+	s.journal.mergeAt = 5
 	for i := range 40 {
 		r := rec(fmt.Sprintf("f%02d", i), "u", 100+int64(i%2)*1000)
 		if i%4 == 0 {
@@ -373,4 +374,32 @@ func FuzzJournalEntry(f *testing.F) {
 			return nil
 		})
 	})
+}
+
+// An opRef gives back the key, the slot and the kind it was made of, and
+// refs order as their ops were journaled.
+func TestOpRefRoundTrip(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		key  uint64
+		slot int
+		kind OpKind
+	}{
+		{name: "first op", key: 1, slot: 0, kind: OpOutstanding},
+		{name: "blacklisting", key: 7, slot: 3, kind: OpBlacklist},
+		{name: "last slot of a block", key: 1 << 40, slot: maxBlock - 1, kind: OpBlacklist},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newOpRef(tc.key, tc.slot, tc.kind)
+			if r.key() != tc.key || r.slot() != tc.slot || r.black() != (tc.kind == OpBlacklist) || r == 0 {
+				t.Fatalf("newOpRef(%d, %d, %d) = %x: key %d, slot %d, black %v", tc.key, tc.slot, tc.kind, uint64(r), r.key(), r.slot(), r.black())
+			}
+			if next := newOpRef(tc.key, tc.slot+1, OpOutstanding); tc.slot+1 < maxBlock && next <= r {
+				t.Fatalf("the ref of the next slot %x does not sort after %x", uint64(next), uint64(r))
+			}
+			if next := newOpRef(tc.key+1, 0, OpOutstanding); next <= r {
+				t.Fatalf("the ref of the next entry %x does not sort after %x", uint64(next), uint64(r))
+			}
+		})
+	}
 }

@@ -17,7 +17,7 @@ type Counts struct {
 
 // Counts returns the entry counts and the last applied stream sequence.
 func (s *Store) Counts() (Counts, error) {
-	if err := s.settle(); err != nil {
+	if err := s.journal.settle(); err != nil {
 		return Counts{}, err
 	}
 	var c Counts
@@ -71,7 +71,7 @@ func (s *Store) AppliedStream() (string, error) {
 // stream's start, and to note which stream a replica follows.
 func (s *Store) SetApplied(seq uint64, stream string) error {
 	s.pending.v.Store(0)
-	return s.commit.do(func(tx *bolt.Tx) error {
+	return s.commit.do(func(tx *writeTx) error {
 		m := tx.Bucket(bucketMeta)
 		if err := m.Put(metaAppliedSeq, u64(seq)); err != nil {
 			return err
@@ -90,7 +90,7 @@ func (s *Store) NodeID(gen func() string) (string, error) {
 	s.markerMu.Lock()
 	defer s.markerMu.Unlock()
 	var id string
-	err := s.commit.do(func(tx *bolt.Tx) error {
+	err := s.commit.do(func(tx *writeTx) error {
 		m := tx.Bucket(bucketMeta)
 		if v := m.Get(metaNodeID); len(v) > 0 {
 			id = string(v)

@@ -59,7 +59,7 @@ func (s *Store) noop(tx *bolt.Tx, ops []Op) bool {
 // recordHolds reports whether the store (journal or trees) already holds a
 // record for rec.JTI that wins the merge rule against rec.
 func (s *Store) recordHolds(tx *bolt.Tx, rec Record, black bool) bool {
-	old, ok, err := current(tx, s.known(nil, rec.JTI), black, rec.JTI)
+	old, ok, err := current(tx, s.journal.known(nil, rec.JTI), black, rec.JTI)
 	if err != nil || !ok {
 		return false
 	}

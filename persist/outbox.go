@@ -80,24 +80,23 @@ func outboxLen(v []byte) int {
 	return len(decodeEntry(v))
 }
 
-// stageOutbox adds data to the outbox entry the committing transaction
-// writes (writeOutbox); nil adds nothing.
-func (s *Store) stageOutbox(data []byte) error {
+// stageOutbox adds data to the outbox entry the transaction writes (writeOutbox); nil adds nothing.
+func (tx *writeTx) stageOutbox(data []byte) error {
 	if data == nil {
 		return nil
 	}
 	if len(data) == 0 || data[0] == entryMark {
 		return fmt.Errorf("%w: outbox payload must be non-empty and not begin with 0x%02x", ErrInvalidRecord, entryMark)
 	}
-	s.tx.outbox = append(s.tx.outbox, data)
+	tx.outbox = append(tx.outbox, data)
 	return nil
 }
 
 // writeOutbox writes the payloads the transaction's writes staged, as few
 // entries as the limits allow, under the next sequences (the committer's
 // epilogue: it runs once every request of a group has run).
-func (s *Store) writeOutbox(tx *bolt.Tx) error {
-	staged := s.tx.outbox
+func (s *Store) writeOutbox(tx *writeTx) error {
+	staged := tx.outbox
 	if len(staged) == 0 {
 		return nil
 	}
@@ -117,7 +116,7 @@ func (s *Store) writeOutbox(tx *bolt.Tx) error {
 		}
 		staged = staged[n:]
 	}
-	return addCounter(tx, metaNumOutbox, int64(len(s.tx.outbox)))
+	return addCounter(tx.Tx, metaNumOutbox, int64(len(tx.outbox)))
 }
 
 // published holds outbox entries the publisher has had acknowledged but
@@ -240,7 +239,7 @@ func (s *Store) SyncOutbox() error {
 	if s.published.len() == 0 || s.commit.busy() {
 		return nil
 	}
-	return s.commit.do(func(*bolt.Tx) error { return nil })
+	return s.commit.do(func(*writeTx) error { return nil })
 }
 
 // deleteOutbox deletes the entries under seqs that exist.
@@ -264,5 +263,5 @@ func deleteOutbox(tx *bolt.Tx, seqs []uint64) error {
 // AppendOutbox durably appends an event that goes with no record change
 // (a flush).
 func (s *Store) AppendOutbox(data []byte) error {
-	return s.commit.do(func(*bolt.Tx) error { return s.stageOutbox(data) })
+	return s.commit.do(func(tx *writeTx) error { return tx.stageOutbox(data) })
 }

@@ -7,8 +7,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // payloads flattens entries into their payloads, as strings, in order.
@@ -31,9 +29,9 @@ func TestOutboxTransactionSharesEntry(t *testing.T) {
 	if _, err := s.Blacklist(rec("a", "u", 10), []byte("ev-a")); err != nil {
 		t.Fatal(err)
 	}
-	err := s.commit.do(func(*bolt.Tx) error {
+	err := s.commit.do(func(tx *writeTx) error {
 		for _, p := range []string{"ev-b", "ev-c", "ev-d"} {
-			if err := s.stageOutbox([]byte(p)); err != nil {
+			if err := tx.stageOutbox([]byte(p)); err != nil {
 				return err
 			}
 		}
@@ -74,8 +72,8 @@ func TestOutboxFailedRequestStagesNothing(t *testing.T) {
 	s := openTest(t, "", Options{})
 	boom := errors.New("boom")
 	stage := func(p string, fail bool) *writeReq {
-		return &writeReq{wake: make(chan struct{}, 1), fn: func(*bolt.Tx) error {
-			if err := s.stageOutbox([]byte(p)); err != nil {
+		return &writeReq{wake: make(chan struct{}, 1), fn: func(tx *writeTx) error {
+			if err := tx.stageOutbox([]byte(p)); err != nil {
 				return err
 			}
 			if fail {

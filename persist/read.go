@@ -11,9 +11,9 @@ import (
 // behind a cache miss: one read transaction and one key lookup.
 func (s *Store) IsBlacklisted(jti string) (bool, error) {
 	h := s.filter.hashString(jti)
-	var known []uint64
-	if s.mem.blacklisted(h) { // before the filter and the tree: see journal.go
-		known = s.mem.refs(nil, h)
+	var known []opRef
+	if s.journal.blacklisted(h) { // before the filter and the tree: see journal.go
+		known = s.journal.refs(h)
 	} else if !s.closed.Load() && !s.filter.has(h) {
 		return false, nil
 	}
@@ -37,7 +37,7 @@ func (s *Store) IsBlacklisted(jti string) (bool, error) {
 // A closed store answers true, so the caller's read reports the closing.
 func (s *Store) MayBeBlacklisted(jti string) bool {
 	h := s.filter.hashString(jti)
-	return s.closed.Load() || s.mem.blacklisted(h) || s.filter.has(h)
+	return s.closed.Load() || s.journal.blacklisted(h) || s.filter.has(h)
 }
 
 // Lookup returns what the store knows of jti: the outstanding record with
@@ -45,7 +45,7 @@ func (s *Store) MayBeBlacklisted(jti string) bool {
 // when the store has neither.
 func (s *Store) Lookup(jti string) (Record, error) {
 	var r Record
-	known := s.known(nil, jti) // before the tree: see journal.go
+	known := s.journal.known(nil, jti) // before the tree: see journal.go
 	err := s.view(func(tx *bolt.Tx) error {
 		var ok bool
 		var err error
@@ -60,7 +60,7 @@ func (s *Store) Lookup(jti string) (Record, error) {
 
 // lookup folds what known (the journal's entries for jti) and the trees
 // hold of jti into one record.
-func lookup(tx *bolt.Tx, known []uint64, jti []byte) (Record, bool, error) {
+func lookup(tx *bolt.Tx, known []opRef, jti []byte) (Record, bool, error) {
 	o, hasO, err := current(tx, known, false, string(jti))
 	if err != nil {
 		return Record{}, false, err
@@ -130,7 +130,7 @@ func (s *Store) List(q Query) (Page, error) {
 		q.Limit = 100
 	}
 	q.Limit = min(q.Limit, 1000)
-	if err := s.settle(); err != nil {
+	if err := s.journal.settle(); err != nil {
 		return Page{}, err
 	}
 	var p Page
@@ -143,7 +143,7 @@ func (s *Store) List(q Query) (Page, error) {
 			if q.Cursor != "" {
 				return nil
 			}
-			r, ok, err := lookup(tx, s.known(nil, q.JTI), []byte(q.JTI))
+			r, ok, err := lookup(tx, s.journal.known(nil, q.JTI), []byte(q.JTI))
 			if ok && match(r) {
 				p.Records = append(p.Records, r)
 			}
@@ -173,7 +173,7 @@ func (s *Store) List(q Query) (Page, error) {
 			n++
 			jti := k[len(prefix):]
 			last = string(jti)
-			r, ok, err := lookup(tx, s.known(nil, string(jti)), jti)
+			r, ok, err := lookup(tx, s.journal.known(nil, string(jti)), jti)
 			if err != nil {
 				return err
 			}

@@ -63,14 +63,14 @@ func (s *Store) Revoke(r Revocation, outbox []byte) (RevokeResult, error) {
 		return RevokeResult{}, err
 	}
 	var res RevokeResult
-	err := s.commit.do(func(tx *bolt.Tx) error {
+	err := s.commit.do(func(tx *writeTx) error {
 		res = RevokeResult{}
-		wrote, err := putRevocation(tx, r)
+		wrote, err := putRevocation(tx.Tx, r)
 		res.Existed = !wrote
 		if err != nil || !wrote {
 			return err
 		}
-		return s.stageOutbox(outbox)
+		return tx.stageOutbox(outbox)
 	})
 	return res, err
 }

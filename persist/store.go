@@ -112,42 +112,15 @@ type Store struct {
 	pending pendingSeq // last applied sequence not yet written (see noop.go)
 	// published outbox entries whose delete waits for the next commit
 	published published
-	mem       memtable    // the journal's ops in memory (journal.go)
+	journal   *journal    // token writes until they are merged into the trees (journal.go)
 	filter    *idFilter   // the blacklisted bucket's keys by hash (filter.go)
-	tx        txState     // the committing transaction's journal changes
 	closed    atomic.Bool // set by Close: reads then go to the file and fail
-	// catchUpAt is when Apply last received a replay-sized batch, or a
-	// bulk load committed, as time since epoch (the store's open); 0 if
-	// never (see catchingUp)
-	catchUpAt atomic.Int64
-	// loading is set while a bulk load writes the journal bucket not
-	// taking ops (bulkload.go); mergeDue when one has committed, and its
-	// bucket waits for the merger
-	loading, mergeDue atomic.Bool
-	epoch             time.Time
-
-	// The journal's merges (journal.go). active is the journal bucket
-	// taking new ops (the committer's); frozen is the last seq of the
-	// bucket waiting for a merge, 0 if none; mergeMu is held by whoever
-	// merges it.
-	active    int
-	frozen    atomic.Uint64
-	mergeMu   sync.Mutex
-	merging   mergeProgress // how far the merge under mergeMu got
-	mergeAt   int           // journal length that freezes it (mergeAt; tests lower it)
-	chunk     int           // ops per merge transaction (mergeChunk; tests lower it)
-	mergeWake chan struct{}
-	mergeStop chan struct{}
-	mergeDone chan struct{}
 
 	// The lazy sync (Options.LazySync, lazysync.go).
 	syncStop chan struct{}
 	syncDone chan struct{}
 
 	touched byte // what loadFilter read of every value (so that it reads them)
-	// legacyJournal is set when the journal may hold entries written
-	// before checksums (metaJournalSealed unset when the store opened).
-	legacyJournal bool
 
 	rebuilt  error  // why Open started afresh (Options.Rebuild); nil if it did not
 	markerID string // the node id the marker holds (marker.go); under markerMu after Open
@@ -286,24 +259,25 @@ func open(dir string, o Options) (*Store, error) {
 	case err != nil:
 		return nil, fmt.Errorf("persist: open %s: %w", path, err)
 	}
-	s := &Store{db: db, dir: dir, opts: o, log: o.Logger.With("component", "persist"), now: o.Now, epoch: time.Now()}
+	s := &Store{db: db, dir: dir, opts: o, log: o.Logger.With("component", "persist"), now: o.Now}
 	s.commit.db = db
 	s.commit.idle.L = &s.commit.mu
 	s.commit.prelude = s.prelude
+	s.commit.committed = s.committed
 	s.commit.epilogue = s.writeOutbox
-	s.mergeAt, s.chunk = mergeAt, mergeChunk
 	err = guard("read "+path, func() error {
 		// Read and check the file before writing to it (init).
 		if err := s.loadFilter(); err != nil {
 			return err
 		}
+		s.journal = newJournal(db, &s.commit, s.filter, s.log)
 		if err := s.init(); err != nil {
 			if errors.Is(err, bolterrors.ErrIncompatibleValue) || errors.Is(err, ErrCorrupt) {
 				return fmt.Errorf("%w: %s: %w", ErrDamaged, path, err)
 			}
 			return err
 		}
-		if err := s.loadJournal(); err != nil {
+		if err := s.journal.load(); err != nil {
 			if errors.Is(err, ErrCorrupt) {
 				return fmt.Errorf("%w: %s: journal: %w", ErrDamaged, path, err)
 			}
@@ -317,14 +291,10 @@ func open(dir string, o Options) (*Store, error) {
 		}
 		return nil, err
 	}
-	s.mergeWake, s.mergeStop, s.mergeDone = make(chan struct{}, 1), make(chan struct{}), make(chan struct{})
-	go s.merger()
+	s.journal.startMerger()
 	if o.LazySync > 0 {
 		s.syncStop, s.syncDone = make(chan struct{}), make(chan struct{})
 		go s.syncer(o.LazySync)
-	}
-	if s.frozen.Load() != 0 {
-		s.mergeWake <- struct{}{} // a merge was under way when the store last closed
 	}
 	return s, nil
 }
@@ -372,13 +342,12 @@ func (s *Store) Path() string { return s.db.Path() }
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		defer s.closed.Store(true)
-		close(s.mergeStop)
-		<-s.mergeDone
-		if err := s.settle(); err != nil {
+		s.journal.stopMerger()
+		if err := s.journal.settle(); err != nil {
 			s.log.Warn("could not merge the journal; the next Open reloads it", "err", err)
 		}
 		if seq := s.pending.v.Load(); seq > 0 || s.published.len() > 0 {
-			if err := s.commit.do(func(tx *bolt.Tx) error {
+			if err := s.commit.do(func(tx *writeTx) error {
 				meta := tx.Bucket(bucketMeta)
 				if seq > getU64(meta, metaAppliedSeq) {
 					return meta.Put(metaAppliedSeq, u64(seq))
@@ -410,7 +379,7 @@ func (s *Store) Size() int64 {
 // then it checks that the blacklist digest and count kept by the writes
 // equal those recomputed from the records.
 func (s *Store) Check() error {
-	if err := s.settle(); err != nil {
+	if err := s.journal.settle(); err != nil {
 		return err
 	}
 	return s.db.View(func(tx *bolt.Tx) error {
@@ -433,8 +402,12 @@ func (s *Store) Check() error {
 }
 
 // view runs fn in a read-only transaction, translating a closed database.
-func (s *Store) view(fn func(tx *bolt.Tx) error) error {
-	err := s.db.View(fn)
+func (s *Store) view(fn func(tx *bolt.Tx) error) error { return view(s.db, fn) }
+
+// view runs fn in a read-only transaction of db, translating a closed
+// database.
+func view(db *bolt.DB, fn func(tx *bolt.Tx) error) error {
+	err := db.View(fn)
 	if errors.Is(err, bolterrors.ErrDatabaseNotOpen) {
 		return ErrClosed
 	}

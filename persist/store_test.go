@@ -10,6 +10,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/blnode/blnode/internal/poll"
 )
 
 func openTest(t testing.TB, dir string, o Options) *Store {
@@ -153,7 +155,7 @@ func TestGroupCommit(t *testing.T) {
 	s := openTest(t, "", Options{})
 	release := make(chan struct{})
 	started := make(chan struct{})
-	go s.commit.do(func(*bolt.Tx) error { close(started); <-release; return nil })
+	go s.commit.do(func(*writeTx) error { close(started); <-release; return nil })
 	<-started
 	const n = 63
 	var wg sync.WaitGroup
@@ -164,7 +166,7 @@ func TestGroupCommit(t *testing.T) {
 			}
 		})
 	}
-	waitFor(t, func() bool { s.commit.mu.Lock(); defer s.commit.mu.Unlock(); return len(s.commit.pending) == n })
+	poll.ForTrue(t, 10*time.Second, time.Millisecond, func() bool { s.commit.mu.Lock(); defer s.commit.mu.Unlock(); return len(s.commit.pending) == n })
 	close(release)
 	wg.Wait()
 	s.commit.mu.Lock()
@@ -182,12 +184,12 @@ func TestBadRequestDoesNotFailItsGroup(t *testing.T) {
 	s := openTest(t, "", Options{})
 	release := make(chan struct{})
 	started := make(chan struct{})
-	go s.commit.do(func(*bolt.Tx) error { close(started); <-release; return nil })
+	go s.commit.do(func(*writeTx) error { close(started); <-release; return nil })
 	<-started
 	errc := make(chan error, 2)
-	go func() { errc <- s.commit.do(func(*bolt.Tx) error { return errors.New("boom") }) }()
+	go func() { errc <- s.commit.do(func(*writeTx) error { return errors.New("boom") }) }()
 	go func() { _, err := s.Blacklist(rec("good", "", 100), nil); errc <- err }()
-	waitFor(t, func() bool { s.commit.mu.Lock(); defer s.commit.mu.Unlock(); return len(s.commit.pending) == 2 })
+	poll.ForTrue(t, 10*time.Second, time.Millisecond, func() bool { s.commit.mu.Lock(); defer s.commit.mu.Unlock(); return len(s.commit.pending) == 2 })
 	close(release)
 	var errs []string
 	for range 2 {
@@ -387,17 +389,6 @@ func TestInvalidRecordsAreRefused(t *testing.T) {
 	skipped, err := s.Apply([]Op{{Kind: OpBlacklist, Record: Record{JTI: "x"}}, {Kind: 99}, {Kind: OpRevoke}}, 3)
 	if err != nil || skipped != 3 {
 		t.Errorf("Apply of bad ops: skipped %d, %v", skipped, err)
-	}
-}
-
-func waitFor(t testing.TB, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 10s")
-		}
-		time.Sleep(time.Millisecond)
 	}
 }
 

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -48,9 +47,9 @@ func (s *Store) Blacklist(rec Record, outbox []byte) (Result, error) {
 		return Result{}, err
 	}
 	var res Result
-	err := s.commit.do(func(tx *bolt.Tx) error {
+	err := s.commit.do(func(tx *writeTx) error {
 		res = Result{}
-		old, ok, err := current(tx, s.known(&s.tx.stage, rec.JTI), true, rec.JTI)
+		old, ok, err := current(tx.Tx, s.journal.known(&tx.stage, rec.JTI), true, rec.JTI)
 		if err != nil {
 			return fmt.Errorf("blacklisted: %w", err)
 		}
@@ -58,11 +57,11 @@ func (s *Store) Blacklist(rec Record, outbox []byte) (Result, error) {
 			res = Result{Record: old, Existed: true}
 			return nil
 		}
-		if err := s.journal(tx, Op{Kind: OpBlacklist, Record: rec}); err != nil {
+		if err := s.journal.write(tx, Op{Kind: OpBlacklist, Record: rec}); err != nil {
 			return err
 		}
 		res.Record = rec
-		return s.stageOutbox(outbox)
+		return tx.stageOutbox(outbox)
 	})
 	return res, err
 }
@@ -77,9 +76,9 @@ func (s *Store) AddOutstanding(rec Record, outbox []byte) (Result, error) {
 		return Result{}, err
 	}
 	var res Result
-	err := s.commit.do(func(tx *bolt.Tx) error {
+	err := s.commit.do(func(tx *writeTx) error {
 		res = Result{}
-		old, ok, err := current(tx, s.known(&s.tx.stage, rec.JTI), false, rec.JTI)
+		old, ok, err := current(tx.Tx, s.journal.known(&tx.stage, rec.JTI), false, rec.JTI)
 		if err != nil {
 			return fmt.Errorf("outstanding: %w", err)
 		}
@@ -87,11 +86,11 @@ func (s *Store) AddOutstanding(rec Record, outbox []byte) (Result, error) {
 			res = Result{Record: old, Existed: true}
 			return nil
 		}
-		if err := s.journal(tx, Op{Kind: OpOutstanding, Record: rec}); err != nil {
+		if err := s.journal.write(tx, Op{Kind: OpOutstanding, Record: rec}); err != nil {
 			return err
 		}
 		res.Record = rec
-		return s.stageOutbox(outbox)
+		return tx.stageOutbox(outbox)
 	})
 	return res, err
 }
@@ -121,7 +120,7 @@ func (s *Store) Apply(ops []Op, appliedSeq uint64) (skipped int, err error) {
 	// A replay-sized batch is written without looking first: it is almost
 	// never all known, and the look would cost a lookup per op.
 	if len(prepared) >= catchUpBatch {
-		s.catchUpAt.Store(int64(max(time.Since(s.epoch), 1)))
+		s.journal.noteCatchUp()
 	} else {
 		var unchanged bool
 		if err := s.view(func(tx *bolt.Tx) error { unchanged = s.noop(tx, prepared); return nil }); err != nil {
@@ -138,15 +137,15 @@ func (s *Store) Apply(ops []Op, appliedSeq uint64) (skipped int, err error) {
 	if slices.ContainsFunc(prepared, isRevoke) {
 		records = slices.DeleteFunc(slices.Clone(prepared), isRevoke)
 	}
-	err = s.commit.do(func(tx *bolt.Tx) error {
+	err = s.commit.do(func(tx *writeTx) error {
 		for _, op := range prepared {
 			if op.Kind == OpRevoke {
-				if _, err := putRevocation(tx, op.Revocation); err != nil {
+				if _, err := putRevocation(tx.Tx, op.Revocation); err != nil {
 					return err
 				}
 			}
 		}
-		if err := s.journalBlock(tx, records); err != nil {
+		if err := s.journal.writeBlock(tx, records); err != nil {
 			return err
 		}
 		meta := tx.Bucket(bucketMeta)

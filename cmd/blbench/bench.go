@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/blnode/blnode/internal/child"
 	"github.com/blnode/blnode/internal/original"
 )
 
@@ -36,7 +37,7 @@ type bench struct {
 	timerNs   float64 // cost of the latency timer
 
 	mu    sync.Mutex
-	procs []*proc
+	procs []*child.Process
 
 	env      envInfo
 	sections []*section
@@ -105,7 +106,7 @@ func (b *bench) logf(format string, args ...any) {
 
 // track remembers a process so that the run stops it at the end whatever
 // happens.
-func (b *bench) track(p *proc) {
+func (b *bench) track(p *child.Process) {
 	b.mu.Lock()
 	b.procs = append(b.procs, p)
 	b.mu.Unlock()
@@ -117,7 +118,7 @@ func (b *bench) stopAll() {
 	b.procs = nil
 	b.mu.Unlock()
 	for _, p := range procs {
-		p.stop()
+		_ = p.Stop()
 	}
 }
 

@@ -82,7 +82,7 @@ func (b *bench) runCheck(ctx context.Context, s *section) error {
 	if err != nil {
 		return err
 	}
-	defer proc.stop()
+	defer proc.Stop()
 	hc := newHTTPClient(cfg.clients)
 	defer hc.CloseIdleConnections()
 	checkURL := proc.url + "/v1/check"
@@ -113,7 +113,7 @@ func (b *bench) runCheck(ctx context.Context, s *section) error {
 		if err != nil {
 			return err
 		}
-		defer r.stop()
+		defer r.Stop()
 		b.logf("check: filling Redis with %d keys (SET jti 1 EXAT exp, pipelined)", n)
 		if err := fillRedis(ctx, r, revoked, exp); err != nil {
 			return err

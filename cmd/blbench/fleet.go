@@ -21,6 +21,7 @@ import (
 
 	"github.com/blnode/blnode/events"
 	"github.com/blnode/blnode/internal/observe"
+	"github.com/blnode/blnode/internal/poll"
 	"github.com/blnode/blnode/node"
 	"github.com/blnode/blnode/node/token"
 	"github.com/blnode/blnode/persist"
@@ -221,7 +222,7 @@ func (f *fleet) startFull(ctx context.Context, root string, n int) (stop func(),
 		full.Close()
 	}
 	f.full = full
-	if err := pollUntil(ctx, startTimeout, 5*time.Millisecond, func() error {
+	if err := poll.Until(ctx, startTimeout, 5*time.Millisecond, func() error {
 		if !full.Ready() {
 			return errors.New("full node not ready")
 		}
@@ -339,7 +340,7 @@ func (f *fleet) measure(ctx context.Context, root string, n int, measured []*fle
 		}
 		validators = append(validators, v)
 	}
-	if err := pollUntil(ctx, fleetReady, 10*time.Millisecond, func() error {
+	if err := poll.Until(ctx, fleetReady, 10*time.Millisecond, func() error {
 		for i, v := range validators {
 			if !v.Ready() {
 				return fmt.Errorf("validator %d of %d not ready", i+1, n)
@@ -353,7 +354,7 @@ func (f *fleet) measure(ctx context.Context, root string, n int, measured []*fle
 	// A ready validator hands its consumer over to the live subject (and
 	// deletes it) a moment later: wait for that, but measure whatever it
 	// comes to.
-	_ = pollUntil(ctx, fleetLive, 10*time.Millisecond, func() error {
+	_ = poll.Until(ctx, fleetLive, 10*time.Millisecond, func() error {
 		fs.live = 0
 		for _, v := range validators {
 			if v.FleetStatus().Live {
@@ -577,7 +578,7 @@ func (f *fleet) costPhase(ctx context.Context, validators []*node.Node, count, r
 		return 0, err
 	}
 	done := 0
-	err := pollUntil(ctx, fleetSettle, 5*time.Millisecond, func() error {
+	err := poll.Until(ctx, fleetSettle, 5*time.Millisecond, func() error {
 		if f.full.FleetStatus().Published < published+uint64(count) {
 			return errors.New("the full node has not published every write")
 		}

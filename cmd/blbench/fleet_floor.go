@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/blnode/blnode/events"
+	"github.com/blnode/blnode/internal/poll"
 )
 
 // floorFleet is the transport floor of a fleet of validators: as many bare
@@ -130,7 +131,7 @@ func (f *fleet) floorPhase(ctx context.Context, ff *floorFleet, count, rate int,
 	}
 	var want uint64 // messages stored in the phase, once all are published
 	done := 0
-	err = pollUntil(ctx, fleetSettle, 5*time.Millisecond, func() error {
+	err = poll.Until(ctx, fleetSettle, 5*time.Millisecond, func() error {
 		if want == 0 {
 			if f.full.FleetStatus().Published < published+uint64(count) {
 				return errors.New("the full node has not published every write")
@@ -179,7 +180,7 @@ func (f *fleet) floorLive(ctx context.Context, ff *floorFleet, count, rate int, 
 	}
 	// Every write's message, and where it sits in the stream.
 	var last uint64
-	if err := pollUntil(ctx, fleetSettle, 5*time.Millisecond, func() error {
+	if err := poll.Until(ctx, fleetSettle, 5*time.Millisecond, func() error {
 		if f.full.FleetStatus().Published < published+uint64(count) {
 			return errors.New("the full node has not published every write")
 		}
@@ -213,7 +214,7 @@ func (f *fleet) floorLive(ctx context.Context, ff *floorFleet, count, rate int, 
 		}
 		return r.at[i][k], true
 	}
-	_ = pollUntil(ctx, fleetSettle, 5*time.Millisecond, func() error {
+	_ = poll.Until(ctx, fleetSettle, 5*time.Millisecond, func() error {
 		for i := range n {
 			if _, ok := arrived(i, lastBlack); !ok && lastBlack > 0 {
 				return fmt.Errorf("floor subscriber %d has not received message %d", i+1, lastBlack)

@@ -20,6 +20,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/blnode/blnode/events"
+	"github.com/blnode/blnode/internal/poll"
 	"github.com/blnode/blnode/node"
 	"github.com/blnode/blnode/node/token"
 )
@@ -373,7 +374,7 @@ func joinNodeConfig(dir string, role node.Role, id, url string, log *slog.Logger
 // waitApplied waits until n has applied at least want events of the stream
 // and is ready.
 func waitApplied(ctx context.Context, n *node.Node, want uint64) error {
-	return pollUntil(ctx, joinReadyLimit, joinPoll, func() error {
+	return poll.Until(ctx, joinReadyLimit, joinPoll, func() error {
 		if st := n.FleetStatus(); !st.Ready || st.Applied < want {
 			return fmt.Errorf("%s: ready %v, %d of %d events applied", n.ID(), st.Ready, st.Applied, want)
 		}
@@ -450,7 +451,7 @@ func (vs *joinValidators) joinOne(ctx context.Context, cfg node.Config, probes [
 	jl.mu.Unlock()
 	vs.add(v, cfg.DataDir)
 	var ready time.Duration
-	if err := pollUntil(ctx, joinReadyLimit, time.Millisecond, func() error {
+	if err := poll.Until(ctx, joinReadyLimit, time.Millisecond, func() error {
 		if !v.Ready() {
 			return fmt.Errorf("%s not ready", cfg.NodeID)
 		}
@@ -551,7 +552,7 @@ func (vs *joinValidators) joinMany(ctx context.Context, n int, r *joinRun, probe
 	left := jf.n
 	wctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	if err := pollUntil(wctx, joinReadyLimit, 10*time.Millisecond, func() error {
+	if err := poll.Until(wctx, joinReadyLimit, 10*time.Millisecond, func() error {
 		if avail := memAvailable(); avail > 0 && avail < joinMemFloor {
 			err := fmt.Errorf("stopped: %s of memory left available, %d of %d validators ready", fmtBytes(avail), jf.n-left, jf.n)
 			cancel(err)
@@ -726,7 +727,7 @@ func publishBlacklist(ctx context.Context, js jetstream.JetStream, seed uint64, 
 	dctx, cancel := context.WithCancel(ctx)
 	errc := make(chan error, 1)
 	go func() { errc <- p.Drain(dctx, ob, nil) }()
-	err = pollUntil(ctx, joinFillLimit, joinPoll, func() error {
+	err = poll.Until(ctx, joinFillLimit, joinPoll, func() error {
 		if left, err := ob.left(); err != nil || left > 0 {
 			st := p.Stats()
 			return errors.Join(err, fmt.Errorf("%d of %d events not acknowledged (publisher: %d failures, last %q)", left, n, st.Failures, st.LastError))

@@ -45,7 +45,7 @@ func (b *bench) runMemory(ctx context.Context, s *section) error {
 			return err
 		}
 		row := memRow{entries: n}
-		row.cold, _ = readProcStat(p.pid())
+		row.cold, _ = readProcStat(p.Pid())
 		// Warm: check every entry once (or 1000 unknown ids on the empty node).
 		keys := ids
 		want := true
@@ -66,17 +66,17 @@ func (b *bench) runMemory(ctx context.Context, s *section) error {
 		})
 		row.warmTook = time.Since(t0)
 		if res.errs > 0 {
-			p.stop()
+			p.Stop()
 			return res.firstErr
 		}
-		row.warm, _ = readProcStat(p.pid())
+		row.warm, _ = readProcStat(p.Pid())
 		var st statusOf
 		if code, err := getJSON(ctx, hc, p.url+"/v1/status", &st); err != nil || code != http.StatusOK {
-			p.stop()
+			p.Stop()
 			return fmt.Errorf("GET /v1/status: %d %v", code, err)
 		}
 		row.store = st.StoreBytes
-		p.stop()
+		p.Stop()
 		hc.CloseIdleConnections()
 		b.logf("memory %d entries: RSS %s (anon %s, file %s) after %d checks in %v; store %s", n, fmtBytes(float64(row.warm.rss)),
 			fmtBytes(float64(row.warm.rssAnon)), fmtBytes(float64(row.warm.rssFile)), res.ops, row.warmTook.Round(time.Millisecond), fmtBytes(float64(row.store)))
@@ -90,15 +90,15 @@ func (b *bench) runMemory(ctx context.Context, s *section) error {
 				return err
 			}
 			if err := fillRedis(ctx, r, ids, exp); err != nil {
-				r.stop()
+				r.Stop()
 				return err
 			}
-			rs, _ := readProcStat(r.pid())
+			rs, _ := readProcStat(r.Pid())
 			row.redisRSS = rs.rss
 			c := r.client(1)
 			info, err := c.InfoMap(ctx, "memory").Result()
 			c.Close()
-			r.stop()
+			r.Stop()
 			if err != nil {
 				return err
 			}

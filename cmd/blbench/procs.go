@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -15,7 +13,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -23,6 +20,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/blnode/blnode/events"
+	"github.com/blnode/blnode/internal/child"
+	"github.com/blnode/blnode/internal/poll"
 )
 
 // Bounds on waiting for the things blbench starts.
@@ -30,30 +29,6 @@ const (
 	startTimeout = 60 * time.Second // a process or server until it answers
 	stopTimeout  = 15 * time.Second // a process after SIGTERM, before SIGKILL
 )
-
-// tail keeps the last bytes written to it: a process's log for the error
-// message when it fails.
-type tail struct {
-	mu  sync.Mutex
-	buf []byte
-	max int
-}
-
-func (t *tail) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.buf = append(t.buf, p...)
-	if len(t.buf) > 2*t.max { // trim rarely: the copy is amortised over max bytes of log
-		t.buf = append(t.buf[:0], t.buf[len(t.buf)-t.max:]...)
-	}
-	return len(p), nil
-}
-
-func (t *tail) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return string(t.buf[max(len(t.buf)-t.max, 0):])
-}
 
 // moduleRoot finds the blnode module's root with the go tool.
 func moduleRoot(ctx context.Context) (string, error) {
@@ -79,114 +54,35 @@ func buildBlnode(ctx context.Context, root, dir string) (string, error) {
 	return bin, nil
 }
 
-// proc is a process blbench started.
-type proc struct {
-	name    string
-	cmd     *exec.Cmd
-	logs    *tail
-	exited  chan struct{}
-	waitErr error
-	stopped bool
+// keepLines is how much of a process's log blbench keeps, for the error
+// message when it fails.
+const keepLines = 400
+
+// startProc starts a process whose log is kept for errors, and stopped by
+// SIGTERM (then SIGKILL) when ctx ends.
+func startProc(ctx context.Context, name, bin string, env []string, args ...string) (*child.Process, error) {
+	return child.Start(ctx, child.Config{Name: name, Path: bin, Args: args, Env: env, KeepLines: keepLines, StopTimeout: stopTimeout})
 }
 
-func startProc(ctx context.Context, name, bin string, env []string, args ...string) (*proc, io.Reader, error) {
-	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Env = env
-	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
-	cmd.WaitDelay = stopTimeout
-	p := &proc{name: name, cmd: cmd, logs: &tail{max: 64 << 10}, exited: make(chan struct{})}
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		return nil, nil, err
-	}
-	cmd.Stdout = p.logs
-	if err := cmd.Start(); err != nil {
-		return nil, nil, fmt.Errorf("start %s: %w", name, err)
-	}
-	return p, stderr, nil
-}
-
-func (p *proc) pid() int { return p.cmd.Process.Pid }
-
-func (p *proc) wait() {
-	p.waitErr = p.cmd.Wait()
-	close(p.exited)
-}
-
-// stop sends SIGTERM and waits, then SIGKILL. It is idempotent.
-func (p *proc) stop() {
-	if p == nil || p.stopped {
-		return
-	}
-	p.stopped = true
-	select {
-	case <-p.exited:
-		return
-	default:
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.exited:
-	case <-time.After(stopTimeout):
-		_ = p.cmd.Process.Kill()
-		<-p.exited
-	}
-}
-
-func (p *proc) failed(what string) error {
-	return fmt.Errorf("%s: %s; its log ends with:\n%s", p.name, what, lastLines(p.logs.String(), 30))
-}
-
-func lastLines(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
-}
-
-// awaitAddr copies the process's stderr into its log and returns the first
-// address find reads from a line of it (find returns "" for other lines).
-// It stops the process when none comes within startTimeout; what names the
-// awaited line in the error.
-func (p *proc) awaitAddr(ctx context.Context, stderr io.Reader, what string, find func(line []byte) string) (string, error) {
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 64<<10), 4<<20)
-		found := false
-		for sc.Scan() {
-			line := sc.Bytes()
-			p.logs.Write(line)
-			p.logs.Write([]byte{'\n'})
-			if found {
-				continue
-			}
-			if a := find(line); a != "" {
-				found = true
-				addr <- a
-			}
-		}
-		_, _ = io.Copy(p.logs, stderr)
-		p.wait()
-	}()
-	select {
-	case a := <-addr:
+// awaitAddr returns the first address find reads from a line of the
+// process's log (find returns "" for other lines). It stops the process
+// when none comes within startTimeout; what names the awaited line in the
+// error.
+func awaitAddr(ctx context.Context, p *child.Process, what string, find func(line string) string) (string, error) {
+	a, err := p.AwaitLine(ctx, startTimeout, find)
+	if err == nil {
 		return a, nil
-	case <-p.exited:
-		return "", p.failed("exited before listening")
-	case <-time.After(startTimeout):
-		p.stop()
-		return "", p.failed("no " + what + " log line within " + startTimeout.String())
-	case <-ctx.Done():
-		p.stop()
+	}
+	_ = p.Stop()
+	if ctx.Err() != nil {
 		return "", ctx.Err()
 	}
+	return "", p.Failed("no " + what + " log line: " + err.Error())
 }
 
 // blnodeProc is a running "blnode serve".
 type blnodeProc struct {
-	*proc
+	*child.Process
 	url     string
 	started time.Time
 }
@@ -199,21 +95,21 @@ func (b *bench) startBlnode(ctx context.Context, name, dataDir string, args ...s
 		"BLNODE_HS_SECRET=" + benchSecret, "BLNODE_ADMIN_TOKEN=" + benchAdmin}
 	all := append([]string{"serve", "--http", "127.0.0.1:0", "--log-format", "json", "--flush-interval", "0", "--data", dataDir}, args...)
 	started := time.Now()
-	p, stderr, err := startProc(ctx, name, b.blnodeBin, env, all...)
+	p, err := startProc(ctx, name, b.blnodeBin, env, all...)
 	if err != nil {
 		return nil, err
 	}
-	bp := &blnodeProc{proc: p, started: started}
+	bp := &blnodeProc{Process: p, started: started}
 	b.track(p)
-	a, err := p.awaitAddr(ctx, stderr, "listening", func(line []byte) string {
-		if !bytes.Contains(line, []byte(`"listening"`)) {
+	a, err := awaitAddr(ctx, p, "listening", func(line string) string {
+		if !strings.Contains(line, `"listening"`) {
 			return ""
 		}
 		var rec struct {
 			Msg  string `json:"msg"`
 			HTTP string `json:"http"`
 		}
-		if json.Unmarshal(line, &rec) != nil || rec.Msg != "listening" {
+		if json.Unmarshal([]byte(line), &rec) != nil || rec.Msg != "listening" {
 			return ""
 		}
 		return rec.HTTP
@@ -222,9 +118,9 @@ func (b *bench) startBlnode(ctx context.Context, name, dataDir string, args ...s
 		return nil, err
 	}
 	bp.url = "http://" + a
-	if err := waitHTTP(ctx, bp.url+"/healthz", startTimeout, p.exited); err != nil {
-		p.stop()
-		return nil, p.failed(err.Error())
+	if err := waitHTTP(ctx, bp.url+"/healthz", startTimeout, p.Done()); err != nil {
+		_ = p.Stop()
+		return nil, p.Failed(err.Error())
 	}
 	return bp, nil
 }
@@ -259,7 +155,7 @@ func waitHTTP(ctx context.Context, url string, limit time.Duration, exited <-cha
 
 // redisProc is a running redis-server.
 type redisProc struct {
-	*proc
+	*child.Process
 	addr string
 }
 
@@ -278,16 +174,12 @@ func (b *bench) startRedis(ctx context.Context, name, dir string, extra ...strin
 	}
 	args := append([]string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--protected-mode", "yes",
 		"--dir", dir, "--save", "", "--daemonize", "no", "--logfile", "", "--appendonly", "no"}, extra...)
-	p, stderr, err := startProc(ctx, name, b.redisBin, []string{"PATH=" + os.Getenv("PATH")}, args...)
+	p, err := startProc(ctx, name, b.redisBin, []string{"PATH=" + os.Getenv("PATH")}, args...)
 	if err != nil {
 		return nil, err
 	}
-	go func() {
-		_, _ = io.Copy(p.logs, stderr)
-		p.wait()
-	}()
 	b.track(p)
-	rp := &redisProc{proc: p, addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port))}
+	rp := &redisProc{Process: p, addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port))}
 	c := rp.client(1)
 	defer c.Close()
 	deadline := time.Now().Add(startTimeout)
@@ -299,12 +191,12 @@ func (b *bench) startRedis(ctx context.Context, name, dir string, extra ...strin
 			return rp, nil
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
-			p.stop()
-			return nil, p.failed("no PONG: " + err.Error())
+			_ = p.Stop()
+			return nil, p.Failed("no PONG: " + err.Error())
 		}
 		select {
-		case <-p.exited:
-			return nil, p.failed("exited")
+		case <-p.Done():
+			return nil, p.Failed("exited")
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
@@ -418,32 +310,12 @@ func startNATSCluster(ctx context.Context, n int, dir string) (natsServers, erro
 		}
 		ns = append(ns, s)
 	}
-	err = pollUntil(ctx, startTimeout, 20*time.Millisecond, func() error { return events.ClusterReady(ns) })
+	err = poll.Until(ctx, startTimeout, 20*time.Millisecond, func() error { return events.ClusterReady(ns) })
 	if err != nil {
 		ns.shutdown()
 		return nil, fmt.Errorf("NATS cluster: %w", err)
 	}
 	return ns, nil
-}
-
-// pollUntil calls f every interval until it returns nil, ctx ends or limit
-// passes, and returns f's last error then.
-func pollUntil(ctx context.Context, limit, interval time.Duration, f func() error) error {
-	deadline := time.Now().Add(limit)
-	for {
-		err := f()
-		if err == nil {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("not within %v: %w", limit, err)
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%w (last: %v)", ctx.Err(), err)
-		case <-time.After(interval):
-		}
-	}
 }
 
 // procStat is what /proc says about a process.

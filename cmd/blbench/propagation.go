@@ -16,6 +16,7 @@ import (
 
 	"github.com/blnode/blnode/events"
 	"github.com/blnode/blnode/internal/observe"
+	"github.com/blnode/blnode/internal/poll"
 	"github.com/blnode/blnode/node"
 	"github.com/blnode/blnode/node/token"
 )
@@ -156,9 +157,9 @@ func (b *bench) runPropagation(ctx context.Context, s *section) error {
 	if err != nil {
 		return err
 	}
-	defer writerProc.stop()
-	if err := waitHTTP(ctx, writerProc.url+"/readyz", startTimeout, writerProc.exited); err != nil {
-		return writerProc.failed(err.Error())
+	defer writerProc.Stop()
+	if err := waitHTTP(ctx, writerProc.url+"/readyz", startTimeout, writerProc.Done()); err != nil {
+		return writerProc.Failed(err.Error())
 	}
 	runCtx, stopNodes := context.WithCancel(context.WithoutCancel(ctx))
 	var nodes sync.WaitGroup
@@ -183,7 +184,7 @@ func (b *bench) runPropagation(ctx context.Context, s *section) error {
 		validators = append(validators, v)
 		nodes.Go(func() { v.Run(runCtx) })
 	}
-	if err := pollUntil(ctx, startTimeout, 5*time.Millisecond, func() error {
+	if err := poll.Until(ctx, startTimeout, 5*time.Millisecond, func() error {
 		for i, v := range validators {
 			if !v.Ready() {
 				return fmt.Errorf("validator %d not ready", i+1)
@@ -221,7 +222,7 @@ func (b *bench) runPropagation(ctx context.Context, s *section) error {
 		if err != nil {
 			return err
 		}
-		defer r.stop()
+		defer r.Stop()
 		wc := r.client(propSlots)
 		defer wc.Close()
 		expAt := time.Now().Add(time.Hour)

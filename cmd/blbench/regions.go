@@ -19,6 +19,7 @@ import (
 
 	"github.com/blnode/blnode/events"
 	"github.com/blnode/blnode/internal/observe"
+	"github.com/blnode/blnode/internal/poll"
 	"github.com/blnode/blnode/node"
 	"github.com/blnode/blnode/node/token"
 )
@@ -184,7 +185,7 @@ func (b *bench) runRegions(ctx context.Context, s *section) error {
 		running.Go(func() { site.full.Run(runCtx) })
 		site.writer = &fleet{b: b, full: site.full, exp: exp}
 	}
-	if err := pollUntil(ctx, startTimeout, 10*time.Millisecond, func() error { return allReady(fulls, "full node") }); err != nil {
+	if err := poll.Until(ctx, startTimeout, 10*time.Millisecond, func() error { return allReady(fulls, "full node") }); err != nil {
 		return err
 	}
 	// Warm up: one write in each region, seen by every region's full node,
@@ -197,7 +198,7 @@ func (b *bench) runRegions(ctx context.Context, s *section) error {
 		}
 		warm = append(warm, "regions-warm-"+site.name+"-0")
 	}
-	if err := pollUntil(ctx, startTimeout, 10*time.Millisecond, func() error { return haveAll(fulls, warm) }); err != nil {
+	if err := poll.Until(ctx, startTimeout, 10*time.Millisecond, func() error { return haveAll(fulls, warm) }); err != nil {
 		return fmt.Errorf("warm-up: %w", err)
 	}
 	for _, site := range rr.sites {
@@ -245,7 +246,7 @@ func (b *bench) runRegions(ctx context.Context, s *section) error {
 			vrunning.Go(func() { v.Run(vctx) })
 		}
 	}
-	if err := pollUntil(ctx, fleetReady, 10*time.Millisecond, func() error { return allReady(all, "validator") }); err != nil {
+	if err := poll.Until(ctx, fleetReady, 10*time.Millisecond, func() error { return allReady(all, "validator") }); err != nil {
 		return err
 	}
 	rr.readyIn = time.Since(t0)
@@ -434,7 +435,7 @@ func startRegionServers(ctx context.Context, n int, dir string) (natsServers, er
 		}
 		ns = append(ns, s)
 	}
-	err = pollUntil(ctx, startTimeout, 20*time.Millisecond, func() error {
+	err = poll.Until(ctx, startTimeout, 20*time.Millisecond, func() error {
 		if got := ns[0].NumLeafNodes(); got != n-1 {
 			return fmt.Errorf("the hub has %d leaf connections of %d", got, n-1)
 		}
@@ -482,7 +483,7 @@ func provisionRegions(ctx context.Context, sites []*regionSite) error {
 		}
 		// The leaf links have only just come up: the first creation may
 		// still fail on the way to another domain; retried, bounded.
-		err := pollUntil(ctx, startTimeout, 100*time.Millisecond, func() error {
+		err := poll.Until(ctx, startTimeout, 100*time.Millisecond, func() error {
 			_, err := site.js.CreateOrUpdateStream(ctx, sc)
 			return err
 		})

@@ -5,73 +5,10 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"strconv"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/blnode/blnode/events"
+	"github.com/blnode/blnode/internal/streamfill"
 )
-
-// fillStream provisions the default stream on url and publishes n blacklist
-// events in their wire form with the headers blnode's publisher sets
-// (Nats-Msg-Id, Nats-Expected-Stream, Nats-TTL), asynchronously in windows
-// of acknowledged messages.
-func fillStream(ctx context.Context, url string, seed uint64, n int) (bytes uint64, err error) {
-	nc, err := nats.Connect(url)
-	if err != nil {
-		return 0, err
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(8192))
-	if err != nil {
-		return 0, err
-	}
-	stream, err := events.EnsureStream(ctx, js, events.StreamConfig{})
-	if err != nil {
-		return 0, err
-	}
-	const window = 8192
-	now := time.Now()
-	exp := now.Add(24 * time.Hour)
-	ttl := strconv.FormatInt(int64((24*time.Hour+events.DefaultTTLMargin)/time.Second), 10)
-	subject := events.Subject("", "local", events.KindBlacklist)
-	for i := 0; i < n; i += window {
-		for j := i; j < min(i+window, n); j++ {
-			jti := jtiOf(seed, j)
-			ev := events.Event{ID: events.NewID(), Kind: events.KindBlacklist, Origin: "blbench-publisher", Region: "local", Time: now,
-				Token: &events.Token{JTI: jti, User: userOf(jti), Type: "refresh", IssuedAt: now.Unix(), ExpiresAt: exp.Unix(), Reason: "bench"}}
-			data, err := ev.Encode()
-			if err != nil {
-				return 0, err
-			}
-			msg := nats.NewMsg(subject)
-			msg.Data = data
-			msg.Header.Set(jetstream.MsgIDHeader, ev.ID)
-			msg.Header.Set(jetstream.ExpectedStreamHeader, events.DefaultStreamName)
-			msg.Header.Set(jetstream.MsgTTLHeader, ttl)
-			if _, err := js.PublishMsgAsync(msg); err != nil {
-				return 0, fmt.Errorf("publish event %d: %w", j, err)
-			}
-		}
-		select {
-		case <-js.PublishAsyncComplete():
-		case <-time.After(time.Minute):
-			return 0, fmt.Errorf("no acks for events %d..%d within a minute", i, min(i+window, n)-1)
-		case <-ctx.Done():
-			return 0, ctx.Err()
-		}
-	}
-	info, err := stream.Info(ctx)
-	if err != nil {
-		return 0, err
-	}
-	if info.State.Msgs != uint64(n) {
-		return 0, fmt.Errorf("stream holds %d messages after publishing %d", info.State.Msgs, n)
-	}
-	return info.State.Bytes, nil
-}
 
 func (b *bench) runReplay(ctx context.Context, s *section) error {
 	cfg := b.cfg
@@ -88,7 +25,8 @@ func (b *bench) runReplay(ctx context.Context, s *section) error {
 	url := ns.urls()[0]
 	b.logf("replay: publishing %d events", n)
 	t0 := time.Now()
-	streamBytes, err := fillStream(ctx, url, cfg.seed+3, n)
+	streamBytes, err := streamfill.Fill(ctx, url, n, streamfill.Config{Origin: "blbench-publisher", Reason: "bench",
+		JTI: func(i int) string { return jtiOf(cfg.seed+3, i) }, User: func(_ int, jti string) string { return userOf(jti) }})
 	if err != nil {
 		return err
 	}
@@ -113,16 +51,16 @@ func (b *bench) runReplay(ctx context.Context, s *section) error {
 			return err
 		}
 		up := time.Since(start)
-		if err := waitHTTP(ctx, p.url+"/readyz", 10*time.Minute, p.exited); err != nil {
-			p.stop()
-			return p.failed(err.Error())
+		if err := waitHTTP(ctx, p.url+"/readyz", 10*time.Minute, p.Done()); err != nil {
+			p.Stop()
+			return p.Failed(err.Error())
 		}
 		took := time.Since(start)
 		var st statusOf
 		statusStart := time.Now()
 		code, err := getJSON(ctx, hc, p.url+"/v1/status", &st)
 		statusTook := time.Since(statusStart)
-		p.stop()
+		p.Stop()
 		if err != nil || code != http.StatusOK {
 			return fmt.Errorf("GET /v1/status: %d %v", code, err)
 		}

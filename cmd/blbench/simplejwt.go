@@ -9,7 +9,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/blnode/blnode/internal/child"
 	"github.com/blnode/blnode/internal/original"
+	"github.com/blnode/blnode/internal/poll"
 	"github.com/blnode/blnode/internal/sjwt"
 )
 
@@ -44,7 +46,7 @@ func (b *bench) needsSimpleJWT(what string) bool {
 
 // simpleJWTProc is a running gunicorn serving the original.
 type simpleJWTProc struct {
-	*proc
+	*child.Process
 	url string
 }
 
@@ -64,13 +66,13 @@ func (b *bench) startSimpleJWT(ctx context.Context, name, dirName string) (*simp
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	cmd := b.simpleJWT.Command(ctx, env, dir, original.RecommendedWorkers(b.env.cores))
-	p, stderr, err := startProc(ctx, name, cmd.Path, cmd.Env, cmd.Args[1:]...)
+	p, err := startProc(ctx, name, cmd.Path, cmd.Env, cmd.Args[1:]...)
 	if err != nil {
 		return nil, err
 	}
 	b.track(p)
-	sp := &simpleJWTProc{proc: p}
-	sp.url, err = p.awaitAddr(ctx, stderr, `"Listening at"`, func(line []byte) string { return original.ListeningAddr(string(line)) })
+	sp := &simpleJWTProc{Process: p}
+	sp.url, err = awaitAddr(ctx, p, `"Listening at"`, original.ListeningAddr)
 	if err != nil {
 		return nil, err
 	}
@@ -78,9 +80,9 @@ func (b *bench) startSimpleJWT(ctx context.Context, name, dirName string) (*simp
 	tok, _ := sjwt.Token{Type: "access", User: 1, TTL: time.Hour}.Mint([]byte(benchSecret))
 	hc := newHTTPClient(1)
 	defer hc.CloseIdleConnections()
-	err = pollUntil(ctx, startTimeout, 20*time.Millisecond, func() error {
+	err = poll.Until(ctx, startTimeout, 20*time.Millisecond, func() error {
 		select {
-		case <-p.exited:
+		case <-p.Done():
 			return errors.New("exited")
 		default:
 		}
@@ -91,15 +93,15 @@ func (b *bench) startSimpleJWT(ctx context.Context, name, dirName string) (*simp
 		return err
 	})
 	if err != nil {
-		p.stop()
-		return nil, p.failed(err.Error())
+		_ = p.Stop()
+		return nil, p.Failed(err.Error())
 	}
 	return sp, nil
 }
 
 // cpu is the CPU time of gunicorn's master and its workers.
 func (p *simpleJWTProc) cpu() time.Duration {
-	return treeCPU(p.pid())
+	return treeCPU(p.Pid())
 }
 
 // treeCPU is the CPU time of pid and its child processes.

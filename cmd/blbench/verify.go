@@ -39,14 +39,14 @@ func (b *bench) runVerify(ctx context.Context, s *section) error {
 	if err != nil {
 		return err
 	}
-	defer proc.stop()
-	servers := []*verifyServer{{name: "blnode", url: proc.url + "/api/token/verify/", cpu: func() time.Duration { return mustStat(proc.pid()).cpu }}}
+	defer proc.Stop()
+	servers := []*verifyServer{{name: "blnode", url: proc.url + "/api/token/verify/", cpu: func() time.Duration { return mustStat(proc.Pid()).cpu }}}
 	if b.needsSimpleJWT("verify: the original, Simple JWT `POST /api/token/verify/`") {
 		sp, err := b.startSimpleJWT(ctx, "Simple JWT (verify)", "verify-simplejwt")
 		if err != nil {
 			return err
 		}
-		defer sp.stop()
+		defer sp.Stop()
 		servers = append(servers, &verifyServer{name: "Simple JWT (the original)", url: sp.url + "/api/token/verify/", cpu: sp.cpu})
 	}
 	toks := make([]string, 4096)

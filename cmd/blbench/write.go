@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/blnode/blnode/internal/original"
+	"github.com/blnode/blnode/internal/poll"
 	"github.com/blnode/blnode/internal/sjwt"
 )
 
@@ -39,9 +40,9 @@ func (b *bench) runWrite(ctx context.Context, s *section) error {
 	if err != nil {
 		return err
 	}
-	defer proc.stop()
-	if err := waitHTTP(ctx, proc.url+"/readyz", startTimeout, proc.exited); err != nil {
-		return proc.failed(err.Error())
+	defer proc.Stop()
+	if err := waitHTTP(ctx, proc.url+"/readyz", startTimeout, proc.Done()); err != nil {
+		return proc.Failed(err.Error())
 	}
 	maxClients := 1
 	for _, c := range cfg.sizes.write {
@@ -88,7 +89,7 @@ func (b *bench) runWrite(ctx context.Context, s *section) error {
 	if err != nil {
 		return err
 	}
-	defer solo.stop()
+	defer solo.Stop()
 	soloURL := solo.url + "/v1/blacklist"
 	writers = append(writers, &writer{name: "blnode `POST /v1/blacklist` (admin, jti), `--no-nats`", durable: true, write: func(ctx context.Context, _, _ int) error {
 		jti := jtiOf(cfg.seed+9, int(next.Add(1)))
@@ -103,7 +104,7 @@ func (b *bench) runWrite(ctx context.Context, s *section) error {
 		if err != nil {
 			return err
 		}
-		defer sp.stop()
+		defer sp.Stop()
 		sjURL := sp.url + "/api/token/blacklist/"
 		writers = append(writers, &writer{name: simpleJWTWriter, durable: true, write: func(ctx context.Context, _, i int) error {
 			tok, _ := sjwt.Token{Type: "refresh", User: i, TTL: time.Hour}.Mint([]byte(benchSecret))
@@ -124,7 +125,7 @@ func (b *bench) runWrite(ctx context.Context, s *section) error {
 			if err != nil {
 				return err
 			}
-			defer r.stop()
+			defer r.Stop()
 			c := r.client(maxClients)
 			defer c.Close()
 			name := "Redis `SET jti 1 EXAT exp`, appendfsync always"
@@ -167,7 +168,7 @@ func (b *bench) runWrite(ctx context.Context, s *section) error {
 	// Everything acknowledged must be stored, and the outbox must drain.
 	drainStart := time.Now()
 	var st statusOf
-	err = pollUntil(ctx, 2*time.Minute, 20*time.Millisecond, func() error {
+	err = poll.Until(ctx, 2*time.Minute, 20*time.Millisecond, func() error {
 		code, err := getJSON(ctx, hc, proc.url+"/v1/status", &st)
 		if err != nil || code != http.StatusOK {
 			return fmt.Errorf("GET /v1/status: %d %v", code, err)

@@ -3,8 +3,8 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -22,13 +22,14 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/blnode/blnode/events/eventstest"
+	"github.com/blnode/blnode/internal/child"
+	"github.com/blnode/blnode/internal/poll"
 )
 
 // Access control at the process level: secrets never logged, the files the
@@ -50,64 +51,32 @@ func startServeWith(t *testing.T, bin string, client *http.Client, env []string,
 
 // launchServe is startServeWith returning an error, with the process's
 // log, instead of failing the test when the node does not come up;
-// t.Cleanup kills the process if the test has not waited for it.
+// t.Cleanup kills the process if the test has not stopped it.
 func launchServe(t *testing.T, bin string, client *http.Client, env []string, umask0 bool, args ...string) (*serveProc, error) {
-	argv := append([]string{"serve", "--http", "127.0.0.1:0", "--log-format", "json"}, args...)
-	cmd := exec.Command(bin, argv...)
+	path, argv := bin, append([]string{"serve", "--http", "127.0.0.1:0", "--log-format", "json"}, args...)
 	if umask0 {
-		cmd = exec.Command("/bin/sh", append([]string{"-c", `umask 000 && exec "$0" "$@"`, bin}, argv...)...)
+		path, argv = "/bin/sh", append([]string{"-c", `umask 000 && exec "$0" "$@"`, bin}, argv...)
 	}
-	cmd.Env = append(cleanEnv(), env...)
-	stderr, err := cmd.StderrPipe()
+	cp, err := child.Start(context.Background(), child.Config{Name: "serve", Path: path, Args: argv, Env: append(cleanEnv(), env...)})
 	if err != nil {
 		return nil, err
 	}
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	p := &serveProc{cmd: cmd, drained: make(chan struct{})}
-	t.Cleanup(func() {
-		if !p.waited {
-			cmd.Process.Kill()
-			<-p.drained
-			cmd.Wait()
+	t.Cleanup(func() { _ = cp.Kill() })
+	p := &serveProc{Process: cp}
+	p.url, err = p.AwaitLine(context.Background(), 30*time.Second, func(line string) string {
+		var rec struct {
+			Msg string `json:"msg"`
+			URL string `json:"url"`
 		}
+		if json.Unmarshal([]byte(line), &rec) != nil || rec.Msg != "listening" {
+			return ""
+		}
+		return rec.URL
 	})
-	found := make(chan string, 1)
-	go func() {
-		defer close(p.drained)
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 64<<10), 4<<20)
-		for sc.Scan() {
-			line := sc.Bytes()
-			var rec map[string]any
-			jsonErr := json.Unmarshal(line, &rec)
-			p.mu.Lock()
-			p.logs.Write(line)
-			p.logs.WriteByte('\n')
-			if jsonErr == nil {
-				p.recs = append(p.recs, rec)
-			}
-			p.mu.Unlock()
-			if u, ok := rec["url"].(string); ok && rec["msg"] == "listening" {
-				select {
-				case found <- u:
-				default:
-				}
-			}
-		}
-		io.Copy(io.Discard, stderr)
-	}()
-	select {
-	case p.url = <-found:
-	case <-p.drained:
-		err := cmd.Wait()
-		p.waited = true
-		return nil, fmt.Errorf("serve exited before listening (%v):\n%s", err, p.logText())
-	case <-time.After(30 * time.Second):
-		return nil, fmt.Errorf("no listening log line within 30s:\n%s", p.logText())
+	if err != nil {
+		return nil, fmt.Errorf("no listening log line: %v:\n%s", err, p.Output())
 	}
-	err = poll(15*time.Second, 20*time.Millisecond, func() error {
+	err = poll.Until(context.Background(), 15*time.Second, pollEvery, func() error {
 		resp, err := client.Get(p.url + "/healthz")
 		if err != nil {
 			return err
@@ -119,7 +88,7 @@ func launchServe(t *testing.T, bin string, client *http.Client, env []string, um
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("serve listening at %s is not healthy within 15s: %v", p.url, err)
+		return nil, fmt.Errorf("serve listening at %s is not healthy: %v", p.url, err)
 	}
 	return p, nil
 }
@@ -180,7 +149,7 @@ func TestProcessSecretsNeverLogged(t *testing.T) {
 	c := &http.Client{Timeout: 10 * time.Second}
 	p := startServeWith(t, bin, c, nil, true, "--data", data, "--hs-secret-file", hsFile, "--admin-token-file", adminFile,
 		"--oauth-clients-file", filepath.Join(dir, "clients"), "--auth-cookie", "jwt")
-	waitFor(t, 20*time.Second, func() error { return wantStatus(p.url+"/readyz", http.StatusOK) })
+	poll.For(t, 20*time.Second, pollEvery, func() error { return wantStatus(p.url+"/readyz", http.StatusOK) })
 
 	var toks, otherLogs []string
 	mint := func(typ string, extra ...string) string {
@@ -282,17 +251,17 @@ func TestProcessSecretsNeverLogged(t *testing.T) {
 			secrets[fmt.Sprintf("signature of token %d", i)] = sig
 		}
 	}
-	for name, text := range map[string]string{"serve": p.logText(), "mint and CLI": strings.Join(otherLogs, "\n")} {
+	for name, text := range map[string]string{"serve": p.Output(), "mint and CLI": strings.Join(otherLogs, "\n")} {
 		for what, s := range secrets {
 			if strings.Contains(text, s) {
 				t.Errorf("the %s log shows the %s", name, what)
 			}
 		}
 	}
-	if lines := strings.Count(p.logText(), "\n"); lines < 10 {
+	if lines := strings.Count(p.Output(), "\n"); lines < 10 {
 		t.Errorf("only %d log lines: the scan saw too little", lines)
 	}
-	t.Logf("%d log lines scanned for %d secrets and tokens", strings.Count(p.logText(), "\n"), len(secrets))
+	t.Logf("%d log lines scanned for %d secrets and tokens", strings.Count(p.Output(), "\n"), len(secrets))
 
 	// Under umask 000 the node still made its files private.
 	checkMode := func(path string, want fs.FileMode) {
@@ -472,7 +441,7 @@ func TestProcessNATSOverTLSWithPassword(t *testing.T) {
 		t.Fatalf("blacklist: %d %s", st, body)
 	}
 	// The event went out through TLS and came back: applied from the stream.
-	waitFor(t, 30*time.Second, func() error {
+	poll.For(t, 30*time.Second, pollEvery, func() error {
 		st, err := getStatus(c, good.url, admin)
 		if err != nil {
 			return err
@@ -493,11 +462,11 @@ func TestProcessNATSOverTLSWithPassword(t *testing.T) {
 	}
 	stopAll(t, map[string]*serveProc{"good": good, "no CA": noCA, "wrong password": wrongPW})
 	for name, p := range map[string]*serveProc{"good": good, "no CA": noCA, "wrong password": wrongPW} {
-		if strings.Contains(p.logText(), password) {
+		if strings.Contains(p.Output(), password) {
 			t.Errorf("the %s node's log shows the NATS password", name)
 		}
 	}
-	if !bytes.Contains([]byte(good.logText()), []byte(`"msg":"connected to NATS"`)) {
-		t.Errorf("no \"connected to NATS\" line in the good node's log:\n%s", good.logText())
+	if !bytes.Contains([]byte(good.Output()), []byte(`"msg":"connected to NATS"`)) {
+		t.Errorf("no \"connected to NATS\" line in the good node's log:\n%s", good.Output())
 	}
 }

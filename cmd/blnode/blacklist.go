@@ -26,15 +26,7 @@ token id the node may never have seen; that form needs the admin token.`)
 	if err != nil {
 		return err
 	}
-	type request struct {
-		Token     *string `json:"token,omitempty"`
-		JTI       string  `json:"jti,omitempty"`
-		Exp       int64   `json:"exp,omitempty"`
-		User      string  `json:"user,omitempty"`
-		TokenType string  `json:"token_type,omitempty"`
-		Reason    string  `json:"reason,omitempty"`
-	}
-	req := request{Reason: *reason}
+	req := node.BlacklistRequest{Reason: *reason}
 	switch {
 	case len(pos) == 1 && *jti == "":
 		if *exp != "" || *user != "" || *typ != "" {

@@ -26,6 +26,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/blnode/blnode/internal/natsproc"
+	"github.com/blnode/blnode/internal/poll"
 	"github.com/blnode/blnode/internal/sjwt"
 	"github.com/blnode/blnode/persist"
 )
@@ -444,11 +445,11 @@ func newChaos(t *testing.T, seed uint64, replay string) *chaos {
 		dir := os.Getenv("BLNODE_CHAOS_LOGS")
 		for i, p := range procs {
 			if dir == "" {
-				t.Logf("log of %s (the last 40 lines; BLNODE_CHAOS_LOGS=DIR keeps every line):\n%s", p.cmd.Args, tailOf(p.logText(), 40))
+				t.Logf("log of %s (the last 40 lines; BLNODE_CHAOS_LOGS=DIR keeps every line):\n%s", p.CommandLine(), tailOf(p.Output(), 40))
 				continue
 			}
-			path := filepath.Join(dir, fmt.Sprintf("%02d-%s.log", i, filepath.Base(argValue(p.cmd.Args, "--data"))))
-			if err := os.WriteFile(path, []byte(strings.Join(p.cmd.Args, " ")+"\n"+p.logText()), 0o600); err != nil {
+			path := filepath.Join(dir, fmt.Sprintf("%02d-%s.log", i, filepath.Base(argValue(p.CommandLine(), "--data"))))
+			if err := os.WriteFile(path, []byte(strings.Join(p.CommandLine(), " ")+"\n"+p.Output()), 0o600); err != nil {
 				t.Error(err)
 			}
 		}
@@ -591,10 +592,8 @@ func (c *chaos) down(n *chaosNode, why string) *serveProc {
 		return nil
 	}
 	select {
-	case <-p.drained:
-		err := p.cmd.Wait()
-		p.waited = true
-		c.t.Errorf("%s had exited on its own (%v) before %s: %s; log tail:\n%s", n.name, err, why, c.replay, tailOf(p.logText(), 30))
+	case <-p.Done():
+		c.t.Errorf("%s had exited on its own (%v) before %s: %s; log tail:\n%s", n.name, p.Err(), why, c.replay, tailOf(p.Output(), 30))
 		return nil
 	default:
 		return p
@@ -623,7 +622,7 @@ func (c *chaos) alive(n *chaosNode) bool {
 		return false
 	}
 	select {
-	case <-p.drained:
+	case <-p.Done():
 		c.down(n, "the check that it runs")
 		return false
 	default:
@@ -865,7 +864,7 @@ func (c *chaos) recreateStream(f fault) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, time.Minute, func() error {
+	poll.For(t, time.Minute, pollEvery, func() error {
 		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 		defer cancel()
 		err := js.DeleteStream(ctx, "BLNODE")
@@ -906,7 +905,7 @@ func (c *chaos) recreateStream(f fault) {
 	c.procs = append(c.procs, p)
 	c.mu.Unlock()
 	var st crashStatus
-	waitFor(t, 2*time.Minute, func() error {
+	poll.For(t, 2*time.Minute, pollEvery, func() error {
 		var err error
 		if st, err = getStatus(c.client, p.url, chaosAdmin); err == nil && st.OutboxDepth != 0 {
 			err = fmt.Errorf("republisher's outbox holds %d events", st.OutboxDepth)
@@ -1180,7 +1179,7 @@ func (c *chaos) appliedUntil(at time.Duration, max int) []string {
 }
 
 func (c *chaos) waitReady(nodes ...*chaosNode) {
-	waitFor(c.t, 2*time.Minute, func() error {
+	poll.For(c.t, 2*time.Minute, pollEvery, func() error {
 		for _, n := range nodes {
 			if err := wantStatus(n.baseURL()+"/readyz", http.StatusOK); err != nil {
 				return fmt.Errorf("%s: %w", n.name, err)
@@ -1199,7 +1198,7 @@ func (c *chaos) waitConverged() bool {
 		within = 5 * time.Minute
 	}
 	began := time.Now()
-	if err := poll(within, 200*time.Millisecond, c.converged); err != nil {
+	if err := poll.Until(context.Background(), within, 200*time.Millisecond, c.converged); err != nil {
 		c.t.Errorf("the fleet did not converge within %v of the faults healing (seed %d; replay: %s): %v", within, c.seed, c.replay, err)
 		return false
 	}

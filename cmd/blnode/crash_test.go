@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/blnode/blnode/internal/poll"
 	"github.com/blnode/blnode/persist"
 )
 
@@ -224,7 +225,7 @@ func TestProcessCrashLosesNothing(t *testing.T) {
 	t.Cleanup(func() {
 		if t.Failed() {
 			for i, p := range logs {
-				t.Logf("process %d log:\n%s", i, p.logText())
+				t.Logf("process %d log:\n%s", i, p.Output())
 			}
 		}
 	})
@@ -235,7 +236,7 @@ func TestProcessCrashLosesNothing(t *testing.T) {
 		"--nats-user", "blnode-validator", "--nats-password-file", filepath.Join(fullData, "nats", "auth", "validator.password"),
 		"--hs-secret-file", secretFile, "--admin-token-file", adminFile)
 	logs = append(logs, validator)
-	waitFor(t, 30*time.Second, func() error { return wantStatus(validator.url+"/readyz", http.StatusOK) })
+	poll.For(t, 30*time.Second, pollEvery, func() error { return wantStatus(validator.url+"/readyz", http.StatusOK) })
 
 	var all, prev []string
 	kills, acksTotal := 0, 0
@@ -275,7 +276,7 @@ func TestProcessCrashLosesNothing(t *testing.T) {
 		t.Fatalf("after %d crashes, %d acknowledged writes are missing on the full node (%v): %.5q", kills, len(m), err, m)
 	}
 	var fs, vs crashStatus
-	waitFor(t, 60*time.Second, func() error {
+	poll.For(t, 60*time.Second, pollEvery, func() error {
 		var err error
 		if fs, err = getStatus(client, full.url, admin); err != nil {
 			return err

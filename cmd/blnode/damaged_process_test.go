@@ -67,7 +67,7 @@ func TestProcessLostStore(t *testing.T) {
 			data := filepath.Join(t.TempDir(), "data")
 			args := []string{"--data", data, "--no-nats", "--http", "127.0.0.1:0"}
 			p := startServe(t, bin, args...)
-			id := p.record("listening")["node_id"]
+			id := p.Record("listening")["node_id"]
 			p.stop(t)
 			if err := tc.lose(filepath.Join(data, persist.FileName)); err != nil {
 				t.Fatal(err)
@@ -83,7 +83,7 @@ func TestProcessLostStore(t *testing.T) {
 			}
 
 			p = startServe(t, bin, append(args, "--rebuild-store")...)
-			if got := p.record("listening")["node_id"]; got != id {
+			if got := p.Record("listening")["node_id"]; got != id {
 				t.Errorf("node id after --rebuild-store %v, want %v kept", got, id)
 			}
 			p.stop(t)

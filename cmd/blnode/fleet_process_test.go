@@ -10,13 +10,14 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/blnode/blnode/internal/poll"
 )
 
 // A fleet of real processes: one full node exposing its embedded NATS
@@ -79,22 +80,8 @@ func verifyToken(url, tok string) (int, string, error) {
 // kill9 sends SIGKILL and waits for the process to die of it.
 func (p *serveProc) kill9(t *testing.T) {
 	t.Helper()
-	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+	if err := p.Kill(); err != nil {
 		t.Fatal(err)
-	}
-	select {
-	case <-p.drained:
-	case <-time.After(10 * time.Second):
-		t.Fatalf("serve did not die within 10s of SIGKILL")
-	}
-	err := p.cmd.Wait()
-	p.waited = true
-	var ee *exec.ExitError
-	if !errors.As(err, &ee) {
-		t.Fatalf("serve after SIGKILL: %v, want death by signal", err)
-	}
-	if ws, ok := ee.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
-		t.Fatalf("serve after SIGKILL: %v, want death by SIGKILL", err)
 	}
 }
 
@@ -103,23 +90,21 @@ func (p *serveProc) kill9(t *testing.T) {
 func stopAll(t *testing.T, procs map[string]*serveProc) {
 	t.Helper()
 	for name, p := range procs {
-		if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		if err := p.Signal(syscall.SIGTERM); err != nil {
 			t.Fatalf("SIGTERM %s: %v", name, err)
 		}
 	}
 	deadline := time.After(20 * time.Second)
 	for name, p := range procs {
 		select {
-		case <-p.drained:
+		case <-p.Done():
 		case <-deadline:
-			t.Fatalf("%s did not exit within 20s of SIGTERM:\n%s", name, p.logText())
+			t.Fatalf("%s did not exit within 20s of SIGTERM:\n%s", name, p.Output())
 		}
-		err := p.cmd.Wait()
-		p.waited = true
-		if err != nil {
-			t.Errorf("%s exited with %v after SIGTERM:\n%s", name, err, p.logText())
-		} else if p.record("stopped") == nil {
-			t.Errorf("%s: no \"stopped\" log line:\n%s", name, p.logText())
+		if err := p.Err(); err != nil {
+			t.Errorf("%s exited with %v after SIGTERM:\n%s", name, err, p.Output())
+		} else if p.Record("stopped") == nil {
+			t.Errorf("%s: no \"stopped\" log line:\n%s", name, p.Output())
 		}
 	}
 }
@@ -143,16 +128,16 @@ func TestProcessFleetKill9Validator(t *testing.T) {
 	t.Cleanup(func() {
 		if t.Failed() {
 			for name, p := range procs {
-				t.Logf("%s log:\n%s", name, p.logText())
+				t.Logf("%s log:\n%s", name, p.Output())
 			}
 		}
 	})
-	rec := full.record("listening")
+	rec := full.Record("listening")
 	natsURL, _ := rec["nats_listen"].(string)
 	if rec["nats"] != "embedded, listening" || rec["role"] != "full" || !strings.HasPrefix(natsURL, "nats://127.0.0.1:") {
 		t.Fatalf("full node's listening log line %v: want an embedded NATS server listening on 127.0.0.1", rec)
 	}
-	waitFor(t, 20*time.Second, func() error { return wantStatus(full.url+"/readyz", http.StatusOK) })
+	poll.For(t, 20*time.Second, pollEvery, func() error { return wantStatus(full.url+"/readyz", http.StatusOK) })
 	if st, err := adminStatus(full.url, admin); err != nil || st.NATSURL != natsURL || st.NATS != "connected" || st.Role != "full" {
 		t.Fatalf("full node status %+v, %v: want role full, connected to %s", st, err, natsURL)
 	}
@@ -179,10 +164,10 @@ func TestProcessFleetKill9Validator(t *testing.T) {
 	v2 := startServe(t, bin, validatorArgs(v2Data)...)
 	procs["validator 1"], procs["validator 2"] = v1, v2
 	for name, p := range map[string]*serveProc{"validator 1": v1, "validator 2": v2} {
-		if r := p.record("listening"); r["role"] != "validator" || r["nats"] != "external" {
+		if r := p.Record("listening"); r["role"] != "validator" || r["nats"] != "external" {
 			t.Errorf("%s listening log line %v: want role validator, nats external", name, r)
 		}
-		waitFor(t, 20*time.Second, func() error { return wantStatus(p.url+"/readyz", http.StatusOK) })
+		poll.For(t, 20*time.Second, pollEvery, func() error { return wantStatus(p.url+"/readyz", http.StatusOK) })
 	}
 
 	var mintLogs []string
@@ -226,7 +211,7 @@ func TestProcessFleetKill9Validator(t *testing.T) {
 	if status, body := postJSON(t, full.url+"/api/token/blacklist/", map[string]string{"refresh": toks[0]}); status != 200 || body != "{}" {
 		t.Fatalf("blacklist on the full node: %d %s, want 200 {}", status, body)
 	}
-	waitFor(t, 10*time.Second, blacklisted(map[string]string{"validator 1": v1.url, "validator 2": v2.url}, toks))
+	poll.For(t, 10*time.Second, pollEvery, blacklisted(map[string]string{"validator 1": v1.url, "validator 2": v2.url}, toks))
 
 	// A validator refuses writes: the token stays valid everywhere.
 	spare := mint()
@@ -243,7 +228,7 @@ func TestProcessFleetKill9Validator(t *testing.T) {
 	// on the same data dir: it resumes after the sequence it had applied.
 	// (A blacklisting is in force on arrival; its batch commits a moment
 	// later: wait for the commit, so the restart has something to resume.)
-	waitFor(t, 10*time.Second, func() error {
+	poll.For(t, 10*time.Second, pollEvery, func() error {
 		st, err := adminStatus(v2.url, admin)
 		if err == nil && st.LastApplied < 1 {
 			err = fmt.Errorf("validator 2 has applied up to %d", st.LastApplied)
@@ -259,7 +244,7 @@ func TestProcessFleetKill9Validator(t *testing.T) {
 			// validator commits blacklistings, in force on arrival, in
 			// batches of up to 500 ms: wait for one.)
 			var st fleetStatus
-			waitFor(t, 10*time.Second, func() error {
+			poll.For(t, 10*time.Second, pollEvery, func() error {
 				var err error
 				if st, err = adminStatus(v1.url, admin); err == nil && st.LastApplied < 2 {
 					err = fmt.Errorf("validator 1 has applied up to %d", st.LastApplied)
@@ -278,20 +263,20 @@ func TestProcessFleetKill9Validator(t *testing.T) {
 	v2b := startServe(t, bin, validatorArgs(v2Data)...)
 	v1b := startServe(t, bin, v1Args...)
 	procs["validator 2 (restarted)"], procs["validator 1 (restarted)"] = v2b, v1b
-	waitFor(t, 20*time.Second, func() error { return wantStatus(v2b.url+"/readyz", http.StatusOK) })
-	waitFor(t, 20*time.Second, func() error { return wantStatus(v1b.url+"/readyz", http.StatusOK) })
-	if r := v1b.record("consuming events"); r == nil || r["start_seq"].(float64) < float64(v1Applied+1) || v1Applied < 2 {
+	poll.For(t, 20*time.Second, pollEvery, func() error { return wantStatus(v2b.url+"/readyz", http.StatusOK) })
+	poll.For(t, 20*time.Second, pollEvery, func() error { return wantStatus(v1b.url+"/readyz", http.StatusOK) })
+	if r := v1b.Record("consuming events"); r == nil || r["start_seq"].(float64) < float64(v1Applied+1) || v1Applied < 2 {
 		t.Errorf("restarted validator 1's first \"consuming events\" log line %v: want start_seq above %d, the sequence it had applied (unsynced) when killed", r, v1Applied)
 	}
 	// Validator 2 followed the live subject: it replays from the last
 	// sequence a confirm recorded, at most after the one event it had
 	// applied, never after what it had not.
-	if r := v2b.record("consuming events"); r == nil || r["start_seq"].(float64) > 2 {
+	if r := v2b.Record("consuming events"); r == nil || r["start_seq"].(float64) > 2 {
 		t.Errorf("restarted validator's first \"consuming events\" log line %v: want start_seq 1 or 2, not after the one event it had applied", r)
 	}
-	waitFor(t, 15*time.Second, blacklisted(map[string]string{"validator 1": v1b.url, "validator 2": v2b.url}, toks))
-	waitFor(t, 15*time.Second, func() error {
-		if v2b.record("following the live subject") == nil {
+	poll.For(t, 15*time.Second, pollEvery, blacklisted(map[string]string{"validator 1": v1b.url, "validator 2": v2b.url}, toks))
+	poll.For(t, 15*time.Second, pollEvery, func() error {
+		if v2b.Record("following the live subject") == nil {
 			return errors.New("restarted validator 2 does not follow the live subject")
 		}
 		return nil
@@ -302,7 +287,7 @@ func TestProcessFleetKill9Validator(t *testing.T) {
 
 	// The replicas converge: the same blacklisted count as the full node
 	// and nothing left to apply.
-	waitFor(t, 10*time.Second, func() error {
+	poll.For(t, 10*time.Second, pollEvery, func() error {
 		fs, err := adminStatus(full.url, admin)
 		if err != nil {
 			return err
@@ -328,7 +313,7 @@ func TestProcessFleetKill9Validator(t *testing.T) {
 
 	logs := map[string]string{"mint": strings.Join(mintLogs, "\n")}
 	for name, p := range procs {
-		logs[name] = p.logText()
+		logs[name] = p.Output()
 	}
 	for name, text := range logs {
 		for i, tok := range slices.Concat(toks, []string{spare}) {

@@ -11,7 +11,10 @@ import (
 	"time"
 
 	"github.com/blnode/blnode/events"
+	"github.com/blnode/blnode/node/replicate"
+	"github.com/blnode/blnode/node/simplejwt"
 	"github.com/blnode/blnode/persist"
+	"github.com/blnode/blnode/persist/dump"
 )
 
 // importBatch is how many ops one store transaction of an import writes.
@@ -79,19 +82,19 @@ otherwise; the summary goes to stdout.`, "config", "data", "node-id", "region", 
 	)
 	switch {
 	case *sqlitePath != "":
-		src, err := openSQLiteSource(ctx, *sqlitePath)
+		src, err := simplejwt.OpenSQLite(ctx, *sqlitePath)
 		if err != nil {
 			return fmt.Errorf("import: %w", err)
 		}
-		defer src.close()
-		what, total = "Simple JWT SQLite database "+*sqlitePath, src.total()
+		defer src.Close()
+		what, total = "Simple JWT SQLite database "+*sqlitePath, src.Total()
 		readIn = func(im *importer) error { return im.fromSimpleJWT(ctx, src) }
 	case *csvDir != "":
-		src, err := openCSVSource(*csvDir)
+		src, err := simplejwt.OpenCSV(*csvDir)
 		if err != nil {
 			return fmt.Errorf("import: %w", err)
 		}
-		what, total = "Simple JWT CSV tables in "+*csvDir, src.total()
+		what, total = "Simple JWT CSV tables in "+*csvDir, src.Total()
 		readIn = func(im *importer) error { return im.fromSimpleJWT(ctx, src) }
 	default:
 		var r io.Reader = e.stdin
@@ -130,7 +133,7 @@ otherwise; the summary goes to stdout.`, "config", "data", "node-id", "region", 
 	im := &importer{
 		store: store, e: e, now: now, origin: nodeID, region: region, publish: !*noPublish,
 		cutoff:    now.Add(-c.opts.duration("leeway") - time.Minute).Truncate(time.Second).Unix(),
-		sjwt:      sjwtOptions{TypeClaim: c.opts.str("token-type-claim"), KeepRaw: c.opts.bool("keep-raw-token"), Origin: nodeID, Now: now},
+		sjwt:      simplejwt.Options{TypeClaim: c.opts.str("token-type-claim"), KeepRaw: c.opts.bool("keep-raw-token"), Origin: nodeID, Now: now},
 		batchSize: importBatch,
 		prog:      newProgress(e.stderr, *mode, "import", item, total, nil, e.getenv),
 	}
@@ -182,7 +185,7 @@ type importer struct {
 	origin    string
 	region    string
 	publish   bool
-	sjwt      sjwtOptions
+	sjwt      simplejwt.Options
 	batchSize int
 
 	batch   []persist.ImportOp
@@ -194,10 +197,10 @@ type importer struct {
 }
 
 // fromSimpleJWT imports every row of src.
-func (im *importer) fromSimpleJWT(ctx context.Context, src sjwtSource) error {
-	return src.rows(ctx, func(row sjwtRow) error {
+func (im *importer) fromSimpleJWT(ctx context.Context, src simplejwt.Source) error {
+	return src.Rows(ctx, func(row simplejwt.Row) error {
 		im.read++
-		rec, err := decodeSJWTRow(row, im.sjwt)
+		rec, err := simplejwt.DecodeRow(row, im.sjwt)
 		if err != nil {
 			im.badRow(fmt.Sprintf("jti %.64q", row.JTI), err)
 			return nil
@@ -207,6 +210,61 @@ func (im *importer) fromSimpleJWT(ctx context.Context, src sjwtSource) error {
 		im.read++
 		im.badRow(where, err)
 	})
+}
+
+// fromJSONL imports an export.
+func (im *importer) fromJSONL(ctx context.Context, r io.Reader) error {
+	d := dump.NewDecoder(r)
+	for n := 1; ; n++ {
+		if n%1024 == 0 && ctx.Err() != nil {
+			return ctx.Err()
+		}
+		l, err := d.Next()
+		var le *dump.LineError
+		switch {
+		case errors.Is(err, io.EOF):
+			return nil
+		case errors.As(err, &le):
+			if le.Line == 1 && !errors.Is(le.Err, dump.ErrLineTooLong) {
+				return fmt.Errorf("line 1: %w: is it a file written by blnode export?", le.Err)
+			}
+			im.read++
+			im.badRow(fmt.Sprintf("line %d", le.Line), le.Err)
+			im.prog.update(d.Offset(), im.read)
+			continue
+		case err != nil:
+			return err
+		}
+		if l.Kind == dump.KindHeader {
+			if d.Line() != 1 {
+				im.badRow(fmt.Sprintf("line %d", d.Line()), errors.New("a header after the first line"))
+			}
+			continue
+		}
+		im.read++
+		if err := im.addLine(l); err != nil {
+			return err
+		}
+		im.prog.update(d.Offset(), im.read)
+	}
+}
+
+// addLine queues the ops of a line, skipping what a flush would remove.
+func (im *importer) addLine(l dump.Line) error {
+	if l.Kind == dump.KindRevocation && l.Expires > 0 && l.Expires < im.cutoff {
+		im.expired++
+		return nil
+	}
+	if l.Kind == dump.KindToken && l.ExpiresAt < im.cutoff {
+		im.expired++
+		return nil
+	}
+	for _, op := range l.Ops() {
+		if err := im.add(op); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // addRecord queues a token: its outstanding record, and its blacklisting
@@ -248,29 +306,12 @@ func (im *importer) add(op persist.Op) error {
 
 // event encodes the event a replica applies to reach the same state: its
 // time is when the token was created (outstanding) or blacklisted, since
-// replicas take their record times from it.
+// replicas take their record times from it; a revocation's is now.
 func (im *importer) event(op persist.Op) ([]byte, error) {
-	ev := events.Event{ID: events.NewID(), Origin: im.origin, Region: im.region}
-	switch op.Kind {
-	case persist.OpOutstanding, persist.OpBlacklist:
-		r := op.Record
-		if r.Origin != "" {
-			ev.Origin = r.Origin
-		}
-		ev.Kind, ev.Time = events.KindOutstanding, time.Unix(0, r.CreatedAt).UTC()
-		if op.Kind == persist.OpBlacklist {
-			ev.Kind, ev.Time = events.KindBlacklist, time.Unix(0, r.BlacklistedAt).UTC()
-		}
-		ev.Token = &events.Token{JTI: r.JTI, User: r.User, Type: r.Type, IssuedAt: r.IssuedAt, ExpiresAt: r.ExpiresAt, Reason: r.Reason, Family: r.Family}
-	case persist.OpRevoke:
-		v := op.Revocation
-		if v.Origin != "" {
-			ev.Origin = v.Origin
-		}
-		ev.Kind, ev.Time, ev.User, ev.NotBefore = events.KindRevokeUser, im.now.UTC(), v.User, v.NotBefore
-		if v.Family != "" {
-			ev.Kind, ev.Family = events.KindRevokeFamily, v.Family
-		}
+	ev, _ := replicate.Event(op, im.now.UTC())
+	ev.ID, ev.Region = events.NewID(), im.region
+	if ev.Origin == "" {
+		ev.Origin = im.origin
 	}
 	return ev.Encode()
 }

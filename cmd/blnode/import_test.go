@@ -21,8 +21,10 @@ import (
 	"github.com/blnode/blnode/events"
 	"github.com/blnode/blnode/events/eventstest"
 	"github.com/blnode/blnode/internal/original/originaltest"
+	"github.com/blnode/blnode/internal/poll"
 	"github.com/blnode/blnode/internal/sjwt"
 	"github.com/blnode/blnode/node"
+	"github.com/blnode/blnode/node/simplejwt"
 	"github.com/blnode/blnode/node/token"
 	"github.com/blnode/blnode/persist"
 )
@@ -188,8 +190,8 @@ func writeSimpleJWTCSV(t testing.TB, dir string, rows []sjwtFixture) {
 			bl = append(bl, []string{fmt.Sprint(len(bl)), pg(i, f.blacklisted), fmt.Sprint(f.id)})
 		}
 	}
-	write(sjwtOutstandingTable+".csv", out)
-	write(sjwtBlacklistedTable+".csv", bl)
+	write(simplejwt.OutstandingTable+".csv", out)
+	write(simplejwt.BlacklistedTable+".csv", bl)
 }
 
 // openStore opens a data dir the command wrote, for the test to look in.
@@ -708,7 +710,7 @@ func TestImportedTokensReachTheFleet(t *testing.T) {
 	}
 	full := start(node.RoleFull, data)
 	validator := start(node.RoleValidator, filepath.Join(dir, "validator"))
-	eventstest.CheckFor(t, time.Minute, 20*time.Millisecond, func() error {
+	poll.For(t, time.Minute, pollEvery, func() error {
 		c, err := validator.Store().Counts()
 		if err != nil {
 			return err

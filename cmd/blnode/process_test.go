@@ -15,10 +15,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/blnode/blnode/internal/child"
+	"github.com/blnode/blnode/internal/poll"
 )
 
 // Process tests: the built binary, run as a user runs it.
@@ -83,14 +84,8 @@ func runBinWithin(t *testing.T, timeout time.Duration, bin string, args ...strin
 
 // serveProc is a running "blnode serve".
 type serveProc struct {
-	cmd     *exec.Cmd
-	url     string
-	drained chan struct{} // closed when stderr reaches EOF
-	waited  bool
-
-	mu   sync.Mutex
-	logs bytes.Buffer
-	recs []map[string]any // the JSON log records
+	*child.Process
+	url string
 }
 
 // startServe starts "blnode serve" on a free loopback port with JSON logs,
@@ -100,65 +95,25 @@ func startServe(t *testing.T, bin string, args ...string) *serveProc {
 	return startServeWith(t, bin, http.DefaultClient, nil, false, args...)
 }
 
-func (p *serveProc) logText() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.logs.String()
-}
-
-// record returns the first log record with message msg.
-func (p *serveProc) record(msg string) map[string]any {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, r := range p.recs {
-		if r["msg"] == msg {
-			return r
-		}
-	}
-	return nil
-}
-
 // stop sends SIGTERM and requires a clean exit within the deadline.
 func (p *serveProc) stop(t *testing.T) {
 	t.Helper()
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
+	if p.Exited() {
+		t.Fatalf("serve had exited before SIGTERM (%v):\n%s", p.Err(), p.Output())
 	}
-	select {
-	case <-p.drained:
-	case <-time.After(20 * time.Second):
-		t.Fatalf("serve did not exit within 20s of SIGTERM:\n%s", p.logText())
+	if err := p.Stop(); err != nil {
+		t.Fatalf("%v:\n%s", err, p.Output())
 	}
-	err := p.cmd.Wait()
-	p.waited = true
-	if err != nil {
-		t.Fatalf("serve exited with %v after SIGTERM:\n%s", err, p.logText())
+	if err := p.Err(); err != nil {
+		t.Fatalf("serve exited with %v after SIGTERM:\n%s", err, p.Output())
 	}
-	if p.record("stopped") == nil {
-		t.Errorf("no \"stopped\" log line:\n%s", p.logText())
+	if p.Record("stopped") == nil {
+		t.Errorf("no \"stopped\" log line:\n%s", p.Output())
 	}
 }
 
-// waitFor polls f until it returns nil, failing the test at the deadline.
-func waitFor(t *testing.T, timeout time.Duration, f func() error) {
-	t.Helper()
-	if err := poll(timeout, 20*time.Millisecond, f); err != nil {
-		t.Fatalf("not within %v: %v", timeout, err)
-	}
-}
-
-// poll calls f every interval until it returns nil, and returns f's last
-// error if the timeout passes first.
-func poll(timeout, interval time.Duration, f func() error) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		err := f()
-		if err == nil || time.Now().After(deadline) {
-			return err
-		}
-		time.Sleep(interval)
-	}
-}
+// pollEvery is how often the tests poll for what they wait for.
+const pollEvery = 20 * time.Millisecond
 
 func wantStatus(url string, status int) error {
 	resp, err := http.Get(url)
@@ -227,12 +182,12 @@ func TestProcessServeMintBlacklistRestart(t *testing.T) {
 	args := []string{"--data", data, "--no-nats", "--admin-token-file", adminFile}
 
 	first := startServe(t, bin, args...)
-	if r := first.record("listening"); r["nats"] != "disabled" || r["role"] != "full" || r["region"] != "local" || r["data"] != data || r["node_id"] == "" {
+	if r := first.Record("listening"); r["nats"] != "disabled" || r["role"] != "full" || r["region"] != "local" || r["data"] != data || r["node_id"] == "" {
 		t.Errorf("listening log line %v", r)
 	}
-	if r := first.record("NO KEY CONFIGURED: USING A DEVELOPMENT SECRET. Tokens signed with it are for development only; " +
+	if r := first.Record("NO KEY CONFIGURED: USING A DEVELOPMENT SECRET. Tokens signed with it are for development only; " +
 		"give --hs-secret-file, BLNODE_HS_SECRET or --public-key-file in production"); r == nil || r["level"] != "WARN" {
-		t.Errorf("no development-secret warning:\n%s", first.logText())
+		t.Errorf("no development-secret warning:\n%s", first.Output())
 	}
 
 	tok, jti, mintLog := mintBin(t, bin, data)
@@ -266,19 +221,19 @@ func TestProcessServeMintBlacklistRestart(t *testing.T) {
 		t.Fatalf("verify after restart: %d %s, want 400 %s", status, body, blacklistedBody)
 	}
 	listed(second.url)
-	if r := second.record("NO KEY CONFIGURED: USING A DEVELOPMENT SECRET. Tokens signed with it are for development only; " +
+	if r := second.Record("NO KEY CONFIGURED: USING A DEVELOPMENT SECRET. Tokens signed with it are for development only; " +
 		"give --hs-secret-file, BLNODE_HS_SECRET or --public-key-file in production"); r == nil || r["created"] != false {
 		t.Errorf("restart did not reuse the development secret: %v", r)
 	}
 	second.stop(t)
 
-	for name, logs := range map[string]string{"first serve": first.logText(), "second serve": second.logText(), "mint": mintLog} {
+	for name, logs := range map[string]string{"first serve": first.Output(), "second serve": second.Output(), "mint": mintLog} {
 		if strings.Contains(logs, tok) || strings.Contains(logs, strings.Split(tok, ".")[2]) {
 			t.Errorf("the %s log shows the raw token:\n%s", name, logs)
 		}
 	}
-	if !strings.Contains(first.logText(), jti) {
-		t.Errorf("the blacklisting is not logged by jti:\n%s", first.logText())
+	if !strings.Contains(first.Output(), jti) {
+		t.Errorf("the blacklisting is not logged by jti:\n%s", first.Output())
 	}
 }
 
@@ -286,10 +241,10 @@ func TestProcessServeEmbeddedNATS(t *testing.T) {
 	bin := buildBinary(t)
 	data := filepath.Join(t.TempDir(), "data")
 	p := startServe(t, bin, "--data", data)
-	if r := p.record("listening"); r["nats"] != "embedded, in-process" {
+	if r := p.Record("listening"); r["nats"] != "embedded, in-process" {
 		t.Errorf("listening log line %v, want nats embedded", r)
 	}
-	waitFor(t, 20*time.Second, func() error { return wantStatus(p.url+"/readyz", http.StatusOK) })
+	poll.For(t, 20*time.Second, pollEvery, func() error { return wantStatus(p.url+"/readyz", http.StatusOK) })
 
 	tok, _, _ := mintBin(t, bin, data)
 	if status, body := postJSON(t, p.url+"/api/token/blacklist/", map[string]string{"refresh": tok}); status != 200 || body != "{}" {
@@ -300,7 +255,7 @@ func TestProcessServeEmbeddedNATS(t *testing.T) {
 	}
 	// The node applies its own event from the stream: the write went
 	// through the outbox and the embedded JetStream.
-	waitFor(t, 10*time.Second, func() error {
+	poll.For(t, 10*time.Second, pollEvery, func() error {
 		resp, err := http.Get(p.url + "/readyz")
 		if err != nil {
 			return err
@@ -328,9 +283,9 @@ func TestProcessServeEmbeddedNATS(t *testing.T) {
 func TestProcessServePprof(t *testing.T) {
 	bin := buildBinary(t)
 	p := startServe(t, bin, "--data", filepath.Join(t.TempDir(), "data"), "--no-nats", "--pprof", "127.0.0.1:0")
-	r := p.record("profiler listening")
+	r := p.Record("profiler listening")
 	if r == nil {
-		t.Fatalf("no \"profiler listening\" log line:\n%s", p.logText())
+		t.Fatalf("no \"profiler listening\" log line:\n%s", p.Output())
 	}
 	prof, _ := r["url"].(string)
 	if !strings.HasPrefix(prof, "http://127.0.0.1:") {
@@ -356,11 +311,11 @@ func TestProcessServePprof(t *testing.T) {
 		t.Errorf("serve --pprof 0.0.0.0:0: %v (deadline: %v), stderr %q; want a failure naming --pprof-allow-remote", err, ctx.Err(), stderr.String())
 	}
 	p = startServe(t, bin, "--data", filepath.Join(t.TempDir(), "data"), "--no-nats", "--pprof", "0.0.0.0:0", "--pprof-allow-remote")
-	if r := p.record("profiler listening"); r == nil {
-		t.Errorf("--pprof-allow-remote: no \"profiler listening\" log line:\n%s", p.logText())
+	if r := p.Record("profiler listening"); r == nil {
+		t.Errorf("--pprof-allow-remote: no \"profiler listening\" log line:\n%s", p.Output())
 	}
-	if !strings.Contains(p.logText(), `"level":"WARN","msg":"profiler on a non-loopback address`) {
-		t.Errorf("--pprof-allow-remote: no WARN log line:\n%s", p.logText())
+	if !strings.Contains(p.Output(), `"level":"WARN","msg":"profiler on a non-loopback address`) {
+		t.Errorf("--pprof-allow-remote: no WARN log line:\n%s", p.Output())
 	}
 	p.stop(t)
 }

@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/blnode/blnode/internal/child"
 )
 
 // compose is a parsed docker-compose.yml, as far as the tests run it.
@@ -291,7 +293,7 @@ func (st *stack) command(name string) (args, env []string) {
 
 // startNATS starts a NATS service of the compose file: its --config file,
 // copied with addresses and store_dir moved, and its environment.
-func (st *stack) startNATS(name string) (p *proc, monitor string) {
+func (st *stack) startNATS(name string) (p *child.Process, monitor string) {
 	t := st.t
 	t.Helper()
 	svc := st.c.Services[name]

@@ -315,7 +315,7 @@ func TestDockerfile(t *testing.T) {
 	if out, code := runCmd(t, bin, []string{"healthcheck", "--url", n.url + "/nothing-here"}, nil); code != 1 {
 		t.Errorf("healthcheck of a 404: exit %d, want 1: %s", code, out)
 	}
-	p.stop(t)
+	p.StopT(t)
 	if out, code := runCmd(t, bin, hcArgs[1:], hcEnv); code != 1 {
 		t.Errorf("HEALTHCHECK %q with the node stopped: exit %d, want 1: %s", hcArgs, code, out)
 	}

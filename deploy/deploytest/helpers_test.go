@@ -17,9 +17,11 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/blnode/blnode/internal/child"
+	"github.com/blnode/blnode/internal/poll"
 )
 
 // Timeouts. Generous: two shared cores may be busy with other packages'
@@ -137,137 +139,12 @@ func replaceOutput(args []string, out string) []string {
 	return append([]string{args[0], "-o", out}, args[1:]...)
 }
 
-// proc is a running process with its output kept for failure reports and
-// its JSON log records for the tests.
-type proc struct {
-	name string
-	cmd  *exec.Cmd
-	done chan struct{} // closed when the process has exited
-	err  error         // Wait's error, after done
-
-	mu    sync.Mutex
-	lines []string         // the last maxLines lines of output
-	recs  []map[string]any // JSON log records
-	part  []byte
-}
-
-const maxLines = 400
-
-func (p *proc) Write(b []byte) (int, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.part = append(p.part, b...)
-	for {
-		i := bytes.IndexByte(p.part, '\n')
-		if i < 0 {
-			break
-		}
-		line := string(p.part[:i])
-		p.part = p.part[i+1:]
-		if len(p.lines) == maxLines {
-			p.lines = p.lines[1:]
-		}
-		p.lines = append(p.lines, line)
-		var rec map[string]any
-		if json.Unmarshal([]byte(line), &rec) == nil {
-			p.recs = append(p.recs, rec)
-		}
-	}
-	return len(b), nil
-}
-
-// output returns the last lines the process wrote.
-func (p *proc) output() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return strings.Join(p.lines, "\n")
-}
-
-// record returns the first JSON log record with message msg, or nil.
-func (p *proc) record(msg string) map[string]any {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, r := range p.recs {
-		if r["msg"] == msg {
-			return r
-		}
-	}
-	return nil
-}
-
-// exited reports whether the process has ended.
-func (p *proc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
 // startProc starts bin with args and exactly env (nothing inherited but
 // PATH), and stops it at cleanup; a failed test shows its output.
-func startProc(t testing.TB, name, bin string, args, env []string) *proc {
+func startProc(t testing.TB, name, bin string, args, env []string) *child.Process {
 	t.Helper()
-	p := &proc{name: name, done: make(chan struct{})}
-	p.cmd = exec.Command(bin, args...)
-	p.cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, env...)
-	p.cmd.Stdout, p.cmd.Stderr = p, p
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", name, err)
-	}
-	go func() {
-		p.err = p.cmd.Wait()
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		p.stop(t)
-		if t.Failed() {
-			t.Logf("---- output of %s (%s %s), last lines:\n%s", name, filepath.Base(bin), strings.Join(args, " "), p.output())
-		}
-	})
-	return p
-}
-
-// stop sends SIGTERM and waits; SIGKILL after stopTimeout. Idempotent.
-func (p *proc) stop(t testing.TB) {
-	if p.exited() {
-		return
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(stopTimeout):
-		t.Errorf("%s did not stop within %v of SIGTERM; killing it", p.name, stopTimeout)
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	}
-}
-
-// kill ends the process with SIGKILL and waits for it.
-func (p *proc) kill() {
-	if p.exited() {
-		return
-	}
-	_ = p.cmd.Process.Kill()
-	<-p.done
-}
-
-// waitFor polls f until it returns nil, failing the test at the deadline
-// with f's last error.
-func waitFor(t testing.TB, timeout time.Duration, what string, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v: %v", what, timeout, err)
-		}
-		time.Sleep(pollEvery)
-	}
+	return child.StartT(t, child.Config{Name: name, Path: bin, Args: args,
+		Env: append([]string{"PATH=" + os.Getenv("PATH")}, env...), StopTimeout: stopTimeout})
 }
 
 // freeAddr reserves a loopback port and releases it for a process to bind.
@@ -328,32 +205,36 @@ func wantStatus(url string, status int) error {
 
 // node is a running blnode serve process.
 type node struct {
-	*proc
+	*child.Process
+	name  string
 	url   string
 	admin string
 }
 
 // waitListening waits for serve's "listening" log line and returns the
 // node with its URL.
-func waitListening(t testing.TB, p *proc, admin string) *node {
+func waitListening(t testing.TB, p *child.Process, admin string) *node {
 	t.Helper()
-	var url string
-	waitFor(t, startTimeout, p.name+" listening", func() error {
-		if p.exited() {
-			t.Fatalf("%s exited before listening (%v):\n%s", p.name, p.err, p.output())
+	url, err := p.AwaitLine(t.Context(), startTimeout, func(line string) string {
+		var r struct {
+			Msg string `json:"msg"`
+			URL string `json:"url"`
 		}
-		r := p.record("listening")
-		if r == nil {
-			return errors.New("no listening log line yet")
+		if json.Unmarshal([]byte(line), &r) != nil || r.Msg != "listening" {
+			return ""
 		}
-		u, _ := r["url"].(string)
-		if u == "" {
-			return fmt.Errorf("listening line without url: %v", r)
+		if r.URL == "" {
+			return "no url: " + line
 		}
-		url = u
-		return nil
+		return r.URL
 	})
-	return &node{proc: p, url: url, admin: admin}
+	if err != nil {
+		t.Fatalf("%s: no listening log line: %v:\n%s", p.Name(), err, p.Output())
+	}
+	if !strings.HasPrefix(url, "http") {
+		t.Fatalf("%s: listening line without url: %s", p.Name(), url)
+	}
+	return &node{Process: p, name: p.Name(), url: url, admin: admin}
 }
 
 // status is the part of GET /v1/status the tests read.
@@ -436,9 +317,9 @@ func (n *node) verifyAccepts(tok string) error {
 // waitReady waits for /readyz to answer 200.
 func (n *node) waitReady(t testing.TB) {
 	t.Helper()
-	waitFor(t, startTimeout, n.name+" ready", func() error {
-		if n.exited() {
-			t.Fatalf("%s exited (%v):\n%s", n.name, n.err, n.output())
+	poll.For(t, startTimeout, pollEvery, func() error {
+		if n.Exited() {
+			t.Fatalf("%s exited (%v):\n%s", n.name, n.Err(), n.Output())
 		}
 		return wantStatus(n.url+"/readyz", http.StatusOK)
 	})

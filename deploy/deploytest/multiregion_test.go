@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nkeys"
 
+	"github.com/blnode/blnode/internal/poll"
 	"github.com/blnode/blnode/internal/sjwt"
 )
 
@@ -86,7 +87,7 @@ func startMultiRegion(t *testing.T) *multiRegion {
 	}
 	for _, r := range m.regions {
 		for _, s := range r.servers {
-			waitFor(t, startTimeout, s+" healthy", func() error { return natsHealthy(r.monitors[s]) })
+			poll.For(t, startTimeout, pollEvery, func() error { return natsHealthy(r.monitors[s]) })
 		}
 	}
 	m.waitLeafs(t, true)
@@ -137,7 +138,7 @@ func leafCount(monitor string) (int, error) {
 func (m *multiRegion) waitLeafs(t testing.TB, up bool) {
 	t.Helper()
 	eu, us := m.regions[0], m.regions[1]
-	waitFor(t, syncTimeout, fmt.Sprintf("leaf links up=%v", up), func() error {
+	poll.For(t, syncTimeout, pollEvery, func() error {
 		if up {
 			for _, s := range us.servers {
 				n, err := leafCount(us.monitors[s])
@@ -187,7 +188,7 @@ func (m *multiRegion) write(t testing.TB, r *region, n int) []string {
 // waitHolds waits until node n has blacklisted every jti.
 func waitHolds(t testing.TB, n *node, jtis []string) {
 	t.Helper()
-	waitFor(t, syncTimeout, fmt.Sprintf("%d writes on %s", len(jtis), n.name), func() error {
+	poll.For(t, syncTimeout, pollEvery, func() error {
 		for _, jti := range jtis {
 			b, err := n.blacklistedJTI(jti)
 			if err != nil {
@@ -220,7 +221,7 @@ func (m *multiRegion) converge(t testing.TB) {
 	all := m.all()
 	for _, r := range m.regions {
 		for _, n := range r.nodes() {
-			waitFor(t, syncTimeout, "converged count on "+n.name, func() error {
+			poll.For(t, syncTimeout, pollEvery, func() error {
 				st, err := n.status()
 				if err != nil {
 					return err
@@ -273,7 +274,7 @@ func TestMultiRegion(t *testing.T) {
 		jti := m.write(t, from, 1)[0]
 		tok := from.written[jti]
 		for _, n := range to.nodes() {
-			waitFor(t, syncTimeout, fmt.Sprintf("%s write rejected on %s", from.name, n.name), func() error { return n.verifyRejects(tok) })
+			poll.For(t, syncTimeout, pollEvery, func() error { return n.verifyRejects(tok) })
 		}
 	}
 	// Each region's events are in its own stream, on its own subjects.
@@ -350,12 +351,12 @@ func TestMultiRegion(t *testing.T) {
 	}
 	bad := startProc(t, "eu-full-misconfigured", m.st.tools.blnode, args, env)
 	select {
-	case <-bad.done:
+	case <-bad.Done():
 	case <-time.After(startTimeout):
-		t.Fatalf("a full node with --region us on BLNODE_EU still runs after %v:\n%s", startTimeout, bad.output())
+		t.Fatalf("a full node with --region us on BLNODE_EU still runs after %v:\n%s", startTimeout, bad.Output())
 	}
-	if bad.err == nil || !strings.Contains(bad.output(), "does not take") {
-		t.Errorf("misconfigured full node: exit %v, want an error naming the stream's subjects:\n%s", bad.err, bad.output())
+	if bad.Err() == nil || !strings.Contains(bad.Output(), "does not take") {
+		t.Errorf("misconfigured full node: exit %v, want an error naming the stream's subjects:\n%s", bad.Err(), bad.Output())
 	}
 }
 
@@ -373,7 +374,7 @@ func TestMultiRegionSoak(t *testing.T) {
 		}
 		// Restart one region's validator while cut: it replays its region.
 		r := m.regions[round%2]
-		r.validator.stop(t)
+		r.validator.StopT(t)
 		r.validator = m.st.startNode(r.name + "-validator")
 		r.validator.waitReady(t)
 		m.cut(t, false)

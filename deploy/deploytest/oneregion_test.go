@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/blnode/blnode/events"
+	"github.com/blnode/blnode/internal/poll"
 	"github.com/blnode/blnode/internal/sjwt"
 )
 
@@ -40,7 +41,7 @@ func TestComposeOneRegion(t *testing.T) {
 		_, monitors[s] = st.startNATS(s)
 	}
 	for _, s := range servers {
-		waitFor(t, startTimeout, s+" healthy", func() error { return natsHealthy(monitors[s]) })
+		poll.For(t, startTimeout, pollEvery, func() error { return natsHealthy(monitors[s]) })
 	}
 
 	full := st.startNode("full-1")
@@ -61,7 +62,7 @@ func TestComposeOneRegion(t *testing.T) {
 	secret := []byte(st.secrets["signing-key"])
 	tok, jti := sjwt.Token{Type: "refresh", User: 42}.Mint(secret)
 	full.blacklist(t, tok)
-	waitFor(t, syncTimeout, "blacklist on the validator", func() error { return validator.verifyRejects(tok) })
+	poll.For(t, syncTimeout, pollEvery, func() error { return validator.verifyRejects(tok) })
 	if b, err := validator.blacklistedJTI(jti); err != nil || !b {
 		t.Errorf("validator: %s blacklisted = %v (%v), want true", jti, b, err)
 	}
@@ -127,12 +128,12 @@ func connectJS(t testing.TB, url, user, pass string) jetstream.JetStream {
 func streamInfo(t testing.TB, js jetstream.JetStream, name string) *jetstream.StreamInfo {
 	t.Helper()
 	var info *jetstream.StreamInfo
-	waitFor(t, syncTimeout, "stream "+name, func() error {
+	poll.For(t, syncTimeout, pollEvery, func() error {
 		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 		defer cancel()
 		s, err := js.Stream(ctx, name)
 		if err != nil {
-			return err
+			return fmt.Errorf("stream %s: %w", name, err)
 		}
 		info, err = s.Info(ctx)
 		return err

@@ -19,6 +19,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/blnode/blnode/events"
+	"github.com/blnode/blnode/internal/child"
+	"github.com/blnode/blnode/internal/poll"
+	"github.com/blnode/blnode/internal/streamfill"
 )
 
 // TestSizing measures the figures of deploy/README.md's sizing section
@@ -79,7 +82,15 @@ func TestSizing(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	jtis, took := fillStream(t, js, n)
+	jtis := make([]string, n)
+	filling := time.Now()
+	err = streamfill.Publish(ctx, js, n, streamfill.Config{Region: "eu",
+		JTI:  func(i int) string { jtis[i] = events.NewID(); return jtis[i] },
+		User: func(i int, _ string) string { return strconv.Itoa(100000 + i%50000) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	took := time.Since(filling)
 	info, err := stream.Info(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -111,15 +122,15 @@ func TestSizing(t *testing.T) {
 
 	empty := validator("empty", "EMPTY")
 	empty.waitReady(t)
-	base := procMem(t, empty.proc)
+	base := procMem(t, empty.Process)
 	t.Logf("SIZING empty validator: %v", base)
-	empty.stop(t)
+	empty.StopT(t)
 
 	start := time.Now()
 	full := validator("replica", "BLNODE")
-	waitFor(t, 30*time.Minute, "replay", func() error {
-		if full.exited() {
-			t.Fatalf("validator exited:\n%s", full.output())
+	poll.For(t, 30*time.Minute, pollEvery, func() error {
+		if full.Exited() {
+			t.Fatalf("validator exited:\n%s", full.Output())
 		}
 		return wantStatus(full.url+"/readyz", http.StatusOK)
 	})
@@ -132,7 +143,7 @@ func TestSizing(t *testing.T) {
 		t.Fatalf("replica holds %d blacklisted, want %d", st.Blacklisted, n)
 	}
 	storeFile := dirBytes(t, filepath.Join(dir, "replica"))
-	after := procMem(t, full.proc)
+	after := procMem(t, full.Process)
 	t.Logf("SIZING replay: %d events ready in %v (%.0f events/s); store %.1f MB (%.0f MB per million); %v",
 		n, replay.Round(time.Millisecond), float64(n)/replay.Seconds(), mb(uint64(storeFile)), mb(uint64(storeFile))*1e6/float64(n), after)
 
@@ -141,20 +152,20 @@ func TestSizing(t *testing.T) {
 	// Checks of 10% of the jtis, in random order, fill the cache.
 	checked, count := checkSome(t, full, jtis, n/10)
 	t.Logf("SIZING checks after replay: %d over HTTP in %v (%.0f/s, 8 clients); %v; Go runtime: %s",
-		count, checked.Round(time.Millisecond), float64(count)/checked.Seconds(), procMem(t, full.proc), goMem(full))
+		count, checked.Round(time.Millisecond), float64(count)/checked.Seconds(), procMem(t, full.Process), goMem(full))
 
 	// Steady state: the same replica restarted (nothing to replay), then
 	// the same checks.
-	full.stop(t)
+	full.StopT(t)
 	again := validator("replica", "BLNODE")
 	again.waitReady(t)
-	t.Logf("SIZING restarted replica, ready: %v", procMem(t, again.proc))
+	t.Logf("SIZING restarted replica, ready: %v", procMem(t, again.Process))
 	checked, count = checkSome(t, again, jtis, n/10)
 	t.Logf("SIZING restarted replica after %d checks (%.0f/s): %v; Go runtime: %s",
-		count, float64(count)/checked.Seconds(), procMem(t, again.proc), goMem(again))
+		count, float64(count)/checked.Seconds(), procMem(t, again.Process), goMem(again))
 
 	// The store rewritten by blnode compact (offline).
-	again.stop(t)
+	again.StopT(t)
 	out, code := runCmd(t, bin, []string{"compact", "--data", filepath.Join(dir, "replica")}, nil)
 	if code != 0 {
 		t.Logf("SIZING compact: exit %d: %s", code, out)
@@ -194,45 +205,6 @@ func checkSome(t testing.TB, n *node, jtis []string, count int) (time.Duration, 
 	return time.Since(start), per * 8
 }
 
-// fillStream publishes n blacklist events the way a node's publisher does
-// (wire form, Nats-Msg-Id, Nats-Expected-Stream, Nats-TTL), jti 32 random
-// hex characters like Simple JWT's, and returns the jtis.
-func fillStream(t testing.TB, js jetstream.JetStream, n int) ([]string, time.Duration) {
-	t.Helper()
-	const window = 8192
-	start := time.Now()
-	exp := start.Add(24 * time.Hour)
-	ttl := strconv.FormatInt(int64((24*time.Hour+events.DefaultTTLMargin)/time.Second), 10)
-	subject := events.Subject("", "eu", events.KindBlacklist)
-	jtis := make([]string, n)
-	for i := 0; i < n; i += window {
-		for j := i; j < min(i+window, n); j++ {
-			jtis[j] = events.NewID()
-			ev := events.Event{ID: events.NewID(), Kind: events.KindBlacklist, Origin: events.NewID()[:16], Region: "eu", Time: start,
-				Token: &events.Token{JTI: jtis[j], User: strconv.Itoa(100000 + j%50000), Type: "refresh",
-					IssuedAt: start.Unix(), ExpiresAt: exp.Unix()}}
-			data, err := ev.Encode()
-			if err != nil {
-				t.Fatal(err)
-			}
-			msg := nats.NewMsg(subject)
-			msg.Data = data
-			msg.Header.Set(jetstream.MsgIDHeader, ev.ID)
-			msg.Header.Set(jetstream.ExpectedStreamHeader, events.DefaultStreamName)
-			msg.Header.Set(jetstream.MsgTTLHeader, ttl)
-			if _, err := js.PublishMsgAsync(msg); err != nil {
-				t.Fatalf("publish %d: %v", j, err)
-			}
-		}
-		select {
-		case <-js.PublishAsyncComplete():
-		case <-time.After(time.Minute):
-			t.Fatalf("no acks for events %d.. within a minute", i)
-		}
-	}
-	return jtis, time.Since(start)
-}
-
 type mem struct{ rss, hwm, anon, file uint64 } // bytes
 
 func (m mem) String() string {
@@ -240,9 +212,9 @@ func (m mem) String() string {
 }
 
 // procMem reads VmRSS and VmHWM of a running process.
-func procMem(t testing.TB, p *proc) mem {
+func procMem(t testing.TB, p *child.Process) mem {
 	t.Helper()
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", p.Pid()))
 	if err != nil {
 		t.Fatal(err)
 	}

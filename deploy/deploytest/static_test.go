@@ -161,13 +161,13 @@ func TestSystemdUnit(t *testing.T) {
 	}
 	p := startProc(t, "blnode (systemd environment)", tools(t).blnode, append(exec0[1:], "--no-nats"), kv)
 	n := waitListening(t, p, "")
-	if r := p.record("listening"); r["role"] != env["BLNODE_ROLE"] || r["region"] != env["BLNODE_REGION"] {
+	if r := p.Record("listening"); r["role"] != env["BLNODE_ROLE"] || r["region"] != env["BLNODE_REGION"] {
 		t.Errorf("listening line %v: role and region are not blnode.env's", r)
 	}
 	if code, body, err := call("GET", n.url+"/v1/status", "", nil); err != nil || code != 401 && code != 403 {
 		t.Errorf("/v1/status without the admin token: %d %s %v, want it refused", code, body, err)
 	}
-	p.stop(t)
+	p.StopT(t)
 
 	analyze, err := exec.LookPath("systemd-analyze")
 	if err != nil {

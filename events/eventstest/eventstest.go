@@ -27,6 +27,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/blnode/blnode/events"
+	"github.com/blnode/blnode/internal/poll"
 )
 
 // readyTimeout bounds the wait for a server, a route mesh or a leader.
@@ -165,7 +166,7 @@ func freePorts(t testing.TB, n int) []int {
 // is the JetStream meta leader and every one is current with it.
 func waitCluster(t testing.TB, servers []*server.Server) {
 	t.Helper()
-	CheckFor(t, readyTimeout, 20*time.Millisecond, func() error { return events.ClusterReady(servers) })
+	poll.For(t, readyTimeout, 20*time.Millisecond, func() error { return events.ClusterReady(servers) })
 }
 
 // RestartServer shuts s down (if it still runs) and starts a new server with
@@ -185,7 +186,7 @@ func RestartServer(t testing.TB, s *server.Server) *server.Server {
 	ns := start(t, opts)
 	remember(t, ns, build)
 	if opts.Cluster.Port != 0 {
-		CheckFor(t, readyTimeout, 20*time.Millisecond, func() error {
+		poll.For(t, readyTimeout, 20*time.Millisecond, func() error {
 			if ns.NumRoutes() == 0 {
 				return errors.New("no routes yet")
 			}
@@ -235,24 +236,6 @@ func RunServerWithConfig(t testing.TB, confText string) *server.Server {
 	p := port(s)
 	remember(t, s, func() *server.Options { o := build(); o.Port = p; return o })
 	return s
-}
-
-// CheckFor calls f every interval until it returns nil, and fails the test
-// with f's last error if that does not happen within total.
-func CheckFor(t testing.TB, total, interval time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(total)
-	var err error
-	for {
-		if err = f(); err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(interval)
-	}
-	t.Fatalf("eventstest: condition not met within %v: %v", total, err)
 }
 
 // WithoutRepublish runs publish while the stream stream does not

@@ -16,22 +16,21 @@
 //     fails.
 //   - Servers log nothing (NoLog) and ignore signals other than SIGKILL
 //     (NoSigs); Kill9 is the only way to stop one, and t.Cleanup kills what
-//     still runs.
+//     still runs. The process is run by internal/child, which keeps its
+//     output for the error when it does not start.
 //   - Cluster servers do not advertise their client URLs (no_advertise), so
 //     clients reach them only through the URLs they were given: a proxy in
 //     between stays in between after a reconnect.
 package natsproc
 
 import (
-	"bufio"
+	"context"
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -39,6 +38,8 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
+
+	"github.com/blnode/blnode/internal/child"
 )
 
 // ConfEnv names the config file a helper process serves.
@@ -83,43 +84,28 @@ type Server struct {
 	URL  string // client URL, known once started
 
 	mu   sync.Mutex
-	cmd  *exec.Cmd
-	done chan struct{} // closed when the process has been waited for
+	proc *child.Process // the last process started
 }
 
 // Start runs the server and waits for it to accept connections.
 func (p *Server) Start(t testing.TB) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperNATSServer$")
-	cmd.Env = append(os.Environ(), ConfEnv+"="+p.Conf)
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
+	proc, err := child.Start(context.Background(), child.Config{Name: "helper nats-server " + p.Conf, Path: os.Args[0],
+		Args: []string{"-test.run=^TestHelperNATSServer$"}, Env: append(os.Environ(), ConfEnv+"="+p.Conf), StopTimeout: 10 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
 	p.mu.Lock()
-	p.cmd, p.done = cmd, done
+	p.proc = proc
 	p.mu.Unlock()
-	ready := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			if u, ok := strings.CutPrefix(sc.Text(), "READY "); ok {
-				ready <- u
-			}
+	p.URL, err = proc.AwaitLine(context.Background(), startTimeout, func(line string) string {
+		if u, ok := strings.CutPrefix(line, "READY "); ok {
+			return u
 		}
-	}()
-	go func() { cmd.Wait(); close(done) }()
-	select {
-	case p.URL = <-ready:
-	case <-done:
-		t.Fatalf("helper nats-server %s exited before it was ready", p.Conf)
-	case <-time.After(startTimeout):
-		t.Fatalf("helper nats-server %s not ready within %v", p.Conf, startTimeout)
+		return ""
+	})
+	if err != nil {
+		t.Fatal(proc.Failed("not ready: " + err.Error()))
 	}
 }
 
@@ -127,26 +113,20 @@ func (p *Server) Start(t testing.TB) {
 func (p *Server) Kill9(t testing.TB) {
 	t.Helper()
 	p.mu.Lock()
-	cmd, done := p.cmd, p.done
+	proc := p.proc
 	p.mu.Unlock()
-	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+	if err := proc.Kill(); err != nil {
 		t.Fatal(err)
-	}
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		t.Fatal("helper nats-server did not die within 10s of SIGKILL")
 	}
 }
 
 // kill ends the process if it runs, for cleanup.
 func (p *Server) kill() {
 	p.mu.Lock()
-	cmd, done := p.cmd, p.done
+	proc := p.proc
 	p.mu.Unlock()
-	if cmd != nil {
-		cmd.Process.Kill()
-		<-done
+	if proc != nil {
+		_ = proc.Kill()
 	}
 }
 

@@ -3,16 +3,16 @@
 package originaltest
 
 import (
-	"bufio"
+	"fmt"
 	"net/http"
 	"os"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/blnode/blnode/internal/child"
 	"github.com/blnode/blnode/internal/original"
+	"github.com/blnode/blnode/internal/poll"
 )
 
 // Server is a running original.
@@ -25,8 +25,8 @@ type Server struct {
 // temp dir, with one gunicorn worker (requests are answered in order), and
 // returns once it answers. It fails the test when the original is not
 // installed (scripts/install-test-deps installs it), unless
-// BLNODE_SKIP_ORIGINAL=1, which skips it. The server stops at cleanup; its
-// log is printed when the test failed.
+// BLNODE_SKIP_ORIGINAL=1, which skips it. The server stops at cleanup
+// (internal/child); its log is printed when the test failed.
 func Start(t testing.TB, secret []byte, leeway time.Duration) *Server {
 	t.Helper()
 	if os.Getenv("BLNODE_SKIP_ORIGINAL") == "1" {
@@ -41,66 +41,27 @@ func Start(t testing.TB, secret []byte, leeway time.Duration) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The harness runs the command's program and stops it, as the command
+	// would, with SIGTERM: gunicorn's master then stops its worker.
 	cmd := in.Command(t.Context(), env, dir, 1)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var (
-		mu   sync.Mutex
-		logs strings.Builder
-	)
-	log := func() string { mu.Lock(); defer mu.Unlock(); return logs.String() }
-	addr := make(chan string, 1)
-	drained := make(chan struct{})
-	go func() {
-		defer close(drained)
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			mu.Lock()
-			logs.WriteString(sc.Text() + "\n")
-			mu.Unlock()
-			if a := original.ListeningAddr(sc.Text()); a != "" {
-				select {
-				case addr <- a:
-				default:
-				}
-			}
-		}
-	}()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		<-drained
-		_ = cmd.Wait()
-		if t.Failed() {
-			t.Logf("the original's log:\n%s", log())
-		}
-	})
+	p := child.StartT(t, child.Config{Name: "the original", Path: cmd.Path, Args: cmd.Args[1:], Env: cmd.Env, Dir: cmd.Dir})
 	s := &Server{Dir: dir}
-	select {
-	case s.URL = <-addr:
-	case <-drained:
-		t.Fatalf("gunicorn exited before listening:\n%s", log())
-	case <-time.After(time.Minute):
-		t.Fatalf("gunicorn did not listen within a minute:\n%s", log())
+	s.URL, err = p.AwaitLine(t.Context(), time.Minute, original.ListeningAddr)
+	if err != nil {
+		t.Fatalf("gunicorn did not listen: %v", err)
 	}
 	// The master listens first; ready when the worker answers (an empty
 	// verify is a 400).
-	deadline := time.Now().Add(time.Minute)
-	for {
+	poll.For(t, time.Minute, 20*time.Millisecond, func() error {
 		resp, err := http.Post(s.URL+"/api/token/verify/", "application/json", strings.NewReader(`{}`))
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusBadRequest {
-				return s
-			}
+		if err != nil {
+			return err
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the original does not answer an empty verify with 400 (%v):\n%s", err, log())
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest {
+			return fmt.Errorf("the original answers an empty verify with %d, not 400", resp.StatusCode)
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
+	return s
 }
