@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/blnode/blnode/node/admin"
+	"github.com/blnode/blnode/node/api"
 	"github.com/blnode/blnode/node/compat"
 	"github.com/blnode/blnode/node/nodehttp"
 	"github.com/blnode/blnode/node/oauth"
@@ -17,6 +18,17 @@ import (
 // ReasonRotated is the reason recorded on a refresh token that
 // POST /api/token/refresh/ rotated. Presenting such a token again is reuse.
 const ReasonRotated = compat.ReasonRotated
+
+// The native API's bodies (package node/api), kept here for the clients
+// that encode or decode them.
+type (
+	// BlacklistRequest is the body of POST /v1/blacklist.
+	BlacklistRequest = api.BlacklistRequest
+	// CheckResult is the answer of POST /v1/check.
+	CheckResult = api.CheckResult
+	// RecordJSON is a record as the API shows it.
+	RecordJSON = api.RecordJSON
+)
 
 // HTTPLimits are the timeouts and header limit of the server HTTPServer
 // makes. A zero field means the default written beside it.
@@ -67,7 +79,7 @@ func (n *Node) Handler() http.Handler {
 	compat.Register(mux, core, compat.Config{Role: n.cfg.Role, BlacklistTypes: n.cfg.CompatBlacklistTypes,
 		AccessLifetime: n.cfg.AccessLifetime, RefreshLifetime: n.cfg.RefreshLifetime, NoRotateRefresh: n.cfg.NoRotateRefresh,
 		ReuseDetection: n.cfg.ReuseDetection, MaxBodyBytes: n.cfg.MaxBodyBytes, Now: n.cfg.Now, Logger: n.log})
-	n.apiRoutes(mux)
+	api.Register(mux, core, api.Config{Guard: n.auth, Role: n.cfg.Role, MaxBodyBytes: n.cfg.MaxBodyBytes, Now: n.cfg.Now, Logger: n.log})
 	oauth.Register(mux, core, oauth.Config{Guard: n.auth, Clients: n.cfg.OAuthClients, Role: n.cfg.Role,
 		UserClaim: n.cfg.Token.UserIDClaim, MaxBodyBytes: n.cfg.MaxBodyBytes, Logger: n.log})
 	// Any method. Envoy's ext_authz appends the original path to its
@@ -160,20 +172,4 @@ func (n *Node) recoverer(next http.Handler) http.Handler {
 // requireAdmin checks the admin bearer token (nodehttp.Guard.Require).
 func (n *Node) requireAdmin(w http.ResponseWriter, r *http.Request) bool {
 	return n.auth.Require(w, r)
-}
-
-// checkAdmin reports whether r carries the admin bearer token
-// (nodehttp.Guard.Check).
-func (n *Node) checkAdmin(r *http.Request) (ok bool, wait time.Duration) {
-	return n.auth.Check(r)
-}
-
-// requireWriter refuses writes on a validator.
-func (n *Node) requireWriter(w http.ResponseWriter) bool {
-	return nodehttp.RequireWriter(w, n.cfg.Role)
-}
-
-// writeNodeError answers an error from the node's write or check path.
-func (n *Node) writeNodeError(w http.ResponseWriter, err error) {
-	nodehttp.WriteNodeError(w, n.cfg.Role, err)
 }

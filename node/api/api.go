@@ -1,4 +1,4 @@
-package node
+package api
 
 import (
 	"bytes"
@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"mime"
 	"net/http"
 	"strconv"
@@ -18,24 +19,73 @@ import (
 	"github.com/blnode/blnode/persist"
 )
 
-// The native API: JSON in and out, idempotent writes, every error a JSON
-// body with a stable code.
+// Core is what the native API needs of a node: its check and verify
+// paths, verification without the blacklist (VerifySignature), its writes
+// (Blacklist, AddOutstanding, RevokeUser, Flush) and status, and the
+// store's reads (Lookup, List). *node.Node provides the check, the writes
+// and the status; package node adds the rest when it mounts the API.
+type Core interface {
+	Check(jti string) (bool, error)
+	Verify(raw, wantType string) (token.Claims, error)
+	VerifySignature(raw, wantType string) (token.Claims, error)
+	Record(c token.Claims, raw, reason string) persist.Record
+	Blacklist(r persist.Record) (persist.Result, error)
+	AddOutstanding(r persist.Record) (persist.Result, error)
+	RevokeUser(user string, notBefore time.Time) (nodeapi.RevokeResult, error)
+	Flush() (nodeapi.FlushResult, error)
+	Status() (nodeapi.Status, error)
+	Lookup(jti string) (persist.Record, error)
+	List(q persist.Query) (persist.Page, error)
+}
 
-func (n *Node) apiRoutes(mux *http.ServeMux) {
+// Config configures the native API. A zero field means the default
+// written beside it.
+type Config struct {
+	// Guard checks the admin token of the admin routes (and of the admin
+	// fields of the others); required.
+	Guard        *nodehttp.Guard
+	Role         nodeapi.Role // a validator refuses every write with 403; default nodeapi.RoleFull
+	MaxBodyBytes int64        // request body limit; default 64 KiB
+	Now          func() time.Time
+	Logger       *slog.Logger // default slog.Default()
+}
+
+// endpoints serves the native API of one mux.
+type endpoints struct {
+	core Core
+	cfg  Config
+	log  *slog.Logger
+}
+
+// Register adds the routes under /v1/ to mux.
+func Register(mux *http.ServeMux, core Core, cfg Config) {
+	if cfg.Role == "" {
+		cfg.Role = nodeapi.RoleFull
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = 64 << 10
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	e := &endpoints{core: core, cfg: cfg, log: cfg.Logger}
+	if e.log == nil {
+		e.log = slog.Default()
+	}
 	post := func(h http.HandlerFunc) http.HandlerFunc {
 		return nodehttp.Methods(map[string]http.HandlerFunc{http.MethodPost: h})
 	}
 	get := func(h http.HandlerFunc) http.HandlerFunc {
 		return nodehttp.Methods(map[string]http.HandlerFunc{http.MethodGet: h})
 	}
-	mux.HandleFunc("/v1/blacklist", post(n.apiBlacklist))
-	mux.HandleFunc("/v1/blacklist/{jti}", get(n.apiBlacklistGet))
-	mux.HandleFunc("/v1/check", post(n.apiCheck))
-	mux.HandleFunc("/v1/outstanding", post(n.apiOutstanding))
-	mux.HandleFunc("/v1/tokens", get(n.apiTokens))
-	mux.HandleFunc("/v1/flush", post(n.apiFlush))
-	mux.HandleFunc("/v1/status", get(n.apiStatus))
-	mux.HandleFunc("/v1/users/{user}/revoke", post(n.apiRevokeUser))
+	mux.HandleFunc("/v1/blacklist", post(e.blacklist))
+	mux.HandleFunc("/v1/blacklist/{jti}", get(e.blacklistGet))
+	mux.HandleFunc("/v1/check", post(e.check))
+	mux.HandleFunc("/v1/outstanding", post(e.outstanding))
+	mux.HandleFunc("/v1/tokens", get(e.tokens))
+	mux.HandleFunc("/v1/flush", post(e.flush))
+	mux.HandleFunc("/v1/status", get(e.status))
+	mux.HandleFunc("/v1/users/{user}/revoke", post(e.revokeUser))
 }
 
 // RecordJSON is a record as the API shows it.
@@ -76,24 +126,24 @@ type BlacklistRequest struct {
 	Reason    string  `json:"reason,omitempty"`     // why, kept with the entry
 }
 
-func (n *Node) apiBlacklist(w http.ResponseWriter, r *http.Request) {
-	if !n.requireWriter(w) {
+func (e *endpoints) blacklist(w http.ResponseWriter, r *http.Request) {
+	if !nodehttp.RequireWriter(w, e.cfg.Role) {
 		return
 	}
 	var req BlacklistRequest
-	if !n.decodeJSON(w, r, &req) {
+	if !e.decodeJSON(w, r, &req) {
 		return
 	}
 	var rec persist.Record
 	switch {
 	case req.Token != nil:
-		c, ok := n.apiVerify(w, *req.Token)
+		c, ok := e.verifySignature(w, *req.Token)
 		if !ok {
 			return
 		}
-		rec = n.recordOf(c, *req.Token, req.Reason)
+		rec = e.core.Record(c, *req.Token, req.Reason)
 	case req.JTI != "":
-		if !n.requireAdmin(w, r) {
+		if !e.cfg.Guard.Require(w, r) {
 			return
 		}
 		if req.Exp <= 0 || req.Exp > maxUnixTime {
@@ -109,13 +159,13 @@ func (n *Node) apiBlacklist(w http.ResponseWriter, r *http.Request) {
 		nodehttp.WriteError(w, http.StatusBadRequest, "invalid", `give "token", or (admin) "jti" and "exp"`)
 		return
 	}
-	res, err := n.Blacklist(rec)
+	res, err := e.core.Blacklist(rec)
 	if err != nil {
-		n.writeNodeError(w, err)
+		nodehttp.WriteNodeError(w, e.cfg.Role, err)
 		return
 	}
 	if !res.Existed {
-		n.log.InfoContext(r.Context(), "blacklisted", "jti", rec.JTI, "user", rec.User, "reason", rec.Reason, "via", "v1")
+		e.log.InfoContext(r.Context(), "blacklisted", "jti", rec.JTI, "user", rec.User, "reason", rec.Reason, "via", "v1")
 	}
 	nodehttp.WriteJSON(w, http.StatusOK, struct {
 		AlreadyBlacklisted bool       `json:"already_blacklisted"`
@@ -123,27 +173,27 @@ func (n *Node) apiBlacklist(w http.ResponseWriter, r *http.Request) {
 	}{res.Existed, recordJSON(res.Record)})
 }
 
-func (n *Node) apiOutstanding(w http.ResponseWriter, r *http.Request) {
-	if !n.requireWriter(w) {
+func (e *endpoints) outstanding(w http.ResponseWriter, r *http.Request) {
+	if !nodehttp.RequireWriter(w, e.cfg.Role) {
 		return
 	}
 	var req struct {
 		Token *string `json:"token"`
 	}
-	if !n.decodeJSON(w, r, &req) {
+	if !e.decodeJSON(w, r, &req) {
 		return
 	}
 	if req.Token == nil {
 		nodehttp.WriteError(w, http.StatusBadRequest, "invalid", `"token" is required`)
 		return
 	}
-	c, ok := n.apiVerify(w, *req.Token)
+	c, ok := e.verifySignature(w, *req.Token)
 	if !ok {
 		return
 	}
-	res, err := n.AddOutstanding(n.recordOf(c, *req.Token, ""))
+	res, err := e.core.AddOutstanding(e.core.Record(c, *req.Token, ""))
 	if err != nil {
-		n.writeNodeError(w, err)
+		nodehttp.WriteNodeError(w, e.cfg.Role, err)
 		return
 	}
 	nodehttp.WriteJSON(w, http.StatusOK, struct {
@@ -152,10 +202,10 @@ func (n *Node) apiOutstanding(w http.ResponseWriter, r *http.Request) {
 	}{res.Existed, recordJSON(res.Record)})
 }
 
-// apiVerify verifies a token's signature and claims (not its blacklisting)
+// verifySignature verifies a token's signature and claims (not its blacklisting)
 // and answers the error itself when it returns false.
-func (n *Node) apiVerify(w http.ResponseWriter, raw string) (token.Claims, bool) {
-	c, err := n.verifier.Verify(raw, "")
+func (e *endpoints) verifySignature(w http.ResponseWriter, raw string) (token.Claims, bool) {
+	c, err := e.core.VerifySignature(raw, "")
 	if err != nil {
 		nodehttp.WriteError(w, http.StatusUnauthorized, "token_not_valid", token.Detail(err))
 		return c, false
@@ -175,12 +225,12 @@ type CheckResult struct {
 	ExpiresAt   int64  `json:"exp,omitempty"`
 }
 
-func (n *Node) apiCheck(w http.ResponseWriter, r *http.Request) {
+func (e *endpoints) check(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		Token *string `json:"token"`
 		JTI   string  `json:"jti"`
 	}
-	if !n.decodeJSON(w, r, &req) {
+	if !e.decodeJSON(w, r, &req) {
 		return
 	}
 	if req.Token == nil {
@@ -188,27 +238,27 @@ func (n *Node) apiCheck(w http.ResponseWriter, r *http.Request) {
 			nodehttp.WriteError(w, http.StatusBadRequest, "invalid", `"token" (or "jti") is required`)
 			return
 		}
-		b, err := n.Check(req.JTI)
+		b, err := e.core.Check(req.JTI)
 		if err != nil {
-			n.writeNodeError(w, err)
+			nodehttp.WriteNodeError(w, e.cfg.Role, err)
 			return
 		}
 		nodehttp.WriteJSON(w, http.StatusOK, map[string]any{"jti": req.JTI, "blacklisted": b})
 		return
 	}
-	c, err := n.Verify(*req.Token, "")
+	c, err := e.core.Verify(*req.Token, "")
 	res := CheckResult{Valid: err == nil, JTI: c.JTI, User: c.User, TokenType: c.Type}
 	if !c.ExpiresAt.IsZero() {
 		res.ExpiresAt = c.ExpiresAt.Unix()
 	}
 	switch {
 	case err == nil:
-	case errors.Is(err, ErrUnavailable):
-		n.writeNodeError(w, err)
+	case errors.Is(err, nodeapi.ErrUnavailable):
+		nodehttp.WriteNodeError(w, e.cfg.Role, err)
 		return
-	case errors.Is(err, ErrBlacklisted):
+	case errors.Is(err, nodeapi.ErrBlacklisted):
 		res.Blacklisted, res.Code, res.Detail = true, "token_blacklisted", err.Error()
-	case errors.Is(err, ErrUserRevoked):
+	case errors.Is(err, nodeapi.ErrUserRevoked):
 		res.Blacklisted, res.Code, res.Detail = true, "user_revoked", "Token is blacklisted"
 	default:
 		res.Code, res.Detail = "token_not_valid", token.Detail(err)
@@ -216,32 +266,32 @@ func (n *Node) apiCheck(w http.ResponseWriter, r *http.Request) {
 	nodehttp.WriteJSON(w, http.StatusOK, res)
 }
 
-func (n *Node) apiBlacklistGet(w http.ResponseWriter, r *http.Request) {
+func (e *endpoints) blacklistGet(w http.ResponseWriter, r *http.Request) {
 	jti := r.PathValue("jti")
 	if jti == "" || len(jti) > persist.MaxJTILen || !utf8.ValidString(jti) {
 		nodehttp.WriteError(w, http.StatusBadRequest, "invalid", "jti must be 1..255 bytes of UTF-8")
 		return
 	}
-	b, err := n.Check(jti)
+	b, err := e.core.Check(jti)
 	if err != nil {
-		n.writeNodeError(w, err)
+		nodehttp.WriteNodeError(w, e.cfg.Role, err)
 		return
 	}
 	body := map[string]any{"jti": jti, "blacklisted": b}
-	if admin, _ := n.checkAdmin(r); admin {
-		if rec, err := n.store.Lookup(jti); err == nil {
+	if admin, _ := e.cfg.Guard.Check(r); admin {
+		if rec, err := e.core.Lookup(jti); err == nil {
 			body["record"] = recordJSON(rec)
 		}
 	}
 	nodehttp.WriteJSON(w, http.StatusOK, body)
 }
 
-func (n *Node) apiTokens(w http.ResponseWriter, r *http.Request) {
-	if !n.requireAdmin(w, r) {
+func (e *endpoints) tokens(w http.ResponseWriter, r *http.Request) {
+	if !e.cfg.Guard.Require(w, r) {
 		return
 	}
 	q := r.URL.Query()
-	query := persist.Query{User: q.Get("user"), JTI: q.Get("jti"), Cursor: q.Get("cursor"), Now: n.cfg.Now().Unix()}
+	query := persist.Query{User: q.Get("user"), JTI: q.Get("jti"), Cursor: q.Get("cursor"), Now: e.cfg.Now().Unix()}
 	var err error
 	if query.Blacklisted, err = nodehttp.Filter(q.Get("blacklisted")); err != nil {
 		nodehttp.WriteError(w, http.StatusBadRequest, "invalid", "blacklisted: "+err.Error())
@@ -257,9 +307,9 @@ func (n *Node) apiTokens(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	page, err := n.store.List(query)
+	page, err := e.core.List(query)
 	if err != nil {
-		n.writeNodeError(w, err)
+		nodehttp.WriteNodeError(w, e.cfg.Role, err)
 		return
 	}
 	out := make([]RecordJSON, len(page.Records))
@@ -269,58 +319,26 @@ func (n *Node) apiTokens(w http.ResponseWriter, r *http.Request) {
 	nodehttp.WriteJSON(w, http.StatusOK, map[string]any{"tokens": out, "next_cursor": page.Next})
 }
 
-func (n *Node) apiFlush(w http.ResponseWriter, r *http.Request) {
-	if !n.requireWriter(w) || !n.requireAdmin(w, r) {
+func (e *endpoints) flush(w http.ResponseWriter, r *http.Request) {
+	if !nodehttp.RequireWriter(w, e.cfg.Role) || !e.cfg.Guard.Require(w, r) {
 		return
 	}
-	res, err := n.Flush()
+	res, err := e.core.Flush()
 	if err != nil {
-		n.writeNodeError(w, err)
+		nodehttp.WriteNodeError(w, e.cfg.Role, err)
 		return
 	}
 	nodehttp.WriteJSON(w, http.StatusOK, map[string]any{"cutoff": res.Cutoff.UTC(), "removed": map[string]int{
 		"outstanding": res.Outstanding, "blacklisted": res.Blacklisted, "user_revocations": res.UserRevocations}})
 }
 
-// Status is what GET /v1/status answers.
-type Status = nodeapi.Status
-
-// Status reports the node's role, stream position and entry counts.
-func (n *Node) Status() (Status, error) {
-	c, err := n.store.Counts()
-	if err != nil {
-		return Status{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
-	}
-	d, err := n.store.Digest()
-	if err != nil {
-		return Status{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
-	}
-	fs := n.FleetStatus()
-	st := Status{BlacklistDigest: d.String(), NodeID: n.nodeID, Role: n.cfg.Role, Region: n.cfg.Region, Started: n.started.UTC(), NATS: "disabled",
-		NATSURL: fs.URL, Embedded: fs.Embedded, Stream: fs.Stream, LastApplied: fs.LastApplied, StreamLast: fs.StreamLast,
-		Lag: fs.Lag, Ready: fs.Ready, OutboxDepth: c.Outbox, Outstanding: c.Outstanding, Blacklisted: c.Blacklisted,
-		UserRevocations: c.UserRevocations, EventsApplied: fs.Applied, EventsSkipped: fs.Skipped,
-		EventsPublished: fs.Published, PublishError: fs.PublishErr, StoreBytes: n.store.Size()}
-	if fs.Enabled {
-		st.Following, st.LiveGaps = "consumer", fs.LiveGaps
-		if fs.Live {
-			st.Following = "live"
-		}
-		st.NATS = "disconnected"
-		if fs.Connected {
-			st.NATS = "connected"
-		}
-	}
-	return st, nil
-}
-
-func (n *Node) apiStatus(w http.ResponseWriter, r *http.Request) {
-	if !n.requireAdmin(w, r) {
+func (e *endpoints) status(w http.ResponseWriter, r *http.Request) {
+	if !e.cfg.Guard.Require(w, r) {
 		return
 	}
-	st, err := n.Status()
+	st, err := e.core.Status()
 	if err != nil {
-		n.writeNodeError(w, err)
+		nodehttp.WriteNodeError(w, e.cfg.Role, err)
 		return
 	}
 	nodehttp.WriteJSON(w, http.StatusOK, st)
@@ -329,18 +347,18 @@ func (n *Node) apiStatus(w http.ResponseWriter, r *http.Request) {
 // decodeJSON reads a JSON object body into v, rejecting unknown fields,
 // trailing data, other content types and bodies over the limit. It answers
 // the error itself when it returns false.
-func (n *Node) decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
+func (e *endpoints) decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
 			nodehttp.WriteError(w, http.StatusUnsupportedMediaType, "unsupported_media_type", fmt.Sprintf("Content-Type %q: want application/json", ct))
 			return false
 		}
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, n.cfg.MaxBodyBytes))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, e.cfg.MaxBodyBytes))
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			nodehttp.WriteError(w, http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("request body exceeds %d bytes", n.cfg.MaxBodyBytes))
+			nodehttp.WriteError(w, http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("request body exceeds %d bytes", e.cfg.MaxBodyBytes))
 		} else {
 			nodehttp.WriteError(w, http.StatusBadRequest, "bad_body", "could not read the request body")
 		}
@@ -372,14 +390,14 @@ func (n *Node) decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 // without a token is refused too.
 const maxUnixTime = 253402300799
 
-func (n *Node) apiRevokeUser(w http.ResponseWriter, r *http.Request) {
-	if !n.requireWriter(w) || !n.requireAdmin(w, r) {
+func (e *endpoints) revokeUser(w http.ResponseWriter, r *http.Request) {
+	if !nodehttp.RequireWriter(w, e.cfg.Role) || !e.cfg.Guard.Require(w, r) {
 		return
 	}
 	var req struct {
 		NotBefore int64 `json:"not_before"`
 	}
-	if r.ContentLength != 0 && !n.decodeJSON(w, r, &req) {
+	if r.ContentLength != 0 && !e.decodeJSON(w, r, &req) {
 		return
 	}
 	var nb time.Time
@@ -390,9 +408,9 @@ func (n *Node) apiRevokeUser(w http.ResponseWriter, r *http.Request) {
 		nb = time.Unix(req.NotBefore, 0)
 	}
 	user := r.PathValue("user")
-	res, err := n.RevokeUser(user, nb)
+	res, err := e.core.RevokeUser(user, nb)
 	if err != nil {
-		n.writeNodeError(w, err)
+		nodehttp.WriteNodeError(w, e.cfg.Role, err)
 		return
 	}
 	nodehttp.WriteJSON(w, http.StatusOK, map[string]any{"user": user, "not_before": res.NotBefore.Unix(), "already_revoked": res.Existed})
