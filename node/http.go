@@ -9,6 +9,7 @@ import (
 	"github.com/blnode/blnode/node/admin"
 	"github.com/blnode/blnode/node/api"
 	"github.com/blnode/blnode/node/compat"
+	"github.com/blnode/blnode/node/httpmetrics"
 	"github.com/blnode/blnode/node/nodehttp"
 	"github.com/blnode/blnode/node/oauth"
 	"github.com/blnode/blnode/node/token"
@@ -89,13 +90,14 @@ func (n *Node) Handler() http.Handler {
 	mux.Handle("/auth/", fa)
 	mux.Handle(admin.Prefix, admin.Handler(core, admin.Config{Guard: n.auth, NodeID: n.nodeID, Role: n.cfg.Role,
 		FlushInterval: n.cfg.FlushInterval, MaxBodyBytes: n.cfg.MaxBodyBytes, Now: n.cfg.Now, Logger: n.log}))
-	n.metricsRoutes(mux)
+	mux.Handle("/metrics", httpmetrics.Handler(httpmetrics.Config{Gatherer: n.metrics.reg, AdminOnly: n.cfg.MetricsAdminOnly,
+		Guard: n.auth, Logger: n.log}))
 	mux.HandleFunc("/healthz", nodehttp.Methods(map[string]http.HandlerFunc{http.MethodGet: n.healthz}))
 	mux.HandleFunc("/readyz", nodehttp.Methods(map[string]http.HandlerFunc{http.MethodGet: n.readyz}))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		nodehttp.WriteError(w, http.StatusNotFound, "not_found", "no such route")
 	})
-	return n.recoverer(n.instrument(mux))
+	return n.recoverer(n.metrics.requests.Instrument(mux))
 }
 
 // surfaceCore is the node as its HTTP surface packages see it: the Node's
@@ -167,9 +169,4 @@ func (n *Node) recoverer(next http.Handler) http.Handler {
 		w.Header().Set("Cache-Control", "no-store")
 		next.ServeHTTP(w, r)
 	})
-}
-
-// requireAdmin checks the admin bearer token (nodehttp.Guard.Require).
-func (n *Node) requireAdmin(w http.ResponseWriter, r *http.Request) bool {
-	return n.auth.Require(w, r)
 }

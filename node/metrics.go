@@ -2,19 +2,12 @@ package node
 
 import (
 	"errors"
-	"fmt"
-	"net/http"
-	"strconv"
-	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/blnode/blnode/node/nodehttp"
+	"github.com/blnode/blnode/node/httpmetrics"
 	"github.com/blnode/blnode/persist"
 )
 
@@ -23,6 +16,8 @@ import (
 // node already counts elsewhere (cache hits, store entries, stream position,
 // publisher and subscriber counters) is read at scrape time by
 // nodeCollector, so the hot paths pay nothing for it.
+//
+// The HTTP request metrics and the /metrics endpoint are in node/httpmetrics.
 //
 // Names: blnode_ prefix, counters end in _total, durations are seconds
 // histograms. Label values are bounded: routes are the patterns the node
@@ -37,17 +32,11 @@ const (
 	checkUnavailable = "unavailable"
 )
 
-// maxRouteLabels bounds the route label's values; the node registers far
-// fewer patterns, so reaching it means something unexpected: the rest are
-// counted as "other".
-const maxRouteLabels = 128
-
 // metrics is a node's registry and the collectors it updates itself.
 type metrics struct {
 	reg *prometheus.Registry
 
-	requests      *prometheus.CounterVec
-	latency       *prometheus.HistogramVec
+	requests      *httpmetrics.Requests // by route and code, and their latency
 	checks        *prometheus.CounterVec
 	flushRuns     *prometheus.CounterVec
 	flushRemoved  *prometheus.CounterVec
@@ -56,26 +45,14 @@ type metrics struct {
 	applyInvalid  prometheus.Counter
 	eventsBounded *prometheus.CounterVec
 	authFailures  *prometheus.CounterVec
-
-	routes  sync.Map     // route label values in use: pattern → struct{}
-	mu      sync.Mutex   // serialises adding to routes
-	nRoutes atomic.Int64 // len(routes)
 }
 
 // newMetrics builds n's registry: the node's own metrics, the Go runtime
 // and the process.
 func newMetrics(n *Node) *metrics {
 	m := &metrics{
-		reg: prometheus.NewRegistry(),
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "blnode_http_requests_total",
-			Help: "HTTP requests answered, by route pattern and status code.",
-		}, []string{"route", "code"}),
-		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "blnode_http_request_duration_seconds",
-			Help:    "Time to answer an HTTP request, by route pattern.",
-			Buckets: []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5},
-		}, []string{"route"}),
+		reg:      prometheus.NewRegistry(),
+		requests: httpmetrics.NewRequests(),
 		checks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "blnode_checks_total",
 			Help: "Token checks (verify, /v1/check, /auth, introspection, the middleware) by result: valid, blacklisted, revoked (user or family revocation), invalid (signature, expiry, claims), unavailable (store unreadable).",
@@ -126,7 +103,7 @@ func newMetrics(n *Node) *metrics {
 	for _, k := range []string{"outstanding", "blacklisted", "user_revocations"} {
 		m.flushRemoved.WithLabelValues(k)
 	}
-	m.reg.MustRegister(m.requests, m.latency, m.checks, m.flushRuns, m.flushRemoved, m.flushDuration,
+	m.reg.MustRegister(m.requests, m.checks, m.flushRuns, m.flushRemoved, m.flushDuration,
 		m.applyBatch, m.applyInvalid, m.eventsBounded, m.authFailures, newNodeCollector(n),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -181,114 +158,6 @@ const (
 
 // bounded counts an event whose effect the node bounded.
 func (m *metrics) bounded(bound string) { m.eventsBounded.WithLabelValues(bound).Inc() }
-
-// route returns the route label of a request the mux has routed: its
-// pattern, "redirect" for the mux's own trailing-slash and path-cleaning
-// redirects (whose pattern is the request's path), and "other" past
-// maxRouteLabels or when nothing matched.
-func (m *metrics) route(r *http.Request, code int) string {
-	p := r.Pattern
-	switch {
-	case code == http.StatusMovedPermanently:
-		return "redirect"
-	case p == "":
-		return "other"
-	}
-	if _, ok := m.routes.Load(p); ok {
-		return p
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if _, ok := m.routes.Load(p); ok {
-		return p
-	}
-	if m.nRoutes.Load() >= maxRouteLabels {
-		return "other"
-	}
-	m.routes.Store(p, struct{}{})
-	m.nRoutes.Add(1)
-	return p
-}
-
-// metricsRoutes registers /metrics: open, as most exporters are, unless
-// Config.MetricsAdminOnly asks for the admin token.
-func (n *Node) metricsRoutes(mux *http.ServeMux) {
-	h := promhttp.HandlerFor(n.metrics.reg, promhttp.HandlerOpts{
-		ErrorLog:      promErrorLog{n},
-		ErrorHandling: promhttp.ContinueOnError,
-	})
-	mux.HandleFunc("/metrics", nodehttp.Methods(map[string]http.HandlerFunc{http.MethodGet: func(w http.ResponseWriter, r *http.Request) {
-		if n.cfg.MetricsAdminOnly && !n.requireAdmin(w, r) {
-			return
-		}
-		h.ServeHTTP(w, r)
-	}}))
-}
-
-// promErrorLog sends promhttp's errors to the node's log.
-type promErrorLog struct{ n *Node }
-
-func (l promErrorLog) Println(v ...any) {
-	l.n.log.Warn("metrics: gathering failed", "err", strings.TrimSpace(fmt.Sprintln(v...)))
-}
-
-// instrument wraps the node's handler with request metrics: a count by
-// route and status, and a latency histogram by route.
-func (n *Node) instrument(h http.Handler) http.Handler {
-	m := n.metrics
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		sw := &statusWriter{ResponseWriter: w}
-		finished := false
-		defer func() {
-			code := sw.code
-			if !finished && code == 0 {
-				code = http.StatusInternalServerError // a panic: the recoverer answers 500
-			}
-			if code == 0 {
-				code = http.StatusOK
-			}
-			route := m.route(r, code)
-			m.requests.WithLabelValues(route, strconv.Itoa(code)).Inc()
-			m.latency.WithLabelValues(route).Observe(time.Since(start).Seconds())
-		}()
-		h.ServeHTTP(sw, r)
-		finished = true
-	})
-}
-
-// statusWriter records the status code a handler answers with.
-type statusWriter struct {
-	http.ResponseWriter
-	code int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.code == 0 && code >= 200 {
-		w.code = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.code == 0 {
-		w.code = http.StatusOK
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-// Flush lets streaming handlers flush through the wrapper.
-func (w *statusWriter) Flush() {
-	if w.code == 0 {
-		w.code = http.StatusOK
-	}
-	if f, ok := w.ResponseWriter.(http.Flusher); ok {
-		f.Flush()
-	}
-}
-
-// Unwrap gives http.ResponseController the underlying writer.
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // nodeCollector reads, at scrape time, what the node counts elsewhere.
 type nodeCollector struct {
