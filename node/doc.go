@@ -1,9 +1,42 @@
-// Package node wires a blnode node together: configuration, the token rules
-// (package node/token), the write path (store + outbox + cache), the check
-// path (cache → store → user not-before), the HTTP surfaces (Simple JWT
-// compatible endpoints, the native /v1 API, health), the flush scheduler,
-// and — when a NATS connection is configured — the event publisher and
-// subscriber that keep a fleet of nodes consistent.
+// Package node is a blnode node's core, and the one place that mounts its
+// HTTP surfaces.
+//
+// The core, in this package:
+//
+//   - configuration (config.go: Config, its defaults and validation);
+//   - the check path, cache → store → user not-before (node.go: Check,
+//     Verify), with the token rules of package node/token;
+//   - the write path, store + outbox + cache (node.go: Blacklist,
+//     AddOutstanding, Flush and the flush schedule; revoke.go: RevokeUser,
+//     RevokeFamily);
+//   - the fleet wiring: when a NATS connection is configured, the event
+//     publisher and subscriber that keep a fleet of nodes consistent
+//     (fleet.go, with the record ↔ event mapping of node/replicate), and
+//     snapshots for a joining validator (snapshot.go);
+//   - the node's status (status.go), its own metrics and scrape-time
+//     collector (metrics.go), the Go middleware (middleware.go), and the
+//     health endpoints /healthz and /readyz (http.go).
+//
+// Handler (http.go) mounts every HTTP surface. Each is a sub-package that
+// reaches the core only through a narrow interface of its own (its Core),
+// which the node satisfies:
+//
+//   - node/compat: the Simple JWT compatible endpoints under /api/token/
+//     (blacklist, verify, and refresh with rotation and reuse detection);
+//   - node/api: the native JSON API under /v1/;
+//   - node/oauth: RFC 7009 revocation and RFC 7662 introspection under
+//     /oauth/;
+//   - node/forwardauth: the forward-auth check /auth for nginx, Traefik and
+//     Envoy, whose rules Middleware shares;
+//   - node/admin: the admin web pages under /admin/, with their templates,
+//     style sheet and sessions;
+//   - node/httpmetrics: /metrics and the HTTP request metrics.
+//
+// What the surfaces share sits below them: node/nodeapi holds the types and
+// errors the core answers with (node re-exports them: Role, Status,
+// FlushResult, RevokeResult, ErrReadOnly, …), node/nodehttp the JSON error
+// body, method routing and the admin credential with its limit on failed
+// authentications.
 //
 // A Go API server can embed a Node and call Check or Verify directly: a
 // check then costs a cache lookup, no network hop.
@@ -23,4 +56,7 @@
 //     address, never X-Forwarded-For, so behind a proxy all clients share
 //     one budget, and a client that spent it is refused even the right
 //     credential until it regains a try.
+//   - Each call of Handler makes a new set of surfaces: the admin pages'
+//     sessions belong to the Handler that signed the operator in. The
+//     failure budgets and the metrics belong to the Node and are shared.
 package node
