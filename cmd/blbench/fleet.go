@@ -800,8 +800,22 @@ func validatorDisk(dir string) string {
 		"and the servers keep theirs on the disk.", dir)
 }
 
-// reportFleet writes the scenario's tables, chart and targets.
+// reportFleet writes the fleet scenario's section (how it was measured,
+// the figures by size and rate, the floor's, the cost of a validator, the
+// chart), judges its targets and keeps the figures for results.json.
 func (b *bench) reportFleet(s *section, sizes []*fleetSize) error {
+	b.fleetMethod(s)
+	b.fleetTables(s, sizes)
+	if err := b.fleetChart(s, sizes); err != nil {
+		return err
+	}
+	b.fleetTargets(sizes)
+	b.raw["fleet"] = rawFleet(sizes)
+	return nil
+}
+
+// fleetMethod says how the fleet scenario measures.
+func (b *bench) fleetMethod(s *section) {
 	cfg := b.cfg
 	where := fmt.Sprintf("a %d-server NATS cluster (in-process nats-servers, routes on loopback, the stream with %d replicas)", cfg.fleetServers, cfg.fleetServers)
 	if cfg.fleetServers == 1 {
@@ -848,6 +862,12 @@ func (b *bench) reportFleet(s *section, sizes []*fleetSize) error {
 		"validators), where each machine of a fleet would mark its own few megabytes: on 2 cores its cycles take CPU from every " +
 		"validator together, which a fleet of machines never sees. The floor's phases run once the validators have closed and been " +
 		"let go, over the small heap of the servers and the full node.")
+}
+
+// fleetTables adds the fleet's figures: propagation and CPU by size and
+// rate, the transport floor's, and the cost of a validator by size.
+func (b *bench) fleetTables(s *section, sizes []*fleetSize) {
+	cfg := b.cfg
 	t := s.table(fmt.Sprintf("Propagation and CPU by fleet size and rate, min / **median** / max over %d rounds", cfg.rounds),
 		"validators", "writes/s", "p50", "p99", "p99.9", "max", "missing", "writes/s achieved", "CPU per event per validator",
 		"transport floor per event per subscriber", "blnode's own per event per validator", "collector in the live phase (cores; cycles)")
@@ -878,6 +898,12 @@ func (b *bench) reportFleet(s *section, sizes []*fleetSize) error {
 			fmt.Sprintf("%.1f (%.1f)", fs.apiIdle, fs.apiIdleBase), fmt.Sprintf("%d (%d)", fs.consumers, fs.consumersBase),
 			strconv.Itoa(fs.consumersEnd), fmt.Sprintf("%d of %d", fs.live, fs.n))
 	}
+}
+
+// fleetChart charts the propagation p99 against the number of validators,
+// one curve per rate, with the goals.
+func (b *bench) fleetChart(s *section, sizes []*fleetSize) error {
+	cfg := b.cfg
 	var curves []curve
 	for _, rate := range cfg.fleetRates {
 		c := curve{name: fmt.Sprintf("%d writes/s (median of rounds)", rate)}
@@ -906,8 +932,11 @@ func (b *bench) reportFleet(s *section, sizes []*fleetSize) error {
 		return err
 	}
 	s.charts = append(s.charts, chartRef{file, "fleet propagation p99 against the number of validators"})
+	return nil
+}
 
-	b.fleetTargets(sizes)
+// rawFleet is the fleet's figures for results.json.
+func rawFleet(sizes []*fleetSize) []map[string]any {
 	raw := []map[string]any{}
 	for _, fs := range sizes {
 		rates := []map[string]any{}
@@ -926,8 +955,7 @@ func (b *bench) reportFleet(s *section, sizes []*fleetSize) error {
 			"idle_cpu_ns_per_s_per_validator": fs.idleCPU, "js_api_per_s_idle": fs.apiIdle, "js_api_per_s_idle_without": fs.apiIdleBase,
 			"consumers": fs.consumers, "consumers_before": fs.consumersBase, "live": fs.live, "consumers_end": fs.consumersEnd, "rates": rates})
 	}
-	b.raw["fleet"] = raw
-	return nil
+	return raw
 }
 
 // fleetTargets adds the fleet targets, each judged on the medians

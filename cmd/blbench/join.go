@@ -557,6 +557,35 @@ func checkHolds(v *node.Node, probes []string) error {
 // the validator measured alone.
 func (vs *joinValidators) joinMany(ctx context.Context, n int, r *joinRun, probes []string) (*joinFleet, error) {
 	b := vs.b
+	jf := vs.fleetOf(n, r)
+	// A soft limit makes the collector work harder rather than let n
+	// loads in flight at once double the heap.
+	if avail := memAvailable(); avail > 0 {
+		jf.memLimit = int64(0.8 * avail)
+		old := debug.SetMemoryLimit(jf.memLimit)
+		defer debug.SetMemoryLimit(old)
+	}
+	m0 := b.memStable()
+	b.logf("join: starting %d validators together", jf.n)
+	started, t0, err := vs.startTogether(jf)
+	if err != nil {
+		return nil, err
+	}
+	readyAt, err := waitAllReady(ctx, jf, started)
+	if err != nil {
+		return nil, err
+	}
+	if err := vs.readFleet(jf, started, readyAt, t0, probes, m0); err != nil {
+		return nil, err
+	}
+	vs.close()
+	return jf, nil
+}
+
+// fleetOf returns the fleet of joinMany: n validators, fewer (and said so
+// in memNote) when that many would not fit in the memory or the disk the
+// machine has free at the cost of the validator measured alone (r).
+func (vs *joinValidators) fleetOf(n int, r *joinRun) *joinFleet {
 	jf := &joinFleet{n: n, wanted: n, why: map[string]int{}}
 	// A joining validator streams the snapshot (node.loadSnapshot): at
 	// its peak it holds the NATS client's buffers of the object as it
@@ -580,25 +609,25 @@ func (vs *joinValidators) joinMany(ctx context.Context, n int, r *joinRun, probe
 		jf.n = k
 	}
 	if jf.memNote != "" {
-		b.logf("join: %s", jf.memNote)
+		vs.b.logf("join: %s", jf.memNote)
 	}
-	// A soft limit makes the collector work harder rather than let n
-	// loads in flight at once double the heap.
-	if avail := memAvailable(); avail > 0 {
-		jf.memLimit = int64(0.8 * avail)
-		old := debug.SetMemoryLimit(jf.memLimit)
-		defer debug.SetMemoryLimit(old)
-	}
-	m0 := b.memStable()
-	b.logf("join: starting %d validators together", jf.n)
-	type one struct {
-		v     *node.Node
-		start time.Time
-		log   *joinLog
-		err   error
-	}
-	started := make([]one, jf.n)
-	t0 := time.Now()
+	return jf
+}
+
+// joinStarted is one of the validators joinMany started together.
+type joinStarted struct {
+	v     *node.Node
+	start time.Time
+	log   *joinLog
+	err   error
+}
+
+// startTogether starts jf.n validators at once, each from its own
+// goroutine, notes how long until every node.New had returned, and
+// returns them with the time they were started.
+func (vs *joinValidators) startTogether(jf *joinFleet) (_ []joinStarted, t0 time.Time, _ error) {
+	started := make([]joinStarted, jf.n)
+	t0 = time.Now()
 	var wg sync.WaitGroup
 	for i := range jf.n {
 		wg.Go(func() {
@@ -609,16 +638,23 @@ func (vs *joinValidators) joinMany(ctx context.Context, n int, r *joinRun, probe
 			if err == nil {
 				vs.add(v, cfg.DataDir)
 			}
-			started[i] = one{v: v, start: start, log: jl, err: err}
+			started[i] = joinStarted{v: v, start: start, log: jl, err: err}
 		})
 	}
 	wg.Wait()
 	jf.newSpread = time.Since(t0)
 	for i, o := range started {
 		if o.err != nil {
-			return nil, fmt.Errorf("validator %d: %w", i+1, o.err)
+			return nil, t0, fmt.Errorf("validator %d: %w", i+1, o.err)
 		}
 	}
+	return started, t0, nil
+}
+
+// waitAllReady polls the validators started together until all are ready,
+// and returns when each was first seen ready. It stops early when the
+// machine's available memory falls below joinMemFloor.
+func waitAllReady(ctx context.Context, jf *joinFleet, started []joinStarted) ([]time.Time, error) {
 	readyAt := make([]time.Time, jf.n)
 	left := jf.n
 	wctx, cancel := context.WithCancelCause(ctx)
@@ -646,12 +682,21 @@ func (vs *joinValidators) joinMany(ctx context.Context, n int, r *joinRun, probe
 		}
 		return nil, err
 	}
+	return readyAt, nil
+}
+
+// readFleet takes the readings of the validators started together (at t0)
+// once all are ready: when each was, that each holds the probes, which
+// joined from the snapshot, their stores, and their memory over the
+// process before them (m0).
+func (vs *joinValidators) readFleet(jf *joinFleet, started []joinStarted, readyAt []time.Time, t0 time.Time, probes []string, m0 joinMem) error {
+	b := vs.b
 	last := t0
 	for i, o := range started {
 		last = later(last, readyAt[i])
 		jf.each = append(jf.each, float64(readyAt[i].Sub(o.start)))
 		if err := checkHolds(o.v, probes); err != nil {
-			return nil, err
+			return err
 		}
 		o.log.mu.Lock()
 		if !o.log.joined.IsZero() {
@@ -668,8 +713,7 @@ func (vs *joinValidators) joinMany(ctx context.Context, n int, r *joinRun, probe
 	b.logf("join: %d validators all ready in %v (each: p50 %s, p99 %s, max %s); %d from the snapshot; per validator heap %s, RSS %s",
 		jf.n, jf.all.Round(time.Millisecond), fmtNs(jf.pct(0.5)), fmtNs(jf.pct(0.99)), fmtNs(jf.pct(1)), jf.fromSnapshot,
 		fmtBytes(jf.mem.heap), fmtBytes(jf.mem.rss))
-	vs.close()
-	return jf, nil
+	return nil
 }
 
 func (jf *joinFleet) pct(q float64) float64 {
@@ -878,8 +922,24 @@ func (o *genOutbox) left() (int, error) {
 	return o.end - o.next + len(o.live) - len(o.removed), o.err
 }
 
-// reportJoin writes the scenario's tables and targets.
+// reportJoin writes the join scenario's section (the stream and the
+// snapshot, one validator, many together, the memory) and judges its
+// targets.
 func (b *bench) reportJoin(s *section, r *joinRun) error {
+	jf := r.fleet
+	if jf == nil {
+		jf = &joinFleet{} // failed: the error says why
+	}
+	b.reportJoinOne(s, r)
+	reportJoinFleet(s, jf)
+	b.reportJoinMemory(s, r)
+	b.joinTargets(r, jf)
+	return nil
+}
+
+// reportJoinOne reports the stream, the snapshot, and one validator
+// joining from the snapshot and without it.
+func (b *bench) reportJoinOne(s *section, r *joinRun) {
 	cfg := b.cfg
 	total := r.n + r.tail
 	s.para("One nats-server (in-process, JetStream file storage in a temp dir, loopback) and one full node (`node.New`, role full). "+
@@ -914,11 +974,10 @@ func (b *bench) reportJoin(s *section, r *joinRun) error {
 		strconv.FormatUint(r.one.applied, 10))
 	o.row("without a snapshot (the whole stream)", r.peer.ready.Round(time.Millisecond).String(), r.peer.newTook.Round(time.Millisecond).String(), "—", "—",
 		strconv.FormatUint(r.peer.applied, 10))
+}
 
-	jf := r.fleet
-	if jf == nil {
-		jf = &joinFleet{} // failed: the error says why
-	}
+// reportJoinFleet reports the validators started together (jf).
+func reportJoinFleet(s *section, jf *joinFleet) {
 	s.para("**Together**: %d validators, each started by its own goroutine (`node.New`, then `Run`), at once; each is timed from its own `node.New` "+
 		"to its `Ready`, and *all ready* is from the first `node.New` to the last `Ready`. All of them share this process's 2 cores with the NATS "+
 		"server and the full node: on separate machines each would have its own. The Go memory limit is set to %s (80%% of the memory available) "+
@@ -937,7 +996,13 @@ func (b *bench) reportJoin(s *section, r *joinRun) error {
 	if jf.memNote != "" {
 		s.note("%s", jf.memNote)
 	}
+}
 
+// reportJoinMemory reports the memory of a validator holding the set, per
+// revocation, over the empty validator's.
+func (b *bench) reportJoinMemory(s *section, r *joinRun) {
+	cfg := b.cfg
+	total := r.n + r.tail
 	s.para("**Memory per live revocation**: this process's Go heap in use (`runtime.MemStats.HeapInuse`) and RSS (VmRSS, split into anonymous and "+
 		"file-backed: RssAnon, RssFile from /proc/self/status) after a GC that returns freed memory to the system (`debug.FreeOSMemory`), %v after the last activity "+
 		"(the in-process NATS server keeps the blocks it has just written or read cached for 10 s), then every second until two readings agree "+
@@ -969,8 +1034,14 @@ func (b *bench) reportJoin(s *section, r *joinRun) error {
 		s.note("a heap profile of the process with the validator ready (the full node and the NATS server are in it too) was written to %s: "+
 			"`go tool pprof -sample_index=inuse_space -top` names what holds the heap", cfg.joinHeap)
 	}
+}
 
-	// Targets.
+// joinTargets judges the join targets (one validator from the snapshot,
+// many together, memory per revocation) and keeps the figures for
+// results.json.
+func (b *bench) joinTargets(r *joinRun, jf *joinFleet) {
+	total := r.n + r.tail
+	l := r.one.log
 	scaled := func(what string) string {
 		if r.n == joinGoalEvents {
 			return what
@@ -1017,5 +1088,4 @@ func (b *bench) reportJoin(s *section, r *joinRun) error {
 		"at_ready_heap": r.atReady.heap, "at_ready_rss": r.atReady.rss, "merged_heap": r.merged.heap, "merged_rss": r.merged.rss,
 		"store_bytes": r.storeBytes, "peak_rss_joining": r.peak,
 	}
-	return nil
 }
