@@ -150,19 +150,37 @@ func (b *bench) setUpCheck(ctx context.Context) (_ *checkRun, err error) {
 			return out.Blacklisted, err
 		}},
 	}
+	if err := b.addRedisCheckers(ctx, cr, exp); err != nil {
+		return nil, err
+	}
+	for _, c := range cr.checkers {
+		c.lat = newHist()
+		c.workers = cfg.clients
+		if c.inproc {
+			c.workers = runtime.GOMAXPROCS(0)
+		}
+	}
+	return cr, nil
+}
+
+// addRedisCheckers starts Redis, when installed, fills it with the
+// revoked ids (SET jti 1 EXAT exp) and adds its checkers to cr: EXISTS
+// over one connection and over a pool.
+func (b *bench) addRedisCheckers(ctx context.Context, cr *checkRun, exp int64) error {
+	cfg, n, revoked := b.cfg, cr.n, cr.revoked
 	if b.needsRedis("check: Redis EXISTS (1 connection, pool)") {
 		rdir, err := b.dir("check-redis")
 		if err != nil {
-			return nil, err
+			return err
 		}
 		r, err := b.startRedis(ctx, "redis-server (check)", rdir)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		cr.stop.add(r.stop)
 		b.logf("check: filling Redis with %d keys (SET jti 1 EXAT exp, pipelined)", n)
 		if err := fillRedis(ctx, r, revoked, exp); err != nil {
-			return nil, err
+			return err
 		}
 		one := r.client(1)
 		cr.stop.add(func() { one.Close() })
@@ -180,14 +198,7 @@ func (b *bench) setUpCheck(ctx context.Context) (_ *checkRun, err error) {
 			&checker{name: "Redis `EXISTS`, pool", check: exists(pool),
 				parNote: fmt.Sprintf("pool of %d connections", cfg.clients)})
 	}
-	for _, c := range cr.checkers {
-		c.lat = newHist()
-		c.workers = cfg.clients
-		if c.inproc {
-			c.workers = runtime.GOMAXPROCS(0)
-		}
-	}
-	return cr, nil
+	return nil
 }
 
 // verify checks that every contender gives the right answers before it is

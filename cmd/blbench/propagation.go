@@ -195,6 +195,46 @@ func (b *bench) setUpPropagation(ctx context.Context) (_ *propRun, err error) {
 	if err := waitHTTP(ctx, writerProc.url+"/readyz", startTimeout, writerProc.exited); err != nil {
 		return nil, writerProc.failed(err.Error())
 	}
+	validators, err := b.startPropValidators(ctx, pr, root, urls)
+	if err != nil {
+		return nil, err
+	}
+	hc := newHTTPClient(propSlots)
+	pr.stop.add(hc.CloseIdleConnections)
+	exp := strconv.FormatInt(time.Now().Add(time.Hour).Unix(), 10)
+	blWrite := func(ctx context.Context, jti string) error {
+		code, err := post(ctx, hc, writerProc.url+"/v1/blacklist", `{"jti":"`+jti+`","exp":`+exp+`,"user":"bench","reason":"bench"}`, benchAdmin, nil)
+		if err == nil && code != http.StatusOK {
+			err = fmt.Errorf("POST /v1/blacklist: %d", code)
+		}
+		return err
+	}
+	bl := &propContender{name: fmt.Sprintf("blnode at %d writes/s (writer process → 3-server cluster → in-process validators)", cfg.rate),
+		perSec: cfg.rate, write: blWrite}
+	// The same path at a tenth of the rate: what propagation costs when the
+	// writer is not saturated.
+	slow := &propContender{name: fmt.Sprintf("blnode at %d writes/s (same path, diagnostic)", max(cfg.rate/10, 1)),
+		perSec: max(cfg.rate/10, 1), write: blWrite}
+	for i, v := range validators {
+		for _, c := range []*propContender{bl, slow} {
+			c.observers = append(c.observers, v.Check)
+			c.obsNames = append(c.obsNames, fmt.Sprintf("validator %d (server S-%d)", i+1, i%len(urls)+1))
+		}
+	}
+	pr.bl, pr.slow = bl, slow
+	pr.contenders = []*propContender{bl}
+	if err := b.addRedisPropagation(ctx, pr, root); err != nil {
+		return nil, err
+	}
+	pr.contenders = append(pr.contenders, slow)
+	return pr, nil
+}
+
+// startPropValidators starts the propagation scenario's validators
+// in-process, spread over the servers at urls, and waits until they are
+// ready; pr's clean-up stops and closes them.
+func (b *bench) startPropValidators(ctx context.Context, pr *propRun, root string, urls []string) ([]*node.Node, error) {
+	cfg := b.cfg
 	runCtx, stopNodes := context.WithCancel(context.WithoutCancel(ctx))
 	var nodes sync.WaitGroup
 	var validators []*node.Node
@@ -228,34 +268,18 @@ func (b *bench) setUpPropagation(ctx context.Context) (_ *propRun, err error) {
 	}); err != nil {
 		return nil, err
 	}
-	hc := newHTTPClient(propSlots)
-	pr.stop.add(hc.CloseIdleConnections)
-	exp := strconv.FormatInt(time.Now().Add(time.Hour).Unix(), 10)
-	blWrite := func(ctx context.Context, jti string) error {
-		code, err := post(ctx, hc, writerProc.url+"/v1/blacklist", `{"jti":"`+jti+`","exp":`+exp+`,"user":"bench","reason":"bench"}`, benchAdmin, nil)
-		if err == nil && code != http.StatusOK {
-			err = fmt.Errorf("POST /v1/blacklist: %d", code)
-		}
-		return err
-	}
-	bl := &propContender{name: fmt.Sprintf("blnode at %d writes/s (writer process → 3-server cluster → in-process validators)", cfg.rate),
-		perSec: cfg.rate, write: blWrite}
-	// The same path at a tenth of the rate: what propagation costs when the
-	// writer is not saturated.
-	slow := &propContender{name: fmt.Sprintf("blnode at %d writes/s (same path, diagnostic)", max(cfg.rate/10, 1)),
-		perSec: max(cfg.rate/10, 1), write: blWrite}
-	for i, v := range validators {
-		for _, c := range []*propContender{bl, slow} {
-			c.observers = append(c.observers, v.Check)
-			c.obsNames = append(c.obsNames, fmt.Sprintf("validator %d (server S-%d)", i+1, i%len(urls)+1))
-		}
-	}
-	pr.bl, pr.slow = bl, slow
-	pr.contenders = []*propContender{bl}
+	return validators, nil
+}
+
+// addRedisPropagation starts Redis, when installed, and adds its
+// contender to pr: SET, then EXISTS polled by as many clients as there are
+// validators, one connection each.
+func (b *bench) addRedisPropagation(ctx context.Context, pr *propRun, root string) error {
+	cfg := b.cfg
 	if b.needsRedis("propagation: Redis SET then EXISTS from 5 pollers") {
 		r, err := b.startRedis(ctx, "redis-server (propagation)", root+"/redis")
 		if err != nil {
-			return nil, err
+			return err
 		}
 		pr.stop.add(r.stop)
 		wc := r.client(propSlots)
@@ -275,8 +299,7 @@ func (b *bench) setUpPropagation(ctx context.Context) (_ *propRun, err error) {
 		}
 		pr.contenders = append(pr.contenders, rc)
 	}
-	pr.contenders = append(pr.contenders, slow)
-	return pr, nil
+	return nil
 }
 
 // warmUpPropagation has every contender propagate a few writes

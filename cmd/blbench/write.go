@@ -57,6 +57,7 @@ type writeRun struct {
 	writers []*writer    // the full node's two endpoints first
 	sj      *writer      // the original, when installed
 	acked   atomic.Int64 // the full node's writes answered 200
+	next    atomic.Int64 // the last write's number, over every writer
 	stop    cleanups
 }
 
@@ -95,8 +96,7 @@ func (b *bench) setUpWrite(ctx context.Context) (_ *writeRun, err error) {
 	wr.stop.add(hc.CloseIdleConnections)
 	exp := time.Now().Add(time.Hour)
 	expText := strconv.FormatInt(exp.Unix(), 10)
-	var next atomic.Int64
-	acked := &wr.acked
+	next, acked := &wr.next, &wr.acked
 	v1URL, compatURL := proc.url+"/v1/blacklist", proc.url+"/api/token/blacklist/"
 	wr.writers = []*writer{
 		{name: "blnode `POST /v1/blacklist` (admin, jti)", durable: true, write: func(ctx context.Context, _, _ int) error {
@@ -142,10 +142,28 @@ func (b *bench) setUpWrite(ctx context.Context) (_ *writeRun, err error) {
 		}
 		return err
 	}})
+	if err := b.addOriginalWriter(ctx, wr); err != nil {
+		return nil, err
+	}
+	if err := b.addRedisWriters(ctx, wr, maxClients, exp); err != nil {
+		return nil, err
+	}
+	for _, w := range wr.writers {
+		if w.name == simpleJWTWriter {
+			wr.sj = w
+		}
+	}
+	return wr, nil
+}
+
+// addOriginalWriter starts the original, when installed, and adds its
+// writer to wr: the same minted refresh tokens to its blacklist endpoint.
+func (b *bench) addOriginalWriter(ctx context.Context, wr *writeRun) error {
+	hc := wr.hc
 	if b.needsSimpleJWT("write: the original, Simple JWT `POST /api/token/blacklist/`") {
 		sp, err := b.startSimpleJWT(ctx, "Simple JWT (write)", "write-simplejwt")
 		if err != nil {
-			return nil, err
+			return err
 		}
 		wr.stop.add(sp.stop)
 		sjURL := sp.url + "/api/token/blacklist/"
@@ -158,15 +176,23 @@ func (b *bench) setUpWrite(ctx context.Context) (_ *writeRun, err error) {
 			return err
 		}})
 	}
+	return nil
+}
+
+// addRedisWriters starts Redis, when installed, with appendfsync always
+// and everysec, and adds a writer of each to wr: SET jti 1 EXAT exp over a
+// pool of maxClients connections.
+func (b *bench) addRedisWriters(ctx context.Context, wr *writeRun, maxClients int, exp time.Time) error {
+	cfg, next := b.cfg, &wr.next
 	if b.needsRedis("write: Redis appendfsync always and everysec") {
 		for _, mode := range []string{"always", "everysec"} {
 			rdir, err := b.dir("write-redis-" + mode)
 			if err != nil {
-				return nil, err
+				return err
 			}
 			r, err := b.startRedis(ctx, "redis-server (write, appendfsync "+mode+")", rdir, "--appendonly", "yes", "--appendfsync", mode)
 			if err != nil {
-				return nil, err
+				return err
 			}
 			wr.stop.add(r.stop)
 			c := r.client(maxClients)
@@ -180,12 +206,7 @@ func (b *bench) setUpWrite(ctx context.Context) (_ *writeRun, err error) {
 			}})
 		}
 	}
-	for _, w := range wr.writers {
-		if w.name == simpleJWTWriter {
-			wr.sj = w
-		}
-	}
-	return wr, nil
+	return nil
 }
 
 // measureWrites is the write scenario's measurement: each writer writes
