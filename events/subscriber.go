@@ -652,20 +652,51 @@ func (s *Subscriber) notePending(info *jetstream.ConsumerInfo, idle bool) {
 // liveBuffer) no longer fit the backlog. progressed reports whether any
 // batch was applied.
 func (s *Subscriber) session(ctx context.Context, size sizing) (progressed bool, err error) {
+	info, err := s.lookAtStream(ctx)
+	if err != nil {
+		return false, err
+	}
+	state := info.State
+	start, err := s.startSeq(info)
+	if err != nil {
+		return false, err
+	}
+	s.setTarget(state.Msgs, state.LastSeq)
+	route, live := s.liveRouteOf(info.Config)
+	if live && !s.mustConsume && state.LastSeq < start {
+		return s.follow(ctx, route)
+	}
+	catchingUp := size == sizeCatchUp ||
+		size == sizeByStream && state.LastSeq >= start && state.LastSeq-start+1 >= catchUp
+	return s.consume(ctx, start, catchingUp, live)
+}
+
+// lookAtStream is a session's first stage: it asks for the stream's info
+// (one STREAM.INFO), notes its first and last sequence, and clears a reset
+// refresh signalled before: the session about to start sees the stream as
+// it is now.
+func (s *Subscriber) lookAtStream(ctx context.Context) (*jetstream.StreamInfo, error) {
 	ictx, cancel := context.WithTimeout(ctx, infoTimeout)
 	stream, err := s.js.Stream(ictx, s.stream.Name)
 	cancel()
 	if err != nil {
-		return false, fmt.Errorf("stream %s: %w", s.stream.Name, err)
+		return nil, fmt.Errorf("stream %s: %w", s.stream.Name, err)
 	}
 	info := stream.CachedInfo()
-	state := info.State
-	s.noteStream(state.FirstSeq, state.LastSeq)
+	s.noteStream(info.State.FirstSeq, info.State.LastSeq)
 	select {
-	case <-s.reset: // seen; handled below
+	case <-s.reset: // seen; startSeq handles it
 	default:
 	}
+	return info, nil
+}
 
+// startSeq returns the sequence a session starts from, in the stream info
+// describes: the one after the recorded sequence, or the stream's first
+// when the recorded sequence does not count in it (rebuild). It records
+// the stream's identity before any of the stream is applied.
+func (s *Subscriber) startSeq(info *jetstream.StreamInfo) (uint64, error) {
+	state := info.State
 	// The recorded sequence counts in the recorded stream: in another one
 	// (recreated while this node followed it or was stopped, or another
 	// stream of the name) it means nothing, and the new stream is replayed
@@ -683,38 +714,31 @@ func (s *Subscriber) session(ctx context.Context, size sizing) (progressed bool,
 			"stream_last", state.LastSeq, "first_seq", first)
 		start = first
 		if err := s.rebuild(start, id); err != nil {
-			return false, err
+			return 0, err
 		}
 	case last > state.LastSeq:
 		s.log.Warn("stream ends before the last applied sequence (stream recreated or reset?); replaying it from the first sequence",
 			"stream", s.stream.Name, "last_applied", last, "stream_last", state.LastSeq, "first_seq", first)
 		start = first
 		if err := s.rebuild(start, id); err != nil {
-			return false, err
+			return 0, err
 		}
 	case last > 0 && start < first:
 		s.log.Warn("node was away longer than the stream keeps events: messages after the last applied sequence were pruned (MaxAge or per-message TTL); rebuilding from the first sequence",
 			"stream", s.stream.Name, "last_applied", last, "first_seq", first)
 		start = first
 		if err := s.rebuild(start, id); err != nil {
-			return false, err
+			return 0, err
 		}
 	case recorded != id:
 		// None recorded (a new replica, or one from before identities
 		// were recorded), or nothing applied yet: record the stream before
 		// applying any of it.
 		if err := s.resetApplied(last, id); err != nil {
-			return false, err
+			return 0, err
 		}
 	}
-	s.setTarget(state.Msgs, state.LastSeq)
-	route, live := s.liveRouteOf(info.Config)
-	if live && !s.mustConsume && state.LastSeq < start {
-		return s.follow(ctx, route)
-	}
-	catchingUp := size == sizeCatchUp ||
-		size == sizeByStream && state.LastSeq >= start && state.LastSeq-start+1 >= catchUp
-	return s.consume(ctx, start, catchingUp, live)
+	return start, nil
 }
 
 // consume creates an ordered consumer from start and applies what it
@@ -726,7 +750,31 @@ func (s *Subscriber) consume(ctx context.Context, start uint64, catchingUp, toLi
 	if catchingUp {
 		chanSize, pull = 2*s.cfg.MaxBatch, max(2*s.cfg.MaxBatch, pull)
 	}
+	cons, err := s.orderedConsumer(ctx, start)
+	if err != nil {
+		return false, err
+	}
+	h := s.newHandoff(chanSize)
+	cc, err := cons.Consume(h.handle,
+		jetstream.PullMaxMessages(pull),
+		jetstream.PullExpiry(pullExpiry),
+		jetstream.PullHeartbeat(pullHeartbeat),
+		jetstream.ConsumeErrHandler(h.handleErr))
+	if err != nil {
+		return false, fmt.Errorf("consume: %w", err)
+	}
+	closed := cc.Closed()
+	defer func() { s.stopConsumer(cons, cc, closed, h, err) }()
+	s.log.Info("consuming events", "stream", s.stream.Name, "start_seq", start, "filter", s.filters, "catching_up", catchingUp)
+	if info := s.look(ctx, cons, &h.got, toLive); toLive && caughtUp(info, &h.got) {
+		return false, errFollowLive
+	}
+	return s.drain(ctx, feed{ch: h.ch, closed: closed, lost: h.lost, cons: cons, got: &h.got, catchingUp: catchingUp, toLive: toLive})
+}
 
+// orderedConsumer creates the ordered consumer of a session that starts at
+// start, filtered on the kinds consumed.
+func (s *Subscriber) orderedConsumer(ctx context.Context, start uint64) (jetstream.Consumer, error) {
 	cfg := jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverAllPolicy, FilterSubjects: s.filters,
 		InactiveThreshold: inactiveAfter}
 	if start > 1 {
@@ -737,90 +785,102 @@ func (s *Subscriber) consume(ctx context.Context, start uint64, catchingUp, toLi
 	cons, err := s.js.OrderedConsumer(cctx, s.stream.Name, cfg)
 	cancel()
 	if err != nil {
-		return false, fmt.Errorf("create ordered consumer: %w", err)
+		return nil, fmt.Errorf("create ordered consumer: %w", err)
 	}
+	return cons, nil
+}
 
-	ch := make(chan arrival, chanSize)
-	done := make(chan struct{})
-	var got atomic.Bool // a message arrived in this session
+// handoff is where a consumer's handlers pass a session's events on to its
+// drain.
+type handoff struct {
+	s    *Subscriber
+	ch   chan arrival  // the events delivered, one arrival each
+	done chan struct{} // closed when the session ends: releases a handler blocked on ch
+	lost chan error    // the consumer was lost (handleErr)
+	got  atomic.Bool   // a message arrived in this session
+}
+
+// newHandoff returns the handoff of a consumer session whose channel holds
+// chanSize events, and forgets the last session's unapplied events (they
+// are delivered again).
+func (s *Subscriber) newHandoff(chanSize int) *handoff {
+	h := &handoff{s: s, ch: make(chan arrival, chanSize), done: make(chan struct{}), lost: make(chan error, 1)}
 	s.mu.Lock()
 	s.unapplied = 0 // the last session's are delivered again
 	s.mu.Unlock()
-	handler := func(msg jetstream.Msg) {
-		got.Store(true)
-		md, err := msg.Metadata()
-		if err != nil {
-			s.log.Error("message without JetStream metadata", "subject", msg.Subject(), "err", err)
+	return h
+}
+
+// handle is the consumer's message handler: it passes the message's events
+// on, undecoded, until the session ends.
+func (h *handoff) handle(msg jetstream.Msg) {
+	s := h.s
+	h.got.Store(true)
+	md, err := msg.Metadata()
+	if err != nil {
+		s.log.Error("message without JetStream metadata", "subject", msg.Subject(), "err", err)
+		return
+	}
+	if s.filters != nil {
+		s.mu.Lock()
+		s.pending = md.NumPending
+		s.unapplied++
+		s.mu.Unlock()
+	}
+	evs := MessageEvents(msg.Data(), msg.Headers())
+	for i, data := range evs {
+		it := arrival{seq: md.Sequence.Stream, pending: md.NumPending, subject: msg.Subject(), stored: md.Timestamp,
+			data: data, more: i < len(evs)-1}
+		select {
+		case h.ch <- it:
+		case <-h.done:
 			return
 		}
-		if s.filters != nil {
-			s.mu.Lock()
-			s.pending = md.NumPending
-			s.unapplied++
-			s.mu.Unlock()
-		}
-		evs := MessageEvents(msg.Data(), msg.Headers())
-		for i, data := range evs {
-			it := arrival{seq: md.Sequence.Stream, pending: md.NumPending, subject: msg.Subject(), stored: md.Timestamp,
-				data: data, more: i < len(evs)-1}
-			select {
-			case ch <- it:
-			case <-done:
-				return
-			}
-		}
 	}
-	lost := make(chan error, 1)
-	errHandler := func(_ jetstream.ConsumeContext, err error) {
-		s.log.Warn("event consumer error; it recreates itself", "err", err)
-		// A consumer deleted (with its stream, when the stream is
-		// deleted) or gone silent (a server restarted, perhaps with
-		// another stream of the name) ends the session: the next one
-		// looks at the stream and replays it if it is not the one being
-		// followed. The ordered consumer would recreate itself after the
-		// last sequence it delivered, in whatever stream there is now.
-		if errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound) ||
-			errors.Is(err, jetstream.ErrStreamNotFound) || errors.Is(err, jetstream.ErrNoHeartbeat) {
-			select {
-			case lost <- fmt.Errorf("%w: %w", errConsumerLost, err):
-			default:
-			}
-		}
-	}
-	cc, err := cons.Consume(handler,
-		jetstream.PullMaxMessages(pull),
-		jetstream.PullExpiry(pullExpiry),
-		jetstream.PullHeartbeat(pullHeartbeat),
-		jetstream.ConsumeErrHandler(errHandler))
-	if err != nil {
-		return false, fmt.Errorf("consume: %w", err)
-	}
-	closed := cc.Closed()
-	defer func() {
-		close(done) // release a handler blocked on ch
-		// Stop waits for the lock an ordered consumer holds while it
-		// recreates its consumer, retrying for as long as the server is
-		// away (nats.go 1.55): it must not hold the session, nor Run, up.
-		go cc.Stop()
-		t := time.NewTimer(stopTimeout)
-		defer t.Stop()
+}
+
+// handleErr is the consumer's error handler: it ends the session when the
+// consumer is lost.
+func (h *handoff) handleErr(_ jetstream.ConsumeContext, err error) {
+	h.s.log.Warn("event consumer error; it recreates itself", "err", err)
+	// A consumer deleted (with its stream, when the stream is
+	// deleted) or gone silent (a server restarted, perhaps with
+	// another stream of the name) ends the session: the next one
+	// looks at the stream and replays it if it is not the one being
+	// followed. The ordered consumer would recreate itself after the
+	// last sequence it delivered, in whatever stream there is now.
+	if errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound) ||
+		errors.Is(err, jetstream.ErrStreamNotFound) || errors.Is(err, jetstream.ErrNoHeartbeat) {
 		select {
-		case <-closed:
-		case <-t.C:
-			s.log.Warn("event consumer did not stop in time", "timeout", stopTimeout)
+		case h.lost <- fmt.Errorf("%w: %w", errConsumerLost, err):
+		default:
 		}
-		if errors.Is(err, errFollowLive) {
-			// The server would keep it for its inactive threshold. The
-			// live session need not wait: a start-up storm of validators
-			// makes deletions slow.
-			s.cleanup.Go(func() { s.deleteConsumer(cons) })
-		}
-	}()
-	s.log.Info("consuming events", "stream", s.stream.Name, "start_seq", start, "filter", s.filters, "catching_up", catchingUp)
-	if info := s.look(ctx, cons, &got, toLive); toLive && caughtUp(info, &got) {
-		return false, errFollowLive
 	}
-	return s.drain(ctx, feed{ch: ch, closed: closed, lost: lost, cons: cons, got: &got, catchingUp: catchingUp, toLive: toLive})
+}
+
+// stopConsumer is a consumer session's last stage: it releases the
+// handler, stops the consumer (waiting for it at most stopTimeout), and
+// has a consumer handed over to the live subject (end is errFollowLive)
+// deleted in the background.
+func (s *Subscriber) stopConsumer(cons jetstream.Consumer, cc jetstream.ConsumeContext, closed <-chan struct{}, h *handoff, end error) {
+	close(h.done) // release a handler blocked on ch
+	// Stop waits for the lock an ordered consumer holds while it
+	// recreates its consumer, retrying for as long as the server is
+	// away (nats.go 1.55): it must not hold the session, nor Run, up.
+	go cc.Stop()
+	t := time.NewTimer(stopTimeout)
+	defer t.Stop()
+	select {
+	case <-closed:
+	case <-t.C:
+		s.log.Warn("event consumer did not stop in time", "timeout", stopTimeout)
+	}
+	if errors.Is(end, errFollowLive) {
+		// The server would keep it for its inactive threshold. The
+		// live session need not wait: a start-up storm of validators
+		// makes deletions slow.
+		s.cleanup.Go(func() { s.deleteConsumer(cons) })
+	}
 }
 
 // deleteConsumer deletes the ordered consumer's present consumer on the
@@ -852,6 +912,10 @@ type feed struct {
 }
 
 // drain applies what f delivers, in batches, until ctx ends or f fails.
+// Each batch goes through the stages of batcher: it starts with the first
+// arrival (the select below), takes what is already here (fill), gathers
+// a burst on its way (gather), completes its last message (complete), and
+// commits (commit).
 func (s *Subscriber) drain(ctx context.Context, f feed) (progressed bool, err error) {
 	var advance <-chan struct{}
 	var tick <-chan time.Time
@@ -861,179 +925,243 @@ func (s *Subscriber) drain(ctx context.Context, f feed) (progressed bool, err er
 		defer t.Stop()
 		tick = t.C
 	}
-	var batch []item // grown to what arrives together
-	// take adds a republished message's events to batch and reports
-	// whether all were in force on arrival. liveErr set ends the session,
-	// once what batch holds is applied.
-	var liveErr error
-	take := func(m *nats.Msg) (inForce bool) {
-		batch, inForce, liveErr = s.takeLive(f.live, m, batch)
-		return inForce
-	}
-	// A live session commits a batch while it takes and previews the
-	// next: what arrives is never held behind a commit. One batch commits
-	// at a time, so the Applier is never called concurrently; the buffer
-	// of the one committing is spare until it has.
-	var committing chan bool // the outcome of the batch committing; nil when none
-	var spare []item
-	settle := func() bool { // waits for the batch committing; false when ctx ended
-		if committing == nil {
-			return true
-		}
-		ok := <-committing
-		committing = nil
-		return ok
-	}
-	defer settle()
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
-	defer timer.Stop()
+	b := batcher{s: s, f: f, timer: time.NewTimer(time.Hour)}
+	b.timer.Stop()
+	defer b.timer.Stop()
+	defer b.settle()
 	stall := time.NewTicker(s.cfg.StreamInfoInterval)
 	defer stall.Stop()
-	received := false
 	for {
-		batch = batch[:0]
-		inForce := true // every live event of batch was in force on arrival
+		b.batch = b.batch[:0]
+		b.inForce = true
 		select {
 		case <-ctx.Done():
-			return progressed, nil
+			return b.progressed, nil
 		case <-f.closed:
-			return progressed, errConsumerClosed
+			return b.progressed, errConsumerClosed
 		case <-s.reset:
-			return progressed, errStreamReset
+			return b.progressed, errStreamReset
 		case err := <-f.lost:
-			return progressed, err
+			return b.progressed, err
 		case <-advance:
-			if !settle() {
-				return progressed, nil // ctx ended
+			if !b.settle() {
+				return b.progressed, nil // ctx ended
 			}
 			s.recordFloor(ctx, f.live)
 			continue
 		case <-tick:
 			if err := s.connLost(f.live); err != nil {
-				return progressed, err
+				return b.progressed, err
 			}
 			continue
 		case <-stall.C:
-			if f.cons == nil {
-				continue // the live subject's confirm looks (refreshLoop)
+			if err := b.quiet(ctx); err != nil {
+				return b.progressed, err
 			}
-			if !received && f.catchingUp {
-				return progressed, fmt.Errorf("%w: nothing arrived for %v", errShrink, s.cfg.StreamInfoInterval)
-			}
-			if !received && s.stalled(ctx, f.cons, f.got) {
-				return progressed, errConsumerStalled
-			}
-			if !received && f.toLive && caughtUp(s.look(ctx, f.cons, f.got, true), f.got) {
-				return progressed, errFollowLive
-			}
-			received = false
 			continue
 		case it := <-f.ch:
 			if !f.catchingUp && it.pending >= catchUp {
 				// Not applied: the next session starts with it.
-				return progressed, fmt.Errorf("%w: %d pending", errGrow, it.pending)
+				return b.progressed, fmt.Errorf("%w: %d pending", errGrow, it.pending)
 			}
-			batch = append(batch, s.preview(it))
-			received = true
+			b.batch = append(b.batch, s.preview(it))
+			b.received = true
 		case m := <-f.raw:
-			if inForce = take(m); len(batch) == 0 {
-				if liveErr != nil {
-					return progressed, liveErr
+			if b.inForce = b.take(m); len(b.batch) == 0 {
+				if b.liveErr != nil {
+					return b.progressed, b.liveErr
 				}
 				continue // not an event of the stream followed
 			}
 		}
-	fill: // take what is already here
-		for len(batch) < s.cfg.MaxBatch && liveErr == nil {
-			select {
-			case it := <-f.ch:
-				batch = append(batch, s.preview(it))
-			case m := <-f.raw:
-				inForce = take(m) && inForce
-			default:
-				break fill
-			}
+		b.fill()
+		b.gather(ctx)
+		if !b.complete(ctx) {
+			return b.progressed, nil // ctx ended
 		}
-		// A burst is on its way (the server said so): gather it for up to
-		// MaxWait, or CatchUpWait when a backlog is pending (a replay: one
-		// large batch costs the store far less than many small ones).
-		// Otherwise apply now; waiting would only add latency, and what
-		// arrives while this batch commits makes the next one.
-		last := batch[len(batch)-1]
-		previewed := last.previewed && inForce // inForce stays true with a consumer
-		if pending := last.pending; len(batch) < s.cfg.MaxBatch && liveErr == nil && (pending >= burst || previewed) && s.cfg.MaxWait > 0 {
-			wait := s.cfg.MaxWait
-			switch {
-			case pending >= backlog:
-				wait = max(wait, s.cfg.CatchUpWait)
-			case previewed:
-				wait = max(wait, s.cfg.PreviewWait/2+rand.N(s.cfg.PreviewWait/2+1))
-			}
-			timer.Reset(wait)
-		gather:
-			for len(batch) < s.cfg.MaxBatch {
-				select {
-				case it := <-f.ch:
-					next := s.preview(it)
-					batch = append(batch, next)
-					if pending < burst && !next.previewed {
-						// Not in force until committed: no waiting for
-						// more.
-						break gather
-					}
-				case m := <-f.raw:
-					if !take(m) || liveErr != nil {
-						break gather // not in force until committed, or the session ends
-					}
-				case <-timer.C:
-					break gather
-				case <-ctx.Done():
-					// Stopping: what has arrived is applied (a
-					// stopping node commits it, if its Applier can).
-					break gather
-				}
-			}
-			timer.Stop()
+		if end, err := b.commit(ctx); end {
+			return b.progressed, err
 		}
-		// A message's events are applied together: the batch records the
-		// message's sequence as applied. (A live message's are taken
-		// together.)
-		for batch[len(batch)-1].more {
-			select {
-			case it := <-f.ch:
-				batch = append(batch, s.preview(it))
-			case <-ctx.Done():
-				return progressed, nil
-			}
-		}
-		decodeBatch(batch)
-		if !settle() {
-			return progressed, nil // ctx ended
-		}
-		if f.live != nil && liveErr == nil {
-			done, commit := make(chan bool, 1), batch
-			go func() { done <- s.apply(ctx, commit, f.live) }()
-			committing, progressed = done, true
-			batch, spare = scratch.Reuse(spare, liveBuffer), commit
-			continue
-		}
-		if !s.apply(ctx, batch, f.live) {
-			return progressed, nil // ctx ended
-		}
-		progressed = true
-		if liveErr != nil {
-			return progressed, liveErr
-		}
-		pending := batch[len(batch)-1].pending
-		if f.catchingUp && pending < burst {
-			return progressed, fmt.Errorf("%w: %d pending", errShrink, pending)
-		}
-		if f.toLive && pending == 0 {
-			return progressed, errFollowLive
-		}
-		batch = scratch.Reuse(batch, liveBuffer)
 	}
+}
+
+// batcher is a drain's state: the batch being taken, and the one
+// committing behind it on the live subject. It lives in drain's frame.
+type batcher struct {
+	s *Subscriber
+	f feed
+
+	batch []item // grown to what arrives together
+	// inForce says every live event of batch was in force on arrival
+	// (it stays true with a consumer).
+	inForce bool
+	// liveErr set ends the session, once what batch holds is applied.
+	liveErr error
+	// received says something arrived since the stall ticker last ticked.
+	received bool
+	// A live session commits a batch while it takes and previews the
+	// next: what arrives is never held behind a commit. One batch commits
+	// at a time, so the Applier is never called concurrently; the buffer
+	// of the one committing is spare until it has.
+	committing chan bool // the outcome of the batch committing; nil when none
+	spare      []item
+	timer      *time.Timer // gather's; stopped between gatherings
+	progressed bool        // a batch was applied
+}
+
+// take adds a republished message's events to the batch and reports
+// whether all were in force on arrival. It sets liveErr when the session
+// ends.
+func (b *batcher) take(m *nats.Msg) (inForce bool) {
+	b.batch, inForce, b.liveErr = b.s.takeLive(b.f.live, m, b.batch)
+	return inForce
+}
+
+// settle waits for the batch committing, if any; false when ctx ended
+// before it committed.
+func (b *batcher) settle() bool {
+	if b.committing == nil {
+		return true
+	}
+	ok := <-b.committing
+	b.committing = nil
+	return ok
+}
+
+// quiet is the stall ticker's stage: when nothing arrived for a whole
+// StreamInfoInterval, a catch-up session ends (the backlog was
+// overstated), a stalled consumer ends its session, and a caught-up one
+// hands over to the live subject. It returns the error that ends the
+// session, or nil.
+func (b *batcher) quiet(ctx context.Context) error {
+	s, f := b.s, b.f
+	if f.cons == nil {
+		return nil // the live subject's confirm looks (refreshLoop)
+	}
+	if !b.received && f.catchingUp {
+		return fmt.Errorf("%w: nothing arrived for %v", errShrink, s.cfg.StreamInfoInterval)
+	}
+	if !b.received && s.stalled(ctx, f.cons, f.got) {
+		return errConsumerStalled
+	}
+	if !b.received && f.toLive && caughtUp(s.look(ctx, f.cons, f.got, true), f.got) {
+		return errFollowLive
+	}
+	b.received = false
+	return nil
+}
+
+// fill adds what has already arrived to the batch, up to MaxBatch.
+func (b *batcher) fill() {
+	for len(b.batch) < b.s.cfg.MaxBatch && b.liveErr == nil {
+		select {
+		case it := <-b.f.ch:
+			b.batch = append(b.batch, b.s.preview(it))
+		case m := <-b.f.raw:
+			b.inForce = b.take(m) && b.inForce
+		default:
+			return
+		}
+	}
+}
+
+// gather waits for more of the batch while a burst is on its way (the
+// server said so): for up to MaxWait, or CatchUpWait when a backlog is
+// pending (a replay: one large batch costs the store far less than many
+// small ones), or about PreviewWait when the batch is in force already.
+// Otherwise it returns at once; waiting would only add latency, and what
+// arrives while this batch commits makes the next one.
+func (b *batcher) gather(ctx context.Context) {
+	cfg := &b.s.cfg
+	last := b.batch[len(b.batch)-1]
+	previewed := last.previewed && b.inForce // inForce stays true with a consumer
+	pending := last.pending
+	if !(len(b.batch) < cfg.MaxBatch && b.liveErr == nil && (pending >= burst || previewed) && cfg.MaxWait > 0) {
+		return
+	}
+	wait := cfg.MaxWait
+	switch {
+	case pending >= backlog:
+		wait = max(wait, cfg.CatchUpWait)
+	case previewed:
+		wait = max(wait, cfg.PreviewWait/2+rand.N(cfg.PreviewWait/2+1))
+	}
+	b.timer.Reset(wait)
+	defer b.timer.Stop()
+	for len(b.batch) < cfg.MaxBatch {
+		select {
+		case it := <-b.f.ch:
+			next := b.s.preview(it)
+			b.batch = append(b.batch, next)
+			if pending < burst && !next.previewed {
+				// Not in force until committed: no waiting for more.
+				return
+			}
+		case m := <-b.f.raw:
+			if !b.take(m) || b.liveErr != nil {
+				return // not in force until committed, or the session ends
+			}
+		case <-b.timer.C:
+			return
+		case <-ctx.Done():
+			// Stopping: what has arrived is applied (a stopping node
+			// commits it, if its Applier can).
+			return
+		}
+	}
+}
+
+// complete adds the rest of the batch's last message: a message's events
+// are applied together, and the batch records the message's sequence as
+// applied. (A live message's are taken together.) It returns false when
+// ctx ended first.
+func (b *batcher) complete(ctx context.Context) bool {
+	for b.batch[len(b.batch)-1].more {
+		select {
+		case it := <-b.f.ch:
+			b.batch = append(b.batch, b.s.preview(it))
+		case <-ctx.Done():
+			return false
+		}
+	}
+	return true
+}
+
+// commit decodes the batch and applies it, once the batch before it has
+// committed. On the live subject it commits in the background while the
+// next batch is taken (settle waits for it); otherwise it applies at once
+// and checks whether the session's buffers still fit the backlog. It
+// reports whether the session ends, and with what error (nil when ctx
+// ended).
+func (b *batcher) commit(ctx context.Context) (end bool, err error) {
+	s, f := b.s, b.f
+	decodeBatch(b.batch)
+	if !b.settle() {
+		return true, nil // ctx ended
+	}
+	if f.live != nil && b.liveErr == nil {
+		done, commit, live := make(chan bool, 1), b.batch, f.live
+		go func() { done <- s.apply(ctx, commit, live) }()
+		b.committing, b.progressed = done, true
+		b.batch, b.spare = scratch.Reuse(b.spare, liveBuffer), commit
+		return false, nil
+	}
+	if !s.apply(ctx, b.batch, f.live) {
+		return true, nil // ctx ended
+	}
+	b.progressed = true
+	if b.liveErr != nil {
+		return true, b.liveErr
+	}
+	pending := b.batch[len(b.batch)-1].pending
+	if f.catchingUp && pending < burst {
+		return true, fmt.Errorf("%w: %d pending", errShrink, pending)
+	}
+	if f.toLive && pending == 0 {
+		return true, errFollowLive
+	}
+	b.batch = scratch.Reuse(b.batch, liveBuffer)
+	return false, nil
 }
 
 // apply hands a batch to the Applier, retrying with backoff until it

@@ -122,6 +122,22 @@ func (b *bench) stopAll() {
 	}
 }
 
+// cleanups are what a scenario's set-up stage started, to be undone at the
+// scenario's end: run calls them last first, as deferred calls run, so a
+// set-up split out of its scenario stops things in the same order.
+type cleanups []func()
+
+// add remembers f to be called by run.
+func (c *cleanups) add(f func()) { *c = append(*c, f) }
+
+// run calls the clean-ups added, last first, and forgets them.
+func (c *cleanups) run() {
+	for i := len(*c) - 1; i >= 0; i-- {
+		(*c)[i]()
+	}
+	*c = nil
+}
+
 // dir returns a new directory under the run's temp dir.
 func (b *bench) dir(name string) (string, error) {
 	return os.MkdirTemp(b.tmp, name+"-")

@@ -38,8 +38,53 @@ func inprocNode(dir string) (*node.Node, error) {
 	})
 }
 
+// runCheck measures "is this jti revoked?": a Go map (the floor), blnode
+// in-process and over HTTP, and Redis, over one Zipf workload in rounds.
 func (b *bench) runCheck(ctx context.Context, s *section) error {
+	cr, err := b.setUpCheck(ctx)
+	if err != nil {
+		return err
+	}
+	defer cr.stop.run()
+	if err := cr.verify(ctx); err != nil {
+		return err
+	}
+	if err := b.warmUpCheck(ctx, cr); err != nil {
+		return err
+	}
+	if err := b.measureChecks(ctx, cr); err != nil {
+		return err
+	}
+	if err := b.reportCheck(s, cr); err != nil {
+		return err
+	}
+	b.checkTargets(cr)
+	return nil
+}
+
+// checkRun is what the check scenario runs against.
+type checkRun struct {
+	n                int      // revoked ids
+	revoked, unknown []string // n ids each
+	w                workload
+	mask             int        // len(w.keys) - 1
+	nd               *node.Node // blnode in-process
+	checkers         []*checker // the floor, blnode in-process, blnode HTTP, then Redis (1 connection, pool)
+	stop             cleanups
+}
+
+// setUpCheck is the check scenario's set-up: the workload, a store filled
+// with the revoked ids (opened in-process, and a copy served by a
+// "blnode serve --no-nats"), Redis holding the same ids when installed,
+// and a checker of each. On error it stops what it started.
+func (b *bench) setUpCheck(ctx context.Context) (_ *checkRun, err error) {
 	cfg := b.cfg
+	cr := &checkRun{}
+	defer func() {
+		if err != nil {
+			cr.stop.run()
+		}
+	}()
 	n := cfg.sizes.check
 	lookups := 1 << 20
 	if n < 250_000 {
@@ -48,7 +93,7 @@ func (b *bench) runCheck(ctx context.Context, s *section) error {
 	revoked := jtis(cfg.seed, 0, n)
 	unknown := jtis(cfg.seed, n, n)
 	w := newWorkload(cfg.seed+1, revoked, unknown, lookups, 0.01, cfg.zipfS, cfg.zipfV)
-	mask := len(w.keys) - 1
+	cr.n, cr.revoked, cr.unknown, cr.w, cr.mask = n, revoked, unknown, w, len(w.keys)-1
 	b.logf("check: %d revoked; %d lookups, %d distinct, %d of revoked keys", n, len(w.keys), w.distinct(), w.inCount)
 
 	// The floor: a Go map holding the revoked ids.
@@ -60,34 +105,35 @@ func (b *bench) runCheck(ctx context.Context, s *section) error {
 	exp := time.Now().Add(24 * time.Hour).Unix()
 	dirA, err := b.dir("check-inproc")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	b.logf("check: filling a store with %d blacklisted entries", n)
 	if err := fillStore(ctx, dirA, revoked, func(string) int64 { return exp }); err != nil {
-		return err
+		return nil, err
 	}
 	dirB, err := b.dir("check-proc")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := copyStore(dirA, dirB); err != nil {
-		return err
+		return nil, err
 	}
 	nd, err := inprocNode(dirA)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer nd.Close()
+	cr.nd = nd
+	cr.stop.add(func() { nd.Close() })
 	proc, err := b.startBlnode(ctx, "blnode (check)", dirB, "--no-nats")
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer proc.Stop()
+	cr.stop.add(func() { _ = proc.Stop() })
 	hc := newHTTPClient(cfg.clients)
-	defer hc.CloseIdleConnections()
+	cr.stop.add(hc.CloseIdleConnections)
 	checkURL := proc.url + "/v1/check"
 
-	checkers := []*checker{
+	cr.checkers = []*checker{
 		{name: "Go map (floor)", inproc: true, check: func(_ context.Context, k string) (bool, error) {
 			_, ok := floor[k]
 			return ok, nil
@@ -104,6 +150,24 @@ func (b *bench) runCheck(ctx context.Context, s *section) error {
 			return out.Blacklisted, err
 		}},
 	}
+	if err := b.addRedisCheckers(ctx, cr, exp); err != nil {
+		return nil, err
+	}
+	for _, c := range cr.checkers {
+		c.lat = newHist()
+		c.workers = cfg.clients
+		if c.inproc {
+			c.workers = runtime.GOMAXPROCS(0)
+		}
+	}
+	return cr, nil
+}
+
+// addRedisCheckers starts Redis, when installed, fills it with the
+// revoked ids (SET jti 1 EXAT exp) and adds its checkers to cr: EXISTS
+// over one connection and over a pool.
+func (b *bench) addRedisCheckers(ctx context.Context, cr *checkRun, exp int64) error {
+	cfg, n, revoked := b.cfg, cr.n, cr.revoked
 	if b.needsRedis("check: Redis EXISTS (1 connection, pool)") {
 		rdir, err := b.dir("check-redis")
 		if err != nil {
@@ -113,41 +177,39 @@ func (b *bench) runCheck(ctx context.Context, s *section) error {
 		if err != nil {
 			return err
 		}
-		defer r.Stop()
+		cr.stop.add(func() { _ = r.Stop() })
 		b.logf("check: filling Redis with %d keys (SET jti 1 EXAT exp, pipelined)", n)
 		if err := fillRedis(ctx, r, revoked, exp); err != nil {
 			return err
 		}
 		one := r.client(1)
-		defer one.Close()
+		cr.stop.add(func() { one.Close() })
 		pool := r.client(cfg.clients)
-		defer pool.Close()
+		cr.stop.add(func() { pool.Close() })
 		exists := func(c *redis.Client) func(context.Context, string) (bool, error) {
 			return func(ctx context.Context, k string) (bool, error) {
 				v, err := c.Exists(ctx, k).Result()
 				return v == 1, err
 			}
 		}
-		checkers = append(checkers,
+		cr.checkers = append(cr.checkers,
 			&checker{name: "Redis `EXISTS`, 1 connection", check: exists(one),
 				parNote: fmt.Sprintf("%d goroutines share the one connection", cfg.clients)},
 			&checker{name: "Redis `EXISTS`, pool", check: exists(pool),
 				parNote: fmt.Sprintf("pool of %d connections", cfg.clients)})
 	}
-	for _, c := range checkers {
-		c.lat = newHist()
-		c.workers = cfg.clients
-		if c.inproc {
-			c.workers = runtime.GOMAXPROCS(0)
-		}
-	}
+	return nil
+}
 
-	// Every contender must give the right answers before it is timed.
-	for _, c := range checkers {
+// verify checks that every contender gives the right answers before it is
+// timed.
+func (cr *checkRun) verify(ctx context.Context) error {
+	n := cr.n
+	for _, c := range cr.checkers {
 		for i := range 200 {
-			k, want := revoked[i*7%n], true
+			k, want := cr.revoked[i*7%n], true
 			if i%2 == 1 {
-				k, want = unknown[i*13%n], false
+				k, want = cr.unknown[i*13%n], false
 			}
 			got, err := c.check(ctx, k)
 			if err != nil || got != want {
@@ -155,18 +217,24 @@ func (b *bench) runCheck(ctx context.Context, s *section) error {
 			}
 		}
 	}
-	// Warm up: the in-process cache over the whole workload, twice
-	// (ristretto admits on frequency); the HTTP node and Redis on a slice.
+	return nil
+}
+
+// warmUpCheck warms the contenders up: the in-process cache over the
+// whole workload, twice (ristretto admits on frequency); the HTTP node and
+// Redis on a slice.
+func (b *bench) warmUpCheck(ctx context.Context, cr *checkRun) error {
+	cfg, w := b.cfg, cr.w
 	b.logf("check: warming up")
 	for range 2 {
 		for _, k := range w.keys {
-			if _, err := nd.Check(k); err != nil {
+			if _, err := cr.nd.Check(k); err != nil {
 				return err
 			}
 		}
 	}
 	warm := min(len(w.keys), 20_000)
-	for _, c := range checkers[2:] {
+	for _, c := range cr.checkers[2:] {
 		res := closedLoop(ctx, cfg.clients, time.Minute, int64(warm), false, func(wk, i int) error {
 			_, err := c.check(ctx, w.keys[(wk*warm/cfg.clients+i)%warm])
 			return err
@@ -175,10 +243,17 @@ func (b *bench) runCheck(ctx context.Context, s *section) error {
 			return fmt.Errorf("%s warm-up: %w", c.name, res.firstErr)
 		}
 	}
+	return nil
+}
 
+// measureChecks is the check scenario's measurement: in each round, each
+// contender in turn runs an untimed single-goroutine loop (the mean), a
+// timed one (p50, p99) and a parallel one (throughput).
+func (b *bench) measureChecks(ctx context.Context, cr *checkRun) error {
+	cfg, w, mask := b.cfg, cr.w, cr.mask
 	d := cfg.duration
 	for round := range cfg.rounds {
-		for _, c := range checkers {
+		for _, c := range cr.checkers {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
@@ -203,8 +278,14 @@ func (b *bench) runCheck(ctx context.Context, s *section) error {
 				fmtNs(r2.lat.quantile(0.5)), fmtNs(r2.lat.quantile(0.99)), fmtRate(r3.rate()))
 		}
 	}
+	return nil
+}
 
-	// Report.
+// reportCheck writes the check scenario's section: the workload, how each
+// contender was measured, its figures, the ratios and the latency chart.
+func (b *bench) reportCheck(s *section, cr *checkRun) error {
+	cfg, n, w, checkers := b.cfg, cr.n, cr.w, cr.checkers
+	d := cfg.duration
 	s.para("%d revoked token ids (32 hex characters, like Simple JWT's `uuid4().hex`) are held by each contender. "+
 		"The workload is %d lookups generated with seed %d: each is, with probability 1%%, a revoked id, otherwise one of %d ids that are not revoked; "+
 		"within each set the id's rank is Zipf-distributed (Go's `rand.Zipf`, s = %g, v = %g), so a few ids are hot, as the tokens of active users are. "+
@@ -247,7 +328,14 @@ func (b *bench) runCheck(ctx context.Context, s *section) error {
 		return err
 	}
 	s.charts = append(s.charts, chartRef{file, "check latency CDF by contender"})
+	return nil
+}
 
+// checkTargets judges the check targets (blnode in-process against the
+// floor and against Redis) and keeps the figures for results.json.
+func (b *bench) checkTargets(cr *checkRun) {
+	cfg, checkers := b.cfg, cr.checkers
+	in := checkers[1]
 	floorRatio := ratios(in.mean, checkers[0].mean).summary()
 	b.target("in-process check within 5× of the Go map floor", "≤ 5×", fmtRatio(floorRatio.Median)+" (mean latency, median of pairs; "+
 		fmtNs(in.mean.summary().Median)+" vs "+fmtNs(checkers[0].mean.summary().Median)+")", floorRatio.Median <= 5, "")
@@ -259,8 +347,7 @@ func (b *bench) runCheck(ctx context.Context, s *section) error {
 	} else {
 		b.targetMissing("in-process check vs Redis `EXISTS`", "≥ 20× faster", "redis-server missing")
 	}
-	b.raw["check"] = map[string]any{"size": n, "lookups": len(w.keys), "zipf_s": cfg.zipfS, "zipf_v": cfg.zipfV, "contenders": rawCheckers(checkers)}
-	return nil
+	b.raw["check"] = map[string]any{"size": cr.n, "lookups": len(cr.w.keys), "zipf_s": cfg.zipfS, "zipf_v": cfg.zipfV, "contenders": rawCheckers(checkers)}
 }
 
 func contenderNames(cs []*checker) string {

@@ -249,22 +249,7 @@ func (f *fleet) startFull(ctx context.Context, root string, n int) (stop func(),
 // is left out, and said so (skip), unless a goal names it.
 func (f *fleet) measure(ctx context.Context, root string, n int, measured []*fleetSize, skip func(string)) (*fleetSize, error) {
 	b, cfg := f.b, f.b.cfg
-	fs := &fleetSize{n: n}
-	for _, r := range cfg.fleetRates {
-		goal := slices.ContainsFunc(fleetGoals, func(g fleetGoal) bool { return g.n == n && g.rate == r })
-		var prev *fleetSize
-		for _, m := range measured {
-			if m.cpuAt(r) > 0 {
-				prev = m
-			}
-		}
-		if need := prev.cpuAt(r) * float64(n*r) / 1e9; need > float64(runtime.GOMAXPROCS(0)) && !goal {
-			skip(fmt.Sprintf("%d validators at %d writes/s not measured: at %s of CPU per event per validator (measured at %d) they would take %.1f CPUs, and this process has %d",
-				n, r, fmtNs(prev.cpuAt(r)), prev.n, need, runtime.GOMAXPROCS(0)))
-			continue
-		}
-		fs.rates = append(fs.rates, &fleetRate{rate: r})
-	}
+	fs := &fleetSize{n: n, rates: fleetRates(cfg, n, measured, skip)}
 	// The same process without validators: memory, idle CPU and API
 	// requests, and the CPU of each rate's writes (the full node, the
 	// servers and the writer); measured again once they have gone, and
@@ -289,34 +274,81 @@ func (f *fleet) measure(ctx context.Context, root string, n int, measured []*fle
 		}
 		defer os.RemoveAll(vroot)
 	}
-	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
-	var running sync.WaitGroup
-	validators := make([]*node.Node, 0, n)
-	var theirs []string // the consumers this fleet added
-	closed := false
-	closeFleet := func() {
-		if closed {
-			return
-		}
-		closed = true
-		stop()
-		running.Wait()
-		for _, v := range validators {
-			v.Close()
-		}
-		// Let them go: the floor and the end readings must not carry
-		// the closed validators' heap (the collector would mark it).
-		validators = nil
-		// A closed validator's consumer would stay on the servers until
-		// its inactivity threshold (minutes): remove them, as the next
-		// fleet would otherwise be measured beside them.
-		for _, name := range theirs {
-			if err := f.stream.DeleteConsumer(context.WithoutCancel(ctx), name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
-				b.logf("fleet: removing consumer %s: %v", name, err)
+	vf, err := f.startValidators(ctx, vroot, fs)
+	if err != nil {
+		return nil, err
+	}
+	defer vf.close(ctx)
+	idle, err := f.readReady(ctx, fs, vf, heap0, rss0, before)
+	if err != nil {
+		return nil, err
+	}
+	for round := range cfg.rounds {
+		for _, fr := range fs.rates {
+			if err := f.round(ctx, vf.validators, fr, fmt.Sprintf("fleet-n%d-r%d-%d", n, round, fr.rate)); err != nil {
+				return nil, fmt.Errorf("round %d at %d writes/s: %w", round+1, fr.rate, err)
 			}
 		}
 	}
-	defer closeFleet()
+	if err := f.readEnd(ctx, fs, vf); err != nil {
+		return nil, err
+	}
+	idle1, err := f.baseline(ctx, fs, n, "after", func(fr *fleetRate, perEvent float64) { fr.baseAfter = perEvent })
+	if err != nil {
+		return nil, err
+	}
+	fs.idleCPU = (float64(idle) - float64(idle0+idle1)/2) / cfg.fleetIdle.Seconds() / float64(n)
+	f.costs(fs)
+	b.logf("fleet %d validators: idle CPU per validator %.1f µs/s", n, fs.idleCPU/1e3)
+	return fs, nil
+}
+
+// fleetRates returns the rates of cfg.fleetRates measured at n validators:
+// one that the CPU per event per validator measured at the largest size
+// before (of measured) says would take more than the machine's cores is
+// left out, and said so (skip), unless a goal names it.
+func fleetRates(cfg config, n int, measured []*fleetSize, skip func(string)) []*fleetRate {
+	var rates []*fleetRate
+	for _, r := range cfg.fleetRates {
+		goal := slices.ContainsFunc(fleetGoals, func(g fleetGoal) bool { return g.n == n && g.rate == r })
+		var prev *fleetSize
+		for _, m := range measured {
+			if m.cpuAt(r) > 0 {
+				prev = m
+			}
+		}
+		if need := prev.cpuAt(r) * float64(n*r) / 1e9; need > float64(runtime.GOMAXPROCS(0)) && !goal {
+			skip(fmt.Sprintf("%d validators at %d writes/s not measured: at %s of CPU per event per validator (measured at %d) they would take %.1f CPUs, and this process has %d",
+				n, r, fmtNs(prev.cpuAt(r)), prev.n, need, runtime.GOMAXPROCS(0)))
+			continue
+		}
+		rates = append(rates, &fleetRate{rate: r})
+	}
+	return rates
+}
+
+// validatorFleet is the validators of one size, running in this process.
+type validatorFleet struct {
+	f          *fleet
+	validators []*node.Node // nil once closed
+	stop       context.CancelFunc
+	running    sync.WaitGroup
+	theirs     []string // the consumers this fleet added
+	closed     bool
+}
+
+// startValidators starts fs.n validators under vroot, spread over the
+// servers, and waits until they are ready (fs.readyIn). On error it closes
+// those it started.
+func (f *fleet) startValidators(ctx context.Context, vroot string, fs *fleetSize) (_ *validatorFleet, err error) {
+	n := fs.n
+	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	vf := &validatorFleet{f: f, validators: make([]*node.Node, 0, n), stop: stop}
+	defer func() {
+		if err != nil {
+			vf.close(ctx)
+		}
+	}()
 	t0 := time.Now()
 	urls := f.servers.urls()
 	for i := range n {
@@ -332,16 +364,16 @@ func (f *fleet) measure(ctx context.Context, root string, n int, measured []*fle
 				Stream: f.sc, Logger: slog.New(slog.DiscardHandler), OnBlacklisted: f.watch.Hook(i),
 			})
 			if err == nil {
-				running.Go(func() { v.Run(runCtx) })
+				vf.running.Go(func() { v.Run(runCtx) })
 			}
 		})
 		if err != nil {
 			return nil, fmt.Errorf("validator %d: %w", i+1, err)
 		}
-		validators = append(validators, v)
+		vf.validators = append(vf.validators, v)
 	}
 	if err := poll.Until(ctx, fleetReady, 10*time.Millisecond, func() error {
-		for i, v := range validators {
+		for i, v := range vf.validators {
 			if !v.Ready() {
 				return fmt.Errorf("validator %d of %d not ready", i+1, n)
 			}
@@ -351,12 +383,46 @@ func (f *fleet) measure(ctx context.Context, root string, n int, measured []*fle
 		return nil, err
 	}
 	fs.readyIn = time.Since(t0)
+	return vf, nil
+}
+
+// close stops and closes the validators, lets them go, and removes the
+// consumers they added. It is idempotent.
+func (vf *validatorFleet) close(ctx context.Context) {
+	if vf.closed {
+		return
+	}
+	vf.closed = true
+	vf.stop()
+	vf.running.Wait()
+	for _, v := range vf.validators {
+		v.Close()
+	}
+	// Let them go: the floor and the end readings must not carry
+	// the closed validators' heap (the collector would mark it).
+	vf.validators = nil
+	// A closed validator's consumer would stay on the servers until
+	// its inactivity threshold (minutes): remove them, as the next
+	// fleet would otherwise be measured beside them.
+	for _, name := range vf.theirs {
+		if err := vf.f.stream.DeleteConsumer(context.WithoutCancel(ctx), name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+			vf.f.b.logf("fleet: removing consumer %s: %v", name, err)
+		}
+	}
+}
+
+// readReady takes the readings of a ready fleet: how many follow the live
+// subject, the memory per validator over the process before them
+// (heap0, rss0), the consumers they added (over before), and their idle
+// CPU and API requests. It returns the idle CPU.
+func (f *fleet) readReady(ctx context.Context, fs *fleetSize, vf *validatorFleet, heap0, rss0 float64, before map[string]bool) (time.Duration, error) {
+	b, cfg, n := f.b, f.b.cfg, fs.n
 	// A ready validator hands its consumer over to the live subject (and
 	// deletes it) a moment later: wait for that, but measure whatever it
 	// comes to.
 	_ = poll.Until(ctx, fleetLive, 10*time.Millisecond, func() error {
 		fs.live = 0
-		for _, v := range validators {
+		for _, v := range vf.validators {
 			if v.FleetStatus().Live {
 				fs.live++
 			}
@@ -370,39 +436,39 @@ func (f *fleet) measure(ctx context.Context, root string, n int, measured []*fle
 	fs.heapReady, fs.rssReady = (heap-heap0)/float64(n), (rss-rss0)/float64(n)
 	if cfg.fleetHeap != "" {
 		if err := writeHeapProfile(fmt.Sprintf("%s-%d.pprof", cfg.fleetHeap, n)); err != nil {
-			return nil, err
+			return 0, err
 		}
 	}
 	after, err := f.consumerNames(ctx)
 	if err != nil {
-		return nil, err
+		return 0, err
 	}
 	fs.consumers = len(after)
 	for name := range after {
 		if !before[name] {
-			theirs = append(theirs, name)
+			vf.theirs = append(vf.theirs, name)
 		}
 	}
 	idle, api, err := f.idle(ctx, cfg.fleetIdle)
 	if err != nil {
-		return nil, err
+		return 0, err
 	}
 	fs.apiIdle = api
 	b.logf("fleet %d validators: ready in %v; per validator heap %s, RSS %s; %.1f JetStream API requests/s idle (%.1f without them); %d consumers; %d following the live subject",
 		n, fs.readyIn.Round(time.Millisecond), fmtBytes(fs.heapReady), fmtBytes(fs.rssReady), fs.apiIdle, fs.apiIdleBase, fs.consumers, fs.live)
+	return idle, nil
+}
 
-	for round := range cfg.rounds {
-		for _, fr := range fs.rates {
-			if err := f.round(ctx, validators, fr, fmt.Sprintf("fleet-n%d-r%d-%d", n, round, fr.rate)); err != nil {
-				return nil, fmt.Errorf("round %d at %d writes/s: %w", round+1, fr.rate, err)
-			}
-		}
-	}
+// readEnd takes the readings after the rounds: the consumers left, the
+// memory per validator (over the process once they have closed), and
+// closes the fleet before the transport floor is measured.
+func (f *fleet) readEnd(ctx context.Context, fs *fleetSize, vf *validatorFleet) error {
+	b, n := f.b, fs.n
 	// Consumers handed over to the live subject are gone by now (deleted,
 	// or expired 30 s after their last pull).
 	afterRounds, err := f.consumerNames(ctx)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	fs.consumersEnd = len(afterRounds)
 	b.logf("fleet %d validators: %d consumers after the rounds", n, fs.consumersEnd)
@@ -410,17 +476,17 @@ func (f *fleet) measure(ctx context.Context, root string, n int, measured []*fle
 	// The full node and the servers now hold the rounds' writes too: the
 	// validators' share at the end is over the process once they have
 	// closed.
-	closeFleet()
+	vf.close(ctx)
 	heap1, rss1 := settledMemory()
 	fs.heapEnd, fs.rssEnd = (heapEnd-heap1)/float64(n), (rssEnd-rss1)/float64(n)
-	if err := f.measureFloor(ctx, fs, n); err != nil {
-		return nil, err
-	}
-	idle1, err := f.baseline(ctx, fs, n, "after", func(fr *fleetRate, perEvent float64) { fr.baseAfter = perEvent })
-	if err != nil {
-		return nil, err
-	}
-	fs.idleCPU = (float64(idle) - float64(idle0+idle1)/2) / cfg.fleetIdle.Seconds() / float64(n)
+	return f.measureFloor(ctx, fs, n)
+}
+
+// costs works out each rate's CPU per event per validator, the transport
+// floor's and blnode's own, from the phases' CPU over the process without
+// validators.
+func (f *fleet) costs(fs *fleetSize) {
+	n := fs.n
 	for _, fr := range fs.rates {
 		fr.baseCPUPerEvent = (fr.baseBefore + fr.baseAfter) / 2
 		perEvent := func(cpu float64) float64 { return (cpu - fr.baseCPUPerEvent*float64(fr.count)) / float64(fr.count*n) }
@@ -430,12 +496,10 @@ func (f *fleet) measure(ctx context.Context, root string, n int, measured []*fle
 			fr.floorPerEvent = append(fr.floorPerEvent, floor)
 			fr.ownPerEvent = append(fr.ownPerEvent, fr.cpuPerEvent[i]-floor)
 		}
-		b.logf("fleet %d validators at %d writes/s: CPU per event per validator %s, transport floor %s, blnode's own %s (medians of rounds; the process without them %s per event)",
+		f.b.logf("fleet %d validators at %d writes/s: CPU per event per validator %s, transport floor %s, blnode's own %s (medians of rounds; the process without them %s per event)",
 			n, fr.rate, fmtNs(fr.cpuPerEvent.summary().Median), fmtNs(fr.floorPerEvent.summary().Median),
 			fmtNs(fr.ownPerEvent.summary().Median), fmtNs(fr.baseCPUPerEvent))
 	}
-	b.logf("fleet %d validators: idle CPU per validator %.1f µs/s", n, fs.idleCPU/1e3)
-	return fs, nil
 }
 
 // measureFloor runs, for every round and rate, the cost phase again with n
@@ -737,8 +801,22 @@ func validatorDisk(dir string) string {
 		"and the servers keep theirs on the disk.", dir)
 }
 
-// reportFleet writes the scenario's tables, chart and targets.
+// reportFleet writes the fleet scenario's section (how it was measured,
+// the figures by size and rate, the floor's, the cost of a validator, the
+// chart), judges its targets and keeps the figures for results.json.
 func (b *bench) reportFleet(s *section, sizes []*fleetSize) error {
+	b.fleetMethod(s)
+	b.fleetTables(s, sizes)
+	if err := b.fleetChart(s, sizes); err != nil {
+		return err
+	}
+	b.fleetTargets(sizes)
+	b.raw["fleet"] = rawFleet(sizes)
+	return nil
+}
+
+// fleetMethod says how the fleet scenario measures.
+func (b *bench) fleetMethod(s *section) {
 	cfg := b.cfg
 	where := fmt.Sprintf("a %d-server NATS cluster (in-process nats-servers, routes on loopback, the stream with %d replicas)", cfg.fleetServers, cfg.fleetServers)
 	if cfg.fleetServers == 1 {
@@ -785,6 +863,12 @@ func (b *bench) reportFleet(s *section, sizes []*fleetSize) error {
 		"validators), where each machine of a fleet would mark its own few megabytes: on 2 cores its cycles take CPU from every " +
 		"validator together, which a fleet of machines never sees. The floor's phases run once the validators have closed and been " +
 		"let go, over the small heap of the servers and the full node.")
+}
+
+// fleetTables adds the fleet's figures: propagation and CPU by size and
+// rate, the transport floor's, and the cost of a validator by size.
+func (b *bench) fleetTables(s *section, sizes []*fleetSize) {
+	cfg := b.cfg
 	t := s.table(fmt.Sprintf("Propagation and CPU by fleet size and rate, min / **median** / max over %d rounds", cfg.rounds),
 		"validators", "writes/s", "p50", "p99", "p99.9", "max", "missing", "writes/s achieved", "CPU per event per validator",
 		"transport floor per event per subscriber", "blnode's own per event per validator", "collector in the live phase (cores; cycles)")
@@ -815,6 +899,12 @@ func (b *bench) reportFleet(s *section, sizes []*fleetSize) error {
 			fmt.Sprintf("%.1f (%.1f)", fs.apiIdle, fs.apiIdleBase), fmt.Sprintf("%d (%d)", fs.consumers, fs.consumersBase),
 			strconv.Itoa(fs.consumersEnd), fmt.Sprintf("%d of %d", fs.live, fs.n))
 	}
+}
+
+// fleetChart charts the propagation p99 against the number of validators,
+// one curve per rate, with the goals.
+func (b *bench) fleetChart(s *section, sizes []*fleetSize) error {
+	cfg := b.cfg
 	var curves []curve
 	for _, rate := range cfg.fleetRates {
 		c := curve{name: fmt.Sprintf("%d writes/s (median of rounds)", rate)}
@@ -843,8 +933,11 @@ func (b *bench) reportFleet(s *section, sizes []*fleetSize) error {
 		return err
 	}
 	s.charts = append(s.charts, chartRef{file, "fleet propagation p99 against the number of validators"})
+	return nil
+}
 
-	b.fleetTargets(sizes)
+// rawFleet is the fleet's figures for results.json.
+func rawFleet(sizes []*fleetSize) []map[string]any {
 	raw := []map[string]any{}
 	for _, fs := range sizes {
 		rates := []map[string]any{}
@@ -863,8 +956,7 @@ func (b *bench) reportFleet(s *section, sizes []*fleetSize) error {
 			"idle_cpu_ns_per_s_per_validator": fs.idleCPU, "js_api_per_s_idle": fs.apiIdle, "js_api_per_s_idle_without": fs.apiIdleBase,
 			"consumers": fs.consumers, "consumers_before": fs.consumersBase, "live": fs.live, "consumers_end": fs.consumersEnd, "rates": rates})
 	}
-	b.raw["fleet"] = raw
-	return nil
+	return raw
 }
 
 // fleetTargets adds the fleet targets, each judged on the medians

@@ -152,38 +152,103 @@ type joinRun struct {
 	fleet                      *joinFleet
 }
 
+// runJoin measures empty validators joining a stream that holds a large
+// revocation set: from the snapshot, without it, and many together, with
+// the memory each holds.
 func (b *bench) runJoin(ctx context.Context, s *section) error {
 	cfg := b.cfg
 	r := &joinRun{n: cfg.joinEvents, tail: max(cfg.joinEvents*joinTailPercent/100, 2)}
-	seed := cfg.seed + 9
-	root, err := b.dir("join")
+	st, err := b.setUpJoin(ctx)
 	if err != nil {
 		return err
 	}
-	ns, err := startNATSServer(root + "/nats")
-	if err != nil {
+	defer st.stop.run()
+	// 1. The stream: N events, the snapshot, the tail.
+	if err := b.fillJoin(ctx, st, r); err != nil {
 		return err
 	}
-	defer ns.shutdown()
-	url := ns.urls()[0]
-	nc, err := nats.Connect(url, nats.Name("blbench join publisher"))
-	if err != nil {
+	if err := b.joinTail(ctx, st, r); err != nil {
 		return err
 	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
+	// 2. One validator at a time: empty, without the snapshot, from it.
+	vs := &joinValidators{b: b, root: st.root, url: st.url}
+	defer vs.close()
+	if err := b.joinEmpty(ctx, st, vs, r); err != nil {
 		return err
 	}
-	stream, err := events.EnsureStream(ctx, js, events.StreamConfig{})
-	if err != nil {
+	if err := b.joinPeer(ctx, st, vs, r); err != nil {
 		return err
 	}
+	if err := b.joinFromSnapshot(ctx, s, st, vs, r); err != nil {
+		return err
+	}
+	vs.close()
 
-	// 1. The stream: N blacklist events through the events publisher.
+	// 3. -join-validators started together.
+	r.fleet, err = vs.joinMany(ctx, cfg.joinVals, r, st.probes)
+	if rerr := b.reportJoin(s, r); rerr != nil {
+		return rerr
+	}
+	if err != nil {
+		return fmt.Errorf("validators started together: %w", err)
+	}
+	return nil
+}
+
+// joinStream is the join scenario's stream, and the full node that follows
+// it and writes its snapshot.
+type joinStream struct {
+	root, url string
+	seed      uint64
+	js        jetstream.JetStream
+	stream    jetstream.Stream
+	full      *node.Node
+	snap      []byte   // the snapshot, until put back after the peer joined (joinPeer)
+	total     int      // events in the stream: the set and the tail
+	probes    []string // in the snapshot, its last, the tail's last
+	stop      cleanups
+}
+
+// setUpJoin is the join scenario's set-up: a NATS server, a publisher's
+// connection and the stream. On error it stops what it started.
+func (b *bench) setUpJoin(ctx context.Context) (_ *joinStream, err error) {
+	st := &joinStream{seed: b.cfg.seed + 9}
+	defer func() {
+		if err != nil {
+			st.stop.run()
+		}
+	}()
+	if st.root, err = b.dir("join"); err != nil {
+		return nil, err
+	}
+	ns, err := startNATSServer(st.root + "/nats")
+	if err != nil {
+		return nil, err
+	}
+	st.stop.add(ns.shutdown)
+	st.url = ns.urls()[0]
+	nc, err := nats.Connect(st.url, nats.Name("blbench join publisher"))
+	if err != nil {
+		return nil, err
+	}
+	st.stop.add(nc.Close)
+	if st.js, err = jetstream.New(nc); err != nil {
+		return nil, err
+	}
+	if st.stream, err = events.EnsureStream(ctx, st.js, events.StreamConfig{}); err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+// fillJoin publishes the revocation set (N blacklist events through the
+// events publisher), has a full node follow the stream (it runs until the
+// scenario's clean-up), and has it write the snapshot, which holds every
+// event.
+func (b *bench) fillJoin(ctx context.Context, st *joinStream, r *joinRun) error {
 	b.logf("join: publishing %d events", r.n)
 	t0 := time.Now()
-	if err := publishBlacklist(ctx, js, seed, 0, r.n); err != nil {
+	if err := publishBlacklist(ctx, st.js, st.seed, 0, r.n); err != nil {
 		return fmt.Errorf("fill: %w", err)
 	}
 	r.fillTook = time.Since(t0)
@@ -191,19 +256,20 @@ func (b *bench) runJoin(ctx context.Context, s *section) error {
 
 	// The full node follows the stream; its snapshot holds every event.
 	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
-	defer stop()
+	st.stop.add(stop)
 	t0 = time.Now()
-	full, err := node.New(joinNodeConfig(root+"/full", node.RoleFull, "join-full", url, slog.New(slog.DiscardHandler)))
+	full, err := node.New(joinNodeConfig(st.root+"/full", node.RoleFull, "join-full", st.url, slog.New(slog.DiscardHandler)))
 	if err != nil {
 		return fmt.Errorf("full node: %w", err)
 	}
+	st.full = full
 	var fullRun sync.WaitGroup
 	fullRun.Go(func() { full.Run(runCtx) })
-	defer func() {
+	st.stop.add(func() {
 		stop()
 		fullRun.Wait()
 		full.Close()
-	}()
+	})
 	if err := waitApplied(ctx, full, uint64(r.n)); err != nil {
 		return fmt.Errorf("full node: %w", err)
 	}
@@ -218,15 +284,19 @@ func (b *bench) runJoin(ctx context.Context, s *section) error {
 	if h.Tokens != uint64(r.n) {
 		return fmt.Errorf("the snapshot holds %d tokens, the stream %d events", h.Tokens, r.n)
 	}
-	snap, err := events.GetSnapshot(ctx, js, events.DefaultStreamName)
-	if err != nil {
+	if st.snap, err = events.GetSnapshot(ctx, st.js, events.DefaultStreamName); err != nil {
 		return err
 	}
-	r.snapBytes = uint64(len(snap))
+	r.snapBytes = uint64(len(st.snap))
 	b.logf("join: snapshot of %d tokens at seq %d, %s, written in %v", h.Tokens, h.Seq, fmtBytes(float64(r.snapBytes)), r.snapTook.Round(time.Millisecond))
+	return nil
+}
 
-	// The tail after it.
-	t0 = time.Now()
+// joinTail publishes the tail after the snapshot, waits for the full node
+// to hold everything (its journal merged), and notes the stream's size.
+func (b *bench) joinTail(ctx context.Context, st *joinStream, r *joinRun) error {
+	js, seed, full := st.js, st.seed, st.full
+	t0 := time.Now()
 	// Its last event goes alone: the full node lets go of the apply
 	// buffers its catch-up grew at the first small batch (scratch.Reuse),
 	// which would otherwise happen in the middle of the memory readings.
@@ -241,6 +311,7 @@ func (b *bench) runJoin(ctx context.Context, s *section) error {
 	}
 	r.tailTook = time.Since(t0)
 	total := r.n + r.tail
+	st.total = total
 	if err := waitApplied(ctx, full, uint64(total)); err != nil {
 		return fmt.Errorf("full node: %w", err)
 	}
@@ -250,56 +321,67 @@ func (b *bench) runJoin(ctx context.Context, s *section) error {
 	if c, err := full.Store().Counts(); err != nil || c.Blacklisted != uint64(total) {
 		return fmt.Errorf("the full node holds %d of %d revocations (%v)", c.Blacklisted, total, err)
 	}
-	info, err := stream.Info(ctx)
+	info, err := st.stream.Info(ctx)
 	if err != nil {
 		return err
 	}
 	r.streamBytes, r.streamMsgs = info.State.Bytes, info.State.Msgs
 	b.logf("join: stream of %d events in %d messages, %s; tail of %d events after seq %d", total, r.streamMsgs,
 		fmtBytes(float64(r.streamBytes)), r.tail, r.snapSeq)
-	probes := []string{jtiOf(seed, 0), jtiOf(seed, r.n-1), jtiOf(seed, total-1)} // in the snapshot, its last, the tail's last
+	st.probes = []string{jtiOf(seed, 0), jtiOf(seed, r.n-1), jtiOf(seed, total-1)} // in the snapshot, its last, the tail's last
+	return nil
+}
 
-	// 2. The empty validator (memory baseline), on a stream of its own
-	// that holds nothing.
-	if _, err := events.EnsureStream(ctx, js, events.StreamConfig{Name: joinEmptyStream, Prefix: joinEmptyPrefix}); err != nil {
+// joinEmpty measures the empty validator (the memory baseline), on a
+// stream of its own that holds nothing.
+func (b *bench) joinEmpty(ctx context.Context, st *joinStream, vs *joinValidators, r *joinRun) error {
+	if _, err := events.EnsureStream(ctx, st.js, events.StreamConfig{Name: joinEmptyStream, Prefix: joinEmptyPrefix}); err != nil {
 		return err
 	}
-	vs := &joinValidators{b: b, root: root, url: url}
-	defer vs.close()
 	m0 := b.memStable()
-	ecfg := joinNodeConfig(root+"/empty", node.RoleValidator, "join-empty", url, slog.New(slog.DiscardHandler))
+	ecfg := joinNodeConfig(st.root+"/empty", node.RoleValidator, "join-empty", st.url, slog.New(slog.DiscardHandler))
 	ecfg.Stream = events.StreamConfig{Name: joinEmptyStream, Prefix: joinEmptyPrefix}
 	if _, err := vs.joinOne(ctx, ecfg, nil); err != nil {
 		return fmt.Errorf("empty validator: %w", err)
 	}
 	r.empty = b.memStable().sub(m0)
 	b.logf("join: an empty validator: heap %s, RSS %s", fmtSignedBytes(r.empty.heap), fmtSignedBytes(r.empty.rss))
+	return nil
+}
 
-	// The peer without a snapshot: the object is set aside while it joins.
-	obs, err := js.ObjectStore(ctx, events.SnapshotBucket)
+// joinPeer measures the peer that joins without a snapshot: the object is
+// set aside while it joins, then put back and let go of.
+func (b *bench) joinPeer(ctx context.Context, st *joinStream, vs *joinValidators, r *joinRun) error {
+	obs, err := st.js.ObjectStore(ctx, events.SnapshotBucket)
 	if err != nil {
 		return err
 	}
 	if err := obs.Delete(ctx, events.DefaultStreamName); err != nil {
 		return fmt.Errorf("set the snapshot aside: %w", err)
 	}
-	pcfg := joinNodeConfig(root+"/peer", node.RoleValidator, "join-peer", url, nil)
-	peer, err := vs.joinOne(ctx, pcfg, probes)
+	pcfg := joinNodeConfig(st.root+"/peer", node.RoleValidator, "join-peer", st.url, nil)
+	peer, err := vs.joinOne(ctx, pcfg, st.probes)
 	if err != nil {
 		return fmt.Errorf("validator without a snapshot: %w", err)
 	}
 	r.peer = *peer
 	vs.closeLast()
-	if err := events.PutSnapshot(ctx, js, events.DefaultStreamName, snap, 1); err != nil {
+	if err := events.PutSnapshot(ctx, st.js, events.DefaultStreamName, st.snap, 1); err != nil {
 		return fmt.Errorf("put the snapshot back: %w", err)
 	}
-	snap = nil
+	st.snap = nil
 	b.logf("join: a validator without the snapshot ready in %v (%d events replayed)", r.peer.ready.Round(time.Millisecond), r.peer.applied)
+	return nil
+}
 
-	// One validator from the snapshot, and what it holds.
+// joinFromSnapshot measures one validator joining from the snapshot: how
+// long it takes, the memory it holds when ready, once its journal is
+// merged and after a live event, and the process's peak meanwhile.
+func (b *bench) joinFromSnapshot(ctx context.Context, s *section, st *joinStream, vs *joinValidators, r *joinRun) error {
+	cfg, total := b.cfg, st.total
 	m1 := b.memStable()
 	peakReset := resetPeakRSS()
-	one, err := vs.joinOne(ctx, joinNodeConfig(root+"/one", node.RoleValidator, "join-one", url, nil), probes)
+	one, err := vs.joinOne(ctx, joinNodeConfig(st.root+"/one", node.RoleValidator, "join-one", st.url, nil), st.probes)
 	if err != nil {
 		return fmt.Errorf("validator with the snapshot: %w", err)
 	}
@@ -308,8 +390,8 @@ func (b *bench) runJoin(ctx context.Context, s *section) error {
 		s.note("the validator meant to join from the snapshot did not: %s", one.log.notJoined)
 	}
 	v := vs.last()
-	if st, err := readProcStat(os.Getpid()); err == nil && peakReset {
-		r.peak = float64(st.hwm) - m1.rss
+	if ps, err := readProcStat(os.Getpid()); err == nil && peakReset {
+		r.peak = float64(ps.hwm) - m1.rss
 	}
 	r.atReady = b.memStable().sub(m1)
 	if cfg.joinHeap != "" {
@@ -326,7 +408,7 @@ func (b *bench) runJoin(ctx context.Context, s *section) error {
 	}
 	r.merged = b.memStable().sub(m1)
 	applied := v.FleetStatus().Applied
-	if err := publishBlacklist(ctx, js, seed, total, 1); err != nil {
+	if err := publishBlacklist(ctx, st.js, st.seed, total, 1); err != nil {
 		return fmt.Errorf("live event: %w", err)
 	}
 	if err := waitApplied(ctx, v, applied+1); err != nil {
@@ -338,16 +420,6 @@ func (b *bench) runJoin(ctx context.Context, s *section) error {
 		r.one.ready.Round(time.Millisecond), r.one.newTook.Round(time.Millisecond), r.one.log.snapshotPhase().Round(time.Millisecond),
 		r.one.tail().Round(time.Millisecond), r.one.applied, r.perRevocation().heap, r.perRevocation().rss,
 		r.perRevocation().anon, r.perRevocation().file)
-	vs.close()
-
-	// 3. -join-validators started together.
-	r.fleet, err = vs.joinMany(ctx, cfg.joinVals, r, probes)
-	if rerr := b.reportJoin(s, r); rerr != nil {
-		return rerr
-	}
-	if err != nil {
-		return fmt.Errorf("validators started together: %w", err)
-	}
 	return nil
 }
 
@@ -486,6 +558,35 @@ func checkHolds(v *node.Node, probes []string) error {
 // the validator measured alone.
 func (vs *joinValidators) joinMany(ctx context.Context, n int, r *joinRun, probes []string) (*joinFleet, error) {
 	b := vs.b
+	jf := vs.fleetOf(n, r)
+	// A soft limit makes the collector work harder rather than let n
+	// loads in flight at once double the heap.
+	if avail := memAvailable(); avail > 0 {
+		jf.memLimit = int64(0.8 * avail)
+		old := debug.SetMemoryLimit(jf.memLimit)
+		defer debug.SetMemoryLimit(old)
+	}
+	m0 := b.memStable()
+	b.logf("join: starting %d validators together", jf.n)
+	started, t0, err := vs.startTogether(jf)
+	if err != nil {
+		return nil, err
+	}
+	readyAt, err := waitAllReady(ctx, jf, started)
+	if err != nil {
+		return nil, err
+	}
+	if err := vs.readFleet(jf, started, readyAt, t0, probes, m0); err != nil {
+		return nil, err
+	}
+	vs.close()
+	return jf, nil
+}
+
+// fleetOf returns the fleet of joinMany: n validators, fewer (and said so
+// in memNote) when that many would not fit in the memory or the disk the
+// machine has free at the cost of the validator measured alone (r).
+func (vs *joinValidators) fleetOf(n int, r *joinRun) *joinFleet {
 	jf := &joinFleet{n: n, wanted: n, why: map[string]int{}}
 	// A joining validator streams the snapshot (node.loadSnapshot): at
 	// its peak it holds the NATS client's buffers of the object as it
@@ -509,25 +610,25 @@ func (vs *joinValidators) joinMany(ctx context.Context, n int, r *joinRun, probe
 		jf.n = k
 	}
 	if jf.memNote != "" {
-		b.logf("join: %s", jf.memNote)
+		vs.b.logf("join: %s", jf.memNote)
 	}
-	// A soft limit makes the collector work harder rather than let n
-	// loads in flight at once double the heap.
-	if avail := memAvailable(); avail > 0 {
-		jf.memLimit = int64(0.8 * avail)
-		old := debug.SetMemoryLimit(jf.memLimit)
-		defer debug.SetMemoryLimit(old)
-	}
-	m0 := b.memStable()
-	b.logf("join: starting %d validators together", jf.n)
-	type one struct {
-		v     *node.Node
-		start time.Time
-		log   *joinLog
-		err   error
-	}
-	started := make([]one, jf.n)
-	t0 := time.Now()
+	return jf
+}
+
+// joinStarted is one of the validators joinMany started together.
+type joinStarted struct {
+	v     *node.Node
+	start time.Time
+	log   *joinLog
+	err   error
+}
+
+// startTogether starts jf.n validators at once, each from its own
+// goroutine, notes how long until every node.New had returned, and
+// returns them with the time they were started.
+func (vs *joinValidators) startTogether(jf *joinFleet) (_ []joinStarted, t0 time.Time, _ error) {
+	started := make([]joinStarted, jf.n)
+	t0 = time.Now()
 	var wg sync.WaitGroup
 	for i := range jf.n {
 		wg.Go(func() {
@@ -538,16 +639,23 @@ func (vs *joinValidators) joinMany(ctx context.Context, n int, r *joinRun, probe
 			if err == nil {
 				vs.add(v, cfg.DataDir)
 			}
-			started[i] = one{v: v, start: start, log: jl, err: err}
+			started[i] = joinStarted{v: v, start: start, log: jl, err: err}
 		})
 	}
 	wg.Wait()
 	jf.newSpread = time.Since(t0)
 	for i, o := range started {
 		if o.err != nil {
-			return nil, fmt.Errorf("validator %d: %w", i+1, o.err)
+			return nil, t0, fmt.Errorf("validator %d: %w", i+1, o.err)
 		}
 	}
+	return started, t0, nil
+}
+
+// waitAllReady polls the validators started together until all are ready,
+// and returns when each was first seen ready. It stops early when the
+// machine's available memory falls below joinMemFloor.
+func waitAllReady(ctx context.Context, jf *joinFleet, started []joinStarted) ([]time.Time, error) {
 	readyAt := make([]time.Time, jf.n)
 	left := jf.n
 	wctx, cancel := context.WithCancelCause(ctx)
@@ -575,12 +683,21 @@ func (vs *joinValidators) joinMany(ctx context.Context, n int, r *joinRun, probe
 		}
 		return nil, err
 	}
+	return readyAt, nil
+}
+
+// readFleet takes the readings of the validators started together (at t0)
+// once all are ready: when each was, that each holds the probes, which
+// joined from the snapshot, their stores, and their memory over the
+// process before them (m0).
+func (vs *joinValidators) readFleet(jf *joinFleet, started []joinStarted, readyAt []time.Time, t0 time.Time, probes []string, m0 joinMem) error {
+	b := vs.b
 	last := t0
 	for i, o := range started {
 		last = later(last, readyAt[i])
 		jf.each = append(jf.each, float64(readyAt[i].Sub(o.start)))
 		if err := checkHolds(o.v, probes); err != nil {
-			return nil, err
+			return err
 		}
 		o.log.mu.Lock()
 		if !o.log.joined.IsZero() {
@@ -597,8 +714,7 @@ func (vs *joinValidators) joinMany(ctx context.Context, n int, r *joinRun, probe
 	b.logf("join: %d validators all ready in %v (each: p50 %s, p99 %s, max %s); %d from the snapshot; per validator heap %s, RSS %s",
 		jf.n, jf.all.Round(time.Millisecond), fmtNs(jf.pct(0.5)), fmtNs(jf.pct(0.99)), fmtNs(jf.pct(1)), jf.fromSnapshot,
 		fmtBytes(jf.mem.heap), fmtBytes(jf.mem.rss))
-	vs.close()
-	return jf, nil
+	return nil
 }
 
 func (jf *joinFleet) pct(q float64) float64 {
@@ -807,8 +923,24 @@ func (o *genOutbox) left() (int, error) {
 	return o.end - o.next + len(o.live) - len(o.removed), o.err
 }
 
-// reportJoin writes the scenario's tables and targets.
+// reportJoin writes the join scenario's section (the stream and the
+// snapshot, one validator, many together, the memory) and judges its
+// targets.
 func (b *bench) reportJoin(s *section, r *joinRun) error {
+	jf := r.fleet
+	if jf == nil {
+		jf = &joinFleet{} // failed: the error says why
+	}
+	b.reportJoinOne(s, r)
+	reportJoinFleet(s, jf)
+	b.reportJoinMemory(s, r)
+	b.joinTargets(r, jf)
+	return nil
+}
+
+// reportJoinOne reports the stream, the snapshot, and one validator
+// joining from the snapshot and without it.
+func (b *bench) reportJoinOne(s *section, r *joinRun) {
 	cfg := b.cfg
 	total := r.n + r.tail
 	s.para("One nats-server (in-process, JetStream file storage in a temp dir, loopback) and one full node (`node.New`, role full). "+
@@ -843,11 +975,10 @@ func (b *bench) reportJoin(s *section, r *joinRun) error {
 		strconv.FormatUint(r.one.applied, 10))
 	o.row("without a snapshot (the whole stream)", r.peer.ready.Round(time.Millisecond).String(), r.peer.newTook.Round(time.Millisecond).String(), "—", "—",
 		strconv.FormatUint(r.peer.applied, 10))
+}
 
-	jf := r.fleet
-	if jf == nil {
-		jf = &joinFleet{} // failed: the error says why
-	}
+// reportJoinFleet reports the validators started together (jf).
+func reportJoinFleet(s *section, jf *joinFleet) {
 	s.para("**Together**: %d validators, each started by its own goroutine (`node.New`, then `Run`), at once; each is timed from its own `node.New` "+
 		"to its `Ready`, and *all ready* is from the first `node.New` to the last `Ready`. All of them share this process's 2 cores with the NATS "+
 		"server and the full node: on separate machines each would have its own. The Go memory limit is set to %s (80%% of the memory available) "+
@@ -866,7 +997,13 @@ func (b *bench) reportJoin(s *section, r *joinRun) error {
 	if jf.memNote != "" {
 		s.note("%s", jf.memNote)
 	}
+}
 
+// reportJoinMemory reports the memory of a validator holding the set, per
+// revocation, over the empty validator's.
+func (b *bench) reportJoinMemory(s *section, r *joinRun) {
+	cfg := b.cfg
+	total := r.n + r.tail
 	s.para("**Memory per live revocation**: this process's Go heap in use (`runtime.MemStats.HeapInuse`) and RSS (VmRSS, split into anonymous and "+
 		"file-backed: RssAnon, RssFile from /proc/self/status) after a GC that returns freed memory to the system (`debug.FreeOSMemory`), %v after the last activity "+
 		"(the in-process NATS server keeps the blocks it has just written or read cached for 10 s), then every second until two readings agree "+
@@ -898,8 +1035,14 @@ func (b *bench) reportJoin(s *section, r *joinRun) error {
 		s.note("a heap profile of the process with the validator ready (the full node and the NATS server are in it too) was written to %s: "+
 			"`go tool pprof -sample_index=inuse_space -top` names what holds the heap", cfg.joinHeap)
 	}
+}
 
-	// Targets.
+// joinTargets judges the join targets (one validator from the snapshot,
+// many together, memory per revocation) and keeps the figures for
+// results.json.
+func (b *bench) joinTargets(r *joinRun, jf *joinFleet) {
+	total := r.n + r.tail
+	l := r.one.log
 	scaled := func(what string) string {
 		if r.n == joinGoalEvents {
 			return what
@@ -946,5 +1089,4 @@ func (b *bench) reportJoin(s *section, r *joinRun) error {
 		"at_ready_heap": r.atReady.heap, "at_ready_rss": r.atReady.rss, "merged_heap": r.merged.heap, "merged_rss": r.merged.rss,
 		"store_bytes": r.storeBytes, "peak_rss_joining": r.peak,
 	}
-	return nil
 }

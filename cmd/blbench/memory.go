@@ -17,6 +17,8 @@ type memRow struct {
 	warmTook            time.Duration
 }
 
+// runMemory measures the memory of a node holding N blacklisted entries,
+// for each size and the empty node, beside Redis holding the same ids.
 func (b *bench) runMemory(ctx context.Context, s *section) error {
 	cfg := b.cfg
 	sizes := append([]int{0}, cfg.sizes.memory...)
@@ -30,82 +32,115 @@ func (b *bench) runMemory(ctx context.Context, s *section) error {
 			return ctx.Err()
 		}
 		ids := jtis(cfg.seed+6, 0, n)
-		dir, err := b.dir(fmt.Sprintf("memory-%d", n))
+		row, err := b.measureNodeMemory(ctx, hc, ids, exp)
 		if err != nil {
 			return err
 		}
-		if n > 0 {
-			b.logf("memory: filling a store with %d entries", n)
-			if err := fillStore(ctx, dir, ids, func(string) int64 { return exp }); err != nil {
-				return err
-			}
-		}
-		p, err := b.startBlnode(ctx, fmt.Sprintf("blnode (memory %d)", n), dir, "--no-nats")
-		if err != nil {
-			return err
-		}
-		row := memRow{entries: n}
-		row.cold, _ = readProcStat(p.Pid())
-		// Warm: check every entry once (or 1000 unknown ids on the empty node).
-		keys := ids
-		want := true
-		if n == 0 {
-			keys, want = jtis(cfg.seed+6, 1<<30, 1000), false
-		}
-		t0 := time.Now()
-		res := closedLoop(ctx, cfg.clients, 15*time.Minute, int64(len(keys)), false, func(w, i int) error {
-			k := keys[(w+i*cfg.clients)%len(keys)]
-			var out struct {
-				Blacklisted bool `json:"blacklisted"`
-			}
-			code, err := post(ctx, hc, p.url+"/v1/check", `{"jti":"`+k+`"}`, "", &out)
-			if err == nil && (code != http.StatusOK || out.Blacklisted != want) {
-				err = fmt.Errorf("check %s: %d blacklisted=%v", k, code, out.Blacklisted)
-			}
-			return err
-		})
-		row.warmTook = time.Since(t0)
-		if res.errs > 0 {
-			p.Stop()
-			return res.firstErr
-		}
-		row.warm, _ = readProcStat(p.Pid())
-		var st statusOf
-		if code, err := getJSON(ctx, hc, p.url+"/v1/status", &st); err != nil || code != http.StatusOK {
-			p.Stop()
-			return fmt.Errorf("GET /v1/status: %d %v", code, err)
-		}
-		row.store = st.StoreBytes
-		p.Stop()
-		hc.CloseIdleConnections()
-		b.logf("memory %d entries: RSS %s (anon %s, file %s) after %d checks in %v; store %s", n, fmtBytes(float64(row.warm.rss)),
-			fmtBytes(float64(row.warm.rssAnon)), fmtBytes(float64(row.warm.rssFile)), res.ops, row.warmTook.Round(time.Millisecond), fmtBytes(float64(row.store)))
 		if withRedis {
-			rdir, err := b.dir(fmt.Sprintf("memory-redis-%d", n))
-			if err != nil {
+			if err := b.measureRedisMemory(ctx, &row, ids, exp); err != nil {
 				return err
 			}
-			r, err := b.startRedis(ctx, fmt.Sprintf("redis-server (memory %d)", n), rdir)
-			if err != nil {
-				return err
-			}
-			if err := fillRedis(ctx, r, ids, exp); err != nil {
-				r.Stop()
-				return err
-			}
-			rs, _ := readProcStat(r.Pid())
-			row.redisRSS = rs.rss
-			c := r.client(1)
-			info, err := c.InfoMap(ctx, "memory").Result()
-			c.Close()
-			r.Stop()
-			if err != nil {
-				return err
-			}
-			row.redisUsed, _ = strconv.ParseInt(strings.TrimSpace(info["Memory"]["used_memory"]), 10, 64)
 		}
 		rows = append(rows, row)
 	}
+	b.reportMemory(s, rows, withRedis)
+	return nil
+}
+
+// measureNodeMemory measures one size of the memory scenario: a
+// "blnode serve --no-nats" on a store pre-filled with ids (expiring at
+// exp) is read before and after every entry is checked once (1000 unknown
+// ids on the empty node), and stopped.
+func (b *bench) measureNodeMemory(ctx context.Context, hc *http.Client, ids []string, exp int64) (memRow, error) {
+	cfg := b.cfg
+	n := len(ids)
+	dir, err := b.dir(fmt.Sprintf("memory-%d", n))
+	if err != nil {
+		return memRow{}, err
+	}
+	if n > 0 {
+		b.logf("memory: filling a store with %d entries", n)
+		if err := fillStore(ctx, dir, ids, func(string) int64 { return exp }); err != nil {
+			return memRow{}, err
+		}
+	}
+	p, err := b.startBlnode(ctx, fmt.Sprintf("blnode (memory %d)", n), dir, "--no-nats")
+	if err != nil {
+		return memRow{}, err
+	}
+	row := memRow{entries: n}
+	row.cold, _ = readProcStat(p.Pid())
+	// Warm: check every entry once (or 1000 unknown ids on the empty node).
+	keys := ids
+	want := true
+	if n == 0 {
+		keys, want = jtis(cfg.seed+6, 1<<30, 1000), false
+	}
+	t0 := time.Now()
+	res := closedLoop(ctx, cfg.clients, 15*time.Minute, int64(len(keys)), false, func(w, i int) error {
+		k := keys[(w+i*cfg.clients)%len(keys)]
+		var out struct {
+			Blacklisted bool `json:"blacklisted"`
+		}
+		code, err := post(ctx, hc, p.url+"/v1/check", `{"jti":"`+k+`"}`, "", &out)
+		if err == nil && (code != http.StatusOK || out.Blacklisted != want) {
+			err = fmt.Errorf("check %s: %d blacklisted=%v", k, code, out.Blacklisted)
+		}
+		return err
+	})
+	row.warmTook = time.Since(t0)
+	if res.errs > 0 {
+		p.Stop()
+		return memRow{}, res.firstErr
+	}
+	row.warm, _ = readProcStat(p.Pid())
+	var st statusOf
+	if code, err := getJSON(ctx, hc, p.url+"/v1/status", &st); err != nil || code != http.StatusOK {
+		p.Stop()
+		return memRow{}, fmt.Errorf("GET /v1/status: %d %v", code, err)
+	}
+	row.store = st.StoreBytes
+	p.Stop()
+	hc.CloseIdleConnections()
+	b.logf("memory %d entries: RSS %s (anon %s, file %s) after %d checks in %v; store %s", n, fmtBytes(float64(row.warm.rss)),
+		fmtBytes(float64(row.warm.rssAnon)), fmtBytes(float64(row.warm.rssFile)), res.ops, row.warmTook.Round(time.Millisecond), fmtBytes(float64(row.store)))
+	return row, nil
+}
+
+// measureRedisMemory adds Redis's figures to row: a fresh redis-server
+// holding ids (SET id 1 EXAT exp), its RSS and used_memory, then stopped.
+func (b *bench) measureRedisMemory(ctx context.Context, row *memRow, ids []string, exp int64) error {
+	n := len(ids)
+	rdir, err := b.dir(fmt.Sprintf("memory-redis-%d", n))
+	if err != nil {
+		return err
+	}
+	r, err := b.startRedis(ctx, fmt.Sprintf("redis-server (memory %d)", n), rdir)
+	if err != nil {
+		return err
+	}
+	if err := fillRedis(ctx, r, ids, exp); err != nil {
+		r.Stop()
+		return err
+	}
+	rs, _ := readProcStat(r.Pid())
+	row.redisRSS = rs.rss
+	c := r.client(1)
+	info, err := c.InfoMap(ctx, "memory").Result()
+	c.Close()
+	r.Stop()
+	if err != nil {
+		return err
+	}
+	row.redisUsed, _ = strconv.ParseInt(strings.TrimSpace(info["Memory"]["used_memory"]), 10, 64)
+	return nil
+}
+
+// reportMemory writes the memory scenario's section from rows (the empty
+// node first), judges the RSS per entry at the largest size and keeps the
+// figures for results.json.
+func (b *bench) reportMemory(s *section, rows []memRow, withRedis bool) {
+	cfg := b.cfg
 	base := rows[0]
 	s.para("For each size, a store pre-built with `persist.Apply` (the fastest honest way to give a node N entries: the records a blacklist writes — "+
 		"an outstanding and a blacklisted record per token, with the by-user and by-expiry indexes) is opened by a `blnode serve --no-nats` process "+
@@ -156,5 +191,4 @@ func (b *bench) runMemory(ctx context.Context, s *section) error {
 			"store_bytes": r.store, "redis_rss": r.redisRSS, "redis_used_memory": r.redisUsed})
 	}
 	b.raw["memory"] = raw
-	return nil
 }

@@ -139,63 +139,69 @@ func pct(sorted []time.Duration, q float64) float64 {
 	return float64(sorted[min(max(i, 0), len(sorted)-1)])
 }
 
+// runPropagation measures how long a write to a full node takes to reach
+// every validator through a 3-server cluster, beside Redis pollers and the
+// same path at a tenth of the rate.
 func (b *bench) runPropagation(ctx context.Context, s *section) error {
-	cfg := b.cfg
-	root, err := b.dir("propagation")
+	pr, err := b.setUpPropagation(ctx)
 	if err != nil {
 		return err
+	}
+	defer pr.stop.run()
+	if err := warmUpPropagation(ctx, pr.contenders); err != nil {
+		return err
+	}
+	if err := b.measurePropagation(ctx, pr.contenders); err != nil {
+		return err
+	}
+	return b.reportPropagation(s, pr)
+}
+
+// propRun is what the propagation scenario runs against.
+type propRun struct {
+	contenders []*propContender // bl, Redis when installed, slow
+	bl, slow   *propContender   // blnode at the rate and at a tenth of it
+	stop       cleanups
+}
+
+// setUpPropagation is the propagation scenario's set-up: a 3-server NATS
+// cluster, a full node as a process, the validators in-process (ready),
+// Redis when installed, and the contenders writing to them. On error it
+// stops what it started.
+func (b *bench) setUpPropagation(ctx context.Context) (_ *propRun, err error) {
+	cfg := b.cfg
+	pr := &propRun{}
+	defer func() {
+		if err != nil {
+			pr.stop.run()
+		}
+	}()
+	root, err := b.dir("propagation")
+	if err != nil {
+		return nil, err
 	}
 	b.logf("propagation: starting a 3-server NATS cluster")
 	cluster, err := startNATSCluster(ctx, 3, root+"/nats")
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer cluster.shutdown()
+	pr.stop.add(cluster.shutdown)
 	urls := cluster.urls()
 	writerProc, err := b.startBlnode(ctx, "blnode writer (propagation)", root+"/writer",
 		"--nats", strings.Join(urls, ","), "--stream-replicas", "3", "--node-id", "writer")
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer writerProc.Stop()
+	pr.stop.add(func() { _ = writerProc.Stop() })
 	if err := waitHTTP(ctx, writerProc.url+"/readyz", startTimeout, writerProc.Done()); err != nil {
-		return writerProc.Failed(err.Error())
+		return nil, writerProc.Failed(err.Error())
 	}
-	runCtx, stopNodes := context.WithCancel(context.WithoutCancel(ctx))
-	var nodes sync.WaitGroup
-	var validators []*node.Node
-	defer func() {
-		stopNodes()
-		nodes.Wait()
-		for _, v := range validators {
-			v.Close()
-		}
-	}()
-	for i := range cfg.sizes.validators {
-		v, err := node.New(node.Config{
-			DataDir: fmt.Sprintf("%s/validator-%d", root, i+1), Role: node.RoleValidator, NodeID: fmt.Sprintf("validator-%d", i+1),
-			Token: token.Config{HSSecret: []byte(benchSecret)}, FlushInterval: -1,
-			NATS:   node.NATSConfig{URLs: []string{urls[i%len(urls)]}},
-			Stream: events.StreamConfig{Replicas: 3}, Logger: slog.New(slog.DiscardHandler),
-		})
-		if err != nil {
-			return fmt.Errorf("validator %d: %w", i+1, err)
-		}
-		validators = append(validators, v)
-		nodes.Go(func() { v.Run(runCtx) })
-	}
-	if err := poll.Until(ctx, startTimeout, 5*time.Millisecond, func() error {
-		for i, v := range validators {
-			if !v.Ready() {
-				return fmt.Errorf("validator %d not ready", i+1)
-			}
-		}
-		return nil
-	}); err != nil {
-		return err
+	validators, err := b.startPropValidators(ctx, pr, root, urls)
+	if err != nil {
+		return nil, err
 	}
 	hc := newHTTPClient(propSlots)
-	defer hc.CloseIdleConnections()
+	pr.stop.add(hc.CloseIdleConnections)
 	exp := strconv.FormatInt(time.Now().Add(time.Hour).Unix(), 10)
 	blWrite := func(ctx context.Context, jti string) error {
 		code, err := post(ctx, hc, writerProc.url+"/v1/blacklist", `{"jti":"`+jti+`","exp":`+exp+`,"user":"bench","reason":"bench"}`, benchAdmin, nil)
@@ -216,31 +222,90 @@ func (b *bench) runPropagation(ctx context.Context, s *section) error {
 			c.obsNames = append(c.obsNames, fmt.Sprintf("validator %d (server S-%d)", i+1, i%len(urls)+1))
 		}
 	}
-	contenders := []*propContender{bl}
+	pr.bl, pr.slow = bl, slow
+	pr.contenders = []*propContender{bl}
+	if err := b.addRedisPropagation(ctx, pr, root); err != nil {
+		return nil, err
+	}
+	pr.contenders = append(pr.contenders, slow)
+	return pr, nil
+}
+
+// startPropValidators starts the propagation scenario's validators
+// in-process, spread over the servers at urls, and waits until they are
+// ready; pr's clean-up stops and closes them.
+func (b *bench) startPropValidators(ctx context.Context, pr *propRun, root string, urls []string) ([]*node.Node, error) {
+	cfg := b.cfg
+	runCtx, stopNodes := context.WithCancel(context.WithoutCancel(ctx))
+	var nodes sync.WaitGroup
+	var validators []*node.Node
+	pr.stop.add(func() {
+		stopNodes()
+		nodes.Wait()
+		for _, v := range validators {
+			v.Close()
+		}
+	})
+	for i := range cfg.sizes.validators {
+		v, err := node.New(node.Config{
+			DataDir: fmt.Sprintf("%s/validator-%d", root, i+1), Role: node.RoleValidator, NodeID: fmt.Sprintf("validator-%d", i+1),
+			Token: token.Config{HSSecret: []byte(benchSecret)}, FlushInterval: -1,
+			NATS:   node.NATSConfig{URLs: []string{urls[i%len(urls)]}},
+			Stream: events.StreamConfig{Replicas: 3}, Logger: slog.New(slog.DiscardHandler),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("validator %d: %w", i+1, err)
+		}
+		validators = append(validators, v)
+		nodes.Go(func() { v.Run(runCtx) })
+	}
+	if err := poll.Until(ctx, startTimeout, 5*time.Millisecond, func() error {
+		for i, v := range validators {
+			if !v.Ready() {
+				return fmt.Errorf("validator %d not ready", i+1)
+			}
+		}
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	return validators, nil
+}
+
+// addRedisPropagation starts Redis, when installed, and adds its
+// contender to pr: SET, then EXISTS polled by as many clients as there are
+// validators, one connection each.
+func (b *bench) addRedisPropagation(ctx context.Context, pr *propRun, root string) error {
+	cfg := b.cfg
 	if b.needsRedis("propagation: Redis SET then EXISTS from 5 pollers") {
 		r, err := b.startRedis(ctx, "redis-server (propagation)", root+"/redis")
 		if err != nil {
 			return err
 		}
-		defer r.Stop()
+		pr.stop.add(func() { _ = r.Stop() })
 		wc := r.client(propSlots)
-		defer wc.Close()
+		pr.stop.add(func() { wc.Close() })
 		expAt := time.Now().Add(time.Hour)
 		rc := &propContender{name: fmt.Sprintf("Redis at %d writes/s (SET, then EXISTS polled by each client)", cfg.rate), perSec: cfg.rate, write: func(ctx context.Context, jti string) error {
 			return wc.SetArgs(ctx, jti, 1, redis.SetArgs{ExpireAt: expAt}).Err()
 		}}
 		for i := range cfg.sizes.validators {
 			c := r.client(1)
-			defer c.Close()
+			pr.stop.add(func() { c.Close() })
 			rc.observers = append(rc.observers, func(k string) (bool, error) {
 				n, err := c.Exists(context.WithoutCancel(ctx), k).Result()
 				return n == 1, err
 			})
 			rc.obsNames = append(rc.obsNames, fmt.Sprintf("Redis poller %d", i+1))
 		}
-		contenders = append(contenders, rc)
+		pr.contenders = append(pr.contenders, rc)
 	}
-	contenders = append(contenders, slow)
+	return nil
+}
+
+// warmUpPropagation has every contender propagate a few writes
+// (connections open, consumers running), and forgets their latencies.
+func warmUpPropagation(ctx context.Context, contenders []*propContender) error {
 	for _, c := range contenders {
 		c.per = make([][]time.Duration, len(c.observers))
 		// Warm up: connections open, consumers running.
@@ -249,6 +314,13 @@ func (b *bench) runPropagation(ctx context.Context, s *section) error {
 		}
 		c.per = make([][]time.Duration, len(c.observers))
 	}
+	return nil
+}
+
+// measurePropagation is the propagation scenario's measurement: in each
+// round, each contender writes for propDuration at its rate (propRound).
+func (b *bench) measurePropagation(ctx context.Context, contenders []*propContender) error {
+	cfg := b.cfg
 	for round := range cfg.rounds {
 		for ci, c := range contenders {
 			count := max(int(float64(c.perSec)*cfg.propDuration.Seconds()), 20)
@@ -267,7 +339,14 @@ func (b *bench) runPropagation(ctx context.Context, s *section) error {
 				fmtNs(pct(all, 0.5)), fmtNs(pct(all, 0.99)), fmtNs(float64(all[len(all)-1])), achieved, fmtNs(pct(writes, 0.99)), pollUs)
 		}
 	}
+	return nil
+}
 
+// reportPropagation writes the propagation scenario's section (the set-up,
+// the contenders' figures, each observer's, the chart), judges the p99
+// target and keeps the figures for results.json.
+func (b *bench) reportPropagation(s *section, pr *propRun) error {
+	cfg, contenders, bl := b.cfg, pr.contenders, pr.bl
 	s.para("A 3-server NATS cluster (in-process nats-servers, routes on loopback, stream with 3 replicas), one full node as a `blnode serve` process "+
 		"connected to all three servers, and %d validators (in-process `node.New`, role validator), spread over the servers. "+
 		"Each round writes %v of blacklists (`POST /v1/blacklist`, admin jti) open loop at a steady %d/s; latency is from the writer's 200 arriving "+
@@ -287,6 +366,33 @@ func (b *bench) runPropagation(ctx context.Context, s *section) error {
 		t.row(c.name, c.p50.summary().format(fmtNs), c.p99.summary().format(fmtNs), c.max.summary().format(fmtNs),
 			c.rate.summary().format(fmtFloat(0, "")), c.wp50.summary().format(fmtNs), c.wp99.summary().format(fmtNs), c.pollUs.summary().format(fmtFloat(0, " µs")))
 	}
+	curves := observerTable(s, pr)
+	if len(contenders) > 2 {
+		s.table("Ratio of p99, round by round, min / **median** / max", "comparison", "ratio").
+			row("blnode p99 ÷ Redis p99", ratios(bl.p99, contenders[1].p99).summary().format(fmtRatio))
+	}
+	file := "propagation_cdf.png"
+	if err := b.propChart(file, curves); err != nil {
+		return err
+	}
+	s.charts = append(s.charts, chartRef{file, "propagation latency CDF per validator"})
+	p99 := bl.p99.summary()
+	b.target("propagation p99 through the 3-server cluster", "≤ 5 ms", fmtNs(p99.Median)+" (median of rounds; max over rounds "+fmtNs(p99.Max)+")",
+		p99.Median <= 5e6, "")
+	raw := []map[string]any{}
+	for _, c := range contenders {
+		raw = append(raw, map[string]any{"name": c.name, "p50_ns": c.p50, "p99_ns": c.p99, "max_ns": c.max, "writes_per_s": c.rate, "poll_us": c.pollUs})
+	}
+	b.raw["propagation"] = raw
+	return nil
+}
+
+// observerTable adds the propagation figures of each observer, every
+// round together, to s and returns the latency curves to chart: one per
+// validator at the full rate, one of all Redis pollers, one of all
+// validators at a tenth of the rate.
+func observerTable(s *section, pr *propRun) []curve {
+	contenders, bl, slow := pr.contenders, pr.bl, pr.slow
 	pv := s.table("Per observer, every round together", "observer", "p50", "p99", "max", "observations")
 	var curves []curve
 	for _, c := range contenders {
@@ -308,24 +414,7 @@ func (b *bench) runPropagation(ctx context.Context, s *section) error {
 			curves = append(curves, durationCDF(name, merged))
 		}
 	}
-	if len(contenders) > 2 {
-		s.table("Ratio of p99, round by round, min / **median** / max", "comparison", "ratio").
-			row("blnode p99 ÷ Redis p99", ratios(bl.p99, contenders[1].p99).summary().format(fmtRatio))
-	}
-	file := "propagation_cdf.png"
-	if err := b.propChart(file, curves); err != nil {
-		return err
-	}
-	s.charts = append(s.charts, chartRef{file, "propagation latency CDF per validator"})
-	p99 := bl.p99.summary()
-	b.target("propagation p99 through the 3-server cluster", "≤ 5 ms", fmtNs(p99.Median)+" (median of rounds; max over rounds "+fmtNs(p99.Max)+")",
-		p99.Median <= 5e6, "")
-	raw := []map[string]any{}
-	for _, c := range contenders {
-		raw = append(raw, map[string]any{"name": c.name, "p50_ns": c.p50, "p99_ns": c.p99, "max_ns": c.max, "writes_per_s": c.rate, "poll_us": c.pollUs})
-	}
-	b.raw["propagation"] = raw
-	return nil
+	return curves
 }
 
 // durationCDF turns sorted latencies into a CDF in ms, at most ~2000 points.

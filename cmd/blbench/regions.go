@@ -112,18 +112,65 @@ type regionsRun struct {
 	observations        int
 }
 
+// runRegions measures a multi-region fleet in one process: a hub and leaf
+// servers, a full node and validators per region, writes in every region
+// at once, and the latency from each region to every other.
 func (b *bench) runRegions(ctx context.Context, s *section) error {
-	cfg := b.cfg
-	root, err := b.dir("regions")
+	rr, rs, err := b.setUpRegions(ctx)
 	if err != nil {
 		return err
+	}
+	defer rs.stop.run()
+	if err := b.startRegionFulls(ctx, rr, rs); err != nil {
+		return err
+	}
+	if err := b.startRegionValidators(ctx, rr, rs); err != nil {
+		return err
+	}
+	for round := range b.cfg.rounds {
+		if err := rr.live(ctx, b, rs.all, round); err != nil {
+			return fmt.Errorf("round %d: %w", round+1, err)
+		}
+	}
+	if err := rr.readEnd(ctx, rs); err != nil {
+		return err
+	}
+	return b.reportRegions(s, rr)
+}
+
+// regionsSetUp is what the regions scenario started, stopped by its
+// clean-ups.
+type regionsSetUp struct {
+	root   string
+	runCtx context.Context // the nodes run until the clean-up ends it
+	fulls  []*node.Node    // one per region
+	// all are the validators, region-major: validator j of region i is
+	// all[i*perRegion+j].
+	all             []*node.Node
+	closeValidators func() // idempotent; the clean-up calls it too
+	stop            cleanups
+}
+
+// setUpRegions is the regions scenario's set-up: the servers (a hub and
+// leaf nodes, a JetStream domain each), a connection to each, every
+// region's rate and the streams. On error it stops what it started.
+func (b *bench) setUpRegions(ctx context.Context) (_ *regionsRun, _ *regionsSetUp, err error) {
+	cfg := b.cfg
+	rs := &regionsSetUp{}
+	defer func() {
+		if err != nil {
+			rs.stop.run()
+		}
+	}()
+	if rs.root, err = b.dir("regions"); err != nil {
+		return nil, nil, err
 	}
 	b.logf("regions: starting %d NATS servers (a hub and %d leaf nodes, a JetStream domain each)", cfg.regionsCount, cfg.regionsCount-1)
-	servers, err := startRegionServers(ctx, cfg.regionsCount, filepath.Join(root, "nats"))
+	servers, err := startRegionServers(ctx, cfg.regionsCount, filepath.Join(rs.root, "nats"))
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	defer servers.shutdown()
+	rs.stop.add(servers.shutdown)
 	rr := &regionsRun{perRegion: cfg.regionsValidators}
 	rr.cells = make([][]*regionFigures, cfg.regionsCount)
 	for from := range rr.cells {
@@ -132,16 +179,15 @@ func (b *bench) runRegions(ctx context.Context, s *section) error {
 			rr.cells[from][to] = &regionFigures{}
 		}
 	}
-	exp := time.Now().Add(24 * time.Hour).Unix()
 	for i, srv := range servers {
 		site := &regionSite{name: regionName(i), stream: regionStream(i), server: srv}
 		rr.sites = append(rr.sites, site)
 		if site.nc, err = nats.Connect(srv.ClientURL(), nats.Name("blbench regions "+site.name)); err != nil {
-			return err
+			return nil, nil, err
 		}
-		defer site.nc.Close()
+		rs.stop.add(site.nc.Close)
 		if site.js, err = jetstream.New(site.nc); err != nil {
-			return err
+			return nil, nil, err
 		}
 	}
 	// Rates: the total spread evenly over the regions, the remainder one
@@ -155,24 +201,33 @@ func (b *bench) runRegions(ctx context.Context, s *section) error {
 		rr.writes += site.count
 	}
 	if err := provisionRegions(ctx, rr.sites); err != nil {
-		return err
+		return nil, nil, err
 	}
+	return rr, rs, nil
+}
 
-	// One full node per region.
+// startRegionFulls starts one full node per region (each region's writer),
+// waits until they are ready, and warms up: one write in each region, seen
+// by every region's full node, so that every source of every aggregate is
+// flowing before anything is measured. It notes the consumers on each
+// server before the validators.
+func (b *bench) startRegionFulls(ctx context.Context, rr *regionsRun, rs *regionsSetUp) error {
+	exp := time.Now().Add(24 * time.Hour).Unix()
 	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
-	defer stop()
+	rs.runCtx = runCtx
+	rs.stop.add(stop)
 	var running sync.WaitGroup
-	var fulls []*node.Node
-	defer func() {
+	rs.stop.add(func() {
 		stop()
 		running.Wait()
-		for _, n := range fulls {
+		for _, n := range rs.fulls {
 			n.Close()
 		}
-	}()
+	})
 	for _, site := range rr.sites {
+		var err error
 		site.full, err = node.New(node.Config{
-			DataDir: filepath.Join(root, site.name, "full"), Role: node.RoleFull, NodeID: "regions-" + site.name + "-full", Region: site.name,
+			DataDir: filepath.Join(rs.root, site.name, "full"), Role: node.RoleFull, NodeID: "regions-" + site.name + "-full", Region: site.name,
 			Token: token.Config{HSSecret: []byte(benchSecret)}, FlushInterval: -1,
 			NATS:   node.NATSConfig{URLs: []string{site.server.ClientURL()}},
 			Stream: events.StreamConfig{Name: site.stream}, ReadStream: regionsAggregate, NoProvisionStream: true,
@@ -181,16 +236,14 @@ func (b *bench) runRegions(ctx context.Context, s *section) error {
 		if err != nil {
 			return fmt.Errorf("full node of %s: %w", site.name, err)
 		}
-		fulls = append(fulls, site.full)
+		rs.fulls = append(rs.fulls, site.full)
 		running.Go(func() { site.full.Run(runCtx) })
 		site.writer = &fleet{b: b, full: site.full, exp: exp}
 	}
+	fulls := rs.fulls
 	if err := poll.Until(ctx, startTimeout, 10*time.Millisecond, func() error { return allReady(fulls, "full node") }); err != nil {
 		return err
 	}
-	// Warm up: one write in each region, seen by every region's full node,
-	// so that every source of every aggregate is flowing before anything
-	// is measured.
 	var warm []string
 	for _, site := range rr.sites {
 		if _, err := site.writer.write(ctx, 1, 1, "regions-warm-"+site.name, nil); err != nil {
@@ -202,50 +255,57 @@ func (b *bench) runRegions(ctx context.Context, s *section) error {
 		return fmt.Errorf("warm-up: %w", err)
 	}
 	for _, site := range rr.sites {
+		var err error
 		if site.consumersBase, err = serverConsumers(site.server); err != nil {
 			return err
 		}
 	}
+	return nil
+}
 
-	// V validators per region, each with its own data dir, connection,
-	// subscription and replica.
+// startRegionValidators starts V validators per region, each with its own
+// data dir, connection, subscription and replica, waits until they are
+// ready, and takes the readings of a ready fleet: memory per validator
+// over the process before them, and the consumers on each server and
+// stream.
+func (b *bench) startRegionValidators(ctx context.Context, rr *regionsRun, rs *regionsSetUp) error {
 	n := len(rr.sites) * rr.perRegion
 	heap0, rss0 := settledMemory()
 	b.logf("regions: starting %d validators (%d per region)", n, rr.perRegion)
-	vctx, vstop := context.WithCancel(runCtx)
+	vctx, vstop := context.WithCancel(rs.runCtx)
 	var vrunning sync.WaitGroup
-	var all []*node.Node // region-major: validator j of region i is all[i*perRegion+j]
 	closed := false
-	closeValidators := func() {
+	rs.closeValidators = func() {
 		if closed {
 			return
 		}
 		closed = true
 		vstop()
 		vrunning.Wait()
-		for _, v := range all {
+		for _, v := range rs.all {
 			v.Close()
 		}
 	}
-	defer closeValidators()
+	rs.stop.add(rs.closeValidators)
 	t0 := time.Now()
 	for _, site := range rr.sites {
 		for j := range rr.perRegion {
 			v, err := node.New(node.Config{
-				DataDir: filepath.Join(root, site.name, fmt.Sprintf("validator-%d", j+1)), Role: node.RoleValidator,
+				DataDir: filepath.Join(rs.root, site.name, fmt.Sprintf("validator-%d", j+1)), Role: node.RoleValidator,
 				NodeID: fmt.Sprintf("regions-%s-v%d", site.name, j+1), Region: site.name,
 				Token: token.Config{HSSecret: []byte(benchSecret)}, FlushInterval: -1,
 				NATS:       node.NATSConfig{URLs: []string{site.server.ClientURL()}},
-				ReadStream: regionsAggregate, Logger: slog.New(slog.DiscardHandler), OnBlacklisted: rr.watch.Hook(len(all)),
+				ReadStream: regionsAggregate, Logger: slog.New(slog.DiscardHandler), OnBlacklisted: rr.watch.Hook(len(rs.all)),
 			})
 			if err != nil {
 				return fmt.Errorf("validator %d of %s: %w", j+1, site.name, err)
 			}
 			site.validators = append(site.validators, v)
-			all = append(all, v)
+			rs.all = append(rs.all, v)
 			vrunning.Go(func() { v.Run(vctx) })
 		}
 	}
+	all := rs.all
 	if err := poll.Until(ctx, fleetReady, 10*time.Millisecond, func() error { return allReady(all, "validator") }); err != nil {
 		return err
 	}
@@ -253,6 +313,7 @@ func (b *bench) runRegions(ctx context.Context, s *section) error {
 	heap, rss := settledMemory()
 	rr.heapReady, rr.rssReady = (heap-heap0)/float64(n), (rss-rss0)/float64(n)
 	for _, site := range rr.sites {
+		var err error
 		if site.consumers, err = serverConsumers(site.server); err != nil {
 			return err
 		}
@@ -265,13 +326,16 @@ func (b *bench) runRegions(ctx context.Context, s *section) error {
 	}
 	b.logf("regions: %d validators ready in %v; per validator heap %s, RSS %s", n, rr.readyIn.Round(time.Millisecond),
 		fmtBytes(rr.heapReady), fmtBytes(rr.rssReady))
+	return nil
+}
 
-	for round := range cfg.rounds {
-		if err := rr.live(ctx, b, all, round); err != nil {
-			return fmt.Errorf("round %d: %w", round+1, err)
-		}
-	}
+// readEnd takes the readings after the rounds: the messages in each
+// region's stream and aggregate, and the memory per validator, over the
+// process once they have closed (it closes them).
+func (rr *regionsRun) readEnd(ctx context.Context, rs *regionsSetUp) error {
+	n := len(rs.all)
 	for _, site := range rr.sites {
+		var err error
 		if site.written, err = streamMsgs(ctx, site.js, site.stream); err != nil {
 			return err
 		}
@@ -280,10 +344,10 @@ func (b *bench) runRegions(ctx context.Context, s *section) error {
 		}
 	}
 	heapEnd, rssEnd := settledMemory()
-	closeValidators()
+	rs.closeValidators()
 	heap1, rss1 := settledMemory()
 	rr.heapEnd, rr.rssEnd = (heapEnd-heap1)/float64(n), (rssEnd-rss1)/float64(n)
-	return b.reportRegions(s, rr)
+	return nil
 }
 
 // live is one round: writes in every region at once, each region's share
@@ -358,6 +422,13 @@ func (rr *regionsRun) live(ctx context.Context, b *bench, all []*node.Node, roun
 		site.republished += counts[i].Load()
 		site.achieved = append(site.achieved, achieved[i])
 	}
+	return rr.record(b, phase, all, round, cpu)
+}
+
+// record sorts a round's latencies (phase's, of every validator of all)
+// into from → to cells and the same-region, cross-region and overall
+// figures, with the process's CPU over the phase, and logs the round.
+func (rr *regionsRun) record(b *bench, phase *observe.Phase, all []*node.Node, round int, cpu float64) error {
 	cells := make([][][]time.Duration, len(rr.sites))
 	for from := range rr.sites {
 		cells[from] = make([][]time.Duration, len(rr.sites))
@@ -548,7 +619,9 @@ func streamConsumers(ctx context.Context, js jetstream.JetStream, name string) (
 	return st.CachedInfo().State.Consumers, nil
 }
 
-// reportRegions writes the scenario's tables and targets.
+// reportRegions writes the regions scenario's section: the layout, how
+// propagation was measured, the figures by pairs, by region and per
+// validator; regionsTargets judges the target.
 func (b *bench) reportRegions(s *section, rr *regionsRun) error {
 	cfg := b.cfg
 	n := len(rr.sites) * rr.perRegion
@@ -628,6 +701,14 @@ func (b *bench) reportRegions(s *section, rr *regionsRun) error {
 		"during the live phases) should carry every message the write streams took in the live phases once, %d: the copies "+
 		"republished in other regions do not reach it.", n, total, regionsLive, live)
 
+	b.regionsTargets(rr)
+	return nil
+}
+
+// regionsTargets judges the regions target (no pair missing) and keeps
+// the figures for results.json.
+func (b *bench) regionsTargets(rr *regionsRun) {
+	cfg := b.cfg
 	b.target("regions: write × validator pairs missing", "0", fmt.Sprintf("%.0f of %d", rr.all.missed(), rr.all.pairs*len(rr.all.missing)),
 		rr.all.missed() == 0, fmt.Sprintf("%d regions × %d validators", len(rr.sites), rr.perRegion))
 	var cells []map[string]any
@@ -650,5 +731,4 @@ func (b *bench) reportRegions(s *section, rr *regionsRun) error {
 		"heap_per_validator_ready": rr.heapReady, "rss_per_validator_ready": rr.rssReady,
 		"heap_per_validator_end": rr.heapEnd, "rss_per_validator_end": rr.rssEnd, "observations": rr.observations,
 		"same": rr.same.raw(), "cross": rr.cross.raw(), "all": rr.all.raw(), "cells": cells, "sites": sites}
-	return nil
 }

@@ -29,69 +29,120 @@ type verifyLevel struct {
 	serverUs       series // server CPU µs per request
 }
 
+// runVerify measures POST /api/token/verify/ on blnode and, when
+// installed, on the original, at each concurrency level in rounds.
 func (b *bench) runVerify(ctx context.Context, s *section) error {
-	cfg := b.cfg
-	dir, err := b.dir("verify")
+	vr, err := b.setUpVerify(ctx)
 	if err != nil {
 		return err
+	}
+	defer vr.stop.run()
+	if err := b.warmUpVerify(ctx, vr); err != nil {
+		return err
+	}
+	if err := b.measureVerify(ctx, vr); err != nil {
+		return err
+	}
+	return b.reportVerify(s, vr)
+}
+
+// verifyRun is what the verify scenario runs against.
+type verifyRun struct {
+	servers    []*verifyServer // blnode first
+	bodies     []string        // the requests' bodies, one per token
+	hc         *http.Client
+	maxClients int
+	stop       cleanups
+}
+
+// setUpVerify is the verify scenario's set-up: a "blnode serve --no-nats",
+// the original when installed, the tokens and the load generator's
+// client. On error it stops what it started.
+func (b *bench) setUpVerify(ctx context.Context) (_ *verifyRun, err error) {
+	cfg := b.cfg
+	vr := &verifyRun{}
+	defer func() {
+		if err != nil {
+			vr.stop.run()
+		}
+	}()
+	dir, err := b.dir("verify")
+	if err != nil {
+		return nil, err
 	}
 	proc, err := b.startBlnode(ctx, "blnode (verify)", dir, "--no-nats")
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer proc.Stop()
-	servers := []*verifyServer{{name: "blnode", url: proc.url + "/api/token/verify/", cpu: func() time.Duration { return mustStat(proc.Pid()).cpu }}}
+	vr.stop.add(func() { _ = proc.Stop() })
+	vr.servers = []*verifyServer{{name: "blnode", url: proc.url + "/api/token/verify/", cpu: func() time.Duration { return mustStat(proc.Pid()).cpu }}}
 	if b.needsSimpleJWT("verify: the original, Simple JWT `POST /api/token/verify/`") {
 		sp, err := b.startSimpleJWT(ctx, "Simple JWT (verify)", "verify-simplejwt")
 		if err != nil {
-			return err
+			return nil, err
 		}
-		defer sp.Stop()
-		servers = append(servers, &verifyServer{name: "Simple JWT (the original)", url: sp.url + "/api/token/verify/", cpu: sp.cpu})
+		vr.stop.add(func() { _ = sp.Stop() })
+		vr.servers = append(vr.servers, &verifyServer{name: "Simple JWT (the original)", url: sp.url + "/api/token/verify/", cpu: sp.cpu})
 	}
 	toks := make([]string, 4096)
 	for i := range toks {
 		toks[i], _ = sjwt.Token{Type: "access", User: i, TTL: 2 * time.Hour}.Mint([]byte(benchSecret))
 	}
-	bodies := make([]string, len(toks))
+	vr.bodies = make([]string, len(toks))
 	for i, t := range toks {
-		bodies[i] = `{"token":"` + t + `"}`
+		vr.bodies[i] = `{"token":"` + t + `"}`
 	}
-	maxClients := 1
+	vr.maxClients = 1
 	for _, c := range cfg.sizes.verify {
-		maxClients = max(maxClients, c)
+		vr.maxClients = max(vr.maxClients, c)
 	}
-	hc := newHTTPClient(maxClients)
-	defer hc.CloseIdleConnections()
-	call := func(url string, i int) error {
-		code, err := post(ctx, hc, url, bodies[i%len(bodies)], "", nil)
-		if err == nil && code != http.StatusOK {
-			err = fmt.Errorf("POST /api/token/verify/: %d", code)
-		}
-		return err
+	vr.hc = newHTTPClient(vr.maxClients)
+	vr.stop.add(vr.hc.CloseIdleConnections)
+	return vr, nil
+}
+
+// call sends the i-th body (modulo their number) to url and checks that
+// it is answered 200.
+func (vr *verifyRun) call(ctx context.Context, url string, i int) error {
+	code, err := post(ctx, vr.hc, url, vr.bodies[i%len(vr.bodies)], "", nil)
+	if err == nil && code != http.StatusOK {
+		err = fmt.Errorf("POST /api/token/verify/: %d", code)
 	}
-	for _, v := range servers {
-		if err := call(v.url, 0); err != nil {
+	return err
+}
+
+// warmUpVerify checks one verify on each server, warms it up over every
+// token, and gives it a level per concurrency level.
+func (b *bench) warmUpVerify(ctx context.Context, vr *verifyRun) error {
+	for _, v := range vr.servers {
+		if err := vr.call(ctx, v.url, 0); err != nil {
 			return fmt.Errorf("%s: %w", v.name, err)
 		}
-		warm := closedLoop(ctx, maxClients, 10*time.Second, 4096, false, func(w, i int) error { return call(v.url, w*64+i) })
+		warm := closedLoop(ctx, vr.maxClients, 10*time.Second, 4096, false, func(w, i int) error { return vr.call(ctx, v.url, w*64+i) })
 		if warm.errs > 0 {
 			return fmt.Errorf("%s: %w", v.name, warm.firstErr)
 		}
-		for _, c := range cfg.sizes.verify {
+		for _, c := range b.cfg.sizes.verify {
 			v.levels = append(v.levels, &verifyLevel{clients: c})
 		}
 	}
+	return nil
+}
 
+// measureVerify is the verify scenario's measurement: in each round, each
+// level of each server in turn, with the CPU the load generator and the
+// server used.
+func (b *bench) measureVerify(ctx context.Context, vr *verifyRun) error {
+	cfg := b.cfg
 	for round := range cfg.rounds {
 		for li := range cfg.sizes.verify {
-			for _, v := range servers {
+			for _, v := range vr.servers {
 				if ctx.Err() != nil {
 					return ctx.Err()
 				}
 				l := v.levels[li]
 				c0, s0 := selfCPU(), v.cpu()
-				r := closedLoop(ctx, l.clients, cfg.duration, 0, true, func(w, i int) error { return call(v.url, round*31+w*97+i) })
+				r := closedLoop(ctx, l.clients, cfg.duration, 0, true, func(w, i int) error { return vr.call(ctx, v.url, round*31+w*97+i) })
 				c1, s1 := selfCPU(), v.cpu()
 				if r.errs > 0 {
 					return fmt.Errorf("%s verify at %d clients: %d of %d failed: %w", v.name, l.clients, r.errs, r.ops, r.firstErr)
@@ -109,10 +160,17 @@ func (b *bench) runVerify(ctx context.Context, s *section) error {
 			}
 		}
 	}
+	return nil
+}
+
+// reportVerify writes the verify scenario's section, judges the target
+// against the original and keeps the figures for results.json.
+func (b *bench) reportVerify(s *section, vr *verifyRun) error {
+	cfg, servers := b.cfg, vr.servers
 	s.para("`POST /api/token/verify/` with `{\"token\": …}` (JSON): %d distinct HS256 access tokens minted "+
 		"the way Simple JWT mints them (`internal/sjwt`), none blacklisted, each answered 200 `{}` (every answer is checked). "+
 		"Closed loop: each client sends its next request when the previous answer arrives. %v per contender per level per round; "+
-		"levels and contenders alternate within each round (%s).", len(toks), cfg.duration, joinInts(cfg.sizes.verify))
+		"levels and contenders alternate within each round (%s).", len(vr.bodies), cfg.duration, joinInts(cfg.sizes.verify))
 	s.para("blnode is a `blnode serve --no-nats` process, over keep-alive connections. The original is Django REST framework Simple JWT's "+
 		"`TokenVerifyView` with its `token_blacklist` app (`BLACKLIST_AFTER_ROTATION`, so each verify asks the database whether the jti is blacklisted), "+
 		"in a minimal Django project (`internal/original/project/`: only CommonMiddleware, no sessions, SQLite) served by gunicorn with %d sync workers, "+

@@ -28,34 +28,78 @@ type writer struct {
 	durable bool
 }
 
+// runWrite measures durable writes: blnode's endpoints, the same node
+// without NATS, the original and Redis, in rounds, then checks that the
+// node stored everything it acknowledged and reports.
 func (b *bench) runWrite(ctx context.Context, s *section) error {
-	cfg := b.cfg
-	dir, err := b.dir("write")
+	wr, err := b.setUpWrite(ctx)
 	if err != nil {
 		return err
+	}
+	defer wr.stop.run()
+	if err := b.measureWrites(ctx, wr.writers); err != nil {
+		return err
+	}
+	st, drained, err := wr.checkStored(ctx)
+	if err != nil {
+		return err
+	}
+	if err := b.reportWrite(s, wr, st, drained); err != nil {
+		return err
+	}
+	b.writeTargets(wr)
+	return nil
+}
+
+// writeRun is what the write scenario runs against.
+type writeRun struct {
+	proc    *blnodeProc  // the full node, whose store and outbox checkStored reads
+	hc      *http.Client // the load generator's client to the blnode processes
+	writers []*writer    // the full node's two endpoints first
+	sj      *writer      // the original, when installed
+	acked   atomic.Int64 // the full node's writes answered 200
+	next    atomic.Int64 // the last write's number, over every writer
+	stop    cleanups
+}
+
+// setUpWrite is the write scenario's set-up: it starts the full node, the
+// node without NATS, the original and Redis (what is installed) and makes
+// a writer of each. On error it stops what it started.
+func (b *bench) setUpWrite(ctx context.Context) (_ *writeRun, err error) {
+	cfg := b.cfg
+	wr := &writeRun{}
+	defer func() {
+		if err != nil {
+			wr.stop.run()
+		}
+	}()
+	dir, err := b.dir("write")
+	if err != nil {
+		return nil, err
 	}
 	// A full node as "blnode serve" runs by default: the embedded NATS
 	// server, the outbox publisher and the node's own subscriber.
 	proc, err := b.startBlnode(ctx, "blnode (write)", dir)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer proc.Stop()
+	wr.proc = proc
+	wr.stop.add(func() { _ = proc.Stop() })
 	if err := waitHTTP(ctx, proc.url+"/readyz", startTimeout, proc.Done()); err != nil {
-		return proc.Failed(err.Error())
+		return nil, proc.Failed(err.Error())
 	}
 	maxClients := 1
 	for _, c := range cfg.sizes.write {
 		maxClients = max(maxClients, c)
 	}
 	hc := newHTTPClient(maxClients)
-	defer hc.CloseIdleConnections()
+	wr.hc = hc
+	wr.stop.add(hc.CloseIdleConnections)
 	exp := time.Now().Add(time.Hour)
 	expText := strconv.FormatInt(exp.Unix(), 10)
-	var next atomic.Int64
-	var acked atomic.Int64 // blnode writes answered 200
+	next, acked := &wr.next, &wr.acked
 	v1URL, compatURL := proc.url+"/v1/blacklist", proc.url+"/api/token/blacklist/"
-	writers := []*writer{
+	wr.writers = []*writer{
 		{name: "blnode `POST /v1/blacklist` (admin, jti)", durable: true, write: func(ctx context.Context, _, _ int) error {
 			jti := jtiOf(cfg.seed+7, int(next.Add(1)))
 			code, err := post(ctx, hc, v1URL, `{"jti":"`+jti+`","exp":`+expText+`,"user":"`+userOf(jti)+`","token_type":"refresh","reason":"bench"}`, benchAdmin, nil)
@@ -83,15 +127,15 @@ func (b *bench) runWrite(ctx context.Context, s *section) error {
 	// to the first contender is what the fleet machinery costs a write.
 	soloDir, err := b.dir("write-solo")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	solo, err := b.startBlnode(ctx, "blnode (write, --no-nats)", soloDir, "--no-nats")
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer solo.Stop()
+	wr.stop.add(func() { _ = solo.Stop() })
 	soloURL := solo.url + "/v1/blacklist"
-	writers = append(writers, &writer{name: "blnode `POST /v1/blacklist` (admin, jti), `--no-nats`", durable: true, write: func(ctx context.Context, _, _ int) error {
+	wr.writers = append(wr.writers, &writer{name: "blnode `POST /v1/blacklist` (admin, jti), `--no-nats`", durable: true, write: func(ctx context.Context, _, _ int) error {
 		jti := jtiOf(cfg.seed+9, int(next.Add(1)))
 		code, err := post(ctx, hc, soloURL, `{"jti":"`+jti+`","exp":`+expText+`,"user":"`+userOf(jti)+`","token_type":"refresh","reason":"bench"}`, benchAdmin, nil)
 		if err == nil && code != http.StatusOK {
@@ -99,14 +143,32 @@ func (b *bench) runWrite(ctx context.Context, s *section) error {
 		}
 		return err
 	}})
+	if err := b.addOriginalWriter(ctx, wr); err != nil {
+		return nil, err
+	}
+	if err := b.addRedisWriters(ctx, wr, maxClients, exp); err != nil {
+		return nil, err
+	}
+	for _, w := range wr.writers {
+		if w.name == simpleJWTWriter {
+			wr.sj = w
+		}
+	}
+	return wr, nil
+}
+
+// addOriginalWriter starts the original, when installed, and adds its
+// writer to wr: the same minted refresh tokens to its blacklist endpoint.
+func (b *bench) addOriginalWriter(ctx context.Context, wr *writeRun) error {
+	hc := wr.hc
 	if b.needsSimpleJWT("write: the original, Simple JWT `POST /api/token/blacklist/`") {
 		sp, err := b.startSimpleJWT(ctx, "Simple JWT (write)", "write-simplejwt")
 		if err != nil {
 			return err
 		}
-		defer sp.Stop()
+		wr.stop.add(func() { _ = sp.Stop() })
 		sjURL := sp.url + "/api/token/blacklist/"
-		writers = append(writers, &writer{name: simpleJWTWriter, durable: true, write: func(ctx context.Context, _, i int) error {
+		wr.writers = append(wr.writers, &writer{name: simpleJWTWriter, durable: true, write: func(ctx context.Context, _, i int) error {
 			tok, _ := sjwt.Token{Type: "refresh", User: i, TTL: time.Hour}.Mint([]byte(benchSecret))
 			code, err := post(ctx, hc, sjURL, `{"refresh":"`+tok+`"}`, "", nil)
 			if err == nil && code != http.StatusOK {
@@ -115,6 +177,14 @@ func (b *bench) runWrite(ctx context.Context, s *section) error {
 			return err
 		}})
 	}
+	return nil
+}
+
+// addRedisWriters starts Redis, when installed, with appendfsync always
+// and everysec, and adds a writer of each to wr: SET jti 1 EXAT exp over a
+// pool of maxClients connections.
+func (b *bench) addRedisWriters(ctx context.Context, wr *writeRun, maxClients int, exp time.Time) error {
+	cfg, next := b.cfg, &wr.next
 	if b.needsRedis("write: Redis appendfsync always and everysec") {
 		for _, mode := range []string{"always", "everysec"} {
 			rdir, err := b.dir("write-redis-" + mode)
@@ -125,23 +195,27 @@ func (b *bench) runWrite(ctx context.Context, s *section) error {
 			if err != nil {
 				return err
 			}
-			defer r.Stop()
+			wr.stop.add(func() { _ = r.Stop() })
 			c := r.client(maxClients)
-			defer c.Close()
+			wr.stop.add(func() { c.Close() })
 			name := "Redis `SET jti 1 EXAT exp`, appendfsync always"
 			if mode == "everysec" {
 				name = "Redis `SET jti 1 EXAT exp`, appendfsync everysec (default; not durable)"
 			}
-			writers = append(writers, &writer{name: name, durable: mode == "always", write: func(ctx context.Context, _, _ int) error {
+			wr.writers = append(wr.writers, &writer{name: name, durable: mode == "always", write: func(ctx context.Context, _, _ int) error {
 				return c.SetArgs(ctx, jtiOf(cfg.seed+8, int(next.Add(1))), 1, redis.SetArgs{ExpireAt: exp}).Err()
 			}})
 		}
 	}
-	var sj *writer // the original, when installed
+	return nil
+}
+
+// measureWrites is the write scenario's measurement: each writer writes
+// once (it must succeed), then every writer runs a closed loop at each
+// client count, in every round; contenders alternate within a round.
+func (b *bench) measureWrites(ctx context.Context, writers []*writer) error {
+	cfg := b.cfg
 	for _, w := range writers {
-		if w.name == simpleJWTWriter {
-			sj = w
-		}
 		w.rate, w.p50, w.p99 = map[int]series{}, map[int]series{}, map[int]series{}
 		if err := w.write(ctx, 0, 0); err != nil {
 			return fmt.Errorf("%s: %w", w.name, err)
@@ -165,11 +239,17 @@ func (b *bench) runWrite(ctx context.Context, s *section) error {
 			}
 		}
 	}
-	// Everything acknowledged must be stored, and the outbox must drain.
+	return nil
+}
+
+// checkStored waits for the full node's outbox to drain and checks that it
+// holds every write it acknowledged. It returns the node's last status and
+// how long the drain took after the last write.
+func (wr *writeRun) checkStored(ctx context.Context) (statusOf, time.Duration, error) {
 	drainStart := time.Now()
 	var st statusOf
-	err = poll.Until(ctx, 2*time.Minute, 20*time.Millisecond, func() error {
-		code, err := getJSON(ctx, hc, proc.url+"/v1/status", &st)
+	err := poll.Until(ctx, 2*time.Minute, 20*time.Millisecond, func() error {
+		code, err := getJSON(ctx, wr.hc, wr.proc.url+"/v1/status", &st)
 		if err != nil || code != http.StatusOK {
 			return fmt.Errorf("GET /v1/status: %d %v", code, err)
 		}
@@ -179,13 +259,20 @@ func (b *bench) runWrite(ctx context.Context, s *section) error {
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("blnode outbox: %w", err)
+		return st, 0, fmt.Errorf("blnode outbox: %w", err)
 	}
 	drained := time.Since(drainStart)
-	if st.Blacklisted < uint64(acked.Load()) {
-		return fmt.Errorf("blnode acknowledged %d blacklists but holds %d", acked.Load(), st.Blacklisted)
+	if st.Blacklisted < uint64(wr.acked.Load()) {
+		return st, 0, fmt.Errorf("blnode acknowledged %d blacklists but holds %d", wr.acked.Load(), st.Blacklisted)
 	}
+	return st, drained, nil
+}
 
+// reportWrite writes the write scenario's section: how it was measured,
+// the writers' figures, the throughput ratios and the chart.
+func (b *bench) reportWrite(s *section, wr *writeRun, st statusOf, drained time.Duration) error {
+	cfg := b.cfg
+	writers, sj := wr.writers, wr.sj
 	s.para("Each write blacklists a new token id and is acknowledged only once it is on disk (fsync), except Redis `everysec`, "+
 		"Redis's default, which answers before the fsync and is shown for reference. Closed loop over keep-alive connections, "+
 		"%v per contender per client count per round; contenders alternate within each round.", cfg.duration)
@@ -203,7 +290,7 @@ func (b *bench) runWrite(ctx context.Context, s *section) error {
 			"(`synchronous=FULL`: a commit is fsynced before the answer), taking the same kind of minted refresh tokens.", original.RecommendedWorkers(b.env.cores))
 	}
 	s.para("After the rounds, the node held %d blacklisted entries (≥ the %d acknowledged) and its outbox drained %v after the last write.",
-		st.Blacklisted, acked.Load(), drained.Round(time.Millisecond))
+		st.Blacklisted, wr.acked.Load(), drained.Round(time.Millisecond))
 	t := s.table(fmt.Sprintf("Durable writes, min / **median** / max over %d rounds", cfg.rounds), "contender", "clients", "writes/s", "p50", "p99")
 	for _, w := range writers {
 		for _, c := range cfg.sizes.write {
@@ -243,6 +330,14 @@ func (b *bench) runWrite(ctx context.Context, s *section) error {
 		return err
 	}
 	s.charts = append(s.charts, chartRef{file, "write throughput vs clients"})
+	return nil
+}
+
+// writeTargets judges the write targets at the largest client count and
+// keeps the writers' figures for results.json.
+func (b *bench) writeTargets(wr *writeRun) {
+	cfg := b.cfg
+	writers, sj := wr.writers, wr.sj
 	top := cfg.sizes.write[len(cfg.sizes.write)-1]
 	v1 := writers[0].rate[top].summary()
 	compat := writers[1].rate[top].summary()
@@ -261,7 +356,6 @@ func (b *bench) runWrite(ctx context.Context, s *section) error {
 		raw = append(raw, map[string]any{"name": w.name, "writes_per_s": w.rate, "p50_ns": w.p50, "p99_ns": w.p99})
 	}
 	b.raw["write"] = raw
-	return nil
 }
 
 func stripTicks(s string) string {
