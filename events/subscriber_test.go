@@ -564,7 +564,7 @@ func TestSubscriberSizesSessionsToTheBacklog(t *testing.T) {
 		waitSubscriberReady(t, sub)
 		publishN(t, newPublisher(t, js, events.PublisherConfig{}), 3)
 		waitApplied(t, a, backlog+3)
-		checkSessions(t, sub, logs.String(), backlog+3, "catching_up=true", "catching_up=false")
+		checkSessions(t, sub, &logs, backlog+3, "catching_up=true", "catching_up=false")
 	})
 	t.Run("overstated backlog", func(t *testing.T) {
 		// The stream's sequences say 10,000 are pending, but they were
@@ -598,7 +598,7 @@ func TestSubscriberSizesSessionsToTheBacklog(t *testing.T) {
 			}
 			return nil
 		})
-		checkSessions(t, sub, logs.String(), 1, "catching_up=true", "catching_up=false")
+		checkSessions(t, sub, &logs, 1, "catching_up=true", "catching_up=false")
 	})
 	t.Run("live, behind, live", func(t *testing.T) {
 		_, _, js := setup(t)
@@ -619,26 +619,30 @@ func TestSubscriberSizesSessionsToTheBacklog(t *testing.T) {
 		a.gate = nil
 		a.mu.Unlock()
 		waitApplied(t, a, backlog)
-		checkSessions(t, sub, logs.String(), backlog, "catching_up=false", "catching_up=true", "catching_up=false")
+		checkSessions(t, sub, &logs, backlog, "catching_up=false", "catching_up=true", "catching_up=false")
 	})
 }
 
 // checkSessions checks that sub applied each event once, applied events
 // in all, never restarted, and logged sessions of the sizes in want, in
-// that order.
-func checkSessions(t *testing.T, sub *events.Subscriber, logs string, applied uint64, want ...string) {
+// that order. A session logs as it starts, just after the one before has
+// applied its last batch: it waits for the log to show them.
+func checkSessions(t *testing.T, sub *events.Subscriber, logs *logBuffer, applied uint64, want ...string) {
 	t.Helper()
-	if st := sub.Status(); st.Applied != applied || st.Restarts != 0 || st.Lag != 0 {
-		t.Errorf("status %+v, want %d applied, no restart, no lag", st, applied)
-	}
-	var got []string
-	for line := range strings.Lines(logs) {
-		if strings.Contains(line, "consuming events") {
-			_, size, _ := strings.Cut(line, "catching_up=")
-			got = append(got, "catching_up="+strings.TrimSpace(size))
+	poll.For(t, waitLong, pollEvery, func() error {
+		if st := sub.Status(); st.Applied != applied || st.Restarts != 0 || st.Lag != 0 {
+			return fmt.Errorf("status %+v, want %d applied, no restart, no lag", st, applied)
 		}
-	}
-	if !slices.Equal(got, want) {
-		t.Errorf("sessions %v, want %v\n%s", got, want, logs)
-	}
+		var got []string
+		for line := range strings.Lines(logs.String()) {
+			if strings.Contains(line, "consuming events") {
+				_, size, _ := strings.Cut(line, "catching_up=")
+				got = append(got, "catching_up="+strings.TrimSpace(size))
+			}
+		}
+		if !slices.Equal(got, want) {
+			return fmt.Errorf("sessions %v, want %v\n%s", got, want, logs.String())
+		}
+		return nil
+	})
 }
