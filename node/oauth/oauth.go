@@ -99,15 +99,7 @@ func (e *endpoints) revoke(w http.ResponseWriter, r *http.Request) {
 	if !nodehttp.RequireWriter(w, e.cfg.Role) {
 		return
 	}
-	client, ok := e.clientAuth(w, r, false)
-	if !ok {
-		return
-	}
-	form, ok := e.readForm(w, r)
-	if !ok {
-		return
-	}
-	raw, ok := formToken(w, form)
+	client, raw, ok := e.request(w, r, false)
 	if !ok {
 		return
 	}
@@ -146,15 +138,7 @@ func (e *endpoints) revoke(w http.ResponseWriter, r *http.Request) {
 // Verify (signature, expiry, blacklist, user not-before), {"active":false}
 // for any other.
 func (e *endpoints) introspect(w http.ResponseWriter, r *http.Request) {
-	client, ok := e.clientAuth(w, r, true)
-	if !ok {
-		return
-	}
-	form, ok := e.readForm(w, r)
-	if !ok {
-		return
-	}
-	raw, ok := formToken(w, form)
+	client, raw, ok := e.request(w, r, true)
 	if !ok {
 		return
 	}
@@ -188,6 +172,21 @@ func (e *endpoints) introspect(w http.ResponseWriter, r *http.Request) {
 		out["client_id"] = client
 	}
 	nodehttp.WriteJSON(w, http.StatusOK, out)
+}
+
+// request authenticates the client of an OAuth request (allowAdmin: the
+// admin token is accepted too) and reads the token from its form. It
+// answers the request itself and returns false when it cannot.
+func (e *endpoints) request(w http.ResponseWriter, r *http.Request, allowAdmin bool) (client, raw string, ok bool) {
+	if client, ok = e.clientAuth(w, r, allowAdmin); !ok {
+		return "", "", false
+	}
+	form, ok := e.readForm(w, r)
+	if !ok {
+		return "", "", false
+	}
+	raw, ok = formToken(w, form)
+	return client, raw, ok
 }
 
 // clientAuth authenticates the caller of an OAuth endpoint and
