@@ -36,7 +36,7 @@ func TestQuickRun(t *testing.T) {
 	}
 	text := string(report)
 	for _, want := range []string{"## Targets", "## Machine and versions", "go run ./cmd/blbench -quick",
-		"## Check: is this jti revoked?", "## Verify over HTTP", "## Durable writes", "## Propagation writer → validators",
+		"## Check: is this jti revoked?", "## Verify over HTTP", "## Durable writes", "scrapes its `GET /metrics` every 100ms", "## Propagation writer → validators",
 		"## Replay: a fresh validator catches up", "## Flush under load", "## Memory per blacklisted entry",
 		"## Fleet at scale: N validators in one process",
 		// A row per fleet size and rate, a cost row per size, the targets.

@@ -26,6 +26,7 @@ type writer struct {
 	p50     map[int]series
 	p99     map[int]series
 	durable bool
+	scraped bool // the full node's: /metrics is scraped while it is measured
 }
 
 // runWrite measures durable writes: blnode's endpoints, the same node
@@ -37,7 +38,7 @@ func (b *bench) runWrite(ctx context.Context, s *section) error {
 		return err
 	}
 	defer wr.stop.run()
-	if err := b.measureWrites(ctx, wr.writers); err != nil {
+	if err := b.measureWrites(ctx, wr); err != nil {
 		return err
 	}
 	st, drained, err := wr.checkStored(ctx)
@@ -59,6 +60,7 @@ type writeRun struct {
 	sj      *writer      // the original, when installed
 	acked   atomic.Int64 // the full node's writes answered 200
 	next    atomic.Int64 // the last write's number, over every writer
+	scrapes scrapes      // GET /metrics of the full node while it is measured
 	stop    cleanups
 }
 
@@ -100,7 +102,7 @@ func (b *bench) setUpWrite(ctx context.Context) (_ *writeRun, err error) {
 	next, acked := &wr.next, &wr.acked
 	v1URL, compatURL := proc.url+"/v1/blacklist", proc.url+"/api/token/blacklist/"
 	wr.writers = []*writer{
-		{name: "blnode `POST /v1/blacklist` (admin, jti)", durable: true, write: func(ctx context.Context, _, _ int) error {
+		{name: "blnode `POST /v1/blacklist` (admin, jti)", durable: true, scraped: true, write: func(ctx context.Context, _, _ int) error {
 			jti := jtiOf(cfg.seed+7, int(next.Add(1)))
 			code, err := post(ctx, hc, v1URL, `{"jti":"`+jti+`","exp":`+expText+`,"user":"`+userOf(jti)+`","token_type":"refresh","reason":"bench"}`, benchAdmin, nil)
 			if err == nil && code != http.StatusOK {
@@ -111,7 +113,7 @@ func (b *bench) setUpWrite(ctx context.Context) (_ *writeRun, err error) {
 			}
 			return err
 		}},
-		{name: "blnode `POST /api/token/blacklist/` (refresh token)", durable: true, write: func(ctx context.Context, _, i int) error {
+		{name: "blnode `POST /api/token/blacklist/` (refresh token)", durable: true, scraped: true, write: func(ctx context.Context, _, i int) error {
 			tok, _ := sjwt.Token{Type: "refresh", User: i, TTL: time.Hour}.Mint([]byte(benchSecret))
 			code, err := post(ctx, hc, compatURL, `{"refresh":"`+tok+`"}`, "", nil)
 			if err == nil && code != http.StatusOK {
@@ -212,9 +214,11 @@ func (b *bench) addRedisWriters(ctx context.Context, wr *writeRun, maxClients in
 
 // measureWrites is the write scenario's measurement: each writer writes
 // once (it must succeed), then every writer runs a closed loop at each
-// client count, in every round; contenders alternate within a round.
-func (b *bench) measureWrites(ctx context.Context, writers []*writer) error {
-	cfg := b.cfg
+// client count, in every round; contenders alternate within a round. While
+// the full node's writers run, its /metrics is scraped (wr.scrapes).
+func (b *bench) measureWrites(ctx context.Context, wr *writeRun) error {
+	cfg, writers := b.cfg, wr.writers
+	wr.scrapes.url = wr.proc.url + "/metrics"
 	for _, w := range writers {
 		w.rate, w.p50, w.p99 = map[int]series{}, map[int]series{}, map[int]series{}
 		if err := w.write(ctx, 0, 0); err != nil {
@@ -227,7 +231,16 @@ func (b *bench) measureWrites(ctx context.Context, writers []*writer) error {
 				if ctx.Err() != nil {
 					return ctx.Err()
 				}
+				var stopScrape func() error
+				if w.scraped {
+					stopScrape = wr.scrapes.start(ctx, wr.hc)
+				}
 				r := closedLoop(ctx, clients, cfg.duration, 0, true, func(wk, i int) error { return w.write(ctx, wk, i) })
+				if stopScrape != nil {
+					if err := stopScrape(); err != nil {
+						return fmt.Errorf("%s at %d clients: %w", w.name, clients, err)
+					}
+				}
 				if r.errs > 0 {
 					return fmt.Errorf("%s at %d clients: %d of %d failed: %w", w.name, clients, r.errs, r.ops, r.firstErr)
 				}
@@ -289,6 +302,10 @@ func (b *bench) reportWrite(s *section, wr *writeRun, st statusOf, drained time.
 			"blacklisted one), as in the verify scenario: gunicorn with %d sync workers, SQLite in its default rollback-journal mode "+
 			"(`synchronous=FULL`: a commit is fsynced before the answer), taking the same kind of minted refresh tokens.", original.RecommendedWorkers(b.env.cores))
 	}
+	lat := wr.scrapes.lat.summary()
+	s.para("While the full node's writes are measured, a goroutine scrapes its `GET /metrics` every %v, as a Prometheus server would "+
+		"(more often than one does): %d scrapes, latency median %s, max %s; every one answered 200.",
+		scrapeEvery, len(wr.scrapes.lat), fmtNs(lat.Median), fmtNs(lat.Max))
 	s.para("After the rounds, the node held %d blacklisted entries (≥ the %d acknowledged) and its outbox drained %v after the last write.",
 		st.Blacklisted, wr.acked.Load(), drained.Round(time.Millisecond))
 	t := s.table(fmt.Sprintf("Durable writes, min / **median** / max over %d rounds", cfg.rounds), "contender", "clients", "writes/s", "p50", "p99")
@@ -356,6 +373,7 @@ func (b *bench) writeTargets(wr *writeRun) {
 		raw = append(raw, map[string]any{"name": w.name, "writes_per_s": w.rate, "p50_ns": w.p50, "p99_ns": w.p99})
 	}
 	b.raw["write"] = raw
+	b.raw["write_metrics_scrape_ns"] = wr.scrapes.lat
 }
 
 func stripTicks(s string) string {
@@ -366,4 +384,54 @@ func stripTicks(s string) string {
 		}
 	}
 	return string(out)
+}
+
+// scrapeEvery is how often the write scenario scrapes the full node's
+// /metrics while it writes.
+const scrapeEvery = 100 * time.Millisecond
+
+// scrapes is GET /metrics of the write scenario's full node at a steady
+// interval, bounded by each of its measured phases: the writes are
+// measured with a metrics scrape going on, as in production.
+type scrapes struct {
+	url string
+	lat series // each scrape's latency, ns, every phase together
+}
+
+// start scrapes at once and then every scrapeEvery until the returned
+// function is called; that function waits for the scraper and returns the
+// first failed scrape's error, if any.
+func (sc *scrapes) start(ctx context.Context, hc *http.Client) (stop func() error) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		tick := time.NewTicker(scrapeEvery)
+		defer tick.Stop()
+		for {
+			t0 := time.Now()
+			code, err := getJSON(ctx, hc, sc.url, nil)
+			if ctx.Err() != nil {
+				done <- nil // cut short by the phase's end: not counted
+				return
+			}
+			if err == nil && code != http.StatusOK {
+				err = fmt.Errorf("GET /metrics: %d", code)
+			}
+			if err != nil {
+				done <- fmt.Errorf("metrics scrape: %w", err)
+				return
+			}
+			sc.lat = append(sc.lat, float64(time.Since(t0)))
+			select {
+			case <-ctx.Done():
+				done <- nil
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return func() error {
+		cancel()
+		return <-done
+	}
 }
