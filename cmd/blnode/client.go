@@ -12,6 +12,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/blnode/blnode/node/options"
 )
 
 // Client subcommands talk to a running node over its /v1 API.
@@ -31,19 +33,19 @@ type client struct {
 // newClientCmdline makes the command line of a client subcommand, with
 // --server, --admin-token-file and --json.
 func newClientCmdline(e *env, name, synopsis, summary string) (*cmdline, *bool) {
-	c := newCmdline(e, name, synopsis, summary, clientOptionNames()...)
+	c := newCmdline(e, name, synopsis, summary, options.ClientNames()...)
 	return c, c.fs.Bool("json", false, "print the node's JSON answer as it is")
 }
 
 // newClient builds a client from the resolved client options.
-func newClient(s *optionSet) (*client, error) {
-	raw := s.str("server")
+func newClient(s *options.Set) (*client, error) {
+	raw := s.Str("server")
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("%s %q: want an http:// or https:// URL", s.where("server"), raw)
+		return nil, fmt.Errorf("%s %q: want an http:// or https:// URL", s.Where("server"), raw)
 	}
 	u.Path = strings.TrimSuffix(u.Path, "/")
-	admin, err := s.secret("admin-token", "admin-token-file")
+	admin, err := s.Secret("admin-token", "admin-token-file")
 	if err != nil {
 		return nil, err
 	}

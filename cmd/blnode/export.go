@@ -35,7 +35,7 @@ the node): a file with raw refresh tokens holds live credentials.`, "config", "d
 	if !isProgressMode(*mode) {
 		return fmt.Errorf("export: --progress %q: want one of auto, bar, lines, none", *mode)
 	}
-	data := c.opts.str("data")
+	data := c.opts.Str("data")
 	store, err := openOffline(data, true, false)
 	if err != nil {
 		return fmt.Errorf("export: %w", err)

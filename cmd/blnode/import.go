@@ -113,17 +113,17 @@ otherwise; the summary goes to stdout.`, "config", "data", "node-id", "region", 
 		readIn = func(im *importer) error { return im.fromJSONL(ctx, r) }
 	}
 
-	data := c.opts.str("data")
-	region := c.opts.str("region")
+	data := c.opts.Str("data")
+	region := c.opts.Str("region")
 	if err := events.ValidateRegion(region); err != nil {
 		return fmt.Errorf("import: --region %q: %w", region, err)
 	}
-	store, err := openOffline(data, c.opts.bool("keep-raw-token"), true)
+	store, err := openOffline(data, c.opts.Bool("keep-raw-token"), true)
 	if err != nil {
 		return fmt.Errorf("import: %w", err)
 	}
 	defer store.Close()
-	nodeID := c.opts.str("node-id")
+	nodeID := c.opts.Str("node-id")
 	if nodeID == "" {
 		if nodeID, err = store.NodeID(events.NewID); err != nil {
 			return fmt.Errorf("import: %w", err)
@@ -132,8 +132,8 @@ otherwise; the summary goes to stdout.`, "config", "data", "node-id", "region", 
 	now := time.Now()
 	im := &importer{
 		store: store, e: e, now: now, origin: nodeID, region: region, publish: !*noPublish,
-		cutoff:    now.Add(-c.opts.duration("leeway") - time.Minute).Truncate(time.Second).Unix(),
-		sjwt:      simplejwt.Options{TypeClaim: c.opts.str("token-type-claim"), KeepRaw: c.opts.bool("keep-raw-token"), Origin: nodeID, Now: now},
+		cutoff:    now.Add(-c.opts.Duration("leeway") - time.Minute).Truncate(time.Second).Unix(),
+		sjwt:      simplejwt.Options{TypeClaim: c.opts.Str("token-type-claim"), KeepRaw: c.opts.Bool("keep-raw-token"), Origin: nodeID, Now: now},
 		batchSize: importBatch,
 		prog:      newProgress(e.stderr, *mode, "import", item, total, nil, e.getenv),
 	}
