@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/blnode/blnode/node"
+	"github.com/blnode/blnode/node/api/client"
 	"github.com/blnode/blnode/node/options"
 	"github.com/blnode/blnode/node/token"
 )
@@ -308,8 +309,8 @@ func TestExitCode(t *testing.T) {
 	if c := exitCode(checkFailed, &b); c != 2 || b.Len() != 0 {
 		t.Errorf("checkFailed: %d %q", c, b.String())
 	}
-	if c := exitCode(&httpError{status: 403, code: "read_only", detail: "no"}, &b); c != 1 || b.String() != "blnode: read_only: no (HTTP 403)\n" {
-		t.Errorf("httpError: %d %q", c, b.String())
+	if c := exitCode(&client.Error{Status: 403, Code: "read_only", Detail: "no"}, &b); c != 1 || b.String() != "blnode: read_only: no (HTTP 403)\n" {
+		t.Errorf("client.Error: %d %q", c, b.String())
 	}
 	b.Reset()
 	if c := exitCode(errors.New("boom"), &b); c != 1 || b.String() != "blnode: boom\n" {
