@@ -30,6 +30,7 @@ import (
 	"github.com/blnode/blnode/events/eventstest"
 	"github.com/blnode/blnode/internal/child"
 	"github.com/blnode/blnode/internal/poll"
+	"github.com/blnode/blnode/node/options"
 )
 
 // Access control at the process level: secrets never logged, the files the
@@ -292,7 +293,7 @@ func TestProcessSecretsNeverLogged(t *testing.T) {
 	p2 := startServeWith(t, bin, c, nil, true, "--data", dev, "--no-nats")
 	p2.stop(t)
 	checkMode(dev, 0o700)
-	checkMode(filepath.Join(dev, devSecretFile), 0o600)
+	checkMode(filepath.Join(dev, options.DevSecretFile), 0o600)
 }
 
 // certAuthority is a CA made by the test.

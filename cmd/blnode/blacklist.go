@@ -56,7 +56,7 @@ token id the node may never have seen; that form needs the admin token.`)
 		Already bool            `json:"already_blacklisted"`
 		Record  node.RecordJSON `json:"record"`
 	}
-	raw, err := cl.call(ctx, http.MethodPost, "/v1/blacklist", nil, req, &res)
+	raw, err := cl.Call(ctx, http.MethodPost, "/v1/blacklist", nil, req, &res)
 	if err != nil {
 		return err
 	}

@@ -40,7 +40,7 @@ Exit status: 0 valid (or not blacklisted); 2 blacklisted or not valid;
 		var res struct {
 			Blacklisted bool `json:"blacklisted"`
 		}
-		raw, err := cl.call(ctx, http.MethodGet, "/v1/blacklist/"+url.PathEscape(*jti), nil, nil, &res)
+		raw, err := cl.Call(ctx, http.MethodGet, "/v1/blacklist/"+url.PathEscape(*jti), nil, nil, &res)
 		if err != nil {
 			return err
 		}
@@ -62,7 +62,7 @@ Exit status: 0 valid (or not blacklisted); 2 blacklisted or not valid;
 		return fmt.Errorf("check: %w", err)
 	}
 	var res node.CheckResult
-	raw, err := cl.call(ctx, http.MethodPost, "/v1/check", nil, map[string]string{"token": tok}, &res)
+	raw, err := cl.Call(ctx, http.MethodPost, "/v1/check", nil, map[string]string{"token": tok}, &res)
 	if err != nil {
 		return err
 	}

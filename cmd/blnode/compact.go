@@ -22,7 +22,7 @@ renames it over the old file, then reports the sizes before and after.`, "config
 	if len(pos) > 0 {
 		return fmt.Errorf("compact: unexpected argument %q", pos[0])
 	}
-	data := c.opts.str("data")
+	data := c.opts.Str("data")
 	res, err := persist.Compact(data, persist.CompactOptions{})
 	if errors.Is(err, persist.ErrLocked) {
 		return fmt.Errorf("compact: %w: stop the node that runs on %s first (compact works offline)", err, data)

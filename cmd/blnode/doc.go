@@ -3,9 +3,9 @@
 // flush, status). Run "blnode help" for the subcommands and
 // "blnode help SUBCOMMAND" for their flags.
 //
-// The options of serve and mint form one table (options.go): each is a flag
-// --NAME, an environment variable BLNODE_NAME (upper case, "-" as "_") and a
-// key NAME of the YAML file given by --config, resolved in that order of
+// The options of serve and mint form one table (package node/options): each
+// is a flag --NAME, an environment variable BLNODE_NAME (upper case, "-" as
+// "_") and a key NAME of the YAML file given by --config, resolved in that order of
 // precedence before the default. The HMAC secret and the admin token may
 // also be given as themselves in BLNODE_HS_SECRET and BLNODE_ADMIN_TOKEN
 // (environment only); a flag naming a file beats them, they beat the config

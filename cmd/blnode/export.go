@@ -6,10 +6,9 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"time"
 
+	"github.com/blnode/blnode/node/offline"
 	"github.com/blnode/blnode/persist"
-	"github.com/blnode/blnode/persist/dump"
 )
 
 func runExport(ctx context.Context, e *env, args []string) error {
@@ -35,8 +34,8 @@ the node): a file with raw refresh tokens holds live credentials.`, "config", "d
 	if !isProgressMode(*mode) {
 		return fmt.Errorf("export: --progress %q: want one of auto, bar, lines, none", *mode)
 	}
-	data := c.opts.str("data")
-	store, err := openOffline(data, true, false)
+	data := c.opts.Str("data")
+	store, err := offline.Open(data, true, false)
 	if err != nil {
 		return fmt.Errorf("export: %w", err)
 	}
@@ -61,7 +60,7 @@ the node): a file with raw refresh tokens holds live credentials.`, "config", "d
 	}
 	total := int64(counts.Outstanding + counts.UserRevocations)
 	prog := newProgress(e.stderr, *mode, "export", "records", total, nil, e.getenv)
-	n, err := writeExport(ctx, store, nodeID, out, prog)
+	n, err := offline.Export(ctx, store, nodeID, out, func(n int64) { prog.update(n, n) })
 	if err != nil {
 		return fmt.Errorf("export: %w", err)
 	}
@@ -76,38 +75,4 @@ the node): a file with raw refresh tokens holds live credentials.`, "config", "d
 	prog.finish()
 	fmt.Fprintf(e.stderr, "export: wrote %s records from %s\n", groupDigits(n), data)
 	return nil
-}
-
-// writeExport writes the header, every entry and every revocation of s to
-// w, and returns the number of records written.
-func writeExport(ctx context.Context, s *persist.Store, nodeID string, w io.Writer, prog *progress) (int64, error) {
-	enc := dump.NewEncoder(w)
-	if err := enc.Encode(dump.Header(nodeID, time.Now())); err != nil {
-		return 0, err
-	}
-	var n int64
-	for e, err := range s.Entries() {
-		if err != nil {
-			return n, err
-		}
-		if err := enc.Encode(dump.EntryLine(e)); err != nil {
-			return n, err
-		}
-		n++
-		if n%1024 == 0 && ctx.Err() != nil {
-			return n, ctx.Err()
-		}
-		prog.update(n, n)
-	}
-	for r, err := range s.Revocations() {
-		if err != nil {
-			return n, err
-		}
-		if err := enc.Encode(dump.RevocationLine(r)); err != nil {
-			return n, err
-		}
-		n++
-		prog.update(n, n)
-	}
-	return n, enc.Flush()
 }

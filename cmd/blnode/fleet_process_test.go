@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/blnode/blnode/internal/poll"
+	"github.com/blnode/blnode/node/options"
 )
 
 // A fleet of real processes: one full node exposing its embedded NATS
@@ -144,7 +145,7 @@ func TestProcessFleetKill9Validator(t *testing.T) {
 
 	// The validators verify with the full node's development secret, and
 	// connect as the validator user of its embedded server.
-	secretFile := filepath.Join(fullData, devSecretFile)
+	secretFile := filepath.Join(fullData, options.DevSecretFile)
 	if dir, _ := rec["nats_auth_dir"].(string); dir != filepath.Join(fullData, "nats", "auth") {
 		t.Fatalf("full node's listening log line %v: want nats_auth_dir %s", rec, filepath.Join(fullData, "nats", "auth"))
 	}

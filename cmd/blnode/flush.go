@@ -31,7 +31,7 @@ flushexpiredtokens (POST /v1/flush, admin).`)
 			UserRevocations int `json:"user_revocations"`
 		} `json:"removed"`
 	}
-	raw, err := cl.call(ctx, http.MethodPost, "/v1/flush", nil, struct{}{}, &res)
+	raw, err := cl.Call(ctx, http.MethodPost, "/v1/flush", nil, struct{}{}, &res)
 	if err != nil {
 		return err
 	}

@@ -24,7 +24,7 @@ node holds the data dir.`, "config", "data")
 	if len(pos) > 0 {
 		return fmt.Errorf("fsck: unexpected argument %q", pos[0])
 	}
-	data := c.opts.str("data")
+	data := c.opts.Str("data")
 	rep, err := persist.Fsck(data, persist.FsckOptions{})
 	switch {
 	case errors.Is(err, persist.ErrLocked):

@@ -7,18 +7,12 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/blnode/blnode/events"
-	"github.com/blnode/blnode/node/replicate"
+	"github.com/blnode/blnode/node/offline"
 	"github.com/blnode/blnode/node/simplejwt"
-	"github.com/blnode/blnode/persist"
-	"github.com/blnode/blnode/persist/dump"
 )
-
-// importBatch is how many ops one store transaction of an import writes.
-const importBatch = 5000
 
 // maxBadShown is how many unreadable rows an import names on stderr; the
 // rest are only counted.
@@ -78,7 +72,7 @@ otherwise; the summary goes to stdout.`, "config", "data", "node-id", "region", 
 		what   string
 		item   = "rows"
 		total  int64
-		readIn func(im *importer) error
+		readIn func(im *offline.Importer) error
 	)
 	switch {
 	case *sqlitePath != "":
@@ -88,14 +82,14 @@ otherwise; the summary goes to stdout.`, "config", "data", "node-id", "region", 
 		}
 		defer src.Close()
 		what, total = "Simple JWT SQLite database "+*sqlitePath, src.Total()
-		readIn = func(im *importer) error { return im.fromSimpleJWT(ctx, src) }
+		readIn = func(im *offline.Importer) error { return im.FromSimpleJWT(ctx, src) }
 	case *csvDir != "":
 		src, err := simplejwt.OpenCSV(*csvDir)
 		if err != nil {
 			return fmt.Errorf("import: %w", err)
 		}
 		what, total = "Simple JWT CSV tables in "+*csvDir, src.Total()
-		readIn = func(im *importer) error { return im.fromSimpleJWT(ctx, src) }
+		readIn = func(im *offline.Importer) error { return im.FromSimpleJWT(ctx, src) }
 	default:
 		var r io.Reader = e.stdin
 		if *jsonlPath != "-" {
@@ -110,60 +104,56 @@ otherwise; the summary goes to stdout.`, "config", "data", "node-id", "region", 
 			r = f
 		}
 		what, item = "JSON Lines export "+*jsonlPath, "records"
-		readIn = func(im *importer) error { return im.fromJSONL(ctx, r) }
+		readIn = func(im *offline.Importer) error { return im.FromJSONL(ctx, r) }
 	}
 
-	data := c.opts.str("data")
-	region := c.opts.str("region")
+	data := c.opts.Str("data")
+	region := c.opts.Str("region")
 	if err := events.ValidateRegion(region); err != nil {
 		return fmt.Errorf("import: --region %q: %w", region, err)
 	}
-	store, err := openOffline(data, c.opts.bool("keep-raw-token"), true)
+	store, err := offline.Open(data, c.opts.Bool("keep-raw-token"), true)
 	if err != nil {
 		return fmt.Errorf("import: %w", err)
 	}
 	defer store.Close()
-	nodeID := c.opts.str("node-id")
+	nodeID := c.opts.Str("node-id")
 	if nodeID == "" {
 		if nodeID, err = store.NodeID(events.NewID); err != nil {
 			return fmt.Errorf("import: %w", err)
 		}
 	}
 	now := time.Now()
-	im := &importer{
-		store: store, e: e, now: now, origin: nodeID, region: region, publish: !*noPublish,
-		cutoff:    now.Add(-c.opts.duration("leeway") - time.Minute).Truncate(time.Second).Unix(),
-		sjwt:      simplejwt.Options{TypeClaim: c.opts.str("token-type-claim"), KeepRaw: c.opts.bool("keep-raw-token"), Origin: nodeID, Now: now},
-		batchSize: importBatch,
-		prog:      newProgress(e.stderr, *mode, "import", item, total, nil, e.getenv),
-	}
+	cutoff := now.Add(-c.opts.Duration("leeway") - time.Minute).Truncate(time.Second).Unix()
+	prog := newProgress(e.stderr, *mode, "import", item, total, nil, e.getenv)
+	skipped := 0
+	publish := !*noPublish
+	im := offline.NewImporter(store, offline.Config{
+		Now: now, Cutoff: cutoff, Origin: nodeID, Region: region, Publish: publish,
+		SimpleJWT: simplejwt.Options{TypeClaim: c.opts.Str("token-type-claim"), KeepRaw: c.opts.Bool("keep-raw-token"), Origin: nodeID, Now: now},
+		Skipped: func(where string, err error) {
+			// The first few on stderr; the summary counts the rest. The
+			// message never holds the raw token.
+			skipped++
+			if skipped <= maxBadShown {
+				fmt.Fprintf(e.stderr, "import: skipping %s: %v\n", where, err)
+			} else if skipped == maxBadShown+1 {
+				fmt.Fprintln(e.stderr, "import: more rows skipped; the summary counts them")
+			}
+		},
+		Progress: prog.update,
+	})
 	if err := readIn(im); err != nil {
 		return fmt.Errorf("import: %w", err)
 	}
-	if err := im.flush(); err != nil {
+	if err := im.Flush(); err != nil {
 		return fmt.Errorf("import: %w", err)
 	}
-	im.prog.finish()
+	prog.finish()
 	if err := store.Close(); err != nil {
 		return fmt.Errorf("import: %w", err)
 	}
-	return im.summary(what, data)
-}
-
-// openOffline opens the store in data for a subcommand that runs while the
-// node is stopped. create allows a new store (import); export and compact
-// need an existing one.
-func openOffline(data string, keepRaw, create bool) (*persist.Store, error) {
-	if !create {
-		if _, err := os.Stat(filepath.Join(data, persist.FileName)); err != nil {
-			return nil, fmt.Errorf("no store in %s: %w", data, err)
-		}
-	}
-	s, err := persist.Open(data, persist.Options{KeepRawToken: keepRaw})
-	if errors.Is(err, persist.ErrLocked) {
-		return nil, fmt.Errorf("%w: stop the node that runs on %s first (this subcommand works offline)", err, data)
-	}
-	return s, err
+	return importSummary(e.stdout, im.Counts(), what, data, cutoff, publish)
 }
 
 func isProgressMode(m string) bool {
@@ -175,184 +165,15 @@ func isProgressMode(m string) bool {
 	return false
 }
 
-// importer batches ops into the store, with their outbox events.
-type importer struct {
-	store     *persist.Store
-	e         *env
-	prog      *progress
-	now       time.Time
-	cutoff    int64 // entries expiring before it are skipped (Unix seconds)
-	origin    string
-	region    string
-	publish   bool
-	sjwt      simplejwt.Options
-	batchSize int
-
-	batch   []persist.ImportOp
-	res     persist.ImportResult
-	read    int64 // source rows or records read
-	expired int64 // of those, skipped as expired
-	bad     int64 // of those, unreadable
-	queued  int64 // events queued in the outbox
-}
-
-// fromSimpleJWT imports every row of src.
-func (im *importer) fromSimpleJWT(ctx context.Context, src simplejwt.Source) error {
-	return src.Rows(ctx, func(row simplejwt.Row) error {
-		im.read++
-		rec, err := simplejwt.DecodeRow(row, im.sjwt)
-		if err != nil {
-			im.badRow(fmt.Sprintf("jti %.64q", row.JTI), err)
-			return nil
-		}
-		return im.addRecord(rec, rec.Blacklisted())
-	}, func(done int64) { im.prog.update(done, im.read) }, func(where string, err error) {
-		im.read++
-		im.badRow(where, err)
-	})
-}
-
-// fromJSONL imports an export.
-func (im *importer) fromJSONL(ctx context.Context, r io.Reader) error {
-	d := dump.NewDecoder(r)
-	for n := 1; ; n++ {
-		if n%1024 == 0 && ctx.Err() != nil {
-			return ctx.Err()
-		}
-		l, err := d.Next()
-		var le *dump.LineError
-		switch {
-		case errors.Is(err, io.EOF):
-			return nil
-		case errors.As(err, &le):
-			if le.Line == 1 && !errors.Is(le.Err, dump.ErrLineTooLong) {
-				return fmt.Errorf("line 1: %w: is it a file written by blnode export?", le.Err)
-			}
-			im.read++
-			im.badRow(fmt.Sprintf("line %d", le.Line), le.Err)
-			im.prog.update(d.Offset(), im.read)
-			continue
-		case err != nil:
-			return err
-		}
-		if l.Kind == dump.KindHeader {
-			if d.Line() != 1 {
-				im.badRow(fmt.Sprintf("line %d", d.Line()), errors.New("a header after the first line"))
-			}
-			continue
-		}
-		im.read++
-		if err := im.addLine(l); err != nil {
-			return err
-		}
-		im.prog.update(d.Offset(), im.read)
-	}
-}
-
-// addLine queues the ops of a line, skipping what a flush would remove.
-func (im *importer) addLine(l dump.Line) error {
-	if l.Kind == dump.KindRevocation && l.Expires > 0 && l.Expires < im.cutoff {
-		im.expired++
-		return nil
-	}
-	if l.Kind == dump.KindToken && l.ExpiresAt < im.cutoff {
-		im.expired++
-		return nil
-	}
-	for _, op := range l.Ops() {
-		if err := im.add(op); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// addRecord queues a token: its outstanding record, and its blacklisting
-// when blacklisted. Expired tokens are counted and skipped.
-func (im *importer) addRecord(rec persist.Record, blacklisted bool) error {
-	if rec.ExpiresAt < im.cutoff {
-		im.expired++
-		return nil
-	}
-	out := rec
-	out.BlacklistedAt, out.Reason = 0, ""
-	if err := im.add(persist.Op{Kind: persist.OpOutstanding, Record: out}); err != nil {
-		return err
-	}
-	if blacklisted {
-		return im.add(persist.Op{Kind: persist.OpBlacklist, Record: rec})
-	}
-	return nil
-}
-
-// add queues one op with the event that announces it, and writes the batch
-// when it is full.
-func (im *importer) add(op persist.Op) error {
-	iop := persist.ImportOp{Op: op}
-	if im.publish {
-		data, err := im.event(op)
-		if err != nil {
-			im.badRow(fmt.Sprintf("jti %.64q", op.Record.JTI), err)
-			return nil
-		}
-		iop.Outbox = data
-	}
-	im.batch = append(im.batch, iop)
-	if len(im.batch) >= im.batchSize {
-		return im.flush()
-	}
-	return nil
-}
-
-// event encodes the event a replica applies to reach the same state: its
-// time is when the token was created (outstanding) or blacklisted, since
-// replicas take their record times from it; a revocation's is now.
-func (im *importer) event(op persist.Op) ([]byte, error) {
-	ev, _ := replicate.Event(op, im.now.UTC())
-	ev.ID, ev.Region = events.NewID(), im.region
-	if ev.Origin == "" {
-		ev.Origin = im.origin
-	}
-	return ev.Encode()
-}
-
-// flush writes the queued ops in one transaction.
-func (im *importer) flush() error {
-	if len(im.batch) == 0 {
-		return nil
-	}
-	res, err := im.store.Import(im.batch)
-	if err != nil {
-		return err
-	}
-	im.res.Add(res)
-	if im.publish {
-		im.queued += int64(res.Added() + res.Updated)
-	}
-	im.batch = im.batch[:0]
-	return nil
-}
-
-// badRow counts an unreadable row and names the first few on stderr. The
-// message never holds the raw token.
-func (im *importer) badRow(where string, err error) {
-	im.bad++
-	if im.bad <= maxBadShown {
-		fmt.Fprintf(im.e.stderr, "import: skipping %s: %v\n", where, err)
-	} else if im.bad == maxBadShown+1 {
-		fmt.Fprintln(im.e.stderr, "import: more rows skipped; the summary counts them")
-	}
-}
-
-// summary prints what the import did.
-func (im *importer) summary(what, data string) error {
-	w := bufio.NewWriter(im.e.stdout)
-	r := im.res
+// importSummary prints what the import did.
+func importSummary(out io.Writer, n offline.Counts, what, data string, cutoff int64, publish bool) error {
+	w := bufio.NewWriter(out)
+	r := n.Store
 	fmt.Fprintf(w, "imported %s into %s\n", what, data)
-	fmt.Fprintf(w, "  read:        %s\n", groupDigits(im.read))
-	fmt.Fprintf(w, "  expired:     %s skipped (expiring before %s)\n", groupDigits(im.expired), time.Unix(im.cutoff, 0).UTC().Format(time.RFC3339))
-	if im.bad > 0 || r.Invalid > 0 {
-		fmt.Fprintf(w, "  invalid:     %s skipped\n", groupDigits(im.bad+int64(r.Invalid)))
+	fmt.Fprintf(w, "  read:        %s\n", groupDigits(n.Read))
+	fmt.Fprintf(w, "  expired:     %s skipped (expiring before %s)\n", groupDigits(n.Expired), time.Unix(cutoff, 0).UTC().Format(time.RFC3339))
+	if n.Bad > 0 || r.Invalid > 0 {
+		fmt.Fprintf(w, "  invalid:     %s skipped\n", groupDigits(n.Bad+int64(r.Invalid)))
 	}
 	fmt.Fprintf(w, "  new:         %s (%s outstanding, %s blacklisted, %s revocations)\n", groupDigits(int64(r.Added())),
 		groupDigits(int64(r.Outstanding)), groupDigits(int64(r.Blacklisted)), groupDigits(int64(r.Revocations)))
@@ -360,8 +181,8 @@ func (im *importer) summary(what, data string) error {
 		fmt.Fprintf(w, "  updated:     %s (an earlier time won)\n", groupDigits(int64(r.Updated)))
 	}
 	fmt.Fprintf(w, "  unchanged:   %s (already in the store)\n", groupDigits(int64(r.Unchanged)))
-	if im.publish {
-		fmt.Fprintf(w, "  events:      %s queued; the node publishes them to the fleet when it next runs with NATS\n", groupDigits(im.queued))
+	if publish {
+		fmt.Fprintf(w, "  events:      %s queued; the node publishes them to the fleet when it next runs with NATS\n", groupDigits(n.Queued))
 	} else {
 		fmt.Fprintln(w, "  events:      none queued (--no-publish)")
 	}

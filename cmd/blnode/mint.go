@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/blnode/blnode/node/options"
 	"github.com/blnode/blnode/node/token"
 )
 
@@ -22,7 +23,7 @@ configured), and print only the token on stdout.
 
 A --claim value is JSON when it parses as JSON (5, true, ["a"], "x") and a
 string otherwise. With --audience or --issuer configured the token carries
-them, unless --claim sets aud or iss.`, keyOptionNames()...)
+them, unless --claim sets aud or iss.`, options.KeyNames()...)
 	fs := c.fs
 	typ := fs.String("type", "", "token `TYPE`: refresh, access or sliding (required)")
 	user := fs.String("user", "", "user `ID` (required); a decimal integer is written as a JSON number")
@@ -51,8 +52,8 @@ them, unless --claim sets aud or iss.`, keyOptionNames()...)
 	case *user == "":
 		return errors.New("mint: --user is required")
 	}
-	log := newLogger(c.opts.str("log-format"), e.stderr)
-	tc, err := tokenConfig(c.opts, log)
+	log := newLogger(c.opts.Str("log-format"), e.stderr)
+	tc, err := options.TokenConfig(c.opts, log)
 	if err != nil {
 		return fmt.Errorf("mint: %w", err)
 	}
@@ -60,12 +61,12 @@ them, unless --claim sets aud or iss.`, keyOptionNames()...)
 	if err != nil {
 		return fmt.Errorf("mint: %w", err)
 	}
-	if aud := c.opts.str("audience"); aud != "" {
+	if aud := c.opts.Str("audience"); aud != "" {
 		if _, ok := extra["aud"]; !ok {
 			extra["aud"] = aud
 		}
 	}
-	if iss := c.opts.str("issuer"); iss != "" {
+	if iss := c.opts.Str("issuer"); iss != "" {
 		if _, ok := extra["iss"]; !ok {
 			extra["iss"] = iss
 		}

@@ -30,7 +30,7 @@ afterwards are accepted.`)
 		NotBefore int64  `json:"not_before"`
 		Already   bool   `json:"already_revoked"`
 	}
-	raw, err := cl.call(ctx, http.MethodPost, "/v1/users/"+url.PathEscape(pos[0])+"/revoke", nil, struct{}{}, &res)
+	raw, err := cl.Call(ctx, http.MethodPost, "/v1/users/"+url.PathEscape(pos[0])+"/revoke", nil, struct{}{}, &res)
 	if err != nil {
 		return err
 	}

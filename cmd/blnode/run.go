@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+
+	"github.com/blnode/blnode/node/options"
 )
 
 // env is what a subcommand may touch of the outside world.
@@ -147,20 +149,20 @@ func exitCode(err error, w io.Writer) int {
 type cmdline struct {
 	name  string
 	fs    *flag.FlagSet
-	opts  *optionSet
+	opts  *options.Set
 	usage func() // the full help, on the FlagSet's output
 }
 
 // newCmdline makes the FlagSet of subcommand name with the named table
 // options; the subcommand adds its own flags to fs.
-func newCmdline(e *env, name, synopsis, summary string, options ...string) *cmdline {
+func newCmdline(e *env, name, synopsis, summary string, names ...string) *cmdline {
 	fs := flag.NewFlagSet("blnode "+name, flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
-	c := &cmdline{name: name, fs: fs, opts: newOptionSet(fs, e.getenv, options...)}
+	c := &cmdline{name: name, fs: fs, opts: options.NewSet(fs, e.getenv, names...)}
 	c.usage = func() {
 		w := fs.Output()
 		fmt.Fprintf(w, "Usage: blnode %s %s\n\n%s\n\nFlags:\n", name, synopsis, strings.TrimSpace(summary))
-		printFlags(w, fs, c.opts)
+		options.PrintFlags(w, fs, c.opts)
 	}
 	fs.Usage = func() {} // parse prints the help for -h, and a hint after an error
 	return c
@@ -190,7 +192,7 @@ func (c *cmdline) parse(args []string) ([]string, error) {
 		}
 		pos, args = append(pos, rest[0]), rest[1:]
 	}
-	if err := c.opts.resolve(); err != nil {
+	if err := c.opts.Resolve(); err != nil {
 		return nil, fmt.Errorf("%s: %w", c.name, err)
 	}
 	return pos, nil

@@ -10,11 +10,10 @@ import (
 	"net/http"
 	"net/url"
 	"path/filepath"
-	"strings"
 	"time"
 
-	"github.com/blnode/blnode/events"
 	"github.com/blnode/blnode/node"
+	"github.com/blnode/blnode/node/options"
 )
 
 // shutdownTimeout bounds how long in-flight HTTP requests may take to
@@ -29,7 +28,7 @@ endpoints on --http, the store in --data, the flush schedule, and (unless
 is given. SIGINT or SIGTERM stops it gracefully.
 
 With no key configured (no HS secret, no public or private key), serve makes
-a random development secret in DATA/dev-secret and warns about it.`, serveOptionNames()...)
+a random development secret in DATA/dev-secret and warns about it.`, options.ServeNames()...)
 	pos, err := c.parse(args)
 	if err != nil {
 		return err
@@ -37,12 +36,12 @@ a random development secret in DATA/dev-secret and warns about it.`, serveOption
 	if len(pos) > 0 {
 		return fmt.Errorf("serve: unexpected argument %q", pos[0])
 	}
-	log := newLogger(c.opts.str("log-format"), e.stderr)
-	cfg, err := nodeConfig(c.opts, log)
+	log := newLogger(c.opts.Str("log-format"), e.stderr)
+	cfg, err := options.NodeConfig(c.opts, log)
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
-	tlsConf, err := serverTLS(c.opts.str("tls-cert"), c.opts.str("tls-key"))
+	tlsConf, err := serverTLS(c.opts.Str("tls-cert"), c.opts.Str("tls-key"))
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
@@ -51,17 +50,17 @@ a random development secret in DATA/dev-secret and warns about it.`, serveOption
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", c.opts.str("http"))
+	ln, err := net.Listen("tcp", c.opts.Str("http"))
 	if err != nil {
 		n.Close()
 		return fmt.Errorf("serve: %w", err)
 	}
 	addr := ln.Addr().String()
 	srv := node.HTTPServer(addr, n.Handler(), node.HTTPLimits{
-		ReadHeaderTimeout: c.opts.duration("http-read-header-timeout"),
-		ReadTimeout:       c.opts.duration("http-read-timeout"),
-		WriteTimeout:      c.opts.duration("http-write-timeout"),
-		IdleTimeout:       c.opts.duration("http-idle-timeout"),
+		ReadHeaderTimeout: c.opts.Duration("http-read-header-timeout"),
+		ReadTimeout:       c.opts.Duration("http-read-timeout"),
+		WriteTimeout:      c.opts.Duration("http-write-timeout"),
+		IdleTimeout:       c.opts.Duration("http-idle-timeout"),
 	})
 	srv.ErrorLog = slog.NewLogLogger(log.With("component", "http").Handler(), slog.LevelWarn)
 	scheme := "http"
@@ -82,8 +81,8 @@ a random development secret in DATA/dev-secret and warns about it.`, serveOption
 		}
 	}
 	// The profiler first: "listening" is the line that says the node is up.
-	if a := c.opts.str("pprof"); a != "" {
-		stopProf, err := servePprof(a, c.opts.bool("pprof-allow-remote"), log)
+	if a := c.opts.Str("pprof"); a != "" {
+		stopProf, err := servePprof(a, c.opts.Bool("pprof-allow-remote"), log)
 		if err != nil {
 			ln.Close()
 			n.Close()
@@ -150,129 +149,6 @@ a random development secret in DATA/dev-secret and warns about it.`, serveOption
 	}
 	log.Info("stopped")
 	return nil
-}
-
-// nodeConfig turns serve's options into a node.Config.
-func nodeConfig(s *optionSet, log *slog.Logger) (node.Config, error) {
-	tc, err := tokenConfig(s, log)
-	if err != nil {
-		return node.Config{}, err
-	}
-	admin, err := s.secret("admin-token", "admin-token-file")
-	if err != nil {
-		return node.Config{}, err
-	}
-	if admin != nil {
-		admin = []byte(strings.TrimSpace(string(admin)))
-		if len(admin) < 16 {
-			log.Warn("the admin token is shorter than 16 characters: anyone who guesses it administers the node")
-		}
-	}
-	natsPassword, err := s.secret("nats-password", "nats-password-file")
-	if err != nil {
-		return node.Config{}, err
-	}
-	flush := s.duration("flush-interval")
-	if flush == 0 {
-		flush = -1 // node.Config: negative disables, zero means the default
-	}
-	snapshot := s.duration("snapshot-interval")
-	if snapshot == 0 {
-		snapshot = -1 // node.Config: negative disables, zero means the default
-	}
-	validatorSync := s.duration("validator-sync-every")
-	if validatorSync == 0 {
-		validatorSync = -1 // node.Config: negative fsyncs every commit, zero means the default
-	}
-	authBurst := s.int("auth-failure-burst")
-	if authBurst <= 0 {
-		authBurst = -1 // node.Config: negative disables, zero means the default
-	}
-	cfg := node.Config{
-		DataDir:              s.str("data"),
-		Role:                 node.Role(s.str("role")),
-		NodeID:               s.str("node-id"),
-		Region:               s.str("region"),
-		Token:                tc,
-		AdminToken:           string(admin),
-		KeepRawToken:         s.bool("keep-raw-token"),
-		MetricsAdminOnly:     s.bool("metrics-admin-only"),
-		AuthFailureBurst:     authBurst,
-		AuthFailureRefill:    s.duration("auth-failure-refill"),
-		FlushInterval:        flush,
-		SnapshotInterval:     snapshot,
-		MaxTokenLifetime:     s.duration("max-token-lifetime"),
-		MaxEventSkew:         s.duration("max-event-skew"),
-		CompatBlacklistTypes: s.list("compat-blacklist-types"),
-		AccessLifetime:       s.duration("access-lifetime"),
-		RefreshLifetime:      s.duration("refresh-lifetime"),
-		NoRotateRefresh:      !s.bool("rotate-refresh"),
-		ReuseDetection:       s.str("reuse-detection"),
-		AuthHeader:           s.str("auth-header"),
-		AuthCookie:           s.str("auth-cookie"),
-		AuthTokenTypes:       s.list("auth-token-types"),
-		FailOpen:             s.bool("fail-open"),
-		OnDamagedStore:       s.str("on-damaged-store"),
-		RebuildStore:         s.bool("rebuild-store"),
-		ValidatorSyncEvery:   validatorSync,
-		NATS: node.NATSConfig{
-			Disabled:       s.bool("no-nats"),
-			URLs:           s.list("nats"),
-			Listen:         s.str("nats-listen"),
-			NoAuth:         s.bool("nats-no-auth"),
-			InsecureListen: s.bool("nats-insecure-listen"),
-			CredsFile:      s.str("nats-creds"),
-			User:           s.str("nats-user"),
-			Password:       string(natsPassword),
-			TLSCA:          s.str("nats-tls-ca"),
-			TLSCert:        s.str("nats-tls-cert"),
-			TLSKey:         s.str("nats-tls-key"),
-		},
-		Stream:            events.StreamConfig{Name: s.str("stream"), Replicas: s.int("stream-replicas")},
-		ReadStream:        s.str("read-stream"),
-		EventsPerMessage:  s.int("events-per-message"),
-		ValidatorMirror:   s.str("validator-mirror"),
-		ValidatorFollow:   s.str("validator-follow"),
-		NoProvisionStream: !s.bool("provision-stream"),
-		Logger:            log,
-	}
-	if cfg.OnDamagedStore == "auto" {
-		cfg.OnDamagedStore = "" // the role's default
-	}
-	if f := s.str("oauth-clients-file"); f != "" {
-		if cfg.OAuthClients, err = node.LoadOAuthClients(f); err != nil {
-			return node.Config{}, err
-		}
-	}
-	if cfg.NATS.Disabled && (len(cfg.NATS.URLs) > 0 || cfg.NATS.Listen != "") {
-		log.Warn("--no-nats is set: the NATS settings are ignored", "no_nats", s.where("no-nats"))
-	}
-	if cfg.NATS.Disabled && cfg.Role == node.RoleValidator {
-		return node.Config{}, errors.New("--role validator needs NATS: a validator without the event stream has nothing to replicate")
-	}
-	if n := cfg.NATS; n.NoAuth && n.Listen != "" && len(n.URLs) == 0 && !n.Disabled {
-		if !n.InsecureListen && !events.IsLoopback(n.Listen) {
-			return node.Config{}, fmt.Errorf("%s with %s: the embedded NATS server would accept anyone who reaches %s, "+
-				"who could then rewrite the fleet's blacklist; listen on loopback, drop --nats-no-auth, or add --nats-insecure-listen",
-				s.where("nats-listen"), s.where("nats-no-auth"), n.Listen)
-		}
-		log.Warn("--nats-no-auth is set: anyone who reaches the embedded NATS server can rewrite the fleet's blacklist",
-			"nats_listen", n.Listen, "nats_no_auth", s.where("nats-no-auth"))
-	}
-	if cfg.RebuildStore {
-		log.Warn("--rebuild-store is set: a damaged or lost store is replaced by an empty one (rebuilt from the stream, if any)",
-			"rebuild_store", s.where("rebuild-store"))
-	}
-	if off := s.duration("clock-offset"); off != 0 {
-		cfg.Now = func() time.Time { return time.Now().Add(off) }
-		log.Warn("--clock-offset is set: this node's clock is shifted, for testing fleets with skewed clocks only; "+
-			"tokens are checked, entries flushed and events stamped by the shifted clock", "clock_offset", off.String(), "where", s.where("clock-offset"))
-	}
-	if cfg.FailOpen {
-		log.Warn("--fail-open is set: when the store cannot be read, tokens are let through unchecked, blacklisted ones too",
-			"fail_open", s.where("fail-open"))
-	}
-	return cfg, nil
 }
 
 // serverTLS loads the HTTPS certificate and key, or returns nil when

@@ -25,7 +25,7 @@ Show the node's role, stream position, outbox depth and entry counts
 	if err != nil {
 		return fmt.Errorf("status: %w", err)
 	}
-	raw, err := cl.call(ctx, http.MethodGet, "/v1/status", nil, nil, nil)
+	raw, err := cl.Call(ctx, http.MethodGet, "/v1/status", nil, nil, nil)
 	if err != nil {
 		return err
 	}

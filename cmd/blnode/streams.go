@@ -57,17 +57,17 @@ Example:
 		configs = append(configs, sc)
 	}
 	o := c.opts
-	urls := o.list("nats")
+	urls := o.List("nats")
 	if len(urls) == 0 {
 		return fmt.Errorf("streams apply: give the NATS servers with --nats (or BLNODE_NATS)")
 	}
-	password, err := o.secret("nats-password", "nats-password-file")
+	password, err := o.Secret("nats-password", "nats-password-file")
 	if err != nil {
 		return fmt.Errorf("streams apply: %w", err)
 	}
 	nc, err := events.Connect(events.ConnConfig{
-		URLs: urls, CredsFile: o.str("nats-creds"), User: o.str("nats-user"), Password: string(password),
-		TLSCA: o.str("nats-tls-ca"), TLSCert: o.str("nats-tls-cert"), TLSKey: o.str("nats-tls-key"),
+		URLs: urls, CredsFile: o.Str("nats-creds"), User: o.Str("nats-user"), Password: string(password),
+		TLSCA: o.Str("nats-tls-ca"), TLSCert: o.Str("nats-tls-cert"), TLSKey: o.Str("nats-tls-key"),
 		Name: "blnode streams apply",
 	})
 	if err != nil {

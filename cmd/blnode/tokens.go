@@ -74,7 +74,7 @@ Without --all one page is printed and the cursor of the next goes to stderr.`)
 			q.Set("cursor", next)
 		}
 		var p page
-		raw, err := cl.call(ctx, http.MethodGet, "/v1/tokens", q, nil, &p)
+		raw, err := cl.Call(ctx, http.MethodGet, "/v1/tokens", q, nil, &p)
 		if err != nil {
 			return err
 		}

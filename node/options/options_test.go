@@ -1,4 +1,4 @@
-package main
+package options
 
 import (
 	"flag"
@@ -14,7 +14,7 @@ import (
 // resolveServe parses args as serve's command line, with env as the
 // environment and, when file is not "", a config file of that text given
 // by --config.
-func resolveServe(t testing.TB, args []string, env map[string]string, file string) (*optionSet, error) {
+func resolveServe(t testing.TB, args []string, env map[string]string, file string) (*Set, error) {
 	t.Helper()
 	if file != "" {
 		path := filepath.Join(t.TempDir(), "blnode.yaml")
@@ -25,11 +25,11 @@ func resolveServe(t testing.TB, args []string, env map[string]string, file strin
 	}
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	s := newOptionSet(fs, func(k string) string { return env[k] }, serveOptionNames()...)
+	s := NewSet(fs, func(k string) string { return env[k] }, ServeNames()...)
 	if err := fs.Parse(args); err != nil {
 		t.Fatalf("parse %q: %v", args, err)
 	}
-	return s, s.resolve()
+	return s, s.Resolve()
 }
 
 func TestOptionPrecedence(t *testing.T) {
@@ -40,52 +40,52 @@ func TestOptionPrecedence(t *testing.T) {
 		file string
 		opt  string
 		want any
-		src  source
+		src  Source
 	}{
-		{name: "default", opt: "http", want: "127.0.0.1:8080", src: fromDefault},
-		{name: "file over default", file: "http: 127.0.0.1:9001\n", opt: "http", want: "127.0.0.1:9001", src: fromFile},
+		{name: "default", opt: "http", want: "127.0.0.1:8080", src: FromDefault},
+		{name: "file over default", file: "http: 127.0.0.1:9001\n", opt: "http", want: "127.0.0.1:9001", src: FromFile},
 		{name: "env over file", env: map[string]string{"BLNODE_HTTP": "127.0.0.1:9002"}, file: "http: 127.0.0.1:9001\n",
-			opt: "http", want: "127.0.0.1:9002", src: fromEnv},
+			opt: "http", want: "127.0.0.1:9002", src: FromEnv},
 		{name: "flag over env and file", args: []string{"--http", "127.0.0.1:9003"}, env: map[string]string{"BLNODE_HTTP": "127.0.0.1:9002"},
-			file: "http: 127.0.0.1:9001\n", opt: "http", want: "127.0.0.1:9003", src: fromFlag},
-		{name: "empty env is unset", env: map[string]string{"BLNODE_DATA": ""}, file: "data: /srv/blnode\n", opt: "data", want: "/srv/blnode", src: fromFile},
-		{name: "config file from env", env: map[string]string{"BLNODE_CONFIG": "PLACEHOLDER"}, opt: "region", want: "eu", src: fromFile},
+			file: "http: 127.0.0.1:9001\n", opt: "http", want: "127.0.0.1:9003", src: FromFlag},
+		{name: "empty env is unset", env: map[string]string{"BLNODE_DATA": ""}, file: "data: /srv/blnode\n", opt: "data", want: "/srv/blnode", src: FromFile},
+		{name: "config file from env", env: map[string]string{"BLNODE_CONFIG": "PLACEHOLDER"}, opt: "region", want: "eu", src: FromFile},
 
-		{name: "bool default", opt: "keep-raw-token", want: false, src: fromDefault},
-		{name: "bare bool flag", args: []string{"--no-nats"}, opt: "no-nats", want: true, src: fromFlag},
+		{name: "bool default", opt: "keep-raw-token", want: false, src: FromDefault},
+		{name: "bare bool flag", args: []string{"--no-nats"}, opt: "no-nats", want: true, src: FromFlag},
 		{name: "bool flag false over env true", args: []string{"--keep-raw-token=false"}, env: map[string]string{"BLNODE_KEEP_RAW_TOKEN": "true"},
-			opt: "keep-raw-token", want: false, src: fromFlag},
-		{name: "bool env 1", env: map[string]string{"BLNODE_NO_NATS": "1"}, opt: "no-nats", want: true, src: fromEnv},
-		{name: "bool file yes", file: "keep-raw-token: yes\n", opt: "keep-raw-token", want: true, src: fromFile},
-		{name: "bool file true", file: "no-nats: true\n", opt: "no-nats", want: true, src: fromFile},
+			opt: "keep-raw-token", want: false, src: FromFlag},
+		{name: "bool env 1", env: map[string]string{"BLNODE_NO_NATS": "1"}, opt: "no-nats", want: true, src: FromEnv},
+		{name: "bool file yes", file: "keep-raw-token: yes\n", opt: "keep-raw-token", want: true, src: FromFile},
+		{name: "bool file true", file: "no-nats: true\n", opt: "no-nats", want: true, src: FromFile},
 
-		{name: "duration default", opt: "flush-interval", want: 24 * time.Hour, src: fromDefault},
-		{name: "duration flag zero", args: []string{"--flush-interval", "0"}, opt: "flush-interval", want: time.Duration(0), src: fromFlag},
-		{name: "duration env", env: map[string]string{"BLNODE_FLUSH_INTERVAL": "90m"}, opt: "flush-interval", want: 90 * time.Minute, src: fromEnv},
-		{name: "duration file", file: "leeway: 30s\n", opt: "leeway", want: 30 * time.Second, src: fromFile},
-		{name: "duration file integer zero", file: "flush-interval: 0\n", opt: "flush-interval", want: time.Duration(0), src: fromFile},
-		{name: "signed duration flag negative", args: []string{"--clock-offset", "-10m"}, opt: "clock-offset", want: -10 * time.Minute, src: fromFlag},
-		{name: "signed duration default", opt: "clock-offset", want: time.Duration(0), src: fromDefault},
-		{name: "max token lifetime default", opt: "max-token-lifetime", want: 720 * time.Hour, src: fromDefault},
+		{name: "duration default", opt: "flush-interval", want: 24 * time.Hour, src: FromDefault},
+		{name: "duration flag zero", args: []string{"--flush-interval", "0"}, opt: "flush-interval", want: time.Duration(0), src: FromFlag},
+		{name: "duration env", env: map[string]string{"BLNODE_FLUSH_INTERVAL": "90m"}, opt: "flush-interval", want: 90 * time.Minute, src: FromEnv},
+		{name: "duration file", file: "leeway: 30s\n", opt: "leeway", want: 30 * time.Second, src: FromFile},
+		{name: "duration file integer zero", file: "flush-interval: 0\n", opt: "flush-interval", want: time.Duration(0), src: FromFile},
+		{name: "signed duration flag negative", args: []string{"--clock-offset", "-10m"}, opt: "clock-offset", want: -10 * time.Minute, src: FromFlag},
+		{name: "signed duration default", opt: "clock-offset", want: time.Duration(0), src: FromDefault},
+		{name: "max token lifetime default", opt: "max-token-lifetime", want: 720 * time.Hour, src: FromDefault},
 
-		{name: "int env", env: map[string]string{"BLNODE_STREAM_REPLICAS": "3"}, opt: "stream-replicas", want: 3, src: fromEnv},
-		{name: "int file", file: "stream-replicas: 5\n", opt: "stream-replicas", want: 5, src: fromFile},
+		{name: "int env", env: map[string]string{"BLNODE_STREAM_REPLICAS": "3"}, opt: "stream-replicas", want: 3, src: FromEnv},
+		{name: "int file", file: "stream-replicas: 5\n", opt: "stream-replicas", want: 5, src: FromFile},
 
-		{name: "list default empty", opt: "public-key-file", want: []string(nil), src: fromDefault},
+		{name: "list default empty", opt: "public-key-file", want: []string(nil), src: FromDefault},
 		{name: "list repeated flag, commas split", args: []string{"--public-key-file", "a.pem", "--public-key-file", "b.pem,c.pem"},
-			opt: "public-key-file", want: []string{"a.pem", "b.pem", "c.pem"}, src: fromFlag},
+			opt: "public-key-file", want: []string{"a.pem", "b.pem", "c.pem"}, src: FromFlag},
 		{name: "list env comma separated", env: map[string]string{"BLNODE_ALGORITHMS": "HS256, RS256,,"}, opt: "algorithms",
-			want: []string{"HS256", "RS256"}, src: fromEnv},
-		{name: "list file sequence", file: "public-key-file: [a.pem, b.pem]\n", opt: "public-key-file", want: []string{"a.pem", "b.pem"}, src: fromFile},
+			want: []string{"HS256", "RS256"}, src: FromEnv},
+		{name: "list file sequence", file: "public-key-file: [a.pem, b.pem]\n", opt: "public-key-file", want: []string{"a.pem", "b.pem"}, src: FromFile},
 		{name: "list file block sequence", file: "nats:\n  - nats://127.0.0.1:4222\n  - nats://127.0.0.1:4223\n", opt: "nats",
-			want: []string{"nats://127.0.0.1:4222", "nats://127.0.0.1:4223"}, src: fromFile},
-		{name: "list file scalar", file: "algorithms: HS256,HS512\n", opt: "algorithms", want: []string{"HS256", "HS512"}, src: fromFile},
+			want: []string{"nats://127.0.0.1:4222", "nats://127.0.0.1:4223"}, src: FromFile},
+		{name: "list file scalar", file: "algorithms: HS256,HS512\n", opt: "algorithms", want: []string{"HS256", "HS512"}, src: FromFile},
 		{name: "list flag replaces file", args: []string{"--public-key-file", "c.pem"}, file: "public-key-file: [a.pem, b.pem]\n",
-			opt: "public-key-file", want: []string{"c.pem"}, src: fromFlag},
+			opt: "public-key-file", want: []string{"c.pem"}, src: FromFlag},
 
-		{name: "null in file leaves the default", file: "region:\n", opt: "region", want: "local", src: fromDefault},
-		{name: "empty file", file: "# nothing\n", opt: "stream", want: "BLNODE", src: fromDefault},
-		{name: "choice", args: []string{"--role", "validator"}, opt: "role", want: "validator", src: fromFlag},
+		{name: "null in file leaves the default", file: "region:\n", opt: "region", want: "local", src: FromDefault},
+		{name: "empty file", file: "# nothing\n", opt: "stream", want: "BLNODE", src: FromDefault},
+		{name: "choice", args: []string{"--role", "validator"}, opt: "role", want: "validator", src: FromFlag},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -101,7 +101,7 @@ func TestOptionPrecedence(t *testing.T) {
 			if err != nil {
 				t.Fatalf("resolve: %v", err)
 			}
-			got := s.value(tt.opt)
+			got := s.Value(tt.opt)
 			if l, ok := got.([]string); ok {
 				if w, _ := tt.want.([]string); !slices.Equal(l, w) {
 					t.Errorf("%s = %q, want %q", tt.opt, l, w)
@@ -109,7 +109,7 @@ func TestOptionPrecedence(t *testing.T) {
 			} else if got != tt.want {
 				t.Errorf("%s = %#v, want %#v", tt.opt, got, tt.want)
 			}
-			if src := s.source(tt.opt); src != tt.src {
+			if src := s.Source(tt.opt); src != tt.src {
 				t.Errorf("%s came from source %d, want %d", tt.opt, src, tt.src)
 			}
 		})
@@ -186,9 +186,9 @@ func TestEveryOptionEverywhere(t *testing.T) {
 		}
 		return "x", "x"
 	}
-	check := func(t *testing.T, s *optionSet, o option, want any, src source) {
+	check := func(t *testing.T, s *Set, o option, want any, src Source) {
 		t.Helper()
-		got := s.value(o.name)
+		got := s.Value(o.name)
 		if l, ok := got.([]string); ok {
 			if !slices.Equal(l, want.([]string)) {
 				t.Errorf("%s = %q, want %q", o.name, l, want)
@@ -196,11 +196,11 @@ func TestEveryOptionEverywhere(t *testing.T) {
 		} else if got != want {
 			t.Errorf("%s = %#v, want %#v", o.name, got, want)
 		}
-		if s.source(o.name) != src {
-			t.Errorf("%s: source %d, want %d", o.name, s.source(o.name), src)
+		if s.Source(o.name) != src {
+			t.Errorf("%s: source %d, want %d", o.name, s.Source(o.name), src)
 		}
 	}
-	for _, o := range optionTable() {
+	for _, o := range allOptions() {
 		if o.name == "server" || o.name == "config" {
 			continue
 		}
@@ -214,7 +214,7 @@ func TestEveryOptionEverywhere(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			check(t, s, o, want, fromEnv)
+			check(t, s, o, want, FromEnv)
 			if o.envOnly {
 				return
 			}
@@ -222,12 +222,12 @@ func TestEveryOptionEverywhere(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			check(t, s, o, want, fromFlag)
+			check(t, s, o, want, FromFlag)
 			s, err = resolveServe(t, nil, nil, o.name+": "+text+"\n")
 			if err != nil {
 				t.Fatal(err)
 			}
-			check(t, s, o, want, fromFile)
+			check(t, s, o, want, FromFile)
 		})
 	}
 }
@@ -266,7 +266,7 @@ func TestSecretSources(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := s.secret("hs-secret", "hs-secret-file")
+			got, err := s.Secret("hs-secret", "hs-secret-file")
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want one containing %q", err, tt.wantErr)
@@ -281,33 +281,6 @@ func TestSecretSources(t *testing.T) {
 			}
 			if string(got) != tt.want {
 				t.Errorf("secret = %q, want %q", got, tt.want)
-			}
-		})
-	}
-}
-
-func TestParseInterspersed(t *testing.T) {
-	e := &env{stdout: io.Discard, stderr: io.Discard, getenv: func(string) string { return "" }}
-	tests := []struct {
-		args    []string
-		wantPos []string
-		reason  string
-	}{
-		{args: []string{"TOKEN", "--reason", "r"}, wantPos: []string{"TOKEN"}, reason: "r"},
-		{args: []string{"--reason", "r", "TOKEN"}, wantPos: []string{"TOKEN"}, reason: "r"},
-		{args: []string{"A", "--reason=r", "B"}, wantPos: []string{"A", "B"}, reason: "r"},
-		{args: []string{"--", "--reason", "r"}, wantPos: []string{"--reason", "r"}},
-	}
-	for _, tt := range tests {
-		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
-			c := newCmdline(e, "blacklist", "", "", clientOptionNames()...)
-			reason := c.fs.String("reason", "", "")
-			pos, err := c.parse(tt.args)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !slices.Equal(pos, tt.wantPos) || *reason != tt.reason {
-				t.Errorf("arguments %q, reason %q; want %q, %q", pos, *reason, tt.wantPos, tt.reason)
 			}
 		})
 	}

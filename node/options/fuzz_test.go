@@ -1,4 +1,4 @@
-package main
+package options
 
 import (
 	"os"
@@ -25,7 +25,7 @@ func FuzzConfigFile(f *testing.F) {
 	} {
 		f.Add(seed)
 	}
-	table := optionTable()
+	table := allOptions()
 	f.Fuzz(func(t *testing.T, content string) {
 		path := filepath.Join(t.TempDir(), "blnode.yaml")
 		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {

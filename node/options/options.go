@@ -1,4 +1,4 @@
-package main
+package options
 
 import (
 	"errors"
@@ -13,13 +13,6 @@ import (
 
 	"go.yaml.in/yaml/v3"
 )
-
-// The options of serve and mint (and the server and admin token of the
-// client subcommands) live in one table. Each option is a flag, an
-// environment variable BLNODE_<NAME> (upper case, "-" → "_") and a key of the
-// YAML config file, all spelt from its one name, and is resolved in that
-// order of precedence: flag, environment, config file, default. The three
-// sources share one parser per kind, so they cannot drift apart.
 
 // kind is the type of an option's value.
 type kind int
@@ -55,8 +48,8 @@ func (o option) envName() string {
 // fileKey reports whether o may be set in the config file.
 func (o option) fileKey() bool { return !o.envOnly && !o.noFile }
 
-// optionTable returns every option of the binary.
-func optionTable() []option {
+// allOptions returns every option of the binary.
+func allOptions() []option {
 	return []option{
 		{name: "config", arg: "FILE", noFile: true, usage: "YAML config file; each flag is a key of the same name (e.g. hs-secret-file: /path)"},
 		{name: "data", def: "./blnode-data", arg: "DIR", usage: "data directory: the store, the embedded NATS server, the development secret"},
@@ -139,17 +132,17 @@ func optionTable() []option {
 	}
 }
 
-// keyOptionNames are the options that say which tokens are accepted and how
+// KeyNames are the options that say which tokens are accepted and how
 // mint signs them: shared by serve and mint.
-func keyOptionNames() []string {
+func KeyNames() []string {
 	return []string{"config", "data", "log-format", "hs-secret-file", "hs-secret", "public-key-file", "private-key-file",
 		"algorithms", "jti-claim", "token-type-claim", "user-id-claim", "leeway", "audience", "issuer"}
 }
 
-// serveOptionNames are serve's options: every file key of the table.
-func serveOptionNames() []string {
+// ServeNames are serve's options: every file key of the table.
+func ServeNames() []string {
 	var names []string
-	for _, o := range optionTable() {
+	for _, o := range allOptions() {
 		if o.name != "server" {
 			names = append(names, o.name)
 		}
@@ -157,36 +150,37 @@ func serveOptionNames() []string {
 	return names
 }
 
-// clientOptionNames are the options of the client subcommands.
-func clientOptionNames() []string { return []string{"server", "admin-token-file", "admin-token"} }
+// ClientNames are the options of the client subcommands.
+func ClientNames() []string { return []string{"server", "admin-token-file", "admin-token"} }
 
-// source says where a value came from, in increasing precedence.
-type source int
+// Source says where a value came from, in increasing precedence.
+type Source int
 
+// The sources of a value.
 const (
-	fromDefault source = iota
-	fromFile
-	fromEnv
-	fromFlag
+	FromDefault Source = iota // the option's default
+	FromFile                  // the config file
+	FromEnv                   // the environment
+	FromFlag                  // the command line
 )
 
-// optionSet is the options of one subcommand: their flags on its FlagSet
-// and, after resolve, their values.
-type optionSet struct {
+// Set is the options of one subcommand: their flags on its FlagSet
+// and, after [Set.Resolve], their values.
+type Set struct {
 	fs     *flag.FlagSet
 	getenv func(string) string
 	table  []option // the whole table: config-file keys are checked against it
 	opts   []option // this subcommand's options, in table order
 	flags  map[string]*flagValue
 	vals   map[string]any
-	srcs   map[string]source
+	srcs   map[string]Source
 	wheres map[string]string
 }
 
-// newOptionSet registers the named options on fs (env-only ones get no flag).
+// NewSet registers the named options on fs (env-only ones get no flag).
 // An unknown name panics: it is a mistake in this program.
-func newOptionSet(fs *flag.FlagSet, getenv func(string) string, names ...string) *optionSet {
-	s := &optionSet{fs: fs, getenv: getenv, table: optionTable(), flags: map[string]*flagValue{}}
+func NewSet(fs *flag.FlagSet, getenv func(string) string, names ...string) *Set {
+	s := &Set{fs: fs, getenv: getenv, table: allOptions(), flags: map[string]*flagValue{}}
 	for _, o := range s.table {
 		if !slices.Contains(names, o.name) {
 			continue
@@ -230,11 +224,11 @@ func (v *flagValue) Set(s string) error {
 
 func (v *flagValue) IsBoolFlag() bool { return v != nil && v.opt.kind == kindBool }
 
-// resolve gives each option its value from the highest-precedence source
+// Resolve gives each option its value from the highest-precedence source
 // that sets it: flag, environment, config file, default. It must be called
 // after the FlagSet is parsed. Errors name the source and the option.
-func (s *optionSet) resolve() error {
-	s.vals, s.srcs, s.wheres = map[string]any{}, map[string]source{}, map[string]string{}
+func (s *Set) Resolve() error {
+	s.vals, s.srcs, s.wheres = map[string]any{}, map[string]Source{}, map[string]string{}
 	set := map[string]bool{}
 	s.fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 
@@ -258,17 +252,17 @@ func (s *optionSet) resolve() error {
 	for _, o := range s.opts {
 		var (
 			text  []string
-			src   source
+			src   Source
 			where string
 		)
 		if fv := s.flags[o.name]; fv != nil && set[o.name] {
-			text, src, where = fv.vals, fromFlag, "--"+o.name
+			text, src, where = fv.vals, FromFlag, "--"+o.name
 		} else if ev := s.getenv(o.envName()); ev != "" {
-			text, src, where = []string{ev}, fromEnv, o.envName()
+			text, src, where = []string{ev}, FromEnv, o.envName()
 		} else if fv, ok := file[o.name]; ok {
-			text, src, where = fv.text, fromFile, fmt.Sprintf("config file %s line %d: %s", fv.path, fv.line, o.name)
+			text, src, where = fv.text, FromFile, fmt.Sprintf("config file %s line %d: %s", fv.path, fv.line, o.name)
 		} else {
-			text, src, where = []string{o.def}, fromDefault, "default of --"+o.name
+			text, src, where = []string{o.def}, FromDefault, "default of --"+o.name
 		}
 		v, err := parseValue(o, text)
 		if err != nil {
@@ -338,14 +332,14 @@ func parseValue(o option, text []string) (any, error) {
 	return t, nil
 }
 
-func (s *optionSet) has(name string) bool {
+func (s *Set) has(name string) bool {
 	return slices.ContainsFunc(s.opts, func(o option) bool { return o.name == name })
 }
 
-// value returns the resolved value of name. Asking for an option the
+// Value returns the resolved value of name. Asking for an option the
 // subcommand does not have, or before resolve, panics: a mistake in this
 // program.
-func (s *optionSet) value(name string) any {
+func (s *Set) Value(name string) any {
 	v, ok := s.vals[name]
 	if !ok {
 		panic("blnode: option " + name + " not resolved")
@@ -353,38 +347,40 @@ func (s *optionSet) value(name string) any {
 	return v
 }
 
-func (s *optionSet) str(name string) string             { return s.value(name).(string) }
-func (s *optionSet) bool(name string) bool              { return s.value(name).(bool) }
-func (s *optionSet) int(name string) int                { return s.value(name).(int) }
-func (s *optionSet) duration(name string) time.Duration { return s.value(name).(time.Duration) }
-func (s *optionSet) list(name string) []string          { return s.value(name).([]string) }
+// Str, Bool, Int, Duration and List return the resolved value of an option
+// of that kind; asking for another kind panics, as [Set.Value] does.
+func (s *Set) Str(name string) string             { return s.Value(name).(string) }
+func (s *Set) Bool(name string) bool              { return s.Value(name).(bool) }
+func (s *Set) Int(name string) int                { return s.Value(name).(int) }
+func (s *Set) Duration(name string) time.Duration { return s.Value(name).(time.Duration) }
+func (s *Set) List(name string) []string          { return s.Value(name).([]string) }
 
-// source returns where name's value came from.
-func (s *optionSet) source(name string) source { s.value(name); return s.srcs[name] }
+// Source returns where name's value came from.
+func (s *Set) Source(name string) Source { s.Value(name); return s.srcs[name] }
 
-// where describes the source of name's value for messages.
-func (s *optionSet) where(name string) string { s.value(name); return s.wheres[name] }
+// Where describes the source of name's value for messages.
+func (s *Set) Where(name string) string { s.Value(name); return s.wheres[name] }
 
-// secret returns a secret given as itself (the env-only option valueOpt) or
+// Secret returns a secret given as itself (the env-only option valueOpt) or
 // in a file (fileOpt), the higher-precedence source winning; the file's
 // trailing newlines are dropped. It returns nil when neither is set.
-func (s *optionSet) secret(valueOpt, fileOpt string) ([]byte, error) {
-	v, path := s.str(valueOpt), s.str(fileOpt)
+func (s *Set) Secret(valueOpt, fileOpt string) ([]byte, error) {
+	v, path := s.Str(valueOpt), s.Str(fileOpt)
 	switch {
 	case v == "" && path == "":
 		return nil, nil
-	case v != "" && path != "" && s.source(valueOpt) == s.source(fileOpt):
-		return nil, fmt.Errorf("both %s and %s are set: give one", s.where(valueOpt), s.where(fileOpt))
-	case v != "" && (path == "" || s.source(valueOpt) > s.source(fileOpt)):
+	case v != "" && path != "" && s.Source(valueOpt) == s.Source(fileOpt):
+		return nil, fmt.Errorf("both %s and %s are set: give one", s.Where(valueOpt), s.Where(fileOpt))
+	case v != "" && (path == "" || s.Source(valueOpt) > s.Source(fileOpt)):
 		return []byte(v), nil
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", s.where(fileOpt), err)
+		return nil, fmt.Errorf("%s: %w", s.Where(fileOpt), err)
 	}
 	b = []byte(strings.TrimRight(string(b), "\r\n"))
 	if len(b) == 0 {
-		return nil, fmt.Errorf("%s: %s is empty", s.where(fileOpt), path)
+		return nil, fmt.Errorf("%s: %s is empty", s.Where(fileOpt), path)
 	}
 	return b, nil
 }
@@ -459,9 +455,9 @@ func loadConfigFile(path string, table []option) (map[string]fileValue, error) {
 	return out, nil
 }
 
-// printFlags writes the flags of fs with their defaults and environment
+// PrintFlags writes the flags of fs with their defaults and environment
 // variables, and the environment-only options of s.
-func printFlags(w io.Writer, fs *flag.FlagSet, s *optionSet) {
+func PrintFlags(w io.Writer, fs *flag.FlagSet, s *Set) {
 	fs.VisitAll(func(f *flag.Flag) {
 		fv, isOpt := f.Value.(*flagValue)
 		arg, usage := flag.UnquoteUsage(f)

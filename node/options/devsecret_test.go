@@ -1,4 +1,4 @@
-package main
+package options
 
 import (
 	"bytes"
@@ -12,7 +12,7 @@ import (
 
 func TestDevSecret(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data", "nested")
-	secret, path, created, err := devSecret(dir)
+	secret, path, created, err := DevSecret(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +41,7 @@ func TestDevSecret(t *testing.T) {
 		t.Errorf("file holds %q, want the secret and a newline", b)
 	}
 
-	again, _, created, err := devSecret(dir)
+	again, _, created, err := DevSecret(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,10 +53,10 @@ func TestDevSecret(t *testing.T) {
 	}
 
 	other := t.TempDir()
-	if _, _, _, err := devSecret(other); err != nil {
+	if _, _, _, err := DevSecret(other); err != nil {
 		t.Fatal(err)
 	}
-	if s, _, _, _ := devSecret(other); bytes.Equal(s, secret) {
+	if s, _, _, _ := DevSecret(other); bytes.Equal(s, secret) {
 		t.Error("two data dirs got the same secret")
 	}
 }
@@ -70,7 +70,7 @@ func TestDevSecretConcurrent(t *testing.T) {
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for i := range n {
-		wg.Go(func() { secrets[i], _, _, errs[i] = devSecret(dir) })
+		wg.Go(func() { secrets[i], _, _, errs[i] = DevSecret(dir) })
 	}
 	wg.Wait()
 	for i := range n {
@@ -88,7 +88,7 @@ func TestDevSecretTooShort(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "dev-secret"), []byte("short\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_, _, _, err := devSecret(dir)
+	_, _, _, err := DevSecret(dir)
 	if err == nil || !strings.Contains(err.Error(), "fewer than 32") {
 		t.Fatalf("err = %v, want a too-short error", err)
 	}

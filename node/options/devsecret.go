@@ -1,4 +1,4 @@
-package main
+package options
 
 import (
 	"crypto/rand"
@@ -11,16 +11,16 @@ import (
 	"strings"
 )
 
-// devSecretFile is the development secret's file name in the data dir.
-const devSecretFile = "dev-secret"
+// DevSecretFile is the development secret's file name in the data dir.
+const DevSecretFile = "dev-secret"
 
-// devSecret returns the development HMAC secret kept in dir/dev-secret,
+// DevSecret returns the development HMAC secret kept in dir/dev-secret,
 // creating dir (0700) and the file (0600, 32 random bytes written as 64 hex
 // characters and a newline) when missing. The secret is the file's text
 // without the newline, so the file also works as --hs-secret-file and its
 // text as Simple JWT's SIGNING_KEY. created reports whether it was made now.
-func devSecret(dir string) (secret []byte, path string, created bool, err error) {
-	path = filepath.Join(dir, devSecretFile)
+func DevSecret(dir string) (secret []byte, path string, created bool, err error) {
+	path = filepath.Join(dir, DevSecretFile)
 	secret, err = readDevSecret(path)
 	if err == nil {
 		return secret, path, false, nil
