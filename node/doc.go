@@ -38,6 +38,12 @@
 // body, method routing and the admin credential with its limit on failed
 // authentications.
 //
+// Beside the node, for programs that run or drive one: node/options maps
+// flags, environment and a config file to a Config (the daemon's
+// options); node/offline imports into and exports from a stopped node's
+// store (with the export format of persist/dump and the Simple JWT readers
+// of node/simplejwt); node/api/client is a Go client of the /v1 API.
+//
 // A Go API server can embed a Node and call Check or Verify directly: a
 // check then costs a cache lookup, no network hop.
 //
