@@ -43,27 +43,7 @@ func (s *Store) Blacklist(rec Record, outbox []byte) (Result, error) {
 	if rec.BlacklistedAt == 0 {
 		rec.BlacklistedAt = s.now().UnixNano()
 	}
-	if err := rec.validate(); err != nil {
-		return Result{}, err
-	}
-	var res Result
-	err := s.commit.do(func(tx *writeTx) error {
-		res = Result{}
-		old, ok, err := current(tx.Tx, s.journal.known(&tx.stage, rec.JTI), true, rec.JTI)
-		if err != nil {
-			return fmt.Errorf("blacklisted: %w", err)
-		}
-		if ok {
-			res = Result{Record: old, Existed: true}
-			return nil
-		}
-		if err := s.journal.write(tx, Op{Kind: OpBlacklist, Record: rec}); err != nil {
-			return err
-		}
-		res.Record = rec
-		return tx.stageOutbox(outbox)
-	})
-	return res, err
+	return s.register(Op{Kind: OpBlacklist, Record: rec}, outbox)
 }
 
 // AddOutstanding durably registers an issued token. If it is already
@@ -72,24 +52,37 @@ func (s *Store) Blacklist(rec Record, outbox []byte) (Result, error) {
 func (s *Store) AddOutstanding(rec Record, outbox []byte) (Result, error) {
 	rec = s.prepare(rec)
 	rec.BlacklistedAt = 0
-	if err := rec.validate(); err != nil {
+	return s.register(Op{Kind: OpOutstanding, Record: rec}, outbox)
+}
+
+// register writes op (a blacklisting or an outstanding token) and its
+// outbox payload in one durable transaction, unless the store holds its
+// jti already in that state: then nothing changes and the stored record is
+// returned with Existed set.
+func (s *Store) register(op Op, outbox []byte) (Result, error) {
+	black := op.Kind == OpBlacklist
+	if err := op.Record.validate(); err != nil {
 		return Result{}, err
+	}
+	what := "outstanding"
+	if black {
+		what = "blacklisted"
 	}
 	var res Result
 	err := s.commit.do(func(tx *writeTx) error {
 		res = Result{}
-		old, ok, err := current(tx.Tx, s.journal.known(&tx.stage, rec.JTI), false, rec.JTI)
+		old, ok, err := current(tx.Tx, s.journal.known(&tx.stage, op.Record.JTI), black, op.Record.JTI)
 		if err != nil {
-			return fmt.Errorf("outstanding: %w", err)
+			return fmt.Errorf("%s: %w", what, err)
 		}
 		if ok {
 			res = Result{Record: old, Existed: true}
 			return nil
 		}
-		if err := s.journal.write(tx, Op{Kind: OpOutstanding, Record: rec}); err != nil {
+		if err := s.journal.write(tx, op); err != nil {
 			return err
 		}
-		res.Record = rec
+		res.Record = op.Record
 		return tx.stageOutbox(outbox)
 	})
 	return res, err
