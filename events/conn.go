@@ -25,7 +25,7 @@ type ConnConfig struct {
 	TLSCert   string       // PEM client certificate, with TLSKey, for mutual TLS
 	TLSKey    string       //
 	Name      string       // connection name shown by the server; default "blnode"
-	Logger    *slog.Logger // default: discard
+	Logger    *slog.Logger // default slog.Default(); slog.New(slog.DiscardHandler) silences it
 }
 
 // Connect opens a connection that never gives up: it retries a failed first
@@ -40,7 +40,7 @@ func Connect(c ConnConfig) (*nats.Conn, error) {
 		c.Name = "blnode"
 	}
 	if c.Logger == nil {
-		c.Logger = slog.New(slog.DiscardHandler)
+		c.Logger = slog.Default()
 	}
 	if c.CredsFile != "" && (c.User != "" || c.Password != "") {
 		return nil, fmt.Errorf("%w: ConnConfig.CredsFile and ConnConfig.User/Password are exclusive", ErrInvalidConfig)

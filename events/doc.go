@@ -31,9 +31,10 @@
 // longest token lifetime the fleet accepts, so that a replay from the first
 // sequence rebuilds a full replica.
 //
-// Logs go to the injected *slog.Logger with component=events. New functions
-// start no goroutines; Publisher.Drain and Subscriber.Run run until their
-// context ends.
+// Logs go to the injected *slog.Logger with component=events (slog.Default()
+// when none is given, as in every blnode package). New functions start no
+// goroutines; Publisher.Drain and Subscriber.Run run until their context
+// ends.
 //
 // # Caveats
 //

@@ -22,7 +22,7 @@ type EmbeddedConfig struct {
 	StoreDir   string       // required: JetStream keeps its files under StoreDir/jetstream
 	Listen     string       // "" = in-process only, no listener; "host:port" exposes it (port 0 picks a free one)
 	ServerName string       // default "blnode"
-	Logger     *slog.Logger // default: discard; the server's notices, warnings and errors
+	Logger     *slog.Logger // the server's notices, warnings and errors; default slog.Default(); slog.New(slog.DiscardHandler) silences it
 
 	// A listening server requires credentials: the users
 	// EmbeddedFullUser and EmbeddedValidatorUser, with the permissions
@@ -62,7 +62,6 @@ func StartEmbedded(c EmbeddedConfig) (*Embedded, error) {
 		JetStream:  true,
 		StoreDir:   c.StoreDir,
 		NoSigs:     true,
-		NoLog:      c.Logger == nil,
 		DontListen: c.Listen == "",
 	}
 	if c.Listen != "" {
@@ -108,9 +107,11 @@ func StartEmbedded(c EmbeddedConfig) (*Embedded, error) {
 	if err != nil {
 		return nil, fmt.Errorf("events: embedded NATS server: %w", err)
 	}
-	if c.Logger != nil {
-		s.SetLoggerV2(&serverLogger{log: c.Logger.With("component", "events", "nats_server", c.ServerName)}, false, false, false)
+	log := c.Logger
+	if log == nil {
+		log = slog.Default()
 	}
+	s.SetLoggerV2(&serverLogger{log: log.With("component", "events", "nats_server", c.ServerName)}, false, false, false)
 	s.Start()
 	if !s.ReadyForConnections(embeddedReadyTimeout) {
 		s.Shutdown()

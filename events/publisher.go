@@ -50,7 +50,7 @@ var errNotConnected = errors.New("events: not connected to NATS")
 type PublisherConfig struct {
 	Stream     StreamConfig  // the stream published to (Name is sent as Nats-Expected-Stream)
 	Region     string        // subject region for events whose Region is empty; default "default"
-	Logger     *slog.Logger  // default: discard
+	Logger     *slog.Logger  // default slog.Default(); slog.New(slog.DiscardHandler) silences it
 	MinBackoff time.Duration // default 50ms: first retry delay of Drain
 	MaxBackoff time.Duration // default 5s: longest retry delay of Drain
 	// BatchSize is the most messages in flight (published, not yet
@@ -145,7 +145,7 @@ func NewPublisher(js jetstream.JetStream, c PublisherConfig) (*Publisher, error)
 		c.Now = time.Now
 	}
 	if c.Logger == nil {
-		c.Logger = slog.New(slog.DiscardHandler)
+		c.Logger = slog.Default()
 	}
 	c.Stream = sc
 	return &Publisher{

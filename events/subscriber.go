@@ -167,7 +167,7 @@ type Applier interface {
 // written beside the fields.
 type SubscriberConfig struct {
 	Stream   StreamConfig  // the stream to follow
-	Logger   *slog.Logger  // default: discard
+	Logger   *slog.Logger  // default slog.Default(); slog.New(slog.DiscardHandler) silences it
 	MaxBatch int           // default 1024: most events per Apply (a batched message is never split, so a batch may exceed it by one message)
 	MaxWait  time.Duration // default 5ms: how long to gather a batch while a burst (64+ events) is on its way
 	// PreviewWait is how long to gather a batch of previewed events (the
@@ -319,7 +319,7 @@ func NewSubscriber(js jetstream.JetStream, a Applier, c SubscriberConfig) (*Subs
 		c.Now = time.Now
 	}
 	if c.Logger == nil {
-		c.Logger = slog.New(slog.DiscardHandler)
+		c.Logger = slog.Default()
 	}
 	filters, err := kindFilters(sc.Prefix, c.Kinds)
 	if err != nil {

@@ -1,6 +1,7 @@
 package node_test
 
 import (
+	"context"
 	"fmt"
 	"sync"
 	"testing"
@@ -44,7 +45,7 @@ func startLoad(n *running, prefix string, max int) *loadWriter {
 			case <-tick.C:
 			}
 			jti := fmt.Sprintf("%s-%06d", prefix, i)
-			if _, err := n.Blacklist(persist.Record{JTI: jti, ExpiresAt: time.Now().Add(time.Hour).Unix()}); err != nil {
+			if _, err := n.Blacklist(context.Background(), persist.Record{JTI: jti, ExpiresAt: time.Now().Add(time.Hour).Unix()}); err != nil {
 				w.mu.Lock()
 				w.err = err
 				w.mu.Unlock()
@@ -143,7 +144,7 @@ func TestNATSFaultsUnderLoad(t *testing.T) {
 		// NATS is gone: writes are still acknowledged (into the outbox).
 		w.waitMore(t, 300)
 		poll.For(t, waitLong, pollEvery, func() error {
-			st, err := full.Status()
+			st, err := full.Status(t.Context())
 			if err != nil {
 				return err
 			}
@@ -153,7 +154,7 @@ func TestNATSFaultsUnderLoad(t *testing.T) {
 			return nil
 		})
 		for _, v := range []*running{v1, v2} {
-			st, err := v.Status()
+			st, err := v.Status(t.Context())
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -370,7 +370,7 @@ func BenchmarkFleetWrites(b *testing.B) {
 							return
 						}
 						r := persist.Record{JTI: events.NewID(), ExpiresAt: exp, User: "bench"}
-						if _, err := full.Blacklist(r); err != nil {
+						if _, err := full.Blacklist(b.Context(), r); err != nil {
 							mu.Lock()
 							failure = errors.Join(failure, err)
 							mu.Unlock()
@@ -385,14 +385,14 @@ func BenchmarkFleetWrites(b *testing.B) {
 			if failure != nil {
 				b.Fatal(failure)
 			}
-			st, err := full.Status()
+			st, err := full.Status(b.Context())
 			if err != nil {
 				b.Fatal(err)
 			}
 			depth := st.OutboxDepth
 			ended := time.Now()
 			poll.For(b, benchSettle, time.Millisecond, func() error {
-				st, err := full.Status()
+				st, err := full.Status(b.Context())
 				if err != nil || st.OutboxDepth != 0 {
 					return fmt.Errorf("outbox depth %d (%v)", st.OutboxDepth, err)
 				}

@@ -85,7 +85,7 @@ func blacklistN(t testing.TB, n *node.Node, prefix string, count int) []string {
 	jtis := make([]string, count)
 	for i := range jtis {
 		jtis[i] = fmt.Sprintf("%s-%06d", prefix, i)
-		if _, err := n.Blacklist(persist.Record{JTI: jtis[i], ExpiresAt: time.Now().Add(time.Hour).Unix(), User: "u"}); err != nil {
+		if _, err := n.Blacklist(t.Context(), persist.Record{JTI: jtis[i], ExpiresAt: time.Now().Add(time.Hour).Unix(), User: "u"}); err != nil {
 			t.Fatalf("blacklist %d: %v", i, err)
 		}
 	}
@@ -156,7 +156,7 @@ func TestFleetServerRestartLosesNothing(t *testing.T) {
 		defer close(done)
 		for i := range 300 {
 			jti := fmt.Sprintf("w-%04d", i)
-			if _, err := full.Blacklist(persist.Record{JTI: jti, ExpiresAt: time.Now().Add(time.Hour).Unix()}); err != nil {
+			if _, err := full.Blacklist(t.Context(), persist.Record{JTI: jti, ExpiresAt: time.Now().Add(time.Hour).Unix()}); err != nil {
 				t.Errorf("write %d: %v", i, err)
 				return
 			}
@@ -194,14 +194,14 @@ func TestFleetOutboxRidesOutNATSDown(t *testing.T) {
 	s.Shutdown()
 	s.WaitForShutdown()
 	jtis := blacklistN(t, full.Node, "down", 1000)
-	st, err := full.Status()
+	st, err := full.Status(t.Context())
 	if err != nil || st.OutboxDepth == 0 || st.NATS != "disconnected" {
 		t.Fatalf("status with NATS down: %+v, %v; want a non-empty outbox, disconnected", st, err)
 	}
 	eventstest.RestartServer(t, s)
 	waitHasAll(t, jtis, v1, v2)
 	poll.For(t, waitLong, pollEvery, func() error {
-		if st, _ := full.Status(); st.OutboxDepth != 0 {
+		if st, _ := full.Status(t.Context()); st.OutboxDepth != 0 {
 			return fmt.Errorf("outbox depth %d", st.OutboxDepth)
 		}
 		return nil
@@ -219,7 +219,7 @@ func TestFleetValidatorCatchesUp(t *testing.T) {
 	const n = 10_000
 	jtis := append(first, blacklistN(t, full.Node, "away", n)...)
 	poll.For(t, waitLong, pollEvery, func() error {
-		if st, _ := full.Status(); st.OutboxDepth != 0 || st.LastApplied < uint64(n+10) {
+		if st, _ := full.Status(t.Context()); st.OutboxDepth != 0 || st.LastApplied < uint64(n+10) {
 			return fmt.Errorf("writer not settled: %+v", st)
 		}
 		return nil
@@ -288,7 +288,7 @@ func TestFleetGarbageEventIsSkipped(t *testing.T) {
 	jtis := blacklistN(t, full.Node, "b", 1)
 	waitHasAll(t, jtis, v)
 	poll.For(t, waitLong, pollEvery, func() error {
-		if st, _ := v.Status(); st.EventsSkipped < 3 {
+		if st, _ := v.Status(t.Context()); st.EventsSkipped < 3 {
 			return fmt.Errorf("skipped %d, want 3", st.EventsSkipped)
 		}
 		return nil
@@ -335,7 +335,7 @@ func TestFleetSubscribeOnlyValidator(t *testing.T) {
 	// The blacklistings are in force on arrival; readiness follows the
 	// commit of their batch.
 	poll.For(t, waitLong, pollEvery, func() error {
-		if st, _ := v.Status(); !st.Ready || st.NATS != "connected" || st.EventsSkipped != 0 {
+		if st, _ := v.Status(t.Context()); !st.Ready || st.NATS != "connected" || st.EventsSkipped != 0 {
 			return fmt.Errorf("validator status %+v", st)
 		}
 		return nil
@@ -361,7 +361,7 @@ func TestEmbeddedNATSByDefault(t *testing.T) {
 	})
 	jtis := blacklistN(t, n.Node, "emb", 5)
 	poll.For(t, waitLong, pollEvery, func() error {
-		st, _ := n.Status()
+		st, _ := n.Status(t.Context())
 		if st.LastApplied < 5 || st.OutboxDepth != 0 || !st.Embedded || st.NATS != "connected" {
 			return fmt.Errorf("status %+v", st)
 		}
@@ -390,7 +390,7 @@ func TestFleetFlushRemovesTheSameSetEverywhere(t *testing.T) {
 			exp = now.Add(-time.Hour)
 		}
 		jti := fmt.Sprint("f", i)
-		if _, err := full.Blacklist(persist.Record{JTI: jti, ExpiresAt: exp.Unix()}); err != nil {
+		if _, err := full.Blacklist(t.Context(), persist.Record{JTI: jti, ExpiresAt: exp.Unix()}); err != nil {
 			t.Fatal(err)
 		}
 		if i%2 == 0 {
@@ -456,7 +456,7 @@ func TestFleetConcurrentWritesShareMessages(t *testing.T) {
 				wg.Go(func() {
 					for i := range 20 {
 						jti := fmt.Sprintf("conc-%02d-%02d", w, i)
-						if _, err := full.Blacklist(persist.Record{JTI: jti, ExpiresAt: time.Now().Add(time.Hour).Unix(), User: "u"}); err != nil {
+						if _, err := full.Blacklist(t.Context(), persist.Record{JTI: jti, ExpiresAt: time.Now().Add(time.Hour).Unix(), User: "u"}); err != nil {
 							t.Errorf("blacklist %s: %v", jti, err)
 							return
 						}
@@ -492,7 +492,7 @@ func TestFleetConcurrentWritesShareMessages(t *testing.T) {
 			// Checks see a batch's blacklistings before it commits (the
 			// preview); the counts are the store's, once committed.
 			poll.For(t, waitLong, pollEvery, func() error {
-				if vs, _ := v.Status(); vs.Blacklisted != uint64(len(jtis)) {
+				if vs, _ := v.Status(t.Context()); vs.Blacklisted != uint64(len(jtis)) {
 					return fmt.Errorf("validator holds %d blacklisted, want %d", vs.Blacklisted, len(jtis))
 				}
 				return nil

@@ -27,7 +27,7 @@ func TestAuthForward(t *testing.T) {
 	if got := do(t, http.MethodPost, srv.URL+"/oauth/revoke", formType, tokenForm(blacklisted)); got.status != 200 {
 		t.Fatalf("revoke: %d %s", got.status, got.body)
 	}
-	if _, err := n.RevokeUser("7", now); err != nil {
+	if _, err := n.RevokeUser(t.Context(), "7", now); err != nil {
 		t.Fatal(err)
 	}
 	revokedUser, _ := sjwt.Token{Type: "access", User: 7, Now: now.Add(-time.Minute)}.Mint(secret)

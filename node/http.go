@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"runtime/debug"
@@ -130,13 +131,19 @@ func (c surfaceCore) Record(cl token.Claims, raw, reason string) persist.Record 
 }
 
 // Lookup returns the stored record of jti (persist.ErrNotFound when none).
-func (c surfaceCore) Lookup(jti string) (persist.Record, error) { return c.store.Lookup(jti) }
+func (c surfaceCore) Lookup(_ context.Context, jti string) (persist.Record, error) {
+	return c.store.Lookup(jti)
+}
 
 // List returns one page of stored records.
-func (c surfaceCore) List(q persist.Query) (persist.Page, error) { return c.store.List(q) }
+func (c surfaceCore) List(_ context.Context, q persist.Query) (persist.Page, error) {
+	return c.store.List(q)
+}
 
 // CountExpired counts the entries a flush at cutoff would remove.
-func (c surfaceCore) CountExpired(cutoff int64) (int, error) { return c.store.CountExpired(cutoff) }
+func (c surfaceCore) CountExpired(_ context.Context, cutoff int64) (int, error) {
+	return c.store.CountExpired(cutoff)
+}
 
 func (n *Node) healthz(w http.ResponseWriter, _ *http.Request) {
 	nodehttp.WriteJSON(w, http.StatusOK, map[string]any{"status": "ok", "role": n.cfg.Role, "node_id": n.nodeID})

@@ -25,18 +25,27 @@ func TestUserAndFamilyRevocationsAreApart(t *testing.T) {
 		wantInvalid bool // refused before any revocation is looked at
 	}{
 		{name: "family abc revoked, token of user NUL abc", user: "\x00abc", wantInvalid: true,
-			revoke: func(n *node.Node) error { _, err := n.RevokeFamily("", "abc", t0.Add(10*time.Second)); return err }},
+			revoke: func(n *node.Node) error {
+				_, err := n.RevokeFamily(t.Context(), "", "abc", t0.Add(10*time.Second))
+				return err
+			}},
 		{name: "family abc revoked, token of family abc", user: "42", fam: "abc", wantRevoke: true,
-			revoke: func(n *node.Node) error { _, err := n.RevokeFamily("", "abc", t0.Add(10*time.Second)); return err }},
+			revoke: func(n *node.Node) error {
+				_, err := n.RevokeFamily(t.Context(), "", "abc", t0.Add(10*time.Second))
+				return err
+			}},
 		{name: "user NUL abc revoked, token of family abc", user: "42", fam: "abc",
 			revoke: func(n *node.Node) error {
-				if _, err := n.RevokeUser("\x00abc", t0.Add(10*time.Second)); !errors.Is(err, node.ErrInvalidInput) {
+				if _, err := n.RevokeUser(t.Context(), "\x00abc", t0.Add(10*time.Second)); !errors.Is(err, node.ErrInvalidInput) {
 					return errors.Join(errors.New("RevokeUser of a user id with NUL was not refused"), err)
 				}
 				return nil
 			}},
 		{name: "user abc revoked, token of family abc", user: "42", fam: "abc",
-			revoke: func(n *node.Node) error { _, err := n.RevokeUser("abc", t0.Add(10*time.Second)); return err }},
+			revoke: func(n *node.Node) error {
+				_, err := n.RevokeUser(t.Context(), "abc", t0.Add(10*time.Second))
+				return err
+			}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			n, _ := newNode(t, func(c *node.Config) { c.Now = func() time.Time { return t0 } })

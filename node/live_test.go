@@ -113,7 +113,7 @@ func TestLiveValidatorsThroughFaults(t *testing.T) {
 		// The publisher drains its outbox on its own: wait until the
 		// stream holds them before republishing again.
 		poll.For(t, waitLong, pollEvery, func() error {
-			if st, err := full.Status(); err != nil || st.OutboxDepth != 0 {
+			if st, err := full.Status(t.Context()); err != nil || st.OutboxDepth != 0 {
 				return fmt.Errorf("outbox %d (%v)", st.OutboxDepth, err)
 			}
 			return nil

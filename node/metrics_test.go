@@ -79,7 +79,7 @@ func TestMetricsCountTrafficChecksAndFlushes(t *testing.T) {
 	other, _ := refresh(t)
 	// A token of user 7 issued an hour ago, then user 7 logged out everywhere.
 	revoked, _ := sjwt.Token{Type: "access", User: 7, Now: time.Now().Add(-time.Hour), TTL: 2 * time.Hour}.Mint(secret)
-	if _, err := n.RevokeUser("7", time.Now()); err != nil {
+	if _, err := n.RevokeUser(t.Context(), "7", time.Now()); err != nil {
 		t.Fatal(err)
 	}
 

@@ -41,7 +41,7 @@ func TestMiddleware(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := n.Blacklist(recordOfClaims(c, "test")); err != nil {
+	if _, err := n.Blacklist(t.Context(), recordOfClaims(c, "test")); err != nil {
 		t.Fatal(err)
 	}
 

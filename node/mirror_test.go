@@ -18,7 +18,7 @@ func addOutstandingN(t testing.TB, n *node.Node, prefix string, count int) {
 	t.Helper()
 	for i := range count {
 		r := persist.Record{JTI: fmt.Sprintf("%s-%06d", prefix, i), ExpiresAt: time.Now().Add(time.Hour).Unix(), User: "u"}
-		if _, err := n.AddOutstanding(r); err != nil {
+		if _, err := n.AddOutstanding(t.Context(), r); err != nil {
 			t.Fatalf("add outstanding %d: %v", i, err)
 		}
 	}
@@ -78,7 +78,7 @@ func TestFleetValidatorMirror(t *testing.T) {
 		streamLast = fs.LastApplied
 		return nil
 	})
-	ws, _ := full.Status()
+	ws, _ := full.Status(t.Context())
 
 	for _, tc := range []struct {
 		name        string
@@ -94,7 +94,7 @@ func TestFleetValidatorMirror(t *testing.T) {
 			var st node.Status
 			poll.For(t, waitLong, pollEvery, func() error {
 				var err error
-				if st, err = tc.v.Status(); err != nil {
+				if st, err = tc.v.Status(t.Context()); err != nil {
 					return err
 				}
 				if !st.Ready || st.Lag != 0 || st.StreamLast < streamLast || st.EventsApplied != tc.applied {

@@ -51,7 +51,7 @@ func TestNginxAuthRequest(t *testing.T) {
 	if got := do(t, http.MethodPost, blnode.URL+"/oauth/revoke", formType, tokenForm(toRevoke)); got.status != 200 {
 		t.Fatalf("revoke: %d %s", got.status, got.body)
 	}
-	if _, err := n.RevokeUser("7", now); err != nil {
+	if _, err := n.RevokeUser(t.Context(), "7", now); err != nil {
 		t.Fatal(err)
 	}
 

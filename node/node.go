@@ -320,7 +320,8 @@ func (n *Node) recordOf(c token.Claims, raw, reason string) persist.Record {
 
 // Blacklist durably blacklists r (origin, times set here), publishes it to
 // the fleet through the outbox, and invalidates the cache before returning.
-func (n *Node) Blacklist(r persist.Record) (persist.Result, error) {
+// ctx is the caller's (a request's); a write once started is not abandoned.
+func (n *Node) Blacklist(ctx context.Context, r persist.Record) (persist.Result, error) {
 	if n.cfg.Role != RoleFull {
 		return persist.Result{}, ErrReadOnly
 	}
@@ -341,8 +342,9 @@ func (n *Node) Blacklist(r persist.Record) (persist.Result, error) {
 	return res, nil
 }
 
-// AddOutstanding durably registers an issued token and publishes it.
-func (n *Node) AddOutstanding(r persist.Record) (persist.Result, error) {
+// AddOutstanding durably registers an issued token and publishes it. ctx
+// is the caller's, as in Blacklist.
+func (n *Node) AddOutstanding(ctx context.Context, r persist.Record) (persist.Result, error) {
 	if n.cfg.Role != RoleFull {
 		return persist.Result{}, ErrReadOnly
 	}
@@ -386,23 +388,23 @@ const flushClockTimeout = 5 * time.Second
 // not remove from its own store entries that have not yet expired: it would
 // accept their tokens again once its clock is put right. When the server's
 // time cannot be had, the flush is refused with ErrUnavailable and the next
-// one tries again.
-func (n *Node) Flush() (FlushResult, error) {
+// one tries again. ctx bounds that look (with flushClockTimeout).
+func (n *Node) Flush(ctx context.Context) (FlushResult, error) {
 	if n.cfg.Role != RoleFull {
 		return FlushResult{}, ErrReadOnly
 	}
 	cutoff := n.FlushCutoff()
 	if n.fleet != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), flushClockTimeout)
-		server, err := n.fleet.serverTime(ctx)
+		clockCtx, cancel := context.WithTimeout(ctx, flushClockTimeout)
+		server, err := n.fleet.serverTime(clockCtx)
 		cancel()
 		if err != nil {
-			n.log.Error("flush postponed: cannot read the NATS server's clock to bound the cutoff", "err", err)
+			n.log.ErrorContext(ctx, "flush postponed: cannot read the NATS server's clock to bound the cutoff", "err", err)
 			return FlushResult{}, fmt.Errorf("%w: flush needs the NATS server's clock: %w", ErrUnavailable, err)
 		}
 		if bound := n.flushCutoffAt(server); bound.Before(cutoff) {
 			n.metrics.bounded(boundFlushCutoff)
-			n.log.Warn("this node's clock is ahead of the NATS server's: flushing up to the server's cutoff only",
+			n.log.WarnContext(ctx, "this node's clock is ahead of the NATS server's: flushing up to the server's cutoff only",
 				"node_time", n.cfg.Now().UTC(), "server_time", server.UTC(), "cutoff", cutoff.UTC(), "applied_cutoff", bound.UTC())
 			cutoff = bound
 		}
@@ -437,7 +439,7 @@ func (n *Node) flushLocal(cutoff int64) (persist.FlushResult, error) {
 
 func (n *Node) flushLoop(ctx context.Context) {
 	every(ctx, n.cfg.FlushInterval, func() {
-		if _, err := n.Flush(); err != nil {
+		if _, err := n.Flush(ctx); err != nil {
 			n.log.Error("scheduled flush failed", "err", err)
 		}
 	})

@@ -188,7 +188,7 @@ func TestOAuthIntrospect(t *testing.T) {
 		t.Fatalf("revoke: %d %s", got.status, got.body)
 	}
 	revokedUser, _ := sjwt.Token{Type: "access", User: 7, Now: now.Add(-time.Minute)}.Mint(secret)
-	if _, err := n.RevokeUser("7", now); err != nil {
+	if _, err := n.RevokeUser(t.Context(), "7", now); err != nil {
 		t.Fatal(err)
 	}
 	expired, _ := sjwt.Token{Type: "access", User: 42, Now: now, TTL: -time.Second}.Mint(secret)

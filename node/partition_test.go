@@ -50,7 +50,7 @@ func addToxic(t testing.TB, p *toxiproxy.Proxy, js string) {
 
 func digestOf(t testing.TB, n *running) string {
 	t.Helper()
-	st, err := n.Status()
+	st, err := n.Status(t.Context())
 	if err != nil {
 		t.Fatalf("status: %v", err)
 	}
@@ -62,7 +62,7 @@ func digestOf(t testing.TB, n *running) string {
 func waitConverged(t testing.TB, within time.Duration, writer *running, others ...*running) {
 	t.Helper()
 	poll.For(t, within, 50*time.Millisecond, func() error {
-		ws, err := writer.Status()
+		ws, err := writer.Status(t.Context())
 		if err != nil {
 			return err
 		}
@@ -72,7 +72,7 @@ func waitConverged(t testing.TB, within time.Duration, writer *running, others .
 		behind := 0
 		var example string
 		for _, n := range others {
-			st, err := n.Status()
+			st, err := n.Status(t.Context())
 			if err != nil {
 				return err
 			}
@@ -118,7 +118,7 @@ func writeFor(t testing.TB, n *running, prefix string, d, interval time.Duration
 		case <-tick.C:
 		}
 		jti := fmt.Sprintf("%s-%05d", prefix, len(out))
-		if _, err := n.Blacklist(persist.Record{JTI: jti, ExpiresAt: time.Now().Add(time.Hour).Unix()}); err != nil {
+		if _, err := n.Blacklist(t.Context(), persist.Record{JTI: jti, ExpiresAt: time.Now().Add(time.Hour).Unix()}); err != nil {
 			t.Fatalf("write %s: %v", jti, err)
 		}
 		out = append(out, jti)
@@ -157,7 +157,7 @@ func TestPartitionedValidatorConverges(t *testing.T) {
 
 	p.Stop() // the partition
 	poll.For(t, waitLong, pollEvery, func() error {
-		if st, _ := v.Status(); st.NATS != "disconnected" {
+		if st, _ := v.Status(t.Context()); st.NATS != "disconnected" {
 			return fmt.Errorf("validator NATS %s, want disconnected", st.NATS)
 		}
 		return nil
@@ -173,7 +173,7 @@ func TestPartitionedValidatorConverges(t *testing.T) {
 	if digestOf(t, v) == digestOf(t, full) {
 		t.Fatal("the validator has the writer's digest during the partition: the cut did not cut")
 	}
-	st, _ := v.Status()
+	st, _ := v.Status(t.Context())
 	if !st.Ready || st.NATS != "disconnected" {
 		t.Errorf("partitioned validator status %+v: want ready (answering), NATS disconnected", st)
 	}
@@ -270,7 +270,7 @@ func TestReconnectStormDoesNotStallTheWriter(t *testing.T) {
 	p.Stop() // every validator drops at once
 	poll.For(t, waitLong, pollEvery, func() error {
 		for _, v := range validators {
-			if st, _ := v.Status(); st.NATS != "disconnected" {
+			if st, _ := v.Status(t.Context()); st.NATS != "disconnected" {
 				return errors.New("a validator still connected")
 			}
 		}
@@ -286,7 +286,7 @@ func TestReconnectStormDoesNotStallTheWriter(t *testing.T) {
 	// reconnects and replays.
 	poll.For(t, waitLong, pollEvery, func() error {
 		for _, v := range validators {
-			if st, _ := v.Status(); st.NATS != "connected" {
+			if st, _ := v.Status(t.Context()); st.NATS != "connected" {
 				return errors.New("a validator not reconnected yet")
 			}
 		}

@@ -81,11 +81,11 @@ func TestRegionalWriteAndAggregateRead(t *testing.T) {
 	addOutstandingN(t, eu.Node, "eu-login", 5)
 	addOutstandingN(t, us.Node, "us-login", 5)
 	poll.For(t, waitLong, pollEvery, func() error {
-		es, err := eu.Status()
+		es, err := eu.Status(t.Context())
 		if err != nil {
 			return err
 		}
-		vs, err := val.Status()
+		vs, err := val.Status(t.Context())
 		if err != nil {
 			return err
 		}

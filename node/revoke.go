@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"fmt"
 	"time"
 
@@ -16,19 +17,20 @@ type RevokeResult = nodeapi.RevokeResult
 // Config.MaxEventSkew ahead is refused (ErrInvalidInput): every node would
 // apply it as its own now. The user's registered
 // tokens are listed as blacklisted from then on. The entry is kept until
-// every token it could affect has expired.
-func (n *Node) RevokeUser(user string, notBefore time.Time) (RevokeResult, error) {
-	return n.revoke(persist.Revocation{User: user}, notBefore)
+// every token it could affect has expired. ctx is the caller's, as in
+// Blacklist.
+func (n *Node) RevokeUser(ctx context.Context, user string, notBefore time.Time) (RevokeResult, error) {
+	return n.revoke(ctx, persist.Revocation{User: user}, notBefore)
 }
 
 // RevokeFamily rejects every token of a refresh-rotation family issued
 // before notBefore (now when zero). user, when known, lets the store find
 // the family's registered tokens.
-func (n *Node) RevokeFamily(user, family string, notBefore time.Time) (RevokeResult, error) {
-	return n.revoke(persist.Revocation{User: user, Family: family}, notBefore)
+func (n *Node) RevokeFamily(ctx context.Context, user, family string, notBefore time.Time) (RevokeResult, error) {
+	return n.revoke(ctx, persist.Revocation{User: user, Family: family}, notBefore)
 }
 
-func (n *Node) revoke(r persist.Revocation, notBefore time.Time) (RevokeResult, error) {
+func (n *Node) revoke(ctx context.Context, r persist.Revocation, notBefore time.Time) (RevokeResult, error) {
 	if n.cfg.Role != RoleFull {
 		return RevokeResult{}, ErrReadOnly
 	}
@@ -58,7 +60,7 @@ func (n *Node) revoke(r persist.Revocation, notBefore time.Time) (RevokeResult, 
 	n.users.Invalidate(key)
 	if !res.Existed {
 		n.wakePublisher()
-		n.log.Info("revoked", "user", r.User, "family", r.Family, "not_before", notBefore.UTC())
+		n.log.InfoContext(ctx, "revoked", "user", r.User, "family", r.Family, "not_before", notBefore.UTC())
 	}
 	return RevokeResult{NotBefore: time.Unix(r.NotBefore, 0), Existed: res.Existed}, nil
 }

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/blnode/blnode/node/nodeapi"
@@ -9,8 +10,10 @@ import (
 // Status is what GET /v1/status answers.
 type Status = nodeapi.Status
 
-// Status reports the node's role, stream position and entry counts.
-func (n *Node) Status() (Status, error) {
+// Status reports the node's role, stream position and entry counts: cheap
+// reads (persist.Store.Counts and Digest do not merge the journal). ctx is
+// the caller's.
+func (n *Node) Status(_ context.Context) (Status, error) {
 	c, err := n.store.Counts()
 	if err != nil {
 		return Status{}, fmt.Errorf("%w: %w", ErrUnavailable, err)

@@ -189,7 +189,7 @@ func TestRevokeRefusesFarFutureNotBefore(t *testing.T) {
 		{name: "just past the skew", notBefore: now.Add(time.Minute + time.Second), refused: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := n.RevokeUser("u-"+tc.name, tc.notBefore)
+			_, err := n.RevokeUser(t.Context(), "u-"+tc.name, tc.notBefore)
 			if got := errors.Is(err, node.ErrInvalidInput); got != tc.refused {
 				t.Fatalf("RevokeUser(not before %v) = %v, want refused %v", tc.notBefore, err, tc.refused)
 			}
@@ -259,7 +259,7 @@ func TestFlushOnANodeWhoseClockRunsAhead(t *testing.T) {
 	// ahead node's, so it is blacklisted by id with the admin route.
 	exp := time.Now().Add(5 * time.Minute).Unix()
 	const jti = "expires-in-five-minutes"
-	if _, err := full.Blacklist(persist.Record{JTI: jti, User: "42", Type: "refresh", ExpiresAt: exp, Reason: "test"}); err != nil {
+	if _, err := full.Blacklist(t.Context(), persist.Record{JTI: jti, User: "42", Type: "refresh", ExpiresAt: exp, Reason: "test"}); err != nil {
 		t.Fatalf("Blacklist: %v", err)
 	}
 	waitHasAll(t, []string{jti}, nodes...)
@@ -275,7 +275,7 @@ func TestFlushOnANodeWhoseClockRunsAhead(t *testing.T) {
 	poll.For(t, waitLong, pollEvery, caughtUp)
 
 	before := boundedEvents(t, full.Node, "flush_cutoff")
-	res, err := full.Flush()
+	res, err := full.Flush(t.Context())
 	if err != nil {
 		t.Fatalf("Flush: %v", err)
 	}

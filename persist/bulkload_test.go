@@ -173,6 +173,12 @@ func TestBulkLoadMatchesApply(t *testing.T) {
 			if c, err := s.Counts(); err != nil || c != wc {
 				t.Fatalf("counts %+v (%v), Apply's store %+v", c, err, wc)
 			}
+			if err := s.journal.settle(); err != nil {
+				t.Fatal(err)
+			}
+			if c, err := s.Counts(); err != nil || c != wc {
+				t.Fatalf("counts once merged %+v (%v), Apply's store %+v", c, err, wc)
+			}
 			if s.journal.frozenUpTo.Load() != 0 || s.journal.mem.bulk != nil || s.journal.mem.black.Load() != 0 {
 				t.Fatalf("after the merge: frozen up to %d, bulk index %v, %d blacklisted hashes", s.journal.frozenUpTo.Load(), s.journal.mem.bulk != nil, s.journal.mem.black.Load())
 			}

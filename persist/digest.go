@@ -121,15 +121,17 @@ func recomputeRevDigest(tx *bolt.Tx) Digest {
 	return d
 }
 
-// Digest returns the blacklist digest kept up to date by every write.
+// Digest returns the blacklist digest kept up to date by every write: the
+// one a merge of the journal would leave, read without one (as Counts).
 func (s *Store) Digest() (Digest, error) {
-	if err := s.journal.settle(); err != nil {
-		return Digest{}, err
-	}
 	var d Digest
 	err := s.view(func(tx *bolt.Tx) error {
 		m := tx.Bucket(bucketMeta)
-		d = Digest{Count: getU64(m, metaNumBlacklisted), Sum: getU64(m, metaDigest)}
+		jd, err := s.journalDelta(tx)
+		if err != nil {
+			return err
+		}
+		d = Digest{Count: getU64(m, metaNumBlacklisted) + jd.blacklisted, Sum: getU64(m, metaDigest) + jd.digest}
 		return nil
 	})
 	return d, err

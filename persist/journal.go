@@ -27,8 +27,9 @@ import (
 // most for one chunk; then it drops the frozen bucket. Merging in key order
 // shares many ops per page, and merging an op twice changes nothing, so a
 // crash mid-merge only repeats work: Open reloads both buckets into memory
-// and resumes. Reads that need the trees whole (listings, counts, flush,
-// digest, export, Close) merge everything first (settle).
+// and resumes. Reads that need the trees whole (listings, flush, export,
+// Close) merge everything first (settle); Counts and Digest read the
+// journal beside the trees instead, without merging (meta.go).
 //
 // Reads that answer from one jti (IsBlacklisted, Lookup) look in the
 // memtable first, then read the ops it names from the journal buckets and

@@ -56,7 +56,13 @@ func TestJournalSurvivesCrashAndMerges(t *testing.T) {
 	if b, _ := c.IsBlacklisted("j48"); !b {
 		t.Fatal("j48 lost in the crash")
 	}
-	got, err := c.Counts() // merges
+	if got, err := c.Counts(); err != nil || got.Outstanding != 50 || got.Blacklisted != 25 || c.journal.mem.pending() != 50 {
+		t.Fatalf("before the merge: %+v, %v, journal %d; want 50 outstanding, 25 blacklisted, the journal left", got, err, c.journal.mem.pending())
+	}
+	if err := c.journal.settle(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.Counts()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +169,13 @@ func TestJournalCrashMidMerge(t *testing.T) {
 		}
 	}
 	check("reopened")
-	got, err := c.Counts() // finishes the merge
+	if got, err := c.Counts(); err != nil || got.Outstanding != 30 || got.Blacklisted != 21 {
+		t.Fatalf("while the merger resumes: %+v, %v; want 30 outstanding, 21 blacklisted", got, err)
+	}
+	if err := c.journal.settle(); err != nil { // finishes the merge
+		t.Fatal(err)
+	}
+	got, err := c.Counts()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -312,7 +324,7 @@ func TestFilterFollowsTheBlacklist(t *testing.T) {
 	}
 	none := func(int) bool { return false }
 	check("journaled and merged", s, none)
-	if _, err := s.Counts(); err != nil { // merges the rest
+	if err := s.journal.settle(); err != nil { // merges the rest
 		t.Fatal(err)
 	}
 	if got, want := s.filterSize(), 30; got != want {
@@ -401,5 +413,85 @@ func TestOpRefRoundTrip(t *testing.T) {
 				t.Fatalf("the ref of the next entry %x does not sort after %x", uint64(next), uint64(r))
 			}
 		})
+	}
+}
+
+// TestCountsLeaveTheJournal checks that Counts answers from the trees and
+// the journal as they are, without merging, freezing or settling the
+// journal (a metrics scrape calls it), and counts what a merge would.
+func TestCountsLeaveTheJournal(t *testing.T) {
+	s := openTest(t, "", Options{})
+	black := func(r Record) Record { r.BlacklistedAt = 1; return r }
+	for i := range 10 {
+		if _, err := s.AddOutstanding(rec(fmt.Sprint("a", i), "u1", 2000), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 5 {
+		if _, err := s.Blacklist(rec(fmt.Sprint("b", i), "u2", 2000), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.journal.settle(); err != nil {
+		t.Fatal(err)
+	}
+	// In the journal now: jtis the trees hold, new ones, and repeats.
+	for i := range 3 {
+		if _, err := s.Blacklist(rec(fmt.Sprint("a", i), "u1", 2000), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 4 {
+		if _, err := s.AddOutstanding(rec(fmt.Sprint("c", i), "u3", 2000), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ops := []Op{
+		{Kind: OpBlacklist, Record: black(rec("c0", "u3", 2000))},
+		{Kind: OpOutstanding, Record: rec("a5", "u1", 2000)},
+		{Kind: OpBlacklist, Record: black(rec("d0", "u4", 2000))},
+		{Kind: OpBlacklist, Record: black(rec("d0", "u4", 2000))},
+		{Kind: OpOutstanding, Record: rec("b1", "u2", 2000)},
+		{Kind: OpBlacklist, Record: black(rec("b2", "u2", 3000))}, // wins over the tree's: the digest changes
+	}
+	if _, err := s.Apply(ops, 7); err != nil {
+		t.Fatal(err)
+	}
+	want := Counts{Outstanding: 10 + 5 + 4 + 1, Blacklisted: 5 + 3 + 1 + 1, AppliedSeq: 7}
+	digest, err := s.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pending := s.journal.mem.pending()
+	if pending == 0 {
+		t.Fatal("the journal holds no op")
+	}
+	for range 2 { // the second answers from the cache
+		if got, err := s.Counts(); err != nil || got != want {
+			t.Fatalf("Counts with the journal unmerged = %+v, %v; want %+v", got, err, want)
+		}
+	}
+	if n := s.journal.mem.pending(); n != pending || s.journal.frozenUpTo.Load() != 0 {
+		t.Fatalf("after Counts the journal holds %d ops, frozen %d; want %d, none frozen", n, s.journal.frozenUpTo.Load(), pending)
+	}
+	if _, err := s.AddOutstanding(rec("e0", "u5", 2000), nil); err != nil {
+		t.Fatal(err)
+	}
+	want.Outstanding++
+	if got, err := s.Counts(); err != nil || got != want {
+		t.Fatalf("Counts after a write = %+v, %v; want %+v", got, err, want)
+	}
+	if err := s.journal.settle(); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Counts(); err != nil || got != want || s.journal.holdsOps() {
+		t.Fatalf("Counts once merged = %+v, %v (journal holds ops: %v); want %+v", got, err, s.journal.holdsOps(), want)
+	}
+	merged, err := s.Digest()
+	if err != nil || merged != mustDigest(t, s) {
+		t.Fatalf("digest once merged %v (%v), recomputed %v", merged, err, mustDigest(t, s))
+	}
+	if digest != merged {
+		t.Fatalf("Digest with the journal unmerged = %v; merged %v", digest, merged)
 	}
 }

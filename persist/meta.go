@@ -2,6 +2,7 @@ package persist
 
 import (
 	"fmt"
+	"sync"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -15,17 +16,22 @@ type Counts struct {
 	AppliedSeq      uint64 // last applied stream sequence
 }
 
-// Counts returns the entry counts and the last applied stream sequence.
+// Counts returns the entry counts and the last applied stream sequence:
+// the counts a merge of the journal would leave, read without one. It
+// neither settles, freezes nor merges the journal (a metrics scrape calls
+// it): the trees' counters are read with what the journal adds to them
+// (journalDelta), in one read transaction.
 func (s *Store) Counts() (Counts, error) {
-	if err := s.journal.settle(); err != nil {
-		return Counts{}, err
-	}
 	var c Counts
 	err := s.view(func(tx *bolt.Tx) error {
 		m := tx.Bucket(bucketMeta)
+		jd, err := s.journalDelta(tx)
+		if err != nil {
+			return err
+		}
 		c = Counts{
-			Outstanding:     getU64(m, metaNumOutstanding),
-			Blacklisted:     getU64(m, metaNumBlacklisted),
+			Outstanding:     getU64(m, metaNumOutstanding) + jd.outstanding,
+			Blacklisted:     getU64(m, metaNumBlacklisted) + jd.blacklisted,
 			Outbox:          getU64(m, metaNumOutbox) - min(uint64(s.published.events()), getU64(m, metaNumOutbox)),
 			UserRevocations: getU64(m, metaNumRevoked),
 			AppliedSeq:      s.appliedSeq(getU64(m, metaAppliedSeq)),
@@ -33,6 +39,115 @@ func (s *Store) Counts() (Counts, error) {
 		return nil
 	})
 	return c, err
+}
+
+// journalDelta is what merging the journal would add to the trees'
+// counters and to the blacklist digest's sum (mod 2^64).
+type journalDelta struct {
+	outstanding, blacklisted uint64
+	digest                   uint64
+}
+
+// journalCounts caches journalDelta's answer for one committed state of
+// the file (a bbolt transaction id): until the next write commits, a
+// scrape reads it at no cost.
+type journalCounts struct {
+	mu    sync.Mutex
+	txid  int
+	valid bool
+	delta journalDelta
+}
+
+// journalDelta returns what a merge of the journal buckets would add to
+// the trees' counters and digest, as tx sees them, without merging: the
+// jtis the journal holds that the trees do not, and the change of each
+// journaled blacklisting to the record it would leave (the merge rule of
+// applyRecords, the frozen bucket's ops before the active one's). A
+// chunk of a frozen bucket merged already is in the trees and counts
+// once. A bucket a bulk load is writing is not counted (its ops are not
+// the store's until the load commits). Its cost grows with the journal,
+// not with the trees; the answer is cached until the next commit.
+func (s *Store) journalDelta(tx *bolt.Tx) (journalDelta, error) {
+	jc := &s.journalCounts
+	jc.mu.Lock()
+	defer jc.mu.Unlock()
+	if jc.valid && jc.txid == tx.ID() {
+		return jc.delta, nil
+	}
+	meta := tx.Bucket(bucketMeta)
+	active := 0
+	if v := meta.Get(metaJournal); len(v) == 1 && v[0] == 1 {
+		active = 1
+	}
+	loading := -1
+	if v := meta.Get(metaBulkLoad); len(v) > 0 {
+		loading = int(v[0])
+	}
+	var d journalDelta
+	outTree := tx.Bucket(bucketOutstanding)
+	seen := map[string]struct{}{}
+	var order []string          // blacklisted jtis, in journal order
+	best := map[string]Record{} // each one's winning journaled blacklisting
+	for _, i := range [2]int{1 - active, active} {
+		if i == loading {
+			continue
+		}
+		c := tx.Bucket(bucketJournals[i]).Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			v, err := unsealEntry(v, false, s.journal.legacy)
+			if err != nil {
+				return journalDelta{}, fmt.Errorf("journal entry %x: %w", k, err)
+			}
+			err = entryOps(v, func(n int, enc []byte) error {
+				i, j, ok := opJTI(enc)
+				if !ok {
+					return fmt.Errorf("%w: journal entry %x op %d", ErrCorrupt, k, n)
+				}
+				jti := enc[i:j]
+				if _, ok := seen[string(jti)]; !ok {
+					seen[string(jti)] = struct{}{}
+					if outTree.Get(jti) == nil {
+						d.outstanding++
+					}
+				}
+				if OpKind(enc[0]) != OpBlacklist {
+					return nil
+				}
+				op, err := decodeOp(enc)
+				if err != nil {
+					return fmt.Errorf("%w: journal entry %x op %d: %w", ErrCorrupt, k, n, err)
+				}
+				if cur, ok := best[op.Record.JTI]; !ok {
+					best[op.Record.JTI] = op.Record
+					order = append(order, op.Record.JTI)
+				} else if blacklistedWins(op.Record, cur) {
+					best[op.Record.JTI] = op.Record
+				}
+				return nil
+			})
+			if err != nil {
+				return journalDelta{}, err
+			}
+		}
+	}
+	blackTree := tx.Bucket(bucketBlacklisted)
+	for _, jti := range order {
+		rec := best[jti]
+		v := blackTree.Get([]byte(jti))
+		if v == nil {
+			d.blacklisted++
+			d.digest += digestHash(rec.JTI, rec.ExpiresAt)
+			continue
+		}
+		orig, err := decodeStored([]byte(jti), v)
+		if err != nil { // a corrupt record loses to any new one, and is counted already
+			d.digest += digestHash(rec.JTI, rec.ExpiresAt)
+		} else if blacklistedWins(rec, orig) {
+			d.digest += digestHash(rec.JTI, rec.ExpiresAt) - digestHash(orig.JTI, orig.ExpiresAt)
+		}
+	}
+	jc.txid, jc.valid, jc.delta = tx.ID(), true, d
+	return d, nil
 }
 
 // AppliedSeq returns the last stream sequence recorded by Apply.

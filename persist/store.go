@@ -112,9 +112,11 @@ type Store struct {
 	pending pendingSeq // last applied sequence not yet written (see noop.go)
 	// published outbox entries whose delete waits for the next commit
 	published published
-	journal   *journal    // token writes until they are merged into the trees (journal.go)
-	filter    *idFilter   // the blacklisted bucket's keys by hash (filter.go)
-	closed    atomic.Bool // set by Close: reads then go to the file and fail
+	journal   *journal // token writes until they are merged into the trees (journal.go)
+	// journalCounts caches what the journal adds to Counts (meta.go)
+	journalCounts journalCounts
+	filter        *idFilter   // the blacklisted bucket's keys by hash (filter.go)
+	closed        atomic.Bool // set by Close: reads then go to the file and fail
 
 	// The lazy sync (Options.LazySync, lazysync.go).
 	syncStop chan struct{}

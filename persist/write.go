@@ -1,7 +1,6 @@
 package persist
 
 import (
-	"bytes"
 	"encoding/binary"
 	"fmt"
 	"slices"
@@ -272,8 +271,6 @@ func userKey(user, jti string) []byte {
 }
 
 func userPrefix(user string) []byte { return append([]byte(user), 0) }
-
-func jtiFromUserKey(k, prefix []byte) string { return string(bytes.TrimPrefix(k, prefix)) }
 
 func validUser(u string) error {
 	if u == "" || len(u) > maxFieldLen || strings.IndexByte(u, 0) >= 0 {

@@ -679,7 +679,7 @@ func (f *fleet) write(ctx context.Context, count, rate int, tag string, acked fu
 		jti := writePrefix(tag) + strconv.Itoa(i)
 		writers.Go(func() {
 			defer func() { <-slots }()
-			if _, err := f.full.Blacklist(persist.Record{JTI: jti, ExpiresAt: f.exp, User: "bench", Reason: "bench"}); err != nil {
+			if _, err := f.full.Blacklist(ctx, persist.Record{JTI: jti, ExpiresAt: f.exp, User: "bench", Reason: "bench"}); err != nil {
 				cancel(fmt.Errorf("blacklist %s: %w", jti, err))
 				return
 			}

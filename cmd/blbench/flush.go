@@ -118,12 +118,12 @@ func (b *bench) flushRound(ctx context.Context, fs *flushSetUp, round int, fig *
 	go func() {
 		defer flushed()
 		t0 := time.Now()
-		res, err := nd.Flush()
+		res, err := nd.Flush(ctx)
 		done <- flushOut{time.Since(t0), res.Outstanding + res.Blacklisted, err}
 	}()
 	during := closedLoop(fctx, 1, 10*time.Minute, 0, true, check)
 	fo := <-done
-	st, serr := nd.Status()
+	st, serr := nd.Status(ctx)
 	nd.Close()
 	os.RemoveAll(dir)
 	switch {
@@ -155,7 +155,7 @@ func (b *bench) reportFlush(s *section, fs *flushSetUp, fig *flushFigures) {
 	n, nLive := fs.n, fs.nLive
 	s.para("Each round copies a pre-built store holding %d expired blacklisted tokens (exp two hours ago; each is an outstanding and a blacklisted entry, "+
 		"as Simple JWT keeps them) and %d live ones, opens it as an in-process node (no NATS), warms the cache with two passes over the check workload, "+
-		"then runs checks (`n.Check`, one goroutine, closed loop, every call timed) for %v before the flush and for as long as `n.Flush()` runs. "+
+		"then runs checks (`n.Check`, one goroutine, closed loop, every call timed) for %v before the flush and for as long as `n.Flush(ctx)` runs. "+
 		"Check workload: %d lookups, seed %d, 1%% expired ids, 1%% live ids, 98%% unknown ids, Zipf(s = %g, v = %g) within each set. "+
 		"The flush walks the expiry index in transactions of %d entries, fsynced, invalidating the cache entries it removes.",
 		n, nLive, cfg.duration, len(fs.w.keys), cfg.seed+5, cfg.zipfS, cfg.zipfV, 5000)

@@ -72,9 +72,6 @@ func isTerminal(w io.Writer) bool {
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
-// setTotal changes the amount of work (when it is learnt late).
-func (p *progress) setTotal(total int64) { p.total = total }
-
 // update records that done units of work and count items are finished and
 // shows it when it is time to.
 func (p *progress) update(done, count int64) {

@@ -29,7 +29,7 @@ func (a *adminUI) blacklist(w http.ResponseWriter, r *http.Request, s adminSessi
 		a.fail(w, r, s, http.StatusBadRequest, "Reason too long", fmt.Sprintf("A reason is at most %d bytes.", maxReasonLen))
 		return
 	}
-	rec, err := a.core.Lookup(jti)
+	rec, err := a.core.Lookup(r.Context(), jti)
 	switch {
 	case errors.Is(err, persist.ErrNotFound):
 		a.fail(w, r, s, http.StatusNotFound, "Token not found",
@@ -40,7 +40,7 @@ func (a *adminUI) blacklist(w http.ResponseWriter, r *http.Request, s adminSessi
 		return
 	}
 	rec.Reason, rec.BlacklistedAt = reason, 0
-	res, err := a.core.Blacklist(rec)
+	res, err := a.core.Blacklist(r.Context(), rec)
 	if err != nil {
 		a.actionFailed(w, r, s, err, "Cannot blacklist", "The stored record of this token cannot be blacklisted: "+
 			strings.TrimPrefix(err.Error(), nodeapi.ErrInvalidInput.Error()+": "))
@@ -62,7 +62,7 @@ func (a *adminUI) revokeUser(w http.ResponseWriter, r *http.Request, s adminSess
 		a.fail(w, r, s, http.StatusBadRequest, "Bad user id", fmt.Sprintf("A user id is 1 to %d bytes, without NUL.", maxUserLen))
 		return
 	}
-	res, err := a.core.RevokeUser(user, time.Time{})
+	res, err := a.core.RevokeUser(r.Context(), user, time.Time{})
 	if err != nil {
 		a.actionFailed(w, r, s, err, "Bad user id", "This user id cannot be revoked.")
 		return
@@ -78,7 +78,7 @@ func (a *adminUI) revokeUser(w http.ResponseWriter, r *http.Request, s adminSess
 // flush runs flushexpiredtokens on every node and shows what it removed
 // here.
 func (a *adminUI) flush(w http.ResponseWriter, r *http.Request, s adminSession) {
-	res, err := a.core.Flush()
+	res, err := a.core.Flush(r.Context())
 	if err != nil {
 		a.actionFailed(w, r, s, err, "Cannot flush", "The flush was refused.")
 		return

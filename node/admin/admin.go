@@ -2,6 +2,7 @@ package admin
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"embed"
@@ -47,14 +48,14 @@ var adminPages = []string{"login", "message", "tokens", "token", "node", "flush"
 // *node.Node provides the writes and the status; package node adds the
 // reads when it mounts the pages.
 type Core interface {
-	Blacklist(r persist.Record) (persist.Result, error)
-	RevokeUser(user string, notBefore time.Time) (nodeapi.RevokeResult, error)
-	Flush() (nodeapi.FlushResult, error)
-	Status() (nodeapi.Status, error)
+	Blacklist(ctx context.Context, r persist.Record) (persist.Result, error)
+	RevokeUser(ctx context.Context, user string, notBefore time.Time) (nodeapi.RevokeResult, error)
+	Flush(ctx context.Context) (nodeapi.FlushResult, error)
+	Status(ctx context.Context) (nodeapi.Status, error)
 	FlushCutoff() time.Time
-	Lookup(jti string) (persist.Record, error)
-	List(q persist.Query) (persist.Page, error)
-	CountExpired(cutoff int64) (int, error)
+	Lookup(ctx context.Context, jti string) (persist.Record, error)
+	List(ctx context.Context, q persist.Query) (persist.Page, error)
+	CountExpired(ctx context.Context, cutoff int64) (int, error)
 }
 
 // Config configures the admin pages. A zero field means the default

@@ -225,7 +225,7 @@ func (a *adminUI) list(w http.ResponseWriter, r *http.Request, s adminSession, b
 		a.fail(w, r, s, http.StatusBadRequest, "Bad search", bad)
 		return
 	}
-	page, err := a.core.List(pq)
+	page, err := a.core.List(r.Context(), pq)
 	if err != nil {
 		a.unavailable(w, r, s, err)
 		return
@@ -287,7 +287,7 @@ func (a *adminUI) token(w http.ResponseWriter, r *http.Request, s adminSession) 
 		a.fail(w, r, s, http.StatusBadRequest, "Bad token id", fmt.Sprintf("A token id (jti) is 1 to %d bytes of UTF-8.", persist.MaxJTILen))
 		return
 	}
-	rec, err := a.core.Lookup(jti)
+	rec, err := a.core.Lookup(r.Context(), jti)
 	switch {
 	case errors.Is(err, persist.ErrNotFound):
 		a.fail(w, r, s, http.StatusNotFound, "Token not found", "No token with this id is registered or blacklisted on this node.")
@@ -311,7 +311,7 @@ type nodeView struct {
 }
 
 func (a *adminUI) nodePage(w http.ResponseWriter, r *http.Request, s adminSession) {
-	st, err := a.core.Status()
+	st, err := a.core.Status(r.Context())
 	if err != nil {
 		a.unavailable(w, r, s, err)
 		return
@@ -360,7 +360,7 @@ type flushView struct {
 
 func (a *adminUI) flushPage(w http.ResponseWriter, r *http.Request, s adminSession) {
 	cutoff := a.core.FlushCutoff()
-	count, err := a.core.CountExpired(cutoff.Unix())
+	count, err := a.core.CountExpired(r.Context(), cutoff.Unix())
 	if err != nil {
 		a.unavailable(w, r, s, err)
 		return

@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -29,13 +30,13 @@ type Core interface {
 	Verify(raw, wantType string) (token.Claims, error)
 	VerifySignature(raw, wantType string) (token.Claims, error)
 	Record(c token.Claims, raw, reason string) persist.Record
-	Blacklist(r persist.Record) (persist.Result, error)
-	AddOutstanding(r persist.Record) (persist.Result, error)
-	RevokeUser(user string, notBefore time.Time) (nodeapi.RevokeResult, error)
-	Flush() (nodeapi.FlushResult, error)
-	Status() (nodeapi.Status, error)
-	Lookup(jti string) (persist.Record, error)
-	List(q persist.Query) (persist.Page, error)
+	Blacklist(ctx context.Context, r persist.Record) (persist.Result, error)
+	AddOutstanding(ctx context.Context, r persist.Record) (persist.Result, error)
+	RevokeUser(ctx context.Context, user string, notBefore time.Time) (nodeapi.RevokeResult, error)
+	Flush(ctx context.Context) (nodeapi.FlushResult, error)
+	Status(ctx context.Context) (nodeapi.Status, error)
+	Lookup(ctx context.Context, jti string) (persist.Record, error)
+	List(ctx context.Context, q persist.Query) (persist.Page, error)
 }
 
 // Config configures the native API. A zero field means the default
@@ -159,7 +160,7 @@ func (e *endpoints) blacklist(w http.ResponseWriter, r *http.Request) {
 		nodehttp.WriteError(w, http.StatusBadRequest, "invalid", `give "token", or (admin) "jti" and "exp"`)
 		return
 	}
-	res, err := e.core.Blacklist(rec)
+	res, err := e.core.Blacklist(r.Context(), rec)
 	if err != nil {
 		nodehttp.WriteNodeError(w, e.cfg.Role, err)
 		return
@@ -191,7 +192,7 @@ func (e *endpoints) outstanding(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	res, err := e.core.AddOutstanding(e.core.Record(c, *req.Token, ""))
+	res, err := e.core.AddOutstanding(r.Context(), e.core.Record(c, *req.Token, ""))
 	if err != nil {
 		nodehttp.WriteNodeError(w, e.cfg.Role, err)
 		return
@@ -279,7 +280,7 @@ func (e *endpoints) blacklistGet(w http.ResponseWriter, r *http.Request) {
 	}
 	body := map[string]any{"jti": jti, "blacklisted": b}
 	if admin, _ := e.cfg.Guard.Check(r); admin {
-		if rec, err := e.core.Lookup(jti); err == nil {
+		if rec, err := e.core.Lookup(r.Context(), jti); err == nil {
 			body["record"] = recordJSON(rec)
 		}
 	}
@@ -307,7 +308,7 @@ func (e *endpoints) tokens(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	page, err := e.core.List(query)
+	page, err := e.core.List(r.Context(), query)
 	if err != nil {
 		nodehttp.WriteNodeError(w, e.cfg.Role, err)
 		return
@@ -323,7 +324,7 @@ func (e *endpoints) flush(w http.ResponseWriter, r *http.Request) {
 	if !nodehttp.RequireWriter(w, e.cfg.Role) || !e.cfg.Guard.Require(w, r) {
 		return
 	}
-	res, err := e.core.Flush()
+	res, err := e.core.Flush(r.Context())
 	if err != nil {
 		nodehttp.WriteNodeError(w, e.cfg.Role, err)
 		return
@@ -336,7 +337,7 @@ func (e *endpoints) status(w http.ResponseWriter, r *http.Request) {
 	if !e.cfg.Guard.Require(w, r) {
 		return
 	}
-	st, err := e.core.Status()
+	st, err := e.core.Status(r.Context())
 	if err != nil {
 		nodehttp.WriteNodeError(w, e.cfg.Role, err)
 		return
@@ -408,7 +409,7 @@ func (e *endpoints) revokeUser(w http.ResponseWriter, r *http.Request) {
 		nb = time.Unix(req.NotBefore, 0)
 	}
 	user := r.PathValue("user")
-	res, err := e.core.RevokeUser(user, nb)
+	res, err := e.core.RevokeUser(r.Context(), user, nb)
 	if err != nil {
 		nodehttp.WriteNodeError(w, e.cfg.Role, err)
 		return

@@ -2,6 +2,7 @@ package compat
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -33,13 +34,13 @@ type Core interface {
 	VerifySignature(raw, wantType string) (token.Claims, error)
 	CheckClaims(c token.Claims) error
 	Record(c token.Claims, raw, reason string) persist.Record
-	Blacklist(r persist.Record) (persist.Result, error)
-	AddOutstanding(r persist.Record) (persist.Result, error)
+	Blacklist(ctx context.Context, r persist.Record) (persist.Result, error)
+	AddOutstanding(ctx context.Context, r persist.Record) (persist.Result, error)
 	CanMint() bool
 	Mint(o token.MintOptions) (string, token.Claims, error)
-	Lookup(jti string) (persist.Record, error)
-	RevokeUser(user string, notBefore time.Time) (nodeapi.RevokeResult, error)
-	RevokeFamily(user, family string, notBefore time.Time) (nodeapi.RevokeResult, error)
+	Lookup(ctx context.Context, jti string) (persist.Record, error)
+	RevokeUser(ctx context.Context, user string, notBefore time.Time) (nodeapi.RevokeResult, error)
+	RevokeFamily(ctx context.Context, user, family string, notBefore time.Time) (nodeapi.RevokeResult, error)
 }
 
 // Config configures the Simple JWT endpoints. A zero field means the
@@ -162,7 +163,7 @@ func (e *endpoints) blacklist(w http.ResponseWriter, r *http.Request) {
 	}
 	if err == nil {
 		var res persist.Result
-		res, err = e.core.Blacklist(e.core.Record(c, raw, ""))
+		res, err = e.core.Blacklist(r.Context(), e.core.Record(c, raw, ""))
 		if err == nil && res.Existed {
 			err = nodeapi.ErrBlacklisted
 		}

@@ -43,7 +43,7 @@ func (e *endpoints) refresh(w http.ResponseWriter, r *http.Request) {
 	if err == nil && !e.cfg.NoRotateRefresh {
 		rec := e.core.Record(c, raw, ReasonRotated)
 		var res persist.Result
-		if res, err = e.core.Blacklist(rec); err == nil && res.Existed {
+		if res, err = e.core.Blacklist(r.Context(), rec); err == nil && res.Existed {
 			err = nodeapi.ErrBlacklisted
 		}
 	}
@@ -75,7 +75,7 @@ func (e *endpoints) refresh(w http.ResponseWriter, r *http.Request) {
 	}
 	refresh, rc, err := e.core.Mint(token.MintOptions{Type: "refresh", TTL: e.cfg.RefreshLifetime, Extra: copyClaims(c, fam, false)})
 	if err == nil {
-		_, err = e.core.AddOutstanding(e.core.Record(rc, refresh, ""))
+		_, err = e.core.AddOutstanding(r.Context(), e.core.Record(rc, refresh, ""))
 	}
 	if err != nil {
 		e.log.ErrorContext(r.Context(), "rotate refresh token", "jti", c.JTI, "err", err)
@@ -113,7 +113,7 @@ func (e *endpoints) detectReuse(r *http.Request, c token.Claims) string {
 	if e.cfg.ReuseDetection == "off" || c.JTI == "" || e.cfg.Role != nodeapi.RoleFull {
 		return ""
 	}
-	rec, err := e.core.Lookup(c.JTI)
+	rec, err := e.core.Lookup(r.Context(), c.JTI)
 	if err != nil || rec.Reason != ReasonRotated {
 		return ""
 	}
@@ -125,12 +125,12 @@ func (e *endpoints) detectReuse(r *http.Request, c token.Claims) string {
 	var what string
 	switch {
 	case e.cfg.ReuseDetection == "user" && c.User != "":
-		_, err = e.core.RevokeUser(c.User, now.Add(time.Second))
+		_, err = e.core.RevokeUser(r.Context(), c.User, now.Add(time.Second))
 		what = "user " + c.User
 	default:
 		// No token of the family can be issued after this: revoke up to
 		// the next second, so a token minted this very second goes too.
-		_, err = e.core.RevokeFamily(c.User, fam, now.Add(time.Second))
+		_, err = e.core.RevokeFamily(r.Context(), c.User, fam, now.Add(time.Second))
 		what = "family " + fam
 	}
 	if err != nil {

@@ -2,6 +2,7 @@ package oauth
 
 import (
 	"bufio"
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
@@ -32,7 +33,7 @@ type Core interface {
 	Verify(raw, wantType string) (token.Claims, error)
 	VerifySignature(raw, wantType string) (token.Claims, error)
 	Record(c token.Claims, raw, reason string) persist.Record
-	Blacklist(r persist.Record) (persist.Result, error)
+	Blacklist(ctx context.Context, r persist.Record) (persist.Result, error)
 }
 
 // Config configures the OAuth endpoints. A zero field means the default
@@ -111,7 +112,7 @@ func (e *endpoints) revoke(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusOK)
 		return
 	}
-	res, err := e.core.Blacklist(e.core.Record(c, raw, "oauth revoke"))
+	res, err := e.core.Blacklist(r.Context(), e.core.Record(c, raw, "oauth revoke"))
 	switch {
 	case err == nil:
 		if !res.Existed {

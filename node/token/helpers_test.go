@@ -212,3 +212,11 @@ func loadPEMs(tb testing.TB, pems ...[]byte) [][]byte {
 	}
 	return out
 }
+
+// MintAlgorithm returns the algorithm Mint signs with, or "" if it cannot.
+func (v *Verifier) MintAlgorithm() string {
+	if v.signMethod == nil {
+		return ""
+	}
+	return v.signMethod.Alg()
+}

@@ -74,14 +74,6 @@ func (v *Verifier) chooseSigner(signer crypto.Signer, secret []byte) {
 // algorithm is accepted.
 func (v *Verifier) CanMint() bool { return v.signMethod != nil }
 
-// MintAlgorithm returns the algorithm Mint signs with, or "" if it cannot.
-func (v *Verifier) MintAlgorithm() string {
-	if v.signMethod == nil {
-		return ""
-	}
-	return v.signMethod.Alg()
-}
-
 // Mint signs a token as Simple JWT does: header {"alg":…,"typ":"JWT"}, and
 // claims in Simple JWT's order — token type, exp, iat, jti (32 lowercase hex
 // characters, a random UUID as uuid4().hex gives), user id — followed by
