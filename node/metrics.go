@@ -2,6 +2,7 @@ package node
 
 import (
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -159,9 +160,19 @@ const (
 // bounded counts an event whose effect the node bounded.
 func (m *metrics) bounded(bound string) { m.eventsBounded.WithLabelValues(bound).Inc() }
 
+// storeCountsMaxAge is how old the store's counts in a scrape may be: a
+// scrape reuses the last reading for that long, so that frequent scrapes
+// of a busy node do not each read the store's counts (a read that grows
+// with the unmerged journal, persist.Store.Counts).
+const storeCountsMaxAge = time.Second
+
 // nodeCollector reads, at scrape time, what the node counts elsewhere.
 type nodeCollector struct {
 	n *Node
+
+	countsMu sync.Mutex
+	countsAt time.Time // when counts was read; zero: never
+	counts   persist.Counts
 
 	info, cacheHits, cacheMisses, storeBytes, storeEntries, outbox,
 	published, publishFailures, applied, skipped, applyErrors,
@@ -230,7 +241,7 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(c.cacheMisses, m, name)
 	}
 
-	if counts, err := n.store.Counts(); err == nil {
+	if counts, err := c.storeCounts(); err == nil {
 		gauge(c.storeBytes, float64(n.store.Size()))
 		gauge(c.storeEntries, float64(counts.Outstanding), "outstanding")
 		gauge(c.storeEntries, float64(counts.Blacklisted), "blacklisted")
@@ -276,4 +287,20 @@ func boolGauge(b bool) float64 {
 		return 1
 	}
 	return 0
+}
+
+// storeCounts returns the store's counts, read at most storeCountsMaxAge
+// ago.
+func (c *nodeCollector) storeCounts() (persist.Counts, error) {
+	c.countsMu.Lock()
+	defer c.countsMu.Unlock()
+	if !c.countsAt.IsZero() && time.Since(c.countsAt) < storeCountsMaxAge {
+		return c.counts, nil
+	}
+	counts, err := c.n.store.Counts()
+	if err != nil {
+		return counts, err
+	}
+	c.counts, c.countsAt = counts, time.Now()
+	return counts, nil
 }

@@ -5,8 +5,10 @@
 // Go map), on this machine, in one run, and writes a Markdown report with
 // PNG charts.
 //
-//	go run ./cmd/blbench                      # every scenario, default sizes, report in ./BENCHMARKS.md and ./bench/
-//	go run ./cmd/blbench -quick               # small sizes, about 90 s, report in a temp dir
+//	go run ./cmd/blbench -scenarios check,verify,write,propagation,replay,flush,memory   # the report in ./BENCHMARKS.md and ./bench/ (about 10 minutes)
+//	go run ./cmd/blbench -scenarios fleet,regions,join -rounds 3 -out docs/bench-scale   # the scale report (about 25 minutes)
+//	go run ./cmd/blbench                      # every scenario, default sizes, one report in ./BENCHMARKS.md
+//	go run ./cmd/blbench -quick               # small sizes, a smoke test that stops itself after 4 minutes, report in a temp dir
 //	go run ./cmd/blbench -scenarios check,write -rounds 7 -out /tmp/b
 //	go run ./cmd/blbench -scenarios fleet -fleet-sizes 10,100,200 -fleet-rates 1000,100 -fleet-duration 5s
 //	go run ./cmd/blbench -scenarios regions -regions-count 5 -regions-validators 40 -regions-rate 100
