@@ -293,6 +293,9 @@ func open(dir string, o Options) (*Store, error) {
 		}
 		return nil, err
 	}
+	// The walk above read the whole file: let its pages go from this
+	// process's resident set.
+	s.releaseMapped()
 	s.journal.startMerger()
 	if o.LazySync > 0 {
 		s.syncStop, s.syncDone = make(chan struct{}), make(chan struct{})
