@@ -235,8 +235,8 @@ func (o outbox) Sync(context.Context) error { return o.s.SyncOutbox() }
 
 // Count is the outbox depth, kept as a counter by the store.
 func (o outbox) Count(context.Context) (int, error) {
-	c, err := o.s.Counts()
-	return int(c.Outbox), err
+	n, err := o.s.OutboxDepth()
+	return int(n), err
 }
 
 // keepBuffer is the most entries the applier keeps in a buffer after a

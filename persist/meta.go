@@ -32,13 +32,30 @@ func (s *Store) Counts() (Counts, error) {
 		c = Counts{
 			Outstanding:     getU64(m, metaNumOutstanding) + jd.outstanding,
 			Blacklisted:     getU64(m, metaNumBlacklisted) + jd.blacklisted,
-			Outbox:          getU64(m, metaNumOutbox) - min(uint64(s.published.events()), getU64(m, metaNumOutbox)),
+			Outbox:          s.outboxDepth(m),
 			UserRevocations: getU64(m, metaNumRevoked),
 			AppliedSeq:      s.appliedSeq(getU64(m, metaAppliedSeq)),
 		}
 		return nil
 	})
 	return c, err
+}
+
+// OutboxDepth returns the outbox's depth alone (Counts.Outbox): the
+// outbox's counter less the entries published and not yet deleted, without
+// Counts' read of the journal.
+func (s *Store) OutboxDepth() (uint64, error) {
+	var n uint64
+	err := s.view(func(tx *bolt.Tx) error {
+		n = s.outboxDepth(tx.Bucket(bucketMeta))
+		return nil
+	})
+	return n, err
+}
+
+func (s *Store) outboxDepth(meta *bolt.Bucket) uint64 {
+	n := getU64(meta, metaNumOutbox)
+	return n - min(uint64(s.published.events()), n)
 }
 
 // journalDelta is what merging the journal would add to the trees'

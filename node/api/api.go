@@ -26,11 +26,8 @@ import (
 // store's reads (Lookup, List). *node.Node provides the check, the writes
 // and the status; package node adds the rest when it mounts the API.
 type Core interface {
+	nodeapi.Tokens
 	Check(jti string) (bool, error)
-	Verify(raw, wantType string) (token.Claims, error)
-	VerifySignature(raw, wantType string) (token.Claims, error)
-	Record(c token.Claims, raw, reason string) persist.Record
-	Blacklist(ctx context.Context, r persist.Record) (persist.Result, error)
 	AddOutstanding(ctx context.Context, r persist.Record) (persist.Result, error)
 	RevokeUser(ctx context.Context, user string, notBefore time.Time) (nodeapi.RevokeResult, error)
 	Flush(ctx context.Context) (nodeapi.FlushResult, error)

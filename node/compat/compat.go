@@ -30,11 +30,8 @@ import (
 // the writes and the revocations; package node adds the rest when it
 // mounts the endpoints.
 type Core interface {
-	Verify(raw, wantType string) (token.Claims, error)
-	VerifySignature(raw, wantType string) (token.Claims, error)
+	nodeapi.Tokens
 	CheckClaims(c token.Claims) error
-	Record(c token.Claims, raw, reason string) persist.Record
-	Blacklist(ctx context.Context, r persist.Record) (persist.Result, error)
 	AddOutstanding(ctx context.Context, r persist.Record) (persist.Result, error)
 	CanMint() bool
 	Mint(o token.MintOptions) (string, token.Claims, error)

@@ -1,9 +1,11 @@
 package nodeapi
 
 import (
+	"context"
 	"errors"
 	"time"
 
+	"github.com/blnode/blnode/node/token"
 	"github.com/blnode/blnode/persist"
 )
 
@@ -65,4 +67,14 @@ type Status struct {
 	// BlacklistDigest is "count:sum" (persist.Digest): nodes holding the
 	// same blacklist show the same value, so equal digests mean converged.
 	BlacklistDigest string `json:"blacklist_digest"`
+}
+
+// Tokens is what every surface that takes a token to revoke needs of a
+// node: verify it with (Verify) and without (VerifySignature) the
+// blacklist, turn its claims into a record, and blacklist that.
+type Tokens interface {
+	Verify(raw, wantType string) (token.Claims, error)
+	VerifySignature(raw, wantType string) (token.Claims, error)
+	Record(c token.Claims, raw, reason string) persist.Record
+	Blacklist(ctx context.Context, r persist.Record) (persist.Result, error)
 }

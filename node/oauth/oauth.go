@@ -2,7 +2,6 @@ package oauth
 
 import (
 	"bufio"
-	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
@@ -22,7 +21,6 @@ import (
 	"github.com/blnode/blnode/node/nodeapi"
 	"github.com/blnode/blnode/node/nodehttp"
 	"github.com/blnode/blnode/node/token"
-	"github.com/blnode/blnode/persist"
 )
 
 // Core is what the OAuth endpoints need of a node: verify a token with
@@ -30,10 +28,7 @@ import (
 // claims into a record, and blacklist it. *node.Node provides Verify and
 // Blacklist; package node adds the rest when it mounts the endpoints.
 type Core interface {
-	Verify(raw, wantType string) (token.Claims, error)
-	VerifySignature(raw, wantType string) (token.Claims, error)
-	Record(c token.Claims, raw, reason string) persist.Record
-	Blacklist(ctx context.Context, r persist.Record) (persist.Result, error)
+	nodeapi.Tokens
 }
 
 // Config configures the OAuth endpoints. A zero field means the default
