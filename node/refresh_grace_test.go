@@ -11,6 +11,7 @@ import (
 	"github.com/blnode/blnode/internal/poll"
 	"github.com/blnode/blnode/internal/sjwt"
 	"github.com/blnode/blnode/node"
+	"github.com/blnode/blnode/node/token"
 )
 
 // tokenPair is the body of a 200 from POST /api/token/refresh/.
@@ -265,5 +266,29 @@ func TestRefreshGraceAcrossFleet(t *testing.T) {
 			}
 			return nil
 		})
+	}
+}
+
+// TestRefreshCustomClaimNames: with other jti and token type claim names,
+// the minted tokens take new ids and their own types, not the presented
+// token's, and the grace window finds the successor by its id claim.
+func TestRefreshCustomClaimNames(t *testing.T) {
+	r := newRefreshRig(t, func(c *node.Config) {
+		c.Token.JTIClaim, c.Token.TokenTypeClaim, c.RefreshGrace = "tid", "kind", time.Minute
+	})
+	pred, pc, err := r.n.Verifier().Mint(token.MintOptions{Type: "refresh", User: "42"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := mustRotate(t, r.url, pred)
+	ac, rc := claimsOf(t, first.Access), claimsOf(t, first.Refresh)
+	if ac["kind"] != "access" || rc["kind"] != "refresh" || ac["tid"] == pc.JTI || rc["tid"] == pc.JTI || ac["tid"] == rc["tid"] {
+		t.Errorf("access %v, refresh %v: want their own types and new ids (predecessor %s)", ac, rc, pc.JTI)
+	}
+	if ac["jti"] != nil || ac["token_type"] != nil {
+		t.Errorf("access %v holds the default claim names", ac)
+	}
+	if _, retry := refreshAt(t, r.url, pred); retry.Refresh != first.Refresh {
+		t.Errorf("retry within the window: another successor")
 	}
 }
