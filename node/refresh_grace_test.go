@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -290,5 +291,45 @@ func TestRefreshCustomClaimNames(t *testing.T) {
 	}
 	if _, retry := refreshAt(t, r.url, pred); retry.Refresh != first.Refresh {
 		t.Errorf("retry within the window: another successor")
+	}
+}
+
+// TestRefreshGraceConcurrent: with a grace window, N concurrent refreshes
+// of one token all get the same successor (one rotation; the others are
+// retries within the window), where without one exactly one succeeds.
+func TestRefreshGraceConcurrent(t *testing.T) {
+	r := newRefreshRig(t, func(c *node.Config) { c.RefreshGrace = time.Minute })
+	pred, predJTI := sjwt.Token{Type: "refresh", User: 42, Now: r.clk.Now()}.Mint(secret)
+	const n = 20
+	results := make(chan response, n)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			<-start
+			results <- postJSON(t, r.url+"/api/token/refresh/", `{"refresh":`+jsonString(pred)+`}`)
+		})
+	}
+	close(start)
+	wg.Wait()
+	close(results)
+	successors := map[string]int{}
+	for got := range results {
+		var pair tokenPair
+		if got.status != 200 || json.Unmarshal([]byte(got.body), &pair) != nil {
+			t.Fatalf("concurrent refresh: %d %s", got.status, got.body)
+		}
+		successors[pair.Refresh]++
+	}
+	if len(successors) != 1 {
+		t.Fatalf("%d different successors, want 1", len(successors))
+	}
+	for succ := range successors {
+		if s := verifyStatus(t, r.url, succ); s != 200 {
+			t.Errorf("the successor: verify %d", s)
+		}
+		if fam := claimsOf(t, succ)["fam"]; fam != predJTI {
+			t.Errorf("successor family %v", fam)
+		}
 	}
 }
