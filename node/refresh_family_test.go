@@ -3,11 +3,13 @@ package node_test
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/blnode/blnode/internal/sjwt"
 	"github.com/blnode/blnode/node"
+	"github.com/blnode/blnode/node/token"
 )
 
 // TestRefreshFamilyLifetime: with --refresh-family-lifetime a rotation
@@ -130,5 +132,27 @@ func TestRefreshFamilyEnds(t *testing.T) {
 		if exp := claimsOf(t, tok)["exp"]; exp != json.Number(fmt.Sprint(min(r.clk.Now().Add(time.Hour).Unix(), t0.Add(150*time.Minute).Unix()))) {
 			t.Errorf("rotation %d: exp %v", i, exp)
 		}
+	}
+}
+
+// TestRefreshSettingsValidated: a negative grace window or family lifetime
+// is refused by name.
+func TestRefreshSettingsValidated(t *testing.T) {
+	for name, mod := range map[string]func(*node.Config){
+		"RefreshGrace":          func(c *node.Config) { c.RefreshGrace = -time.Second },
+		"RefreshFamilyLifetime": func(c *node.Config) { c.RefreshFamilyLifetime = -time.Second },
+	} {
+		t.Run(name, func(t *testing.T) {
+			c := node.Config{DataDir: t.TempDir(), Token: token.Config{HSSecret: secret}, NATS: node.NATSConfig{Disabled: true}}
+			mod(&c)
+			n, err := node.New(c)
+			if err == nil {
+				n.Close()
+				t.Fatal("no error")
+			}
+			if !strings.Contains(err.Error(), "Config."+name) {
+				t.Errorf("error %q does not name Config.%s", err, name)
+			}
+		})
 	}
 }
