@@ -181,7 +181,7 @@ func TokenConfig(s *Set, log *slog.Logger) (token.Config, error) {
 			return token.Config{}, err
 		}
 		log.Warn("NO KEY CONFIGURED: USING A DEVELOPMENT SECRET. Tokens signed with it are for development only; "+
-			"give --hs-secret-file, BLNODE_HS_SECRET, --public-key-file or --jwks-url in production",
+			"give --hs-secret-file, BLNODE_HS_SECRET or --public-key-file in production",
 			"dev_secret", path, "created", created)
 	}
 	return token.Config{
