@@ -132,6 +132,12 @@ func TestJWKSNode(t *testing.T) {
 	if r := do(t, http.MethodGet, srv.URL+"/auth", "", "", bearer(tok1)...); r.status != http.StatusUnauthorized {
 		t.Fatalf("/auth with the blacklisted token: %d %s", r.status, r.body)
 	}
+	m := do(t, http.MethodGet, srv.URL+"/metrics", "", "")
+	for _, want := range []string{`blnode_jwks_keys{url="` + is.URL + `/jwks"} 2`, `blnode_jwks_fetches_total{result="ok",url="` + is.URL + `/jwks"}`, "blnode_ready 1"} {
+		if !strings.Contains(m.body, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
 	st, err := n.Status(t.Context())
 	if err != nil || len(st.JWKS) != 1 || st.JWKS[0].Keys != 2 || !st.Ready {
 		t.Fatalf("status %+v (%v): want one JWKS with 2 keys, ready", st.JWKS, err)

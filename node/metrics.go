@@ -105,7 +105,7 @@ func newMetrics(n *Node) *metrics {
 		m.flushRemoved.WithLabelValues(k)
 	}
 	m.reg.MustRegister(m.requests, m.checks, m.flushRuns, m.flushRemoved, m.flushDuration,
-		m.applyBatch, m.applyInvalid, m.eventsBounded, m.authFailures, newNodeCollector(n),
+		m.applyBatch, m.applyInvalid, m.eventsBounded, m.authFailures, newNodeCollector(n), jwksCollector{n.verifier},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -24,6 +24,8 @@ type JWKSStatus struct {
 	Keys    int       `json:"keys"`             // keys in use from it
 	Err     string    `json:"error,omitempty"`  // why the last fetch failed; "" when it succeeded
 	Next    time.Time `json:"next,omitzero"`    // when it is fetched next, unless a kid miss comes first
+	OK      uint64    `json:"fetches_ok"`       // fetches that put a set in use
+	Failed  uint64    `json:"fetches_failed"`   // fetches that failed
 }
 
 // jwksKeys is the immutable key set of one fetch, swapped whole.
@@ -186,6 +188,7 @@ func (s *jwksSource) fetch(ctx context.Context) (time.Duration, error) {
 		err = fmt.Errorf("token: fetch JWKS %s: %w", s.url, err)
 		s.mu.Lock()
 		s.status.Err = err.Error()
+		s.status.Failed++
 		s.mu.Unlock()
 		if ctx.Err() == nil {
 			s.log.Warn("JWKS fetch failed; the keys of the last good fetch stay in use", "err", err, "keys", s.status.Keys)
@@ -203,6 +206,7 @@ func (s *jwksSource) fetch(ctx context.Context) (time.Duration, error) {
 	}
 	s.mu.Lock()
 	s.status.Fetched, s.status.Keys, s.status.Err = time.Now(), keys.n, ""
+	s.status.OK++
 	s.mu.Unlock()
 	if old == nil || old.n != keys.n {
 		s.log.Info("JWKS fetched", "keys", keys.n, "next_in", ttl.String())
