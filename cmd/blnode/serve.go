@@ -79,6 +79,9 @@ a random development secret in DATA/dev-secret and warns about it.`, options.Ser
 
 	attrs := []any{"http", addr, "url", scheme + "://" + addr, "role", n.Role(), "region", cfg.Region, "node_id", n.ID(),
 		"data", cfg.DataDir, "nats", natsMode(cfg)}
+	if urls := cfg.Token.JWKS.URLs; len(urls) > 0 {
+		attrs = append(attrs, "jwks_urls", redactURLs(urls))
+	}
 	if urls := redactURLs(cfg.NATS.URLs); len(urls) > 0 && !cfg.NATS.Disabled {
 		attrs = append(attrs, "nats_urls", urls)
 	}

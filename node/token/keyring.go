@@ -62,7 +62,9 @@ type keyring struct {
 
 // keySpec is what Config says about keys: the fields New and Reload read.
 type keySpec struct {
-	secrets []NamedKey // HSSecret first (no kid), then HSKeys
+	hsSecret bool       // secrets[0] is HSSecret
+	pemKeys  int        // publics[:pemKeys] are PublicKeyPEMs
+	secrets  []NamedKey // HSSecret first (no kid), then HSKeys
 	publics []NamedKey // PublicKeyPEMs (no kid), then PublicKeys
 	private NamedKey   // PrivateKeyPEM with PrivateKeyID
 	algs    []string   // Config.Algorithms
@@ -73,12 +75,13 @@ func specOf(cfg Config) keySpec {
 	s := keySpec{algs: cfg.Algorithms, jwks: len(cfg.JWKS.URLs) > 0,
 		private: NamedKey{ID: cfg.PrivateKeyID, Data: cfg.PrivateKeyPEM}}
 	if len(cfg.HSSecret) > 0 {
-		s.secrets = append(s.secrets, NamedKey{Data: cfg.HSSecret})
+		s.secrets, s.hsSecret = append(s.secrets, NamedKey{Data: cfg.HSSecret}), true
 	}
 	s.secrets = append(s.secrets, cfg.HSKeys...)
 	for _, p := range cfg.PublicKeyPEMs {
 		s.publics = append(s.publics, NamedKey{Data: p})
 	}
+	s.pemKeys = len(cfg.PublicKeyPEMs)
 	s.publics = append(s.publics, cfg.PublicKeys...)
 	return s
 }
@@ -102,11 +105,15 @@ func buildRing(spec keySpec, old *keyring, grace time.Duration, now time.Time) (
 		secret    []byte
 	)
 	for i, s := range spec.secrets {
+		field := fmt.Sprintf("HSKeys[%d]", i)
+		if spec.hsSecret {
+			field = fmt.Sprintf("HSKeys[%d]", i-1)
+		}
 		if err := checkKID(s.ID); err != nil {
-			return nil, fmt.Errorf("token: HSKeys[%d]: %w", i, err)
+			return nil, fmt.Errorf("token: %s: %w", field, err)
 		}
 		if len(s.Data) == 0 {
-			return nil, fmt.Errorf("token: HSKeys[%d] (kid %q): empty secret", i, s.ID)
+			return nil, fmt.Errorf("token: %s (kid %q): empty secret", field, s.ID)
 		}
 		if secret == nil {
 			secret, secretKID = bytes.Clone(s.Data), s.ID
@@ -114,12 +121,16 @@ func buildRing(spec keySpec, old *keyring, grace time.Duration, now time.Time) (
 		add(vkey{kid: s.ID, kind: kindHMAC, key: bytes.Clone(s.Data)})
 	}
 	for i, p := range spec.publics {
+		field := fmt.Sprintf("PublicKeyPEMs[%d]", i)
+		if i >= spec.pemKeys {
+			field = fmt.Sprintf("PublicKeys[%d] (kid %q)", i-spec.pemKeys, p.ID)
+		}
 		if err := checkKID(p.ID); err != nil {
-			return nil, fmt.Errorf("token: PublicKeyPEMs[%d]: %w", i, err)
+			return nil, fmt.Errorf("token: %s: %w", field, err)
 		}
 		keys, err := parsePublicPEM(p.Data)
 		if err != nil {
-			return nil, fmt.Errorf("token: PublicKeyPEMs[%d]: %w", i, err)
+			return nil, fmt.Errorf("token: %s: %w", field, err)
 		}
 		for _, k := range keys {
 			kd, _ := kindOfKey(k) // parsePublicPEM checked it

@@ -123,7 +123,7 @@ func TestReloadTable(t *testing.T) {
 		v := newVerifier(t, base)
 		bad := base
 		bad.PublicKeys = []NamedKey{{ID: "r1", Data: []byte("not a key")}}
-		if err := v.Reload(bad); err == nil || !strings.Contains(err.Error(), "PublicKeyPEMs") {
+		if err := v.Reload(bad); err == nil || !strings.Contains(err.Error(), `PublicKeys[0] (kid "r1")`) {
 			t.Fatalf("Reload of a bad key: %v, want an error naming it", err)
 		}
 		if err := v.Reload(Config{}); err == nil {
