@@ -3,13 +3,23 @@
 package main
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/MicahParks/jwkset"
+	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/blnode/blnode/internal/poll"
 	"github.com/blnode/blnode/node/token"
@@ -114,4 +124,50 @@ func TestProcessKeyReload(t *testing.T) {
 		poll.For(t, 15*time.Second, pollEvery, wantAuth(p, oldTok, http.StatusUnauthorized))
 		p.stop(t)
 	})
+}
+
+// TestProcessJWKS: the built binary with --jwks-url says in /readyz that
+// it has not fetched the set while the issuer is down, refuses the
+// issuer's tokens meanwhile, and verifies them once the set is fetched.
+func TestProcessJWKS(t *testing.T) {
+	bin := buildBinary(t)
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jwk, err := jwkset.NewJWKFromKey(&key.PublicKey, jwkset.JWKOptions{Metadata: jwkset.JWKMetadataOptions{KID: "k1", ALG: jwkset.AlgES256}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := json.Marshal(jwkset.JWKSMarshal{Keys: []jwkset.JWKMarshal{jwk.Marshal()}})
+	var up atomic.Bool
+	issuer := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		if !up.Load() {
+			http.Error(w, "down", http.StatusBadGateway)
+			return
+		}
+		w.Write(body)
+	}))
+	t.Cleanup(issuer.Close)
+	tok := jwt.NewWithClaims(jwt.SigningMethodES256, jwt.MapClaims{"token_type": "access", "jti": "j1", "exp": time.Now().Add(time.Hour).Unix()})
+	tok.Header["kid"] = "k1"
+	raw, err := tok.SignedString(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	p := startServe(t, bin, "--no-nats", "--data", filepath.Join(t.TempDir(), "data"), "--jwks-url", issuer.URL+"/jwks", "--jwks-refresh-min", "1s")
+	code, rbody := call(t, http.DefaultClient, http.MethodGet, p.url+"/readyz", "", "")
+	if code != http.StatusServiceUnavailable || !strings.Contains(rbody, "JWKS not fetched") {
+		t.Fatalf("/readyz with the issuer down: %d %s", code, rbody)
+	}
+	if code := authStatus(t, p, raw); code != http.StatusUnauthorized {
+		t.Fatalf("/auth before the set was fetched: %d, want 401", code)
+	}
+	up.Store(true)
+	poll.For(t, 30*time.Second, pollEvery, func() error { return wantStatus(p.url+"/readyz", http.StatusOK) })
+	if code := authStatus(t, p, raw); code != http.StatusOK {
+		t.Fatalf("/auth once the set was fetched: %d\n%s", code, p.Output())
+	}
+	p.stop(t)
 }
