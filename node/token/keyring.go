@@ -65,10 +65,10 @@ type keySpec struct {
 	hsSecret bool       // secrets[0] is HSSecret
 	pemKeys  int        // publics[:pemKeys] are PublicKeyPEMs
 	secrets  []NamedKey // HSSecret first (no kid), then HSKeys
-	publics []NamedKey // PublicKeyPEMs (no kid), then PublicKeys
-	private NamedKey   // PrivateKeyPEM with PrivateKeyID
-	algs    []string   // Config.Algorithms
-	jwks    bool       // a JWKS is configured: the asymmetric algorithms need no file key
+	publics  []NamedKey // PublicKeyPEMs (no kid), then PublicKeys
+	private  NamedKey   // PrivateKeyPEM with PrivateKeyID
+	algs     []string   // Config.Algorithms
+	jwks     bool       // a JWKS is configured: the asymmetric algorithms need no file key
 }
 
 func specOf(cfg Config) keySpec {
