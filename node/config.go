@@ -9,6 +9,7 @@ import (
 
 	"github.com/blnode/blnode/events"
 	"github.com/blnode/blnode/node/nodeapi"
+	"github.com/blnode/blnode/node/nodehttp"
 	"github.com/blnode/blnode/node/oauth"
 	"github.com/blnode/blnode/node/token"
 )
@@ -32,7 +33,11 @@ type Config struct {
 
 	Token token.Config // keys and claim rules; at least one key
 
-	AdminToken   string // bearer token for admin routes; "" makes them answer 403
+	AdminToken   string // bearer token for admin routes (the write credential "admin"); "" adds none
+	// AdminCredentials are named admin credentials (read or write scope,
+	// nodehttp.LoadCredentials) besides AdminToken. With neither, admin
+	// routes answer 403.
+	AdminCredentials []nodehttp.Credential
 	KeepRawToken bool   // store raw token text (parity with the original's admin); default false
 
 	// MetricsAdminOnly makes /metrics ask for the admin token; default

@@ -45,11 +45,11 @@ func (n *Node) revoke(ctx context.Context, r persist.Revocation, notBefore time.
 	r.NotBefore = notBefore.Unix()
 	r.Expires = r.NotBefore + int64(n.cfg.MaxTokenLifetime/time.Second)
 	r.Origin = n.nodeID
-	ob, err := n.outboxEvent(persist.Op{Kind: persist.OpRevoke, Revocation: r}, now)
+	ob, audit, err := n.outboxEvent(ctx, persist.Op{Kind: persist.OpRevoke, Revocation: r}, now)
 	if err != nil {
 		return RevokeResult{}, err
 	}
-	res, err := n.store.Revoke(r, ob)
+	res, err := n.store.Audited(audit).Revoke(r, ob)
 	if err != nil {
 		return RevokeResult{}, n.storeErr(err)
 	}
