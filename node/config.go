@@ -33,12 +33,13 @@ type Config struct {
 
 	Token token.Config // keys and claim rules; at least one key
 
-	AdminToken   string // bearer token for admin routes (the write credential "admin"); "" adds none
-	// AdminCredentials are named admin credentials (read or write scope,
-	// nodehttp.LoadCredentials) besides AdminToken. With neither, admin
-	// routes answer 403.
-	AdminCredentials []nodehttp.Credential
+	AdminToken   string // bearer token for admin routes; "" makes them answer 403
 	KeepRawToken bool   // store raw token text (parity with the original's admin); default false
+
+	// AdminCredentials are named admin credentials (read or write scope,
+	// nodehttp.LoadCredentials) besides AdminToken, which is the write
+	// credential named "admin". With neither, admin routes answer 403.
+	AdminCredentials []nodehttp.Credential
 
 	// MetricsAdminOnly makes /metrics ask for the admin token; default
 	// false: open, as most exporters are.
