@@ -194,3 +194,14 @@ func (g *Guard) Failed(r *http.Request, client netip.Addr, what string) {
 			"client", client.String(), "what", what, "remote", r.RemoteAddr)
 	}
 }
+
+// Lookup returns the credential named name, if the guard (still) accepts
+// it: a session signed in with a credential that a reload removed ends.
+func (g *Guard) Lookup(name string) (Credential, bool) {
+	for _, c := range *g.creds.Load() {
+		if c.Name == name {
+			return c.Credential, true
+		}
+	}
+	return Credential{}, false
+}
