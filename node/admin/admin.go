@@ -352,7 +352,7 @@ func (a *adminUI) fail(w http.ResponseWriter, r *http.Request, s adminSession, s
 
 func (a *adminUI) disabled(w http.ResponseWriter, r *http.Request) {
 	a.fail(w, r, adminSession{}, http.StatusForbidden, "Admin is disabled",
-		"This node has no admin token configured, so its admin pages are switched off. Start it with --admin-token-file FILE or BLNODE_ADMIN_TOKEN to use them.")
+		"This node has no admin token configured, so its admin pages are switched off. Start it with --admin-token-file FILE, BLNODE_ADMIN_TOKEN or --admin-credentials-file FILE to use them.")
 }
 
 func (a *adminUI) notFound(w http.ResponseWriter, r *http.Request, s adminSession) {
@@ -431,7 +431,7 @@ func (a *adminUI) login(w http.ResponseWriter, r *http.Request, _ adminSession) 
 	if len(got) > maxTokenLen || !ok {
 		a.log.WarnContext(r.Context(), "admin sign-in refused", "remote", r.RemoteAddr)
 		a.cfg.Guard.Failed(r, client, "admin sign-in")
-		a.loginForm(w, r, http.StatusUnauthorized, next, "That is not this node's admin token.", "")
+		a.loginForm(w, r, http.StatusUnauthorized, next, "That is not this node's admin token, nor one of its admin credentials.", "")
 		return
 	}
 	if c, err := r.Cookie(adminCookie); err == nil {
