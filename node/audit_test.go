@@ -16,6 +16,7 @@ import (
 	"github.com/blnode/blnode/internal/poll"
 	"github.com/blnode/blnode/node"
 	"github.com/blnode/blnode/node/nodehttp"
+	"github.com/blnode/blnode/node/token"
 	"github.com/blnode/blnode/persist"
 )
 
@@ -331,4 +332,12 @@ func TestAuditAdminPages(t *testing.T) {
 		t.Fatalf("bob after the reload dropped him: %d, want 401 (signed out)", res.status)
 	}
 	wantHTML(t, alice.get("/admin/tokens"), 200, "Signed in as <strong>alice</strong>")
+}
+
+func TestAuditCredentialNamedAdminBesideTheAdminToken(t *testing.T) {
+	_, err := node.New(node.Config{DataDir: t.TempDir(), Token: token.Config{HSSecret: secret}, AdminToken: "admin-secret",
+		AdminCredentials: []nodehttp.Credential{{Name: "admin", Token: aliceToken, Scope: nodehttp.ScopeRead}}, NATS: node.NATSConfig{Disabled: true}})
+	if err == nil || !strings.Contains(err.Error(), `the name "admin" is the admin token's`) {
+		t.Fatalf("node.New: %v, want the clash refused", err)
+	}
 }
