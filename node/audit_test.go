@@ -170,9 +170,13 @@ func TestAuditActorAndReasonAcrossFleet(t *testing.T) {
 		return c
 	}
 	a, b := startNode(t, cfg()), startNode(t, cfg())
-	srvA, srvB := httptest.NewServer(a.Handler()), httptest.NewServer(b.Handler())
+	vcfg := cfg()
+	vcfg.Role = node.RoleValidator
+	v := startNode(t, vcfg)
+	srvA, srvB, srvV := httptest.NewServer(a.Handler()), httptest.NewServer(b.Handler()), httptest.NewServer(v.Handler())
 	defer srvA.Close()
 	defer srvB.Close()
+	defer srvV.Close()
 
 	exp := time.Now().Add(time.Hour).Unix()
 	if got := postJSON(t, srvA.URL+"/v1/blacklist", fmt.Sprintf(`{"jti":"stolen-1","exp":%d,"reason":"laptop stolen"}`, exp),
@@ -244,7 +248,7 @@ func TestAuditActorAndReasonAcrossFleet(t *testing.T) {
 		}
 		return lines, evIDs
 	}
-	for name, base := range map[string]string{"writer": srvA.URL, "other node": srvB.URL} {
+	for name, base := range map[string]string{"writer": srvA.URL, "other node": srvB.URL, "validator": srvV.URL} {
 		poll.For(t, waitLong, pollEvery, func() error {
 			lines, evIDs := auditOf(base)
 			if fmt.Sprint(lines) != fmt.Sprint(wantLog) {
