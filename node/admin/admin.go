@@ -305,12 +305,12 @@ type pageData struct {
 }
 
 func (a *adminUI) data(s adminSession, title, nav string, d any) pageData {
-	d0 := pageData{Title: title, Nav: nav, SignedIn: s.csrf != "", CSRF: s.csrf,
+	pd := pageData{Title: title, Nav: nav, SignedIn: s.csrf != "", CSRF: s.csrf,
 		Writable: a.cfg.Role == nodeapi.RoleFull && s.scope.Allows(nodehttp.ScopeWrite), Actor: s.name, NodeID: a.cfg.NodeID, Role: a.cfg.Role, Data: d}
 	if s.scope != 0 {
-		d0.Scope = s.scope.String()
+		pd.Scope = s.scope.String()
 	}
-	return d0
+	return pd
 }
 
 // render executes a page into a buffer first, so a template error never
@@ -427,8 +427,12 @@ func (a *adminUI) login(w http.ResponseWriter, r *http.Request, _ adminSession) 
 			"Too many wrong admin tokens came from this address. Wait "+nodehttp.RetryAfter(wait)+" s, then sign in again.")
 		return
 	}
-	cred, ok := a.cfg.Guard.Match(got)
-	if len(got) > maxTokenLen || !ok {
+	var cred nodehttp.Credential
+	ok := false
+	if len(got) <= maxTokenLen {
+		cred, ok = a.cfg.Guard.Match(got)
+	}
+	if !ok {
 		a.log.WarnContext(r.Context(), "admin sign-in refused", "remote", r.RemoteAddr)
 		a.cfg.Guard.Failed(r, client, "admin sign-in")
 		a.loginForm(w, r, http.StatusUnauthorized, next, "That is not this node's admin token, nor one of its admin credentials.", "")
