@@ -60,7 +60,8 @@ func (n *Node) revoke(ctx context.Context, r persist.Revocation, notBefore time.
 	n.users.Invalidate(key)
 	if !res.Existed {
 		n.wakePublisher()
-		n.log.InfoContext(ctx, "revoked", "user", r.User, "family", r.Family, "not_before", notBefore.UTC())
+		actor, _ := nodeapi.ActorFrom(ctx)
+		n.log.InfoContext(ctx, "revoked", "user", r.User, "family", r.Family, "not_before", notBefore.UTC(), "actor", actor.Name, "reason", actor.Reason)
 	}
 	return RevokeResult{NotBefore: time.Unix(r.NotBefore, 0), Existed: res.Existed}, nil
 }

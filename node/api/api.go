@@ -166,7 +166,8 @@ func (e *endpoints) blacklist(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !res.Existed {
-		e.log.InfoContext(r.Context(), "blacklisted", "jti", rec.JTI, "user", rec.User, "reason", rec.Reason, "via", "v1")
+		actor, _ := nodeapi.ActorFrom(r.Context())
+		e.log.InfoContext(r.Context(), "blacklisted", "jti", rec.JTI, "user", rec.User, "reason", rec.Reason, "via", "v1", "actor", actor.Name)
 	}
 	nodehttp.WriteJSON(w, http.StatusOK, struct {
 		AlreadyBlacklisted bool       `json:"already_blacklisted"`
