@@ -98,6 +98,9 @@ a random development secret in DATA/dev-secret and warns about it.`, options.Ser
 	defer stopRun()
 	runDone := make(chan error, 1)
 	go func() { runDone <- n.Run(runCtx) }()
+	if f := c.opts.Str("admin-credentials-file"); f != "" {
+		defer reloadCredentialsOnHUP(runCtx, n, f, log)()
+	}
 	srvDone := make(chan error, 1)
 	go func() {
 		if tlsConf != nil {
