@@ -1,6 +1,7 @@
 package persist
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"testing"
@@ -136,4 +137,44 @@ func TestAuditPagesAndLimit(t *testing.T) {
 			t.Fatalf("cursor %q: %v, want ErrInvalidRecord", c, err)
 		}
 	}
+}
+
+// Whatever a client sends as a cursor, Audit answers a page or
+// ErrInvalidRecord, and a page never holds an entry at or after the
+// cursor's key.
+func FuzzAuditCursor(f *testing.F) {
+	s := openTest(f, "", Options{})
+	var ops []Op
+	for i := range 5 {
+		ops = append(ops, Op{Kind: OpAudit, Audit: auditAt(i)})
+	}
+	if _, err := s.Apply(ops, 1); err != nil {
+		f.Fatal(err)
+	}
+	first, err := s.Audit(AuditQuery{Limit: 2})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(first.Next)
+	f.Add("")
+	f.Add("AAAAAAAAAAAA")
+	f.Add("//8")
+	f.Fuzz(func(t *testing.T, before string) {
+		p, err := s.Audit(AuditQuery{Limit: 3, Before: before})
+		if err != nil {
+			if !errors.Is(err, ErrInvalidRecord) {
+				t.Fatalf("cursor %q: %v", before, err)
+			}
+			return
+		}
+		if before == "" {
+			return
+		}
+		k, _ := base64.RawURLEncoding.DecodeString(before)
+		for _, e := range p.Entries {
+			if string(e.key()) >= string(k) {
+				t.Fatalf("cursor %q: entry %s is not before it", before, e.EventID)
+			}
+		}
+	})
 }
