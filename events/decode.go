@@ -14,7 +14,7 @@ import (
 // (FuzzDecodeFast checks that).
 func decodeFast(b []byte) (w wireEvent, ok bool) {
 	d := fastDecoder{b: b}
-	if !d.object([]string{"v", "id", "kind", "origin", "region", "time", "token", "cutoff", "user", "family", "not_before"}, func(key string) bool {
+	if !d.object([]string{"v", "id", "kind", "origin", "region", "time", "token", "cutoff", "user", "family", "not_before", "actor", "reason"}, func(key string) bool {
 		switch key {
 		case "v":
 			v, ok := d.int()
@@ -48,6 +48,10 @@ func decodeFast(b []byte) (w wireEvent, ok bool) {
 			return d.str(&w.Family)
 		case "not_before":
 			return d.intTo(&w.NotBefore)
+		case "actor":
+			return d.str(&w.Actor)
+		case "reason":
+			return d.str(&w.Reason)
 		}
 		return false
 	}) {

@@ -36,6 +36,8 @@ func FuzzDecodeFast(f *testing.F) {
 		` { "v" : -0 , "id":"e" , "kind":"revoke_user","origin":"n","user":"u","not_before":01}`,
 		`{"v":1,"v":2}`, `{"V":1}`, `{"v":1e0}`, `{"v":1,"token":null}`, `{"v":1,"time":"bad"}`, `{}`, `{"v":1}x`,
 		`{"v":99999999999999999999}`, `{"v":1,"token":{"exp":1,"exp":2}}`,
+		`{"v":1,"id":"e","kind":"flush","origin":"n","time":"2026-11-28T15:30:55Z","cutoff":1,"actor":"alice","reason":"weekly"}`,
+		`{"v":1,"actor":"a","actor":"b"}`, `{"v":1,"reason":"caf\u00e9"}`,
 	} {
 		f.Add([]byte(s))
 	}

@@ -38,6 +38,11 @@
 //
 // # Caveats
 //
+//   - Decode ignores fields it does not know (the fast path gives up on
+//     them and encoding/json skips them), so a field added later, such as
+//     Actor and Reason (an admin action's credential name and reason), is
+//     read by older nodes as the event without it. A new Kind is not: an
+//     older node does not apply it.
 //   - Delivery is at least once. Apply must be idempotent and indifferent
 //     to order: a failed Apply is retried with the same batch, a restart
 //     replays from the last recorded sequence, an outbox entry republished

@@ -26,6 +26,7 @@ const (
 	maxTypeLen   = 64
 	maxReasonLen = 1024
 	maxFamilyLen = 255
+	maxActorLen  = 255
 )
 
 var (
@@ -102,6 +103,11 @@ type Event struct {
 	User      string    `json:"user,omitempty"`       // revoke_user, revoke_family (optional)
 	Family    string    `json:"family,omitempty"`     // revoke_family
 	NotBefore int64     `json:"not_before,omitempty"` // revoke_user, revoke_family: unix seconds
+	// Actor names the admin credential that made the change, and Reason
+	// is what it said why (any kind; empty for changes no admin made, such
+	// as a token's own logout). Nodes record them in their audit log.
+	Actor  string `json:"actor,omitempty"`
+	Reason string `json:"reason,omitempty"`
 }
 
 // NewID returns a random 128-bit id in lower-case hex (32 characters).
@@ -150,6 +156,12 @@ func (e Event) Validate() error {
 	}
 	if len(e.User) > maxUserLen {
 		return malformed("user longer than %d bytes", maxUserLen)
+	}
+	if len(e.Actor) > maxActorLen {
+		return malformed("actor longer than %d bytes", maxActorLen)
+	}
+	if len(e.Reason) > maxReasonLen {
+		return malformed("reason longer than %d bytes", maxReasonLen)
 	}
 	if e.Token != nil {
 		if err := e.Token.validate(); err != nil {

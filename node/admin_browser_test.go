@@ -156,6 +156,18 @@ func TestAdminInBrowser(t *testing.T) {
 	b.audit("node")
 	b.shot("admin-node.png")
 
+	// The audit log: the three actions above, newest first, by the admin
+	// token's credential.
+	b.open("/admin/audit", http.StatusOK)
+	if got := b.text("#whoami"); !strings.Contains(got, "admin (write)") {
+		t.Errorf("header says %q, want who is signed in", got)
+	}
+	if rows, actors := b.count("#audit tbody tr"), b.count("#audit .audit-actor"); rows != 3 || actors != 3 {
+		t.Errorf("audit page lists %d rows (%d actors), want 3: blacklist, revoke, flush", rows, actors)
+	}
+	b.audit("audit log")
+	b.shot("admin-audit.png")
+
 	// Phone width: the list fits the screen, nothing scrolls sideways.
 	b.do(chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile))
 	b.open("/admin/tokens", http.StatusOK)

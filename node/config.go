@@ -9,6 +9,7 @@ import (
 
 	"github.com/blnode/blnode/events"
 	"github.com/blnode/blnode/node/nodeapi"
+	"github.com/blnode/blnode/node/nodehttp"
 	"github.com/blnode/blnode/node/oauth"
 	"github.com/blnode/blnode/node/token"
 )
@@ -34,6 +35,11 @@ type Config struct {
 
 	AdminToken   string // bearer token for admin routes; "" makes them answer 403
 	KeepRawToken bool   // store raw token text (parity with the original's admin); default false
+
+	// AdminCredentials are named admin credentials (read or write scope,
+	// nodehttp.LoadCredentials) besides AdminToken, which is the write
+	// credential named "admin". With neither, admin routes answer 403.
+	AdminCredentials []nodehttp.Credential
 
 	// MetricsAdminOnly makes /metrics ask for the admin token; default
 	// false: open, as most exporters are.

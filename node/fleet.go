@@ -319,6 +319,7 @@ func (a *applier) Apply(_ context.Context, batch []events.Delivered, lastSeq uin
 	now := n.cfg.Now()
 	for _, d := range batch {
 		ev := d.Event
+		ops = auditOps(ops, ev) // an admin's action: its audit entry
 		switch ev.Kind {
 		case events.KindOutstanding, events.KindBlacklist:
 			// A delivered event is valid: it has its token.

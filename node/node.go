@@ -81,7 +81,11 @@ func New(cfg Config) (*Node, error) {
 	}
 	n := &Node{cfg: cfg, log: cfg.Logger.With("component", "node"), verifier: v, started: cfg.Now()}
 	n.metrics = newMetrics(n)
-	n.auth = nodehttp.NewGuard(nodehttp.GuardConfig{AdminToken: cfg.AdminToken, Burst: cfg.AuthFailureBurst,
+	creds, err := nodehttp.MergeCredentials(cfg.AdminToken, cfg.AdminCredentials)
+	if err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	n.auth = nodehttp.NewGuard(nodehttp.GuardConfig{Credentials: creds, Burst: cfg.AuthFailureBurst,
 		Refill: cfg.AuthFailureRefill, Now: cfg.Now, Failures: n.metrics.authFailures, Logger: n.log})
 	n.store, err = persist.Open(cfg.DataDir, persist.Options{KeepRawToken: cfg.KeepRawToken, Logger: cfg.Logger, Now: cfg.Now,
 		Rebuild: cfg.RebuildStore || (cfg.OnDamagedStore == DamagedRebuild && !cfg.NATS.Disabled), LazySync: cfg.lazySync()})
@@ -333,11 +337,11 @@ func (n *Node) Blacklist(ctx context.Context, r persist.Record) (persist.Result,
 	}
 	now := n.cfg.Now()
 	r.Origin, r.CreatedAt, r.BlacklistedAt = n.nodeID, now.UnixNano(), now.UnixNano()
-	ob, err := n.outboxEvent(persist.Op{Kind: persist.OpBlacklist, Record: r}, now)
+	ob, audit, err := n.outboxEvent(ctx, persist.Op{Kind: persist.OpBlacklist, Record: r}, now)
 	if err != nil {
 		return persist.Result{}, err
 	}
-	res, err := n.store.Blacklist(r, ob)
+	res, err := n.store.Audited(audit).Blacklist(r, ob)
 	if err != nil {
 		return res, n.storeErr(err)
 	}
@@ -356,11 +360,11 @@ func (n *Node) AddOutstanding(ctx context.Context, r persist.Record) (persist.Re
 	}
 	now := n.cfg.Now()
 	r.Origin, r.CreatedAt, r.BlacklistedAt = n.nodeID, now.UnixNano(), 0
-	ob, err := n.outboxEvent(persist.Op{Kind: persist.OpOutstanding, Record: r}, now)
+	ob, audit, err := n.outboxEvent(ctx, persist.Op{Kind: persist.OpOutstanding, Record: r}, now)
 	if err != nil {
 		return persist.Result{}, err
 	}
-	res, err := n.store.AddOutstanding(r, ob)
+	res, err := n.store.Audited(audit).AddOutstanding(r, ob)
 	if err != nil {
 		return res, n.storeErr(err)
 	}
@@ -414,12 +418,18 @@ func (n *Node) Flush(ctx context.Context) (FlushResult, error) {
 				"node_time", n.cfg.Now().UTC(), "server_time", server.UTC(), "cutoff", cutoff.UTC(), "applied_cutoff", bound.UTC())
 			cutoff = bound
 		}
-		ev := events.Event{ID: events.NewID(), Kind: events.KindFlush, Origin: n.nodeID, Region: n.cfg.Region, Time: n.cfg.Now(), Cutoff: cutoff.Unix()}
-		data, err := ev.Encode()
-		if err != nil {
-			return FlushResult{}, fmt.Errorf("node: encode flush event: %w", err)
+	}
+	ev := events.Event{ID: events.NewID(), Kind: events.KindFlush, Origin: n.nodeID, Region: n.cfg.Region, Time: n.cfg.Now(), Cutoff: cutoff.Unix()}
+	withActor(ctx, &ev)
+	if audit := auditEntry(ev); n.fleet != nil || audit != nil {
+		var data []byte
+		if n.fleet != nil {
+			var err error
+			if data, err = ev.Encode(); err != nil {
+				return FlushResult{}, fmt.Errorf("%w: flush event: %w", ErrInvalidInput, err)
+			}
 		}
-		if err := n.store.AppendOutbox(data); err != nil {
+		if err := n.store.Audited(audit).AppendOutbox(data); err != nil {
 			return FlushResult{}, n.storeErr(err)
 		}
 		n.wakePublisher()
@@ -465,19 +475,28 @@ func every(ctx context.Context, d time.Duration, fn func()) {
 	}
 }
 
-// outboxEvent encodes the event that announces a write made at now, or
-// returns nil when the node publishes nothing.
-func (n *Node) outboxEvent(op persist.Op, now time.Time) ([]byte, error) {
-	if n.fleet == nil {
-		return nil, nil
+// outboxEvent encodes the event that announces a write made at now (nil
+// when the node publishes nothing), with the actor and reason ctx carries,
+// and returns the write's audit entry (nil when no admin made it).
+func (n *Node) outboxEvent(ctx context.Context, op persist.Op, now time.Time) ([]byte, *persist.AuditEntry, error) {
+	_, admin := nodeapi.ActorFrom(ctx)
+	if n.fleet == nil && !admin {
+		return nil, nil, nil
 	}
 	ev, _ := replicate.Event(op, now)
 	ev.ID, ev.Region = events.NewID(), n.cfg.Region
+	withActor(ctx, &ev)
+	if err := ev.Validate(); err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", ErrInvalidInput, err)
+	}
+	if n.fleet == nil {
+		return nil, auditEntry(ev), nil
+	}
 	data, err := ev.Encode()
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidInput, err)
+		return nil, nil, fmt.Errorf("%w: %w", ErrInvalidInput, err)
 	}
-	return data, nil
+	return data, auditEntry(ev), nil
 }
 
 func (n *Node) wakePublisher() {

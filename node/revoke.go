@@ -45,11 +45,11 @@ func (n *Node) revoke(ctx context.Context, r persist.Revocation, notBefore time.
 	r.NotBefore = notBefore.Unix()
 	r.Expires = r.NotBefore + int64(n.cfg.MaxTokenLifetime/time.Second)
 	r.Origin = n.nodeID
-	ob, err := n.outboxEvent(persist.Op{Kind: persist.OpRevoke, Revocation: r}, now)
+	ob, audit, err := n.outboxEvent(ctx, persist.Op{Kind: persist.OpRevoke, Revocation: r}, now)
 	if err != nil {
 		return RevokeResult{}, err
 	}
-	res, err := n.store.Revoke(r, ob)
+	res, err := n.store.Audited(audit).Revoke(r, ob)
 	if err != nil {
 		return RevokeResult{}, n.storeErr(err)
 	}
@@ -60,7 +60,8 @@ func (n *Node) revoke(ctx context.Context, r persist.Revocation, notBefore time.
 	n.users.Invalidate(key)
 	if !res.Existed {
 		n.wakePublisher()
-		n.log.InfoContext(ctx, "revoked", "user", r.User, "family", r.Family, "not_before", notBefore.UTC())
+		actor, _ := nodeapi.ActorFrom(ctx)
+		n.log.InfoContext(ctx, "revoked", "user", r.User, "family", r.Family, "not_before", notBefore.UTC(), "actor", actor.Name, "reason", actor.Reason)
 	}
 	return RevokeResult{NotBefore: time.Unix(r.NotBefore, 0), Existed: res.Existed}, nil
 }

@@ -137,6 +137,9 @@ func (f *fscker) walk(tx *bolt.Tx) {
 	}
 	for _, name := range allBuckets {
 		b := tx.Bucket(name)
+		if b == nil && string(name) == string(bucketAudit) {
+			continue // a file no node of this version has opened yet
+		}
 		if b == nil {
 			f.problem("bucket %s is missing", name)
 			return

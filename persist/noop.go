@@ -49,6 +49,10 @@ func (s *Store) noop(tx *bolt.Tx, ops []Op) bool {
 			if nb < r.NotBefore || (nb == r.NotBefore && origin > r.Origin) {
 				return false
 			}
+		case OpAudit:
+			if tx.Bucket(bucketAudit).Get(op.Audit.key()) == nil {
+				return false
+			}
 		default:
 			return false
 		}

@@ -59,6 +59,10 @@ func (r Revocation) validate() error {
 // NotBefore wins; an earlier one changes nothing (Existed is then true).
 // outbox is handled as in Blacklist.
 func (s *Store) Revoke(r Revocation, outbox []byte) (RevokeResult, error) {
+	return s.revoke(r, outbox, nil)
+}
+
+func (s *Store) revoke(r Revocation, outbox []byte, audit *AuditEntry) (RevokeResult, error) {
 	if err := r.validate(); err != nil {
 		return RevokeResult{}, err
 	}
@@ -70,7 +74,10 @@ func (s *Store) Revoke(r Revocation, outbox []byte) (RevokeResult, error) {
 		if err != nil || !wrote {
 			return err
 		}
-		return tx.stageOutbox(outbox)
+		if err := tx.stageOutbox(outbox); err != nil {
+			return err
+		}
+		return putAudit(tx.Tx, audit, s.auditLimit())
 	})
 	return res, err
 }

@@ -56,7 +56,7 @@ var (
 	bucketMeta        = []byte("meta")
 
 	allBuckets = [][]byte{bucketOutstanding, bucketBlacklisted, bucketByUser, bucketByExp, bucketUserRevoked, bucketOutbox, bucketMeta,
-		bucketJournals[0], bucketJournals[1]}
+		bucketJournals[0], bucketJournals[1], bucketAudit}
 
 	metaSchema         = []byte("schema")
 	metaNodeID         = []byte("node_id")
@@ -99,6 +99,9 @@ type Options struct {
 	// id is kept from the marker. Store.Rebuilt then reports why. For a
 	// replica that the event stream can rebuild; default false.
 	Rebuild bool
+	// AuditLimit is the number of audit log entries kept (the oldest go
+	// first); default DefaultAuditLimit.
+	AuditLimit int
 }
 
 // Store is a bbolt-backed token store. Open one per data dir.

@@ -18,13 +18,15 @@ const (
 	OpOutstanding OpKind = iota + 1 // register an issued token
 	OpBlacklist                     // blacklist a token (registering it too)
 	OpRevoke                        // reject a user's or a family's tokens issued before a time
+	OpAudit                         // record an admin action in the audit log (Audit set)
 )
 
 // Op is one change, usually decoded from an event.
 type Op struct {
 	Kind       OpKind
-	Record     Record     // OpOutstanding, OpBlacklist
-	Revocation Revocation // OpRevoke
+	Record     Record      // OpOutstanding, OpBlacklist
+	Revocation Revocation  // OpRevoke
+	Audit      *AuditEntry // OpAudit
 }
 
 // Result tells a writer what a write did.
@@ -38,27 +40,36 @@ type Result struct {
 // stored record is returned with Existed set. outbox, when not nil, is
 // appended to the outbox in the same transaction, only if something changed.
 func (s *Store) Blacklist(rec Record, outbox []byte) (Result, error) {
+	return s.blacklist(rec, outbox, nil)
+}
+
+func (s *Store) blacklist(rec Record, outbox []byte, audit *AuditEntry) (Result, error) {
 	rec = s.prepare(rec)
 	if rec.BlacklistedAt == 0 {
 		rec.BlacklistedAt = s.now().UnixNano()
 	}
-	return s.register(Op{Kind: OpBlacklist, Record: rec}, outbox)
+	return s.register(Op{Kind: OpBlacklist, Record: rec}, outbox, audit)
 }
 
 // AddOutstanding durably registers an issued token. If it is already
 // registered nothing changes and the stored record is returned with Existed
 // set. outbox is handled as in Blacklist.
 func (s *Store) AddOutstanding(rec Record, outbox []byte) (Result, error) {
+	return s.addOutstanding(rec, outbox, nil)
+}
+
+func (s *Store) addOutstanding(rec Record, outbox []byte, audit *AuditEntry) (Result, error) {
 	rec = s.prepare(rec)
 	rec.BlacklistedAt = 0
-	return s.register(Op{Kind: OpOutstanding, Record: rec}, outbox)
+	return s.register(Op{Kind: OpOutstanding, Record: rec}, outbox, audit)
 }
 
 // register writes op (a blacklisting or an outstanding token) and its
 // outbox payload in one durable transaction, unless the store holds its
 // jti already in that state: then nothing changes and the stored record is
-// returned with Existed set.
-func (s *Store) register(op Op, outbox []byte) (Result, error) {
+// returned with Existed set. audit, when not nil, is recorded with the
+// write (Store.Audited).
+func (s *Store) register(op Op, outbox []byte, audit *AuditEntry) (Result, error) {
 	black := op.Kind == OpBlacklist
 	if err := op.Record.validate(); err != nil {
 		return Result{}, err
@@ -82,7 +93,10 @@ func (s *Store) register(op Op, outbox []byte) (Result, error) {
 			return err
 		}
 		res.Record = op.Record
-		return tx.stageOutbox(outbox)
+		if err := tx.stageOutbox(outbox); err != nil {
+			return err
+		}
+		return putAudit(tx.Tx, audit, s.auditLimit())
 	})
 	return res, err
 }
@@ -94,7 +108,12 @@ func (s *Store) register(op Op, outbox []byte) (Result, error) {
 func (s *Store) Apply(ops []Op, appliedSeq uint64) (skipped int, err error) {
 	prepared := make([]Op, 0, len(ops))
 	for _, op := range ops {
-		if op.Kind == OpOutstanding || op.Kind == OpBlacklist {
+		if op.Kind == OpAudit {
+			if op.Audit == nil || op.Audit.validate() != nil {
+				skipped++
+				continue
+			}
+		} else if op.Kind == OpOutstanding || op.Kind == OpBlacklist {
 			op.Record = s.prepare(op.Record)
 			if op.Kind == OpOutstanding {
 				op.Record.BlacklistedAt = 0
@@ -124,15 +143,20 @@ func (s *Store) Apply(ops []Op, appliedSeq uint64) (skipped int, err error) {
 		}
 	}
 	appliedSeq = max(appliedSeq, s.pending.v.Load())
-	isRevoke := func(op Op) bool { return op.Kind == OpRevoke }
-	records := prepared // journaled; revocations are written in place
-	if slices.ContainsFunc(prepared, isRevoke) {
-		records = slices.DeleteFunc(slices.Clone(prepared), isRevoke)
+	inPlace := func(op Op) bool { return op.Kind == OpRevoke || op.Kind == OpAudit }
+	records := prepared // journaled; revocations and audit entries are written in place
+	if slices.ContainsFunc(prepared, inPlace) {
+		records = slices.DeleteFunc(slices.Clone(prepared), inPlace)
 	}
 	err = s.commit.do(func(tx *writeTx) error {
 		for _, op := range prepared {
-			if op.Kind == OpRevoke {
+			switch op.Kind {
+			case OpRevoke:
 				if _, err := putRevocation(tx.Tx, op.Revocation); err != nil {
+					return err
+				}
+			case OpAudit:
+				if err := putAudit(tx.Tx, op.Audit, s.auditLimit()); err != nil {
 					return err
 				}
 			}

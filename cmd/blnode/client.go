@@ -38,6 +38,11 @@ func newClient(s *options.Set) (*client.Client, error) {
 	return client.New(cfg)
 }
 
+// reasonBody is the body of an admin write that takes only a reason.
+type reasonBody struct {
+	Reason string `json:"reason,omitempty"`
+}
+
 // writeRaw prints a raw JSON answer, ending it with a newline.
 func writeRaw(e *env, b []byte) error {
 	b = bytes.TrimRight(b, "\n")

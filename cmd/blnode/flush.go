@@ -11,7 +11,9 @@ func runFlush(ctx context.Context, e *env, args []string) error {
 	c, asJSON := newClientCmdline(e, "flush", "", `
 Remove expired outstanding and blacklisted entries now, on this node and
 (through a flush event) on every node of the fleet: Simple JWT's
-flushexpiredtokens (POST /v1/flush, admin).`)
+flushexpiredtokens (POST /v1/flush, admin). --reason is kept with the
+admin's name in the fleet's audit log.`)
+	reason := c.fs.String("reason", "", "why (a `REASON` kept in the fleet's audit log)")
 	pos, err := c.parse(args)
 	if err != nil {
 		return err
@@ -31,7 +33,7 @@ flushexpiredtokens (POST /v1/flush, admin).`)
 			UserRevocations int `json:"user_revocations"`
 		} `json:"removed"`
 	}
-	raw, err := cl.Call(ctx, http.MethodPost, "/v1/flush", nil, struct{}{}, &res)
+	raw, err := cl.Call(ctx, http.MethodPost, "/v1/flush", nil, reasonBody{*reason}, &res)
 	if err != nil {
 		return err
 	}

@@ -13,7 +13,9 @@ func runRevokeUser(ctx context.Context, e *env, args []string) error {
 	c, asJSON := newClientCmdline(e, "revoke-user", "USER", `
 Log USER out everywhere: every node of the fleet rejects every token issued
 to USER before now (POST /v1/users/USER/revoke, admin). Tokens issued
-afterwards are accepted.`)
+afterwards are accepted. --reason is kept with the admin's name in the
+fleet's audit log.`)
+	reason := c.fs.String("reason", "", "why (a `REASON` kept in the fleet's audit log)")
 	pos, err := c.parse(args)
 	if err != nil {
 		return err
@@ -30,7 +32,7 @@ afterwards are accepted.`)
 		NotBefore int64  `json:"not_before"`
 		Already   bool   `json:"already_revoked"`
 	}
-	raw, err := cl.Call(ctx, http.MethodPost, "/v1/users/"+url.PathEscape(pos[0])+"/revoke", nil, struct{}{}, &res)
+	raw, err := cl.Call(ctx, http.MethodPost, "/v1/users/"+url.PathEscape(pos[0])+"/revoke", nil, reasonBody{*reason}, &res)
 	if err != nil {
 		return err
 	}

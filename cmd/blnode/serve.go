@@ -113,6 +113,9 @@ a random development secret in DATA/dev-secret and warns about it.`, options.Ser
 	reloader := newKeyReloader(e, args, n.Verifier(), log, options.KeyFiles(c.opts))
 	reloadDone := make(chan struct{})
 	go func() { reloader.run(runCtx, hup, c.opts.Duration("key-poll")); close(reloadDone) }()
+	if f := c.opts.Str("admin-credentials-file"); f != "" {
+		defer reloadCredentialsOnHUP(runCtx, n, f, log)()
+	}
 	srvDone := make(chan error, 1)
 	go func() {
 		if tlsConf != nil {

@@ -49,7 +49,7 @@ func (a *adminUI) blacklist(w http.ResponseWriter, r *http.Request, s adminSessi
 	msg := "already_blacklisted"
 	if !res.Existed {
 		msg = "blacklisted"
-		a.log.InfoContext(r.Context(), "blacklisted", "jti", rec.JTI, "user", rec.User, "reason", reason, "via", "admin")
+		a.log.InfoContext(r.Context(), "blacklisted", "jti", rec.JTI, "user", rec.User, "reason", reason, "via", "admin", "actor", s.name)
 	}
 	http.Redirect(w, r, "/admin/tokens/"+url.PathEscape(jti)+"?msg="+msg, http.StatusSeeOther)
 }
@@ -70,7 +70,7 @@ func (a *adminUI) revokeUser(w http.ResponseWriter, r *http.Request, s adminSess
 	msg := "already_revoked"
 	if !res.Existed {
 		msg = "revoked"
-		a.log.InfoContext(r.Context(), "user revoked", "user", user, "via", "admin")
+		a.log.InfoContext(r.Context(), "user revoked", "user", user, "via", "admin", "actor", s.name)
 	}
 	http.Redirect(w, r, "/admin/tokens?"+url.Values{"user": {user}, "msg": {msg}}.Encode(), http.StatusSeeOther)
 }
@@ -83,7 +83,7 @@ func (a *adminUI) flush(w http.ResponseWriter, r *http.Request, s adminSession) 
 		a.actionFailed(w, r, s, err, "Cannot flush", "The flush was refused.")
 		return
 	}
-	a.log.InfoContext(r.Context(), "flush run from the admin pages", "removed", res.Removed())
+	a.log.InfoContext(r.Context(), "flush run from the admin pages", "removed", res.Removed(), "actor", s.name)
 	a.render(w, r, http.StatusOK, "flush", a.data(s, "Flush done", "flush", flushView{Cutoff: viewTime(res.Cutoff), Done: true, Result: res}))
 }
 

@@ -40,7 +40,7 @@ const (
 )
 
 // adminPages are the templates, each parsed with templates/layout.html.
-var adminPages = []string{"login", "message", "tokens", "token", "node", "flush"}
+var adminPages = []string{"login", "message", "tokens", "token", "node", "flush", "audit"}
 
 // Core is what the admin pages need of a node: its writes (blacklist a
 // registered token, revoke a user, flush), its status and flush cutoff, and
@@ -56,6 +56,7 @@ type Core interface {
 	Lookup(ctx context.Context, jti string) (persist.Record, error)
 	List(ctx context.Context, q persist.Query) (persist.Page, error)
 	CountExpired(ctx context.Context, cutoff int64) (int, error)
+	Audit(ctx context.Context, q persist.AuditQuery) (persist.AuditPage, error)
 }
 
 // Config configures the admin pages. A zero field means the default
@@ -126,6 +127,7 @@ func Handler(core Core, cfg Config) http.Handler {
 	inner.HandleFunc(adminPrefix+"users/revoke", a.route(adminRoute{post: a.revokeUser, write: true}))
 	inner.HandleFunc(adminPrefix+"flush", a.route(adminRoute{get: a.flushPage, post: a.flush, write: true}))
 	inner.HandleFunc(adminPrefix+"node", a.route(adminRoute{get: a.nodePage}))
+	inner.HandleFunc(adminPrefix+"audit", a.route(adminRoute{get: a.auditPage}))
 	inner.HandleFunc(adminPrefix, func(w http.ResponseWriter, r *http.Request) {
 		setAdminHeaders(w)
 		if !a.cfg.Guard.Enabled() {
@@ -170,6 +172,7 @@ func (a *adminUI) route(rt adminRoute) http.HandlerFunc {
 		}
 		sess, signedIn := a.session(r)
 		if h == nil {
+			sess.scope = a.scopeOf(sess)
 			w.Header().Set("Allow", strings.Join(allow, ", "))
 			a.fail(w, r, sess, http.StatusMethodNotAllowed, "Method not allowed",
 				"This page does not answer "+r.Method+" requests; it answers "+strings.Join(allow, ", ")+".")
@@ -184,6 +187,13 @@ func (a *adminUI) route(rt adminRoute) http.HandlerFunc {
 			if status, msg := a.parseForm(w, r); status != 0 {
 				a.fail(w, r, sess, status, "Bad request", msg)
 				return
+			}
+		}
+		if signedIn {
+			if sess.scope = a.scopeOf(sess); sess.scope == 0 {
+				// Its credential is gone (a reload removed it).
+				a.endSession(r)
+				sess, signedIn = adminSession{}, false
 			}
 		}
 		if !rt.public && !signedIn {
@@ -204,6 +214,12 @@ func (a *adminUI) route(rt adminRoute) http.HandlerFunc {
 			if rt.write && a.cfg.Role != nodeapi.RoleFull {
 				a.readOnly(w, r, sess)
 				return
+			}
+			if rt.write {
+				var ok bool
+				if r, ok = a.actor(w, r, sess); !ok {
+					return
+				}
 			}
 		}
 		h(w, r, sess)
@@ -279,7 +295,9 @@ type pageData struct {
 	Nav      string // the highlighted navigation entry
 	SignedIn bool
 	CSRF     string
-	Writable bool // a full node: action forms are shown
+	Writable bool   // a full node and a write credential: action forms are shown
+	Actor    string // the signed-in credential's name
+	Scope    string // and its scope
 	NodeID   string
 	Role     nodeapi.Role
 	Flash    string
@@ -287,8 +305,12 @@ type pageData struct {
 }
 
 func (a *adminUI) data(s adminSession, title, nav string, d any) pageData {
-	return pageData{Title: title, Nav: nav, SignedIn: s.csrf != "", CSRF: s.csrf, Writable: a.cfg.Role == nodeapi.RoleFull,
-		NodeID: a.cfg.NodeID, Role: a.cfg.Role, Data: d}
+	pd := pageData{Title: title, Nav: nav, SignedIn: s.csrf != "", CSRF: s.csrf,
+		Writable: a.cfg.Role == nodeapi.RoleFull && s.scope.Allows(nodehttp.ScopeWrite), Actor: s.name, NodeID: a.cfg.NodeID, Role: a.cfg.Role, Data: d}
+	if s.scope != 0 {
+		pd.Scope = s.scope.String()
+	}
+	return pd
 }
 
 // render executes a page into a buffer first, so a template error never
@@ -330,7 +352,7 @@ func (a *adminUI) fail(w http.ResponseWriter, r *http.Request, s adminSession, s
 
 func (a *adminUI) disabled(w http.ResponseWriter, r *http.Request) {
 	a.fail(w, r, adminSession{}, http.StatusForbidden, "Admin is disabled",
-		"This node has no admin token configured, so its admin pages are switched off. Start it with --admin-token-file FILE or BLNODE_ADMIN_TOKEN to use them.")
+		"This node has no admin token configured, so its admin pages are switched off. Start it with --admin-token-file FILE, BLNODE_ADMIN_TOKEN or --admin-credentials-file FILE to use them.")
 }
 
 func (a *adminUI) notFound(w http.ResponseWriter, r *http.Request, s adminSession) {
@@ -405,19 +427,24 @@ func (a *adminUI) login(w http.ResponseWriter, r *http.Request, _ adminSession) 
 			"Too many wrong admin tokens came from this address. Wait "+nodehttp.RetryAfter(wait)+" s, then sign in again.")
 		return
 	}
-	if len(got) > maxTokenLen || !a.cfg.Guard.TokenMatches(got) {
+	var cred nodehttp.Credential
+	ok := false
+	if len(got) <= maxTokenLen {
+		cred, ok = a.cfg.Guard.Match(got)
+	}
+	if !ok {
 		a.log.WarnContext(r.Context(), "admin sign-in refused", "remote", r.RemoteAddr)
 		a.cfg.Guard.Failed(r, client, "admin sign-in")
-		a.loginForm(w, r, http.StatusUnauthorized, next, "That is not this node's admin token.", "")
+		a.loginForm(w, r, http.StatusUnauthorized, next, "That is not this node's admin token, nor one of its admin credentials.", "")
 		return
 	}
 	if c, err := r.Cookie(adminCookie); err == nil {
 		a.sessions.remove(c.Value) // a fresh id at every sign-in
 	}
-	id, _ := a.sessions.create()
+	id, _ := a.sessions.create(cred.Name)
 	http.SetCookie(w, &http.Cookie{Name: adminCookie, Value: id, Path: adminPrefix, MaxAge: int(adminSessionTTL / time.Second),
 		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
-	a.log.InfoContext(r.Context(), "admin signed in", "remote", r.RemoteAddr)
+	a.log.InfoContext(r.Context(), "admin signed in", "actor", cred.Name, "scope", cred.Scope.String(), "remote", r.RemoteAddr)
 	dest := safeNext(next)
 	if dest == "" {
 		dest = "/admin/tokens"

@@ -5,7 +5,10 @@
 // entries). It reaches the node only through Core; package node mounts it
 // with Handler at Prefix.
 //
-// An operator signs in with the admin token and gets a session cookie;
+// An operator signs in with the admin token or a named credential
+// (nodehttp.Credential) and gets a session cookie bound to that
+// credential's name, the actor of every action it takes (with the form's
+// reason, recorded in the fleet's audit log, which the audit page lists);
 // every form POST carries the session's CSRF token and must come from the
 // same origin. Every error is an HTML page with a 4xx status (503 when the
 // store cannot be read, as the API does).
@@ -18,8 +21,10 @@
 //   - Failed sign-ins count against the client's failure budget
 //     (nodehttp.Guard), shared with the node's other admin and OAuth
 //     credentials.
-//   - On a validator (Config.Role not full) the action forms are hidden and
-//     their POSTs are refused with 403.
+//   - On a validator (Config.Role not full), or for a credential of read
+//     scope, the action forms are hidden and their POSTs are refused with
+//     403. A session whose credential the guard no longer accepts (a
+//     reload dropped it) ends at its next request.
 //   - The session cookie is Secure only when the request came over TLS: a
 //     node behind a TLS-terminating proxy sends it without the flag.
 package admin

@@ -6,6 +6,8 @@ import (
 	"encoding/base64"
 	"sync"
 	"time"
+
+	"github.com/blnode/blnode/node/nodehttp"
 )
 
 // Admin web sessions: a random id in an HttpOnly cookie, kept in memory by
@@ -21,6 +23,10 @@ const (
 type adminSession struct {
 	csrf    string // per-session CSRF token, echoed by every form
 	expires time.Time
+	name    string // the admin credential that signed in: the actor of its actions
+	// scope is the credential's scope as of this request (adminUI.route
+	// reads it from the guard each time); zero in the stored session.
+	scope nodehttp.Scope
 }
 
 // adminSessions is a bounded set of sessions keyed by the SHA-256 of their
@@ -42,11 +48,12 @@ func randomToken() string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// create starts a session and returns its id (the cookie value).
-func (s *adminSessions) create() (string, adminSession) {
+// create starts a session of the credential named name and returns its id
+// (the cookie value).
+func (s *adminSessions) create(name string) (string, adminSession) {
 	id := randomToken()
 	now := s.now()
-	sess := adminSession{csrf: randomToken(), expires: now.Add(adminSessionTTL)}
+	sess := adminSession{csrf: randomToken(), expires: now.Add(adminSessionTTL), name: name}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for k, v := range s.m {

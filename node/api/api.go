@@ -34,6 +34,7 @@ type Core interface {
 	Status(ctx context.Context) (nodeapi.Status, error)
 	Lookup(ctx context.Context, jti string) (persist.Record, error)
 	List(ctx context.Context, q persist.Query) (persist.Page, error)
+	Audit(ctx context.Context, q persist.AuditQuery) (persist.AuditPage, error)
 }
 
 // Config configures the native API. A zero field means the default
@@ -84,6 +85,7 @@ func Register(mux *http.ServeMux, core Core, cfg Config) {
 	mux.HandleFunc("/v1/flush", post(e.flush))
 	mux.HandleFunc("/v1/status", get(e.status))
 	mux.HandleFunc("/v1/users/{user}/revoke", post(e.revokeUser))
+	mux.HandleFunc("/v1/audit", get(e.audit))
 }
 
 // RecordJSON is a record as the API shows it.
@@ -141,7 +143,8 @@ func (e *endpoints) blacklist(w http.ResponseWriter, r *http.Request) {
 		}
 		rec = e.core.Record(c, *req.Token, req.Reason)
 	case req.JTI != "":
-		if !e.cfg.Guard.Require(w, r) {
+		var ok bool
+		if r, ok = e.cfg.Guard.Admin(w, r, nodehttp.ScopeWrite, req.Reason); !ok {
 			return
 		}
 		if req.Exp <= 0 || req.Exp > maxUnixTime {
@@ -163,7 +166,8 @@ func (e *endpoints) blacklist(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !res.Existed {
-		e.log.InfoContext(r.Context(), "blacklisted", "jti", rec.JTI, "user", rec.User, "reason", rec.Reason, "via", "v1")
+		actor, _ := nodeapi.ActorFrom(r.Context())
+		e.log.InfoContext(r.Context(), "blacklisted", "jti", rec.JTI, "user", rec.User, "reason", rec.Reason, "via", "v1", "actor", actor.Name)
 	}
 	nodehttp.WriteJSON(w, http.StatusOK, struct {
 		AlreadyBlacklisted bool       `json:"already_blacklisted"`
@@ -285,7 +289,7 @@ func (e *endpoints) blacklistGet(w http.ResponseWriter, r *http.Request) {
 }
 
 func (e *endpoints) tokens(w http.ResponseWriter, r *http.Request) {
-	if !e.cfg.Guard.Require(w, r) {
+	if !e.cfg.Guard.RequireRead(w, r) {
 		return
 	}
 	q := r.URL.Query()
@@ -318,7 +322,20 @@ func (e *endpoints) tokens(w http.ResponseWriter, r *http.Request) {
 }
 
 func (e *endpoints) flush(w http.ResponseWriter, r *http.Request) {
-	if !nodehttp.RequireWriter(w, e.cfg.Role) || !e.cfg.Guard.Require(w, r) {
+	if !nodehttp.RequireWriter(w, e.cfg.Role) {
+		return
+	}
+	cred, ok := e.cfg.Guard.Authenticate(w, r, nodehttp.ScopeWrite)
+	if !ok {
+		return
+	}
+	var req struct {
+		Reason string `json:"reason"`
+	}
+	if r.ContentLength != 0 && !e.decodeJSON(w, r, &req) {
+		return
+	}
+	if r, ok = e.withActor(w, r, cred, req.Reason); !ok {
 		return
 	}
 	res, err := e.core.Flush(r.Context())
@@ -331,7 +348,7 @@ func (e *endpoints) flush(w http.ResponseWriter, r *http.Request) {
 }
 
 func (e *endpoints) status(w http.ResponseWriter, r *http.Request) {
-	if !e.cfg.Guard.Require(w, r) {
+	if !e.cfg.Guard.RequireRead(w, r) {
 		return
 	}
 	st, err := e.core.Status(r.Context())
@@ -389,13 +406,21 @@ func (e *endpoints) decodeJSON(w http.ResponseWriter, r *http.Request, v any) bo
 const maxUnixTime = 253402300799
 
 func (e *endpoints) revokeUser(w http.ResponseWriter, r *http.Request) {
-	if !nodehttp.RequireWriter(w, e.cfg.Role) || !e.cfg.Guard.Require(w, r) {
+	if !nodehttp.RequireWriter(w, e.cfg.Role) {
+		return
+	}
+	cred, ok := e.cfg.Guard.Authenticate(w, r, nodehttp.ScopeWrite)
+	if !ok {
 		return
 	}
 	var req struct {
-		NotBefore int64 `json:"not_before"`
+		NotBefore int64  `json:"not_before"`
+		Reason    string `json:"reason"`
 	}
 	if r.ContentLength != 0 && !e.decodeJSON(w, r, &req) {
+		return
+	}
+	if r, ok = e.withActor(w, r, cred, req.Reason); !ok {
 		return
 	}
 	var nb time.Time

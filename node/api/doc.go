@@ -1,7 +1,7 @@
 // Package api is a node's native JSON API under /v1/: blacklist a token
 // (or, with the admin token, a jti), register an outstanding token, check a
-// token or a jti, look one up, list tokens, flush, revoke a user, and the
-// node's status. JSON in and out, idempotent writes, every error a JSON
+// token or a jti, look one up, list tokens, flush, revoke a user, the
+// node's status, and the fleet's audit log (GET /v1/audit). JSON in and out, idempotent writes, every error a JSON
 // body with a stable code ({"code","detail"}). It reaches the node only
 // through Core; package node registers it with Register.
 //
@@ -10,9 +10,15 @@
 //   - Bodies are strict: application/json (or no Content-Type), at most
 //     Config.MaxBodyBytes, one object, no unknown fields, no trailing data
 //     and no key given twice (a proxy in front might read the other one).
-//   - The admin routes (tokens, flush, status, revoke a user, blacklist by
-//     jti) need the admin bearer token; wrong ones count against the
-//     client's failure budget (nodehttp.Guard).
+//   - The admin routes need an admin credential (nodehttp.Guard): the
+//     reads (tokens, status, audit) one of read or write scope, the writes
+//     (flush, revoke a user, blacklist by jti) one of write scope (else 403
+//     insufficient_scope). Wrong ones count against the client's failure
+//     budget. A write's credential name and reason (body "reason", else
+//     the X-Blnode-Reason header) travel in the request context
+//     (nodeapi.WithActor) into its event and the audit log. A token
+//     holder's own writes (blacklist or register by token) need no
+//     credential and are no admin action.
 //   - A validator refuses every write with 403 and answers checks.
 //   - When the store cannot be read the answer is 503: checks fail closed.
 package api

@@ -33,7 +33,7 @@ func Handler(cfg Config) http.Handler {
 		ErrorHandling: promhttp.ContinueOnError,
 	})
 	return nodehttp.Methods(map[string]http.HandlerFunc{http.MethodGet: func(w http.ResponseWriter, r *http.Request) {
-		if cfg.AdminOnly && !cfg.Guard.Require(w, r) {
+		if cfg.AdminOnly && !cfg.Guard.RequireRead(w, r) {
 			return
 		}
 		h.ServeHTTP(w, r)

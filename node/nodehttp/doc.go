@@ -1,8 +1,10 @@
 // Package nodehttp is what every HTTP surface of a node shares: the JSON
 // error body and method routing of the native API, the answers to the
 // core's errors (a validator's 403, invalid input, a store that cannot be
-// read), and the admin credential with its limit on failed
-// authentications (Guard, Limiter). Package node builds one Guard per node
+// read), and the admin credentials (a credentials file of named read and
+// write credentials, ParseCredentials; the single admin token is the write
+// credential "admin") with their limit on failed authentications (Guard,
+// Limiter), and an admin action's actor and reason (Reason, WithActor). Package node builds one Guard per node
 // and hands it to each surface it mounts.
 //
 // # Caveats

@@ -9,6 +9,7 @@ import (
 
 	"github.com/blnode/blnode/events"
 	"github.com/blnode/blnode/node"
+	"github.com/blnode/blnode/node/nodehttp"
 	"github.com/blnode/blnode/node/token"
 )
 
@@ -105,6 +106,11 @@ func NodeConfig(s *Set, log *slog.Logger) (node.Config, error) {
 	cfg.RefreshGrace, cfg.RefreshFamilyLifetime = s.Duration("refresh-grace"), s.Duration("refresh-family-lifetime")
 	if cfg.OnDamagedStore == "auto" {
 		cfg.OnDamagedStore = "" // the role's default
+	}
+	if f := s.Str("admin-credentials-file"); f != "" {
+		if cfg.AdminCredentials, err = nodehttp.LoadCredentials(f); err != nil {
+			return node.Config{}, fmt.Errorf("%s: %w", s.Where("admin-credentials-file"), err)
+		}
 	}
 	if f := s.Str("oauth-clients-file"); f != "" {
 		if cfg.OAuthClients, err = node.LoadOAuthClients(f); err != nil {

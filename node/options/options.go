@@ -80,6 +80,7 @@ func allOptions() []option {
 		{name: "http", def: "127.0.0.1:8080", arg: "ADDR", usage: "HTTP listen address (port 0 picks a free port)"},
 		{name: "admin-token-file", arg: "FILE", usage: "file holding the admin bearer token (admin routes answer 403 without one)"},
 		{name: "admin-token", envOnly: true, secret: true, usage: "the admin bearer token itself"},
+		{name: "admin-credentials-file", arg: "FILE", usage: "named admin credentials, one name:token:scope a line (scope read or write); the admin token is the write credential \"admin\""},
 		{name: "metrics-admin-only", kind: kindBool, def: "false", usage: "require the admin token on /metrics (default: open, as most exporters are)"},
 		{name: "auth-failure-burst", kind: kindInt, def: "10", usage: "failed admin or OAuth client authentications one client IP may make in a row; then 429 until it regains one (0 disables the limit)"},
 		{name: "auth-failure-refill", kind: kindDuration, def: "1s", usage: "how often a client IP regains one failed authentication"},
