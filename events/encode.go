@@ -28,7 +28,7 @@ func encodeFast(b []byte, e Event) (_ []byte, ok bool) {
 		}
 		return true
 	}
-	if !plain(e.ID, string(e.Kind), e.Origin, e.Region, e.User, e.Family) {
+	if !plain(e.ID, string(e.Kind), e.Origin, e.Region, e.User, e.Family, e.Session, e.Client, e.Issuer) {
 		return nil, false
 	}
 	if t := e.Token; t != nil && !plain(t.JTI, t.User, t.Type, t.Reason, t.Family) {
@@ -91,6 +91,15 @@ func encodeFast(b []byte, e Event) (_ []byte, ok bool) {
 	}
 	if e.NotBefore != 0 {
 		num("not_before", e.NotBefore)
+	}
+	if e.Session != "" {
+		str("session", e.Session)
+	}
+	if e.Client != "" {
+		str("client", e.Client)
+	}
+	if e.Issuer != "" {
+		str("issuer", e.Issuer)
 	}
 	return append(b, '}'), true
 }

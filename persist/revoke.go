@@ -9,11 +9,14 @@ import (
 )
 
 // Revocation is a "log out everywhere": every token of User (or of the
-// refresh-rotation Family, when set) issued before NotBefore is rejected,
-// until Expires, when no such token can still be valid.
+// refresh-rotation Family, when set; or, when By says so, of a session,
+// client or issuer: ID) issued before NotBefore is rejected, until
+// Expires, when no such token can still be valid.
 type Revocation struct {
-	User      string // user id; may be "" for a family revocation
-	Family    string // refresh-rotation family id; "" for a user revocation
+	By        RevokeBy // ByUser (user or family) unless said
+	ID        string   // the session, client or issuer id of By*; "" with ByIssuer: every issuer
+	User      string   // user id; may be "" for a family revocation
+	Family    string   // refresh-rotation family id; "" for a user revocation
 	NotBefore int64  // Unix seconds: tokens with iat < NotBefore are revoked
 	Expires   int64  // Unix seconds: when the entry can be flushed
 	Origin    string // node id, recorded on the tokens it blacklists
@@ -31,6 +34,9 @@ const (
 )
 
 func (r Revocation) key() []byte {
+	if r.By != ByUser {
+		return scopedKey(r.By, r.ID)
+	}
 	if r.Family != "" {
 		return familyKey(r.Family)
 	}
@@ -41,7 +47,11 @@ func (r Revocation) key() []byte {
 func familyKey(fam string) []byte { return append([]byte{0}, fam...) }
 
 func (r Revocation) validate() error {
-	if r.Family == "" {
+	if r.By != ByUser {
+		if err := r.validateScoped(); err != nil {
+			return err
+		}
+	} else if r.Family == "" {
 		if err := validUser(r.User); err != nil {
 			return err
 		}
@@ -62,6 +72,7 @@ func (s *Store) Revoke(r Revocation, outbox []byte) (RevokeResult, error) {
 	if err := r.validate(); err != nil {
 		return RevokeResult{}, err
 	}
+	s.noteRevocation(r)
 	var res RevokeResult
 	err := s.commit.do(func(tx *writeTx) error {
 		res = RevokeResult{}
@@ -113,7 +124,9 @@ func getRevocation(tx *bolt.Tx, key []byte) (Revocation, bool, error) {
 		return Revocation{}, false, fmt.Errorf("%w: revocation %q", ErrCorrupt, key)
 	}
 	r := Revocation{NotBefore: int64(binary.BigEndian.Uint64(v)), Expires: int64(binary.BigEndian.Uint64(v[8:])), Origin: string(v[16:])}
-	if fam, ok := bytes.CutPrefix(key, []byte{0}); ok {
+	if by, id, ok := parseScopedKey(key); ok {
+		r.By, r.ID = by, id
+	} else if fam, ok := bytes.CutPrefix(key, []byte{0}); ok {
 		r.Family = string(fam)
 	} else {
 		r.User = string(key)
@@ -161,6 +174,8 @@ func covers(r Revocation, rec Record) bool {
 // family's revocation as blacklisted, computed when read: no token record
 // is rewritten, so every node shows the same whatever order events came in.
 func foldRevocation(tx *bolt.Tx, rec Record) Record {
+	// Records hold no session, client or issuer: only user and family
+	// revocations are folded.
 	if rec.Blacklisted() {
 		return rec
 	}

@@ -45,6 +45,36 @@ func Record(t events.Token) persist.Record {
 		Reason: t.Reason, Family: t.Family}
 }
 
+// ByOf returns what a revoke_session, revoke_client or revoke_issuer
+// event (or snapshot revocation) of kind k revokes, given its session,
+// client and issuer fields; ByUser for any other kind.
+func ByOf(k events.Kind, session, client, issuer string) (persist.RevokeBy, string) {
+	switch k {
+	case events.KindRevokeSession:
+		return persist.BySession, session
+	case events.KindRevokeClient:
+		return persist.ByClient, client
+	case events.KindRevokeIssuer:
+		return persist.ByIssuer, issuer
+	}
+	return persist.ByUser, ""
+}
+
+// KindOf is ByOf the other way: the event kind of a revocation by b
+// ("" for ByUser, whose kind depends on its family), and the revocation's
+// id set in the matching field of session, client, issuer.
+func KindOf(b persist.RevokeBy, id string) (k events.Kind, session, client, issuer string) {
+	switch b {
+	case persist.BySession:
+		return events.KindRevokeSession, id, "", ""
+	case persist.ByClient:
+		return events.KindRevokeClient, "", id, ""
+	case persist.ByIssuer:
+		return events.KindRevokeIssuer, "", "", id
+	}
+	return "", "", "", ""
+}
+
 // Event returns the event that announces op: an outstanding or blacklist
 // event with the record's claims, timed by its CreatedAt or BlacklistedAt,
 // or a revoke_user or revoke_family event at time at. ok is false for an
@@ -62,7 +92,14 @@ func Event(op persist.Op, at time.Time) (ev events.Event, ok bool) {
 	case persist.OpRevoke:
 		v := op.Revocation
 		ev = events.Event{Kind: events.KindRevokeUser, Origin: v.Origin, Time: at, User: v.User, NotBefore: v.NotBefore}
-		if v.Family != "" {
+		switch {
+		case v.By == persist.BySession:
+			ev.Kind, ev.Session = events.KindRevokeSession, v.ID
+		case v.By == persist.ByClient:
+			ev.Kind, ev.Client = events.KindRevokeClient, v.ID
+		case v.By == persist.ByIssuer:
+			ev.Kind, ev.Issuer = events.KindRevokeIssuer, v.ID
+		case v.Family != "":
 			ev.Kind, ev.Family = events.KindRevokeFamily, v.Family
 		}
 		return ev, true
@@ -92,6 +129,10 @@ func Op(ev events.Event) (op persist.Op, ok bool) {
 	case events.KindRevokeUser, events.KindRevokeFamily:
 		return persist.Op{Kind: persist.OpRevoke, Revocation: persist.Revocation{
 			User: ev.User, Family: ev.Family, NotBefore: ev.NotBefore, Origin: ev.Origin}}, true
+	case events.KindRevokeSession, events.KindRevokeClient, events.KindRevokeIssuer:
+		by, id := ByOf(ev.Kind, ev.Session, ev.Client, ev.Issuer)
+		return persist.Op{Kind: persist.OpRevoke, Revocation: persist.Revocation{
+			By: by, ID: id, NotBefore: ev.NotBefore, Origin: ev.Origin}}, true
 	}
 	return persist.Op{}, false
 }
