@@ -17,9 +17,9 @@ type Revocation struct {
 	ID        string   // the session, client or issuer id of By*; "" with ByIssuer: every issuer
 	User      string   // user id; may be "" for a family revocation
 	Family    string   // refresh-rotation family id; "" for a user revocation
-	NotBefore int64  // Unix seconds: tokens with iat < NotBefore are revoked
-	Expires   int64  // Unix seconds: when the entry can be flushed
-	Origin    string // node id, recorded on the tokens it blacklists
+	NotBefore int64    // Unix seconds: tokens with iat < NotBefore are revoked
+	Expires   int64    // Unix seconds: when the entry can be flushed
+	Origin    string   // node id, recorded on the tokens it blacklists
 }
 
 // RevokeResult tells what a revocation did.

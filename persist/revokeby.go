@@ -86,6 +86,10 @@ func ParseScopedKey(key string) (by RevokeBy, id string, ok bool) {
 	return parseScopedKey([]byte(key))
 }
 
+// Validate reports why the store would refuse r (wrapping
+// ErrInvalidRecord).
+func (r Revocation) Validate() error { return r.validate() }
+
 func (r Revocation) validateScoped() error {
 	if r.User != "" || r.Family != "" {
 		return fmt.Errorf("%w: a %s revocation has no user or family", ErrInvalidRecord, r.By)

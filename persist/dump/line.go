@@ -55,6 +55,12 @@ type Line struct {
 	// revocation
 	NotBefore int64 `json:"not_before,omitzero"`
 	Expires   int64 `json:"expires,omitzero"`
+	// By is what a revocation other than a user or family one is by:
+	// "session", "client" or "issuer"; ID is that session, client or issuer
+	// ("" with "issuer": every issuer). Builds without them refuse such a
+	// line (no user or family) rather than misread it.
+	By string `json:"by,omitzero"`
+	ID string `json:"id,omitzero"`
 }
 
 // Header is the first line of an export of node nodeID made at at.
@@ -98,7 +104,21 @@ func EntryLine(e persist.Entry) Line {
 
 // RevocationLine is the line of a user or family revocation.
 func RevocationLine(r persist.Revocation) Line {
-	return Line{Kind: KindRevocation, User: r.User, Family: r.Family, NotBefore: r.NotBefore, Expires: r.Expires, Origin: r.Origin}
+	l := Line{Kind: KindRevocation, User: r.User, Family: r.Family, NotBefore: r.NotBefore, Expires: r.Expires, Origin: r.Origin}
+	if r.By != persist.ByUser {
+		l.By, l.ID = r.By.String(), r.ID
+	}
+	return l
+}
+
+// revokeBy reads a line's By: ok false for a name it does not know.
+func revokeBy(by string) (persist.RevokeBy, bool) {
+	for b := persist.ByUser; b <= persist.ByIssuer; b++ {
+		if by == b.String() && b != persist.ByUser {
+			return b, true
+		}
+	}
+	return persist.ByUser, by == ""
 }
 
 // Decode parses and checks one line of an export (surrounding white space
@@ -154,7 +174,20 @@ func Decode(b []byte) (Line, error) {
 			return Line{}, errors.New("token: blacklisted_at is the Unix epoch")
 		}
 	case KindRevocation:
-		if l.User == "" && l.Family == "" {
+		by, ok := revokeBy(l.By)
+		switch {
+		case !ok:
+			return Line{}, fmt.Errorf("revocation: unknown by %.40q", l.By)
+		case by != persist.ByUser:
+			if l.User != "" || l.Family != "" {
+				return Line{}, fmt.Errorf("revocation: a %s revocation has no user or family", l.By)
+			}
+			if err := (persist.Revocation{By: by, ID: l.ID, NotBefore: 1}).Validate(); err != nil {
+				return Line{}, fmt.Errorf("revocation: %s id: %w", l.By, err)
+			}
+		case l.ID != "":
+			return Line{}, errors.New("revocation: id without by")
+		case l.User == "" && l.Family == "":
 			return Line{}, errors.New("revocation: user or family required")
 		}
 		if l.NotBefore <= 0 {
@@ -192,7 +225,8 @@ func (l Line) Ops() []persist.Op {
 		}
 		return ops
 	case KindRevocation:
-		return []persist.Op{{Kind: persist.OpRevoke, Revocation: persist.Revocation{User: l.User, Family: l.Family,
+		by, _ := revokeBy(l.By)
+		return []persist.Op{{Kind: persist.OpRevoke, Revocation: persist.Revocation{By: by, ID: l.ID, User: l.User, Family: l.Family,
 			NotBefore: l.NotBefore, Expires: l.Expires, Origin: l.Origin}}}
 	}
 	return nil
