@@ -84,6 +84,7 @@ func Register(mux *http.ServeMux, core Core, cfg Config) {
 	mux.HandleFunc("/v1/flush", post(e.flush))
 	mux.HandleFunc("/v1/status", get(e.status))
 	mux.HandleFunc("/v1/users/{user}/revoke", post(e.revokeUser))
+	registerRevokeBy(mux, e, post)
 }
 
 // RecordJSON is a record as the API shows it.
