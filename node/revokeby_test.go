@@ -13,6 +13,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/blnode/blnode/events"
 	"github.com/blnode/blnode/events/eventstest"
 	"github.com/blnode/blnode/internal/poll"
 	"github.com/blnode/blnode/internal/sjwt"
@@ -331,5 +332,48 @@ func TestRevocationIDSHA256(t *testing.T) {
 	}
 	if got := do(t, http.MethodGet, srv.URL+"/auth", "", "", "Authorization", "Bearer "+tok); got.status != 401 {
 		t.Fatalf("/auth after blacklisting: %d", got.status)
+	}
+}
+
+// A validator that joins from a snapshot holding session, client and
+// issuer revocations (a version 2 snapshot) turns their tokens away, and
+// applies only the tail after the snapshot.
+func TestValidatorJoinsFromSnapshotWithRevokeBy(t *testing.T) {
+	f := newSnapshotFleet(t)
+	nb := time.Now().Add(-time.Minute).Unix()
+	var revs []events.Event
+	for _, e := range []events.Event{
+		{Kind: events.KindRevokeSession, Session: "s-1"},
+		{Kind: events.KindRevokeClient, Client: "c-1"},
+		{Kind: events.KindRevokeIssuer, Issuer: "https://i/"},
+	} {
+		e.ID, e.Origin, e.Time, e.NotBefore = events.NewID(), "writer", time.Now(), nb
+		if _, err := f.w.pub.Publish(t.Context(), e); err != nil {
+			t.Fatal(err)
+		}
+		revs = append(revs, e)
+	}
+	f.base = uint64(len(revs))
+	f.publish(t, "snap", 10)
+	h, err := f.full.WriteSnapshot(t.Context())
+	if err != nil {
+		t.Fatalf("WriteSnapshot: %v", err)
+	}
+	if h.Revocations != 3 {
+		t.Fatalf("snapshot with %d revocations, want 3", h.Revocations)
+	}
+	f.publish(t, "tail", 5)
+	v := f.join(t)
+	if st := v.FleetStatus(); st.Applied != 5 {
+		t.Errorf("the validator applied %d events, want the tail's 5", st.Applied)
+	}
+	issued := time.Unix(nb, 0).Add(-time.Minute)
+	for _, claims := range []jwt.MapClaims{{"sid": "s-1"}, {"client_id": "c-1"}, {"iss": "https://i/"}} {
+		if _, err := v.Verify(accessToken(t, "at+jwt", issued, claims), "access"); !errors.Is(err, node.ErrUserRevoked) {
+			t.Errorf("token %v on the validator joined from the snapshot: %v, want revoked", claims, err)
+		}
+	}
+	if _, err := v.Verify(accessToken(t, "at+jwt", issued, jwt.MapClaims{"sid": "s-2"}), "access"); err != nil {
+		t.Errorf("token of another session: %v", err)
 	}
 }
