@@ -377,3 +377,23 @@ func TestValidatorJoinsFromSnapshotWithRevokeBy(t *testing.T) {
 		t.Errorf("token of another session: %v", err)
 	}
 }
+
+// /v1/check answers an access token's client, session, scope and issuer,
+// and a session revocation as a revocation.
+func TestCheckAccessTokenClaims(t *testing.T) {
+	n, srv := newNode(t, nil)
+	tok := accessToken(t, "at+jwt", time.Now().Add(-time.Minute), jwt.MapClaims{"azp": "web", "sid": "s-9", "scp": []string{"a", "b"}, "iss": "https://i/"})
+	m := postJSON(t, srv.URL+"/v1/check", `{"token":`+jsonString(tok)+`}`).json(t)
+	for k, want := range map[string]any{"valid": true, "token_type": "access", "client_id": "web", "sid": "s-9", "scope": "a b", "iss": "https://i/"} {
+		if m[k] != want {
+			t.Errorf("%s = %v, want %v (body %v)", k, m[k], want, m)
+		}
+	}
+	if _, err := n.RevokeSession(t.Context(), "s-9", time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	m = postJSON(t, srv.URL+"/v1/check", `{"token":`+jsonString(tok)+`}`).json(t)
+	if m["valid"] != false || m["blacklisted"] != true {
+		t.Errorf("after revoking the session: %v", m)
+	}
+}

@@ -222,6 +222,11 @@ type CheckResult struct {
 	User        string `json:"user,omitempty"`
 	TokenType   string `json:"token_type,omitempty"`
 	ExpiresAt   int64  `json:"exp,omitempty"`
+	// The claims of OAuth access tokens, when the token has them.
+	ClientID string `json:"client_id,omitempty"` // client_id, else azp
+	Session  string `json:"sid,omitempty"`
+	Scope    string `json:"scope,omitempty"`
+	Issuer   string `json:"iss,omitempty"`
 }
 
 func (e *endpoints) check(w http.ResponseWriter, r *http.Request) {
@@ -246,7 +251,8 @@ func (e *endpoints) check(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c, err := e.core.Verify(*req.Token, "")
-	res := CheckResult{Valid: err == nil, JTI: c.JTI, User: c.User, TokenType: c.Type}
+	res := CheckResult{Valid: err == nil, JTI: c.JTI, User: c.User, TokenType: c.Type,
+		ClientID: c.ClientID, Session: c.SessionID, Scope: c.Scope, Issuer: c.Issuer}
 	if !c.ExpiresAt.IsZero() {
 		res.ExpiresAt = c.ExpiresAt.Unix()
 	}
