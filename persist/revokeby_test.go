@@ -157,3 +157,65 @@ func TestScopedRevocationApplyAndImport(t *testing.T) {
 		t.Fatal("imported session revocation not found")
 	}
 }
+
+// A record's client, session and scope are kept; a record without them is
+// written in the form builds before them read (version 1 or 2), one with
+// them in version 3 or 4.
+func TestRecordOAuthFields(t *testing.T) {
+	plain := Record{JTI: "p", User: "u", ExpiresAt: 100, CreatedAt: 5}
+	oauth := Record{JTI: "o", ExpiresAt: 100, CreatedAt: 5, ClientID: "app", SessionID: "s-1", Scope: "read write"}
+	for _, tc := range []struct {
+		r       Record
+		version byte
+	}{
+		{plain, recordVersion},
+		{func() Record { r := plain; r.BlacklistedAt = 9; return r }(), recordDelta},
+		{oauth, recordOAuth},
+		{func() Record { r := oauth; r.BlacklistedAt = 9; return r }(), recordOAuthDelta},
+	} {
+		b := encodeRecord(tc.r)
+		if b[0] != tc.version {
+			t.Errorf("%+v encodes as version %d, want %d", tc.r, b[0], tc.version)
+		}
+		if got, err := decodeRecord(b); err != nil || got != tc.r {
+			t.Errorf("decode: %+v, %v; want %+v", got, err, tc.r)
+		}
+	}
+	dir := t.TempDir()
+	s := openTest(t, dir, Options{})
+	if _, err := s.AddOutstanding(oauth, nil); err != nil {
+		t.Fatal(err)
+	}
+	black := oauth
+	black.JTI, black.BlacklistedAt = "b", 9
+	if _, err := s.Blacklist(black, nil); err != nil {
+		t.Fatal(err)
+	}
+	check := func(s *Store) {
+		t.Helper()
+		for _, want := range []Record{oauth, black} {
+			got, err := s.Lookup(want.JTI)
+			if err != nil || got.ClientID != "app" || got.SessionID != "s-1" || got.Scope != "read write" {
+				t.Errorf("Get(%s) = %+v, %v", want.JTI, got, err)
+			}
+		}
+	}
+	check(s)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := Fsck(dir, FsckOptions{}); err != nil || rep.Problems != 0 {
+		t.Fatalf("Fsck: %v %+v", err, rep)
+	}
+	check(openTest(t, dir, Options{}))
+
+	for _, r := range []Record{
+		{JTI: "x", ExpiresAt: 1, ClientID: strings.Repeat("c", MaxClientLen+1)},
+		{JTI: "x", ExpiresAt: 1, SessionID: strings.Repeat("s", MaxSessionLen+1)},
+		{JTI: "x", ExpiresAt: 1, Scope: strings.Repeat("s", MaxScopeLen+1)},
+	} {
+		if err := r.validate(); err == nil {
+			t.Errorf("a record with a field over its limit validates: %d %d %d", len(r.ClientID), len(r.SessionID), len(r.Scope))
+		}
+	}
+}
