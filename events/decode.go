@@ -76,7 +76,7 @@ func knownKind(k []byte) Kind {
 }
 
 func (d *fastDecoder) token(t *Token) bool {
-	return d.object([]string{"jti", "user", "type", "iat", "exp", "reason", "fam"}, func(key string) bool {
+	return d.object([]string{"jti", "user", "type", "iat", "exp", "reason", "fam", "client", "sid", "scope"}, func(key string) bool {
 		switch key {
 		case "jti":
 			return d.str(&t.JTI)
@@ -92,6 +92,12 @@ func (d *fastDecoder) token(t *Token) bool {
 			return d.str(&t.Reason)
 		case "fam":
 			return d.str(&t.Family)
+		case "client":
+			return d.str(&t.Client)
+		case "sid":
+			return d.str(&t.Session)
+		case "scope":
+			return d.str(&t.Scope)
 		}
 		return false
 	})

@@ -31,7 +31,7 @@ func encodeFast(b []byte, e Event) (_ []byte, ok bool) {
 	if !plain(e.ID, string(e.Kind), e.Origin, e.Region, e.User, e.Family, e.Session, e.Client, e.Issuer) {
 		return nil, false
 	}
-	if t := e.Token; t != nil && !plain(t.JTI, t.User, t.Type, t.Reason, t.Family) {
+	if t := e.Token; t != nil && !plain(t.JTI, t.User, t.Type, t.Reason, t.Family, t.Client, t.Session, t.Scope) {
 		return nil, false
 	}
 	str := func(key, v string) {
@@ -77,6 +77,15 @@ func encodeFast(b []byte, e Event) (_ []byte, ok bool) {
 		}
 		if t.Family != "" {
 			str("fam", t.Family)
+		}
+		if t.Client != "" {
+			str("client", t.Client)
+		}
+		if t.Session != "" {
+			str("sid", t.Session)
+		}
+		if t.Scope != "" {
+			str("scope", t.Scope)
 		}
 		b = append(b, '}')
 	}

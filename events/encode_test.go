@@ -44,6 +44,7 @@ func FuzzEncodeFast(f *testing.F) {
 	f.Add("id|blacklist|o||j", int64(253402300800000000), int64(1), 86400, uint8(1))
 	f.Add("id|revoke_session|o|||||||||||sid||", int64(1764343855123456789), int64(-5), 0, uint8(2))
 	f.Add("id|revoke_issuer|o||||||||||||c|https://i/", int64(1764343855123456789), int64(-5), 0, uint8(2))
+	f.Add("id|outstanding|o||j||access|||||||||app|sid|read write", int64(1764343855123456789), int64(9), 0, uint8(1))
 	f.Fuzz(func(t *testing.T, strs string, nanos, n int64, offset int, flags uint8) {
 		p := strings.Split(strs, "|")
 		s := func(i int) string {
@@ -59,7 +60,8 @@ func FuzzEncodeFast(f *testing.F) {
 			e.Cutoff, e.NotBefore = n, -n
 		}
 		if flags&1 != 0 {
-			e.Token = &Token{JTI: s(4), User: s(5), Type: s(6), Reason: s(7), Family: s(8), ExpiresAt: n}
+			e.Token = &Token{JTI: s(4), User: s(5), Type: s(6), Reason: s(7), Family: s(8), ExpiresAt: n,
+				Client: s(15), Session: s(16), Scope: s(17)}
 			if flags&4 != 0 {
 				e.Token.IssuedAt = n / 2
 			}

@@ -29,6 +29,7 @@ const (
 	maxSessLen   = 255
 	maxClientLen = 255
 	maxIssuerLen = 1024
+	maxScopeLen  = 4096
 )
 
 var (
@@ -99,6 +100,11 @@ type Token struct {
 	ExpiresAt int64  `json:"exp"`
 	Reason    string `json:"reason,omitempty"`
 	Family    string `json:"fam,omitempty"`
+	// The client (client_id, else azp), session (sid) and scope of an
+	// OAuth access token; builds before them ignore them.
+	Client  string `json:"client,omitempty"`
+	Session string `json:"sid,omitempty"`
+	Scope   string `json:"scope,omitempty"`
 }
 
 // Event is one change to the replicated blacklist. Its JSON form (Encode,
@@ -234,6 +240,12 @@ func (t *Token) validate() error {
 		return malformed("token.reason longer than %d bytes", maxReasonLen)
 	case len(t.Family) > maxFamilyLen:
 		return malformed("token.fam longer than %d bytes", maxFamilyLen)
+	case len(t.Client) > maxClientLen:
+		return malformed("token.client longer than %d bytes", maxClientLen)
+	case len(t.Session) > maxSessLen:
+		return malformed("token.sid longer than %d bytes", maxSessLen)
+	case len(t.Scope) > maxScopeLen:
+		return malformed("token.scope longer than %d bytes", maxScopeLen)
 	}
 	return nil
 }

@@ -28,6 +28,8 @@ func sampleEvents() map[string]events.Event {
 		"revoke_client":     {ID: events.NewID(), Kind: events.KindRevokeClient, Origin: "n", Time: at, Client: "client-1", NotBefore: 1700000000},
 		"revoke_issuer":     {ID: events.NewID(), Kind: events.KindRevokeIssuer, Origin: "n", Time: at, Issuer: "https://issuer.example/", NotBefore: 1700000000},
 		"revoke_issuer all": {ID: events.NewID(), Kind: events.KindRevokeIssuer, Origin: "n", Time: at, NotBefore: 1700000000},
+		"blacklist access token": {ID: events.NewID(), Kind: events.KindBlacklist, Origin: "n", Time: at,
+			Token: &events.Token{JTI: "at", Type: "access", ExpiresAt: 1700086400, Client: "app", Session: "sid-1", Scope: "read write"}},
 	}
 }
 

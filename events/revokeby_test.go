@@ -172,6 +172,43 @@ func scopedSnapshot() []byte {
 	h, toks, revs, _ := sampleSnapshot()
 	revs = append(revs, events.SnapshotRevocation{Kind: events.KindRevokeSession, Session: "sid", NotBefore: 8},
 		events.SnapshotRevocation{Kind: events.KindRevokeIssuer, NotBefore: 9})
-	h.Revocations = uint64(len(revs))
+	toks = append(toks, events.SnapshotToken{Token: events.Token{JTI: "o", ExpiresAt: 9, Client: "c", Scope: "s"}, BlacklistedAt: 1})
+	h.Tokens, h.DigestCount, h.Revocations = uint64(len(toks)), uint64(len(toks)), uint64(len(revs))
 	return encodeSnapshot(h, toks, revs)
+}
+
+// A token's client, session and scope make a snapshot version 2 too,
+// whenever the token comes: the tokens written before it read back whole.
+func TestSnapshotTokenOAuthFields(t *testing.T) {
+	h, toks, revs, _ := sampleSnapshot()
+	toks = append(toks, events.SnapshotToken{Token: events.Token{JTI: "o", ExpiresAt: 9, Client: "app", Session: "s", Scope: "a b"},
+		BlacklistedAt: 5})
+	toks = append(toks, events.SnapshotToken{Token: events.Token{JTI: "after", ExpiresAt: 9}, BlacklistedAt: 6})
+	h.Tokens, h.DigestCount = uint64(len(toks)), uint64(len(toks))
+	for name, b := range map[string][]byte{
+		"tokens first": encodeSnapshot(h, toks, revs),
+		"revocations first": func() []byte {
+			var w events.SnapshotWriter
+			for _, r := range revs {
+				w.AddRevocation(r)
+			}
+			for _, t := range toks {
+				w.AddToken(t)
+			}
+			return w.Bytes(h)
+		}(),
+	} {
+		t.Run(name, func(t *testing.T) {
+			if v := b[len("BLNSNAP")]; v != 2 {
+				t.Fatalf("version %d, want 2", v)
+			}
+			h2, toks2, revs2, err := readAll(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if h2 != h || !slices.Equal(toks2, toks) || !slices.Equal(revs2, revs) {
+				t.Fatalf("read %+v %+v %+v, want %+v %+v %+v", h2, toks2, revs2, h, toks, revs)
+			}
+		})
+	}
 }

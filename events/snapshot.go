@@ -32,13 +32,14 @@ import (
 //	revocations each: user, family, origin (strings); not-before, expires (varints)
 //	crc        CRC-32C of every byte before it (4 bytes, big endian)
 //
-// Version 2 is version 1 with two more strings at the end of each
-// revocation: its kind ("" for a user or family revocation, else
-// revoke_session, revoke_client or revoke_issuer) and the session, client
-// or issuer it revokes. A writer writes version 1 while it holds no
-// revocation of the new kinds, so nodes of older builds (which read only
-// version 1, and otherwise rebuild from the stream) keep loading its
-// snapshots until the fleet uses them. Both versions are read.
+// Version 2 is version 1 with three more strings at the end of each token
+// (its client, session and scope) and two at the end of each revocation:
+// its kind ("" for a user or family revocation, else revoke_session,
+// revoke_client or revoke_issuer) and the session, client or issuer it
+// revokes. A writer writes version 1 while it holds none of these, so nodes
+// of older builds (which read only version 1, and otherwise rebuild from
+// the stream) keep loading its snapshots until the fleet uses them. Both
+// versions are read.
 //
 // Caveats: the whole snapshot is one object, and its checksum is at its
 // end: a reader that uses entries as they arrive (NewSnapshotReader,
@@ -126,6 +127,9 @@ type SnapshotWriter struct {
 
 // AddToken appends a blacklisted token.
 func (w *SnapshotWriter) AddToken(t SnapshotToken) {
+	if t.Client != "" || t.Session != "" || t.Scope != "" {
+		w.toV2()
+	}
 	b := w.toks
 	for _, s := range []string{t.JTI, t.User, t.Type, t.Family, t.Reason, t.Origin} {
 		b = appendString(b, s)
@@ -133,7 +137,36 @@ func (w *SnapshotWriter) AddToken(t SnapshotToken) {
 	for _, v := range []int64{t.IssuedAt, t.ExpiresAt, t.CreatedAt, t.BlacklistedAt} {
 		b = binary.AppendVarint(b, v)
 	}
+	if w.v2 {
+		for _, s := range []string{t.Client, t.Session, t.Scope} {
+			b = appendString(b, s)
+		}
+	}
 	w.toks, w.nt = b, w.nt+1
+}
+
+// toV2 makes the snapshot a version 2 one: the tokens added so far get
+// their (empty) client, session and scope.
+func (w *SnapshotWriter) toV2() {
+	if w.v2 {
+		return
+	}
+	w.v2 = true
+	old := w.toks
+	b := make([]byte, 0, len(old)+3*int(w.nt))
+	for i := 0; i < len(old); {
+		start := i
+		for range 6 {
+			l, n := binary.Uvarint(old[i:])
+			i += n + int(l)
+		}
+		for range 4 {
+			_, n := binary.Varint(old[i:])
+			i += n
+		}
+		b = append(append(b, old[start:i]...), 0, 0, 0)
+	}
+	w.toks = b
 }
 
 // AddRevocation appends a user or family revocation.
@@ -145,7 +178,9 @@ func (w *SnapshotWriter) AddRevocation(r SnapshotRevocation) {
 	b = binary.AppendVarint(b, r.NotBefore)
 	w.revs, w.nr = binary.AppendVarint(b, r.Expires), w.nr+1
 	k, id, ok := r.scopedID()
-	w.v2 = w.v2 || ok
+	if ok {
+		w.toV2()
+	}
 	w.scoped = appendString(appendString(w.scoped, string(k)), id)
 	w.revEnd, w.scopedEnd = append(w.revEnd, len(w.revs)), append(w.scopedEnd, len(w.scoped))
 }
@@ -317,6 +352,10 @@ func (sr *SnapshotReader) NextInto(t *SnapshotToken, r *SnapshotRevocation) (isT
 		err = sr.parse(func(c *cursor) {
 			t.JTI, t.User, t.Type, t.Family, t.Reason, t.Origin = c.str(), c.str(), c.str(), c.str(), c.str(), c.str()
 			t.IssuedAt, t.ExpiresAt, t.CreatedAt, t.BlacklistedAt = c.varint(), c.varint(), c.varint(), c.varint()
+			t.Client, t.Session, t.Scope = "", "", ""
+			if sr.version >= 2 {
+				t.Client, t.Session, t.Scope = c.str(), c.str(), c.str()
+			}
 		})
 		if err == nil && (t.JTI == "" || t.ExpiresAt <= 0 || t.BlacklistedAt == 0) {
 			err = fmt.Errorf("%w: token %d: empty jti, exp or blacklisting time", ErrSnapshot, sr.nt)

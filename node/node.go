@@ -321,7 +321,8 @@ func (n *Node) checkNotBefore(c token.Claims, key string) error {
 
 // recordOf turns verified claims into a store record.
 func (n *Node) recordOf(c token.Claims, raw, reason string) persist.Record {
-	r := persist.Record{JTI: c.JTI, User: c.User, Type: c.Type, ExpiresAt: c.ExpiresAt.Unix(), Family: c.Family, Reason: reason}
+	r := persist.Record{JTI: c.JTI, User: c.User, Type: c.Type, ExpiresAt: c.ExpiresAt.Unix(), Family: c.Family, Reason: reason,
+		ClientID: c.ClientID, SessionID: c.SessionID, Scope: c.Scope}
 	if n.cfg.KeepRawToken {
 		r.Token = raw
 	}

@@ -397,3 +397,40 @@ func TestCheckAccessTokenClaims(t *testing.T) {
 		t.Errorf("after revoking the session: %v", m)
 	}
 }
+
+// A registered access token's client, session and scope are kept in its
+// record, reach the other node through the stream, and are shown by the
+// API and the admin.
+func TestAccessTokenRecordAcrossFleet(t *testing.T) {
+	s := eventstest.RunServer(t)
+	cfg := func(role node.Role) node.Config {
+		c := fleetConfig(role, 1, s)
+		c.AdminToken = "admin-secret"
+		return c
+	}
+	full := startNode(t, cfg(node.RoleFull))
+	mirror := cfg(node.RoleValidator)
+	mirror.ValidatorMirror = node.MirrorFull
+	other := startNode(t, mirror)
+	tok := accessToken(t, "at+jwt", time.Now(), jwt.MapClaims{"jti": "at-rec-1", "client_id": "app", "sid": "s-1", "scope": "read write"})
+	srv := newServer(t, full)
+	if got := postJSON(t, srv+"/v1/outstanding", `{"token":`+jsonString(tok)+`}`); got.status != 200 {
+		t.Fatalf("outstanding: %d %s", got.status, got.body)
+	}
+	for i, n := range []*running{full, other} {
+		poll.For(t, waitLong, pollEvery, func() error {
+			r, err := n.Store().Lookup("at-rec-1")
+			if err != nil || r.ClientID != "app" || r.SessionID != "s-1" || r.Scope != "read write" {
+				return fmt.Errorf("node %d: %+v, %v", i, r, err)
+			}
+			return nil
+		})
+	}
+	m := do(t, http.MethodGet, srv+"/v1/blacklist/at-rec-1", "", "", "Authorization", admin).json(t)
+	rec, _ := m["record"].(map[string]any)
+	if rec["client_id"] != "app" || rec["sid"] != "s-1" || rec["scope"] != "read write" {
+		t.Errorf("GET /v1/blacklist/at-rec-1: %v", m)
+	}
+	a := adminSignIn(t, srv)
+	wantHTML(t, a.get("/admin/tokens/at-rec-1"), http.StatusOK, `id="token-client"><code>app<`, `id="token-session"><code>s-1<`, `id="token-scope">read write<`)
+}

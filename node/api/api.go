@@ -100,11 +100,15 @@ type RecordJSON struct {
 	Reason        string     `json:"reason,omitempty"`
 	Origin        string     `json:"origin,omitempty"`
 	Token         string     `json:"token,omitempty"`
+	ClientID      string     `json:"client_id,omitempty"`
+	SessionID     string     `json:"sid,omitempty"`
+	Scope         string     `json:"scope,omitempty"`
 }
 
 func recordJSON(r persist.Record) RecordJSON {
 	out := RecordJSON{JTI: r.JTI, User: r.User, TokenType: r.Type, IssuedAt: r.IssuedAt, ExpiresAt: r.ExpiresAt,
-		CreatedAt: time.Unix(0, r.CreatedAt).UTC(), Blacklisted: r.Blacklisted(), Reason: r.Reason, Origin: r.Origin, Token: r.Token}
+		CreatedAt: time.Unix(0, r.CreatedAt).UTC(), Blacklisted: r.Blacklisted(), Reason: r.Reason, Origin: r.Origin, Token: r.Token,
+		ClientID: r.ClientID, SessionID: r.SessionID, Scope: r.Scope}
 	if r.Blacklisted() {
 		t := time.Unix(0, r.BlacklistedAt).UTC()
 		out.BlacklistedAt = &t

@@ -35,14 +35,14 @@ import (
 // Token returns the claims of r that events carry.
 func Token(r persist.Record) events.Token {
 	return events.Token{JTI: r.JTI, User: r.User, Type: r.Type, IssuedAt: r.IssuedAt, ExpiresAt: r.ExpiresAt,
-		Reason: r.Reason, Family: r.Family}
+		Reason: r.Reason, Family: r.Family, Client: r.ClientID, Session: r.SessionID, Scope: r.Scope}
 }
 
 // Record returns a record with the claims of t; times and origin are the
 // caller's to set.
 func Record(t events.Token) persist.Record {
 	return persist.Record{JTI: t.JTI, User: t.User, Type: t.Type, IssuedAt: t.IssuedAt, ExpiresAt: t.ExpiresAt,
-		Reason: t.Reason, Family: t.Family}
+		Reason: t.Reason, Family: t.Family, ClientID: t.Client, SessionID: t.Session, Scope: t.Scope}
 }
 
 // ByOf returns what a revoke_session, revoke_client or revoke_issuer

@@ -19,6 +19,7 @@ func FuzzDecode(f *testing.F) {
 		`{"kind":"token","jti":"j2","exp":1700086400,"created_at":"2023-11-14T22:13:20.5+01:00","blacklisted_at":"2023-11-14T22:13:21Z","reason":"stolen","origin":"n1","blacklist_origin":"n2","family":"f"}`,
 		`{"kind":"revocation","user":"42","not_before":1700000000,"expires":1702592000,"origin":"n1"}`,
 		`{"kind":"revocation","family":"f","not_before":1700000000}`,
+		`{"kind":"token","jti":"j3","exp":1700086400,"client_id":"app","sid":"s","scope":"read write"}`,
 		`{"kind":"revocation","by":"session","id":"sid-1","not_before":1700000000,"expires":1702592000,"origin":"n1"}`,
 		`{"kind":"revocation","by":"client","id":"c","not_before":1700000000}`,
 		`{"kind":"revocation","by":"issuer","not_before":1700000000}`,
@@ -195,5 +196,25 @@ func TestRevocationLineBy(t *testing.T) {
 		if _, err := Decode([]byte(s)); err == nil {
 			t.Errorf("Decode(%s) accepted", s)
 		}
+	}
+}
+
+// A token line's client, session and scope reach the record and come back.
+func TestTokenLineOAuthFields(t *testing.T) {
+	b := []byte(`{"kind":"token","jti":"j","exp":1700086400,"client_id":"app","sid":"s-1","scope":"read write"}`)
+	l, err := Decode(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ops := l.Ops()
+	if r := ops[0].Record; r.ClientID != "app" || r.SessionID != "s-1" || r.Scope != "read write" {
+		t.Fatalf("record %+v", r)
+	}
+	back := EntryLine(persist.Entry{Outstanding: &ops[0].Record})
+	if back.ClientID != "app" || back.SessionID != "s-1" || back.Scope != "read write" {
+		t.Fatalf("line %+v", back)
+	}
+	if _, err := Decode([]byte(`{"kind":"token","jti":"j","exp":1,"sid":"` + strings.Repeat("s", 256) + `"}`)); err == nil {
+		t.Fatal("a sid of 256 bytes decoded")
 	}
 }

@@ -51,6 +51,9 @@ type Line struct {
 	BlacklistOrigin string    `json:"blacklist_origin,omitzero"`
 	Family          string    `json:"family,omitzero"` // the token's rotation family; a revocation's family
 	Token           string    `json:"token,omitzero"`  // only when the store keeps raw tokens
+	ClientID        string    `json:"client_id,omitzero"`
+	SessionID       string    `json:"sid,omitzero"`
+	Scope           string    `json:"scope,omitzero"`
 
 	// revocation
 	NotBefore int64 `json:"not_before,omitzero"`
@@ -89,7 +92,8 @@ func timeNano(t time.Time) int64 {
 func EntryLine(e persist.Entry) Line {
 	r := e.Merged()
 	l := Line{Kind: KindToken, JTI: r.JTI, User: r.User, TokenType: r.Type, IssuedAt: r.IssuedAt, ExpiresAt: r.ExpiresAt,
-		CreatedAt: nanoTime(r.CreatedAt), Origin: r.Origin, Family: r.Family, Token: r.Token}
+		CreatedAt: nanoTime(r.CreatedAt), Origin: r.Origin, Family: r.Family, Token: r.Token,
+		ClientID: r.ClientID, SessionID: r.SessionID, Scope: r.Scope}
 	if b := e.Blacklisted; b != nil {
 		l.BlacklistedAt, l.Reason = nanoTime(b.BlacklistedAt), b.Reason
 		if b.Origin != r.Origin {
@@ -162,7 +166,8 @@ func Decode(b []byte) (Line, error) {
 			v    string
 			max  int
 		}{{"user", l.User, 255}, {"token_type", l.TokenType, 64}, {"reason", l.Reason, 1024}, {"origin", l.Origin, 255},
-			{"blacklist_origin", l.BlacklistOrigin, 255}, {"family", l.Family, 255}, {"token", l.Token, 64 << 10}} {
+			{"blacklist_origin", l.BlacklistOrigin, 255}, {"family", l.Family, 255}, {"token", l.Token, 64 << 10},
+			{"client_id", l.ClientID, persist.MaxClientLen}, {"sid", l.SessionID, persist.MaxSessionLen}, {"scope", l.Scope, persist.MaxScopeLen}} {
 			if err := str("token: "+f.name, f.v, f.max); err != nil {
 				return Line{}, err
 			}
@@ -213,7 +218,8 @@ func (l Line) Ops() []persist.Op {
 	switch l.Kind {
 	case KindToken:
 		r := persist.Record{JTI: l.JTI, User: l.User, Type: l.TokenType, IssuedAt: l.IssuedAt, ExpiresAt: l.ExpiresAt,
-			CreatedAt: timeNano(l.CreatedAt), Origin: l.Origin, Family: l.Family, Token: l.Token}
+			CreatedAt: timeNano(l.CreatedAt), Origin: l.Origin, Family: l.Family, Token: l.Token,
+			ClientID: l.ClientID, SessionID: l.SessionID, Scope: l.Scope}
 		ops := []persist.Op{{Kind: persist.OpOutstanding, Record: r}}
 		if !l.BlacklistedAt.IsZero() {
 			b := r
