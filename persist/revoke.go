@@ -29,8 +29,11 @@ type RevokeResult struct {
 
 // Reasons shown on registered tokens a revocation covers.
 const (
-	ReasonUserRevoked   = "user revoked"
-	ReasonFamilyRevoked = "refresh token reuse: family revoked"
+	ReasonUserRevoked    = "user revoked"
+	ReasonFamilyRevoked  = "refresh token reuse: family revoked"
+	ReasonSessionRevoked = "session revoked"
+	ReasonClientRevoked  = "client revoked"
+	ReasonIssuerRevoked  = "every issuer revoked"
 )
 
 func (r Revocation) key() []byte {
@@ -170,16 +173,16 @@ func covers(r Revocation, rec Record) bool {
 	return rec.IssuedAt < r.NotBefore // an unknown iat (0) counts as before
 }
 
-// foldRevocation shows a registered token covered by its user's or its
-// family's revocation as blacklisted, computed when read: no token record
-// is rewritten, so every node shows the same whatever order events came in.
+// foldRevocation shows a registered token covered by its user's, its
+// family's, its session's or its client's revocation, or by one of every
+// issuer, as blacklisted, computed when read: no token record is
+// rewritten, so every node shows the same whatever order events came in.
+// (Records keep no issuer: a revocation of one issuer is not shown.)
 func foldRevocation(tx *bolt.Tx, rec Record) Record {
-	// Records hold no session, client or issuer: only user and family
-	// revocations are folded.
 	if rec.Blacklisted() {
 		return rec
 	}
-	keys := make([][]byte, 0, 3)
+	keys := make([][]byte, 0, 6)
 	if rec.User != "" {
 		keys = append(keys, []byte(rec.User))
 	}
@@ -187,15 +190,30 @@ func foldRevocation(tx *bolt.Tx, rec Record) Record {
 		keys = append(keys, familyKey(rec.Family))
 	}
 	keys = append(keys, familyKey(rec.JTI)) // a family's first token
+	if rec.SessionID != "" {
+		keys = append(keys, scopedKey(BySession, rec.SessionID))
+	}
+	if rec.ClientID != "" {
+		keys = append(keys, scopedKey(ByClient, rec.ClientID))
+	}
+	keys = append(keys, scopedKey(ByIssuer, ""))
 	for _, k := range keys {
 		r, ok, err := getRevocation(tx, k)
 		if err != nil || !ok || !covers(r, rec) {
 			continue
 		}
 		rec.BlacklistedAt, rec.Origin = r.NotBefore*1e9, r.Origin
-		rec.Reason = ReasonUserRevoked
-		if r.Family != "" {
+		switch {
+		case r.By == BySession:
+			rec.Reason = ReasonSessionRevoked
+		case r.By == ByClient:
+			rec.Reason = ReasonClientRevoked
+		case r.By == ByIssuer:
+			rec.Reason = ReasonIssuerRevoked
+		case r.Family != "":
 			rec.Reason = ReasonFamilyRevoked
+		default:
+			rec.Reason = ReasonUserRevoked
 		}
 		return rec
 	}

@@ -219,3 +219,41 @@ func TestRecordOAuthFields(t *testing.T) {
 		}
 	}
 }
+
+// A registered token covered by its session's or client's revocation, or
+// by one of every issuer, reads as blacklisted, with the reason.
+func TestFoldScopedRevocation(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		r      Revocation
+		reason string
+	}{
+		{"session", Revocation{By: BySession, ID: "s-1", NotBefore: 200}, ReasonSessionRevoked},
+		{"client", Revocation{By: ByClient, ID: "app", NotBefore: 200}, ReasonClientRevoked},
+		{"every issuer", Revocation{By: ByIssuer, NotBefore: 200}, ReasonIssuerRevoked},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := openTest(t, "", Options{})
+			for _, r := range []Record{
+				{JTI: "covered", ExpiresAt: 1000, IssuedAt: 100, ClientID: "app", SessionID: "s-1"},
+				{JTI: "later", ExpiresAt: 1000, IssuedAt: 300, ClientID: "app", SessionID: "s-1"},
+				{JTI: "other", ExpiresAt: 1000, IssuedAt: 100, ClientID: "web", SessionID: "s-2"},
+			} {
+				if _, err := s.AddOutstanding(r, nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+			tc.r.Expires = 2000
+			if _, err := s.Revoke(tc.r, nil); err != nil {
+				t.Fatal(err)
+			}
+			want := map[string]bool{"covered": true, "later": false, "other": tc.r.By == ByIssuer}
+			for jti, black := range want {
+				r, err := s.Lookup(jti)
+				if err != nil || r.Blacklisted() != black || (black && r.Reason != tc.reason) {
+					t.Errorf("%s: blacklisted %v (%q), %v; want %v", jti, r.Blacklisted(), r.Reason, err, black)
+				}
+			}
+		})
+	}
+}
