@@ -434,3 +434,21 @@ func TestAccessTokenRecordAcrossFleet(t *testing.T) {
 	a := adminSignIn(t, srv)
 	wantHTML(t, a.get("/admin/tokens/at-rec-1"), http.StatusOK, `id="token-client"><code>app<`, `id="token-session"><code>s-1<`, `id="token-scope">read write<`)
 }
+
+// Introspection (RFC 7662) takes an RFC 9068 token as an access token, and
+// answers it inactive once its session is revoked.
+func TestIntrospectAccessToken(t *testing.T) {
+	n, srv := newNode(t, nil)
+	tok := accessToken(t, "at+jwt", time.Now().Add(-time.Minute), jwt.MapClaims{"client_id": "app", "sid": "s-1"})
+	m := do(t, http.MethodPost, srv.URL+"/oauth/introspect", formType, tokenForm(tok), "Authorization", admin).json(t)
+	if m["active"] != true || m["token_type"] != "access" {
+		t.Fatalf("introspect: %v, want active access token", m)
+	}
+	if _, err := n.RevokeSession(t.Context(), "s-1", time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	m = do(t, http.MethodPost, srv.URL+"/oauth/introspect", formType, tokenForm(tok), "Authorization", admin).json(t)
+	if m["active"] != false {
+		t.Fatalf("introspect after revoking the session: %v, want inactive", m)
+	}
+}
