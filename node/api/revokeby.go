@@ -27,22 +27,13 @@ func registerRevokeBy(mux *http.ServeMux, e *endpoints, post func(http.HandlerFu
 		return
 	}
 	mux.HandleFunc("/v1/sessions/{sid}/revoke", post(func(w http.ResponseWriter, r *http.Request) {
-		sid := r.PathValue("sid")
-		e.revokeBy(w, r, "sid", sid, nil, func(nb time.Time) (nodeapi.RevokeResult, error) {
-			return rb.RevokeSession(r.Context(), sid, nb)
-		})
+		e.revokeBy(w, r, "sid", r.PathValue("sid"), false, rb.RevokeSession)
 	}))
 	mux.HandleFunc("/v1/clients/{client_id}/revoke", post(func(w http.ResponseWriter, r *http.Request) {
-		client := r.PathValue("client_id")
-		e.revokeBy(w, r, "client_id", client, nil, func(nb time.Time) (nodeapi.RevokeResult, error) {
-			return rb.RevokeClient(r.Context(), client, nb)
-		})
+		e.revokeBy(w, r, "client_id", r.PathValue("client_id"), false, rb.RevokeClient)
 	}))
 	mux.HandleFunc("/v1/issuer/revoke", post(func(w http.ResponseWriter, r *http.Request) {
-		var issuer *string
-		e.revokeBy(w, r, "issuer", "", &issuer, func(nb time.Time) (nodeapi.RevokeResult, error) {
-			return rb.RevokeIssuer(r.Context(), *issuer, nb)
-		})
+		e.revokeBy(w, r, "issuer", "", true, rb.RevokeIssuer)
 	}))
 }
 
@@ -55,12 +46,12 @@ type RevokeByRequest struct {
 	Issuer    *string `json:"issuer,omitempty"`     // /v1/issuer/revoke only
 }
 
-// revokeBy answers a session, client or issuer revocation: the admin token,
-// the optional body's not_before (and, when issuer is not nil, its
-// required issuer), then revoke. name and id are the answer's key and the
-// path's id; for the issuer route the id is the body's.
-func (e *endpoints) revokeBy(w http.ResponseWriter, r *http.Request, name, id string, issuer **string,
-	revoke func(notBefore time.Time) (nodeapi.RevokeResult, error)) {
+// revokeBy answers a session, client or issuer revocation: the admin
+// token, the optional body's not_before, then revoke of id. name is the
+// answer's key for the id. For the issuer route (fromBody) the id is the
+// body's issuer, which must be there.
+func (e *endpoints) revokeBy(w http.ResponseWriter, r *http.Request, name, id string, fromBody bool,
+	revoke func(ctx context.Context, id string, notBefore time.Time) (nodeapi.RevokeResult, error)) {
 	if !nodehttp.RequireWriter(w, e.cfg.Role) || !e.cfg.Guard.Require(w, r) {
 		return
 	}
@@ -68,13 +59,13 @@ func (e *endpoints) revokeBy(w http.ResponseWriter, r *http.Request, name, id st
 	if r.ContentLength != 0 && !e.decodeJSON(w, r, &req) {
 		return
 	}
-	if issuer != nil {
-		if req.Issuer == nil {
-			nodehttp.WriteError(w, http.StatusBadRequest, "invalid", `body must say "issuer": the issuer whose tokens to revoke, or "" for every issuer`)
-			return
-		}
-		*issuer, id = req.Issuer, *req.Issuer
-	} else if req.Issuer != nil {
+	switch {
+	case fromBody && req.Issuer == nil:
+		nodehttp.WriteError(w, http.StatusBadRequest, "invalid", `body must say "issuer": the issuer whose tokens to revoke, or "" for every issuer`)
+		return
+	case fromBody:
+		id = *req.Issuer
+	case req.Issuer != nil:
 		nodehttp.WriteError(w, http.StatusBadRequest, "invalid", `"issuer" belongs to /v1/issuer/revoke only`)
 		return
 	}
@@ -85,7 +76,7 @@ func (e *endpoints) revokeBy(w http.ResponseWriter, r *http.Request, name, id st
 	} else if req.NotBefore > 0 {
 		nb = time.Unix(req.NotBefore, 0)
 	}
-	res, err := revoke(nb)
+	res, err := revoke(r.Context(), id, nb)
 	if err != nil {
 		nodehttp.WriteNodeError(w, e.cfg.Role, err)
 		return
