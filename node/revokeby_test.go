@@ -452,3 +452,43 @@ func TestIntrospectAccessToken(t *testing.T) {
 		t.Fatalf("introspect after revoking the session: %v, want inactive", m)
 	}
 }
+
+// A node meets an event of a kind it does not know, as a node of an
+// earlier build meets revoke_session, revoke_client and revoke_issuer: a
+// full node (which follows every kind) and a validator keeping every event
+// skip it and apply what follows, ready, without stalling; a validator
+// that keeps revocations only is never sent it.
+func TestNodesSkipUnknownEventKinds(t *testing.T) {
+	s := eventstest.RunServer(t)
+	w := newStreamWriter(t, s)
+	full := startNode(t, fleetConfig(node.RoleFull, 1, s))
+	mirror := fleetConfig(node.RoleValidator, 1, s)
+	mirror.ValidatorMirror = node.MirrorFull
+	nodes := []*running{full, startNode(t, mirror), startNode(t, fleetConfig(node.RoleValidator, 1, s))}
+
+	future := fmt.Sprintf(`{"v":1,"id":%q,"kind":"revoke_tenant","origin":"newer","time":"2026-12-07T00:00:00Z","tenant":"t","not_before":%d}`,
+		events.NewID(), time.Now().Unix())
+	if _, err := w.js.Publish(t.Context(), "blnode.ev.local.revoke_tenant", []byte(future)); err != nil {
+		t.Fatal(err)
+	}
+	exp := time.Now().Add(time.Hour).Unix()
+	seq, err := w.pub.Publish(t.Context(), events.Event{ID: events.NewID(), Kind: events.KindBlacklist, Origin: "writer", Time: time.Now(),
+		Token: &events.Token{JTI: "after-unknown", ExpiresAt: exp}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, n := range nodes {
+		poll.For(t, waitLong, pollEvery, func() error {
+			st := n.FleetStatus()
+			if b, _ := n.Check("after-unknown"); !b || !st.Ready || st.LastApplied < seq-1 {
+				return fmt.Errorf("node %d: blacklisted %v, status %+v; want the event after the unknown one applied, ready", i, b, st)
+			}
+			return nil
+		})
+	}
+	for i, n := range nodes[:2] {
+		if st := n.FleetStatus(); st.Skipped != 1 {
+			t.Errorf("node %d skipped %d events, want the 1 of the unknown kind", i, st.Skipped)
+		}
+	}
+}
