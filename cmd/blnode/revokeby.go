@@ -45,7 +45,11 @@ type revokeByCmd struct {
 }
 
 func runRevokeBy(ctx context.Context, e *env, args []string, rc revokeByCmd) error {
-	c, asJSON := newClientCmdline(e, rc.name, rc.arg, rc.summary)
+	synopsis := rc.arg
+	if synopsis == "" {
+		synopsis = "[--issuer ISSUER] [--not-before TIME]"
+	}
+	c, asJSON := newClientCmdline(e, rc.name, synopsis, rc.summary)
 	notBefore := c.fs.String("not-before", "", "revoke tokens issued before `TIME` (RFC 3339 or Unix seconds; default now)")
 	var issuer *string
 	if rc.arg == "" {
