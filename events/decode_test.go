@@ -38,6 +38,11 @@ func FuzzDecodeFast(f *testing.F) {
 		`{"v":99999999999999999999}`, `{"v":1,"token":{"exp":1,"exp":2}}`,
 		`{"v":1,"id":"e","kind":"flush","origin":"n","time":"2026-11-28T15:30:55Z","cutoff":1,"actor":"alice","reason":"weekly"}`,
 		`{"v":1,"actor":"a","actor":"b"}`, `{"v":1,"reason":"caf\u00e9"}`,
+		`{"v":1,"id":"e","kind":"revoke_session","origin":"n","time":"2026-01-01T00:00:00Z","not_before":1,"session":"s"}`,
+		`{"v":1,"id":"e","kind":"outstanding","origin":"n","time":"2026-01-01T00:00:00Z","token":{"jti":"j","exp":2,"client":"c","sid":"s","scope":"a b"}}`,
+		`{"v":1,"id":"e","kind":"outstanding","origin":"n","time":"2026-01-01T00:00:00Z","token":{"jti":"j","exp":2,"sid":"s","sid":"t"}}`,
+		`{"v":1,"id":"e","kind":"revoke_client","origin":"n","time":"2026-01-01T00:00:00Z","not_before":1,"client":"c","client":"d"}`,
+		`{"v":1,"id":"e","kind":"revoke_issuer","origin":"n","time":"2026-01-01T00:00:00Z","not_before":1,"issuer":"https://i/"}`,
 	} {
 		f.Add([]byte(s))
 	}

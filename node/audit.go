@@ -69,6 +69,14 @@ func auditSubject(ev events.Event) string {
 		return ev.Family + " (user " + ev.User + ")"
 	case ev.Family != "":
 		return ev.Family
+	case ev.Kind == events.KindRevokeSession:
+		return "sid " + ev.Session
+	case ev.Kind == events.KindRevokeClient:
+		return "client " + ev.Client
+	case ev.Kind == events.KindRevokeIssuer && ev.Issuer == "":
+		return "every issuer"
+	case ev.Kind == events.KindRevokeIssuer:
+		return "issuer " + ev.Issuer
 	}
 	return ev.User
 }

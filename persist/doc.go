@@ -1,10 +1,12 @@
 // Package persist owns blnode's bbolt file: the outstanding and blacklisted
-// token records, the by_user and by_exp indexes, per-user revocations, the
-// outbox of events waiting to be published, the audit log of admin actions
-// (audit.go: written with the action it describes, Store.Audited, or
-// applied from the stream, OpAudit; the newest Options.AuditLimit kept),
-// and the node's metadata (schema version, node id, last applied stream
-// sequence and the identity of the stream it counts in).
+// token records, the by_user and by_exp indexes, per-user revocations (and
+// per-family, -session, -client and -issuer ones, each in a keyspace of its
+// own: revokeby.go), the outbox of events waiting to be published, the
+// audit log of admin actions (audit.go: written with the action it
+// describes, Store.Audited, or applied from the stream, OpAudit; the newest
+// Options.AuditLimit kept), and the node's metadata (schema version, node
+// id, last applied stream sequence and the identity of the stream it counts
+// in).
 //
 // A Store is safe for concurrent use. Every write is durable — committed and
 // fsynced — before the call returns, and concurrent writes are group-committed:

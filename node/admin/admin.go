@@ -128,6 +128,7 @@ func Handler(core Core, cfg Config) http.Handler {
 	inner.HandleFunc(adminPrefix+"flush", a.route(adminRoute{get: a.flushPage, post: a.flush, write: true}))
 	inner.HandleFunc(adminPrefix+"node", a.route(adminRoute{get: a.nodePage}))
 	inner.HandleFunc(adminPrefix+"audit", a.route(adminRoute{get: a.auditPage}))
+	a.registerRevokeBy(inner)
 	inner.HandleFunc(adminPrefix, func(w http.ResponseWriter, r *http.Request) {
 		setAdminHeaders(w)
 		if !a.cfg.Guard.Enabled() {

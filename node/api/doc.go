@@ -1,7 +1,9 @@
 // Package api is a node's native JSON API under /v1/: blacklist a token
 // (or, with the admin token, a jti), register an outstanding token, check a
-// token or a jti, look one up, list tokens, flush, revoke a user, the
-// node's status, and the fleet's audit log (GET /v1/audit). JSON in and out, idempotent writes, every error a JSON
+// token or a jti, look one up, list tokens, flush, revoke a user (or, when
+// the Core is a RevokerBy, a session, a client or an issuer), the node's
+// status, and the fleet's audit log (GET /v1/audit). JSON in and out,
+// idempotent writes, every error a JSON
 // body with a stable code ({"code","detail"}). It reaches the node only
 // through Core; package node registers it with Register.
 //
@@ -12,7 +14,7 @@
 //     and no key given twice (a proxy in front might read the other one).
 //   - The admin routes need an admin credential (nodehttp.Guard): the
 //     reads (tokens, status, audit) one of read or write scope, the writes
-//     (flush, revoke a user, blacklist by jti) one of write scope (else 403
+//     (flush, every revocation, blacklist by jti) one of write scope (else 403
 //     insufficient_scope). Wrong ones count against the client's failure
 //     budget. A write's credential name and reason (body "reason", else
 //     the X-Blnode-Reason header) travel in the request context
