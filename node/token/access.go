@@ -12,7 +12,7 @@ import (
 // access token by its header: typ "at+jwt" or "application/at+jwt" (RFC
 // 9068 §2.1, compared without regard to case), or, with
 // Config.UntypedTokensAreAccess, typ "JWT" or none.
-func (v *Verifier) impliesAccess(t *jwt.Token) bool {
+func (v *Verifier) impliesAccess(t *jwt.Token, m map[string]any) bool {
 	if t == nil {
 		return false
 	}
@@ -26,7 +26,12 @@ func (v *Verifier) impliesAccess(t *jwt.Token) bool {
 	case s == "at+jwt":
 		return true
 	case v.untypedAccess:
-		return !present || s == "jwt"
+		// RFC 9068 §2.2: an access token names its client_id. An OpenID
+		// Connect ID token has the same typ and no client_id (its client
+		// is its aud and azp): without this it would pass for an access
+		// token.
+		_, hasClient := m["client_id"].(string)
+		return (!present || s == "jwt") && hasClient
 	}
 	return false
 }

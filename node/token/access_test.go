@@ -136,3 +136,20 @@ func TestRevocationID(t *testing.T) {
 		t.Fatalf("New with RevocationID md5: %v, want an error naming the field", err)
 	}
 }
+
+// Under UntypedTokensAreAccess an untyped token without client_id (an
+// OpenID Connect ID token: aud and azp name its client) is no access
+// token; at+jwt does not depend on it.
+func TestUntypedTokenWithoutClientIsNotAccess(t *testing.T) {
+	key := []byte(djangoSecret)
+	v := newVerifier(t, Config{HSSecret: key, Now: testNow, UntypedTokensAreAccess: true})
+	idToken := fmt.Sprintf(`{"iss":"https://issuer.example/","sub":"u1","aud":"app","azp":"app","exp":%d,"iat":%d,"jti":"id-1","sid":"s1"}`, expiresAt, issuedAt)
+	raw := signHMAC(t, key, `{"alg":"HS256","typ":"JWT"}`, idToken)
+	if _, err := v.Verify(raw, "access"); !errors.Is(err, ErrNoType) {
+		t.Fatalf("ID token as access: %v, want ErrNoType", err)
+	}
+	raw = signHMAC(t, key, `{"alg":"HS256","typ":"at+jwt"}`, idToken)
+	if c, err := v.Verify(raw, "access"); err != nil || c.Type != AccessType {
+		t.Fatalf("at+jwt without client_id: type %q, %v; want access", c.Type, err)
+	}
+}

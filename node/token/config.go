@@ -70,8 +70,10 @@ type Config struct {
 	Issuer string
 
 	// UntypedTokensAreAccess makes a token without the type claim whose
-	// header "typ" is "JWT" or absent an access token (its Claims.Type is
-	// "access"), as the JWT access tokens of Ory Hydra and others are.
+	// header "typ" is "JWT" or absent, and which has a client_id claim
+	// (RFC 9068 §2.2; an OpenID Connect ID token has none), an access
+	// token (its Claims.Type is "access"), as the JWT access tokens of Ory
+	// Hydra and others are.
 	// Default false: such a token has no type (Simple JWT's rule), and
 	// paths that want an access token refuse it. Tokens with typ "at+jwt"
 	// (RFC 9068) and no type claim are access tokens either way.

@@ -249,7 +249,8 @@ func (v *Verifier) keyFor(t *jwt.Token) (any, error) {
 //
 // A token without the type claim is an access token (Claims.Type
 // AccessType) when its header typ is "at+jwt" (RFC 9068), or "JWT" or
-// absent under Config.UntypedTokensAreAccess. A token without jti is
+// absent under Config.UntypedTokensAreAccess when it has a string
+// client_id claim (an ID token has none). A token without jti is
 // ErrNoID unless Config.RevocationID is RevocationIDSHA256: its JTI is then
 // the SHA-256 of raw in hex.
 //
@@ -295,7 +296,7 @@ func (v *Verifier) Verify(raw string, wantType string) (Claims, error) {
 		return Claims{}, ErrNoID
 	}
 	typ, hasType := m[v.typeClaim]
-	impliedAccess := !hasType && v.impliesAccess(t)
+	impliedAccess := !hasType && v.impliesAccess(t, m)
 	if wantType != "" {
 		switch s, isStr := typ.(string); {
 		case impliedAccess:
