@@ -2,11 +2,9 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
-	"strconv"
 	"time"
 
 	"github.com/blnode/blnode/node/api"
@@ -73,7 +71,7 @@ func runRevokeBy(ctx context.Context, e *env, args []string, rc revokeByCmd) err
 		path = "/v1/" + map[string]string{"session": "sessions", "client": "clients"}[rc.what] + "/" + url.PathEscape(pos[0]) + "/revoke"
 	}
 	if *notBefore != "" {
-		if req.NotBefore, err = parseNotBefore(*notBefore); err != nil {
+		if req.NotBefore, err = parseTime(*notBefore); err != nil {
 			return fmt.Errorf("%s: --not-before: %w", rc.name, err)
 		}
 	}
@@ -102,22 +100,4 @@ func runRevokeBy(ctx context.Context, e *env, args []string, rc revokeByCmd) err
 	}
 	_, err = fmt.Fprintf(e.stdout, "revoked %s: tokens issued before %s are rejected\n", who, when)
 	return err
-}
-
-// parseNotBefore reads a time as RFC 3339 or Unix seconds.
-func parseNotBefore(s string) (int64, error) {
-	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
-		if n <= 0 {
-			return 0, errors.New("want a positive Unix time")
-		}
-		return n, nil
-	}
-	t, err := time.Parse(time.RFC3339, s)
-	if err != nil {
-		return 0, fmt.Errorf("%q is neither RFC 3339 nor Unix seconds", s)
-	}
-	if t.Unix() <= 0 {
-		return 0, errors.New("want a time after 1970")
-	}
-	return t.Unix(), nil
 }

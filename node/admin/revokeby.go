@@ -13,15 +13,6 @@ import (
 	"github.com/blnode/blnode/node/nodeapi"
 )
 
-// RevokerBy is what the revoke page needs of a node besides Core: the
-// session, client and issuer revocations. *node.Node provides them; the
-// page and its forms are there when the Core is one.
-type RevokerBy interface {
-	RevokeSession(ctx context.Context, sid string, notBefore time.Time) (nodeapi.RevokeResult, error)
-	RevokeClient(ctx context.Context, clientID string, notBefore time.Time) (nodeapi.RevokeResult, error)
-	RevokeIssuer(ctx context.Context, issuer string, notBefore time.Time) (nodeapi.RevokeResult, error)
-}
-
 // The longest ids the revoke page's forms take, as the store does.
 const (
 	maxSessionLen = 255
@@ -47,7 +38,7 @@ type revokeView struct {
 // registerRevokeBy adds the revoke page (GET /admin/revoke) and its forms
 // when the Core revokes by session, client and issuer.
 func (a *adminUI) registerRevokeBy(mux *http.ServeMux) {
-	rb, ok := a.core.(RevokerBy)
+	rb, ok := a.core.(nodeapi.RevokerBy)
 	if !ok {
 		return
 	}

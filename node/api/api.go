@@ -434,12 +434,9 @@ func (e *endpoints) revokeUser(w http.ResponseWriter, r *http.Request) {
 	if r, ok = e.withActor(w, r, cred, req.Reason); !ok {
 		return
 	}
-	var nb time.Time
-	if req.NotBefore < 0 || req.NotBefore > maxUnixTime {
-		nodehttp.WriteError(w, http.StatusBadRequest, "invalid", "not_before must be a positive Unix time before year 10000")
+	nb, ok := notBefore(w, req.NotBefore)
+	if !ok {
 		return
-	} else if req.NotBefore > 0 {
-		nb = time.Unix(req.NotBefore, 0)
 	}
 	user := r.PathValue("user")
 	res, err := e.core.RevokeUser(r.Context(), user, nb)
@@ -448,4 +445,17 @@ func (e *endpoints) revokeUser(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	nodehttp.WriteJSON(w, http.StatusOK, map[string]any{"user": user, "not_before": res.NotBefore.Unix(), "already_revoked": res.Existed})
+}
+
+// notBefore reads a revocation body's not_before (Unix seconds; 0 means
+// now, the zero time); anything else out of range is answered 400.
+func notBefore(w http.ResponseWriter, unix int64) (time.Time, bool) {
+	if unix < 0 || unix > maxUnixTime {
+		nodehttp.WriteError(w, http.StatusBadRequest, "invalid", "not_before must be a positive Unix time before year 10000")
+		return time.Time{}, false
+	}
+	if unix == 0 {
+		return time.Time{}, true
+	}
+	return time.Unix(unix, 0), true
 }

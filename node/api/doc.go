@@ -1,7 +1,7 @@
 // Package api is a node's native JSON API under /v1/: blacklist a token
 // (or, with the admin token, a jti), register an outstanding token, check a
 // token or a jti, look one up, list tokens, flush, revoke a user (or, when
-// the Core is a RevokerBy, a session, a client or an issuer), the node's
+// the Core is a nodeapi.RevokerBy, a session, a client or an issuer), the node's
 // status, and the fleet's audit log (GET /v1/audit). JSON in and out,
 // idempotent writes, every error a JSON
 // body with a stable code ({"code","detail"}). It reaches the node only

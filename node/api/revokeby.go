@@ -9,20 +9,11 @@ import (
 	"github.com/blnode/blnode/node/nodehttp"
 )
 
-// RevokerBy is what the session, client and issuer revocation routes need
-// of the core; *node.Node provides it. Register adds those routes when
-// its Core is one.
-type RevokerBy interface {
-	RevokeSession(ctx context.Context, sid string, notBefore time.Time) (nodeapi.RevokeResult, error)
-	RevokeClient(ctx context.Context, clientID string, notBefore time.Time) (nodeapi.RevokeResult, error)
-	RevokeIssuer(ctx context.Context, issuer string, notBefore time.Time) (nodeapi.RevokeResult, error)
-}
-
 // registerRevokeBy adds POST /v1/sessions/{sid}/revoke,
 // /v1/clients/{client_id}/revoke and /v1/issuer/revoke when core revokes
 // by session, client and issuer.
 func registerRevokeBy(mux *http.ServeMux, e *endpoints, post func(http.HandlerFunc) http.HandlerFunc) {
-	rb, ok := e.core.(RevokerBy)
+	rb, ok := e.core.(nodeapi.RevokerBy)
 	if !ok {
 		return
 	}
@@ -77,12 +68,9 @@ func (e *endpoints) revokeBy(w http.ResponseWriter, r *http.Request, name, id st
 		nodehttp.WriteError(w, http.StatusBadRequest, "invalid", `"issuer" belongs to /v1/issuer/revoke only`)
 		return
 	}
-	var nb time.Time
-	if req.NotBefore < 0 || req.NotBefore > maxUnixTime {
-		nodehttp.WriteError(w, http.StatusBadRequest, "invalid", "not_before must be a positive Unix time before year 10000")
+	nb, ok := notBefore(w, req.NotBefore)
+	if !ok {
 		return
-	} else if req.NotBefore > 0 {
-		nb = time.Unix(req.NotBefore, 0)
 	}
 	res, err := revoke(r.Context(), id, nb)
 	if err != nil {

@@ -81,3 +81,13 @@ type Tokens interface {
 	Record(c token.Claims, raw, reason string) persist.Record
 	Blacklist(ctx context.Context, r persist.Record) (persist.Result, error)
 }
+
+// RevokerBy revokes by session, OAuth client and issuer: every token
+// carrying that sid, client_id (else azp) or iss issued before notBefore
+// (now when zero) is refused on every node. *node.Node provides it; the
+// /v1 routes and the admin revoke page are there when their core is one.
+type RevokerBy interface {
+	RevokeSession(ctx context.Context, sid string, notBefore time.Time) (RevokeResult, error)
+	RevokeClient(ctx context.Context, clientID string, notBefore time.Time) (RevokeResult, error)
+	RevokeIssuer(ctx context.Context, issuer string, notBefore time.Time) (RevokeResult, error)
+}
