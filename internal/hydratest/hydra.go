@@ -100,6 +100,12 @@ func Start(t testing.TB, cfg Config) *Hydra {
 		}
 		return nil
 	})
+	// Hydra makes its signing keys on first use, and concurrent first
+	// requests (a fleet's first JWKS fetches) each make their own: ask
+	// once, so that each set starts with one key.
+	if keys := h.JWKS(t); len(keys) != 2 {
+		t.Fatalf("hydratest: Hydra's first JWKS has keys %v, want one access-token and one ID-token key", Kids(keys))
+	}
 	return h
 }
 
