@@ -30,6 +30,14 @@
 //   - jti is a UUID, unique per token.
 //   - After a new key is added to the set, new tokens are signed with it
 //     (the newest key); the old key stays in the JWKS until deleted.
+//   - The ID token of an authorization code (scope openid) has the same
+//     typ "JWT", a jti and the sid, and its key is in the same JWKS (set
+//     hydra.openid.id-token); it names the client in aud, and has no
+//     client_id and no scp: a verifier that takes every "JWT" for an
+//     access token takes ID tokens too.
+//   - Hydra makes each key set on first use, and concurrent first
+//     requests each make a key: Start asks for the JWKS once, so that each
+//     set starts with one key.
 //
 // # Caveats
 //

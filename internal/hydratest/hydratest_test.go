@@ -90,7 +90,16 @@ func TestHydraTokens(t *testing.T) {
 		if tok.IDToken == "" {
 			t.Fatal("no id token for scope openid")
 		}
-		claimsOf(t, tok.IDToken, map[string]any{"sid": tok.SessionID, "sub": "alice"})
+		// The ID token looks like an access token to a rule that reads
+		// typ alone: typ JWT, a jti, a sid, signed by a key of the same
+		// JWKS; it names the client in aud, never in client_id.
+		if header, _ := hydratest.Decode(t, tok.IDToken); header["typ"] != "JWT" {
+			t.Errorf("ID token header %v: want typ JWT", header)
+		}
+		idClaims := claimsOf(t, tok.IDToken, map[string]any{"sid": tok.SessionID, "sub": "alice", "aud": []any{c.ID}, "client_id": nil, "scp": nil})
+		if jti, _ := idClaims["jti"].(string); jti == "" {
+			t.Errorf("ID token without a jti: %v", idClaims)
+		}
 		if tok.RefreshToken != "" {
 			t.Errorf("refresh token %q without offline scope", tok.RefreshToken)
 		}
