@@ -32,6 +32,7 @@ import (
 // hydraFleet is the fleet of the Hydra test.
 type hydraFleet struct {
 	hydra *hydratest.Hydra
+	bin   string     // the blnode binary
 	admin string     // the admin token
 	full  *serveProc // takes the writes
 	nodes []hydraNode
@@ -60,7 +61,7 @@ func startHydraFleet(t *testing.T) *hydraFleet {
 	// Hydra's scope string beside scp: the /auth scope header reads either.
 	h := hydratest.Start(t, hydratest.Config{ScopeClaim: "both"})
 	dir := t.TempDir()
-	f := &hydraFleet{hydra: h, admin: "hydra-fleet-admin-token-0123456789"}
+	f := &hydraFleet{hydra: h, bin: bin, admin: "hydra-fleet-admin-token-0123456789"}
 	adminFile := filepath.Join(dir, "admin-token")
 	if err := os.WriteFile(adminFile, []byte(f.admin+"\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -242,11 +243,39 @@ func TestProcessHydraFleet(t *testing.T) {
 		}
 	})
 
+	// The ID token passes the rule of --untyped-tokens-are-access above
+	// (Hydra writes typ JWT on both); a resource server that names itself
+	// in --audience, as RFC 9068 §4 asks, refuses it, and Hydra's access
+	// tokens for no audience (aud []).
+	t.Run("audience", func(t *testing.T) {
+		const api = "https://api.example.test"
+		node := startServe(t, f.bin, append([]string{"--data", t.TempDir(), "--no-nats", "--audience", api}, hydraVerifyArgs(h)...)...)
+		poll.For(t, 30*time.Second, pollEvery, func() error { return wantStatus(node.url+"/readyz", http.StatusOK) })
+		ac := h.AuthorizationCode(t, h.CreateClientFor(t, []string{api}, "openid read", "authorization_code"), "dave", "openid read")
+		for _, c := range []struct {
+			what, tok string
+			want      int
+		}{
+			{"an access token for the API", ac.AccessToken, http.StatusOK},
+			{"its ID token", ac.IDToken, http.StatusUnauthorized},
+			{"an access token for no audience", newCC(cc)(), http.StatusUnauthorized},
+		} {
+			if status, _, body, err := authAt(node.url, c.tok); err != nil || status != c.want {
+				t.Errorf("/auth of %s with --audience %s: %d %s %v, want %d", c.what, api, status, body, err, c.want)
+			}
+		}
+	})
+
 	t.Run("revoke by jti", func(t *testing.T) {
-		tok, other := newCC(cc)(), newCC(cc)()
+		tok, own, other := newCC(cc)(), newCC(cc)(), newCC(cc)()
 		f.passes(t, "the token", tok, nil)
+		// An operator blacklists a jti (with the admin token) …
 		f.post(t, "/v1/blacklist", map[string]any{"jti": claim[string](t, tok, "jti"), "exp": int64(claim[float64](t, tok, "exp")), "reason": "hydra e2e"})
-		f.refused(t, "the blacklisted token", tok)
+		// … and a client its own token (logout), which blnode verifies.
+		if status, body := postJSON(t, f.full.url+"/v1/blacklist", map[string]string{"token": own}); status != http.StatusOK {
+			t.Fatalf("POST /v1/blacklist of a token: %d %s, want 200", status, body)
+		}
+		f.refused(t, "the blacklisted tokens", tok, own)
 		f.passes(t, "another token of the client", other, nil)
 	})
 

@@ -109,6 +109,16 @@ func TestHydraTokens(t *testing.T) {
 		}
 	})
 
+	t.Run("audience", func(t *testing.T) {
+		api := []string{"https://api.example.test"}
+		cc := h.CreateClientFor(t, api, "read", "client_credentials")
+		claimsOf(t, h.ClientCredentials(t, cc, "read").AccessToken, map[string]any{"aud": []any{api[0]}})
+		web := h.CreateClientFor(t, api, "openid read", "authorization_code")
+		tok := h.AuthorizationCode(t, web, "alice", "openid read")
+		claimsOf(t, tok.AccessToken, map[string]any{"aud": []any{api[0]}, "client_id": web.ID})
+		claimsOf(t, tok.IDToken, map[string]any{"aud": []any{web.ID}})
+	})
+
 	t.Run("key rotation", func(t *testing.T) {
 		c := h.CreateClient(t, "read", "client_credentials")
 		oldKid := verify(t, h, h.ClientCredentials(t, c, "").AccessToken)

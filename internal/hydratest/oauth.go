@@ -17,7 +17,8 @@ import (
 // Client is an OAuth 2.0 client registered in Hydra.
 type Client struct {
 	ID, Secret  string
-	RedirectURI string // of an authorization-code client
+	RedirectURI string   // of an authorization-code client
+	Audience    []string // the audiences its access tokens are for (aud); none when empty
 }
 
 // RedirectURI is where an authorization-code client's codes go: it is read
@@ -38,10 +39,21 @@ func randomHex(n int) string {
 // authorization code gets RedirectURI.
 func (h *Hydra) CreateClient(t testing.TB, scope string, grantTypes ...string) Client {
 	t.Helper()
-	c := Client{ID: "client-" + randomHex(6), Secret: randomHex(16)}
+	return h.CreateClientFor(t, nil, scope, grantTypes...)
+}
+
+// CreateClientFor is CreateClient for a client whose access tokens are
+// for audience: its tokens ask for every one of them, and carry them in
+// aud (without one, Hydra's access tokens have an empty aud).
+func (h *Hydra) CreateClientFor(t testing.TB, audience []string, scope string, grantTypes ...string) Client {
+	t.Helper()
+	c := Client{ID: "client-" + randomHex(6), Secret: randomHex(16), Audience: audience}
 	body := map[string]any{
 		"client_id": c.ID, "client_secret": c.Secret, "grant_types": grantTypes, "scope": scope,
-		"token_endpoint_auth_method": "client_secret_basic",
+		"token_endpoint_auth_method": "client_secret_basic", "audience": audience,
+	}
+	if audience == nil {
+		body["audience"] = []string{}
 	}
 	for _, g := range grantTypes {
 		if g == "authorization_code" {
@@ -100,6 +112,9 @@ func (h *Hydra) ClientCredentials(t testing.TB, c Client, scope string) Token {
 	if scope != "" {
 		form.Set("scope", scope)
 	}
+	if len(c.Audience) > 0 {
+		form.Set("audience", strings.Join(c.Audience, " "))
+	}
 	return h.token(t, c, form)
 }
 
@@ -111,7 +126,8 @@ type AuthCode struct {
 }
 
 // AuthorizationCode runs the authorization-code flow headlessly for
-// client c and user subject, asking for scope (space separated): the
+// client c and user subject, asking for scope (space separated) and the
+// client's audience: the
 // authorization request, whose redirect to the login app carries the
 // login challenge; the test, as the login app, accepts it through the
 // admin API; its redirect leads to the consent app's challenge, which the
@@ -129,6 +145,9 @@ func (h *Hydra) AuthorizationCode(t testing.TB, c Client, subject, scope string)
 	state := randomHex(16)
 	q := url.Values{"response_type": {"code"}, "client_id": {c.ID}, "redirect_uri": {c.RedirectURI},
 		"scope": {scope}, "state": {state}, "nonce": {randomHex(16)}}
+	if len(c.Audience) > 0 {
+		q.Set("audience", strings.Join(c.Audience, " "))
+	}
 	loc := h.redirect(t, browser, h.PublicURL+"/oauth2/auth?"+q.Encode())
 	challenge := param(t, loc, loginURL, "login_challenge")
 
