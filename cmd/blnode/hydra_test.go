@@ -234,19 +234,24 @@ func TestProcessHydraFleet(t *testing.T) {
 		ac := h.AuthorizationCode(t, web, "alice", "openid read")
 		f.passes(t, "an authorization-code token", ac.AccessToken, map[string]string{"X-Blnode-User": "alice", "X-Blnode-Token-Type": "access",
 			"X-Blnode-Client-Id": web.ID, "X-Blnode-Session": ac.SessionID, "X-Blnode-Scope": "openid read"})
-		// The ID token is not an access token: its typ is JWT too, but it
-		// has no jti, and /auth refuses it (it is no bearer credential).
+	})
+
+	// An ID token is no access token (OpenID Connect Core §2): Hydra signs
+	// it with a key of the same JWKS, with typ JWT, a jti and the sid, but
+	// it names the client in aud only, and has no client_id, which RFC
+	// 9068 §2.2 requires of an access token.
+	t.Run("ID token", func(t *testing.T) {
+		ac := h.AuthorizationCode(t, web, "alice", "openid read")
 		for _, n := range f.nodes {
 			if status, _, body, err := authAt(n.proc.url, ac.IDToken); err != nil || status != http.StatusUnauthorized {
-				t.Errorf("%s: /auth of an ID token: %d %s %v, want 401", n.name, status, body, err)
+				t.Errorf("%s: /auth of an ID token (typ JWT, no client_id) with --untyped-tokens-are-access: %d %s %v, want 401", n.name, status, body, err)
 			}
 		}
 	})
 
-	// The ID token passes the rule of --untyped-tokens-are-access above
-	// (Hydra writes typ JWT on both); a resource server that names itself
-	// in --audience, as RFC 9068 §4 asks, refuses it, and Hydra's access
-	// tokens for no audience (aud []).
+	// A resource server that names itself in --audience, as RFC 9068 §4
+	// asks, refuses ID tokens by their aud whatever their typ, and Hydra's
+	// access tokens for no audience (aud []).
 	t.Run("audience", func(t *testing.T) {
 		const api = "https://api.example.test"
 		node := startServe(t, f.bin, append([]string{"--data", t.TempDir(), "--no-nats", "--audience", api}, hydraVerifyArgs(h)...)...)
