@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -31,11 +32,12 @@ import (
 
 // hydraFleet is the fleet of the Hydra test.
 type hydraFleet struct {
-	hydra *hydratest.Hydra
-	bin   string     // the blnode binary
-	admin string     // the admin token
-	full  *serveProc // takes the writes
-	nodes []hydraNode
+	hydra     *hydratest.Hydra
+	bin       string     // the blnode binary
+	admin     string     // the admin token
+	adminFile string     // holding it
+	full      *serveProc // takes the writes
+	nodes     []hydraNode
 }
 
 // hydraNode is a node of the fleet by name.
@@ -61,8 +63,8 @@ func startHydraFleet(t *testing.T) *hydraFleet {
 	// Hydra's scope string beside scp: the /auth scope header reads either.
 	h := hydratest.Start(t, hydratest.Config{ScopeClaim: "both"})
 	dir := t.TempDir()
-	f := &hydraFleet{hydra: h, bin: bin, admin: "hydra-fleet-admin-token-0123456789"}
-	adminFile := filepath.Join(dir, "admin-token")
+	f := &hydraFleet{hydra: h, bin: bin, admin: "hydra-fleet-admin-token-0123456789", adminFile: filepath.Join(dir, "admin-token")}
+	adminFile := f.adminFile
 	if err := os.WriteFile(adminFile, []byte(f.admin+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -288,7 +290,12 @@ func TestProcessHydraFleet(t *testing.T) {
 		first := h.AuthorizationCode(t, web, "bob", "openid read")
 		second := h.AuthorizationCode(t, web, "bob", "openid read")
 		f.passes(t, "the first session's token", first.AccessToken, map[string]string{"X-Blnode-Session": first.SessionID})
-		f.post(t, "/v1/sessions/"+url.PathEscape(first.SessionID)+"/revoke", map[string]any{"not_before": after(t, first.AccessToken)})
+		// With the CLI, as an operator would: blnode revoke-session SID.
+		out, stderr, code := runBin(t, f.bin, "revoke-session", "--server", f.full.url, "--admin-token-file", f.adminFile,
+			"--not-before", strconv.FormatInt(after(t, first.AccessToken), 10), first.SessionID)
+		if code != 0 {
+			t.Fatalf("blnode revoke-session %s: exit %d, stdout %q, stderr %s", first.SessionID, code, out, stderr)
+		}
 		f.refused(t, "the revoked session's token", first.AccessToken)
 		f.passes(t, "another session's token", second.AccessToken, map[string]string{"X-Blnode-Session": second.SessionID})
 	})
