@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/blnode/blnode/internal/hydratest"
+	"github.com/blnode/blnode/internal/natsproc"
 	"github.com/blnode/blnode/internal/poll"
 )
 
@@ -428,5 +429,39 @@ func hydraRotation(t *testing.T, f *hydraFleet, mint func() string) {
 		if n.proc.Exited() {
 			t.Errorf("%s exited during the rotation: %v", n.name, n.proc.Err())
 		}
+	}
+}
+
+// A node whose issuer is down when it starts fails closed and says why in
+// /readyz; once the issuer is up it fetches the JWKS by itself (no
+// restart) and lets the issuer's tokens through.
+func TestProcessHydraIssuerDownAtStart(t *testing.T) {
+	bin := buildBinary(t)
+	hydratest.Binary(t) // built before the node starts: its JWKS retries wait for no build
+	ports := natsproc.FreeLoopbackPorts(t, 2)
+	public := "http://127.0.0.1:" + strconv.Itoa(ports[0])
+	node := startServe(t, bin, "--data", t.TempDir(), "--no-nats", "--jwks-url", public+"/.well-known/jwks.json", "--issuer", public,
+		"--user-id-claim", "sub", "--untyped-tokens-are-access", "--jwks-refresh-min", "1s", "--jwks-refresh-max", "2s")
+	// Until a fetch succeeds the node is not ready, and says why.
+	poll.For(t, 20*time.Second, pollEvery, func() error {
+		resp, err := fleetClient().Get(node.url + "/readyz")
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(strings.ToLower(string(body)), "jwks") {
+			return fmt.Errorf("/readyz with the issuer down: %d %s, want 503 naming the JWKS", resp.StatusCode, bytes.TrimSpace(body))
+		}
+		return nil
+	})
+	h := hydratest.Start(t, hydratest.Config{PublicPort: ports[0], AdminPort: ports[1]})
+	poll.For(t, 20*time.Second, pollEvery, func() error { return wantStatus(node.url+"/readyz", http.StatusOK) })
+	tok := h.ClientCredentials(t, h.CreateClient(t, "read", "client_credentials"), "read").AccessToken
+	if status, _, body, err := authAt(node.url, tok); err != nil || status != http.StatusOK {
+		t.Fatalf("/auth of a Hydra token once Hydra is up: %d %s %v, want 200", status, body, err)
+	}
+	if node.Exited() {
+		t.Fatalf("the node exited: %v", node.Err())
 	}
 }

@@ -4,6 +4,7 @@ package hydratest
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -36,6 +37,10 @@ type Config struct {
 	// Env is more environment variables for Hydra (KEY=VALUE), which
 	// override Start's.
 	Env []string
+	// PublicPort and AdminPort are the loopback ports of the public and
+	// admin APIs (a test that points a node at Hydra before it runs picks
+	// them with natsproc.FreeLoopbackPorts); free ports when zero.
+	PublicPort, AdminPort int
 }
 
 // Hydra is a running Ory Hydra: its public (OAuth 2.0) and admin APIs on
@@ -56,7 +61,11 @@ type Hydra struct {
 func Start(t testing.TB, cfg Config) *Hydra {
 	t.Helper()
 	bin := Binary(t)
-	ports := natsproc.FreeLoopbackPorts(t, 2)
+	ports := []int{cfg.PublicPort, cfg.AdminPort}
+	if cfg.PublicPort == 0 || cfg.AdminPort == 0 {
+		free := natsproc.FreeLoopbackPorts(t, 2)
+		ports = []int{cmp.Or(cfg.PublicPort, free[0]), cmp.Or(cfg.AdminPort, free[1])}
+	}
 	public := "http://127.0.0.1:" + strconv.Itoa(ports[0])
 	admin := "http://127.0.0.1:" + strconv.Itoa(ports[1])
 	secret := make([]byte, 24)
