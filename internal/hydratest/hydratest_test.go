@@ -4,6 +4,7 @@ package hydratest_test
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -106,6 +107,14 @@ func TestHydraTokens(t *testing.T) {
 		again := h.AuthorizationCode(t, c, "alice", "openid read")
 		if again.SessionID == tok.SessionID {
 			t.Errorf("a second login reused session %s", tok.SessionID)
+		}
+	})
+
+	t.Run("refresh token", func(t *testing.T) {
+		c := h.CreateClient(t, "openid offline read", "authorization_code", "refresh_token")
+		tok := h.AuthorizationCode(t, c, "alice", "openid offline read")
+		if !strings.HasPrefix(tok.RefreshToken, "ory_rt_") || strings.Count(tok.RefreshToken, ".") == 2 {
+			t.Errorf("refresh token %q: want Hydra's opaque ory_rt_ form, not a JWT", tok.RefreshToken)
 		}
 	})
 
