@@ -35,6 +35,7 @@
 //     hydra.openid.id-token); it names the client in aud, and has no
 //     client_id and no scp: a verifier that takes every "JWT" for an
 //     access token takes ID tokens too.
+//   - Refresh tokens (scope offline) are opaque ("ory_rt_…"), not JWTs.
 //   - Hydra makes each key set on first use, and concurrent first
 //     requests each make a key: Start asks for the JWKS once, so that each
 //     set starts with one key.
