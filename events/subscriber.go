@@ -253,8 +253,11 @@ type Subscriber struct {
 	// With filters (see lag): pending is how many messages of the
 	// consumed kinds the server held for the consumer at its last word
 	// (a delivery or a look), unapplied how many it delivered in this
-	// session that are not applied yet.
-	pending, unapplied uint64
+	// session that are not applied yet. arrived is the stream sequence of
+	// the last message delivered in this session: a consumer's info that
+	// had not seen it yet (asked before it arrived) is older than the
+	// message's own count and does not replace it.
+	pending, unapplied, arrived uint64
 	// applied is the Applier's recorded stream: that of the stream the
 	// session consumes, once the session has started.
 	applied StreamIdentity
@@ -636,7 +639,9 @@ func (s *Subscriber) notePending(info *jetstream.ConsumerInfo, idle bool) {
 		return
 	}
 	s.mu.Lock()
-	s.pending = info.NumPending
+	if info.Delivered.Stream >= s.arrived {
+		s.pending = info.NumPending
+	}
 	s.mu.Unlock()
 	if idle && info.NumPending == 0 && info.Delivered.Consumer == 0 {
 		s.markReady("nothing of the consumed kinds to replay")
@@ -662,6 +667,9 @@ func (s *Subscriber) session(ctx context.Context, size sizing) (progressed bool,
 		return false, err
 	}
 	s.setTarget(state.Msgs, state.LastSeq)
+	s.mu.Lock()
+	s.arrived = 0 // a new session's consumer counts from its own start
+	s.mu.Unlock()
 	route, live := s.liveRouteOf(info.Config)
 	if live && !s.mustConsume && state.LastSeq < start {
 		return s.follow(ctx, route)
@@ -824,6 +832,7 @@ func (h *handoff) handle(msg jetstream.Msg) {
 	if s.filters != nil {
 		s.mu.Lock()
 		s.pending = md.NumPending
+		s.arrived = max(s.arrived, md.Sequence.Stream)
 		s.unapplied++
 		s.mu.Unlock()
 	}
