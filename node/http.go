@@ -152,6 +152,13 @@ func (n *Node) healthz(w http.ResponseWriter, _ *http.Request) {
 func (n *Node) readyz(w http.ResponseWriter, _ *http.Request) {
 	fs := n.FleetStatus()
 	body := map[string]any{"ready": fs.Ready, "last_applied": fs.LastApplied, "stream_last": fs.StreamLast, "lag": fs.Lag}
+	// A JWKS never fetched: tokens only its keys verify are refused (fail
+	// closed), so the node is not ready for traffic.
+	if err := n.verifier.Ready(); err != nil {
+		body["ready"], body["reason"] = false, err.Error()
+		nodehttp.WriteJSON(w, http.StatusServiceUnavailable, body)
+		return
+	}
 	if !fs.Ready {
 		nodehttp.WriteJSON(w, http.StatusServiceUnavailable, body)
 		return

@@ -105,7 +105,7 @@ func newMetrics(n *Node) *metrics {
 		m.flushRemoved.WithLabelValues(k)
 	}
 	m.reg.MustRegister(m.requests, m.checks, m.flushRuns, m.flushRemoved, m.flushDuration,
-		m.applyBatch, m.applyInvalid, m.eventsBounded, m.authFailures, newNodeCollector(n),
+		m.applyBatch, m.applyInvalid, m.eventsBounded, m.authFailures, newNodeCollector(n), jwksCollector{n.verifier},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -275,7 +275,7 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(c.lag, float64(sub.lag))
 	gauge(c.lastApplied, float64(sub.lastApplied))
 	gauge(c.streamLast, float64(sub.streamLast))
-	gauge(c.ready, boolGauge(n.Ready()))
+	gauge(c.ready, boolGauge(n.Ready() && n.verifier.Ready() == nil))
 	gauge(c.natsConnected, boolGauge(sub.connected))
 	gauge(c.live, boolGauge(sub.live))
 	counter(c.liveGaps, sub.gaps)

@@ -72,6 +72,9 @@ func New(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.Token.Logger == nil {
+		cfg.Token.Logger = cfg.Logger
+	}
 	v, err := token.New(cfg.Token)
 	if err != nil {
 		return nil, fmt.Errorf("node: %w", err)
@@ -191,6 +194,9 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	if n.fleet != nil {
 		g.Go(func() error { return n.fleet.run(ctx) })
+	}
+	if n.verifier.HasJWKS() {
+		g.Go(func() error { return n.verifier.Run(ctx) })
 	}
 	<-ctx.Done()
 	return g.Wait()

@@ -28,6 +28,10 @@ func (n *Node) Status(_ context.Context) (Status, error) {
 		Lag: fs.Lag, Ready: fs.Ready, OutboxDepth: c.Outbox, Outstanding: c.Outstanding, Blacklisted: c.Blacklisted,
 		UserRevocations: c.UserRevocations, EventsApplied: fs.Applied, EventsSkipped: fs.Skipped,
 		EventsPublished: fs.Published, PublishError: fs.PublishErr, StoreBytes: n.store.Size()}
+	if n.verifier.HasJWKS() {
+		st.JWKS = n.verifier.JWKS()
+		st.Ready = st.Ready && n.verifier.Ready() == nil
+	}
 	if fs.Enabled {
 		st.Following, st.LiveGaps = "consumer", fs.LiveGaps
 		if fs.Live {

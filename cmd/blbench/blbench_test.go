@@ -36,7 +36,11 @@ func TestQuickRun(t *testing.T) {
 	}
 	text := string(report)
 	for _, want := range []string{"## Targets", "## Machine and versions", "go run ./cmd/blbench -quick",
-		"## Check: is this jti revoked?", "## Verify over HTTP", "## Durable writes", "scrapes its `GET /metrics` every 100ms", "## Propagation writer → validators",
+		"## Check: is this jti revoked?", "## Verify over HTTP",
+		// JWKS beside HS256: over HTTP, in-process, and during forced fetches.
+		"| blnode RS256 (JWKS) | 4 |", "| blnode ES256 (JWKS) | 4 |", "| RS256 | JWKS (by kid) |", "| ES256 | JWKS (by kid) |",
+		"Concurrent RS256 verifies during forced JWKS fetches", "| JWKS fetches never stall checks",
+		"## Durable writes", "scrapes its `GET /metrics` every 100ms", "## Propagation writer → validators",
 		"## Replay: a fresh validator catches up", "## Flush under load", "## Memory per blacklisted entry",
 		"## Fleet at scale: N validators in one process",
 		// A row per fleet size and rate, a cost row per size, the targets.
@@ -72,7 +76,7 @@ func TestQuickRun(t *testing.T) {
 	if err != nil || json.Unmarshal(data, &raw) != nil {
 		t.Fatalf("results.json: %v", err)
 	}
-	for _, k := range []string{"check", "verify", "write", "propagation", "replay", "flush", "memory", "fleet", "regions", "join", "targets"} {
+	for _, k := range []string{"check", "verify", "verify_jwks", "write", "propagation", "replay", "flush", "memory", "fleet", "regions", "join", "targets"} {
 		if _, ok := raw[k]; !ok {
 			t.Errorf("results.json lacks %q", k)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/blnode/blnode/internal/original"
@@ -17,6 +18,9 @@ type verifyServer struct {
 	url    string
 	cpu    func() time.Duration // the server's CPU time so far (every process of it)
 	levels []*verifyLevel
+	bodies []string // the requests' bodies; nil: the run's (HS256)
+	// original marks Simple JWT, the contender the targets compare with.
+	original bool
 }
 
 // verifyLevel is one concurrency level of one verify contender.
@@ -43,7 +47,13 @@ func (b *bench) runVerify(ctx context.Context, s *section) error {
 	if err := b.measureVerify(ctx, vr); err != nil {
 		return err
 	}
-	return b.reportVerify(s, vr)
+	if err := b.measureJWKSInproc(ctx, vr); err != nil {
+		return err
+	}
+	if err := b.reportVerify(s, vr); err != nil {
+		return err
+	}
+	return b.reportJWKS(s, vr)
 }
 
 // verifyRun is what the verify scenario runs against.
@@ -52,6 +62,8 @@ type verifyRun struct {
 	bodies     []string        // the requests' bodies, one per token
 	hc         *http.Client
 	maxClients int
+	issuer     *jwksIssuer // the JWKS the RS256 and ES256 tokens verify through
+	jwks       *jwksInproc // the in-process figures
 	stop       cleanups
 }
 
@@ -70,19 +82,38 @@ func (b *bench) setUpVerify(ctx context.Context) (_ *verifyRun, err error) {
 	if err != nil {
 		return nil, err
 	}
-	proc, err := b.startBlnode(ctx, "blnode (verify)", dir, "--no-nats")
+	if vr.issuer, err = startJWKSIssuer(); err != nil {
+		return nil, err
+	}
+	vr.stop.add(vr.issuer.close)
+	proc, err := b.startBlnode(ctx, "blnode (verify)", dir, "--no-nats", "--jwks-url", vr.issuer.url)
 	if err != nil {
 		return nil, err
 	}
 	vr.stop.add(func() { _ = proc.Stop() })
-	vr.servers = []*verifyServer{{name: "blnode", url: proc.url + "/api/token/verify/", cpu: func() time.Duration { return mustStat(proc.Pid()).cpu }}}
+	if err := waitHTTP(ctx, proc.url+"/readyz", startTimeout, proc.Done()); err != nil {
+		return nil, fmt.Errorf("blnode (verify) never fetched the JWKS: %w", err)
+	}
+	blnodeCPU := func() time.Duration { return mustStat(proc.Pid()).cpu }
+	vr.servers = []*verifyServer{{name: "blnode", url: proc.url + "/api/token/verify/", cpu: blnodeCPU}}
 	if b.needsSimpleJWT("verify: the original, Simple JWT `POST /api/token/verify/`") {
 		sp, err := b.startSimpleJWT(ctx, "Simple JWT (verify)", "verify-simplejwt")
 		if err != nil {
 			return nil, err
 		}
 		vr.stop.add(func() { _ = sp.Stop() })
-		vr.servers = append(vr.servers, &verifyServer{name: "Simple JWT (the original)", url: sp.url + "/api/token/verify/", cpu: sp.cpu})
+		vr.servers = append(vr.servers, &verifyServer{name: "Simple JWT (the original)", url: sp.url + "/api/token/verify/", cpu: sp.cpu, original: true})
+	}
+	for _, alg := range []string{"RS256", "ES256"} {
+		bodies := make([]string, 1024)
+		for i := range bodies {
+			tok, err := vr.issuer.sign(alg, vr.issuer.kid(alg), i)
+			if err != nil {
+				return nil, err
+			}
+			bodies[i] = `{"token":"` + tok + `"}`
+		}
+		vr.servers = append(vr.servers, &verifyServer{name: "blnode " + alg + " (JWKS)", url: proc.url + "/api/token/verify/", cpu: blnodeCPU, bodies: bodies})
 	}
 	toks := make([]string, 4096)
 	for i := range toks {
@@ -101,10 +132,14 @@ func (b *bench) setUpVerify(ctx context.Context) (_ *verifyRun, err error) {
 	return vr, nil
 }
 
-// call sends the i-th body (modulo their number) to url and checks that
+// call sends v's i-th body (modulo their number) to v and checks that
 // it is answered 200.
-func (vr *verifyRun) call(ctx context.Context, url string, i int) error {
-	code, err := post(ctx, vr.hc, url, vr.bodies[i%len(vr.bodies)], "", nil)
+func (vr *verifyRun) call(ctx context.Context, v *verifyServer, i int) error {
+	bodies := vr.bodies
+	if v.bodies != nil {
+		bodies = v.bodies
+	}
+	code, err := post(ctx, vr.hc, v.url, bodies[i%len(bodies)], "", nil)
 	if err == nil && code != http.StatusOK {
 		err = fmt.Errorf("POST /api/token/verify/: %d", code)
 	}
@@ -115,10 +150,10 @@ func (vr *verifyRun) call(ctx context.Context, url string, i int) error {
 // token, and gives it a level per concurrency level.
 func (b *bench) warmUpVerify(ctx context.Context, vr *verifyRun) error {
 	for _, v := range vr.servers {
-		if err := vr.call(ctx, v.url, 0); err != nil {
+		if err := vr.call(ctx, v, 0); err != nil {
 			return fmt.Errorf("%s: %w", v.name, err)
 		}
-		warm := closedLoop(ctx, vr.maxClients, 10*time.Second, 4096, false, func(w, i int) error { return vr.call(ctx, v.url, w*64+i) })
+		warm := closedLoop(ctx, vr.maxClients, 10*time.Second, 4096, false, func(w, i int) error { return vr.call(ctx, v, w*64+i) })
 		if warm.errs > 0 {
 			return fmt.Errorf("%s: %w", v.name, warm.firstErr)
 		}
@@ -142,7 +177,7 @@ func (b *bench) measureVerify(ctx context.Context, vr *verifyRun) error {
 				}
 				l := v.levels[li]
 				c0, s0 := selfCPU(), v.cpu()
-				r := closedLoop(ctx, l.clients, cfg.duration, 0, true, func(w, i int) error { return vr.call(ctx, v.url, round*31+w*97+i) })
+				r := closedLoop(ctx, l.clients, cfg.duration, 0, true, func(w, i int) error { return vr.call(ctx, v, round*31+w*97+i) })
 				c1, s1 := selfCPU(), v.cpu()
 				if r.errs > 0 {
 					return fmt.Errorf("%s verify at %d clients: %d of %d failed: %w", v.name, l.clients, r.errs, r.ops, r.firstErr)
@@ -168,7 +203,9 @@ func (b *bench) measureVerify(ctx context.Context, vr *verifyRun) error {
 func (b *bench) reportVerify(s *section, vr *verifyRun) error {
 	cfg, servers := b.cfg, vr.servers
 	s.para("`POST /api/token/verify/` with `{\"token\": …}` (JSON): %d distinct HS256 access tokens minted "+
-		"the way Simple JWT mints them (`internal/sjwt`), none blacklisted, each answered 200 `{}` (every answer is checked). "+
+		"the way Simple JWT mints them (`internal/sjwt`), none blacklisted, each answered 200 `{}` (every answer is checked); "+
+		"for the JWKS contenders, 1024 RS256 (RSA 2048) or ES256 tokens with a `kid`, signed by an issuer whose JWK Set "+
+		"(served on loopback by this process) the same blnode process fetched with `--jwks-url`. "+
 		"Closed loop: each client sends its next request when the previous answer arrives. %v per contender per level per round; "+
 		"levels and contenders alternate within each round (%s).", len(vr.bodies), cfg.duration, joinInts(cfg.sizes.verify))
 	s.para("blnode is a `blnode serve --no-nats` process, over keep-alive connections. The original is Django REST framework Simple JWT's "+
@@ -192,11 +229,12 @@ func (b *bench) reportVerify(s *section, vr *verifyRun) error {
 		}
 		curves = append(curves, cv)
 	}
-	if len(servers) > 1 {
+	orig := slices.IndexFunc(servers, func(v *verifyServer) bool { return v.original })
+	if orig > 0 {
 		rt := s.table("blnode ÷ Simple JWT, round by round, min / **median** / max", "clients", "throughput", "server CPU per request (Simple JWT ÷ blnode)")
 		var top series
 		for li, c := range cfg.sizes.verify {
-			bl, sj := servers[0].levels[li], servers[1].levels[li]
+			bl, sj := servers[0].levels[li], servers[orig].levels[li]
 			rt.row(fmt.Sprint(c), ratios(bl.rate, sj.rate).summary().format(fmtRatio), ratios(sj.serverUs, bl.serverUs).summary().format(fmtRatio))
 			top = ratios(bl.rate, sj.rate)
 		}

@@ -27,6 +27,14 @@
 //     token also its spaces); nothing else about them is changed.
 //   - A list option given as a flag, an environment variable or a YAML list
 //     is also split on commas, so a path with a comma cannot be listed.
+//   - SIGHUP makes serve read its options again (flags, environment and
+//     --config) and reload the key files from them; the other options keep
+//     the values serve started with. --key-poll does the same when a key
+//     file's modification time or size changes. A key that is gone keeps
+//     verifying for --key-grace; a reload that fails changes nothing.
+//   - A key option's "KID=FILE" form takes the text before the first "="
+//     as a key id when it holds no "/": write a path whose first part has
+//     an "=" as "./a=b.pem".
 //   - --no-nats beats the NATS options, wherever each comes from: a config
 //     file for a fleet still runs a lone node with --no-nats.
 //   - A token given as an argument shows in the process list; give "-" to

@@ -9,7 +9,10 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
+	"os/signal"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/blnode/blnode/node"
@@ -25,7 +28,9 @@ func runServe(ctx context.Context, e *env, args []string) error {
 Run a node: the Simple JWT compatible endpoints, the /v1 API and the health
 endpoints on --http, the store in --data, the flush schedule, and (unless
 --no-nats) the NATS event stream, on an embedded server when no --nats URL
-is given. SIGINT or SIGTERM stops it gracefully.
+is given. SIGINT or SIGTERM stops it gracefully. SIGHUP reloads the key
+files (and the key options of the config file); keys that are gone keep
+verifying for --key-grace.
 
 With no key configured (no HS secret, no public or private key), serve makes
 a random development secret in DATA/dev-secret and warns about it.`, options.ServeNames()...)
@@ -36,6 +41,10 @@ a random development secret in DATA/dev-secret and warns about it.`, options.Ser
 	if len(pos) > 0 {
 		return fmt.Errorf("serve: unexpected argument %q", pos[0])
 	}
+	// From here on SIGHUP reloads the keys instead of ending the process.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	log := newLogger(c.opts.Str("log-format"), e.stderr)
 	cfg, err := options.NodeConfig(c.opts, log)
 	if err != nil {
@@ -70,6 +79,9 @@ a random development secret in DATA/dev-secret and warns about it.`, options.Ser
 
 	attrs := []any{"http", addr, "url", scheme + "://" + addr, "role", n.Role(), "region", cfg.Region, "node_id", n.ID(),
 		"data", cfg.DataDir, "nats", natsMode(cfg)}
+	if urls := cfg.Token.JWKS.URLs; len(urls) > 0 {
+		attrs = append(attrs, "jwks_urls", redactURLs(urls))
+	}
 	if urls := redactURLs(cfg.NATS.URLs); len(urls) > 0 && !cfg.NATS.Disabled {
 		attrs = append(attrs, "nats_urls", urls)
 	}
@@ -98,6 +110,9 @@ a random development secret in DATA/dev-secret and warns about it.`, options.Ser
 	defer stopRun()
 	runDone := make(chan error, 1)
 	go func() { runDone <- n.Run(runCtx) }()
+	reloader := newKeyReloader(e, args, n.Verifier(), log, options.KeyFiles(c.opts))
+	reloadDone := make(chan struct{})
+	go func() { reloader.run(runCtx, hup, c.opts.Duration("key-poll")); close(reloadDone) }()
 	srvDone := make(chan error, 1)
 	go func() {
 		if tlsConf != nil {
@@ -136,6 +151,7 @@ a random development secret in DATA/dev-secret and warns about it.`, options.Ser
 		errs = append(errs, fmt.Errorf("serve: HTTP server: %w", err))
 	}
 	stopRun()
+	<-reloadDone
 	if !runEnded {
 		if err := <-runDone; err != nil && !errors.Is(err, context.Canceled) {
 			errs = append(errs, fmt.Errorf("serve: node: %w", err))

@@ -67,6 +67,9 @@ type Status struct {
 	// BlacklistDigest is "count:sum" (persist.Digest): nodes holding the
 	// same blacklist show the same value, so equal digests mean converged.
 	BlacklistDigest string `json:"blacklist_digest"`
+	// JWKS is the state of each --jwks-url: when it was last fetched, how
+	// many keys are in use, the last fetch error.
+	JWKS []token.JWKSStatus `json:"jwks,omitempty"`
 }
 
 // Tokens is what every surface that takes a token to revoke needs of a

@@ -22,6 +22,8 @@
 //     directory, not to the file.
 //   - A list option given as a flag, an environment variable or a YAML list
 //     is also split on commas, so a path with a comma cannot be listed.
+//   - Key options take "[KID=]FILE" ([ParseKeySpec]); [KeyFiles] lists the
+//     files, for a reload on change.
 //   - [NodeConfig] and [TokenConfig] read files (secrets, keys, the OAuth
 //     clients) and may create the development secret in the data dir.
 package options

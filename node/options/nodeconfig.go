@@ -147,19 +147,32 @@ func TokenConfig(s *Set, log *slog.Logger) (token.Config, error) {
 	if err != nil {
 		return token.Config{}, err
 	}
-	pubs, err := token.LoadPEMFiles(s.List("public-key-file"))
+	named, err := hsKeys(s)
 	if err != nil {
-		return token.Config{}, fmt.Errorf("--public-key-file: %w", err)
+		return token.Config{}, err
 	}
-	var priv []byte
+	pubs, namedPubs, err := publicKeys(s)
+	if err != nil {
+		return token.Config{}, err
+	}
+	var (
+		priv   []byte
+		privID string
+	)
 	if p := s.Str("private-key-file"); p != "" {
-		b, err := token.LoadPEMFiles([]string{p})
+		ks := ParseKeySpec(p)
+		b, err := token.LoadPEMFiles([]string{ks.Path})
 		if err != nil {
 			return token.Config{}, fmt.Errorf("--private-key-file: %w", err)
 		}
-		priv = b[0]
+		priv, privID = b[0], ks.KID
 	}
-	if secret == nil && len(pubs) == 0 && priv == nil {
+	jwks := jwksConfig(s)
+	var grace time.Duration
+	if s.has("key-grace") {
+		grace = s.Duration("key-grace")
+	}
+	if secret == nil && len(pubs) == 0 && priv == nil && len(named) == 0 && len(namedPubs) == 0 && len(jwks.URLs) == 0 {
 		var (
 			path    string
 			created bool
@@ -173,8 +186,14 @@ func TokenConfig(s *Set, log *slog.Logger) (token.Config, error) {
 	}
 	return token.Config{
 		HSSecret:       secret,
+		HSKeys:         named,
 		PublicKeyPEMs:  pubs,
+		PublicKeys:     namedPubs,
 		PrivateKeyPEM:  priv,
+		PrivateKeyID:   privID,
+		KeyGrace:       grace,
+		JWKS:           jwks,
+		Logger:         log,
 		Algorithms:     s.List("algorithms"),
 		JTIClaim:       s.Str("jti-claim"),
 		TokenTypeClaim: s.Str("token-type-claim"),

@@ -58,8 +58,16 @@ func allOptions() []option {
 		// Keys and claims.
 		{name: "hs-secret-file", arg: "FILE", usage: "file holding the HMAC secret (Simple JWT's SIGNING_KEY); trailing newlines are ignored"},
 		{name: "hs-secret", envOnly: true, secret: true, usage: "the HMAC secret itself"},
-		{name: "public-key-file", kind: kindList, arg: "FILE", usage: "PEM public key or certificate that verifies tokens (repeatable)"},
-		{name: "private-key-file", arg: "FILE", usage: "PEM private key that mint signs with (its public half also verifies)"},
+		{name: "hs-key-file", kind: kindList, arg: "KID=FILE", usage: "file holding an HMAC secret with its key id (repeatable); without --hs-secret-file the first signs, its kid in the header"},
+		{name: "public-key-file", kind: kindList, arg: "[KID=]FILE", usage: "PEM public key or certificate that verifies tokens, with an optional key id (repeatable)"},
+		{name: "private-key-file", arg: "[KID=]FILE", usage: "PEM private key that mint signs with, with an optional key id for the header (its public half also verifies)"},
+		{name: "key-grace", kind: kindDuration, def: "0s", usage: "how long a key removed from the key files keeps verifying after a reload (SIGHUP or --key-poll)"},
+		{name: "key-poll", kind: kindDuration, def: "0s", usage: "how often serve looks at the key files' modification times and reloads them when one changed (0: only on SIGHUP)"},
+		{name: "jwks-url", kind: kindList, arg: "URL", usage: "JWK Set URL of an issuer (repeatable); its keys are selected by kid"},
+		{name: "jwks-refresh-min", kind: kindDuration, def: "1m", usage: "least time a fetched JWK Set is used before it is fetched again (floor of its Cache-Control max-age)"},
+		{name: "jwks-refresh-max", kind: kindDuration, def: "1h", usage: "most time a fetched JWK Set is used (ceiling of its max-age; used without one)"},
+		{name: "jwks-miss-interval", kind: kindDuration, def: "10s", usage: "least time between two fetches of a JWK Set caused by tokens with an unknown kid"},
+		{name: "jwks-timeout", kind: kindDuration, def: "10s", usage: "time limit of one JWK Set fetch"},
 		{name: "algorithms", kind: kindList, arg: "LIST", usage: "accepted algorithms, comma separated (default: those of the configured keys; HS256 for a secret)"},
 		{name: "jti-claim", def: "jti", usage: "name of the token id claim"},
 		{name: "token-type-claim", def: "token_type", usage: "name of the token type claim"},
@@ -135,7 +143,7 @@ func allOptions() []option {
 // KeyNames are the options that say which tokens are accepted and how
 // mint signs them: shared by serve and mint.
 func KeyNames() []string {
-	return []string{"config", "data", "log-format", "hs-secret-file", "hs-secret", "public-key-file", "private-key-file",
+	return []string{"config", "data", "log-format", "hs-secret-file", "hs-secret", "hs-key-file", "public-key-file", "private-key-file",
 		"algorithms", "jti-claim", "token-type-claim", "user-id-claim", "leeway", "audience", "issuer"}
 }
 

@@ -75,3 +75,26 @@ func BenchmarkMintHS256(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkVerifyJWKS verifies tokens whose key comes from a JWKS (served
+// on loopback, fetched once): the kid lookup in the set in use.
+func BenchmarkVerifyJWKS(b *testing.B) {
+	for _, bc := range []struct{ name, alg, kind string }{{"RS256", "RS256", "rsa"}, {"ES256", "ES256", "p256"}} {
+		b.Run(bc.name, func(b *testing.B) {
+			key := genKey(b, bc.kind)
+			srv := newJWKSServer(b, jwksJSON(b, jwk{kid: "k", key: key.Public()}))
+			v, _ := runVerifier(b, Config{JWKS: JWKSConfig{URLs: []string{srv.URL}}})
+			waitReady(b, v)
+			tok := signKID(b, bc.alg, "k", key, `{"token_type":"access","exp":4000000000,"iat":1700000000,"jti":"j","user_id":42}`)
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if _, err := v.Verify(tok, "access"); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
+}

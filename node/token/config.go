@@ -1,6 +1,10 @@
 package token
 
-import "time"
+import (
+	"log/slog"
+	"net/http"
+	"time"
+)
 
 // Config says which tokens a Verifier accepts. It is passed by value; a zero
 // field means its default, written beside it. New never changes the caller's
@@ -22,10 +26,31 @@ type Config struct {
 	// verifies. Default: none (Mint uses HSSecret).
 	PrivateKeyPEM []byte
 
+	// HSKeys are more HMAC secrets, each with its key id. A token whose
+	// kid names one is checked with that one; a token without a kid (or
+	// with a kid no key has) with each secret in turn. Without HSSecret
+	// the first signs, its kid in the header. Default: none.
+	HSKeys []NamedKey
+	// PublicKeys are more PEM public keys, like PublicKeyPEMs, each with
+	// its key id. Default: none.
+	PublicKeys []NamedKey
+	// PrivateKeyID is the kid of PrivateKeyPEM, written into the header of
+	// minted tokens. Default: none.
+	PrivateKeyID string
+
+	// KeyGrace is how long a key that Reload removed keeps verifying.
+	// Default 0: a removed key stops at once.
+	KeyGrace time.Duration
+
+	// JWKS names JSON Web Key Sets to fetch keys from (see [JWKSConfig]).
+	// Their keys are selected by kid only. Default: none.
+	JWKS JWKSConfig
+
 	// Algorithms are the accepted "alg" values. Default: HS256 when HSSecret
 	// is set, plus the algorithms of each public key's family (RSA: RS256,
 	// RS384, RS512, PS256, PS384, PS512; EC: ES256, ES384 or ES512 by curve;
-	// Ed25519: EdDSA). "none" is always refused.
+	// Ed25519: EdDSA; with a JWKS every asymmetric algorithm). "none" is
+	// always refused.
 	Algorithms []string
 
 	// JTIClaim names the token id claim. Default "jti".
@@ -46,7 +71,45 @@ type Config struct {
 
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
+	// Logger receives the JWKS fetch errors and key reloads. Default: none.
+	Logger *slog.Logger
 }
+
+// JWKSConfig says where JWKS keys come from and how they are cached. A
+// zero field means its default, written beside it.
+type JWKSConfig struct {
+	// URLs of the JWK Sets (http or https). Default: none.
+	URLs []string
+	// RefreshMin and RefreshMax bound how long a fetched set is used
+	// before it is fetched again: the response's Cache-Control max-age
+	// clamped to [RefreshMin, RefreshMax], RefreshMax when it has none.
+	// Defaults 1m and 1h.
+	RefreshMin time.Duration
+	RefreshMax time.Duration
+	// MissInterval is the least time between two fetches of one URL caused
+	// by tokens whose kid no key has, so a flood of made-up kids cannot
+	// hammer the issuer. Default 10s.
+	MissInterval time.Duration
+	// MissWait is the longest a Verify with an unknown kid waits for the
+	// fetch it caused (or one under way). Default 2s.
+	MissWait time.Duration
+	// Timeout bounds one fetch. Default 10s.
+	Timeout time.Duration
+	// MaxSize bounds a response body, in bytes. Default 1 MiB.
+	MaxSize int64
+	// Client fetches the sets. Default: a client of its own.
+	Client *http.Client
+}
+
+// Defaults of JWKSConfig.
+const (
+	DefaultJWKSRefreshMin   = time.Minute
+	DefaultJWKSRefreshMax   = time.Hour
+	DefaultJWKSMissInterval = 10 * time.Second
+	DefaultJWKSMissWait     = 2 * time.Second
+	DefaultJWKSTimeout      = 10 * time.Second
+	DefaultJWKSMaxSize      = 1 << 20
+)
 
 // Claim name defaults, those of Simple JWT.
 const (

@@ -4,13 +4,37 @@
 // the way Django REST framework Simple JWT does, for tests, tools and issuers
 // written in Go.
 //
-// A [Verifier] is built once from a [Config] with [New] and is then safe for
+// A [Verifier] is built from a [Config] with [New] and is then safe for
 // concurrent use; [Verifier.Verify] is on the path of every request and does
-// no I/O. Tokens minted by Simple JWT with the same key verify unchanged:
+// no I/O of its own: it reads the keys in use with one atomic load. Tokens
+// minted by Simple JWT with the same key verify unchanged:
 // HS256 with the header {"alg":"HS256","typ":"JWT"}, token_type
 // access/refresh/sliding, a 32-hex-character jti and an integer or string
 // user_id. RS*, PS*, ES* and EdDSA tokens verify against public keys read from
 // PEM (see [LoadPEMFiles]).
+//
+// # Key ids, rotation and JWKS
+//
+// File keys may carry a key id ([NamedKey]: Config.HSKeys, PublicKeys,
+// PrivateKeyID). A token whose kid names file keys is checked with those
+// alone; a token without a kid, or whose kid names none, is checked with
+// every file key of its algorithm's family, as before kids were read.
+// [Verifier.Reload] swaps the file keys (whole, atomically); a key that is
+// gone keeps verifying for Config.KeyGrace. [Verifier.Mint] signs with the
+// private key, else the first HMAC secret, and writes its kid.
+//
+// JSON Web Key Sets (Config.JWKS) are fetched by [Verifier.Run] with
+// github.com/MicahParks/jwkset, which decodes and checks each JWK, on a
+// schedule of this package's: the response's Cache-Control max-age clamped
+// to [RefreshMin, RefreshMax], in the background, and at once when a token
+// names a kid no set has, at most once per MissInterval per URL; that token
+// waits at most MissWait, and every other Verify goes on with the set in
+// use. Each fetch replaces the set whole, so a key the issuer removed stops
+// verifying after the next fetch. JWKS keys are only ever selected by kid,
+// and a key's type (and alg, when the JWK has one) must fit the token's alg;
+// symmetric ("oct") keys and keys for encryption are never used. Until a
+// set has been fetched, [Verifier.Ready] reports why and its tokens are
+// invalid.
 //
 // Verify reports exactly one of the sentinel errors [ErrInvalid], [ErrExpired],
 // [ErrNoExp], [ErrNoID], [ErrNoType] and [ErrWrongType], in Simple JWT's order
@@ -25,14 +49,24 @@
 //   - Errors from Verify carry no reason (bad signature, algorithm not allowed,
 //     wrong audience all read "Token is invalid"); log the token's jti, never
 //     the token, when a reason is needed.
-//   - Keys are fixed when New runs. Rotating a key means building a new
-//     Verifier; JWKS is not handled here.
-//   - The kid header is not used to pick a key: with several public keys of one
-//     family (at most 16) each is tried in turn. A kid that is not a string
-//     makes the token invalid, as in PyJWT.
-//   - The HMAC key is only ever HSSecret: public keys are never used as HMAC
-//     secrets, so the RS256-to-HS256 confusion attack fails. HSSecret's length
-//     is not checked; use at least 32 random bytes.
+//   - The claim rules, the accepted algorithms and the JWKS URLs are fixed
+//     when New runs; Reload changes the file keys alone.
+//   - With several file keys of one family (at most 16) and no kid to pick
+//     one, each is tried in turn. A kid that is not a string makes the token
+//     invalid, as in PyJWT.
+//   - One kid used by several keys of a JWKS (at most 4 are kept) is
+//     resolved by the token's alg: keys of another type are skipped, keys of
+//     the same type are each tried (RFC 7517 §4.5 lets a kid name
+//     alternatives). A JWK without a kid is never used.
+//   - A failed fetch keeps the keys of the last good one, for as long as the
+//     issuer cannot be reached: a key the issuer removed meanwhile still
+//     verifies. A fetch that finds one JWK it cannot decode refuses the whole
+//     set (jwkset's rule); unsupported key types (Ed448, …) are skipped.
+//   - The JWKS fetch schedule runs on the real clock, not Config.Now.
+//   - The HMAC keys are only ever HSSecret and HSKeys: public keys (file or
+//     JWKS) are never used as HMAC secrets, so the RS256-to-HS256 confusion
+//     attack fails. A secret's length is not checked; use at least 32 random
+//     bytes.
 //   - A certificate given as a public key is only a container for its key: its
 //     validity period and chain are not checked.
 //   - An iat more than Leeway in the future makes a token invalid, as PyJWT

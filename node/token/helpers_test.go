@@ -215,8 +215,9 @@ func loadPEMs(tb testing.TB, pems ...[]byte) [][]byte {
 
 // MintAlgorithm returns the algorithm Mint signs with, or "" if it cannot.
 func (v *Verifier) MintAlgorithm() string {
-	if v.signMethod == nil {
+	r := v.ring.Load()
+	if r.signMethod == nil {
 		return ""
 	}
-	return v.signMethod.Alg()
+	return r.signMethod.Alg()
 }

@@ -39,8 +39,9 @@ type MintOptions struct {
 }
 
 // chooseSigner picks the signing algorithm and key: the private key's first
-// accepted algorithm, else the first accepted HS algorithm.
-func (v *Verifier) chooseSigner(signer crypto.Signer, secret []byte) {
+// accepted algorithm, else the first HMAC secret's first accepted HS
+// algorithm. Its kid, if any, goes into the header of minted tokens.
+func (r *keyring) chooseSigner(signer crypto.Signer, secret []byte, secretKID, signerKID string) {
 	if signer != nil {
 		var candidates []string
 		switch k := signer.(type) {
@@ -54,32 +55,34 @@ func (v *Verifier) chooseSigner(signer crypto.Signer, secret []byte) {
 			candidates = kindEd25519.algs()
 		}
 		for _, alg := range candidates {
-			if slices.Contains(v.algs, alg) {
-				v.signMethod, v.signKey = jwt.GetSigningMethod(alg), signer
+			if slices.Contains(r.algs, alg) {
+				r.signMethod, r.signKey, r.signKID = jwt.GetSigningMethod(alg), signer, signerKID
 				return
 			}
 		}
 	}
 	if secret != nil {
 		for _, alg := range kindHMAC.algs() {
-			if slices.Contains(v.algs, alg) {
-				v.signMethod, v.signKey = jwt.GetSigningMethod(alg), secret
+			if slices.Contains(r.algs, alg) {
+				r.signMethod, r.signKey, r.signKID = jwt.GetSigningMethod(alg), secret, secretKID
 				return
 			}
 		}
 	}
 }
 
-// CanMint reports whether Mint can sign: a PrivateKeyPEM or HSSecret whose
-// algorithm is accepted.
-func (v *Verifier) CanMint() bool { return v.signMethod != nil }
+// CanMint reports whether Mint can sign: a PrivateKeyPEM or HMAC secret
+// whose algorithm is accepted.
+func (v *Verifier) CanMint() bool { return v.ring.Load().signMethod != nil }
 
-// Mint signs a token as Simple JWT does: header {"alg":…,"typ":"JWT"}, and
+// Mint signs a token as Simple JWT does: header {"alg":…,"typ":"JWT"} (with
+// "kid" between them when the signing key has one), and
 // claims in Simple JWT's order — token type, exp, iat, jti (32 lowercase hex
 // characters, a random UUID as uuid4().hex gives), user id — followed by
 // o.Extra. It returns the token and its claims as Verify would.
 func (v *Verifier) Mint(o MintOptions) (string, Claims, error) {
-	if v.signMethod == nil {
+	r := v.ring.Load()
+	if r.signMethod == nil {
 		return "", Claims{}, ErrCannotMint
 	}
 	now := v.now()
@@ -149,15 +152,19 @@ func (v *Verifier) Mint(o MintOptions) (string, Claims, error) {
 	}
 	payload.WriteByte('}')
 
-	header := `{"alg":"` + v.signMethod.Alg() + `","typ":"JWT"}`
+	header := `{"alg":"` + r.signMethod.Alg() + `","typ":"JWT"}`
+	if r.signKID != "" {
+		kid, _ := json.Marshal(r.signKID) // a string always marshals
+		header = `{"alg":"` + r.signMethod.Alg() + `","kid":` + string(kid) + `,"typ":"JWT"}`
+	}
 	enc := base64.RawURLEncoding
 	var sb strings.Builder
 	sb.WriteString(enc.EncodeToString([]byte(header)))
 	sb.WriteByte('.')
 	sb.WriteString(enc.EncodeToString(payload.Bytes()))
-	sig, err := v.signMethod.Sign(sb.String(), v.signKey)
+	sig, err := r.signMethod.Sign(sb.String(), r.signKey)
 	if err != nil {
-		return "", Claims{}, fmt.Errorf("token: sign %s: %w", v.signMethod.Alg(), err)
+		return "", Claims{}, fmt.Errorf("token: sign %s: %w", r.signMethod.Alg(), err)
 	}
 	sb.WriteByte('.')
 	sb.WriteString(enc.EncodeToString(sig))

@@ -2,15 +2,17 @@ package token
 
 import (
 	"bytes"
-	"crypto"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -32,132 +34,79 @@ type Claims struct {
 // concurrent use.
 type Verifier struct {
 	parser    *jwt.Parser
-	keys      map[string]any // alg -> key, or jwt.VerificationKeySet
 	keyfunc   jwt.Keyfunc
-	algs      []string
 	jtiClaim  string
 	typeClaim string
 	userClaim string
 	now       func() time.Time
 
-	signMethod jwt.SigningMethod // nil when the Verifier cannot mint
-	signKey    any
+	ring     atomic.Pointer[keyring] // the file keys; Reload swaps it
+	reloadMu sync.Mutex              // one Reload at a time
+	spec     keySpec                 // what New was given, for Reload's algorithm rules
+	grace    time.Duration           // Config.KeyGrace
+	jwks     []*jwksSource           // one per JWKS URL
+	missWait time.Duration           // JWKSConfig.MissWait
+	log      *slog.Logger
 }
 
-// New checks cfg and builds a Verifier. It needs at least one key, and every
-// algorithm in cfg.Algorithms must have a key of its family; "none" is never
-// accepted. Errors name the field and the value at fault.
+// New checks cfg and builds a Verifier. It needs at least one key (or a
+// JWKS URL), and every algorithm in cfg.Algorithms must have a key of its
+// family; "none" is never accepted. Errors name the field and the value at
+// fault. New fetches no JWKS: [Verifier.Run] does.
 func New(cfg Config) (*Verifier, error) {
 	v := &Verifier{
 		jtiClaim:  cmp(cfg.JTIClaim, DefaultJTIClaim),
 		typeClaim: cmp(cfg.TokenTypeClaim, DefaultTokenTypeClaim),
 		userClaim: cmp(cfg.UserIDClaim, DefaultUserIDClaim),
 		now:       cfg.Now,
+		log:       cfg.Logger,
 	}
 	if v.now == nil {
 		v.now = time.Now
 	}
+	if v.log == nil {
+		v.log = slog.New(slog.DiscardHandler)
+	}
+	v.log = v.log.With("component", "token")
 	if cfg.Leeway < 0 {
 		return nil, fmt.Errorf("token: Leeway: %v is negative", cfg.Leeway)
+	}
+	if cfg.KeyGrace < 0 {
+		return nil, fmt.Errorf("token: KeyGrace: %v is negative", cfg.KeyGrace)
 	}
 	if err := checkClaimNames(v.jtiClaim, v.typeClaim, v.userClaim); err != nil {
 		return nil, err
 	}
 
 	// Keys.
-	var secret []byte
-	if len(cfg.HSSecret) > 0 {
-		secret = bytes.Clone(cfg.HSSecret)
-	}
-	pubs := publicKeys{}
-	for i, p := range cfg.PublicKeyPEMs {
-		keys, err := parsePublicPEM(p)
+	v.spec, v.grace = specOf(cfg), cfg.KeyGrace
+	v.spec.algs = slices.Clone(cfg.Algorithms)
+	if len(cfg.JWKS.URLs) > 0 {
+		jc, err := cfg.JWKS.withDefaults()
 		if err != nil {
-			return nil, fmt.Errorf("token: PublicKeyPEMs[%d]: %w", i, err)
+			return nil, err
 		}
-		for _, k := range keys {
-			if err := pubs.add(k); err != nil {
-				return nil, fmt.Errorf("token: PublicKeyPEMs[%d]: %w", i, err)
+		v.missWait = jc.MissWait
+		for _, u := range cfg.JWKS.URLs {
+			s, err := newJWKSSource(u, jc, v.log)
+			if err != nil {
+				return nil, err
 			}
+			v.jwks = append(v.jwks, s)
 		}
 	}
-	var signer crypto.Signer
-	if len(cfg.PrivateKeyPEM) > 0 {
-		var err error
-		if signer, err = parsePrivatePEM(cfg.PrivateKeyPEM); err != nil {
-			return nil, fmt.Errorf("token: PrivateKeyPEM: %w", err)
-		}
-		if err := pubs.add(signer.Public()); err != nil {
-			return nil, fmt.Errorf("token: PrivateKeyPEM: %w", err)
-		}
+	ring, err := buildRing(v.spec, nil, 0, v.now())
+	if err != nil {
+		return nil, err
 	}
-	if secret == nil && len(pubs) == 0 {
-		return nil, errors.New("token: no key: set HSSecret, PublicKeyPEMs or PrivateKeyPEM")
-	}
-	for k, keys := range pubs {
-		if len(keys) > maxKeysPerKind {
-			return nil, fmt.Errorf("token: PublicKeyPEMs: %d %ss, at most %d are allowed", len(keys), k, maxKeysPerKind)
-		}
-	}
-	has := func(k kind) bool {
-		if k == kindHMAC {
-			return secret != nil
-		}
-		return len(pubs[k]) > 0
-	}
-
-	// Algorithms.
-	if len(cfg.Algorithms) == 0 {
-		if secret != nil {
-			v.algs = append(v.algs, "HS256")
-		}
-		for _, k := range []kind{kindRSA, kindP256, kindP384, kindP521, kindEd25519} {
-			if has(k) {
-				v.algs = append(v.algs, k.algs()...)
-			}
-		}
-	} else {
-		for _, alg := range cfg.Algorithms {
-			if strings.EqualFold(alg, "none") {
-				return nil, fmt.Errorf("token: Algorithms: %q is never accepted", alg)
-			}
-			k := kindOfAlg(alg)
-			if k == kindNone {
-				return nil, fmt.Errorf("token: Algorithms: unknown algorithm %q", alg)
-			}
-			if !has(k) {
-				return nil, fmt.Errorf("token: Algorithms: %q needs an %s, and none is configured", alg, k)
-			}
-			if !slices.Contains(v.algs, alg) {
-				v.algs = append(v.algs, alg)
-			}
-		}
-	}
-
-	// Verification keys by algorithm, boxed once so Verify does not allocate
-	// for them. The HS key is only ever the secret.
-	v.keys = make(map[string]any, len(v.algs))
-	for _, alg := range v.algs {
-		k := kindOfAlg(alg)
-		if k == kindHMAC {
-			v.keys[alg] = secret
-			continue
-		}
-		keys := pubs[k]
-		if len(keys) == 1 {
-			v.keys[alg] = keys[0]
-			continue
-		}
-		set := jwt.VerificationKeySet{Keys: make([]jwt.VerificationKey, len(keys))}
-		for i, key := range keys {
-			set.Keys[i] = key
-		}
-		v.keys[alg] = set
-	}
+	v.spec.secrets, v.spec.publics, v.spec.private = nil, nil, NamedKey{} // Reload brings its own
+	v.ring.Store(ring)
 	v.keyfunc = v.keyFor
 
 	opts := []jwt.ParserOption{
-		jwt.WithValidMethods(slices.Clone(v.algs)),
+		// The algorithms accepted now are the keyring's (Reload may change
+		// them): keyFor checks them.
+		jwt.WithValidMethods(allAlgs()),
 		jwt.WithLeeway(cfg.Leeway),
 		jwt.WithJSONNumber(),
 		jwt.WithIssuedAt(),
@@ -172,9 +121,16 @@ func New(cfg Config) (*Verifier, error) {
 		opts = append(opts, jwt.WithIssuer(cfg.Issuer))
 	}
 	v.parser = jwt.NewParser(opts...)
-
-	v.chooseSigner(signer, secret)
 	return v, nil
+}
+
+// allAlgs returns every algorithm this package knows.
+func allAlgs() []string {
+	var out []string
+	for _, k := range []kind{kindHMAC, kindRSA, kindP256, kindP384, kindP521, kindEd25519} {
+		out = append(out, k.algs()...)
+	}
+	return out
 }
 
 func cmp(s, def string) string {
@@ -214,14 +170,18 @@ var errDetachedPayload = errors.New("token: b64 header is false")
 // crit is invalid too).
 var errCritical = errors.New("token: crit header names extensions this verifier does not understand")
 
-// errNoKey is returned by keyFor for an algorithm without a key. The parser's
-// list of valid methods makes it unreachable; it is kept as a guard.
+// errNoKey is returned by keyFor for an algorithm that is not accepted or
+// has no key.
 var errNoKey = errors.New("token: no key for algorithm")
 
-// keyFor is the jwt.Keyfunc: the key is chosen by the token's algorithm alone,
-// so an HS* token is only ever checked against HSSecret.
+// keyFor is the jwt.Keyfunc. A kid that names file keys picks among them;
+// else a kid that names JWKS keys picks among those (fetching the sets again,
+// rate-limited, when no set has it); else the file keys of the algorithm's
+// family are tried. The key's type must be the algorithm's, so an HS* token
+// is only ever checked against the HMAC secrets, never a JWKS key.
 func (v *Verifier) keyFor(t *jwt.Token) (any, error) {
-	if kid, ok := t.Header["kid"]; ok {
+	kid, hasKID := t.Header["kid"]
+	if hasKID {
 		if _, ok := kid.(string); !ok {
 			return nil, errUnusableKID
 		}
@@ -232,15 +192,30 @@ func (v *Verifier) keyFor(t *jwt.Token) (any, error) {
 	if b64, ok := t.Header["b64"]; ok && b64 == false {
 		return nil, errDetachedPayload
 	}
-	key, ok := v.keys[t.Method.Alg()]
+	r := v.ring.Load()
+	if !r.expires.IsZero() && !v.now().Before(r.expires) {
+		r = v.prune(r)
+	}
+	alg := t.Method.Alg()
+	if !r.accepts(alg) {
+		return nil, errNoKey
+	}
+	if id, _ := kid.(string); id != "" {
+		if keys, ok := r.byKID[id]; ok {
+			return pickKey(keys, alg)
+		}
+		if len(v.jwks) > 0 && kindOfAlg(alg) != kindHMAC && len(id) <= MaxKIDLen {
+			if keys := v.jwksKeys(id); keys != nil {
+				return pickKey(keys, alg)
+			}
+		}
+	}
+	key, ok := r.byAlg[alg]
 	if !ok {
 		return nil, errNoKey
 	}
 	return key, nil
 }
-
-// Algorithms returns the accepted algorithms, in order.
-func (v *Verifier) Algorithms() []string { return slices.Clone(v.algs) }
 
 // Verify checks raw's signature and algorithm, that its header has no crit
 // (RFC 7515 §4.1.11: blnode understands no extension), exp (which must be there), nbf
