@@ -14,7 +14,7 @@ import (
 // (FuzzDecodeFast checks that).
 func decodeFast(b []byte) (w wireEvent, ok bool) {
 	d := fastDecoder{b: b}
-	if !d.object([]string{"v", "id", "kind", "origin", "region", "time", "token", "cutoff", "user", "family", "not_before"}, func(key string) bool {
+	if !d.object([]string{"v", "id", "kind", "origin", "region", "time", "token", "cutoff", "user", "family", "not_before", "session", "client", "issuer"}, func(key string) bool {
 		switch key {
 		case "v":
 			v, ok := d.int()
@@ -48,6 +48,12 @@ func decodeFast(b []byte) (w wireEvent, ok bool) {
 			return d.str(&w.Family)
 		case "not_before":
 			return d.intTo(&w.NotBefore)
+		case "session":
+			return d.str(&w.Session)
+		case "client":
+			return d.str(&w.Client)
+		case "issuer":
+			return d.str(&w.Issuer)
 		}
 		return false
 	}) {
@@ -60,7 +66,8 @@ func decodeFast(b []byte) (w wireEvent, ok bool) {
 // knownKind returns k as one of the Kind constants (no allocation), or a
 // new string when it is none of them.
 func knownKind(k []byte) Kind {
-	for _, known := range [...]Kind{KindBlacklist, KindOutstanding, KindRevokeUser, KindRevokeFamily, KindFlush} {
+	for _, known := range [...]Kind{KindBlacklist, KindOutstanding, KindRevokeUser, KindRevokeFamily, KindFlush,
+		KindRevokeSession, KindRevokeClient, KindRevokeIssuer} {
 		if string(k) == string(known) {
 			return known
 		}
@@ -69,7 +76,7 @@ func knownKind(k []byte) Kind {
 }
 
 func (d *fastDecoder) token(t *Token) bool {
-	return d.object([]string{"jti", "user", "type", "iat", "exp", "reason", "fam"}, func(key string) bool {
+	return d.object([]string{"jti", "user", "type", "iat", "exp", "reason", "fam", "client", "sid", "scope"}, func(key string) bool {
 		switch key {
 		case "jti":
 			return d.str(&t.JTI)
@@ -85,6 +92,12 @@ func (d *fastDecoder) token(t *Token) bool {
 			return d.str(&t.Reason)
 		case "fam":
 			return d.str(&t.Family)
+		case "client":
+			return d.str(&t.Client)
+		case "sid":
+			return d.str(&t.Session)
+		case "scope":
+			return d.str(&t.Scope)
 		}
 		return false
 	})

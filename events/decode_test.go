@@ -36,6 +36,11 @@ func FuzzDecodeFast(f *testing.F) {
 		` { "v" : -0 , "id":"e" , "kind":"revoke_user","origin":"n","user":"u","not_before":01}`,
 		`{"v":1,"v":2}`, `{"V":1}`, `{"v":1e0}`, `{"v":1,"token":null}`, `{"v":1,"time":"bad"}`, `{}`, `{"v":1}x`,
 		`{"v":99999999999999999999}`, `{"v":1,"token":{"exp":1,"exp":2}}`,
+		`{"v":1,"id":"e","kind":"revoke_session","origin":"n","time":"2026-01-01T00:00:00Z","not_before":1,"session":"s"}`,
+		`{"v":1,"id":"e","kind":"outstanding","origin":"n","time":"2026-01-01T00:00:00Z","token":{"jti":"j","exp":2,"client":"c","sid":"s","scope":"a b"}}`,
+		`{"v":1,"id":"e","kind":"outstanding","origin":"n","time":"2026-01-01T00:00:00Z","token":{"jti":"j","exp":2,"sid":"s","sid":"t"}}`,
+		`{"v":1,"id":"e","kind":"revoke_client","origin":"n","time":"2026-01-01T00:00:00Z","not_before":1,"client":"c","client":"d"}`,
+		`{"v":1,"id":"e","kind":"revoke_issuer","origin":"n","time":"2026-01-01T00:00:00Z","not_before":1,"issuer":"https://i/"}`,
 	} {
 		f.Add([]byte(s))
 	}

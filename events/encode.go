@@ -28,10 +28,10 @@ func encodeFast(b []byte, e Event) (_ []byte, ok bool) {
 		}
 		return true
 	}
-	if !plain(e.ID, string(e.Kind), e.Origin, e.Region, e.User, e.Family) {
+	if !plain(e.ID, string(e.Kind), e.Origin, e.Region, e.User, e.Family, e.Session, e.Client, e.Issuer) {
 		return nil, false
 	}
-	if t := e.Token; t != nil && !plain(t.JTI, t.User, t.Type, t.Reason, t.Family) {
+	if t := e.Token; t != nil && !plain(t.JTI, t.User, t.Type, t.Reason, t.Family, t.Client, t.Session, t.Scope) {
 		return nil, false
 	}
 	str := func(key, v string) {
@@ -78,6 +78,15 @@ func encodeFast(b []byte, e Event) (_ []byte, ok bool) {
 		if t.Family != "" {
 			str("fam", t.Family)
 		}
+		if t.Client != "" {
+			str("client", t.Client)
+		}
+		if t.Session != "" {
+			str("sid", t.Session)
+		}
+		if t.Scope != "" {
+			str("scope", t.Scope)
+		}
 		b = append(b, '}')
 	}
 	if e.Cutoff != 0 {
@@ -91,6 +100,15 @@ func encodeFast(b []byte, e Event) (_ []byte, ok bool) {
 	}
 	if e.NotBefore != 0 {
 		num("not_before", e.NotBefore)
+	}
+	if e.Session != "" {
+		str("session", e.Session)
+	}
+	if e.Client != "" {
+		str("client", e.Client)
+	}
+	if e.Issuer != "" {
+		str("issuer", e.Issuer)
 	}
 	return append(b, '}'), true
 }

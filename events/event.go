@@ -26,6 +26,10 @@ const (
 	maxTypeLen   = 64
 	maxReasonLen = 1024
 	maxFamilyLen = 255
+	maxSessLen   = 255
+	maxClientLen = 255
+	maxIssuerLen = 1024
+	maxScopeLen  = 4096
 )
 
 var (
@@ -54,12 +58,22 @@ const (
 	// KindRevokeFamily revokes every token of a refresh-rotation Family
 	// (of User, when known) issued before NotBefore.
 	KindRevokeFamily Kind = "revoke_family"
+	// KindRevokeSession revokes every token of the session Session (the
+	// "sid" claim) issued before NotBefore.
+	KindRevokeSession Kind = "revoke_session"
+	// KindRevokeClient revokes every token of the OAuth client Client (the
+	// "client_id" claim, else "azp") issued before NotBefore.
+	KindRevokeClient Kind = "revoke_client"
+	// KindRevokeIssuer revokes every token of Issuer (the "iss" claim)
+	// issued before NotBefore; an empty Issuer means tokens of every issuer.
+	KindRevokeIssuer Kind = "revoke_issuer"
 )
 
 // Valid reports whether k is one of the known kinds.
 func (k Kind) Valid() bool {
 	switch k {
-	case KindOutstanding, KindBlacklist, KindFlush, KindRevokeUser, KindRevokeFamily:
+	case KindOutstanding, KindBlacklist, KindFlush, KindRevokeUser, KindRevokeFamily,
+		KindRevokeSession, KindRevokeClient, KindRevokeIssuer:
 		return true
 	}
 	return false
@@ -69,7 +83,8 @@ func (k Kind) Valid() bool {
 // KindOutstanding. A validator that keeps only what checks need consumes
 // these (SubscriberConfig.Kinds).
 func RevocationKinds() []Kind {
-	return []Kind{KindBlacklist, KindFlush, KindRevokeUser, KindRevokeFamily}
+	return []Kind{KindBlacklist, KindFlush, KindRevokeUser, KindRevokeFamily,
+		KindRevokeSession, KindRevokeClient, KindRevokeIssuer}
 }
 
 // hasToken reports whether events of kind k carry a Token.
@@ -85,6 +100,11 @@ type Token struct {
 	ExpiresAt int64  `json:"exp"`
 	Reason    string `json:"reason,omitempty"`
 	Family    string `json:"fam,omitempty"`
+	// The client (client_id, else azp), session (sid) and scope of an
+	// OAuth access token; builds before them ignore them.
+	Client  string `json:"client,omitempty"`
+	Session string `json:"sid,omitempty"`
+	Scope   string `json:"scope,omitempty"`
 }
 
 // Event is one change to the replicated blacklist. Its JSON form (Encode,
@@ -101,7 +121,10 @@ type Event struct {
 	Cutoff    int64     `json:"cutoff,omitempty"`     // flush: unix seconds; remove entries with exp < cutoff
 	User      string    `json:"user,omitempty"`       // revoke_user, revoke_family (optional)
 	Family    string    `json:"family,omitempty"`     // revoke_family
-	NotBefore int64     `json:"not_before,omitempty"` // revoke_user, revoke_family: unix seconds
+	NotBefore int64     `json:"not_before,omitempty"` // revoke_*: unix seconds
+	Session   string    `json:"session,omitempty"`    // revoke_session
+	Client    string    `json:"client,omitempty"`     // revoke_client
+	Issuer    string    `json:"issuer,omitempty"`     // revoke_issuer ("" = every issuer)
 }
 
 // NewID returns a random 128-bit id in lower-case hex (32 characters).
@@ -179,6 +202,24 @@ func (e Event) Validate() error {
 		if e.NotBefore <= 0 {
 			return malformed("revoke_family event needs not_before > 0")
 		}
+	case KindRevokeSession:
+		if e.Session == "" || len(e.Session) > maxSessLen {
+			return malformed("revoke_session event needs a session of 1..%d bytes", maxSessLen)
+		}
+	case KindRevokeClient:
+		if e.Client == "" || len(e.Client) > maxClientLen {
+			return malformed("revoke_client event needs a client of 1..%d bytes", maxClientLen)
+		}
+	case KindRevokeIssuer:
+		if len(e.Issuer) > maxIssuerLen {
+			return malformed("revoke_issuer event needs an issuer of at most %d bytes", maxIssuerLen)
+		}
+	}
+	switch e.Kind {
+	case KindRevokeSession, KindRevokeClient, KindRevokeIssuer:
+		if e.NotBefore <= 0 {
+			return malformed("%s event needs not_before > 0", e.Kind)
+		}
 	}
 	return nil
 }
@@ -199,6 +240,12 @@ func (t *Token) validate() error {
 		return malformed("token.reason longer than %d bytes", maxReasonLen)
 	case len(t.Family) > maxFamilyLen:
 		return malformed("token.fam longer than %d bytes", maxFamilyLen)
+	case len(t.Client) > maxClientLen:
+		return malformed("token.client longer than %d bytes", maxClientLen)
+	case len(t.Session) > maxSessLen:
+		return malformed("token.sid longer than %d bytes", maxSessLen)
+	case len(t.Scope) > maxScopeLen:
+		return malformed("token.scope longer than %d bytes", maxScopeLen)
 	}
 	return nil
 }

@@ -22,8 +22,14 @@ func sampleEvents() map[string]events.Event {
 			ID: events.NewID(), Kind: events.KindOutstanding, Origin: "node-2", Time: at,
 			Token: &events.Token{JTI: "j", ExpiresAt: 1},
 		},
-		"flush":       {ID: events.NewID(), Kind: events.KindFlush, Origin: "n", Time: at, Cutoff: 1700000000},
-		"revoke_user": {ID: events.NewID(), Kind: events.KindRevokeUser, Origin: "n", Time: at, User: "u-7", NotBefore: 1700000000},
+		"flush":             {ID: events.NewID(), Kind: events.KindFlush, Origin: "n", Time: at, Cutoff: 1700000000},
+		"revoke_user":       {ID: events.NewID(), Kind: events.KindRevokeUser, Origin: "n", Time: at, User: "u-7", NotBefore: 1700000000},
+		"revoke_session":    {ID: events.NewID(), Kind: events.KindRevokeSession, Origin: "n", Time: at, Session: "sid-1", NotBefore: 1700000000},
+		"revoke_client":     {ID: events.NewID(), Kind: events.KindRevokeClient, Origin: "n", Time: at, Client: "client-1", NotBefore: 1700000000},
+		"revoke_issuer":     {ID: events.NewID(), Kind: events.KindRevokeIssuer, Origin: "n", Time: at, Issuer: "https://issuer.example/", NotBefore: 1700000000},
+		"revoke_issuer all": {ID: events.NewID(), Kind: events.KindRevokeIssuer, Origin: "n", Time: at, NotBefore: 1700000000},
+		"blacklist access token": {ID: events.NewID(), Kind: events.KindBlacklist, Origin: "n", Time: at,
+			Token: &events.Token{JTI: "at", Type: "access", ExpiresAt: 1700086400, Client: "app", Session: "sid-1", Scope: "read write"}},
 	}
 }
 
@@ -226,6 +232,11 @@ func FuzzDecode(f *testing.F) {
 		`{"v":1,"id":"e","kind":"flush","origin":"n","cutoff":1,"time":"2025-01-01T00:00:00+01:00"}`,
 		`{"v":1,"id":"e","kind":"blacklist","origin":"n","token":{"jti":"\u00e9\ufffd","exp":9223372036854775807}}`,
 		`{"V":1,"ID":"e","KIND":"revoke_user","origin":"n","user":"u","not_before":1,"user":"w"}`,
+		`{"v":1,"id":"e","kind":"revoke_session","origin":"n","time":"2025-01-01T00:00:00Z","not_before":1}`,
+		`{"v":1,"id":"e","kind":"revoke_client","origin":"n","time":"2025-01-01T00:00:00Z","client":"c","session":"s","not_before":1}`,
+		`{"v":1,"id":"e","kind":"revoke_issuer","origin":"n","time":"2025-01-01T00:00:00Z","issuer":"","not_before":1}`,
+		`{"v":1,"id":"e","kind":"revoke_issuer","origin":"n","time":"2025-01-01T00:00:00Z","issuer":"\u00e9","not_before":0}`,
+		`{"v":1,"id":"e","kind":"revoke_everything","origin":"n","time":"2025-01-01T00:00:00Z","not_before":1}`,
 	} {
 		f.Add([]byte(s))
 	}

@@ -21,6 +21,12 @@ func kindEvent(k events.Kind, i int) events.Event {
 		e.Token, e.User, e.NotBefore = nil, fmt.Sprintf("user-%d", i), time.Now().Unix()
 	case events.KindRevokeFamily:
 		e.Token, e.Family, e.NotBefore = nil, fmt.Sprintf("family-%d", i), time.Now().Unix()
+	case events.KindRevokeSession:
+		e.Token, e.Session, e.NotBefore = nil, fmt.Sprintf("sid-%d", i), time.Now().Unix()
+	case events.KindRevokeClient:
+		e.Token, e.Client, e.NotBefore = nil, fmt.Sprintf("client-%d", i), time.Now().Unix()
+	case events.KindRevokeIssuer:
+		e.Token, e.Issuer, e.NotBefore = nil, fmt.Sprintf("https://issuer-%d/", i), time.Now().Unix()
 	}
 	return e
 }

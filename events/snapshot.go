@@ -32,6 +32,15 @@ import (
 //	revocations each: user, family, origin (strings); not-before, expires (varints)
 //	crc        CRC-32C of every byte before it (4 bytes, big endian)
 //
+// Version 2 is version 1 with three more strings at the end of each token
+// (its client, session and scope) and two at the end of each revocation:
+// its kind ("" for a user or family revocation, else revoke_session,
+// revoke_client or revoke_issuer) and the session, client or issuer it
+// revokes. A writer writes version 1 while it holds none of these, so nodes
+// of older builds (which read only version 1, and otherwise rebuild from
+// the stream) keep loading its snapshots until the fleet uses them. Both
+// versions are read.
+//
 // Caveats: the whole snapshot is one object, and its checksum is at its
 // end: a reader that uses entries as they arrive (NewSnapshotReader,
 // LoadSnapshot) learns that they were sound only when Next returns io.EOF,
@@ -41,8 +50,10 @@ import (
 const (
 	// SnapshotBucket is the JetStream object store bucket of snapshots.
 	SnapshotBucket = "BLNODE_SNAPSHOTS"
-	// SnapshotVersion is the version of the binary form written.
-	SnapshotVersion = 1
+	// SnapshotVersion is the newest version of the binary form; version 1
+	// is written while no revocation needs version 2.
+	SnapshotVersion = 2
+	snapshotV1      = 1
 )
 
 // snapshotMagic opens every snapshot, before the version byte.
@@ -75,10 +86,30 @@ type SnapshotToken struct {
 	BlacklistedAt int64  // Unix nanoseconds; never 0
 }
 
-// SnapshotRevocation is one user or family revocation of a snapshot.
+// SnapshotRevocation is one revocation of a snapshot: a user or family
+// one (Kind "") or one by session, client or issuer (Kind
+// KindRevokeSession, KindRevokeClient or KindRevokeIssuer, with the
+// revoked id in Session, Client or Issuer; Issuer "" is every issuer).
 type SnapshotRevocation struct {
 	User, Family, Origin string
 	NotBefore, Expires   int64 // Unix seconds
+	Kind                 Kind
+	Session, Client      string
+	Issuer               string
+}
+
+// scopedID returns the kind and id a version 2 snapshot writes after a
+// revocation, ok false for a user or family revocation.
+func (r SnapshotRevocation) scopedID() (Kind, string, bool) {
+	switch r.Kind {
+	case KindRevokeSession:
+		return r.Kind, r.Session, true
+	case KindRevokeClient:
+		return r.Kind, r.Client, true
+	case KindRevokeIssuer:
+		return r.Kind, r.Issuer, true
+	}
+	return "", "", false
 }
 
 // SnapshotWriter builds a snapshot: Add its tokens and revocations, then
@@ -86,10 +117,19 @@ type SnapshotRevocation struct {
 type SnapshotWriter struct {
 	toks, revs []byte
 	nt, nr     uint64
+	// Version 2's kind and id of each revocation, in order, and where each
+	// revocation (in revs) and its kind and id (in scoped) end: Bytes puts
+	// them together when a revocation needs version 2.
+	scoped            []byte
+	revEnd, scopedEnd []int
+	v2                bool
 }
 
 // AddToken appends a blacklisted token.
 func (w *SnapshotWriter) AddToken(t SnapshotToken) {
+	if t.Client != "" || t.Session != "" || t.Scope != "" {
+		w.toV2()
+	}
 	b := w.toks
 	for _, s := range []string{t.JTI, t.User, t.Type, t.Family, t.Reason, t.Origin} {
 		b = appendString(b, s)
@@ -97,7 +137,36 @@ func (w *SnapshotWriter) AddToken(t SnapshotToken) {
 	for _, v := range []int64{t.IssuedAt, t.ExpiresAt, t.CreatedAt, t.BlacklistedAt} {
 		b = binary.AppendVarint(b, v)
 	}
+	if w.v2 {
+		for _, s := range []string{t.Client, t.Session, t.Scope} {
+			b = appendString(b, s)
+		}
+	}
 	w.toks, w.nt = b, w.nt+1
+}
+
+// toV2 makes the snapshot a version 2 one: the tokens added so far get
+// their (empty) client, session and scope.
+func (w *SnapshotWriter) toV2() {
+	if w.v2 {
+		return
+	}
+	w.v2 = true
+	old := w.toks
+	b := make([]byte, 0, len(old)+3*int(w.nt))
+	for i := 0; i < len(old); {
+		start := i
+		for range 6 {
+			l, n := binary.Uvarint(old[i:])
+			i += n + int(l)
+		}
+		for range 4 {
+			_, n := binary.Varint(old[i:])
+			i += n
+		}
+		b = append(append(b, old[start:i]...), 0, 0, 0)
+	}
+	w.toks = b
 }
 
 // AddRevocation appends a user or family revocation.
@@ -108,6 +177,12 @@ func (w *SnapshotWriter) AddRevocation(r SnapshotRevocation) {
 	}
 	b = binary.AppendVarint(b, r.NotBefore)
 	w.revs, w.nr = binary.AppendVarint(b, r.Expires), w.nr+1
+	k, id, ok := r.scopedID()
+	if ok {
+		w.toV2()
+	}
+	w.scoped = appendString(appendString(w.scoped, string(k)), id)
+	w.revEnd, w.scopedEnd = append(w.revEnd, len(w.revs)), append(w.scopedEnd, len(w.scoped))
 }
 
 // Bytes returns the snapshot: h with the counts of what was added, then
@@ -115,7 +190,11 @@ func (w *SnapshotWriter) AddRevocation(r SnapshotRevocation) {
 func (w *SnapshotWriter) Bytes(h SnapshotHeader) []byte {
 	b := make([]byte, 0, 64+len(h.Stream.Name)+len(w.toks)+len(w.revs)+4)
 	b = append(b, snapshotMagic...)
-	b = append(b, SnapshotVersion)
+	if w.v2 {
+		b = append(b, SnapshotVersion)
+	} else {
+		b = append(b, snapshotV1)
+	}
 	b = appendString(b, h.Stream.Name)
 	b = binary.AppendVarint(b, h.Stream.Created)
 	b = binary.AppendUvarint(b, h.Seq)
@@ -124,7 +203,16 @@ func (w *SnapshotWriter) Bytes(h SnapshotHeader) []byte {
 	b = binary.AppendUvarint(b, h.DigestCount)
 	b = binary.BigEndian.AppendUint64(b, h.DigestSum)
 	b = append(b, w.toks...)
-	b = append(b, w.revs...)
+	if !w.v2 {
+		b = append(b, w.revs...)
+	} else {
+		r, sc := 0, 0
+		for i := range w.revEnd {
+			b = append(b, w.revs[r:w.revEnd[i]]...)
+			b = append(b, w.scoped[sc:w.scopedEnd[i]]...)
+			r, sc = w.revEnd[i], w.scopedEnd[i]
+		}
+	}
 	return binary.BigEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
 }
 
@@ -141,16 +229,17 @@ func appendString(b []byte, s string) []byte {
 // snapshot read with them (snapshotWindow bytes or so): a caller that
 // keeps a few strings of many entries should copy them (strings.Clone).
 type SnapshotReader struct {
-	h      SnapshotHeader
-	src    io.Reader
-	buf    []byte // the window: buf[:n] read from src, buf[pos:n] unread
-	n, pos int
-	win    string // string(buf[:n]): the entries' strings are its slices
-	crc    uint32 // CRC-32C of every byte before the window, and of buf[:crcAt]
-	crcAt  int
-	eof    bool // src has nothing more
-	nt, nr uint64
-	end    error // io.EOF once the checksum is checked, or what failed
+	h       SnapshotHeader
+	src     io.Reader
+	buf     []byte // the window: buf[:n] read from src, buf[pos:n] unread
+	n, pos  int
+	win     string // string(buf[:n]): the entries' strings are its slices
+	crc     uint32 // CRC-32C of every byte before the window, and of buf[:crcAt]
+	crcAt   int
+	eof     bool // src has nothing more
+	nt, nr  uint64
+	end     error // io.EOF once the checksum is checked, or what failed
+	version byte  // the snapshot's version
 }
 
 // The fewest bytes an entry takes: a length for each string (a token's jti
@@ -173,8 +262,8 @@ func ReadSnapshot(b []byte) (*SnapshotReader, error) {
 	if len(b) < len(snapshotMagic)+1+4 || string(b[:len(snapshotMagic)]) != snapshotMagic {
 		return nil, fmt.Errorf("%w: not a snapshot", ErrSnapshot)
 	}
-	if v := b[len(snapshotMagic)]; v != SnapshotVersion {
-		return nil, fmt.Errorf("%w: version %d, want %d", ErrSnapshot, v, SnapshotVersion)
+	if v := b[len(snapshotMagic)]; v != SnapshotVersion && v != snapshotV1 {
+		return nil, fmt.Errorf("%w: version %d, want %d or %d", ErrSnapshot, v, snapshotV1, SnapshotVersion)
 	}
 	body, sum := b[:len(b)-4], binary.BigEndian.Uint32(b[len(b)-4:])
 	if crc32.Checksum(body, castagnoli) != sum {
@@ -204,8 +293,13 @@ func NewSnapshotReader(r io.Reader, size int64) (*SnapshotReader, error) {
 		if c.ok() && string(magic[:len(snapshotMagic)]) != snapshotMagic {
 			c.fail(fmt.Errorf("%w: not a snapshot", ErrSnapshot))
 		}
-		if c.ok() && magic[len(snapshotMagic)] != SnapshotVersion {
-			c.fail(fmt.Errorf("%w: version %d, want %d", ErrSnapshot, magic[len(snapshotMagic)], SnapshotVersion))
+		if c.ok() {
+			switch v := magic[len(snapshotMagic)]; v {
+			case snapshotV1, SnapshotVersion:
+				sr.version = v
+			default:
+				c.fail(fmt.Errorf("%w: version %d, want %d or %d", ErrSnapshot, v, snapshotV1, SnapshotVersion))
+			}
 		}
 		h.Stream.Name = c.str()
 		h.Stream.Created = c.varint()
@@ -258,6 +352,10 @@ func (sr *SnapshotReader) NextInto(t *SnapshotToken, r *SnapshotRevocation) (isT
 		err = sr.parse(func(c *cursor) {
 			t.JTI, t.User, t.Type, t.Family, t.Reason, t.Origin = c.str(), c.str(), c.str(), c.str(), c.str(), c.str()
 			t.IssuedAt, t.ExpiresAt, t.CreatedAt, t.BlacklistedAt = c.varint(), c.varint(), c.varint(), c.varint()
+			t.Client, t.Session, t.Scope = "", "", ""
+			if sr.version >= 2 {
+				t.Client, t.Session, t.Scope = c.str(), c.str(), c.str()
+			}
 		})
 		if err == nil && (t.JTI == "" || t.ExpiresAt <= 0 || t.BlacklistedAt == 0) {
 			err = fmt.Errorf("%w: token %d: empty jti, exp or blacklisting time", ErrSnapshot, sr.nt)
@@ -272,6 +370,27 @@ func (sr *SnapshotReader) NextInto(t *SnapshotToken, r *SnapshotRevocation) (isT
 		err = sr.parse(func(c *cursor) {
 			r.User, r.Family, r.Origin = c.str(), c.str(), c.str()
 			r.NotBefore, r.Expires = c.varint(), c.varint()
+			r.Kind, r.Session, r.Client, r.Issuer = "", "", "", ""
+			if sr.version >= 2 {
+				kind, id := Kind(c.str()), c.str()
+				if !c.ok() {
+					return
+				}
+				switch kind {
+				case "":
+					if id != "" {
+						c.fail(fmt.Errorf("%w: revocation %d: an id without a kind", ErrSnapshot, sr.nr))
+					}
+				case KindRevokeSession:
+					r.Kind, r.Session = KindRevokeSession, id
+				case KindRevokeClient:
+					r.Kind, r.Client = KindRevokeClient, id
+				case KindRevokeIssuer:
+					r.Kind, r.Issuer = KindRevokeIssuer, id
+				default:
+					c.fail(fmt.Errorf("%w: revocation %d: unknown kind %.64q", ErrSnapshot, sr.nr, string(kind)))
+				}
+			}
 		})
 		if err != nil {
 			sr.end = err

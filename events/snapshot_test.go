@@ -186,6 +186,7 @@ func TestSnapshotReadAsItArrivesRejectsDamage(t *testing.T) {
 func FuzzReadSnapshot(f *testing.F) {
 	_, _, _, b := sampleSnapshot()
 	f.Add(b)
+	f.Add(scopedSnapshot())
 	f.Add(new(events.SnapshotWriter).Bytes(events.SnapshotHeader{}))
 	f.Add([]byte("BLNSNAP\x01\x00\x00\x00\x00\x00\x00"))
 	f.Add([]byte("BLNSNAP\x01\x00\x00\x00\xff\xff\xff\xff\x0f\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"))
@@ -216,6 +217,7 @@ func FuzzReadSnapshot(f *testing.F) {
 func FuzzSnapshotReaderStreams(f *testing.F) {
 	_, _, _, b := sampleSnapshot()
 	f.Add(b)
+	f.Add(scopedSnapshot())
 	f.Add(new(events.SnapshotWriter).Bytes(events.SnapshotHeader{}))
 	f.Add([]byte("BLNSNAP\x01\x00\x00\x00\x00\x00\x00"))
 	f.Fuzz(func(t *testing.T, b []byte) {

@@ -174,7 +174,8 @@ func parseVersion(v string) (major, minor int, ok bool) {
 var ErrStreamSubjects = errors.New("events: the stream does not take this publisher's subjects")
 
 // publishedKinds are the kinds a node publishes.
-var publishedKinds = []Kind{KindOutstanding, KindBlacklist, KindFlush, KindRevokeUser, KindRevokeFamily}
+var publishedKinds = []Kind{KindOutstanding, KindBlacklist, KindFlush, KindRevokeUser, KindRevokeFamily,
+	KindRevokeSession, KindRevokeClient, KindRevokeIssuer}
 
 // CheckPublishSubjects looks the stream c.Name up and reports ErrStreamSubjects
 // (wrapped, naming the stream, its subjects and a subject it misses) unless it

@@ -18,6 +18,7 @@ import (
 	"github.com/blnode/blnode/internal/poll"
 	"github.com/blnode/blnode/internal/sjwt"
 	"github.com/blnode/blnode/node"
+	"github.com/blnode/blnode/persist"
 )
 
 // wrongAdminTokens are bearer tokens that are not right: every length
@@ -61,6 +62,9 @@ func TestAdminTokenRequired(t *testing.T) {
 		{http.MethodPost, "/v1/users/victim/revoke", "", ""},
 		{http.MethodPost, "/v1/blacklist", "application/json", `{"jti":"adm-1","exp":` + exp + `}`},
 		{http.MethodPost, "/oauth/introspect", "application/x-www-form-urlencoded", "token=" + url.QueryEscape(tok)},
+		{http.MethodPost, "/v1/sessions/victim/revoke", "", ""},
+		{http.MethodPost, "/v1/clients/victim/revoke", "", ""},
+		{http.MethodPost, "/v1/issuer/revoke", "application/json", `{"issuer":"victim"}`},
 	}
 	wrong := append(wrongAdminTokens(right), "")
 	tried := 0
@@ -87,6 +91,11 @@ func TestAdminTokenRequired(t *testing.T) {
 	}
 	if _, ok, _ := n.Store().UserNotBefore("victim"); ok {
 		t.Error("a wrong admin token revoked a user")
+	}
+	for by := persist.BySession; by <= persist.ByIssuer; by++ {
+		if _, ok, _ := n.Store().ScopedNotBefore(by, "victim"); ok {
+			t.Errorf("a wrong admin token revoked a %s", by)
+		}
 	}
 	// A non-admin GET of a record does not show it.
 	for _, w := range wrong[:5] {

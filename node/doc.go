@@ -5,10 +5,13 @@
 //
 //   - configuration (config.go: Config, its defaults and validation);
 //   - the check path, cache → store → user not-before (node.go: Check,
-//     Verify), with the token rules of package node/token;
+//     Verify), then the session, client and issuer not-befores, looked up
+//     only while the store may hold one (revokeby.go), with the token rules
+//     of package node/token;
 //   - the write path, store + outbox + cache (node.go: Blacklist,
 //     AddOutstanding, Flush and the flush schedule; revoke.go: RevokeUser,
-//     RevokeFamily);
+//     RevokeFamily; revokeby.go: RevokeSession, RevokeClient,
+//     RevokeIssuer);
 //   - the fleet wiring: when a NATS connection is configured, the event
 //     publisher and subscriber that keep a fleet of nodes consistent
 //     (fleet.go, with the record ↔ event mapping of node/replicate), and

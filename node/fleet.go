@@ -333,7 +333,7 @@ func (a *applier) Apply(_ context.Context, batch []events.Delivered, lastSeq uin
 			}
 			ops = append(ops, op)
 			jtis = append(jtis, jti)
-		case events.KindRevokeUser, events.KindRevokeFamily:
+		case events.KindRevokeUser, events.KindRevokeFamily, events.KindRevokeSession, events.KindRevokeClient, events.KindRevokeIssuer:
 			op, _ := replicate.Op(ev)
 			nb, ref := ev.NotBefore, boundTime(now, d.Stored)
 			if nb > ref.Add(n.cfg.MaxEventSkew).Unix() {

@@ -14,12 +14,16 @@ const (
 	HeaderUser      = forwardauth.HeaderUser
 	HeaderJTI       = forwardauth.HeaderJTI
 	HeaderTokenType = forwardauth.HeaderTokenType
+	HeaderClientID  = forwardauth.HeaderClientID
+	HeaderSession   = forwardauth.HeaderSession
+	HeaderScope     = forwardauth.HeaderScope
 )
 
 // Middleware wraps next with the forward-auth rules of /auth: the bearer
 // token of Config.AuthHeader (else the Config.AuthCookie cookie) must pass
 // Verify — signature, expiry, blacklist, the user's not-before — and be of
-// one of Config.AuthTokenTypes. A request that passes reaches next with
+// one of Config.AuthTokenTypes (an RFC 9068 token, header typ at+jwt and
+// no type claim, is an access token). A request that passes reaches next with
 // the claims in its context (ClaimsFromContext); any other gets the 401
 // that /auth answers (503 when the store cannot be read: it fails closed).
 // The request body is never read.

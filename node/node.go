@@ -142,6 +142,10 @@ func (n *Node) userNotBefore(key string) (int64, error) {
 		r, ok, err = n.store.FamilyNotBefore(key[len(familyKind):])
 	case strings.HasPrefix(key, userKind):
 		r, ok, err = n.store.UserNotBefore(key[len(userKind):])
+	default:
+		if by, id, scoped := parseScopedCacheKey(key); scoped {
+			r, ok, err = n.store.ScopedNotBefore(by, id)
+		}
 	}
 	if !ok || err != nil {
 		return 0, err
@@ -164,7 +168,9 @@ func familyKey(fam string) string { return familyKind + fam }
 func revocationKeys(ids []string) []string {
 	keys := make([]string, 0, len(ids))
 	for _, id := range ids {
-		if fam, ok := strings.CutPrefix(id, "\x00"); ok {
+		if by, sid, ok := persist.ParseScopedKey(id); ok {
+			keys = append(keys, scopedCacheKey(by, sid))
+		} else if fam, ok := strings.CutPrefix(id, "\x00"); ok {
 			keys = append(keys, familyKey(fam))
 		} else {
 			keys = append(keys, userKey(id))
@@ -289,7 +295,14 @@ func (n *Node) checkClaims(c token.Claims) error {
 		}
 	}
 	if c.Family != "" {
-		return n.checkNotBefore(c, familyKey(c.Family))
+		if err := n.checkNotBefore(c, familyKey(c.Family)); err != nil {
+			return err
+		}
+	}
+	// Session, client and issuer revocations are rare: while the store
+	// holds none, a check looks none up.
+	if n.store.MayHaveScopedRevocations() {
+		return n.checkScoped(c)
 	}
 	return nil
 }
@@ -314,7 +327,8 @@ func (n *Node) checkNotBefore(c token.Claims, key string) error {
 
 // recordOf turns verified claims into a store record.
 func (n *Node) recordOf(c token.Claims, raw, reason string) persist.Record {
-	r := persist.Record{JTI: c.JTI, User: c.User, Type: c.Type, ExpiresAt: c.ExpiresAt.Unix(), Family: c.Family, Reason: reason}
+	r := persist.Record{JTI: c.JTI, User: c.User, Type: c.Type, ExpiresAt: c.ExpiresAt.Unix(), Family: c.Family, Reason: reason,
+		ClientID: c.ClientID, SessionID: c.SessionID, Scope: c.Scope}
 	if n.cfg.KeepRawToken {
 		r.Token = raw
 	}

@@ -54,13 +54,20 @@ func (n *Node) revoke(ctx context.Context, r persist.Revocation, notBefore time.
 		return RevokeResult{}, n.storeErr(err)
 	}
 	key := userKey(r.User)
-	if r.Family != "" {
+	switch {
+	case r.By != persist.ByUser:
+		key = scopedCacheKey(r.By, r.ID)
+	case r.Family != "":
 		key = familyKey(r.Family)
 	}
 	n.users.Invalidate(key)
 	if !res.Existed {
 		n.wakePublisher()
-		n.log.InfoContext(ctx, "revoked", "user", r.User, "family", r.Family, "not_before", notBefore.UTC())
+		if r.By != persist.ByUser {
+			n.log.InfoContext(ctx, "revoked", "by", r.By.String(), "id", r.ID, "not_before", notBefore.UTC())
+		} else {
+			n.log.InfoContext(ctx, "revoked", "user", r.User, "family", r.Family, "not_before", notBefore.UTC())
+		}
 	}
 	return RevokeResult{NotBefore: time.Unix(r.NotBefore, 0), Existed: res.Existed}, nil
 }

@@ -78,8 +78,10 @@ func (n *Node) WriteSnapshot(ctx context.Context) (events.SnapshotHeader, error)
 		if err != nil {
 			return events.SnapshotHeader{}, fmt.Errorf("node: snapshot: %w", err)
 		}
-		w.AddRevocation(events.SnapshotRevocation{User: r.User, Family: r.Family, Origin: r.Origin,
-			NotBefore: r.NotBefore, Expires: r.Expires})
+		sr := events.SnapshotRevocation{User: r.User, Family: r.Family, Origin: r.Origin,
+			NotBefore: r.NotBefore, Expires: r.Expires}
+		sr.Kind, sr.Session, sr.Client, sr.Issuer = replicate.KindOf(r.By, r.ID)
+		w.AddRevocation(sr)
 		h.Revocations++
 	}
 	h.DigestCount, h.DigestSum = d.Count, d.Sum
@@ -248,8 +250,9 @@ func (n *Node) importSnapshot(ctx context.Context, sr *events.SnapshotReader, to
 				rec.CreatedAt, rec.BlacklistedAt, rec.Origin = t.CreatedAt, t.BlacklistedAt, t.Origin
 				ops = append(ops, persist.Op{Kind: persist.OpBlacklist, Record: rec})
 			} else {
+				by, id := replicate.ByOf(r.Kind, r.Session, r.Client, r.Issuer)
 				ops = append(ops, persist.Op{Kind: persist.OpRevoke, Revocation: persist.Revocation{
-					User: r.User, Family: r.Family, Origin: r.Origin, NotBefore: r.NotBefore, Expires: r.Expires,
+					By: by, ID: id, User: r.User, Family: r.Family, Origin: r.Origin, NotBefore: r.NotBefore, Expires: r.Expires,
 				}})
 			}
 			if len(ops) == snapshotImportBatch {

@@ -72,6 +72,7 @@ func (s *Store) Import(ops []ImportOp) (ImportResult, error) {
 				invalid++
 				continue
 			}
+			s.noteRevocation(op.Revocation)
 		default:
 			invalid++
 			continue

@@ -155,6 +155,8 @@ func (l *BulkLoad) Add(ops []Op) error {
 		if ops[0].Kind == OpRevoke {
 			r := ops[0].Revocation
 			r.User, r.Family, r.Origin = strings.Clone(r.User), strings.Clone(r.Family), strings.Clone(r.Origin)
+			r.ID = strings.Clone(r.ID)
+			l.s.noteRevocation(r)
 			l.revs = append(l.revs, r)
 			ops = ops[1:]
 			continue

@@ -1,5 +1,7 @@
 // Package persist owns blnode's bbolt file: the outstanding and blacklisted
-// token records, the by_user and by_exp indexes, per-user revocations, the
+// token records, the by_user and by_exp indexes, per-user revocations (and
+// per-family, -session, -client and -issuer ones, each in a keyspace of its
+// own: revokeby.go), the
 // outbox of events waiting to be published, and the node's metadata (schema
 // version, node id, last applied stream sequence and the identity of the
 // stream it counts in).

@@ -373,6 +373,7 @@ func FuzzJournalEntry(f *testing.F) {
 		f.Fatalf("block read back as %+v, %v", read, err)
 	}
 	f.Add(encodeBlock(ops))
+	f.Add(encodeBlock([]Op{{Kind: OpOutstanding, Record: Record{JTI: "o", ExpiresAt: 9, ClientID: "app", SessionID: "s", Scope: "a b"}}}))
 	f.Add(encodeOp(ops[0]))
 	f.Add([]byte{blockMarker, 0, 0, 0, 2, 0, 0, 0, 13, 0, 0, 0, 9})
 	f.Add([]byte{blockMarker, 0xff, 0xff, 0xff, 0xff})

@@ -17,11 +17,23 @@ const maxFieldLen = 64 << 10
 // The first byte of every encoded record is its version: recordVersion
 // stores the four times as they are; recordDelta (for blacklisted records)
 // stores the blacklisting time as its distance from the creation time,
-// usually 0 or a few bytes instead of nine. Both are read.
+// usually 0 or a few bytes instead of nine. recordOAuth and
+// recordOAuthDelta are those two with three more strings at the end (the
+// client, session and scope of an OAuth access token); they are written
+// only for a record that has one of them, so a store of Simple JWT tokens
+// stays readable by builds that predate them. All four are read.
 const (
-	recordVersion = 1
-	recordDelta   = 2
+	recordVersion    = 1
+	recordDelta      = 2
+	recordOAuth      = 3
+	recordOAuthDelta = 4
 )
+
+// MaxScopeLen is the longest scope a record holds, in bytes.
+const MaxScopeLen = 4096
+
+// knownRecordVersion reports whether v is a version decodeRecord reads.
+func knownRecordVersion(v byte) bool { return v >= recordVersion && v <= recordOAuthDelta }
 
 // Record is what the store keeps about one token id.
 type Record struct {
@@ -36,7 +48,13 @@ type Record struct {
 	Reason        string // why it was blacklisted
 	Family        string // refresh-rotation family id, if any
 	Token         string // raw token text; empty unless Options.KeepRawToken
+	ClientID      string // the OAuth client (client_id, else azp), if any
+	SessionID     string // the session (sid), if any
+	Scope         string // the scope, if any
 }
+
+// hasOAuth reports whether r needs recordOAuth or recordOAuthDelta.
+func (r Record) hasOAuth() bool { return r.ClientID != "" || r.SessionID != "" || r.Scope != "" }
 
 // Blacklisted reports whether the record carries a blacklisting.
 func (r Record) Blacklisted() bool { return r.BlacklistedAt != 0 }
@@ -57,6 +75,14 @@ func (r Record) validate() error {
 			return fmt.Errorf("%w: field longer than %d bytes", ErrInvalidRecord, maxFieldLen)
 		}
 	}
+	switch {
+	case len(r.ClientID) > MaxClientLen:
+		return fmt.Errorf("%w: client longer than %d bytes", ErrInvalidRecord, MaxClientLen)
+	case len(r.SessionID) > MaxSessionLen:
+		return fmt.Errorf("%w: session longer than %d bytes", ErrInvalidRecord, MaxSessionLen)
+	case len(r.Scope) > MaxScopeLen:
+		return fmt.Errorf("%w: scope longer than %d bytes", ErrInvalidRecord, MaxScopeLen)
+	}
 	return nil
 }
 
@@ -67,7 +93,7 @@ func encodeRecord(r Record) []byte { return appendRecord(nil, r) }
 // maxRecordLen bounds the length of encodeRecord(r).
 func maxRecordLen(r Record) int {
 	n := 1 + 5*binary.MaxVarintLen64
-	for _, s := range [...]string{r.JTI, r.User, r.Type, r.Origin, r.Reason, r.Family, r.Token} {
+	for _, s := range [...]string{r.JTI, r.User, r.Type, r.Origin, r.Reason, r.Family, r.Token, r.ClientID, r.SessionID, r.Scope} {
 		n += binary.MaxVarintLen64 + len(s)
 	}
 	return n
@@ -78,12 +104,16 @@ func appendRecord(b []byte, r Record) []byte {
 	b = slices.Grow(b, maxRecordLen(r))
 	strs := [...]string{r.JTI, r.User, r.Type, r.Origin, r.Reason, r.Family, r.Token}
 	black := r.BlacklistedAt
+	v := byte(recordVersion)
 	if black != 0 {
-		b = append(b, recordDelta)
+		v = recordDelta
 		black -= r.CreatedAt // wraps; decoding adds it back with the same wrap
-	} else {
-		b = append(b, recordVersion)
 	}
+	oauth := r.hasOAuth()
+	if oauth {
+		v += recordOAuth - recordVersion
+	}
+	b = append(b, v)
 	b = binary.AppendVarint(b, r.IssuedAt)
 	b = binary.AppendVarint(b, r.ExpiresAt)
 	b = binary.AppendVarint(b, r.CreatedAt)
@@ -91,6 +121,12 @@ func appendRecord(b []byte, r Record) []byte {
 	for _, s := range strs {
 		b = binary.AppendUvarint(b, uint64(len(s)))
 		b = append(b, s...)
+	}
+	if oauth {
+		for _, s := range [...]string{r.ClientID, r.SessionID, r.Scope} {
+			b = binary.AppendUvarint(b, uint64(len(s)))
+			b = append(b, s...)
+		}
 	}
 	return b
 }
@@ -117,7 +153,7 @@ func decodeStored(key, v []byte) (Record, error) {
 // decodeRecord fails on the header; a record damaged past its expiry
 // passes here and fails decodeRecord (and Fsck).
 func storedExp(b []byte) (exp int64, ok bool) {
-	if len(b) == 0 || (b[0] != recordVersion && b[0] != recordDelta) {
+	if len(b) == 0 || !knownRecordVersion(b[0]) {
 		return 0, false
 	}
 	_, n := binary.Varint(b[1:]) // iat
@@ -132,7 +168,7 @@ func storedExp(b []byte) (exp int64, ok bool) {
 // malformed input yields an error wrapping ErrCorrupt.
 func decodeRecord(b []byte) (Record, error) {
 	var r Record
-	if len(b) == 0 || (b[0] != recordVersion && b[0] != recordDelta) {
+	if len(b) == 0 || !knownRecordVersion(b[0]) {
 		return r, fmt.Errorf("%w: unknown record version", ErrCorrupt)
 	}
 	// One string holds every field: a record decodes with one allocation.
@@ -141,13 +177,20 @@ func decodeRecord(b []byte) (Record, error) {
 	r.ExpiresAt = d.varint()
 	r.CreatedAt = d.varint()
 	r.BlacklistedAt = d.varint()
-	if b[0] == recordDelta {
+	if b[0] == recordDelta || b[0] == recordOAuthDelta {
 		if r.BlacklistedAt += r.CreatedAt; r.BlacklistedAt == 0 {
 			return Record{}, fmt.Errorf("%w: blacklisting time 0 in a blacklisted record", ErrCorrupt)
 		}
 	}
 	for _, p := range [...]*string{&r.JTI, &r.User, &r.Type, &r.Origin, &r.Reason, &r.Family, &r.Token} {
 		*p = d.str()
+	}
+	if b[0] >= recordOAuth {
+		r.ClientID, r.SessionID, r.Scope = d.str(), d.str(), d.str()
+		if d.err == nil && !r.hasOAuth() {
+			// Written only for a record that has one: one form per record.
+			return Record{}, fmt.Errorf("%w: version %d without client, session or scope", ErrCorrupt, b[0])
+		}
 	}
 	if d.err != nil {
 		return Record{}, d.err

@@ -9,14 +9,17 @@ import (
 )
 
 // Revocation is a "log out everywhere": every token of User (or of the
-// refresh-rotation Family, when set) issued before NotBefore is rejected,
-// until Expires, when no such token can still be valid.
+// refresh-rotation Family, when set; or, when By says so, of a session,
+// client or issuer: ID) issued before NotBefore is rejected, until
+// Expires, when no such token can still be valid.
 type Revocation struct {
-	User      string // user id; may be "" for a family revocation
-	Family    string // refresh-rotation family id; "" for a user revocation
-	NotBefore int64  // Unix seconds: tokens with iat < NotBefore are revoked
-	Expires   int64  // Unix seconds: when the entry can be flushed
-	Origin    string // node id, recorded on the tokens it blacklists
+	By        RevokeBy // ByUser (user or family) unless said
+	ID        string   // the session, client or issuer id of By*; "" with ByIssuer: every issuer
+	User      string   // user id; may be "" for a family revocation
+	Family    string   // refresh-rotation family id; "" for a user revocation
+	NotBefore int64    // Unix seconds: tokens with iat < NotBefore are revoked
+	Expires   int64    // Unix seconds: when the entry can be flushed
+	Origin    string   // node id, recorded on the tokens it blacklists
 }
 
 // RevokeResult tells what a revocation did.
@@ -26,11 +29,17 @@ type RevokeResult struct {
 
 // Reasons shown on registered tokens a revocation covers.
 const (
-	ReasonUserRevoked   = "user revoked"
-	ReasonFamilyRevoked = "refresh token reuse: family revoked"
+	ReasonUserRevoked    = "user revoked"
+	ReasonFamilyRevoked  = "refresh token reuse: family revoked"
+	ReasonSessionRevoked = "session revoked"
+	ReasonClientRevoked  = "client revoked"
+	ReasonIssuerRevoked  = "every issuer revoked"
 )
 
 func (r Revocation) key() []byte {
+	if r.By != ByUser {
+		return scopedKey(r.By, r.ID)
+	}
 	if r.Family != "" {
 		return familyKey(r.Family)
 	}
@@ -41,7 +50,11 @@ func (r Revocation) key() []byte {
 func familyKey(fam string) []byte { return append([]byte{0}, fam...) }
 
 func (r Revocation) validate() error {
-	if r.Family == "" {
+	if r.By != ByUser {
+		if err := r.validateScoped(); err != nil {
+			return err
+		}
+	} else if r.Family == "" {
 		if err := validUser(r.User); err != nil {
 			return err
 		}
@@ -62,6 +75,7 @@ func (s *Store) Revoke(r Revocation, outbox []byte) (RevokeResult, error) {
 	if err := r.validate(); err != nil {
 		return RevokeResult{}, err
 	}
+	s.noteRevocation(r)
 	var res RevokeResult
 	err := s.commit.do(func(tx *writeTx) error {
 		res = RevokeResult{}
@@ -113,7 +127,9 @@ func getRevocation(tx *bolt.Tx, key []byte) (Revocation, bool, error) {
 		return Revocation{}, false, fmt.Errorf("%w: revocation %q", ErrCorrupt, key)
 	}
 	r := Revocation{NotBefore: int64(binary.BigEndian.Uint64(v)), Expires: int64(binary.BigEndian.Uint64(v[8:])), Origin: string(v[16:])}
-	if fam, ok := bytes.CutPrefix(key, []byte{0}); ok {
+	if by, id, ok := parseScopedKey(key); ok {
+		r.By, r.ID = by, id
+	} else if fam, ok := bytes.CutPrefix(key, []byte{0}); ok {
 		r.Family = string(fam)
 	} else {
 		r.User = string(key)
@@ -157,14 +173,16 @@ func covers(r Revocation, rec Record) bool {
 	return rec.IssuedAt < r.NotBefore // an unknown iat (0) counts as before
 }
 
-// foldRevocation shows a registered token covered by its user's or its
-// family's revocation as blacklisted, computed when read: no token record
-// is rewritten, so every node shows the same whatever order events came in.
+// foldRevocation shows a registered token covered by its user's, its
+// family's, its session's or its client's revocation, or by one of every
+// issuer, as blacklisted, computed when read: no token record is
+// rewritten, so every node shows the same whatever order events came in.
+// (Records keep no issuer: a revocation of one issuer is not shown.)
 func foldRevocation(tx *bolt.Tx, rec Record) Record {
 	if rec.Blacklisted() {
 		return rec
 	}
-	keys := make([][]byte, 0, 3)
+	keys := make([][]byte, 0, 6)
 	if rec.User != "" {
 		keys = append(keys, []byte(rec.User))
 	}
@@ -172,15 +190,30 @@ func foldRevocation(tx *bolt.Tx, rec Record) Record {
 		keys = append(keys, familyKey(rec.Family))
 	}
 	keys = append(keys, familyKey(rec.JTI)) // a family's first token
+	if rec.SessionID != "" {
+		keys = append(keys, scopedKey(BySession, rec.SessionID))
+	}
+	if rec.ClientID != "" {
+		keys = append(keys, scopedKey(ByClient, rec.ClientID))
+	}
+	keys = append(keys, scopedKey(ByIssuer, ""))
 	for _, k := range keys {
 		r, ok, err := getRevocation(tx, k)
 		if err != nil || !ok || !covers(r, rec) {
 			continue
 		}
 		rec.BlacklistedAt, rec.Origin = r.NotBefore*1e9, r.Origin
-		rec.Reason = ReasonUserRevoked
-		if r.Family != "" {
+		switch {
+		case r.By == BySession:
+			rec.Reason = ReasonSessionRevoked
+		case r.By == ByClient:
+			rec.Reason = ReasonClientRevoked
+		case r.By == ByIssuer:
+			rec.Reason = ReasonIssuerRevoked
+		case r.Family != "":
 			rec.Reason = ReasonFamilyRevoked
+		default:
+			rec.Reason = ReasonUserRevoked
 		}
 		return rec
 	}

@@ -117,6 +117,7 @@ type Store struct {
 	journalCounts journalCounts
 	filter        *idFilter   // the blacklisted bucket's keys by hash (filter.go)
 	closed        atomic.Bool // set by Close: reads then go to the file and fail
+	scoped        atomic.Bool // the store may hold a scoped revocation (revokeby.go)
 
 	// The lazy sync (Options.LazySync, lazysync.go).
 	syncStop chan struct{}
@@ -285,7 +286,7 @@ func open(dir string, o Options) (*Store, error) {
 			}
 			return fmt.Errorf("persist: load journal: %w", err)
 		}
-		return nil
+		return db.View(func(tx *bolt.Tx) error { s.loadScoped(tx); return nil })
 	})
 	if err != nil {
 		if !faulted(err) {

@@ -400,6 +400,10 @@ func FuzzDecodeRecord(f *testing.F) {
 	f.Add([]byte{1, 2, 2, 2, 2, 0x80})
 	f.Add(encodeRecord(Record{JTI: "b", ExpiresAt: 1, CreatedAt: 7, BlacklistedAt: 3}))
 	f.Add([]byte{2, 2, 2, 2, 0, 0, 0, 0, 0, 0, 0, 0})
+	f.Add(encodeRecord(Record{JTI: "o", ExpiresAt: 1, ClientID: "app", SessionID: "s", Scope: "read write"}))
+	f.Add(encodeRecord(Record{JTI: "o", ExpiresAt: 1, CreatedAt: 5, BlacklistedAt: 9, Scope: "x"}))
+	f.Add([]byte{3, 2, 2, 2, 2, 1, 'j', 0, 0, 0, 0, 0, 0, 0, 0, 0})
+	f.Add([]byte{5, 2, 2, 2, 2, 1, 'j', 0, 0, 0, 0, 0, 0})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		// As a journal op, the merge finds the jti without decoding the
 		// rest (opJTI); it must find the one decodeOp reads, and never

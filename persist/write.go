@@ -106,6 +106,8 @@ func (s *Store) Apply(ops []Op, appliedSeq uint64) (skipped int, err error) {
 		} else if op.Kind != OpRevoke || op.Revocation.validate() != nil {
 			skipped++
 			continue
+		} else {
+			s.noteRevocation(op.Revocation)
 		}
 		prepared = append(prepared, op)
 	}
@@ -275,6 +277,9 @@ func userPrefix(user string) []byte { return append([]byte(user), 0) }
 func validUser(u string) error {
 	if u == "" || len(u) > maxFieldLen || strings.IndexByte(u, 0) >= 0 {
 		return fmt.Errorf("%w: user must be 1..%d bytes without NUL", ErrInvalidRecord, maxFieldLen)
+	}
+	if u[0] == scopedPrefix {
+		return fmt.Errorf("%w: user must not start with byte 0x%02x (not UTF-8; the prefix of session, client and issuer revocations)", ErrInvalidRecord, scopedPrefix)
 	}
 	return nil
 }

@@ -126,6 +126,7 @@ func Handler(core Core, cfg Config) http.Handler {
 	inner.HandleFunc(adminPrefix+"users/revoke", a.route(adminRoute{post: a.revokeUser, write: true}))
 	inner.HandleFunc(adminPrefix+"flush", a.route(adminRoute{get: a.flushPage, post: a.flush, write: true}))
 	inner.HandleFunc(adminPrefix+"node", a.route(adminRoute{get: a.nodePage}))
+	a.registerRevokeBy(inner)
 	inner.HandleFunc(adminPrefix, func(w http.ResponseWriter, r *http.Request) {
 		setAdminHeaders(w)
 		if !a.cfg.Guard.Enabled() {

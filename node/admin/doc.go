@@ -1,8 +1,8 @@
 // Package admin is a node's admin web pages: server-rendered HTML under
 // /admin/ with no JavaScript, their templates and style sheet (embedded
 // from templates/ and static/), the operators' sessions, and the actions
-// they run (blacklist a registered token, revoke a user, flush expired
-// entries). It reaches the node only through Core; package node mounts it
+// they run (blacklist a registered token, revoke a user, a session, a
+// client or an issuer, flush expired entries). It reaches the node only through Core; package node mounts it
 // with Handler at Prefix.
 //
 // An operator signs in with the admin token and gets a session cookie;

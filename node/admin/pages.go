@@ -63,6 +63,8 @@ type rowView struct {
 	BlacklistedAt        timeView
 	Reason, Origin       string
 	Family, Token        string
+	Client, Session      string // an OAuth access token's client_id and sid
+	Scope                string
 	CanBlacklist         bool
 	created, exp, blAt   int64
 	sortUser, sortReason string
@@ -72,6 +74,7 @@ func (a *adminUI) row(r persist.Record, now int64) rowView {
 	v := rowView{JTI: r.JTI, URL: "/admin/tokens/" + url.PathEscape(r.JTI), User: r.User, Type: r.Type,
 		IssuedAt: viewUnix(r.IssuedAt), Created: viewNanos(r.CreatedAt), Expires: viewUnix(r.ExpiresAt),
 		BlacklistedAt: viewNanos(r.BlacklistedAt), Reason: r.Reason, Origin: r.Origin, Family: r.Family, Token: r.Token,
+		Client: r.ClientID, Session: r.SessionID, Scope: r.Scope,
 		created: r.CreatedAt, exp: r.ExpiresAt, blAt: r.BlacklistedAt, sortUser: r.User, sortReason: r.Reason}
 	if r.User != "" {
 		v.UserURL = "/admin/tokens?" + url.Values{"user": {r.User}}.Encode()

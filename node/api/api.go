@@ -84,6 +84,7 @@ func Register(mux *http.ServeMux, core Core, cfg Config) {
 	mux.HandleFunc("/v1/flush", post(e.flush))
 	mux.HandleFunc("/v1/status", get(e.status))
 	mux.HandleFunc("/v1/users/{user}/revoke", post(e.revokeUser))
+	registerRevokeBy(mux, e, post)
 }
 
 // RecordJSON is a record as the API shows it.
@@ -99,11 +100,15 @@ type RecordJSON struct {
 	Reason        string     `json:"reason,omitempty"`
 	Origin        string     `json:"origin,omitempty"`
 	Token         string     `json:"token,omitempty"`
+	ClientID      string     `json:"client_id,omitempty"`
+	SessionID     string     `json:"sid,omitempty"`
+	Scope         string     `json:"scope,omitempty"`
 }
 
 func recordJSON(r persist.Record) RecordJSON {
 	out := RecordJSON{JTI: r.JTI, User: r.User, TokenType: r.Type, IssuedAt: r.IssuedAt, ExpiresAt: r.ExpiresAt,
-		CreatedAt: time.Unix(0, r.CreatedAt).UTC(), Blacklisted: r.Blacklisted(), Reason: r.Reason, Origin: r.Origin, Token: r.Token}
+		CreatedAt: time.Unix(0, r.CreatedAt).UTC(), Blacklisted: r.Blacklisted(), Reason: r.Reason, Origin: r.Origin, Token: r.Token,
+		ClientID: r.ClientID, SessionID: r.SessionID, Scope: r.Scope}
 	if r.Blacklisted() {
 		t := time.Unix(0, r.BlacklistedAt).UTC()
 		out.BlacklistedAt = &t
@@ -221,6 +226,11 @@ type CheckResult struct {
 	User        string `json:"user,omitempty"`
 	TokenType   string `json:"token_type,omitempty"`
 	ExpiresAt   int64  `json:"exp,omitempty"`
+	// The claims of OAuth access tokens, when the token has them.
+	ClientID string `json:"client_id,omitempty"` // client_id, else azp
+	Session  string `json:"sid,omitempty"`
+	Scope    string `json:"scope,omitempty"`
+	Issuer   string `json:"iss,omitempty"`
 }
 
 func (e *endpoints) check(w http.ResponseWriter, r *http.Request) {
@@ -245,7 +255,8 @@ func (e *endpoints) check(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c, err := e.core.Verify(*req.Token, "")
-	res := CheckResult{Valid: err == nil, JTI: c.JTI, User: c.User, TokenType: c.Type}
+	res := CheckResult{Valid: err == nil, JTI: c.JTI, User: c.User, TokenType: c.Type,
+		ClientID: c.ClientID, Session: c.SessionID, Scope: c.Scope, Issuer: c.Issuer}
 	if !c.ExpiresAt.IsZero() {
 		res.ExpiresAt = c.ExpiresAt.Unix()
 	}

@@ -3,8 +3,11 @@
 // service) call before they pass a request on, and the same rules as Go
 // middleware (Checker.Middleware, which node.Node.Middleware serves). A
 // request passes with a bearer token (from a header, else a cookie) that
-// the node verifies — signature, expiry, blacklist, the user's not-before —
-// and whose type is one of those configured. It reaches the node only
+// the node verifies — signature, expiry, blacklist, the user's not-before
+// and those of its session, client and issuer — and whose type is one of
+// those configured (an RFC 9068 access token, typ at+jwt, is an access
+// token). A pass answers the token's user, jti and type, and its client,
+// session and scope when it has them, as X-Blnode-* headers. It reaches the node only
 // through Core; package node mounts the Checker at /auth and /auth/.
 //
 // # Caveats

@@ -19,6 +19,13 @@ const (
 	HeaderUser      = "X-Blnode-User"
 	HeaderJTI       = "X-Blnode-Jti"
 	HeaderTokenType = "X-Blnode-Token-Type"
+	// HeaderClientID, HeaderSession and HeaderScope carry the client_id
+	// (else azp), sid and scope claims of tokens that have them (RFC 9068
+	// access tokens); they are left out when the token has none, and the
+	// scope also when it is not a valid header value.
+	HeaderClientID = "X-Blnode-Client-Id"
+	HeaderSession  = "X-Blnode-Session"
+	HeaderScope    = "X-Blnode-Scope"
 )
 
 // Core is what the forward-auth check needs of a node: Verify, which
@@ -151,7 +158,32 @@ func (k *Checker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set(HeaderUser, c.User)
 	h.Set(HeaderJTI, c.JTI)
 	h.Set(HeaderTokenType, c.Type)
-	nodehttp.WriteJSON(w, http.StatusOK, map[string]string{"user": c.User, "jti": c.JTI, "token_type": c.Type})
+	body := map[string]string{"user": c.User, "jti": c.JTI, "token_type": c.Type}
+	for _, f := range [...]struct{ header, key, v string }{
+		{HeaderClientID, "client_id", c.ClientID}, {HeaderSession, "sid", c.SessionID}, {HeaderScope, "scope", c.Scope},
+	} {
+		if f.v != "" && headerSafe(f.v) {
+			h.Set(f.header, f.v)
+			body[f.key] = f.v
+		}
+	}
+	nodehttp.WriteJSON(w, http.StatusOK, body)
+}
+
+// headerSafe reports whether s travels unchanged as an HTTP header value:
+// no control character and no space or tab at either end. (Verify already
+// refuses tokens whose client_id or sid is not; a scope is not a
+// revocation key, so it is left out instead.)
+func headerSafe(s string) bool {
+	if s == "" || s[0] == ' ' || s[0] == '\t' || s[len(s)-1] == ' ' || s[len(s)-1] == '\t' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 // claimsKey is the request context key of the verified claims.

@@ -201,5 +201,8 @@ func TokenConfig(s *Set, log *slog.Logger) (token.Config, error) {
 		Leeway:         s.Duration("leeway"),
 		Audience:       s.Str("audience"),
 		Issuer:         s.Str("issuer"),
+
+		UntypedTokensAreAccess: s.Bool("untyped-tokens-are-access"),
+		RevocationID:           s.Str("revocation-id"),
 	}, nil
 }

@@ -75,6 +75,8 @@ func allOptions() []option {
 		{name: "leeway", kind: kindDuration, def: "0s", usage: "clock skew allowed on exp, nbf and iat"},
 		{name: "audience", usage: "required audience (aud); default: not checked"},
 		{name: "issuer", usage: "required issuer (iss); default: not checked"},
+		{name: "untyped-tokens-are-access", kind: kindBool, def: "false", usage: "treat a token without the token type claim whose header typ is \"JWT\" or absent (Ory Hydra's JWT access tokens) as an access token; tokens with typ at+jwt (RFC 9068) are access tokens either way; default: such a token has no type (Simple JWT)"},
+		{name: "revocation-id", def: "jti", choices: []string{"jti", "sha256"}, usage: "how a token without a jti claim is known: jti refuses it (Simple JWT); sha256 knows it by the SHA-256 of its text, in hex"},
 
 		// Node.
 		{name: "http", def: "127.0.0.1:8080", arg: "ADDR", usage: "HTTP listen address (port 0 picks a free port)"},
@@ -144,7 +146,8 @@ func allOptions() []option {
 // mint signs them: shared by serve and mint.
 func KeyNames() []string {
 	return []string{"config", "data", "log-format", "hs-secret-file", "hs-secret", "hs-key-file", "public-key-file", "private-key-file",
-		"algorithms", "jti-claim", "token-type-claim", "user-id-claim", "leeway", "audience", "issuer"}
+		"algorithms", "jti-claim", "token-type-claim", "user-id-claim", "leeway", "audience", "issuer",
+		"untyped-tokens-are-access", "revocation-id"}
 }
 
 // ServeNames are serve's options: every file key of the table.

@@ -35,14 +35,44 @@ import (
 // Token returns the claims of r that events carry.
 func Token(r persist.Record) events.Token {
 	return events.Token{JTI: r.JTI, User: r.User, Type: r.Type, IssuedAt: r.IssuedAt, ExpiresAt: r.ExpiresAt,
-		Reason: r.Reason, Family: r.Family}
+		Reason: r.Reason, Family: r.Family, Client: r.ClientID, Session: r.SessionID, Scope: r.Scope}
 }
 
 // Record returns a record with the claims of t; times and origin are the
 // caller's to set.
 func Record(t events.Token) persist.Record {
 	return persist.Record{JTI: t.JTI, User: t.User, Type: t.Type, IssuedAt: t.IssuedAt, ExpiresAt: t.ExpiresAt,
-		Reason: t.Reason, Family: t.Family}
+		Reason: t.Reason, Family: t.Family, ClientID: t.Client, SessionID: t.Session, Scope: t.Scope}
+}
+
+// ByOf returns what a revoke_session, revoke_client or revoke_issuer
+// event (or snapshot revocation) of kind k revokes, given its session,
+// client and issuer fields; ByUser for any other kind.
+func ByOf(k events.Kind, session, client, issuer string) (persist.RevokeBy, string) {
+	switch k {
+	case events.KindRevokeSession:
+		return persist.BySession, session
+	case events.KindRevokeClient:
+		return persist.ByClient, client
+	case events.KindRevokeIssuer:
+		return persist.ByIssuer, issuer
+	}
+	return persist.ByUser, ""
+}
+
+// KindOf is ByOf the other way: the event kind of a revocation by b
+// ("" for ByUser, whose kind depends on its family), and the revocation's
+// id set in the matching field of session, client, issuer.
+func KindOf(b persist.RevokeBy, id string) (k events.Kind, session, client, issuer string) {
+	switch b {
+	case persist.BySession:
+		return events.KindRevokeSession, id, "", ""
+	case persist.ByClient:
+		return events.KindRevokeClient, "", id, ""
+	case persist.ByIssuer:
+		return events.KindRevokeIssuer, "", "", id
+	}
+	return "", "", "", ""
 }
 
 // Event returns the event that announces op: an outstanding or blacklist
@@ -62,7 +92,14 @@ func Event(op persist.Op, at time.Time) (ev events.Event, ok bool) {
 	case persist.OpRevoke:
 		v := op.Revocation
 		ev = events.Event{Kind: events.KindRevokeUser, Origin: v.Origin, Time: at, User: v.User, NotBefore: v.NotBefore}
-		if v.Family != "" {
+		switch {
+		case v.By == persist.BySession:
+			ev.Kind, ev.Session = events.KindRevokeSession, v.ID
+		case v.By == persist.ByClient:
+			ev.Kind, ev.Client = events.KindRevokeClient, v.ID
+		case v.By == persist.ByIssuer:
+			ev.Kind, ev.Issuer = events.KindRevokeIssuer, v.ID
+		case v.Family != "":
 			ev.Kind, ev.Family = events.KindRevokeFamily, v.Family
 		}
 		return ev, true
@@ -92,6 +129,10 @@ func Op(ev events.Event) (op persist.Op, ok bool) {
 	case events.KindRevokeUser, events.KindRevokeFamily:
 		return persist.Op{Kind: persist.OpRevoke, Revocation: persist.Revocation{
 			User: ev.User, Family: ev.Family, NotBefore: ev.NotBefore, Origin: ev.Origin}}, true
+	case events.KindRevokeSession, events.KindRevokeClient, events.KindRevokeIssuer:
+		by, id := ByOf(ev.Kind, ev.Session, ev.Client, ev.Issuer)
+		return persist.Op{Kind: persist.OpRevoke, Revocation: persist.Revocation{
+			By: by, ID: id, NotBefore: ev.NotBefore, Origin: ev.Origin}}, true
 	}
 	return persist.Op{}, false
 }

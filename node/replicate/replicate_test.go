@@ -30,6 +30,14 @@ func TestOpOfEventGivesTheOpBack(t *testing.T) {
 			events.KindRevokeUser, revoked},
 		{"revoke family", persist.Op{Kind: persist.OpRevoke, Revocation: persist.Revocation{User: "42", Family: "f1", NotBefore: created.Unix(), Origin: "n1"}},
 			events.KindRevokeFamily, revoked},
+		{"revoke session", persist.Op{Kind: persist.OpRevoke, Revocation: persist.Revocation{By: persist.BySession, ID: "sid", NotBefore: created.Unix(), Origin: "n1"}},
+			events.KindRevokeSession, revoked},
+		{"revoke client", persist.Op{Kind: persist.OpRevoke, Revocation: persist.Revocation{By: persist.ByClient, ID: "42", NotBefore: created.Unix(), Origin: "n1"}},
+			events.KindRevokeClient, revoked},
+		{"revoke issuer", persist.Op{Kind: persist.OpRevoke, Revocation: persist.Revocation{By: persist.ByIssuer, ID: "https://i/", NotBefore: created.Unix(), Origin: "n1"}},
+			events.KindRevokeIssuer, revoked},
+		{"revoke every issuer", persist.Op{Kind: persist.OpRevoke, Revocation: persist.Revocation{By: persist.ByIssuer, NotBefore: created.Unix(), Origin: "n1"}},
+			events.KindRevokeIssuer, revoked},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			ev, ok := replicate.Event(c.op, revoked)

@@ -69,6 +69,20 @@ type Config struct {
 	// Issuer, when set, must equal the token's iss. Default: not checked.
 	Issuer string
 
+	// UntypedTokensAreAccess makes a token without the type claim whose
+	// header "typ" is "JWT" or absent an access token (its Claims.Type is
+	// "access"), as the JWT access tokens of Ory Hydra and others are.
+	// Default false: such a token has no type (Simple JWT's rule), and
+	// paths that want an access token refuse it. Tokens with typ "at+jwt"
+	// (RFC 9068) and no type claim are access tokens either way.
+	UntypedTokensAreAccess bool
+
+	// RevocationID says how a token without a jti claim is known: "jti"
+	// (RevocationIDJTI, the default) refuses it (ErrNoID, Simple JWT's
+	// rule); "sha256" (RevocationIDSHA256) knows it by the SHA-256 of its
+	// text, in lower-case hex, which becomes its Claims.JTI.
+	RevocationID string
+
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 	// Logger receives the JWKS fetch errors and key reloads. Default: none.
@@ -111,6 +125,17 @@ const (
 	DefaultJWKSMaxSize      = 1 << 20
 )
 
+// The values of Config.RevocationID.
+const (
+	RevocationIDJTI    = "jti"
+	RevocationIDSHA256 = "sha256"
+)
+
+// AccessType is the token type of access tokens, the type Verify gives a
+// token that has no type claim but is an access token by its header (RFC
+// 9068's typ "at+jwt", or Config.UntypedTokensAreAccess).
+const AccessType = "access"
+
 // Claim name defaults, those of Simple JWT.
 const (
 	DefaultJTIClaim       = "jti"
@@ -131,4 +156,9 @@ const (
 	MaxUserLen   = 255 // the user id claim, as text
 	MaxTypeLen   = 64  // the token type claim, when a string
 	MaxFamilyLen = 255 // the refresh-rotation family claim ("fam")
+
+	MaxClientIDLen  = 255  // the client_id (or azp) claim
+	MaxSessionIDLen = 255  // the sid claim
+	MaxIssuerLen    = 1024 // the iss claim
+	MaxScopeLen     = 4096 // the scope; a longer one is left out of Claims.Scope
 )

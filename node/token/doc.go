@@ -44,6 +44,13 @@
 // The package knows nothing of the blacklist: a token that verifies here may
 // still be revoked. Callers look its jti up in the store.
 //
+// OAuth 2.0 access tokens (RFC 9068) verify too: a token without the type
+// claim whose header typ is "at+jwt" (or "application/at+jwt") is an access
+// token ([AccessType]); [Config.UntypedTokensAreAccess] extends that to
+// typ "JWT" or none. Their client_id (else azp), sid, scope (or scp) and iss
+// are in [Claims]. [Config.RevocationID] "sha256" accepts tokens without jti,
+// known by the SHA-256 of their text.
+//
 // # Caveats
 //
 //   - Errors from Verify carry no reason (bad signature, algorithm not allowed,
@@ -78,10 +85,13 @@
 //     no id", since it cannot key a blacklist entry.
 //   - A token that could not be revoked is invalid, though its signature
 //     holds: a jti or user id over 255 bytes (MaxJTILen, MaxUserLen), a
-//     string type over 64 (MaxTypeLen), a fam over 255 (MaxFamilyLen), an
-//     exp at or before 1970, or a jti, user id or type that an HTTP header
-//     cannot carry unchanged (a control character, a space or tab at either
-//     end). Simple JWT verifies such tokens.
+//     string type over 64 (MaxTypeLen), a fam over 255 (MaxFamilyLen), a
+//     client_id/azp or sid over 255 or an iss over 1024 (MaxClientIDLen,
+//     MaxSessionIDLen, MaxIssuerLen), an exp at or before 1970, or a jti,
+//     user id, type, client, sid or iss that an HTTP header cannot carry
+//     unchanged (a control character, a space or tab at either end).
+//     Simple JWT verifies such tokens. A scope over MaxScopeLen is left out
+//     of Claims.Scope instead: it revokes nothing.
 //   - A header with crit is invalid (RFC 7515 §4.1.11): no JWS extension is
 //     understood, and PyJWT 2.6 would ignore it.
 //   - Data after the payload's JSON object is ignored by the JSON-number

@@ -27,6 +27,10 @@ type Claims struct {
 	IssuedAt  time.Time      // zero when absent
 	ExpiresAt time.Time      // zero when absent
 	Family    string         // "fam" claim, for refresh rotation; "" when absent
+	ClientID  string         // "client_id" claim, else "azp" (RFC 9068); "" when absent
+	SessionID string         // "sid" claim (OpenID Connect session); "" when absent
+	Scope     string         // "scope" claim, or the "scp" array joined by spaces; "" when absent
+	Issuer    string         // "iss" claim; "" when absent
 	Raw       map[string]any // every claim; numbers are json.Number
 }
 
@@ -39,6 +43,10 @@ type Verifier struct {
 	typeClaim string
 	userClaim string
 	now       func() time.Time
+	// untypedAccess: a token with no type claim and a header typ of "JWT"
+	// (or none) is an access token (Config.UntypedTokensAreAccess).
+	untypedAccess bool
+	hashID        bool // a token without jti is known by the SHA-256 of its text
 
 	ring     atomic.Pointer[keyring] // the file keys; Reload swaps it
 	reloadMu sync.Mutex              // one Reload at a time
@@ -68,6 +76,14 @@ func New(cfg Config) (*Verifier, error) {
 		v.log = slog.New(slog.DiscardHandler)
 	}
 	v.log = v.log.With("component", "token")
+	v.untypedAccess = cfg.UntypedTokensAreAccess
+	switch cfg.RevocationID {
+	case "", RevocationIDJTI:
+	case RevocationIDSHA256:
+		v.hashID = true
+	default:
+		return nil, fmt.Errorf("token: RevocationID: %q is neither %q nor %q", cfg.RevocationID, RevocationIDJTI, RevocationIDSHA256)
+	}
 	if cfg.Leeway < 0 {
 		return nil, fmt.Errorf("token: Leeway: %v is negative", cfg.Leeway)
 	}
@@ -231,6 +247,12 @@ func (v *Verifier) keyFor(t *jwt.Token) (any, error) {
 // character, a space or tab at either end): every path must know the token
 // by the same values.
 //
+// A token without the type claim is an access token (Claims.Type
+// AccessType) when its header typ is "at+jwt" (RFC 9068), or "JWT" or
+// absent under Config.UntypedTokensAreAccess. A token without jti is
+// ErrNoID unless Config.RevocationID is RevocationIDSHA256: its JTI is then
+// the SHA-256 of raw in hex.
+//
 // The error is one of the package's sentinels, found in Simple JWT's order:
 // ErrInvalid (decoding, signature, algorithm, claims) → ErrExpired → ErrNoExp →
 // ErrNoID → ErrNoType → ErrWrongType → ErrInvalid (a claim that cannot be
@@ -240,7 +262,7 @@ func (v *Verifier) Verify(raw string, wantType string) (Claims, error) {
 		return Claims{}, ErrInvalid
 	}
 	m := jwt.MapClaims{}
-	_, err := v.parser.ParseWithClaims(raw, m, v.keyfunc)
+	t, err := v.parser.ParseWithClaims(raw, m, v.keyfunc)
 	// The parser wraps ErrTokenInvalidClaims only once the signature holds.
 	if err != nil && !errors.Is(err, jwt.ErrTokenInvalidClaims) {
 		return Claims{}, ErrInvalid
@@ -269,19 +291,30 @@ func (v *Verifier) Verify(raw string, wantType string) (Claims, error) {
 		return Claims{}, ErrNoExp
 	}
 	jti, _ := claimText(m[v.jtiClaim])
-	if jti == "" {
+	if jti == "" && !v.hashID {
 		return Claims{}, ErrNoID
 	}
+	typ, hasType := m[v.typeClaim]
+	impliedAccess := !hasType && v.impliesAccess(t)
 	if wantType != "" {
-		typ, hasType := m[v.typeClaim]
-		if !hasType {
+		switch s, isStr := typ.(string); {
+		case impliedAccess:
+			if wantType != AccessType {
+				return Claims{}, ErrWrongType
+			}
+		case !hasType:
 			return Claims{}, ErrNoType
-		}
-		if s, isStr := typ.(string); !isStr || s != wantType {
+		case !isStr || s != wantType:
 			return Claims{}, ErrWrongType
 		}
 	}
 	c := v.claims(m, exp, iat)
+	if impliedAccess {
+		c.Type = AccessType
+	}
+	if c.JTI == "" && v.hashID {
+		c.JTI = hashedID(raw)
+	}
 	if !revocable(c) {
 		return Claims{}, ErrInvalid
 	}
@@ -302,6 +335,9 @@ func revocable(c Claims) bool {
 		len(c.User) <= MaxUserLen && headerExact(c.User) &&
 		len(c.Type) <= MaxTypeLen && headerExact(c.Type) &&
 		len(c.Family) <= MaxFamilyLen &&
+		len(c.ClientID) <= MaxClientIDLen && headerExact(c.ClientID) &&
+		len(c.SessionID) <= MaxSessionIDLen && headerExact(c.SessionID) &&
+		len(c.Issuer) <= MaxIssuerLen && headerExact(c.Issuer) &&
 		c.ExpiresAt.Unix() > 0
 }
 
@@ -366,6 +402,7 @@ func (v *Verifier) claims(m map[string]any, exp, iat time.Time) Claims {
 	c.Type, _ = m[v.typeClaim].(string)
 	c.User, _ = claimText(m[v.userClaim])
 	c.Family, _ = claimText(m["fam"])
+	v.accessClaims(&c, m)
 	return c
 }
 

@@ -51,10 +51,19 @@ type Line struct {
 	BlacklistOrigin string    `json:"blacklist_origin,omitzero"`
 	Family          string    `json:"family,omitzero"` // the token's rotation family; a revocation's family
 	Token           string    `json:"token,omitzero"`  // only when the store keeps raw tokens
+	ClientID        string    `json:"client_id,omitzero"`
+	SessionID       string    `json:"sid,omitzero"`
+	Scope           string    `json:"scope,omitzero"`
 
 	// revocation
 	NotBefore int64 `json:"not_before,omitzero"`
 	Expires   int64 `json:"expires,omitzero"`
+	// By is what a revocation other than a user or family one is by:
+	// "session", "client" or "issuer"; ID is that session, client or issuer
+	// ("" with "issuer": every issuer). Builds without them refuse such a
+	// line (no user or family) rather than misread it.
+	By string `json:"by,omitzero"`
+	ID string `json:"id,omitzero"`
 }
 
 // Header is the first line of an export of node nodeID made at at.
@@ -83,7 +92,8 @@ func timeNano(t time.Time) int64 {
 func EntryLine(e persist.Entry) Line {
 	r := e.Merged()
 	l := Line{Kind: KindToken, JTI: r.JTI, User: r.User, TokenType: r.Type, IssuedAt: r.IssuedAt, ExpiresAt: r.ExpiresAt,
-		CreatedAt: nanoTime(r.CreatedAt), Origin: r.Origin, Family: r.Family, Token: r.Token}
+		CreatedAt: nanoTime(r.CreatedAt), Origin: r.Origin, Family: r.Family, Token: r.Token,
+		ClientID: r.ClientID, SessionID: r.SessionID, Scope: r.Scope}
 	if b := e.Blacklisted; b != nil {
 		l.BlacklistedAt, l.Reason = nanoTime(b.BlacklistedAt), b.Reason
 		if b.Origin != r.Origin {
@@ -98,7 +108,21 @@ func EntryLine(e persist.Entry) Line {
 
 // RevocationLine is the line of a user or family revocation.
 func RevocationLine(r persist.Revocation) Line {
-	return Line{Kind: KindRevocation, User: r.User, Family: r.Family, NotBefore: r.NotBefore, Expires: r.Expires, Origin: r.Origin}
+	l := Line{Kind: KindRevocation, User: r.User, Family: r.Family, NotBefore: r.NotBefore, Expires: r.Expires, Origin: r.Origin}
+	if r.By != persist.ByUser {
+		l.By, l.ID = r.By.String(), r.ID
+	}
+	return l
+}
+
+// revokeBy reads a line's By: ok false for a name it does not know.
+func revokeBy(by string) (persist.RevokeBy, bool) {
+	for b := persist.ByUser; b <= persist.ByIssuer; b++ {
+		if by == b.String() && b != persist.ByUser {
+			return b, true
+		}
+	}
+	return persist.ByUser, by == ""
 }
 
 // Decode parses and checks one line of an export (surrounding white space
@@ -142,7 +166,8 @@ func Decode(b []byte) (Line, error) {
 			v    string
 			max  int
 		}{{"user", l.User, 255}, {"token_type", l.TokenType, 64}, {"reason", l.Reason, 1024}, {"origin", l.Origin, 255},
-			{"blacklist_origin", l.BlacklistOrigin, 255}, {"family", l.Family, 255}, {"token", l.Token, 64 << 10}} {
+			{"blacklist_origin", l.BlacklistOrigin, 255}, {"family", l.Family, 255}, {"token", l.Token, 64 << 10},
+			{"client_id", l.ClientID, persist.MaxClientLen}, {"sid", l.SessionID, persist.MaxSessionLen}, {"scope", l.Scope, persist.MaxScopeLen}} {
 			if err := str("token: "+f.name, f.v, f.max); err != nil {
 				return Line{}, err
 			}
@@ -154,7 +179,20 @@ func Decode(b []byte) (Line, error) {
 			return Line{}, errors.New("token: blacklisted_at is the Unix epoch")
 		}
 	case KindRevocation:
-		if l.User == "" && l.Family == "" {
+		by, ok := revokeBy(l.By)
+		switch {
+		case !ok:
+			return Line{}, fmt.Errorf("revocation: unknown by %.40q", l.By)
+		case by != persist.ByUser:
+			if l.User != "" || l.Family != "" {
+				return Line{}, fmt.Errorf("revocation: a %s revocation has no user or family", l.By)
+			}
+			if err := (persist.Revocation{By: by, ID: l.ID, NotBefore: 1}).Validate(); err != nil {
+				return Line{}, fmt.Errorf("revocation: %s id: %w", l.By, err)
+			}
+		case l.ID != "":
+			return Line{}, errors.New("revocation: id without by")
+		case l.User == "" && l.Family == "":
 			return Line{}, errors.New("revocation: user or family required")
 		}
 		if l.NotBefore <= 0 {
@@ -180,7 +218,8 @@ func (l Line) Ops() []persist.Op {
 	switch l.Kind {
 	case KindToken:
 		r := persist.Record{JTI: l.JTI, User: l.User, Type: l.TokenType, IssuedAt: l.IssuedAt, ExpiresAt: l.ExpiresAt,
-			CreatedAt: timeNano(l.CreatedAt), Origin: l.Origin, Family: l.Family, Token: l.Token}
+			CreatedAt: timeNano(l.CreatedAt), Origin: l.Origin, Family: l.Family, Token: l.Token,
+			ClientID: l.ClientID, SessionID: l.SessionID, Scope: l.Scope}
 		ops := []persist.Op{{Kind: persist.OpOutstanding, Record: r}}
 		if !l.BlacklistedAt.IsZero() {
 			b := r
@@ -192,7 +231,8 @@ func (l Line) Ops() []persist.Op {
 		}
 		return ops
 	case KindRevocation:
-		return []persist.Op{{Kind: persist.OpRevoke, Revocation: persist.Revocation{User: l.User, Family: l.Family,
+		by, _ := revokeBy(l.By)
+		return []persist.Op{{Kind: persist.OpRevoke, Revocation: persist.Revocation{By: by, ID: l.ID, User: l.User, Family: l.Family,
 			NotBefore: l.NotBefore, Expires: l.Expires, Origin: l.Origin}}}
 	}
 	return nil

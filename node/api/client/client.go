@@ -76,12 +76,18 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("%s: %s (HTTP %d)", e.Code, e.Detail, e.Status)
 }
 
-// Do sends a request to path (below the server URL's path) with query and,
-// unless body is nil, body as JSON, and returns the answer's body. An
-// answer other than 2xx is an [*Error].
+// Do sends a request to path (below the server URL's path, escaped: an id
+// in it goes through url.PathEscape) with query and, unless body is nil,
+// body as JSON, and returns the answer's body. An answer other than 2xx is
+// an [*Error].
 func (c *Client) Do(ctx context.Context, method, path string, query url.Values, body any) ([]byte, error) {
 	u := *c.base
-	u.Path += path
+	p, err := url.PathUnescape(path)
+	if err != nil {
+		return nil, fmt.Errorf("client: path %q: %w", path, err)
+	}
+	escaped := u.EscapedPath()
+	u.Path, u.RawPath = u.Path+p, escaped+path
 	u.RawQuery = query.Encode()
 	var rd io.Reader
 	if body != nil {
