@@ -103,6 +103,16 @@ type Config struct {
 	// ReuseDetection says what presenting an already-rotated refresh token
 	// revokes: "family" (default), "user" or "off".
 	ReuseDetection string
+	// RefreshGrace is the rotation grace window: for this long after its
+	// rotation, a refresh token presented again while its successor has
+	// not been rotated or revoked gets that same successor (same jti and
+	// claims) instead of tripping reuse detection. Default 0: no window.
+	RefreshGrace time.Duration
+	// RefreshFamilyLifetime is the absolute lifetime of a rotation family:
+	// rotated refresh tokens expire no later than the family's start (the
+	// fam_iat claim, else the presented token's iat) plus this, and a
+	// refresh after it is refused as expired. Default 0: unlimited.
+	RefreshFamilyLifetime time.Duration
 
 	// OAuthClients are the client credentials (id → secret) that RFC 7009
 	// revocation and RFC 7662 introspection accept with HTTP Basic. Empty:
@@ -364,6 +374,12 @@ func (c Config) withDefaults() (Config, error) {
 	case "family", "user", "off":
 	default:
 		return c, fmt.Errorf("node: Config.ReuseDetection %q: want family, user or off", c.ReuseDetection)
+	}
+	if c.RefreshGrace < 0 {
+		return c, fmt.Errorf("node: Config.RefreshGrace %s: must not be negative", c.RefreshGrace)
+	}
+	if c.RefreshFamilyLifetime < 0 {
+		return c, fmt.Errorf("node: Config.RefreshFamilyLifetime %s: must not be negative", c.RefreshFamilyLifetime)
 	}
 	if c.AuthFailureBurst == 0 {
 		c.AuthFailureBurst = defaultAuthFailureBurst

@@ -80,7 +80,9 @@ func (n *Node) Handler() http.Handler {
 	mux := http.NewServeMux()
 	compat.Register(mux, core, compat.Config{Role: n.cfg.Role, BlacklistTypes: n.cfg.CompatBlacklistTypes,
 		AccessLifetime: n.cfg.AccessLifetime, RefreshLifetime: n.cfg.RefreshLifetime, NoRotateRefresh: n.cfg.NoRotateRefresh,
-		ReuseDetection: n.cfg.ReuseDetection, MaxBodyBytes: n.cfg.MaxBodyBytes, Now: n.cfg.Now, Logger: n.log})
+		ReuseDetection: n.cfg.ReuseDetection, RefreshGrace: n.cfg.RefreshGrace, RefreshFamilyLifetime: n.cfg.RefreshFamilyLifetime,
+		JTIClaim: n.cfg.Token.JTIClaim, TypeClaim: n.cfg.Token.TokenTypeClaim,
+		MaxBodyBytes: n.cfg.MaxBodyBytes, Now: n.cfg.Now, Logger: n.log})
 	api.Register(mux, core, api.Config{Guard: n.auth, Role: n.cfg.Role, MaxBodyBytes: n.cfg.MaxBodyBytes, Now: n.cfg.Now, Logger: n.log})
 	oauth.Register(mux, core, oauth.Config{Guard: n.auth, Clients: n.cfg.OAuthClients, Role: n.cfg.Role,
 		UserClaim: n.cfg.Token.UserIDClaim, MaxBodyBytes: n.cfg.MaxBodyBytes, Logger: n.log})
@@ -124,6 +126,9 @@ func (c surfaceCore) CanMint() bool { return c.verifier.CanMint() }
 func (c surfaceCore) Mint(o token.MintOptions) (string, token.Claims, error) {
 	return c.verifier.Mint(o)
 }
+
+// DeriveKey returns a key derived from the signing key for label.
+func (c surfaceCore) DeriveKey(label string) []byte { return c.verifier.DeriveKey(label) }
 
 // Record turns verified claims into a store record.
 func (c surfaceCore) Record(cl token.Claims, raw, reason string) persist.Record {

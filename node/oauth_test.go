@@ -44,7 +44,8 @@ func TestOAuthRevoke7009(t *testing.T) {
 		ct          string
 		body        func(tok string) string
 		mint        sjwt.Token
-		key         []byte // default secret
+		client      []sjwt.Claim // client_id / azp claims the token carries (RFC 7009 §2.1)
+		key         []byte       // default secret
 		hdr         []string
 		status      int
 		errCode     string // "" expects an empty body on 200
@@ -86,6 +87,29 @@ func TestOAuthRevoke7009(t *testing.T) {
 		{name: "clients: invalid token still 200", nodeKind: "clients", body: func(string) string { return form("token", "nope") },
 			hdr: []string{"Authorization", basic("gateway", "s3cret:with colon")}, status: 200},
 		{name: "validator", nodeKind: "validator", body: tokenForm, mint: sjwt.Token{Type: "refresh"}, status: 403},
+
+		// RFC 7009 §2.1: a token issued to another client is refused (400
+		// unauthorized_client) and stays valid.
+		{name: "clients: client_id of the caller", nodeKind: "clients", body: tokenForm, mint: sjwt.Token{Type: "access"},
+			client: []sjwt.Claim{{Name: "client_id", Value: "gateway"}}, hdr: asGateway, status: 200, blacklisted: true},
+		{name: "clients: client_id of another client", nodeKind: "clients", body: tokenForm, mint: sjwt.Token{Type: "access"},
+			client: []sjwt.Claim{{Name: "client_id", Value: "a b&c"}}, hdr: asGateway, status: 400, errCode: "unauthorized_client"},
+		{name: "clients: azp of the caller", nodeKind: "clients", body: tokenForm, mint: sjwt.Token{Type: "refresh"},
+			client: []sjwt.Claim{{Name: "azp", Value: "a b&c"}}, hdr: []string{"Authorization", basic(url.QueryEscape("a b&c"), url.QueryEscape("p@ss+word"))}, status: 200, blacklisted: true},
+		{name: "clients: azp of another client", nodeKind: "clients", body: tokenForm, mint: sjwt.Token{Type: "refresh"},
+			client: []sjwt.Claim{{Name: "azp", Value: "a b&c"}}, hdr: asGateway, status: 400, errCode: "unauthorized_client"},
+		{name: "clients: client_id decides over azp", nodeKind: "clients", body: tokenForm, mint: sjwt.Token{Type: "access"},
+			client: []sjwt.Claim{{Name: "client_id", Value: "gateway"}, {Name: "azp", Value: "a b&c"}}, hdr: asGateway, status: 200, blacklisted: true},
+		{name: "clients: client_id of another client, azp of the caller", nodeKind: "clients", body: tokenForm, mint: sjwt.Token{Type: "access"},
+			client: []sjwt.Claim{{Name: "client_id", Value: "a b&c"}, {Name: "azp", Value: "gateway"}}, hdr: asGateway, status: 400, errCode: "unauthorized_client"},
+		{name: "clients: client_id that is not a string", nodeKind: "clients", body: tokenForm, mint: sjwt.Token{Type: "access"},
+			client: []sjwt.Claim{{Name: "client_id", Value: 7}}, hdr: asGateway, status: 400, errCode: "unauthorized_client"},
+		{name: "clients: client_id of an unknown client", nodeKind: "clients", body: tokenForm, mint: sjwt.Token{Type: "access"},
+			client: []sjwt.Claim{{Name: "client_id", Value: "mobile-app"}}, hdr: asGateway, status: 400, errCode: "unauthorized_client"},
+		{name: "clients: another client's token that does not verify is still 200", nodeKind: "clients", body: tokenForm, mint: sjwt.Token{Type: "access"},
+			client: []sjwt.Claim{{Name: "client_id", Value: "a b&c"}}, key: other, hdr: asGateway, status: 200},
+		{name: "open endpoint: a token of some client", body: tokenForm, mint: sjwt.Token{Type: "access"},
+			client: []sjwt.Claim{{Name: "client_id", Value: "mobile-app"}}, status: 200, blacklisted: true},
 	}
 	// One node per kind: every case mints its own tokens.
 	type served struct {
@@ -110,7 +134,7 @@ func TestOAuthRevoke7009(t *testing.T) {
 				if key == nil {
 					key = secret
 				}
-				tok, jti = tc.mint.Mint(key)
+				tok, jti = mintWithClaims(key, tc.mint, tc.client...)
 			}
 			method, ct := tc.method, tc.ct
 			if method == "" {
@@ -157,6 +181,29 @@ func TestOAuthRevoke7009(t *testing.T) {
 
 func tokenForm(tok string) string { return form("token", tok) }
 
+// asGateway authenticates as the client "gateway" of withClients.
+var asGateway = []string{"Authorization", basic("gateway", "s3cret:with colon")}
+
+// mintWithClaims mints t as Simple JWT does, with more claims after its
+// own (a client_id or azp), and returns it and its jti.
+func mintWithClaims(key []byte, t sjwt.Token, more ...sjwt.Claim) (string, string) {
+	if len(more) == 0 {
+		return t.Mint(key)
+	}
+	now := t.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	ttl := t.TTL
+	if ttl == 0 {
+		ttl = 5 * time.Minute
+	}
+	jti := sjwt.JTI()
+	claims := append([]sjwt.Claim{{Name: "token_type", Value: t.Type}, {Name: "exp", Value: now.Add(ttl).Unix()},
+		{Name: "iat", Value: now.Unix()}, {Name: "jti", Value: jti}, {Name: "user_id", Value: t.User}}, more...)
+	return sjwt.Sign(key, sjwt.Header, claims...), jti
+}
+
 func TestOAuthRevoke7009Twice(t *testing.T) {
 	n, srv := newNode(t, nil)
 	tok, jti := sjwt.Token{Type: "access", User: 5}.Mint(secret)
@@ -199,9 +246,17 @@ func TestOAuthIntrospect(t *testing.T) {
 	}
 
 	asAdmin := []string{"Authorization", admin}
-	asClient := []string{"Authorization", basic("gateway", "s3cret:with colon")}
+	asClient := asGateway
 	activeJSON := fmt.Sprintf(`{"active":true,"exp":%d,"iat":%d,"jti":%q,"sub":"42","token_type":"access","user_id":"42"}`,
 		now.Add(5*time.Minute).Unix(), now.Unix(), accessJTI)
+	// RFC 7662 §2.2: client_id is the client the token was issued to.
+	ofMobile, ofMobileJTI := mintWithClaims(secret, sjwt.Token{Type: "access", User: 42, Now: now}, sjwt.Claim{Name: "client_id", Value: "mobile-app"})
+	azpOnly, azpOnlyJTI := mintWithClaims(secret, sjwt.Token{Type: "access", User: 42, Now: now}, sjwt.Claim{Name: "azp", Value: "spa"})
+	both, bothJTI := mintWithClaims(secret, sjwt.Token{Type: "access", User: 42, Now: now}, sjwt.Claim{Name: "client_id", Value: "mobile-app"}, sjwt.Claim{Name: "azp", Value: "spa"})
+	withClient := func(jti, client string) string {
+		return fmt.Sprintf(`{"active":true,"client_id":%q,"exp":%d,"iat":%d,"jti":%q,"sub":"42","token_type":"access","user_id":"42"}`,
+			client, now.Add(5*time.Minute).Unix(), now.Unix(), jti)
+	}
 	tests := []struct {
 		name   string
 		body   string
@@ -211,7 +266,11 @@ func TestOAuthIntrospect(t *testing.T) {
 		err    string
 	}{
 		{"active, admin", tokenForm(access), asAdmin, 200, activeJSON, ""},
-		{"active, client", tokenForm(access), asClient, 200, strings.Replace(activeJSON, `"active":true,`, `"active":true,"client_id":"gateway",`, 1), ""},
+		{"active, client: a token without a client has no client_id", tokenForm(access), asClient, 200, activeJSON, ""},
+		{"token's client_id, not the caller's", tokenForm(ofMobile), asClient, 200, withClient(ofMobileJTI, "mobile-app"), ""},
+		{"token's client_id, admin", tokenForm(ofMobile), asAdmin, 200, withClient(ofMobileJTI, "mobile-app"), ""},
+		{"azp when no client_id", tokenForm(azpOnly), asClient, 200, withClient(azpOnlyJTI, "spa"), ""},
+		{"client_id over azp", tokenForm(both), asAdmin, 200, withClient(bothJTI, "mobile-app"), ""},
 		{"active with a hint", form("token", access, "token_type_hint", "access_token"), asAdmin, 200, activeJSON, ""},
 		{"iss and aud", tokenForm(withIss), asAdmin, 200, fmt.Sprintf(`{"active":true,"aud":["api","web"],"exp":%d,"iat":%d,"iss":"https://id.example","jti":%q,"sub":"alice","token_type":"access","user_id":"alice"}`,
 			now.Add(5*time.Minute).Unix(), now.Unix(), issClaims.JTI), ""},

@@ -38,6 +38,10 @@ type Core interface {
 	Lookup(ctx context.Context, jti string) (persist.Record, error)
 	RevokeUser(ctx context.Context, user string, notBefore time.Time) (nodeapi.RevokeResult, error)
 	RevokeFamily(ctx context.Context, user, family string, notBefore time.Time) (nodeapi.RevokeResult, error)
+	// DeriveKey returns a key derived from the signing key for label (nil
+	// when the node cannot mint): the same on every node of the fleet.
+	// Rotation derives successor jtis with it.
+	DeriveKey(label string) []byte
 }
 
 // Config configures the Simple JWT endpoints. A zero field means the
@@ -53,9 +57,22 @@ type Config struct {
 	// ReuseDetection is what a rotated refresh token presented again
 	// revokes: family (default), user, or off.
 	ReuseDetection string
-	MaxBodyBytes   int64 // request body limit; default 64 KiB
-	Now            func() time.Time
-	Logger         *slog.Logger // default slog.Default()
+	// RefreshGrace is how long after its rotation a refresh token presented
+	// again, while its successor has not been rotated or revoked, is
+	// answered with that same successor instead of tripping reuse detection
+	// (a client retrying a refresh whose answer it lost); default 0: never.
+	RefreshGrace time.Duration
+	// RefreshFamilyLifetime caps a rotation family: no refresh token of it
+	// expires after the family's start plus this, and a refresh at or after
+	// that time is refused as expired; default 0: unlimited.
+	RefreshFamilyLifetime time.Duration
+	// JTIClaim and TypeClaim name the token id and token type claims, which
+	// minted tokens never copy; defaults token.DefaultJTIClaim and
+	// token.DefaultTokenTypeClaim.
+	JTIClaim, TypeClaim string
+	MaxBodyBytes        int64 // request body limit; default 64 KiB
+	Now                 func() time.Time
+	Logger              *slog.Logger // default slog.Default()
 }
 
 // endpoints serves the Simple JWT endpoints of one mux.
@@ -90,6 +107,12 @@ func Register(mux *http.ServeMux, core Core, cfg Config) {
 	}
 	if cfg.ReuseDetection == "" {
 		cfg.ReuseDetection = "family"
+	}
+	if cfg.JTIClaim == "" {
+		cfg.JTIClaim = token.DefaultJTIClaim
+	}
+	if cfg.TypeClaim == "" {
+		cfg.TypeClaim = token.DefaultTokenTypeClaim
 	}
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 64 << 10

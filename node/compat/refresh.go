@@ -2,6 +2,7 @@ package compat
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"time"
@@ -22,8 +23,12 @@ const familyClaim = "fam"
 
 // refresh is Simple JWT's TokenRefreshView with rotation, blacklist
 // after rotation and reuse detection: of N concurrent refreshes of one
-// token exactly one succeeds, because the presented token is blacklisted
-// in one durable compare-and-set before anything is minted.
+// token exactly one rotates it, because the presented token is
+// blacklisted in one durable compare-and-set before anything is minted.
+// With Config.RefreshGrace, a rotated token presented again within the
+// window gets the successor its rotation minted (graceRetry); with
+// Config.RefreshFamilyLifetime, a family past its end is refused as
+// expired.
 func (e *endpoints) refresh(w http.ResponseWriter, r *http.Request) {
 	raw, ok := e.drfField(w, r, "refresh")
 	if !ok {
@@ -40,14 +45,23 @@ func (e *endpoints) refresh(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		err = e.core.CheckClaims(c)
 	}
+	var rotated persist.Record
+	if err == nil {
+		_, err = e.familyEnd(c, e.cfg.Now())
+	}
 	if err == nil && !e.cfg.NoRotateRefresh {
-		rec := e.core.Record(c, raw, ReasonRotated)
-		var res persist.Result
-		if res, err = e.core.Blacklist(r.Context(), rec); err == nil && res.Existed {
-			err = nodeapi.ErrBlacklisted
-		}
+		rotated, err = e.rotate(r, c, raw)
 	}
 	if err != nil {
+		if errors.Is(err, nodeapi.ErrBlacklisted) {
+			switch pair, gerr := e.graceRetry(r, c); {
+			case gerr == nil:
+				nodehttp.WriteJSON(w, http.StatusOK, pair)
+				return
+			case !errors.Is(gerr, errNoGrace):
+				err = gerr
+			}
+		}
 		if errors.Is(err, nodeapi.ErrBlacklisted) || errors.Is(err, nodeapi.ErrUserRevoked) {
 			if revoked := e.detectReuse(r, c); revoked != "" {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="api"`)
@@ -59,11 +73,8 @@ func (e *endpoints) refresh(w http.ResponseWriter, r *http.Request) {
 		e.tokenError(w, r, err)
 		return
 	}
-	fam := c.Family
-	if fam == "" {
-		fam = c.JTI // a token from elsewhere starts its own family
-	}
-	access, _, err := e.core.Mint(token.MintOptions{Type: "access", TTL: e.cfg.AccessLifetime, Extra: copyClaims(c, fam, true)})
+	fam := familyOf(c)
+	access, err := e.mintAccess(c, fam)
 	if err != nil {
 		e.log.ErrorContext(r.Context(), "mint access token", "err", err)
 		nodehttp.WriteError(w, http.StatusServiceUnavailable, "cannot_mint", "could not sign a token")
@@ -73,7 +84,7 @@ func (e *endpoints) refresh(w http.ResponseWriter, r *http.Request) {
 		nodehttp.WriteJSON(w, http.StatusOK, map[string]string{"access": access})
 		return
 	}
-	refresh, rc, err := e.core.Mint(token.MintOptions{Type: "refresh", TTL: e.cfg.RefreshLifetime, Extra: copyClaims(c, fam, false)})
+	refresh, rc, err := e.mintSuccessor(c, rotated)
 	if err == nil {
 		_, err = e.core.AddOutstanding(r.Context(), e.core.Record(rc, refresh, ""))
 	}
@@ -86,14 +97,49 @@ func (e *endpoints) refresh(w http.ResponseWriter, r *http.Request) {
 	nodehttp.WriteJSON(w, http.StatusOK, map[string]string{"access": access, "refresh": refresh})
 }
 
+// rotate blacklists the presented refresh token as rotated, in one durable
+// compare-and-set, and returns its record as stored: its BlacklistedAt is
+// the rotation time every node derives the successor from. A token
+// blacklisted already is nodeapi.ErrBlacklisted.
+func (e *endpoints) rotate(r *http.Request, c token.Claims, raw string) (persist.Record, error) {
+	res, err := e.core.Blacklist(r.Context(), e.core.Record(c, raw, ReasonRotated))
+	switch {
+	case err != nil:
+		return persist.Record{}, err
+	case res.Existed:
+		return persist.Record{}, nodeapi.ErrBlacklisted
+	}
+	rec, err := e.core.Lookup(r.Context(), c.JTI)
+	if err != nil {
+		return persist.Record{}, fmt.Errorf("%w: read back the rotated token: %w", nodeapi.ErrUnavailable, err)
+	}
+	return rec, nil
+}
+
+// mintAccess mints the access token of a refresh: the refresh token's
+// claims, as Simple JWT copies them, in family fam.
+func (e *endpoints) mintAccess(c token.Claims, fam string) (string, error) {
+	access, _, err := e.core.Mint(token.MintOptions{Type: "access", TTL: e.cfg.AccessLifetime, Extra: e.copyClaims(c, fam, true)})
+	return access, err
+}
+
+// familyOf returns the rotation family of c: its fam claim, or its own jti
+// for a token from elsewhere, which starts its own family.
+func familyOf(c token.Claims) string {
+	if c.Family != "" {
+		return c.Family
+	}
+	return c.JTI
+}
+
 // copyClaims is what Simple JWT copies from a refresh token into the tokens
 // it mints: every claim but the token type, exp and jti (and, for a rotated
 // refresh token, iat), plus the family id.
-func copyClaims(c token.Claims, fam string, keepIAT bool) map[string]any {
+func (e *endpoints) copyClaims(c token.Claims, fam string, keepIAT bool) map[string]any {
 	out := make(map[string]any, len(c.Raw)+1)
 	for k, v := range c.Raw {
 		switch k {
-		case "token_type", "exp", "jti":
+		case e.cfg.TypeClaim, e.cfg.JTIClaim, "exp":
 			continue
 		case "iat":
 			if !keepIAT {
@@ -117,10 +163,7 @@ func (e *endpoints) detectReuse(r *http.Request, c token.Claims) string {
 	if err != nil || rec.Reason != ReasonRotated {
 		return ""
 	}
-	fam := c.Family
-	if fam == "" {
-		fam = c.JTI
-	}
+	fam := familyOf(c)
 	now := e.cfg.Now()
 	var what string
 	switch {

@@ -16,7 +16,12 @@
 //     (RFC 7009 lets a holder revoke its own token) and introspection needs
 //     the admin token.
 //   - Revocation answers 200 whether or not the token verified, so a client
-//     learns nothing about the token it sent.
+//     learns nothing about the token it sent — except that a verified token
+//     issued to another client (its client_id, else azp, names another
+//     client than the authenticated caller) is refused with 400
+//     unauthorized_client and left valid, as RFC 7009 §2.1 asks.
+//   - Introspection's client_id is the token's client (client_id, else
+//     azp), as RFC 7662 §2.2 defines it, never the caller's.
 //   - Wrong client credentials count against the client IP's failure budget
 //     (nodehttp.Guard), shared with the admin credential.
 //   - LoadClients keeps the error texts of node.LoadOAuthClients ("node:

@@ -90,7 +90,8 @@ func writeOAuthError(w http.ResponseWriter, status int, code, desc string) {
 // revoke is RFC 7009: a token whose signature verifies and that has
 // not expired is blacklisted, whatever its type; any other token is
 // ignored. Both answer 200 with an empty body, so a client learns nothing
-// about the token it sent.
+// about the token it sent. A token issued to another client than the
+// authenticated caller is refused (see ownedBy).
 func (e *endpoints) revoke(w http.ResponseWriter, r *http.Request) {
 	if !nodehttp.RequireWriter(w, e.cfg.Role) {
 		return
@@ -105,6 +106,11 @@ func (e *endpoints) revoke(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		e.log.DebugContext(r.Context(), "oauth revoke: token does not verify, ignored", "reason", token.Detail(err), "client_id", client)
 		w.WriteHeader(http.StatusOK)
+		return
+	}
+	if !ownedBy(c, client) {
+		e.log.InfoContext(r.Context(), "oauth revoke: token issued to another client, refused", "jti", c.JTI, "client_id", client)
+		writeOAuthError(w, http.StatusBadRequest, "unauthorized_client", "the token was not issued to this client")
 		return
 	}
 	res, err := e.core.Blacklist(r.Context(), e.core.Record(c, raw, "oauth revoke"))
@@ -130,11 +136,30 @@ func (e *endpoints) revoke(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 }
 
+// ownedBy reports whether the authenticated client may revoke c. RFC 7009
+// §2.1: "The authorization server first validates the client credentials
+// [...] and then verifies whether the token was issued to the client
+// making the revocation request. If this validation fails, the request is
+// refused and the client is informed of the error by the authorization
+// server as described below" — §2.2.1, an RFC 6749 §5.2 error body with
+// status 400. Of §5.2's codes, unauthorized_client ("the authenticated
+// client is not authorized") says it; Ory Hydra (fosite) and Keycloak
+// answer a mismatch with it too. The token stays unrevoked.
+//
+// The check applies when the caller authenticated as a client and the
+// token names one (client_id, else azp: tokenClient). A token that names
+// none (a Simple JWT token) and an open endpoint (no clients configured:
+// the caller is whoever holds the token) revoke as before.
+func ownedBy(c token.Claims, client string) bool {
+	id, carried := tokenClient(c)
+	return client == "" || !carried || id == client
+}
+
 // introspect is RFC 7662: {"active":true,…} for a token that passes
 // Verify (signature, expiry, blacklist, user not-before), {"active":false}
 // for any other.
 func (e *endpoints) introspect(w http.ResponseWriter, r *http.Request) {
-	client, raw, ok := e.request(w, r, true)
+	_, raw, ok := e.request(w, r, true)
 	if !ok {
 		return
 	}
@@ -164,8 +189,11 @@ func (e *endpoints) introspect(w http.ResponseWriter, r *http.Request) {
 			out[name] = v
 		}
 	}
-	if client != "" {
-		out["client_id"] = client
+	// RFC 7662 §2.2: "client_id: Client identifier for the OAuth 2.0
+	// client that requested this token" — the token's client, not the
+	// caller's; a token that names none has none.
+	if id, _ := tokenClient(c); id != "" {
+		out["client_id"] = id
 	}
 	nodehttp.WriteJSON(w, http.StatusOK, out)
 }

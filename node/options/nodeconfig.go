@@ -100,6 +100,9 @@ func NodeConfig(s *Set, log *slog.Logger) (node.Config, error) {
 		NoProvisionStream: !s.Bool("provision-stream"),
 		Logger:            log,
 	}
+	// Refresh rotation (kept out of the literal above, whose alignment
+	// the longer names would change).
+	cfg.RefreshGrace, cfg.RefreshFamilyLifetime = s.Duration("refresh-grace"), s.Duration("refresh-family-lifetime")
 	if cfg.OnDamagedStore == "auto" {
 		cfg.OnDamagedStore = "" // the role's default
 	}

@@ -72,6 +72,16 @@ func TestNodeConfig(t *testing.T) {
 				t.Errorf("FlushInterval = %v, want negative", c.FlushInterval)
 			}
 		}},
+		{name: "refresh grace and family lifetime", args: []string{"--refresh-grace", "30s", "--refresh-family-lifetime", "720h"}, check: func(t *testing.T, c node.Config) {
+			if c.RefreshGrace != 30*time.Second || c.RefreshFamilyLifetime != 720*time.Hour {
+				t.Errorf("RefreshGrace %v, RefreshFamilyLifetime %v; want 30s, 720h", c.RefreshGrace, c.RefreshFamilyLifetime)
+			}
+		}},
+		{name: "refresh grace and family lifetime default to off", check: func(t *testing.T, c node.Config) {
+			if c.RefreshGrace != 0 || c.RefreshFamilyLifetime != 0 {
+				t.Errorf("RefreshGrace %v, RefreshFamilyLifetime %v; want 0, 0", c.RefreshGrace, c.RefreshFamilyLifetime)
+			}
+		}},
 		{name: "fleet", args: []string{"--role", "validator", "--region", "eu-west", "--node-id", "n1", "--nats", "nats://127.0.0.1:4222,nats://127.0.0.1:4223",
 			"--nats-user", "u", "--stream", "S", "--stream-replicas", "3"}, env: map[string]string{"BLNODE_NATS_PASSWORD": "pw"},
 			check: func(t *testing.T, c node.Config) {

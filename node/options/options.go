@@ -92,6 +92,8 @@ func allOptions() []option {
 		{name: "compat-blacklist-types", kind: kindList, def: "refresh", arg: "LIST", usage: "token types POST /api/token/blacklist/ accepts, comma separated"},
 		{name: "access-lifetime", kind: kindDuration, def: "5m", usage: "lifetime of access tokens minted by POST /api/token/refresh/"},
 		{name: "refresh-lifetime", kind: kindDuration, def: "24h", usage: "lifetime of refresh tokens minted by rotation"},
+		{name: "refresh-grace", kind: kindDuration, def: "0s", usage: "for this long after a rotation, the rotated refresh token presented again (a lost answer retried) gets the same successor instead of tripping reuse detection, while that successor is unused; 0 disables"},
+		{name: "refresh-family-lifetime", kind: kindDuration, def: "0s", usage: "absolute lifetime of a refresh rotation family from its first token: rotated refresh tokens never outlive it and a refresh after it is refused as expired; 0 is unlimited"},
 		{name: "rotate-refresh", kind: kindBool, def: "true", usage: "rotate refresh tokens on POST /api/token/refresh/ (blacklisting the presented one); --rotate-refresh=false answers only an access token"},
 		{name: "oauth-clients-file", arg: "FILE", usage: "OAuth clients (one client_id:secret per line) for /oauth/revoke and /oauth/introspect; default: revocation open, introspection needs the admin token"},
 		{name: "auth-header", def: "Authorization", arg: "NAME", usage: "header /auth and the middleware read \"Bearer <token>\" from"},
