@@ -15,7 +15,7 @@ import (
 // cannot mint.
 func (v *Verifier) DeriveKey(label string) []byte {
 	var material []byte
-	switch k := v.signKey.(type) {
+	switch k := v.ring.Load().signKey.(type) {
 	case []byte:
 		material = k
 	case crypto.Signer:
