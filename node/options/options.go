@@ -75,7 +75,7 @@ func allOptions() []option {
 		{name: "leeway", kind: kindDuration, def: "0s", usage: "clock skew allowed on exp, nbf and iat"},
 		{name: "audience", usage: "required audience (aud); default: not checked"},
 		{name: "issuer", usage: "required issuer (iss); default: not checked"},
-		{name: "untyped-tokens-are-access", kind: kindBool, def: "false", usage: "treat a token without the token type claim whose header typ is \"JWT\" or absent (Ory Hydra's JWT access tokens) as an access token; tokens with typ at+jwt (RFC 9068) are access tokens either way; default: such a token has no type (Simple JWT)"},
+		{name: "untyped-tokens-are-access", kind: kindBool, def: "false", usage: "treat a token without the token type claim whose header typ is \"JWT\" or absent, and that names its client (client_id, else azp; an OpenID Connect ID token does not), as an access token (Ory Hydra's JWT access tokens); tokens with typ at+jwt (RFC 9068) are access tokens either way; default: such a token has no type (Simple JWT)"},
 		{name: "revocation-id", def: "jti", choices: []string{"jti", "sha256"}, usage: "how a token without a jti claim is known: jti refuses it (Simple JWT); sha256 knows it by the SHA-256 of its text, in hex"},
 
 		// Node.

@@ -11,7 +11,10 @@ import (
 // impliesAccess reports whether a token without the type claim is an
 // access token by its header: typ "at+jwt" or "application/at+jwt" (RFC
 // 9068 §2.1, compared without regard to case), or, with
-// Config.UntypedTokensAreAccess, typ "JWT" or none.
+// Config.UntypedTokensAreAccess, typ "JWT" or none on a token that names
+// its client (client_id, which RFC 9068 §2.2 requires, else azp): an
+// OpenID Connect ID token, signed with the same issuer's keys under the
+// same typ, names its client in aud alone, and is no access token.
 func (v *Verifier) impliesAccess(t *jwt.Token) bool {
 	if t == nil {
 		return false
@@ -26,7 +29,7 @@ func (v *Verifier) impliesAccess(t *jwt.Token) bool {
 	case s == "at+jwt":
 		return true
 	case v.untypedAccess:
-		return !present || s == "jwt"
+		return (!present || s == "jwt") && namesClient(t)
 	}
 	return false
 }
@@ -75,4 +78,16 @@ func joinScopes(scp []any) string {
 func hashedID(raw string) string {
 	sum := sha256.Sum256([]byte(raw))
 	return hex.EncodeToString(sum[:])
+}
+
+// namesClient reports whether t carries a client_id or azp claim that is
+// a non-empty string.
+func namesClient(t *jwt.Token) bool {
+	m, _ := t.Claims.(jwt.MapClaims)
+	for _, name := range [...]string{"client_id", "azp"} {
+		if id, _ := m[name].(string); id != "" {
+			return true
+		}
+	}
+	return false
 }

@@ -70,8 +70,10 @@ type Config struct {
 	Issuer string
 
 	// UntypedTokensAreAccess makes a token without the type claim whose
-	// header "typ" is "JWT" or absent an access token (its Claims.Type is
-	// "access"), as the JWT access tokens of Ory Hydra and others are.
+	// header "typ" is "JWT" or absent, and that names its client
+	// (client_id, else azp), an access token (its Claims.Type is
+	// "access"), as the JWT access tokens of Ory Hydra and others are; an
+	// OpenID Connect ID token (its client in aud alone) is not one.
 	// Default false: such a token has no type (Simple JWT's rule), and
 	// paths that want an access token refuse it. Tokens with typ "at+jwt"
 	// (RFC 9068) and no type claim are access tokens either way.
