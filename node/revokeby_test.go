@@ -278,6 +278,8 @@ func TestAccessTokensAtAuth(t *testing.T) {
 		{"typ JWT, untyped are access", true, accessToken(t, "JWT", now, jwt.MapClaims{"client_id": "app"}), 200, node.HeaderClientID, "app"},
 		{"no typ, untyped are access", true, accessToken(t, "-", now, jwt.MapClaims{"client_id": "app"}), 200, node.HeaderTokenType, "access"},
 		{"no client_id, untyped are access (an ID token)", true, accessToken(t, "JWT", now, nil), 401, "", ""},
+		{"azp alone, untyped are access", true, accessToken(t, "JWT", now, jwt.MapClaims{"azp": "app"}), 401, "", ""},
+		{"ID token (no client_id nor azp), untyped are access", true, accessToken(t, "JWT", now, jwt.MapClaims{"aud": "app", "nonce": "n"}), 401, "", ""},
 		{"other typ, untyped are access", true, accessToken(t, "dpop+jwt", now, nil), 401, "", ""},
 		{"scope with a control character", false, accessToken(t, "at+jwt", now, jwt.MapClaims{"scope": "a\nb"}), 200, node.HeaderScope, ""},
 		{"client_id with a control character", false, accessToken(t, "at+jwt", now, jwt.MapClaims{"client_id": "a\x01b"}), 401, "", ""},

@@ -30,8 +30,8 @@ func (v *Verifier) impliesAccess(t *jwt.Token, m map[string]any) bool {
 		// Connect ID token has the same typ and no client_id (its client
 		// is its aud and azp): without this it would pass for an access
 		// token.
-		_, hasClient := m["client_id"].(string)
-		return (!present || s == "jwt") && hasClient
+		client, _ := m["client_id"].(string)
+		return (!present || s == "jwt") && client != ""
 	}
 	return false
 }

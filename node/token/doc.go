@@ -47,7 +47,8 @@
 // OAuth 2.0 access tokens (RFC 9068) verify too: a token without the type
 // claim whose header typ is "at+jwt" (or "application/at+jwt") is an access
 // token ([AccessType]); [Config.UntypedTokensAreAccess] extends that to
-// typ "JWT" or none. Their client_id (else azp), sid, scope (or scp) and iss
+// typ "JWT" or none on tokens that name their client (client_id, else azp),
+// which ID tokens do not. Their client_id (else azp), sid, scope (or scp) and iss
 // are in [Claims]. [Config.RevocationID] "sha256" accepts tokens without jti,
 // known by the SHA-256 of their text.
 //
