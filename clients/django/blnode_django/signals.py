@@ -1,5 +1,6 @@
 """The opt-in hook (BLNODE_REVOKE_ON_PASSWORD_CHANGE = True): when a user's
-password changes, or an active user is deactivated, every token issued to
+password changes (set_password, or set_unusable_password; not the hash
+upgrade Django makes at login), or an active user is deactivated, every token issued to
 them before that second is revoked in blnode (POST /v1/users/{id}/revoke,
 admin), on every node of the fleet.
 
@@ -12,6 +13,7 @@ BLNODE_FAIL_OPEN it is logged and the save goes on.
 import logging
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import is_password_usable
 from django.db.models.signals import post_save, pre_save
 from rest_framework_simplejwt.settings import api_settings
 
@@ -42,7 +44,13 @@ def _before_save(sender, instance, raw=False, **kwargs):
         return
     reason = None
     if old["password"] != instance.password:
-        reason = "password changed"
+        # As Django's own password_changed: set_password leaves the raw
+        # password in _password; a hash upgrade at login clears it, and is
+        # no change. A password made unusable is one.
+        if getattr(instance, "_password", None) is not None:
+            reason = "password changed"
+        elif not is_password_usable(instance.password):
+            reason = "password made unusable"
     elif "is_active" in old and old["is_active"] and not instance.is_active:
         reason = "user deactivated"
     setattr(instance, _PENDING, reason)
