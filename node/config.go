@@ -136,7 +136,7 @@ type Config struct {
 	// AuthCacheMaxAge, when set, lets gateways cache /auth's passes for up
 	// to this long (never past the token's exp; refusals never): a token
 	// revoked meanwhile passes at a caching gateway until then. Default 0:
-	// passes carry no caching headers. 0 or at least 1s.
+	// /auth answers no-store, as every route does. 0 or at least 1s.
 	AuthCacheMaxAge time.Duration
 
 	// AuthFailureBurst is how many failed authentications (admin bearer

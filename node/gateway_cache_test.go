@@ -13,8 +13,9 @@ import (
 	"github.com/blnode/blnode/node/token"
 )
 
-// TestAuthCacheHeaders checks the caching headers of /auth: none on a pass
-// with the option off (as before it existed); with it on, a pass may be
+// TestAuthCacheHeaders checks the caching headers of /auth: no-store on
+// every answer with the option off, as on every answer of the node's (as
+// before the option existed); with it on, a pass may be
 // kept min(max age, time to exp) in whole seconds rounded down, never when
 // that is under a second, and a refusal never; Vary names the token's
 // header, and Cookie when the token may come from one.
@@ -41,8 +42,8 @@ func TestAuthCacheHeaders(t *testing.T) {
 		requests []request
 	}{
 		{name: "off", requests: []request{
-			{"pass", bearer(func(k tokens) string { return k.long }), want{200, "", "", ""}},
-			{"pass near exp", bearer(func(k tokens) string { return k.short }), want{200, "", "", ""}},
+			{"pass", bearer(func(k tokens) string { return k.long }), want{200, "no-store", "", ""}},
+			{"pass near exp", bearer(func(k tokens) string { return k.short }), want{200, "no-store", "", ""}},
 			{"blacklisted", bearer(func(k tokens) string { return k.blacklisted }), want{401, "no-store", "", ""}},
 			{"no token", noToken, want{401, "no-store", "", ""}},
 		}},

@@ -28,8 +28,8 @@ func passMaxAge(maxAge time.Duration, now, exp time.Time) int64 {
 }
 
 // setPassCaching sets the caching headers of a pass of a token that
-// expires at exp, when Config.CacheMaxAge is set; with it unset a pass
-// carries none, as before the option existed.
+// expires at exp, when Config.CacheMaxAge is set; with it unset it sets
+// none, as before the option existed (package node answers no-store).
 func (k *Checker) setPassCaching(h http.Header, exp time.Time) {
 	if k.cfg.CacheMaxAge <= 0 {
 		return

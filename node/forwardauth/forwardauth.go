@@ -51,8 +51,8 @@ type Config struct {
 	// when S < 1); a refusal stays no-store and gets X-Accel-Expires: 0;
 	// both carry Vary on Header (and Cookie when Cookie is set). A token
 	// revoked meanwhile passes at such a gateway until its cached pass
-	// expires. Default 0: no caching headers on a pass. Middleware
-	// ignores it.
+	// expires. Default 0: no caching headers of its own (package node
+	// answers every route no-store). Middleware ignores it.
 	CacheMaxAge time.Duration
 	Now         func() time.Time // the clock S is counted with; default time.Now
 }
