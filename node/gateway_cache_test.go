@@ -31,7 +31,7 @@ func TestAuthCacheHeaders(t *testing.T) {
 	}
 	type request struct {
 		name string
-		hdr  func(tok tokens) []string
+		hdr  func(tok cacheTokens) []string
 		want want
 	}
 	tests := []struct {
@@ -42,33 +42,33 @@ func TestAuthCacheHeaders(t *testing.T) {
 		requests []request
 	}{
 		{name: "off", requests: []request{
-			{"pass", bearer(func(k tokens) string { return k.long }), want{200, "no-store", "", ""}},
-			{"pass near exp", bearer(func(k tokens) string { return k.short }), want{200, "no-store", "", ""}},
-			{"blacklisted", bearer(func(k tokens) string { return k.blacklisted }), want{401, "no-store", "", ""}},
-			{"no token", noToken, want{401, "no-store", "", ""}},
+			{"pass", bearerOf(func(k cacheTokens) string { return k.long }), want{200, "no-store", "", ""}},
+			{"pass near exp", bearerOf(func(k cacheTokens) string { return k.short }), want{200, "no-store", "", ""}},
+			{"blacklisted", bearerOf(func(k cacheTokens) string { return k.blacklisted }), want{401, "no-store", "", ""}},
+			{"no token", noTokenHeaders, want{401, "no-store", "", ""}},
 		}},
 		{name: "30s", maxAge: 30 * time.Second, requests: []request{
-			{"exp far: the max age", bearer(func(k tokens) string { return k.long }), want{200, "private, max-age=30", "30", "Authorization"}},
-			{"exp in 11.7s: 11", bearer(func(k tokens) string { return k.short }), want{200, "private, max-age=11", "11", "Authorization"}},
-			{"exp in 0.7s: not kept", bearer(func(k tokens) string { return k.dying }), want{200, "no-store", "0", "Authorization"}},
-			{"sliding token", bearer(func(k tokens) string { return k.sliding }), want{200, "private, max-age=30", "30", "Authorization"}},
-			{"blacklisted", bearer(func(k tokens) string { return k.blacklisted }), want{401, "no-store", "0", "Authorization"}},
-			{"revoked user", bearer(func(k tokens) string { return k.revokedUser }), want{401, "no-store", "0", "Authorization"}},
-			{"expired", bearer(func(k tokens) string { return k.expired }), want{401, "no-store", "0", "Authorization"}},
-			{"refresh token", bearer(func(k tokens) string { return k.refresh }), want{401, "no-store", "0", "Authorization"}},
-			{"forged", bearer(func(tokens) string { return "x.y.z" }), want{401, "no-store", "0", "Authorization"}},
-			{"no token", noToken, want{401, "no-store", "0", "Authorization"}},
+			{"exp far: the max age", bearerOf(func(k cacheTokens) string { return k.long }), want{200, "private, max-age=30", "30", "Authorization"}},
+			{"exp in 11.7s: 11", bearerOf(func(k cacheTokens) string { return k.short }), want{200, "private, max-age=11", "11", "Authorization"}},
+			{"exp in 0.7s: not kept", bearerOf(func(k cacheTokens) string { return k.dying }), want{200, "no-store", "0", "Authorization"}},
+			{"sliding token", bearerOf(func(k cacheTokens) string { return k.sliding }), want{200, "private, max-age=30", "30", "Authorization"}},
+			{"blacklisted", bearerOf(func(k cacheTokens) string { return k.blacklisted }), want{401, "no-store", "0", "Authorization"}},
+			{"revoked user", bearerOf(func(k cacheTokens) string { return k.revokedUser }), want{401, "no-store", "0", "Authorization"}},
+			{"expired", bearerOf(func(k cacheTokens) string { return k.expired }), want{401, "no-store", "0", "Authorization"}},
+			{"refresh token", bearerOf(func(k cacheTokens) string { return k.refresh }), want{401, "no-store", "0", "Authorization"}},
+			{"forged", bearerOf(func(cacheTokens) string { return "x.y.z" }), want{401, "no-store", "0", "Authorization"}},
+			{"no token", noTokenHeaders, want{401, "no-store", "0", "Authorization"}},
 		}},
 		{name: "5s with a cookie", maxAge: 5 * time.Second, cookie: "access_token", requests: []request{
-			{"header", bearer(func(k tokens) string { return k.long }), want{200, "private, max-age=5", "5", "Authorization, Cookie"}},
-			{"cookie", func(k tokens) []string { return []string{"Cookie", "access_token=" + k.long} }, want{200, "private, max-age=5", "5", "Authorization, Cookie"}},
-			{"exp sooner than the max age", bearer(func(k tokens) string { return k.dying }), want{200, "no-store", "0", "Authorization, Cookie"}},
-			{"blacklisted cookie", func(k tokens) []string { return []string{"Cookie", "access_token=" + k.blacklisted} }, want{401, "no-store", "0", "Authorization, Cookie"}},
-			{"no token", noToken, want{401, "no-store", "0", "Authorization, Cookie"}},
+			{"header", bearerOf(func(k cacheTokens) string { return k.long }), want{200, "private, max-age=5", "5", "Authorization, Cookie"}},
+			{"cookie", func(k cacheTokens) []string { return []string{"Cookie", "access_token=" + k.long} }, want{200, "private, max-age=5", "5", "Authorization, Cookie"}},
+			{"exp sooner than the max age", bearerOf(func(k cacheTokens) string { return k.dying }), want{200, "no-store", "0", "Authorization, Cookie"}},
+			{"blacklisted cookie", func(k cacheTokens) []string { return []string{"Cookie", "access_token=" + k.blacklisted} }, want{401, "no-store", "0", "Authorization, Cookie"}},
+			{"no token", noTokenHeaders, want{401, "no-store", "0", "Authorization, Cookie"}},
 		}},
 		{name: "another header", maxAge: time.Minute, header: "x-api-token", requests: []request{
-			{"pass", func(k tokens) []string { return []string{"X-Api-Token", "Bearer " + k.long} }, want{200, "private, max-age=60", "60", "X-Api-Token"}},
-			{"no token", noToken, want{401, "no-store", "0", "X-Api-Token"}},
+			{"pass", func(k cacheTokens) []string { return []string{"X-Api-Token", "Bearer " + k.long} }, want{200, "private, max-age=60", "60", "X-Api-Token"}},
+			{"no token", noTokenHeaders, want{401, "no-store", "0", "X-Api-Token"}},
 		}},
 	}
 	for _, tc := range tests {
@@ -79,7 +79,7 @@ func TestAuthCacheHeaders(t *testing.T) {
 				c.AuthHeader = tc.header
 				c.Now = func() time.Time { return now }
 			})
-			k := mintTokens(t, n, srv.URL, now)
+			k := mintCacheTokens(t, n, srv.URL, now)
 			for _, rq := range tc.requests {
 				t.Run(rq.name, func(t *testing.T) {
 					got := do(t, http.MethodGet, srv.URL+"/auth", "", "", rq.hdr(k)...)
@@ -145,22 +145,22 @@ func checkCaching(t *testing.T, got response, status int, cacheControl, accel, v
 	}
 }
 
-// tokens are the tokens TestAuthCacheHeaders presents, minted at its now.
-type tokens struct {
+// cacheTokens are the tokens TestAuthCacheHeaders presents, minted at its now.
+type cacheTokens struct {
 	long, short, dying, sliding       string // pass: exp in 1h, 11.7s, 0.7s; a sliding token
 	blacklisted, revokedUser, expired string // refused
 	refresh                           string // refused: a type /auth does not accept
 }
 
-// mintTokens mints the tokens of TestAuthCacheHeaders and revokes those
+// mintCacheTokens mints the tokens of TestAuthCacheHeaders and revokes those
 // that must be refused, through the node at url.
-func mintTokens(t *testing.T, n *node.Node, url string, now time.Time) tokens {
+func mintCacheTokens(t *testing.T, n *node.Node, url string, now time.Time) cacheTokens {
 	t.Helper()
 	mint := func(typ string, user any, ttl time.Duration, at time.Time) string {
 		tok, _ := sjwt.Token{Type: typ, User: user, TTL: ttl, Now: at}.Mint(secret)
 		return tok
 	}
-	k := tokens{
+	k := cacheTokens{
 		long:        mint("access", 42, time.Hour, now),
 		short:       mint("access", 42, 12*time.Second, now),
 		dying:       mint("access", 42, time.Second, now),
@@ -180,12 +180,12 @@ func mintTokens(t *testing.T, n *node.Node, url string, now time.Time) tokens {
 }
 
 // bearer is a request's headers: Authorization with the token tok picks.
-func bearer(tok func(tokens) string) func(tokens) []string {
-	return func(k tokens) []string { return []string{"Authorization", "Bearer " + tok(k)} }
+func bearerOf(tok func(cacheTokens) string) func(cacheTokens) []string {
+	return func(k cacheTokens) []string { return []string{"Authorization", "Bearer " + tok(k)} }
 }
 
-// noToken is a request's headers when it sends no token.
-func noToken(tokens) []string { return nil }
+// noTokenHeaders is a request's headers when it sends no token.
+func noTokenHeaders(cacheTokens) []string { return nil }
 
 // authCounter serves a node's handler and counts the requests that reach
 // /auth (and /auth/…) by the Authorization header they carry: the checks a
