@@ -20,7 +20,9 @@ import (
 )
 
 // caddyfile is the README's Caddy configuration on loopback: no admin
-// endpoint, no automatic HTTPS. %[1]s is the listen address, %[2]s
+// endpoint, no automatic HTTPS. It copies only the headers every pass
+// carries: Caddy 2.6 (Debian 12's) sets a copied header that the answer
+// lacks to the placeholder's text, "{http.reverse_proxy.header.…}". %[1]s is the listen address, %[2]s
 // blnode's and %[3]s the upstream's host:port.
 const caddyfile = `# written by TestCaddyForwardAuth
 {
@@ -39,7 +41,7 @@ http://%[1]s {
 		request_header -X-Blnode-Scope
 		forward_auth %[2]s {
 			uri /auth
-			copy_headers X-Blnode-User X-Blnode-Jti X-Blnode-Token-Type X-Blnode-Client-Id X-Blnode-Session X-Blnode-Scope
+			copy_headers X-Blnode-User X-Blnode-Jti X-Blnode-Token-Type
 		}
 		reverse_proxy %[3]s
 	}
@@ -86,7 +88,8 @@ func TestCaddyForwardAuth(t *testing.T) {
 			hdr = []string{"Authorization", auth}
 		}
 		// What a client sends as X-Blnode-* never reaches the upstream:
-		// a token without client_id gets no X-Blnode-Client-Id copied.
+		// request_header strips it before the check, and copy_headers
+		// sets the three every pass carries.
 		hdr = append(hdr, "X-Blnode-User", "admin", "X-Blnode-Client-Id", "evil")
 		got := do(t, http.MethodGet, proxy+"/orders", "", "", hdr...)
 		if got.header.Get("Server") != "Caddy" {
