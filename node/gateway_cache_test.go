@@ -270,19 +270,35 @@ http {
 // that reach blnode's /auth. With --auth-cache-max-age a pass is answered
 // from nginx's cache within its max age — a token revoked meanwhile still
 // passes there, the documented trade — while a refusal, and a pass too
-// close to exp, reach blnode every time. Without the option nginx keeps
-// nothing: every request is a check.
+// close to exp, reach blnode every time, even at an nginx that keeps every
+// answer by default. Without the option nginx keeps nothing: every
+// request is a check.
 func TestNginxAuthCache(t *testing.T) {
 	bin := findNginx(t)
-	for _, maxAge := range []time.Duration{0, time.Minute} {
-		t.Run("max age "+maxAge.String(), func(t *testing.T) {
+	// A gateway that keeps every answer by default (proxy_cache_valid any)
+	// still keeps no refusal: X-Accel-Expires: 0 overrides it.
+	keepAll := strings.Replace(nginxCacheConf, "proxy_ignore_headers Cache-Control;", "proxy_ignore_headers Cache-Control;\n\t\t\tproxy_cache_valid any 10m;", 1)
+	if keepAll == nginxCacheConf {
+		t.Fatal("nginxCacheConf has no proxy_ignore_headers line to add proxy_cache_valid after")
+	}
+	for _, run := range []struct {
+		name   string
+		maxAge time.Duration
+		conf   string
+	}{
+		{"off", 0, nginxCacheConf},
+		{"1m", time.Minute, nginxCacheConf},
+		{"1m, nginx keeping every answer by default", time.Minute, keepAll},
+	} {
+		maxAge := run.maxAge
+		t.Run(run.name, func(t *testing.T) {
 			n, direct := newNode(t, func(c *node.Config) { c.AuthCacheMaxAge = maxAge })
 			counter := newAuthCounter(n.Handler())
 			blnode := httptestServer(t, counter)
 			upstream := httptestServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				fmt.Fprintf(w, "upstream user=%s", r.Header.Get("X-Blnode-User"))
 			}))
-			proxy := startNginxConf(t, bin, nginxCacheConf, hostPort(t, blnode), hostPort(t, upstream))
+			proxy := startNginxConf(t, bin, run.conf, hostPort(t, blnode), hostPort(t, upstream))
 
 			now := time.Now()
 			valid, _ := sjwt.Token{Type: "access", User: 42, TTL: time.Hour}.Mint(secret)
