@@ -133,6 +133,11 @@ type Config struct {
 	// AuthTokenTypes are the token types /auth and the middleware accept;
 	// default ["access", "sliding"].
 	AuthTokenTypes []string
+	// AuthCacheMaxAge, when set, lets gateways cache /auth's passes for up
+	// to this long (never past the token's exp; refusals never): a token
+	// revoked meanwhile passes at a caching gateway until then. Default 0:
+	// /auth answers no-store, as every route does. 0 or at least 1s.
+	AuthCacheMaxAge time.Duration
 
 	// AuthFailureBurst is how many failed authentications (admin bearer
 	// token, admin sign-in, OAuth client credentials) one client IP may
@@ -401,6 +406,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.AuthHeader == "" {
 		c.AuthHeader = "Authorization"
+	}
+	if c.AuthCacheMaxAge < 0 || (c.AuthCacheMaxAge > 0 && c.AuthCacheMaxAge < time.Second) {
+		return c, fmt.Errorf("node: Config.AuthCacheMaxAge %v: want 0 (no caching) or at least 1s (max-age is in whole seconds)", c.AuthCacheMaxAge)
 	}
 	if len(c.AuthTokenTypes) == 0 {
 		c.AuthTokenTypes = []string{"access", "sliding"}

@@ -44,5 +44,5 @@ func ClaimsFromContext(ctx context.Context) (token.Claims, bool) {
 // forwardAuth is the node's forward-auth check (/auth and Middleware).
 func (n *Node) forwardAuth() *forwardauth.Checker {
 	return forwardauth.New(n, forwardauth.Config{Header: n.cfg.AuthHeader, Cookie: n.cfg.AuthCookie,
-		TokenTypes: n.cfg.AuthTokenTypes, Logger: n.log})
+		TokenTypes: n.cfg.AuthTokenTypes, CacheMaxAge: n.cfg.AuthCacheMaxAge, Now: n.cfg.Now, Logger: n.log})
 }

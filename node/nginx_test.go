@@ -170,8 +170,17 @@ http {
 // in t.Cleanup and waits for it.
 func startNginx(t *testing.T, bin, blnode, upstream string) string {
 	t.Helper()
+	return startNginxConf(t, bin, nginxConf, blnode, upstream)
+}
+
+// startNginxConf is startNginx with the configuration conf, a format whose
+// verbs are those of nginxConf: 1 the user line, 2 the temp dir (with
+// client_body, proxy, … and cache under it), 3 the listen address, 4
+// blnode's and 5 the upstream's host:port.
+func startNginxConf(t *testing.T, bin, confFormat, blnode, upstream string) string {
+	t.Helper()
 	dir := t.TempDir()
-	for _, sub := range []string{"client_body", "proxy", "fastcgi", "uwsgi", "scgi"} {
+	for _, sub := range []string{"client_body", "proxy", "fastcgi", "uwsgi", "scgi", "cache"} {
 		if err := os.Mkdir(filepath.Join(dir, sub), 0o700); err != nil {
 			t.Fatal(err)
 		}
@@ -185,7 +194,7 @@ func startNginx(t *testing.T, bin, blnode, upstream string) string {
 	for range attempts {
 		addr := freeLoopbackAddr(t)
 		conf := filepath.Join(dir, "nginx.conf")
-		if err := os.WriteFile(conf, fmt.Appendf(nil, nginxConf, user, dir, addr, blnode, upstream), 0o600); err != nil {
+		if err := os.WriteFile(conf, fmt.Appendf(nil, confFormat, user, dir, addr, blnode, upstream), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		url, err := runNginx(t, bin, dir, conf, addr)

@@ -18,4 +18,9 @@
 //     is never a redirect, which gateways would follow or pass on.
 //   - A failure answers 401 with an RFC 6750 Bearer challenge, without an
 //     error when no token was sent (RFC 6750 §3.1).
+//   - With Config.CacheMaxAge a gateway may keep a pass (never a refusal)
+//     for up to that long: a token revoked meanwhile still passes there
+//     until then, and so does a pass given under --fail-open while the
+//     store could not be read. The token's exp bounds it; a revocation
+//     does not.
 package forwardauth

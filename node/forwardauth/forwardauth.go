@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/blnode/blnode/node/nodeapi"
 	"github.com/blnode/blnode/node/nodehttp"
@@ -42,6 +43,18 @@ type Config struct {
 	Cookie     string       // when set, a cookie holding the token, read when the header is absent
 	TokenTypes []string     // the token types accepted; default access and sliding
 	Logger     *slog.Logger // default slog.Default()
+
+	// CacheMaxAge, when positive, lets a gateway cache the check: a pass
+	// of /auth carries Cache-Control: private, max-age=S and
+	// X-Accel-Expires: S (nginx), S being CacheMaxAge or the time left to
+	// the token's exp if less, in whole seconds rounded down (no-store
+	// when S < 1); a refusal stays no-store and gets X-Accel-Expires: 0;
+	// both carry Vary on Header (and Cookie when Cookie is set). A token
+	// revoked meanwhile passes at such a gateway until its cached pass
+	// expires. Default 0: no caching headers of its own (package node
+	// answers every route no-store). Middleware ignores it.
+	CacheMaxAge time.Duration
+	Now         func() time.Time // the clock S is counted with; default time.Now
 }
 
 // Checker applies the forward-auth rules: as the /auth handler
@@ -50,6 +63,7 @@ type Checker struct {
 	core Core
 	cfg  Config
 	log  *slog.Logger
+	now  func() time.Time
 }
 
 // New returns a Checker of core's tokens.
@@ -65,7 +79,11 @@ func New(core Core, cfg Config) *Checker {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Checker{core: core, cfg: cfg, log: log}
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
+	return &Checker{core: core, cfg: cfg, log: log, now: now}
 }
 
 // authFailure is why a request does not pass the forward-auth rules.
@@ -147,14 +165,17 @@ func quote(s string) string {
 
 // ServeHTTP is /auth: any method, no body read, never a redirect. A request
 // that passes gets 200, the token's user, jti and type in the Header…
-// headers, and the same as JSON.
+// headers, and the same as JSON; with Config.CacheMaxAge, caching headers
+// (see there).
 func (k *Checker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c, f := k.authenticate(r)
+	h := w.Header()
 	if f != nil {
+		k.setRefusalCaching(h)
 		k.writeAuthFailure(w, r, f)
 		return
 	}
-	h := w.Header()
+	k.setPassCaching(h, c.ExpiresAt)
 	h.Set(HeaderUser, c.User)
 	h.Set(HeaderJTI, c.JTI)
 	h.Set(HeaderTokenType, c.Type)

@@ -76,6 +76,7 @@ func NodeConfig(s *Set, log *slog.Logger) (node.Config, error) {
 		AuthHeader:           s.Str("auth-header"),
 		AuthCookie:           s.Str("auth-cookie"),
 		AuthTokenTypes:       s.List("auth-token-types"),
+		AuthCacheMaxAge:      s.Duration("auth-cache-max-age"),
 		FailOpen:             s.Bool("fail-open"),
 		OnDamagedStore:       s.Str("on-damaged-store"),
 		RebuildStore:         s.Bool("rebuild-store"),
