@@ -198,9 +198,9 @@ func (k *Checker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	h := w.Header()
 	body := make(map[string]string, 6)
-	for _, f := range PassFields(c) {
-		h.Set(f.Header, f.Value)
-		body[f.Key] = f.Value
+	for _, fd := range PassFields(c) {
+		h.Set(fd.Header, fd.Value)
+		body[fd.Key] = fd.Value
 	}
 	nodehttp.WriteJSON(w, http.StatusOK, body)
 }
