@@ -1,7 +1,9 @@
 package extauthz
 
 import (
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -17,15 +19,17 @@ import (
 
 // RequestHeader returns the headers of the HTTP request req describes, as
 // /auth would see them: attributes.request.http.headers (names in any case)
-// and header_map (Envoy's encode_raw_headers; raw_value, else value). A
-// nil or partial req has no headers.
+// and header_map (Envoy's encode_raw_headers; raw_value, else value), in
+// that order. A nil or partial req has no headers.
 func RequestHeader(req *authv3.CheckRequest) http.Header {
 	hr := req.GetAttributes().GetRequest().GetHttp()
 	m := hr.GetHeaders()
 	raw := hr.GetHeaderMap().GetHeaders()
 	h := make(http.Header, len(m)+len(raw))
-	for k, v := range m {
-		h.Add(k, v)
+	// In name order: names that differ only in case (not Envoy's, which
+	// are lower case) then come out the same on every call.
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		h.Add(k, m[k])
 	}
 	for _, hv := range raw {
 		if hv == nil {
