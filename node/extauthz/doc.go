@@ -14,7 +14,8 @@
 //     and scope when the token has them) on the upstream request,
 //     overwriting any the client sent, and whose headers_to_remove drops
 //     the X-Blnode-* headers the token has no value for, so that a client
-//     cannot hand the upstream a client id or scope of its own;
+//     cannot hand the upstream a client id or scope of its own; the JSON
+//     body of /auth's 200 comes as the response's dynamic_metadata;
 //   - a refusal answers status UNAUTHENTICATED and a DeniedHttpResponse with
 //     /auth's status (401), its WWW-Authenticate challenge, Cache-Control:
 //     no-store, and its JSON body ({"code":…,"detail":…});

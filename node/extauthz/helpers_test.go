@@ -2,6 +2,7 @@ package extauthz_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -111,6 +112,7 @@ type answer struct {
 	Type      string            // Content-Type of a refusal
 	Body      string            // the body of a refusal
 	Headers   map[string]string // the X-Blnode-* headers of a pass, canonical names
+	Claims    map[string]string // /auth's JSON body of a pass; Check's dynamic metadata
 }
 
 // viaHTTP asks /auth with the headers.
@@ -142,6 +144,9 @@ func httpAnswer(status int, h http.Header, body string) answer {
 			if strings.HasPrefix(k, "X-Blnode-") {
 				a.Headers[k] = h.Get(k)
 			}
+		}
+		if err := json.Unmarshal([]byte(body), &a.Claims); err != nil {
+			a.Claims = map[string]string{"unreadable body": body}
 		}
 		return a
 	}
@@ -197,7 +202,10 @@ func grpcAnswer(t testing.TB, resp *authv3.CheckResponse) answer {
 		if code != codes.OK {
 			t.Errorf("ok_response with status %v", code)
 		}
-		a := answer{Status: http.StatusOK, Headers: map[string]string{}}
+		a := answer{Status: http.StatusOK, Headers: map[string]string{}, Claims: map[string]string{}}
+		for k, v := range resp.GetDynamicMetadata().GetFields() {
+			a.Claims[k] = v.GetStringValue()
+		}
 		for _, hv := range ok.GetHeaders() {
 			if hv.GetAppendAction() != corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD {
 				t.Errorf("header %s: append action %v, want OVERWRITE_IF_EXISTS_OR_ADD", hv.GetHeader().GetKey(), hv.GetAppendAction())

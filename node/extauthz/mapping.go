@@ -11,6 +11,7 @@ import (
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/blnode/blnode/node/forwardauth"
 	"github.com/blnode/blnode/node/nodehttp"
@@ -46,15 +47,19 @@ func RequestHeader(req *authv3.CheckRequest) http.Header {
 
 // Response maps a forward-auth decision to Envoy's answer: on a pass
 // (f nil), OK with the X-Blnode-* headers of c set on the upstream request
-// and the others removed from it; on a refusal, a DeniedHttpResponse with
-// /auth's status, challenge and JSON body.
+// and the others removed from it, and /auth's JSON body as dynamic
+// metadata (user, jti, token_type, client_id, sid, scope) for Envoy's later
+// filters and access log; on a refusal, a DeniedHttpResponse with /auth's
+// status, challenge and JSON body.
 func Response(c token.Claims, f *forwardauth.Failure) *authv3.CheckResponse {
 	if f == nil {
 		fields := forwardauth.PassFields(c)
 		ok := &authv3.OkHttpResponse{Headers: make([]*corev3.HeaderValueOption, 0, len(fields))}
+		meta := &structpb.Struct{Fields: make(map[string]*structpb.Value, len(fields))}
 		set := make(map[string]bool, len(fields))
 		for _, fd := range fields {
 			ok.Headers = append(ok.Headers, overwrite(fd.Header, fd.Value))
+			meta.Fields[fd.Key] = structpb.NewStringValue(fd.Value)
 			set[fd.Header] = true
 		}
 		// Every header a pass may set: those c has no value for are
@@ -68,8 +73,9 @@ func Response(c token.Claims, f *forwardauth.Failure) *authv3.CheckResponse {
 			}
 		}
 		return &authv3.CheckResponse{
-			Status:       &rpcstatus.Status{Code: int32(codes.OK)},
-			HttpResponse: &authv3.CheckResponse_OkResponse{OkResponse: ok},
+			Status:          &rpcstatus.Status{Code: int32(codes.OK)},
+			HttpResponse:    &authv3.CheckResponse_OkResponse{OkResponse: ok},
+			DynamicMetadata: meta,
 		}
 	}
 	denied := &authv3.DeniedHttpResponse{
