@@ -31,6 +31,8 @@
 //     /oauth/;
 //   - node/forwardauth: the forward-auth check /auth for nginx, Traefik and
 //     Envoy, whose rules Middleware shares;
+//   - node/extauthz: the same check for Envoy's ext_authz over gRPC, on a
+//     listener of its own (blnode serve --grpc-authz), through ForwardAuth;
 //   - node/admin: the admin web pages under /admin/, with their templates,
 //     style sheet and sessions;
 //   - node/httpmetrics: /metrics and the HTTP request metrics.

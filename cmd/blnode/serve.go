@@ -102,6 +102,13 @@ a random development secret in DATA/dev-secret and warns about it.`, options.Ser
 		}
 		defer stopProf()
 	}
+	authz, err := startGRPCAuthz(c.opts.Str("grpc-authz"), n, tlsConf, log)
+	if err != nil {
+		ln.Close()
+		n.Close()
+		return fmt.Errorf("serve: --grpc-authz: %w", err)
+	}
+	defer authz.stop()
 	log.Info("listening", append(attrs, "version", version())...)
 
 	// The node runs until the HTTP server has drained, so writes accepted
@@ -134,6 +141,8 @@ a random development secret in DATA/dev-secret and warns about it.`, options.Ser
 		srvDone <- err
 		errs = append(errs, fmt.Errorf("serve: HTTP server: %w", err))
 		log.Error("HTTP server failed; shutting down", "err", err)
+	case <-authz.failed():
+		log.Error("gRPC authz server failed; shutting down", "err", authz.err)
 	case err := <-runDone:
 		runEnded = true
 		if err == nil {
@@ -152,6 +161,9 @@ a random development secret in DATA/dev-secret and warns about it.`, options.Ser
 	}
 	if err := <-srvDone; err != nil && !errors.Is(err, http.ErrServerClosed) && len(errs) == 0 {
 		errs = append(errs, fmt.Errorf("serve: HTTP server: %w", err))
+	}
+	if err := authz.stop(); err != nil {
+		errs = append(errs, err)
 	}
 	stopRun()
 	<-reloadDone

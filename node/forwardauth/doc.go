@@ -9,6 +9,9 @@
 // token). A pass answers the token's user, jti and type, and its client,
 // session and scope when it has them, as X-Blnode-* headers. It reaches the node only
 // through Core; package node mounts the Checker at /auth and /auth/.
+// Checker.Check is the decision alone (the claims, or a Failure with the
+// status, code and detail /auth answers), which node/extauthz serves to
+// Envoy over gRPC, so every transport applies one set of rules.
 //
 // # Caveats
 //

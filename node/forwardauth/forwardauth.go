@@ -86,43 +86,69 @@ func New(core Core, cfg Config) *Checker {
 	return &Checker{core: core, cfg: cfg, log: log, now: now}
 }
 
-// authFailure is why a request does not pass the forward-auth rules.
-type authFailure struct {
-	status int    // 401, or 503 when the store cannot be read
-	code   string // no_token, token_not_valid, token_blacklisted, unavailable
-	detail string // short reason, also the error_description
+// Failure is why a request does not pass the forward-auth rules: the
+// status, code and detail /auth answers it with.
+type Failure struct {
+	Status int    // 401, or 503 when the store cannot be read
+	Code   string // no_token, token_not_valid, token_blacklisted, unavailable
+	Detail string // short reason, also the error_description
 }
 
-// authenticate applies the forward-auth rules to r: a bearer token from
-// Config.Header (else the Config.Cookie cookie) that passes Verify
-// (signature, expiry, blacklist, user not-before) and whose type is one of
-// Config.TokenTypes. It never reads the body.
-func (k *Checker) authenticate(r *http.Request) (token.Claims, *authFailure) {
-	raw := k.bearerToken(r)
+// Challenge is the WWW-Authenticate value /auth answers f with: an RFC
+// 6750 Bearer challenge, without an error when no token was sent (§3.1),
+// and "" for a 503.
+func (f *Failure) Challenge() string {
+	switch f.Code {
+	case "no_token":
+		return `Bearer realm="api"`
+	case "unavailable":
+		return ""
+	default:
+		return `Bearer realm="api", error="invalid_token", error_description=` + quote(f.Detail)
+	}
+}
+
+// Check applies the forward-auth rules to a request's headers: a bearer
+// token from Config.Header (else the Config.Cookie cookie) that passes
+// Verify (signature, expiry, blacklist, user not-before) and whose type is
+// one of Config.TokenTypes. It is the decision of /auth and Middleware,
+// exported for other transports (node/extauthz: Envoy's gRPC check). A
+// failure other than a 401 (the store cannot be read) is logged as a WARN.
+func (k *Checker) Check(ctx context.Context, h http.Header) (token.Claims, *Failure) {
+	c, f := k.check(h)
+	if f != nil && f.Status != http.StatusUnauthorized {
+		k.log.WarnContext(ctx, "forward auth failing closed", "code", f.Code)
+	}
+	return c, f
+}
+
+// check is Check without the log line.
+func (k *Checker) check(h http.Header) (token.Claims, *Failure) {
+	raw := k.bearerToken(h)
 	if raw == "" {
-		return token.Claims{}, &authFailure{http.StatusUnauthorized, "no_token", "Authentication credentials were not provided."}
+		return token.Claims{}, &Failure{http.StatusUnauthorized, "no_token", "Authentication credentials were not provided."}
 	}
 	c, err := k.core.Verify(raw, "")
 	switch {
 	case err == nil:
 	case errors.Is(err, nodeapi.ErrUnavailable):
-		return c, &authFailure{http.StatusServiceUnavailable, "unavailable", "the store is unavailable; try again"}
+		return c, &Failure{http.StatusServiceUnavailable, "unavailable", "the store is unavailable; try again"}
 	case errors.Is(err, nodeapi.ErrBlacklisted), errors.Is(err, nodeapi.ErrUserRevoked):
-		return c, &authFailure{http.StatusUnauthorized, "token_blacklisted", "Token is blacklisted"}
+		return c, &Failure{http.StatusUnauthorized, "token_blacklisted", "Token is blacklisted"}
 	default:
-		return c, &authFailure{http.StatusUnauthorized, "token_not_valid", token.Detail(err)}
+		return c, &Failure{http.StatusUnauthorized, "token_not_valid", token.Detail(err)}
 	}
 	if !slices.Contains(k.cfg.TokenTypes, c.Type) {
-		return c, &authFailure{http.StatusUnauthorized, "token_not_valid", token.ErrWrongType.Error()}
+		return c, &Failure{http.StatusUnauthorized, "token_not_valid", token.ErrWrongType.Error()}
 	}
 	return c, nil
 }
 
 // bearerToken returns the token of "<Header>: Bearer <token>" (the scheme
 // in any case), else the Cookie cookie's value, else "".
-func (k *Checker) bearerToken(r *http.Request) string {
-	if h := strings.TrimSpace(r.Header.Get(k.cfg.Header)); h != "" {
-		scheme, tok, _ := strings.Cut(h, " ")
+func (k *Checker) bearerToken(h http.Header) string {
+	if v := strings.TrimSpace(h.Get(k.cfg.Header)); v != "" {
+		scheme, tok, _ := strings.Cut(v, " ")
 		if strings.EqualFold(scheme, "Bearer") {
 			if tok = strings.TrimSpace(tok); tok != "" {
 				return tok
@@ -130,7 +156,9 @@ func (k *Checker) bearerToken(r *http.Request) string {
 		}
 	}
 	if k.cfg.Cookie != "" {
-		if ck, err := r.Cookie(k.cfg.Cookie); err == nil {
+		// http.Request.Cookie is the parser net/http gives /auth: lenient
+		// with the other cookies of the header.
+		if ck, err := (&http.Request{Header: h}).Cookie(k.cfg.Cookie); err == nil {
 			v := strings.TrimSpace(ck.Value)
 			if scheme, tok, ok := strings.Cut(v, " "); ok && strings.EqualFold(scheme, "Bearer") {
 				v = strings.TrimSpace(tok)
@@ -141,21 +169,13 @@ func (k *Checker) bearerToken(r *http.Request) string {
 	return ""
 }
 
-// writeAuthFailure answers f: 401 with an RFC 6750 challenge (without an
-// error when no token was sent, §3.1) or 503, and a JSON body.
-func (k *Checker) writeAuthFailure(w http.ResponseWriter, r *http.Request, f *authFailure) {
-	switch f.code {
-	case "no_token":
-		w.Header().Set("WWW-Authenticate", `Bearer realm="api"`)
-	case "unavailable":
-	default:
-		w.Header().Set("WWW-Authenticate", `Bearer realm="api", error="invalid_token", error_description=`+quote(f.detail))
+// writeAuthFailure answers f: its status, its challenge and a JSON body.
+func writeAuthFailure(w http.ResponseWriter, f *Failure) {
+	if ch := f.Challenge(); ch != "" {
+		w.Header().Set("WWW-Authenticate", ch)
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	if f.status != http.StatusUnauthorized {
-		k.log.WarnContext(r.Context(), "forward auth failing closed", "code", f.code)
-	}
-	nodehttp.WriteError(w, f.status, f.code, f.detail)
+	nodehttp.WriteError(w, f.Status, f.Code, f.Detail)
 }
 
 // quote makes s an HTTP quoted-string.
@@ -163,30 +183,45 @@ func quote(s string) string {
 	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
 }
 
+// Field is one fact a pass answers: a header for the gateway to copy to
+// the upstream and the key of the same value in /auth's JSON body.
+type Field struct {
+	Header, Key, Value string
+}
+
+// PassFields is what a pass of c answers, in order: the user, jti and type
+// always, then the client, session and scope when c has them and they are
+// valid header values. /auth sends them as headers and JSON; node/extauthz
+// as headers Envoy adds to the upstream request.
+func PassFields(c token.Claims) []Field {
+	fs := []Field{{HeaderUser, "user", c.User}, {HeaderJTI, "jti", c.JTI}, {HeaderTokenType, "token_type", c.Type}}
+	for _, f := range [...]Field{
+		{HeaderClientID, "client_id", c.ClientID}, {HeaderSession, "sid", c.SessionID}, {HeaderScope, "scope", c.Scope},
+	} {
+		if f.Value != "" && headerSafe(f.Value) {
+			fs = append(fs, f)
+		}
+	}
+	return fs
+}
+
 // ServeHTTP is /auth: any method, no body read, never a redirect. A request
 // that passes gets 200, the token's user, jti and type in the Header…
 // headers, and the same as JSON; with Config.CacheMaxAge, caching headers
 // (see there).
 func (k *Checker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	c, f := k.authenticate(r)
+	c, f := k.Check(r.Context(), r.Header)
 	h := w.Header()
 	if f != nil {
 		k.setRefusalCaching(h)
-		k.writeAuthFailure(w, r, f)
+		writeAuthFailure(w, f)
 		return
 	}
 	k.setPassCaching(h, c.ExpiresAt)
-	h.Set(HeaderUser, c.User)
-	h.Set(HeaderJTI, c.JTI)
-	h.Set(HeaderTokenType, c.Type)
-	body := map[string]string{"user": c.User, "jti": c.JTI, "token_type": c.Type}
-	for _, f := range [...]struct{ header, key, v string }{
-		{HeaderClientID, "client_id", c.ClientID}, {HeaderSession, "sid", c.SessionID}, {HeaderScope, "scope", c.Scope},
-	} {
-		if f.v != "" && headerSafe(f.v) {
-			h.Set(f.header, f.v)
-			body[f.key] = f.v
-		}
+	body := make(map[string]string, 6)
+	for _, fd := range PassFields(c) {
+		h.Set(fd.Header, fd.Value)
+		body[fd.Key] = fd.Value
 	}
 	nodehttp.WriteJSON(w, http.StatusOK, body)
 }
@@ -216,9 +251,9 @@ type claimsKey struct{}
 // read: it fails closed). The request body is never read.
 func (k *Checker) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, f := k.authenticate(r)
+		c, f := k.Check(r.Context(), r.Header)
 		if f != nil {
-			k.writeAuthFailure(w, r, f)
+			writeAuthFailure(w, f)
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), claimsKey{}, c)))

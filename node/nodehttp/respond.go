@@ -46,7 +46,19 @@ type apiError struct {
 // WriteError answers the native API's error body: a stable code and a
 // detail for people.
 func WriteError(w http.ResponseWriter, status int, code, detail string) {
-	WriteJSON(w, status, apiError{Code: code, Detail: detail})
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(ErrorBody(code, detail))
+}
+
+// ErrorBody is the body WriteError writes, for answers that do not travel
+// as HTTP responses (node/extauthz's denied responses).
+func ErrorBody(code, detail string) []byte {
+	b, err := json.Marshal(apiError{Code: code, Detail: detail})
+	if err != nil {
+		b = []byte(`{"code":"internal","detail":"cannot encode response"}`)
+	}
+	return append(b, '\n')
 }
 
 // WriteJSON answers v as JSON, one line.

@@ -101,6 +101,7 @@ func allOptions() []option {
 		{name: "auth-cookie", arg: "NAME", usage: "cookie holding the token, read by /auth when the header is absent"},
 		{name: "auth-token-types", kind: kindList, def: "access,sliding", arg: "LIST", usage: "token types /auth accepts"},
 		{name: "auth-cache-max-age", kind: kindDuration, def: "0s", arg: "DURATION", usage: "let gateways cache /auth's passes (Cache-Control: private, max-age, never past the token's exp; refusals never): a token revoked meanwhile passes at a caching gateway for up to this long; 0: /auth answers no-store, as every route does"},
+		{name: "grpc-authz", arg: "ADDR", usage: "serve Envoy's external authorization over gRPC (envoy.service.auth.v3.Authorization/Check) on this address, with the rules of /auth, over TLS with --tls-cert (default: off)"},
 		{name: "reuse-detection", def: "family", choices: []string{"family", "user", "off"}, usage: "what presenting an already-rotated refresh token revokes"},
 		{name: "fail-open", kind: kindBool, def: "false", usage: "let tokens through (with a WARN log line) when the store cannot be read; default: fail closed with 503"},
 		{name: "tls-cert", arg: "FILE", usage: "PEM certificate (chain) to serve HTTPS with, with --tls-key"},
