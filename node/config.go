@@ -41,6 +41,12 @@ type Config struct {
 	// credential named "admin". With neither, admin routes answer 403.
 	AdminCredentials []nodehttp.Credential
 
+	// FeedToken is a bearer token that opens the revocation routes
+	// (GET /v1/revocations) and nothing else, for consumers of the
+	// revocation set that hold no admin credential; "" adds none (read
+	// credentials open them either way).
+	FeedToken string
+
 	// MetricsAdminOnly makes /metrics ask for the admin token; default
 	// false: open, as most exporters are.
 	MetricsAdminOnly bool

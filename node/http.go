@@ -84,6 +84,9 @@ func (n *Node) Handler() http.Handler {
 		JTIClaim: n.cfg.Token.JTIClaim, TypeClaim: n.cfg.Token.TokenTypeClaim,
 		MaxBodyBytes: n.cfg.MaxBodyBytes, Now: n.cfg.Now, Logger: n.log})
 	api.Register(mux, core, api.Config{Guard: n.auth, Role: n.cfg.Role, MaxBodyBytes: n.cfg.MaxBodyBytes, Now: n.cfg.Now, Logger: n.log})
+	// The revocation routes admit the feed token besides read credentials.
+	feed := nodehttp.NewFeedGuard(n.auth, n.cfg.FeedToken)
+	api.RegisterRevocations(mux, core, api.RevocationsConfig{Guard: feed, Role: n.cfg.Role, Now: n.cfg.Now, Logger: n.log})
 	oauth.Register(mux, core, oauth.Config{Guard: n.auth, Clients: n.cfg.OAuthClients, Role: n.cfg.Role,
 		UserClaim: n.cfg.Token.UserIDClaim, MaxBodyBytes: n.cfg.MaxBodyBytes, Logger: n.log})
 	// Any method. Envoy's ext_authz appends the original path to its

@@ -2,7 +2,10 @@
 // (or, with the admin token, a jti), register an outstanding token, check a
 // token or a jti, look one up, list tokens, flush, revoke a user (or, when
 // the Core is a nodeapi.RevokerBy, a session, a client or an issuer), the node's
-// status, and the fleet's audit log (GET /v1/audit). JSON in and out,
+// status, and the fleet's audit log (GET /v1/audit); and, registered
+// apart with RegisterRevocations, every revocation in force as JSON Lines
+// with the stream sequence it reflects (GET /v1/revocations, for a
+// read credential or the feed token: nodehttp.FeedGuard). JSON in and out,
 // idempotent writes, every error a JSON
 // body with a stable code ({"code","detail"}). It reaches the node only
 // through Core; package node registers it with Register.

@@ -4,7 +4,8 @@
 // read), and the admin credentials (a credentials file of named read and
 // write credentials, ParseCredentials; the single admin token is the write
 // credential "admin") with their limit on failed authentications (Guard,
-// Limiter), and an admin action's actor and reason (Reason, WithActor). Package node builds one Guard per node
+// Limiter; FeedGuard admits the feed token besides them on the revocation
+// routes), and an admin action's actor and reason (Reason, WithActor). Package node builds one Guard per node
 // and hands it to each surface it mounts.
 //
 // # Caveats

@@ -33,6 +33,16 @@ func NodeConfig(s *Set, log *slog.Logger) (node.Config, error) {
 			log.Warn("the admin token is shorter than 16 characters: anyone who guesses it administers the node")
 		}
 	}
+	feed, err := s.Secret("feed-token", "feed-token-file")
+	if err != nil {
+		return node.Config{}, err
+	}
+	if feed != nil {
+		feed = []byte(strings.TrimSpace(string(feed)))
+		if len(feed) < 16 {
+			log.Warn("the feed token is shorter than 16 characters: anyone who guesses it reads the node's revocations")
+		}
+	}
 	natsPassword, err := s.Secret("nats-password", "nats-password-file")
 	if err != nil {
 		return node.Config{}, err
@@ -105,6 +115,7 @@ func NodeConfig(s *Set, log *slog.Logger) (node.Config, error) {
 	// Refresh rotation (kept out of the literal above, whose alignment
 	// the longer names would change).
 	cfg.RefreshGrace, cfg.RefreshFamilyLifetime = s.Duration("refresh-grace"), s.Duration("refresh-family-lifetime")
+	cfg.FeedToken = string(feed)
 	if cfg.OnDamagedStore == "auto" {
 		cfg.OnDamagedStore = "" // the role's default
 	}

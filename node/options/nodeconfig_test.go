@@ -100,6 +100,21 @@ func TestNodeConfig(t *testing.T) {
 				t.Errorf("AdminToken = %q", c.AdminToken)
 			}
 		}},
+		{name: "feed token from env, trimmed", env: map[string]string{"BLNODE_FEED_TOKEN": " feed-token-0123456789 "}, check: func(t *testing.T, c node.Config) {
+			if c.FeedToken != "feed-token-0123456789" {
+				t.Errorf("FeedToken = %q", c.FeedToken)
+			}
+		}},
+		{name: "feed token from a file", args: []string{"--feed-token-file", secret}, check: func(t *testing.T, c node.Config) {
+			if c.FeedToken != "0123456789abcdef0123456789abcdef" {
+				t.Errorf("FeedToken = %q", c.FeedToken)
+			}
+		}},
+		{name: "no feed token by default", check: func(t *testing.T, c node.Config) {
+			if c.FeedToken != "" {
+				t.Errorf("FeedToken = %q, want none", c.FeedToken)
+			}
+		}},
 		{name: "on damaged store", args: []string{"--role", "validator", "--on-damaged-store", "refuse"}, check: func(t *testing.T, c node.Config) {
 			if c.OnDamagedStore != node.DamagedRefuse {
 				t.Errorf("OnDamagedStore = %q, want refuse", c.OnDamagedStore)

@@ -15,6 +15,10 @@
 //	{"kind":"revocation","user":"42","not_before":…,"expires":…,"origin":"…"}
 //	{"kind":"revocation","family":"…","user":"42","not_before":…,"expires":…}
 //
+// GET /v1/revocations answers in this format too: its header adds the
+// stream and the sequence the listing reflects ("stream", "seq"), and it
+// lists blacklisted tokens and revocations only, without raw tokens.
+//
 // [EntryLine] and [RevocationLine] turn store content into lines, an
 // [Encoder] writes them; a [Decoder] reads a file back line by line,
 // [Decode] checks one line, and [Line.Ops] turns it into the store ops that

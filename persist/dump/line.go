@@ -37,6 +37,12 @@ type Line struct {
 	Version    int       `json:"version,omitzero"`
 	NodeID     string    `json:"node_id,omitzero"`
 	ExportedAt time.Time `json:"exported_at,omitzero"`
+	// Stream and Seq are set by GET /v1/revocations, whose lines hold the
+	// revocations in force once sequence Seq of the event stream Stream
+	// (its identity, as the store records it) was applied; an export
+	// leaves them out, and an import ignores them.
+	Stream string `json:"stream,omitzero"`
+	Seq    uint64 `json:"seq,omitzero"`
 
 	// token
 	JTI             string    `json:"jti,omitzero"`
