@@ -126,15 +126,22 @@ func recomputeRevDigest(tx *bolt.Tx) Digest {
 func (s *Store) Digest() (Digest, error) {
 	var d Digest
 	err := s.view(func(tx *bolt.Tx) error {
-		m := tx.Bucket(bucketMeta)
-		jd, err := s.journalDelta(tx)
-		if err != nil {
-			return err
-		}
-		d = Digest{Count: getU64(m, metaNumBlacklisted) + jd.blacklisted, Sum: getU64(m, metaDigest) + jd.digest}
-		return nil
+		var err error
+		d, err = s.blacklistDigest(tx)
+		return err
 	})
 	return d, err
+}
+
+// blacklistDigest is Digest within tx: the trees' counters plus what the
+// journal holds beside them.
+func (s *Store) blacklistDigest(tx *bolt.Tx) (Digest, error) {
+	jd, err := s.journalDelta(tx)
+	if err != nil {
+		return Digest{}, err
+	}
+	m := tx.Bucket(bucketMeta)
+	return Digest{Count: getU64(m, metaNumBlacklisted) + jd.blacklisted, Sum: getU64(m, metaDigest) + jd.digest}, nil
 }
 
 // RecomputeDigest computes the digest from every blacklisted record, in

@@ -27,15 +27,15 @@ type State struct {
 func (s *Store) State() (State, error) {
 	var st State
 	err := s.view(func(tx *bolt.Tx) error {
-		m := tx.Bucket(bucketMeta)
-		jd, err := s.journalDelta(tx)
+		black, err := s.blacklistDigest(tx)
 		if err != nil {
 			return err
 		}
+		m := tx.Bucket(bucketMeta)
 		st = State{
 			AppliedSeq:    s.appliedSeq(getU64(m, metaAppliedSeq)),
 			AppliedStream: string(m.Get(metaAppliedStream)),
-			Blacklist:     Digest{Count: getU64(m, metaNumBlacklisted) + jd.blacklisted, Sum: getU64(m, metaDigest) + jd.digest},
+			Blacklist:     black,
 			Revocations:   Digest{Count: getU64(m, metaNumRevoked), Sum: getU64(m, metaRevDigest)},
 		}
 		return nil
