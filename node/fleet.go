@@ -27,6 +27,7 @@ type fleet struct {
 	js     jetstream.JetStream
 	pub    *events.Publisher // nil on validators
 	sub    *events.Subscriber
+	feed   *events.Feed // GET /v1/feed's
 	wakeCh chan struct{}
 }
 
@@ -99,6 +100,12 @@ func newFleet(n *Node) (*fleet, error) {
 		f.close()
 		return nil, fmt.Errorf("node: %w", err)
 	}
+	// The feed reads the stream the node follows, with consumers of its
+	// own, only while it has readers.
+	if f.feed, err = events.NewFeed(f.js, events.FeedConfig{Stream: read, Logger: log}); err != nil {
+		f.close()
+		return nil, fmt.Errorf("node: %w", err)
+	}
 	return f, nil
 }
 
@@ -124,6 +131,7 @@ func (f *fleet) run(ctx context.Context) error {
 	if f.pub != nil && f.n.cfg.SnapshotInterval > 0 {
 		g.Go(func() error { f.n.snapshotLoop(ctx); return nil })
 	}
+	g.Go(func() error { return f.feed.Run(ctx) })
 	g.Go(func() error {
 		// An empty validator loads the latest snapshot first, so that the
 		// subscriber replays only the tail after it; until the tail is

@@ -7,6 +7,7 @@ import (
 	"runtime/debug"
 	"time"
 
+	"github.com/blnode/blnode/events"
 	"github.com/blnode/blnode/node/admin"
 	"github.com/blnode/blnode/node/api"
 	"github.com/blnode/blnode/node/compat"
@@ -87,6 +88,11 @@ func (n *Node) Handler() http.Handler {
 	// The revocation routes admit the feed token besides read credentials.
 	feed := nodehttp.NewFeedGuard(n.auth, n.cfg.FeedToken)
 	api.RegisterRevocations(mux, core, api.RevocationsConfig{Guard: feed, Role: n.cfg.Role, Now: n.cfg.Now, Logger: n.log})
+	var stream *events.Feed
+	if n.fleet != nil {
+		stream = n.fleet.feed
+	}
+	api.RegisterFeed(mux, api.FeedConfig{Guard: feed, Feed: stream, Logger: n.log})
 	oauth.Register(mux, core, oauth.Config{Guard: n.auth, Clients: n.cfg.OAuthClients, Role: n.cfg.Role,
 		UserClaim: n.cfg.Token.UserIDClaim, MaxBodyBytes: n.cfg.MaxBodyBytes, Logger: n.log})
 	// Any method. Envoy's ext_authz appends the original path to its
