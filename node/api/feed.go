@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -103,7 +104,10 @@ type feedQuery struct {
 func (h *feed) parse(r *http.Request) (feedQuery, error) {
 	q := feedQuery{fromNow: true, kinds: events.RevocationKinds(), limit: defaultFeedLimit}
 	q.json = wantsJSON(r.Header.Get("Accept"))
-	vals := r.URL.Query()
+	vals, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return q, fmt.Errorf("the query: %w", err)
+	}
 	for name, vs := range vals {
 		if len(vs) != 1 {
 			return q, fmt.Errorf("%s is given %d times", name, len(vs))
@@ -257,7 +261,8 @@ func (h *feed) page(w http.ResponseWriter, r *http.Request, rc *http.ResponseCon
 	_ = rc.SetWriteDeadline(time.Now().Add(q.wait + h.cfg.ChunkTimeout))
 	body := []byte(`{"events":[`)
 	n := 0
-	for wait := q.wait; n < q.limit; wait = 0 { // the rest of the page takes only what is there now
+	next, full := rd.Seq(), false
+	for wait := q.wait; !full; wait = 0 { // the rest of the page takes only what is there now
 		msgs, err := rd.Next(r.Context(), wait)
 		if err != nil {
 			if n == 0 {
@@ -267,9 +272,15 @@ func (h *feed) page(w http.ResponseWriter, r *http.Request, rc *http.ResponseCon
 			break // the page ends with what it has
 		}
 		if len(msgs) == 0 {
+			next = rd.Seq() // it may have moved past messages of other kinds
 			break
 		}
 		for _, m := range msgs {
+			if n >= q.limit {
+				// A full page: the rest comes with the next one.
+				full = true
+				break
+			}
 			for _, ev := range m.Events {
 				if n > 0 {
 					body = append(body, ',')
@@ -277,13 +288,14 @@ func (h *feed) page(w http.ResponseWriter, r *http.Request, rc *http.ResponseCon
 				body = append(body, ev...)
 				n++
 			}
+			next = m.Seq
 		}
 	}
 	body = append(body, `],"next":`...)
-	body = strconv.AppendUint(body, rd.Seq(), 10)
+	body = strconv.AppendUint(body, next, 10)
 	body = append(body, "}\n"...)
 	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set(HeaderSequence, strconv.FormatUint(rd.Seq(), 10))
+	w.Header().Set(HeaderSequence, strconv.FormatUint(next, 10))
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(body)
 }
@@ -308,7 +320,7 @@ func (h *feed) stream(w http.ResponseWriter, r *http.Request, rc *http.ResponseC
 				if errors.Is(err, events.ErrFeedGone) {
 					// A reader that fell behind what the stream holds
 					// cannot resume: say so, then end.
-					_ = h.write(w, rc, []byte("event: gone\ndata: {\"error\":\"gone\"}\n\n"))
+					_ = h.write(w, rc, []byte("event: gone\ndata: {\"code\":\"gone\"}\n\n"))
 				}
 			}
 			return
