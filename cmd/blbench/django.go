@@ -455,7 +455,8 @@ func (b *bench) reportDjango(s *section, dr *djangoRun) {
 		"Debian's packages and asks a `blnode serve --no-nats` process holding the same %d blacklisted jtis (plus the revoked access token's) "+
 		"by `POST /v1/check` over one keep-alive connection per worker.",
 		original.RecommendedWorkers(b.env.cores), dr.rows.Outstanding, dr.rows.Blacklisted, djangoRevoked)
-	s.para("Contenders: (1) Simple JWT's own `rest_framework_simplejwt.authentication.JWTAuthentication`, the baseline; "+
+	s.para("Contenders: (1) Simple JWT's own `rest_framework_simplejwt.authentication.JWTAuthentication`, the baseline (like the others it verifies the signature and reads the "+
+		"token's user from the database; it reads `token_blacklist` for no access token, so the ratios price the revocation check itself); "+
 		"(2) `blnode_django.authentication.JWTAuthentication`, which does what (1) does and then asks blnode on every request; "+
 		"(3) the same with `BLNODE_CACHE_SECONDS = %d`: each gunicorn worker reuses a \"valid\" answer for at most %d s "+
 		"(never past the token's exp), so a revocation reaches it at most %d s late; its misses are the checks that reach blnode.",
