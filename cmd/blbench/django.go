@@ -225,24 +225,11 @@ func (b *bench) setUpDjango(ctx context.Context) (_ *djangoRun, err error) {
 
 // djangoVenv installs clients/django with pip, offline, into a virtual
 // environment in dir that sees Debian's Django, DRF, Simple JWT and
-// gunicorn (as internal/djangotest does), and returns its python.
+// gunicorn (original.Install.Venv, as internal/djangotest does), and
+// returns its python.
 func (b *bench) djangoVenv(ctx context.Context, dir string) (string, error) {
-	src := filepath.Join(dir, "blnode_django-src")
-	if err := os.CopyFS(src, os.DirFS(filepath.Join(b.root, "clients", "django"))); err != nil {
-		return "", fmt.Errorf("copy clients/django: %w", err)
-	}
-	venv := filepath.Join(dir, "venv")
-	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "LANG=C.UTF-8", "PYTHONDONTWRITEBYTECODE=1"}
-	if out, err := pyRun(ctx, env, dir, nil, b.simpleJWT.Python, "-m", "venv", "--system-site-packages", "--without-pip", venv); err != nil {
-		return "", fmt.Errorf("python -m venv: %w\n%s", err, out)
-	}
-	py := filepath.Join(venv, "bin", "python")
 	b.logf("django: pip install clients/django into a virtual environment")
-	if out, err := pyRun(ctx, env, dir, nil, py, "-m", "pip", "install", "--quiet", "--no-index", "--no-build-isolation",
-		"--no-cache-dir", "--disable-pip-version-check", src); err != nil {
-		return "", fmt.Errorf("pip install clients/django: %w\n%s", err, out)
-	}
-	return py, nil
+	return b.simpleJWT.Venv(ctx, dir, filepath.Join(b.root, "clients", "django"))
 }
 
 // pyRun runs a command to its end and returns its standard output, or its
@@ -263,9 +250,8 @@ func pyRun(ctx context.Context, env []string, dir string, stdin io.Reader, name 
 // scenario's original (gunicorn's recommended number of sync workers) and
 // returns once a worker answers the protected view 200.
 func (b *bench) startDjango(ctx context.Context, dr *djangoRun, c *djangoContender, py, code string, env []string) error {
-	p, err := startProc(ctx, "gunicorn ("+c.name+")", py, env, "-m", "gunicorn",
-		"--workers", strconv.Itoa(original.RecommendedWorkers(b.env.cores)), "--worker-class", "sync",
-		"--bind", "127.0.0.1:0", "--chdir", code, "--graceful-timeout", "5", "wsgi:application")
+	args := append([]string{"-m", "gunicorn"}, original.GunicornArgs(code, original.RecommendedWorkers(b.env.cores))...)
+	p, err := startProc(ctx, "gunicorn ("+c.name+")", py, env, args...)
 	if err != nil {
 		return err
 	}
