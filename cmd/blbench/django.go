@@ -144,9 +144,12 @@ func (b *bench) setUpDjango(ctx context.Context) (_ *djangoRun, err error) {
 	if err := os.CopyFS(code, sub); err != nil {
 		return nil, fmt.Errorf("django project: %w", err)
 	}
-	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "LANG=C.UTF-8",
+	// The settings' environment; contender adds what one run of them sets.
+	base := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "LANG=C.UTF-8",
 		"PYTHONPATH=" + code, "PYTHONDONTWRITEBYTECODE=1", "DJANGO_SETTINGS_MODULE=settings",
-		"BLBENCH_DJANGO_DIR=" + dir, "BLBENCH_DJANGO_SECRET=" + benchSecret, "BLBENCH_DJANGO_AUTH=simplejwt"}
+		"BLBENCH_DJANGO_DIR=" + dir, "BLBENCH_DJANGO_SECRET=" + benchSecret}
+	contender := func(extra ...string) []string { return append(base[:len(base):len(base)], extra...) }
+	env := contender("BLBENCH_DJANGO_AUTH=simplejwt")
 	if out, err := pyRun(ctx, env, code, nil, py, "-m", "django", "migrate", "--noinput", "-v", "0"); err != nil {
 		return nil, fmt.Errorf("django migrate: %w\n%s", err, out)
 	}
@@ -205,12 +208,12 @@ func (b *bench) setUpDjango(ctx context.Context) (_ *djangoRun, err error) {
 		{name: fmt.Sprintf("blnode_django, cache %d s", djangoCacheSeconds), auth: "blnode", cache: djangoCacheSeconds},
 	}
 	for _, c := range dr.contenders {
-		cenv := append(env[:len(env)-1:len(env)-1], "BLBENCH_DJANGO_AUTH="+c.auth)
+		extra := []string{"BLBENCH_DJANGO_AUTH=" + c.auth}
 		if c.auth == "blnode" {
-			cenv = append(cenv, "BLBENCH_BLNODE_URL="+dr.blnode.url, "BLBENCH_BLNODE_CACHE_SECONDS="+strconv.Itoa(c.cache))
+			extra = append(extra, "BLBENCH_BLNODE_URL="+dr.blnode.url, "BLBENCH_BLNODE_CACHE_SECONDS="+strconv.Itoa(c.cache))
 			c.checksURL = dr.blnode.url + "/metrics"
 		}
-		if err := b.startDjango(ctx, dr, c, py, code, cenv); err != nil {
+		if err := b.startDjango(ctx, dr, c, py, code, contender(extra...)); err != nil {
 			return nil, err
 		}
 	}
