@@ -449,7 +449,7 @@ func (b *bench) reportDjango(s *section, dr *djangoRun) {
 		"(2) `blnode_django.authentication.JWTAuthentication`, which does what (1) does and then asks blnode on every request; "+
 		"(3) the same with `BLNODE_CACHE_SECONDS = %d`: each gunicorn worker reuses a \"valid\" answer for at most %d s "+
 		"(never past the token's exp), so a revocation reaches it at most %d s late. Each worker keeps its own cache: a worker's first request with a token, and the first "+
-		"after its answer is %d s old, reach blnode (the checks-per-request column counts them; most of the 64-client level's tokens "+
+		"after its answer is %d s old, reach blnode (the checks-per-request column counts them; tokens that only the largest level sends "+
 		"were last sent a round earlier).",
 		djangoCacheSeconds, djangoCacheSeconds, djangoCacheSeconds, djangoCacheSeconds)
 	var answered []string
