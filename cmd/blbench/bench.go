@@ -211,6 +211,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 		"fleet":       b.runFleet,
 		"regions":     b.runRegions,
 		"join":        b.runJoin,
+		"django":      b.runDjango,
 	}
 	titles := map[string]string{
 		"check":       "Check: is this jti revoked?",
@@ -223,6 +224,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 		"fleet":       "Fleet at scale: N validators in one process",
 		"regions":     "Regions: a multi-region fleet in one process",
 		"join":        "Join: empty validators at a large revocation set",
+		"django":      "Django: Simple JWT's authentication against blnode_django's",
 	}
 	for _, name := range cfg.scenarios {
 		if ctx.Err() != nil {

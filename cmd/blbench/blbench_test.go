@@ -24,7 +24,7 @@ func TestQuickRun(t *testing.T) {
 	out := t.TempDir()
 	var stdout, stderr bytes.Buffer
 	args := []string{"-quick", "-allow-missing", "-out", out, "-timeout", "3m", "-rounds", "1", "-duration", "40ms",
-		"-prop-duration", "100ms", "-clients", "4", "-sizes", "check=2000,replay=2000,flush=2000,memory=500/2000,verify=1/4,write=1/8,validators=2",
+		"-prop-duration", "100ms", "-clients", "4", "-sizes", "check=2000,replay=2000,flush=2000,memory=500/2000,verify=1/4,write=1/8,django=2,validators=2",
 		"-fleet-sizes", "2,3", "-fleet-duration", "200ms", "-fleet-idle", "200ms",
 		"-regions-count", "2", "-regions-validators", "2", "-regions-duration", "1s", "-join-events", "2000", "-join-validators", "3"}
 	if err := run(ctx, args, &stdout, &stderr); err != nil {
@@ -51,7 +51,8 @@ func TestQuickRun(t *testing.T) {
 		"| regions: write × validator pairs missing | 0 | 0 of 400 |",
 		"## Join: empty validators at a large revocation set", "| from the snapshot |", "| without a snapshot (the whole stream) | ",
 		"| an empty validator ready, joining from a snapshot |", "| 3 validators started together all ready |",
-		"| validator memory per live revocation |"} {
+		"| validator memory per live revocation |",
+		"## Django: Simple JWT's authentication against blnode_django's"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("report lacks %q", want)
 		}
@@ -61,6 +62,17 @@ func TestQuickRun(t *testing.T) {
 	if !strings.Contains(text, "| Simple JWT (the original) |") &&
 		!strings.Contains(text, "Django REST framework Simple JWT or gunicorn is missing on this machine") {
 		t.Errorf("report neither measures Simple JWT nor says it is missing:\n%s", text)
+	}
+	// Where it is measured, the django scenario has a row per contender.
+	var measured []string
+	if strings.Contains(text, "| Simple JWT (the original) |") {
+		for _, want := range []string{"| Simple JWT's JWTAuthentication (token_blacklist) | 2 |", "| blnode_django, every request checked | 2 |",
+			"| blnode_django, cache 5 s | 2 |", "an access token whose jti blnode holds blacklisted was answered Simple JWT's JWTAuthentication (token_blacklist): "} {
+			if !strings.Contains(text, want) {
+				t.Errorf("report lacks %q", want)
+			}
+		}
+		measured = append(measured, "django")
 	}
 	if strings.Contains(text, "**Failed:**") {
 		t.Errorf("a scenario failed:\n%s", text)
@@ -76,7 +88,7 @@ func TestQuickRun(t *testing.T) {
 	if err != nil || json.Unmarshal(data, &raw) != nil {
 		t.Fatalf("results.json: %v", err)
 	}
-	for _, k := range []string{"check", "verify", "verify_jwks", "write", "propagation", "replay", "flush", "memory", "fleet", "regions", "join", "targets"} {
+	for _, k := range append([]string{"check", "verify", "verify_jwks", "write", "propagation", "replay", "flush", "memory", "fleet", "regions", "join", "targets"}, measured...) {
 		if _, ok := raw[k]; !ok {
 			t.Errorf("results.json lacks %q", k)
 		}
@@ -90,8 +102,9 @@ func TestParseSizes(t *testing.T) {
 		bad      bool
 	}{
 		{name: "default", in: "", want: defaultSizes(false).String()},
-		{name: "bare number", in: "5000", want: "check=5000,replay=5000,flush=5000,memory=500/5000,verify=1/4/16/64,write=1/64,validators=5"},
-		{name: "keys", in: "check=10,memory=1/2/3,verify=2", want: "check=10,replay=1000000,flush=1000000,memory=1/2/3,verify=2,write=1/64,validators=5"},
+		{name: "bare number", in: "5000", want: "check=5000,replay=5000,flush=5000,memory=500/5000,verify=1/4/16/64,write=1/64,django=1/8/64,validators=5"},
+		{name: "keys", in: "check=10,memory=1/2/3,verify=2", want: "check=10,replay=1000000,flush=1000000,memory=1/2/3,verify=2,write=1/64,django=1/8/64,validators=5"},
+		{name: "django levels", in: "django=2/16", want: "check=1000000,replay=1000000,flush=1000000,memory=100000/1000000,verify=1/4/16/64,write=1/64,django=2/16,validators=5"},
 		{name: "unknown key", in: "nope=1", bad: true},
 		{name: "list for one", in: "check=1/2", bad: true},
 		{name: "not a number", in: "check=x", bad: true},
@@ -219,5 +232,40 @@ func TestHist(t *testing.T) {
 	r := ratios(series{2, 4, 9}, series{1, 2, 3}).summary()
 	if r.Min != 2 || r.Median != 2 || r.Max != 3 {
 		t.Errorf("ratios summary %+v", r)
+	}
+}
+
+func TestSumCounter(t *testing.T) {
+	const exposition = `# HELP blnode_checks_total Checks by result.
+# TYPE blnode_checks_total counter
+blnode_checks_total{result="valid"} 12
+blnode_checks_total{result="blacklisted"} 3
+blnode_checks_total_other 100
+blnode_checks_totalx{result="valid"} 100
+blnode_http_requests_total{code="200"} 7
+`
+	for _, tc := range []struct {
+		name, in, counter string
+		want              float64
+		bad               bool
+	}{
+		{name: "every series of the counter", in: exposition, counter: "blnode_checks_total", want: 15},
+		{name: "no labels", in: "up 1\nblnode_x 2.5\n", counter: "blnode_x", want: 2.5},
+		{name: "absent", in: exposition, counter: "blnode_nothing_total", want: 0},
+		{name: "no value", in: "blnode_x{a=\"b\"}\n", counter: "blnode_x", bad: true},
+		{name: "not a number", in: "blnode_x many\n", counter: "blnode_x", bad: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := sumCounter(strings.NewReader(tc.in), tc.counter)
+			if tc.bad {
+				if err == nil {
+					t.Fatalf("sumCounter = %v, want an error", got)
+				}
+				return
+			}
+			if err != nil || got != tc.want {
+				t.Fatalf("sumCounter = %v, %v; want %v", got, err, tc.want)
+			}
+		})
 	}
 }

@@ -14,7 +14,7 @@ import (
 )
 
 // allScenarios in the order they run.
-var allScenarios = []string{"check", "verify", "write", "propagation", "replay", "flush", "memory", "fleet", "regions", "join"}
+var allScenarios = []string{"check", "verify", "write", "propagation", "replay", "flush", "memory", "fleet", "regions", "join", "django"}
 
 // config is what the flags say.
 type config struct {
@@ -65,21 +65,22 @@ type sizes struct {
 	memory     []int // entries held by the node whose RSS is measured
 	verify     []int // concurrency levels of the verify scenario
 	write      []int // concurrent writers of the write scenario
+	django     []int // concurrency levels of the django scenario
 	validators int   // propagation validators
 }
 
 func defaultSizes(quick bool) sizes {
 	if quick {
 		return sizes{check: 20_000, replay: 20_000, flush: 20_000, memory: []int{10_000, 50_000},
-			verify: []int{1, 4, 16, 64}, write: []int{1, 64}, validators: 5}
+			verify: []int{1, 4, 16, 64}, write: []int{1, 64}, django: []int{1, 8, 64}, validators: 5}
 	}
 	return sizes{check: 1_000_000, replay: 1_000_000, flush: 1_000_000, memory: []int{100_000, 1_000_000},
-		verify: []int{1, 4, 16, 64}, write: []int{1, 64}, validators: 5}
+		verify: []int{1, 4, 16, 64}, write: []int{1, 64}, django: []int{1, 8, 64}, validators: 5}
 }
 
 func (s sizes) String() string {
-	return fmt.Sprintf("check=%d,replay=%d,flush=%d,memory=%s,verify=%s,write=%s,validators=%d",
-		s.check, s.replay, s.flush, joinInts(s.memory), joinInts(s.verify), joinInts(s.write), s.validators)
+	return fmt.Sprintf("check=%d,replay=%d,flush=%d,memory=%s,verify=%s,write=%s,django=%s,validators=%d",
+		s.check, s.replay, s.flush, joinInts(s.memory), joinInts(s.verify), joinInts(s.write), joinInts(s.django), s.validators)
 }
 
 func joinInts(v []int) string {
@@ -107,7 +108,7 @@ func parseSizes(s *sizes, v string) error {
 	for _, kv := range strings.Split(v, ",") {
 		k, val, ok := strings.Cut(kv, "=")
 		if !ok {
-			return fmt.Errorf("-sizes %q: want N or key=value,… (keys check, replay, flush, memory, verify, write, validators)", v)
+			return fmt.Errorf("-sizes %q: want N or key=value,… (keys check, replay, flush, memory, verify, write, django, validators)", v)
 		}
 		var list []int
 		for _, p := range strings.Split(val, "/") {
@@ -140,8 +141,10 @@ func parseSizes(s *sizes, v string) error {
 			s.verify = list
 		case "write":
 			s.write = list
+		case "django":
+			s.django = list
 		default:
-			return fmt.Errorf("-sizes: unknown key %q (keys check, replay, flush, memory, verify, write, validators)", k)
+			return fmt.Errorf("-sizes: unknown key %q (keys check, replay, flush, memory, verify, write, django, validators)", k)
 		}
 		if err != nil {
 			return err
@@ -154,7 +157,7 @@ func parseFlags(args []string, stderr io.Writer) (c config, err error) {
 	fs := flag.NewFlagSet("blbench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	scen := fs.String("scenarios", strings.Join(allScenarios, ","), "scenarios to run, comma separated: "+strings.Join(allScenarios, ", "))
-	sz := fs.String("sizes", "", "sizes: N (check, replay, flush = N; memory = N/10 and N) or key=value,… with keys check, replay, flush, memory, verify, write, validators; lists separated by / (default "+defaultSizes(false).String()+"; with -quick "+defaultSizes(true).String()+")")
+	sz := fs.String("sizes", "", "sizes: N (check, replay, flush = N; memory = N/10 and N) or key=value,… with keys check, replay, flush, memory, verify, write, django, validators; lists separated by / (default "+defaultSizes(false).String()+"; with -quick "+defaultSizes(true).String()+")")
 	fs.IntVar(&c.rounds, "rounds", 0, "rounds per scenario (default 5; -quick 2)")
 	fs.DurationVar(&c.duration, "duration", 0, "how long one contender is measured in one round (default 2s; -quick 150ms)")
 	fs.DurationVar(&c.propDuration, "prop-duration", 0, "how long one propagation round writes (default 5s; -quick 300ms)")

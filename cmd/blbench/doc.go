@@ -12,6 +12,7 @@
 //	go run ./cmd/blbench -scenarios check,write -rounds 7 -out /tmp/b
 //	go run ./cmd/blbench -scenarios fleet -fleet-sizes 10,100,200 -fleet-rates 1000,100 -fleet-duration 5s
 //	go run ./cmd/blbench -scenarios regions -regions-count 5 -regions-validators 40 -regions-rate 100
+//	go run ./cmd/blbench -scenarios django -rounds 2 -out /tmp/djb   # Simple JWT's authentication against blnode_django's
 //
 // It starts everything itself on loopback: blnode nodes in-process
 // (node.New) and as processes of the blnode binary (built into a temp dir),
@@ -27,6 +28,15 @@
 // hub, the others its leaf nodes), a write stream and an aggregate per
 // region, a full node and V validators per region, writes in every region;
 // it reports same-region and cross-region propagation.
+// The django scenario serves one protected Django REST framework view
+// (cmd/blbench/djangoproject) with gunicorn three times, the same settings
+// and database but for the authentication class: Simple JWT's own
+// JWTAuthentication with its token_blacklist tables filled, and
+// blnode_django's (clients/django, installed with pip into a virtual
+// environment) asking a blnode process holding the same blacklist, on
+// every request or through its local cache; it reports requests/s and
+// latency of each against Simple JWT's, after checking that each lets a
+// valid token through and refuses a revoked one.
 // It stops everything it started, and every load loop is bounded in count
 // and time.
 //
@@ -44,5 +54,6 @@
 //   - Without redis-server on PATH the Redis contenders are not measured,
 //     nor the original without gunicorn and Debian's python3 with Simple
 //     JWT; the report marks them missing and blbench exits non-zero unless
-//     -allow-missing is given.
+//     -allow-missing is given. The django scenario needs the same, and the
+//     module's source (clients/django).
 package main

@@ -53,6 +53,23 @@ func post(ctx context.Context, c *http.Client, url, body, bearer string, out any
 	return resp.StatusCode, err
 }
 
+// get sends a GET with a bearer token and returns the status and up to
+// 1 MiB of the body.
+func get(ctx context.Context, c *http.Client, url, bearer string) (int, string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return 0, "", err
+	}
+	req.Header.Set("Authorization", "Bearer "+bearer)
+	resp, err := c.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	return resp.StatusCode, string(bytes.TrimSpace(b)), err
+}
+
 // getJSON fetches url (with the admin token) into out.
 func getJSON(ctx context.Context, c *http.Client, url string, out any) (int, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)

@@ -291,20 +291,16 @@ func (b *blnodeProc) check(t *testing.T, tok string) checkResult {
 	return c
 }
 
-// installPackage copies clients/django into dir/src (pip builds in the
-// source tree) and installs it with pip into a virtual environment that
-// sees Debian's packages; it returns the environment's python.
+// installPackage installs clients/django with pip into a virtual
+// environment in dir that sees Debian's packages (original.Install.Venv,
+// which blbench's django scenario uses too) and returns the environment's
+// python; dir/src holds the package's source, tests included.
 func installPackage(t *testing.T, in original.Install, root, dir string) string {
 	t.Helper()
-	src := filepath.Join(dir, "src")
-	if err := os.CopyFS(src, os.DirFS(filepath.Join(root, "clients", "django"))); err != nil {
+	py, err := in.Venv(t.Context(), dir, filepath.Join(root, "clients", "django"))
+	if err != nil {
 		t.Fatal(err)
 	}
-	venv := filepath.Join(dir, "venv")
-	run(t, baseEnv(), "", in.Python, "-m", "venv", "--system-site-packages", "--without-pip", venv)
-	py := filepath.Join(venv, "bin", "python")
-	run(t, baseEnv(), "", py, "-m", "pip", "install", "--quiet", "--no-index", "--no-build-isolation",
-		"--no-cache-dir", "--disable-pip-version-check", src)
 	run(t, baseEnv(), dir, py, "-c", "import blnode_django, sys; assert blnode_django.__file__.startswith(sys.prefix), blnode_django.__file__")
 	return py
 }

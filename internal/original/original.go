@@ -117,14 +117,49 @@ func (in Install) Prepare(ctx context.Context, s Settings) ([]string, error) {
 // after answering, as in production). Its log, on stderr, names the
 // address (ListeningAddr).
 func (in Install) Command(ctx context.Context, env []string, dir string, workers int) *exec.Cmd {
-	cmd := exec.CommandContext(ctx, in.Gunicorn, "--workers", strconv.Itoa(max(workers, 1)), "--worker-class", "sync",
-		"--bind", "127.0.0.1:0", "--chdir", dir, "--graceful-timeout", "5", "wsgi:application")
+	cmd := exec.CommandContext(ctx, in.Gunicorn, GunicornArgs(dir, workers)...)
 	cmd.Env, cmd.Dir = env, dir
 	// When ctx ends, stop gunicorn as its operator would: SIGTERM makes
 	// the master stop its workers (SIGKILL would orphan them).
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	cmd.WaitDelay = 15 * time.Second
 	return cmd
+}
+
+// GunicornArgs are the arguments Command gives gunicorn: workers sync
+// workers serving wsgi:application from dir on a free loopback port. A
+// project served another way (python -m gunicorn from a virtual
+// environment) passes them to run under the same set-up.
+func GunicornArgs(dir string, workers int) []string {
+	return []string{"--workers", strconv.Itoa(max(workers, 1)), "--worker-class", "sync",
+		"--bind", "127.0.0.1:0", "--chdir", dir, "--graceful-timeout", "5", "wsgi:application"}
+}
+
+// Venv copies the Python package source tree pkg into dir (pip builds in
+// the tree it installs) and installs it with pip, offline, into a new
+// virtual environment in dir that sees the install's packages (Django,
+// Django REST framework, Simple JWT, gunicorn) through
+// --system-site-packages: Debian's setuptools builds it and Debian's
+// packages satisfy its dependencies. It returns the environment's python.
+func (in Install) Venv(ctx context.Context, dir, pkg string) (string, error) {
+	src := filepath.Join(dir, "src")
+	if err := os.CopyFS(src, os.DirFS(pkg)); err != nil {
+		return "", fmt.Errorf("original: copy %s: %w", pkg, err)
+	}
+	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "LANG=C.UTF-8", "PYTHONDONTWRITEBYTECODE=1"}
+	venv := filepath.Join(dir, "venv")
+	py := filepath.Join(venv, "bin", "python")
+	for _, args := range [][]string{
+		{in.Python, "-m", "venv", "--system-site-packages", "--without-pip", venv},
+		{py, "-m", "pip", "install", "--quiet", "--no-index", "--no-build-isolation", "--no-cache-dir", "--disable-pip-version-check", src},
+	} {
+		cmd := exec.CommandContext(ctx, args[0], args[1:]...)
+		cmd.Env, cmd.Dir = env, dir
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return "", fmt.Errorf("original: %s %s: %w\n%s", filepath.Base(args[0]), strings.Join(args[1:3], " "), err, out)
+		}
+	}
+	return py, nil
 }
 
 // RecommendedWorkers is gunicorn's documented worker count for a machine
