@@ -109,6 +109,9 @@ func TestFeedSnapshotAndFeedAreExact(t *testing.T) {
 	full := startNode(t, fcfg)
 	vcfg := fleetConfig(node.RoleValidator, 1, s)
 	vcfg.FeedToken = feedToken
+	// A validator following the live subject records its applied
+	// sequence at each look at the stream: look often.
+	vcfg.NATS.StreamInfoInterval = 100 * time.Millisecond
 	v := startNode(t, vcfg)
 	fullURL, vURL := httptestServer(t, full.Handler()), httptestServer(t, v.Handler())
 	ctx := t.Context()
