@@ -92,7 +92,7 @@ func (n *Node) Handler() http.Handler {
 	if n.fleet != nil {
 		stream = n.fleet.feed
 	}
-	api.RegisterFeed(mux, api.FeedConfig{Guard: feed, Feed: stream, Logger: n.log})
+	api.RegisterFeed(mux, api.FeedConfig{Guard: feed, Feed: stream, Streams: n.streams, Logger: n.log})
 	oauth.Register(mux, core, oauth.Config{Guard: n.auth, Clients: n.cfg.OAuthClients, Role: n.cfg.Role,
 		UserClaim: n.cfg.Token.UserIDClaim, MaxBodyBytes: n.cfg.MaxBodyBytes, Logger: n.log})
 	// Any method. Envoy's ext_authz appends the original path to its

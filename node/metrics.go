@@ -2,6 +2,7 @@ package node
 
 import (
 	"errors"
+	"github.com/blnode/blnode/events"
 	"sync"
 	"time"
 
@@ -177,6 +178,7 @@ type nodeCollector struct {
 	info, cacheHits, cacheMisses, storeBytes, storeEntries, outbox,
 	published, publishFailures, applied, skipped, applyErrors,
 	lag, lastApplied, streamLast, ready, natsConnected, live, liveGaps, liveConfirms *prometheus.Desc
+	feedReaders, feedFollowers, feedRingEvents, feedCatchUps *prometheus.Desc
 }
 
 func newNodeCollector(n *Node) *nodeCollector {
@@ -204,13 +206,17 @@ func newNodeCollector(n *Node) *nodeCollector {
 		live:            d("blnode_events_live", "1 while the node follows the stream's live (republished) subject, 0 while it consumes with a JetStream consumer."),
 		liveGaps:        d("blnode_events_live_gaps_total", "Live sessions ended by a gap, a dropped message or a reconnect, each followed by a replay from the stream."),
 		liveConfirms:    d("blnode_events_live_confirms_total", "Checks of the live subject against the stream (one direct get each)."),
+		feedReaders:     d("blnode_feed_readers", "Clients reading GET /v1/feed now."),
+		feedFollowers:   d("blnode_feed_followers", "Consumers the feed follows the stream with (one per set of kinds read)."),
+		feedRingEvents:  d("blnode_feed_ring_events", "Recent events the feed holds in memory for its readers."),
+		feedCatchUps:    d("blnode_feed_catch_ups_total", "Batches feed readers read from the stream itself (behind what the feed holds in memory)."),
 	}
 }
 
 func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.info, c.cacheHits, c.cacheMisses, c.storeBytes, c.storeEntries, c.outbox,
 		c.published, c.publishFailures, c.applied, c.skipped, c.applyErrors, c.lag, c.lastApplied, c.streamLast,
-		c.ready, c.natsConnected, c.live, c.liveGaps, c.liveConfirms} {
+		c.ready, c.natsConnected, c.live, c.liveGaps, c.liveConfirms, c.feedReaders, c.feedFollowers, c.feedRingEvents, c.feedCatchUps} {
 		ch <- d
 	}
 }
@@ -280,6 +286,14 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(c.live, boolGauge(sub.live))
 	counter(c.liveGaps, sub.gaps)
 	counter(c.liveConfirms, sub.confirms)
+	var feed events.FeedStatus
+	if n.fleet != nil {
+		feed = n.fleet.feed.Status()
+	}
+	gauge(c.feedReaders, float64(feed.Readers))
+	gauge(c.feedFollowers, float64(feed.Followers))
+	gauge(c.feedRingEvents, float64(feed.Events))
+	counter(c.feedCatchUps, feed.CatchUps)
 }
 
 func boolGauge(b bool) float64 {

@@ -50,6 +50,11 @@ type Node struct {
 	metrics *metrics        // Prometheus registry and counters (metrics.go)
 	auth    *nodehttp.Guard // the admin token and failed authentications per client
 
+	// streams ends the long-lived answers (GET /v1/feed) when cancelled
+	// (EndStreams).
+	streams    context.Context
+	endStreams context.CancelFunc
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -80,6 +85,7 @@ func New(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("node: %w", err)
 	}
 	n := &Node{cfg: cfg, log: cfg.Logger.With("component", "node"), verifier: v, started: cfg.Now()}
+	n.streams, n.endStreams = context.WithCancel(context.Background())
 	n.metrics = newMetrics(n)
 	creds, err := nodehttp.MergeCredentials(cfg.AdminToken, cfg.AdminCredentials)
 	if err != nil {
@@ -212,10 +218,18 @@ func (n *Node) Run(ctx context.Context) error {
 	return g.Wait()
 }
 
+// EndStreams ends the long-lived answers of the node's HTTP surface (GET
+// /v1/feed's event streams and long polls), so that an HTTP server
+// shutting down drains at once: call it when the server begins to (with
+// http.Server.RegisterOnShutdown). Their clients resume with the sequence
+// they had. Close calls it too.
+func (n *Node) EndStreams() { n.endStreams() }
+
 // Close closes the NATS connection, the caches and the store. It is
 // idempotent. Call it after Run has returned.
 func (n *Node) Close() error {
 	n.closeOnce.Do(func() {
+		n.EndStreams()
 		if n.fleet != nil {
 			n.fleet.close()
 		}

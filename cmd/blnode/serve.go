@@ -72,6 +72,9 @@ a random development secret in DATA/dev-secret and warns about it.`, options.Ser
 		IdleTimeout:       c.opts.Duration("http-idle-timeout"),
 	})
 	srv.ErrorLog = slog.NewLogLogger(log.With("component", "http").Handler(), slog.LevelWarn)
+	// Feed streams would hold the drain up to its timeout: they end as it
+	// begins, and their clients resume elsewhere.
+	srv.RegisterOnShutdown(n.EndStreams)
 	scheme := "http"
 	if tlsConf != nil {
 		srv.TLSConfig, scheme = tlsConf, "https"

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -50,6 +51,10 @@ import (
 type FeedConfig struct {
 	Guard *nodehttp.FeedGuard // who may read it: a read credential or the feed token; required
 	Feed  *events.Feed        // the node's; nil on a node without an event stream (404)
+	// Streams ends every event stream and long poll when it ends (the
+	// server shuts down: the streams would hold its drain up); default
+	// never.
+	Streams context.Context
 	// Heartbeat is how often an idle event stream gets a comment line;
 	// default 15s.
 	Heartbeat time.Duration
@@ -83,6 +88,9 @@ func RegisterFeed(mux *http.ServeMux, cfg FeedConfig) {
 	}
 	if cfg.ChunkTimeout <= 0 {
 		cfg.ChunkTimeout = 30 * time.Second
+	}
+	if cfg.Streams == nil {
+		cfg.Streams = context.Background()
 	}
 	h := &feed{cfg: cfg, log: cfg.Logger}
 	if h.log == nil {
@@ -230,11 +238,17 @@ func (h *feed) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	rc := http.NewResponseController(w)
 	defer func() { _ = rc.SetWriteDeadline(time.Time{}) }()
+	// ctx ends with the request or with the streams: a server that shuts
+	// down ends each stream (its client resumes elsewhere with
+	// Last-Event-ID) and answers each long poll with what it has.
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	defer context.AfterFunc(h.cfg.Streams, cancel)()
 	if q.json {
-		h.page(w, r, rc, rd, q)
+		h.page(ctx, w, r, rc, rd, q)
 		return
 	}
-	h.stream(w, r, rc, rd)
+	h.stream(ctx, w, r, rc, rd)
 }
 
 // refuse answers an error of Feed.Open or of a page's first read.
@@ -257,15 +271,15 @@ func (h *feed) refuse(w http.ResponseWriter, r *http.Request, err error) {
 
 // page answers one JSON page: the events available after the cursor, or
 // the first to arrive within the wait.
-func (h *feed) page(w http.ResponseWriter, r *http.Request, rc *http.ResponseController, rd *events.FeedReader, q feedQuery) {
+func (h *feed) page(ctx context.Context, w http.ResponseWriter, r *http.Request, rc *http.ResponseController, rd *events.FeedReader, q feedQuery) {
 	_ = rc.SetWriteDeadline(time.Now().Add(q.wait + h.cfg.ChunkTimeout))
 	body := []byte(`{"events":[`)
 	n := 0
 	next, full := rd.Seq(), false
 	for wait := q.wait; !full; wait = 0 { // the rest of the page takes only what is there now
-		msgs, err := rd.Next(r.Context(), wait)
+		msgs, err := rd.Next(ctx, wait)
 		if err != nil {
-			if n == 0 {
+			if n == 0 && ctx.Err() == nil {
 				h.refuse(w, r, err)
 				return
 			}
@@ -302,7 +316,7 @@ func (h *feed) page(w http.ResponseWriter, r *http.Request, rc *http.ResponseCon
 
 // stream answers an event stream until the client goes, a write stalls,
 // or the feed stops.
-func (h *feed) stream(w http.ResponseWriter, r *http.Request, rc *http.ResponseController, rd *events.FeedReader) {
+func (h *feed) stream(ctx context.Context, w http.ResponseWriter, r *http.Request, rc *http.ResponseController, rd *events.FeedReader) {
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("X-Accel-Buffering", "no") // nginx: pass events on as they come
 	w.WriteHeader(http.StatusOK)
@@ -312,10 +326,10 @@ func (h *feed) stream(w http.ResponseWriter, r *http.Request, rc *http.ResponseC
 	}
 	var buf []byte
 	for {
-		msgs, err := rd.Next(r.Context(), h.cfg.Heartbeat)
+		msgs, err := rd.Next(ctx, h.cfg.Heartbeat)
 		switch {
 		case err != nil:
-			if r.Context().Err() == nil {
+			if ctx.Err() == nil {
 				h.log.DebugContext(r.Context(), "feed stream ends", "seq", rd.Seq(), "err", err)
 				if errors.Is(err, events.ErrFeedGone) {
 					// A reader that fell behind what the stream holds
