@@ -83,7 +83,7 @@ func allOptions() []option {
 		{name: "admin-token-file", arg: "FILE", usage: "file holding the admin bearer token (admin routes answer 403 without one)"},
 		{name: "admin-token", envOnly: true, secret: true, usage: "the admin bearer token itself"},
 		{name: "admin-credentials-file", arg: "FILE", usage: "named admin credentials, one name:token:scope a line (scope read or write); the admin token is the write credential \"admin\""},
-		{name: "feed-token-file", arg: "FILE", usage: "file holding a bearer token that opens GET /v1/revocations (and nothing else) to consumers without an admin credential; read credentials open it either way"},
+		{name: "feed-token-file", arg: "FILE", usage: "file holding a bearer token that opens GET /v1/revocations and GET /v1/feed (and nothing else) to consumers without an admin credential; read credentials open them either way"},
 		{name: "feed-token", envOnly: true, secret: true, usage: "the feed token itself"},
 		{name: "metrics-admin-only", kind: kindBool, def: "false", usage: "require the admin token on /metrics (default: open, as most exporters are)"},
 		{name: "auth-failure-burst", kind: kindInt, def: "10", usage: "failed admin or OAuth client authentications one client IP may make in a row; then 429 until it regains one (0 disables the limit)"},
