@@ -65,3 +65,24 @@ func TestValidatorPermissions(t *testing.T) {
 		t.Fatalf("stream holds %d messages (%v), want 4", n, err)
 	}
 }
+
+// A validator's permissions are enough to serve the feed: its follower
+// (an ordered consumer) and a reader's catch-up from the stream (a
+// consumer of its own, fetched, then deleted).
+func TestValidatorPermissionsServeTheFeed(t *testing.T) {
+	s := eventstest.RunServerWithConfig(t, validatorConf)
+	_, wjs := connect(t, s.ClientURL(), nats.UserInfo("writer", "w"))
+	if _, err := events.EnsureStream(t.Context(), wjs, events.StreamConfig{}); err != nil {
+		t.Fatalf("EnsureStream as writer: %v", err)
+	}
+	before := publishFeed(t, wjs, events.KindBlacklist, 3, 1)
+	_, vjs := connect(t, s.ClientURL(), nats.UserInfo("validator", "v"), nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}))
+	f := newFeed(t, vjs, events.FeedConfig{})
+	r, err := f.Open(t.Context(), events.RevocationKinds(), 0, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	after := publishFeed(t, wjs, events.KindRevokeUser, 2, 1)
+	readFeed(t, r, append(before, after...))
+}
