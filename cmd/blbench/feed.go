@@ -35,8 +35,11 @@ const (
 // latency phase (open-loop writes at a steady rate; delay from each
 // write's acknowledgement to each client's receipt) and a throughput burst
 // (writes as fast as feedBurstWriters writers get them acknowledged;
-// events/s each client receives), then close the clients. Every client must
-// receive every write of a phase exactly once, or the scenario fails.
+// events/s each client receives), then close the clients and open C new
+// ones that resume from the sequence before the burst (Last-Event-ID), so
+// that they read the burst as fast as the feed hands it out, with no
+// writer in front. Every client must receive every write of a phase
+// exactly once, or the scenario fails.
 func (b *bench) runFeed(ctx context.Context, s *section) error {
 	dir, err := b.dir("feed")
 	if err != nil {
@@ -80,7 +83,7 @@ func (b *bench) runFeed(ctx context.Context, s *section) error {
 // feedRun is what the feed scenario runs against and what it found.
 type feedRun struct {
 	b      *bench
-	url    string                                      // GET /v1/feed
+	url    string                                      // GET /v1/feed, from now
 	write  func(ctx context.Context, jti string) error // one blacklist write, admin token
 	levels []*feedLevel
 }
@@ -104,6 +107,12 @@ type feedLevel struct {
 	slowest    series // events/s of the slowest client
 	aggregate  series // C × writes ÷ (last receipt of any client − first of any)
 	drain      series // burst start → the last client's last receipt, ns
+
+	// Catch-up: C new clients read the burst again from the sequence before it.
+	catchClient  series // events/s of the median client
+	catchSlowest series // events/s of the slowest client
+	catchAll     series // C × writes ÷ (open → the last receipt of any)
+	catchTook    series // open → the last client's last receipt, ns
 }
 
 // round runs one round of l: open the clients, warm up, the latency phase,
@@ -114,7 +123,7 @@ func (fr *feedRun) round(ctx context.Context, l *feedLevel, round int) error {
 	defer cancel()
 	tag := fmt.Sprintf("feed-r%d-c%d", round+1, l.clients)
 	t0 := time.Now()
-	fc, err := openFeedClients(ctx, fr.url, l.clients)
+	fc, err := openFeedClients(ctx, fr.url, l.clients, 0, "", 0)
 	if err != nil {
 		return err
 	}
@@ -141,20 +150,52 @@ func (fr *feedRun) round(ctx context.Context, l *feedLevel, round int) error {
 	l.count = append(l.count, count)
 	l.received = append(l.received, int64(len(delays)))
 
+	before := fc.seq.Load() // every client has had every event up to here
+	if before == 0 {
+		return errors.New("no client read an id: line")
+	}
 	burst, err := fr.phase(ctx, fc, tag+"-burst", cfg.feedBurst, 0)
 	if err != nil {
 		return fmt.Errorf("burst: %w", err)
 	}
+	fc.close()
 	per, slowest, aggregate, drain := burst.throughput()
 	l.writerRate = append(l.writerRate, burst.achieved)
 	l.perClient = append(l.perClient, per)
 	l.slowest = append(l.slowest, slowest)
 	l.aggregate = append(l.aggregate, aggregate)
 	l.drain = append(l.drain, float64(drain))
-	b.logf("feed round %d, %3d clients: delay p50 %s p99 %s max %s (%.0f writes/s); burst: writer %s, per client %s (slowest %s), all clients %s",
+
+	catch, err := fr.catchUp(ctx, l.clients, before, tag+"-burst", cfg.feedBurst)
+	if err != nil {
+		return fmt.Errorf("catch-up from sequence %d: %w", before, err)
+	}
+	cPer, cSlowest, _, cTook := catch.throughput()
+	l.catchClient = append(l.catchClient, cPer)
+	l.catchSlowest = append(l.catchSlowest, cSlowest)
+	l.catchAll = append(l.catchAll, float64(l.clients*cfg.feedBurst)/cTook.Seconds())
+	l.catchTook = append(l.catchTook, float64(cTook))
+	b.logf("feed round %d, %3d clients: delay p50 %s p99 %s max %s (%.0f writes/s); burst: writer %s, per client %s (slowest %s), all clients %s; catch-up: per client %s, all clients %s",
 		round+1, l.clients, fmtNs(pct(delays, 0.5)), fmtNs(pct(delays, 0.99)), fmtNs(pct(delays, 1)), lat.achieved,
-		fmtRate(burst.achieved), fmtRate(per), fmtRate(slowest), fmtRate(aggregate))
+		fmtRate(burst.achieved), fmtRate(per), fmtRate(slowest), fmtRate(aggregate), fmtRate(cPer), fmtRate(l.catchAll[len(l.catchAll)-1]))
 	return nil
+}
+
+// catchUp opens n clients that resume after sequence since, expecting the
+// count writes named tag-0 … that followed it, and waits until each has
+// all of them.
+func (fr *feedRun) catchUp(ctx context.Context, n int, since uint64, tag string, count int) (*phaseResult, error) {
+	start := time.Now()
+	fc, err := openFeedClients(ctx, fr.url, n, since, tag, count)
+	if err != nil {
+		return nil, err
+	}
+	defer fc.close()
+	res := &phaseResult{p: fc.phaseP.Load(), acked: make([]int64, count), start: int64(start.Sub(fc.base))}
+	if err := fc.await(ctx, res.p, feedSettle); err != nil {
+		return nil, err
+	}
+	return res, nil
 }
 
 // phaseResult is one phase's writes and every client's receipts of them,
@@ -286,7 +327,9 @@ type feedPhase struct {
 type feedClients struct {
 	base    time.Time
 	phaseP  atomic.Pointer[feedPhase]
-	strays  atomic.Int64 // blacklist events of no write of the current phase
+	strays  atomic.Int64  // blacklist events of no write of the current phase
+	seq     atomic.Uint64 // the highest id (stream sequence) a client has read
+	n       int
 	cancel  context.CancelFunc
 	readers sync.WaitGroup
 	bodies  []io.Closer
@@ -297,10 +340,12 @@ type feedClients struct {
 }
 
 // openFeedClients opens n event streams of url, feedConnecting at a time,
-// and starts a reader of each.
-func openFeedClients(ctx context.Context, url string, n int) (_ *feedClients, err error) {
+// and starts a reader of each. With since > 0 they resume after that
+// sequence (Last-Event-ID), else they follow from now. With count > 0 the
+// clients expect writes tag-0 … tag-(count-1) from the start (begin).
+func openFeedClients(ctx context.Context, url string, n int, since uint64, tag string, count int) (_ *feedClients, err error) {
 	ctx, cancel := context.WithCancel(ctx)
-	fc := &feedClients{base: time.Now(), cancel: cancel, failed: make(chan struct{})}
+	fc := &feedClients{base: time.Now(), cancel: cancel, failed: make(chan struct{}), n: n}
 	defer func() {
 		if err != nil {
 			fc.close()
@@ -309,6 +354,9 @@ func openFeedClients(ctx context.Context, url string, n int) (_ *feedClients, er
 	bodies := make([]io.ReadCloser, n)
 	trs := make([]*http.Transport, n)
 	errs := make([]error, n)
+	if count > 0 {
+		fc.begin(tag, count)
+	}
 	sem := make(chan struct{}, feedConnecting)
 	var opening sync.WaitGroup
 	for i := range n {
@@ -316,7 +364,7 @@ func openFeedClients(ctx context.Context, url string, n int) (_ *feedClients, er
 		opening.Go(func() {
 			defer func() { <-sem }()
 			trs[i] = &http.Transport{DisableKeepAlives: true, DisableCompression: true}
-			bodies[i], errs[i] = openSSE(ctx, trs[i], url)
+			bodies[i], errs[i] = openSSE(ctx, trs[i], url, since)
 		})
 	}
 	opening.Wait()
@@ -341,15 +389,18 @@ func openFeedClients(ctx context.Context, url string, n int) (_ *feedClients, er
 	return fc, nil
 }
 
-// openSSE asks for url as an event stream with the admin token and returns
-// the answer's body.
-func openSSE(ctx context.Context, tr *http.Transport, url string) (io.ReadCloser, error) {
+// openSSE asks for url as an event stream with the admin token, after
+// sequence since when it is not 0, and returns the answer's body.
+func openSSE(ctx context.Context, tr *http.Transport, url string, since uint64) (io.ReadCloser, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return nil, err
 	}
 	req.Header.Set("Authorization", "Bearer "+benchAdmin)
 	req.Header.Set("Accept", "text/event-stream")
+	if since > 0 {
+		req.Header.Set("Last-Event-ID", strconv.FormatUint(since, 10))
+	}
 	resp, err := (&http.Client{Transport: tr}).Do(req)
 	if err != nil {
 		return nil, err
@@ -381,7 +432,14 @@ func (fc *feedClients) read(i int, body io.Reader) error {
 		}
 		line = line[:len(line)-1]
 		switch {
-		case len(line) == 0, line[0] == ':', bytes.HasPrefix(line, []byte("id: ")), bytes.HasPrefix(line, []byte("retry: ")):
+		case len(line) == 0, line[0] == ':', bytes.HasPrefix(line, []byte("retry: ")):
+		case bytes.HasPrefix(line, []byte("id: ")):
+			seq, err := strconv.ParseUint(string(line[len("id: "):]), 10, 64)
+			if err != nil {
+				return fmt.Errorf("id: %w", err)
+			}
+			for old := fc.seq.Load(); seq > old && !fc.seq.CompareAndSwap(old, seq); old = fc.seq.Load() {
+			}
 		case bytes.HasPrefix(line, []byte("data: ")):
 			t := fc.since()
 			ev, err := events.Decode(line[len("data: "):])
@@ -424,7 +482,7 @@ func (fc *feedClients) receive(i int, jti string, t int64) {
 
 // begin makes a phase of count writes named tag-0 … the current one.
 func (fc *feedClients) begin(tag string, count int) *feedPhase {
-	n := len(fc.bodies)
+	n := fc.n
 	p := &feedPhase{prefix: tag + "-", count: count, recv: make([][]int64, n), want: int64(n) * int64(count), done: make(chan struct{})}
 	for i := range p.recv {
 		p.recv[i] = make([]int64, count)
@@ -480,7 +538,8 @@ func (fc *feedClients) fail(err error) {
 	})
 }
 
-// close ends every stream and waits for the readers.
+// close ends every stream and waits for the readers; it may be called
+// again.
 func (fc *feedClients) close() {
 	fc.cancel()
 	for _, body := range fc.bodies {
@@ -490,6 +549,7 @@ func (fc *feedClients) close() {
 	for _, tr := range fc.trs {
 		tr.CloseIdleConnections()
 	}
+	fc.bodies, fc.trs = nil, nil
 }
 
 // report writes the feed scenario's section and keeps its figures for
@@ -509,13 +569,18 @@ func (fr *feedRun) report(s *section) {
 		"from its first receipt to its last; all clients is C × the writes over the time from the first receipt of any client to the last of any. "+
 		"The writer's own rate stands beside it: where the clients' rate is about the writer's, the writer is the bound, not the feed.",
 		cfg.feedBurst, feedBurstWriters)
+	s.para("Catch-up: after the burst, its clients are closed and C new ones open with `Last-Event-ID` = the sequence before the burst, so that each " +
+		"reads the whole burst again, from the node's ring, as fast as the feed hands it out and it reads: no writer in front. Each client's events/s is " +
+		"over its first receipt to its last; all clients is C × the writes over the time from opening the clients to the last receipt of any.")
 	s.para("The clients run in the bench process, on the same cores as the node (and its NATS server): at 500 clients decoding every event, " +
 		"the client side is part of what is measured.")
 	ov := s.table(fmt.Sprintf("Overview, median over %d rounds", cfg.rounds),
-		"SSE clients", "delay p50", "delay p99", "events/s per client (burst)", "events/s, all clients", "writer writes/s (burst)")
+		"SSE clients", "delay p50", "delay p99", "burst: writer writes/s", "burst: events/s per client", "burst: events/s, all clients",
+		"catch-up: events/s per client", "catch-up: events/s, all clients")
 	for _, l := range fr.levels {
-		ov.row(strconv.Itoa(l.clients), fmtNs(l.p50.summary().Median), fmtNs(l.p99.summary().Median), fmtRate(l.perClient.summary().Median),
-			fmtRate(l.aggregate.summary().Median), fmtRate(l.writerRate.summary().Median))
+		ov.row(strconv.Itoa(l.clients), fmtNs(l.p50.summary().Median), fmtNs(l.p99.summary().Median), fmtRate(l.writerRate.summary().Median),
+			fmtRate(l.perClient.summary().Median), fmtRate(l.aggregate.summary().Median),
+			fmtRate(l.catchClient.summary().Median), fmtRate(l.catchAll.summary().Median))
 	}
 	var raw []map[string]any
 	for _, l := range fr.levels {
@@ -531,11 +596,16 @@ func (fr *feedRun) report(s *section) {
 		t.row("burst: events/s of the slowest client", l.slowest.summary().format(fmtRate))
 		t.row("burst: events/s, all clients together", l.aggregate.summary().format(fmtRate))
 		t.row("burst: first write → last client's last event", l.drain.summary().format(fmtNs))
+		t.row("catch-up: events/s of the median client", l.catchClient.summary().format(fmtRate))
+		t.row("catch-up: events/s of the slowest client", l.catchSlowest.summary().format(fmtRate))
+		t.row("catch-up: events/s, all clients together", l.catchAll.summary().format(fmtRate))
+		t.row("catch-up: open → last client's last event", l.catchTook.summary().format(fmtNs))
 		t.row("open C clients → all hold the warm-up event", l.connect.summary().format(fmtNs))
 		raw = append(raw, map[string]any{"clients": l.clients, "rate": cfg.feedRate, "writes": l.count, "receipts": l.received,
 			"delay_p50_ns": l.p50, "delay_p99_ns": l.p99, "delay_max_ns": l.max, "early_pct": l.early, "writes_per_s": l.rate, "write_p99_ns": l.wp99,
 			"burst": cfg.feedBurst, "burst_writer_per_s": l.writerRate, "burst_client_per_s": l.perClient, "burst_slowest_per_s": l.slowest,
-			"burst_all_per_s": l.aggregate, "burst_drain_ns": l.drain, "connect_ns": l.connect})
+			"burst_all_per_s": l.aggregate, "burst_drain_ns": l.drain, "catchup_client_per_s": l.catchClient, "catchup_slowest_per_s": l.catchSlowest,
+			"catchup_all_per_s": l.catchAll, "catchup_ns": l.catchTook, "connect_ns": l.connect})
 	}
 	fr.b.raw["feed"] = raw
 }
