@@ -158,7 +158,6 @@ func (fr *feedRun) round(ctx context.Context, l *feedLevel, round int) error {
 	if err != nil {
 		return fmt.Errorf("burst: %w", err)
 	}
-	fc.close()
 	per, slowest, aggregate, drain := burst.throughput()
 	l.writerRate = append(l.writerRate, burst.achieved)
 	l.perClient = append(l.perClient, per)
@@ -166,7 +165,7 @@ func (fr *feedRun) round(ctx context.Context, l *feedLevel, round int) error {
 	l.aggregate = append(l.aggregate, aggregate)
 	l.drain = append(l.drain, float64(drain))
 
-	catch, err := fr.catchUp(ctx, l.clients, before, tag+"-burst", cfg.feedBurst)
+	catch, err := fr.catchUp(ctx, fc, before, tag+"-burst", cfg.feedBurst)
 	if err != nil {
 		return fmt.Errorf("catch-up from sequence %d: %w", before, err)
 	}
@@ -181,12 +180,14 @@ func (fr *feedRun) round(ctx context.Context, l *feedLevel, round int) error {
 	return nil
 }
 
-// catchUp opens n clients that resume after sequence since, expecting the
-// count writes named tag-0 … that followed it, and waits until each has
-// all of them.
-func (fr *feedRun) catchUp(ctx context.Context, n int, since uint64, tag string, count int) (*phaseResult, error) {
+// catchUp opens as many clients as live has, resuming after sequence
+// since, expecting the count writes named tag-0 … that followed it (the
+// burst live has just received, idle meanwhile), and waits until each has
+// all of them. Then one more write, which both sets of clients must get
+// next, shows that no client got a write of the burst twice.
+func (fr *feedRun) catchUp(ctx context.Context, live *feedClients, since uint64, tag string, count int) (*phaseResult, error) {
 	start := time.Now()
-	fc, err := openFeedClients(ctx, fr.url, n, since, tag, count)
+	fc, err := openFeedClients(ctx, fr.url, live.n, since, tag, count)
 	if err != nil {
 		return nil, err
 	}
@@ -195,7 +196,30 @@ func (fr *feedRun) catchUp(ctx context.Context, n int, since uint64, tag string,
 	if err := fc.await(ctx, res.p, feedSettle); err != nil {
 		return nil, err
 	}
+	if err := fr.marker(ctx, tag+"-end", live, fc); err != nil {
+		return nil, fmt.Errorf("after the catch-up: %w", err)
+	}
 	return res, nil
+}
+
+// marker writes one blacklist, jti tag-0, that every client of sets must
+// receive next. The stream is in order, so a duplicate of an earlier write
+// would come before it, as an event of no write of the marker's phase
+// (await fails on it).
+func (fr *feedRun) marker(ctx context.Context, tag string, sets ...*feedClients) error {
+	phases := make([]*feedPhase, len(sets))
+	for i, fc := range sets {
+		phases[i] = fc.begin(tag, 1)
+	}
+	if err := fr.write(ctx, tag+"-0"); err != nil {
+		return err
+	}
+	for i, fc := range sets {
+		if err := fc.await(ctx, phases[i], feedSettle); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // phaseResult is one phase's writes and every client's receipts of them,
@@ -559,8 +583,9 @@ func (fr *feedRun) report(s *section) {
 	s.para("One full node, a `blnode serve` process with its embedded NATS server (JetStream on the run's temp dir), and C Server-Sent Events " +
 		"clients of `GET /v1/feed` (admin token), each its own TCP connection (own `http.Transport`, no keep-alive) read by its own goroutine, " +
 		"which decodes every `data:` line with `events.Decode` and records, per blacklist event, the time it read it. " +
-		"Each round, for each C: open the C clients, one warm-up write every client must get (so all are following), then the two phases below, then close them. " +
-		"Every client must receive every write of a phase exactly once, or the scenario fails: the figures below are of a feed that lost nothing.")
+		"Each round, for each C: open the C clients, one warm-up write every client must get (so all are following), then the three phases below, " +
+		"one last write every client must get next, then close them. Every client must receive every write of a phase exactly once (the stream is in order: " +
+		"a duplicate would come before the next phase's write), or the scenario fails: the figures below are of a feed that lost and repeated nothing.")
 	s.para("Latency: blacklist writes (`POST /v1/blacklist`, admin, jti) open loop at a steady %d/s for %v (at most %d in flight); the delay is from the writer's 200 "+
 		"arriving at the client to each SSE client reading that write's event, over every (client, write) pair of the round. An event may reach a client "+
 		"before the writer has read its 200 (the two race on this machine): those pairs have a negative delay, and their share is given.",
@@ -569,9 +594,10 @@ func (fr *feedRun) report(s *section) {
 		"from its first receipt to its last; all clients is C × the writes over the time from the first receipt of any client to the last of any. "+
 		"The writer's own rate stands beside it: where the clients' rate is about the writer's, the writer is the bound, not the feed.",
 		cfg.feedBurst, feedBurstWriters)
-	s.para("Catch-up: after the burst, its clients are closed and C new ones open with `Last-Event-ID` = the sequence before the burst, so that each " +
-		"reads the whole burst again, from the node's ring, as fast as the feed hands it out and it reads: no writer in front. Each client's events/s is " +
-		"over its first receipt to its last; all clients is C × the writes over the time from opening the clients to the last receipt of any.")
+	s.para("Catch-up: after the burst, C more clients open with `Last-Event-ID` = the sequence before the burst (the burst's clients stay connected, idle), " +
+		"so that each reads the whole burst again from the feed's in-memory ring of recent events, as fast as the node hands it out and the client reads it: " +
+		"no writer in front. A client's events/s is the writes over its first receipt to its last; all clients is C × the writes over the time from opening " +
+		"the clients to the last receipt of any.")
 	s.para("The clients run in the bench process, on the same cores as the node (and its NATS server): at 500 clients decoding every event, " +
 		"the client side is part of what is measured.")
 	ov := s.table(fmt.Sprintf("Overview, median over %d rounds", cfg.rounds),
