@@ -592,7 +592,9 @@ func (fr *feedRun) report(s *section) {
 		cfg.feedRate, cfg.feedDur, feedSlots)
 	s.para("Throughput: a burst of %d writes by %d writers at once, each writing again as soon as it is answered. A client's events/s is the writes over the time "+
 		"from its first receipt to its last; all clients is C × the writes over the time from the first receipt of any client to the last of any. "+
-		"The writer's own rate stands beside it: where the clients' rate is about the writer's, the writer is the bound, not the feed.",
+		"The writer's own rate stands beside it: where the clients' rate is about the writer's, the writer is the bound, not the feed. "+
+		"On a machine of few cores the writer's rate falls as C grows: handing out C copies of each event (the node writing them, the clients reading "+
+		"and decoding them) takes the CPU the writer would have had; the catch-up below is the feed's rate without a writer.",
 		cfg.feedBurst, feedBurstWriters)
 	s.para("Catch-up: after the burst, C more clients open with `Last-Event-ID` = the sequence before the burst (the burst's clients stay connected, idle), " +
 		"so that each reads the whole burst again from the feed's in-memory ring of recent events, as fast as the node hands it out and the client reads it: " +
