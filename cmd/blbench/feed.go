@@ -116,7 +116,7 @@ type feedLevel struct {
 }
 
 // round runs one round of l: open the clients, warm up, the latency phase,
-// the burst, close.
+// the burst, the catch-up (with its last write), close.
 func (fr *feedRun) round(ctx context.Context, l *feedLevel, round int) error {
 	b, cfg := fr.b, fr.b.cfg
 	ctx, cancel := context.WithTimeout(ctx, feedSession)
