@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -260,6 +261,9 @@ func TestFeedResumesAfterANodeRestart(t *testing.T) {
 	cfg.DataDir = t.TempDir()
 	first := startNode(t, cfg)
 	url := httptestServer(t, first.Handler())
+	// The feed reads the stream, which the node provisions as it starts
+	// (until then the feed answers 503).
+	waitNodeReady(t, first)
 	ctx, cancel := context.WithCancel(t.Context())
 	r := openFeed(t, ctx, url, "Accept", "text/event-stream")
 	a := blacklistN(t, first.Node, "a", 10)
@@ -275,6 +279,7 @@ func TestFeedResumesAfterANodeRestart(t *testing.T) {
 
 	second := startNode(t, cfg)
 	url = httptestServer(t, second.Handler())
+	waitNodeReady(t, second)
 	c := blacklistN(t, second.Node, "c", 5)
 	r = openFeed(t, t.Context(), url, "Last-Event-ID", strconv.FormatUint(lastID, 10))
 	got, _ = sseRead(t, r, 10)
@@ -287,6 +292,16 @@ func TestFeedResumesAfterANodeRestart(t *testing.T) {
 	if !slices.Equal(jtisOf(t, got), d) {
 		t.Fatalf("after: %q, want %q", jtisOf(t, got), d)
 	}
+}
+
+func waitNodeReady(t testing.TB, r *running) {
+	t.Helper()
+	poll.For(t, waitLong, pollEvery, func() error {
+		if !r.Ready() {
+			return errors.New("not ready")
+		}
+		return nil
+	})
 }
 
 // A node without NATS has no feed.
