@@ -301,8 +301,10 @@ func detail(status int, msg string) *drfError {
 // buffer of its size when the request states it (net/http reads no more
 // than that), else as it comes.
 func (e *endpoints) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *drfError) {
-	tooBig := &drfError{http.StatusRequestEntityTooLarge, drfDetail{
-		Detail: fmt.Sprintf("Request body exceeds %d bytes.", e.cfg.MaxBodyBytes), Code: "body_too_large"}}
+	tooBig := func() *drfError {
+		return &drfError{http.StatusRequestEntityTooLarge, drfDetail{
+			Detail: fmt.Sprintf("Request body exceeds %d bytes.", e.cfg.MaxBodyBytes), Code: "body_too_large"}}
+	}
 	if n := r.ContentLength; n >= 0 && n <= e.cfg.MaxBodyBytes && r.Body != nil {
 		body := make([]byte, n)
 		if _, err := io.ReadFull(r.Body, body); err != nil {
@@ -310,13 +312,13 @@ func (e *endpoints) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *d
 		}
 		return body, nil
 	} else if n > e.cfg.MaxBodyBytes {
-		return nil, tooBig
+		return nil, tooBig()
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, e.cfg.MaxBodyBytes))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return nil, tooBig
+			return nil, tooBig()
 		}
 		return nil, detail(http.StatusBadRequest, "Could not read the request body.")
 	}

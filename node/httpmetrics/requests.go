@@ -83,6 +83,24 @@ func (m *Requests) route(r *http.Request, code int) string {
 	return p
 }
 
+// codeLabel is strconv.Itoa(code), without an allocation for the usual
+// codes.
+func codeLabel(code int) string {
+	switch code {
+	case http.StatusOK:
+		return "200"
+	case http.StatusBadRequest:
+		return "400"
+	case http.StatusUnauthorized:
+		return "401"
+	case http.StatusForbidden:
+		return "403"
+	case http.StatusNotFound:
+		return "404"
+	}
+	return strconv.Itoa(code)
+}
+
 // Instrument wraps h with request metrics: a count by route and status,
 // and a latency histogram by route. h should be a mux (or route to one),
 // so the request carries the pattern it matched.
@@ -100,7 +118,7 @@ func (m *Requests) Instrument(h http.Handler) http.Handler {
 				code = http.StatusOK
 			}
 			route := m.route(r, code)
-			m.requests.WithLabelValues(route, strconv.Itoa(code)).Inc()
+			m.requests.WithLabelValues(route, codeLabel(code)).Inc()
 			m.latency.WithLabelValues(route).Observe(time.Since(start).Seconds())
 		}()
 		h.ServeHTTP(sw, r)
