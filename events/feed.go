@@ -227,7 +227,6 @@ func (f *Feed) Open(ctx context.Context, kinds []Kind, since uint64, fromNow boo
 	}
 	r := &FeedReader{f: f, fl: fl, filters: filters}
 	fl.mu.Lock()
-	fl.readers++
 	last, base := fl.last, fl.base
 	fl.mu.Unlock()
 	switch {
@@ -267,7 +266,9 @@ func (f *Feed) Stream() StreamIdentity {
 	return StreamIdentity{}
 }
 
-// follower returns the running follower of filters, started if need be.
+// follower returns the running follower of filters, started if need be,
+// with one more reader counted (under f.mu, so that Run cannot stop it as
+// idle in between).
 func (f *Feed) follower(ctx context.Context, filters []string) (*follower, error) {
 	key := strings.Join(filters, ",")
 	f.mu.Lock()
@@ -275,15 +276,19 @@ func (f *Feed) follower(ctx context.Context, filters []string) (*follower, error
 	if f.ctx == nil {
 		return nil, ErrFeedStopped
 	}
-	if fl := f.followers[key]; fl != nil {
-		return fl, nil
+	fl := f.followers[key]
+	if fl == nil {
+		// Started under f.mu: readers of the same kinds wait for one
+		// start.
+		var err error
+		if fl, err = f.startFollower(ctx, filters); err != nil {
+			return nil, err
+		}
+		f.followers[key] = fl
 	}
-	// Started under f.mu: readers of the same kinds wait for one start.
-	fl, err := f.startFollower(ctx, filters)
-	if err != nil {
-		return nil, err
-	}
-	f.followers[key] = fl
+	fl.mu.Lock()
+	fl.readers++
+	fl.mu.Unlock()
 	return fl, nil
 }
 
