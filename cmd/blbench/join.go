@@ -1065,7 +1065,7 @@ func (b *bench) joinTargets(r *joinRun, jf *joinFleet) {
 	} else {
 		b.judge(target{what: fmt.Sprintf("%d validators started together all ready", jf.n), basis: absolute("10%: ≤ 54 s"), goal: "≤ 60 s at 1M, 100 validators",
 			figure: fmt.Sprintf("%v (each: p50 %s, p99 %s)", jf.all.Round(time.Millisecond), fmtNs(jf.pct(0.5)), fmtNs(jf.pct(0.99))),
-			note: scaled(fleetNote), met: float64(jf.all) <= float64(joinGoalFleet)*(1-joinMargin)})
+			note:   scaled(fleetNote), met: float64(jf.all) <= float64(joinGoalFleet)*(1-joinMargin)})
 	}
 	p := r.perRevocation()
 	worst := max(p.heap, p.anon)

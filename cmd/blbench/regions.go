@@ -711,7 +711,7 @@ func (b *bench) regionsTargets(rr *regionsRun) {
 	cfg := b.cfg
 	b.judge(target{what: "regions: write × validator pairs missing", basis: "absolute (exact)", goal: "0",
 		figure: fmt.Sprintf("%.0f of %d", rr.all.missed(), rr.all.pairs*len(rr.all.missing)),
-		note: fmt.Sprintf("%d regions × %d validators", len(rr.sites), rr.perRegion), met: rr.all.missed() == 0})
+		note:   fmt.Sprintf("%d regions × %d validators", len(rr.sites), rr.perRegion), met: rr.all.missed() == 0})
 	var cells []map[string]any
 	for from, row := range rr.cells {
 		for to, c := range row {

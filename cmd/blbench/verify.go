@@ -257,7 +257,7 @@ func (b *bench) reportVerify(s *section, vr *verifyRun) error {
 		}
 		b.judge(target{what: "HTTP verify vs the original (design: many times its throughput)", basis: ratioVs("Simple JWT"), goal: "≥ 10×",
 			figure: fmt.Sprintf("%s at %d clients (throughput, median of pairs)", fmtRatio(top.summary().Median), cfg.sizes.verify[len(cfg.sizes.verify)-1]),
-			over: top, per: "pair", limit: 10})
+			over:   top, per: "pair", limit: 10})
 	} else {
 		b.targetMissing("HTTP verify vs the original (design: many times its throughput)", ratioVs("Simple JWT"), "≥ 10×", "Simple JWT is not installed")
 	}

@@ -268,8 +268,8 @@ func (b *bench) reportJWKS(s *section, vr *verifyRun) error {
 	b.judge(target{what: "JWKS fetches never stall checks (p99 of known-kid verifies while unknown kids force fetches)",
 		basis: absolute(fmt.Sprintf("50%%: < %v, half a fetch", j.fetchDelay/2)), goal: fmt.Sprintf("< %v (one fetch)", j.fetchDelay),
 		figure: fmtNs(med) + fmt.Sprintf(" (median of rounds; without fetches %s)", fmtNs(j.baseP99.summary().Median)),
-		note: fmt.Sprintf("%.0f fetches per round (median)", j.fetches.summary().Median),
-		over: j.missP99, per: "round", limit: float64(j.fetchDelay.Nanoseconds()) / 2, atMost: true})
+		note:   fmt.Sprintf("%.0f fetches per round (median)", j.fetches.summary().Median),
+		over:   j.missP99, per: "round", limit: float64(j.fetchDelay.Nanoseconds()) / 2, atMost: true})
 	if j.fetches.summary().Median == 0 {
 		b.targets[len(b.targets)-1].status = "missed"
 		b.targets[len(b.targets)-1].note = "no fetch was forced: nothing was measured"

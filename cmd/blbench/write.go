@@ -419,7 +419,7 @@ func (b *bench) writeTargets(wr *writeRun) {
 		r := ratios(writers[1].rate[top], sj.rate[top])
 		b.judge(target{what: vsOriginal, basis: ratioVs("Simple JWT"), goal: "≥ 10×",
 			figure: fmt.Sprintf("%s at %d clients (`/api/token/blacklist/`, durable on both sides; median of pairs)", fmtRatio(r.summary().Median), top),
-			over: r, per: "pair", limit: 10})
+			over:   r, per: "pair", limit: 10})
 	} else {
 		b.targetMissing(vsOriginal, ratioVs("Simple JWT"), "≥ 10×", "Simple JWT is not installed")
 	}
