@@ -144,8 +144,7 @@ func (t target) spread() float64 {
 }
 
 // headroom is how far the median beats the limit, as a fraction of the
-// limit (negative: it misses). A target whose spread is larger than
-// twice its headroom can flip on a rerun.
+// limit (negative: it misses).
 func (t target) headroom() float64 {
 	s := t.over.summary()
 	if s.N == 0 || t.limit == 0 {
@@ -155,6 +154,25 @@ func (t target) headroom() float64 {
 		return (t.limit - s.Median) / t.limit
 	}
 	return (s.Median - t.limit) / t.limit
+}
+
+// across counts the pairs or rounds on the other side of the limit from
+// the median: a rerun whose median fell among them would flip the target.
+func (t target) across() int {
+	meets := func(v float64) bool {
+		if t.atMost {
+			return v <= t.limit
+		}
+		return v >= t.limit
+	}
+	med := meets(t.over.summary().Median)
+	n := 0
+	for _, v := range t.over {
+		if !math.IsNaN(v) && meets(v) != med {
+			n++
+		}
+	}
+	return n
 }
 
 func (b *bench) logf(format string, args ...any) {

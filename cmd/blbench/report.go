@@ -112,7 +112,7 @@ func (b *bench) writeReport() error {
 	var targets []map[string]any
 	for _, t := range b.targets {
 		targets = append(targets, map[string]any{"target": t.what, "basis": t.basis, "goal": t.goal, "measured": t.figure, "status": t.status, "note": t.note,
-			"per": t.per, "figures": jsonSeries(t.over), "limit": t.limit, "spread": jsonFloat(t.spread()), "headroom": jsonFloat(t.headroom())})
+			"per": t.per, "figures": jsonSeries(t.over), "limit": t.limit, "spread": jsonFloat(t.spread()), "headroom": jsonFloat(t.headroom()), "across": t.across()})
 	}
 	b.raw["targets"] = targets
 	b.raw["missing"] = b.missing
@@ -134,8 +134,9 @@ func mdText(s string) string {
 }
 
 // writeSpread writes the run-to-run spread of every target judged on a
-// figure per pair or per round: (max − min) ÷ median of that figure, beside
-// how far the median beats the target's limit (its headroom).
+// figure per pair or per round: (max − min) ÷ median of that figure,
+// how far the median beats the target's limit (its headroom), and how many
+// pairs or rounds fell on the other side of the limit from the median.
 func (b *bench) writeSpread(p func(format string, args ...any)) {
 	var rows []string
 	for _, t := range b.targets {
@@ -144,21 +145,22 @@ func (b *bench) writeSpread(p func(format string, args ...any)) {
 			continue
 		}
 		s := t.over.summary()
-		flip := ""
-		if h := t.headroom(); !math.IsNaN(h) && sp > 2*math.Abs(h) {
-			flip = " — **within reach of flipping**"
+		across := t.across()
+		flip := fmt.Sprintf("%d of %d", across, s.N)
+		if across > 0 {
+			flip = "**" + flip + "**: a rerun can flip it"
 		}
-		rows = append(rows, fmt.Sprintf("| %s | %d %ss | %s | %s%s |", t.what, s.N, t.per, fmtFloat(0, "%")(100*sp),
+		rows = append(rows, fmt.Sprintf("| %s | %d %ss | %s | %s | %s |", t.what, s.N, t.per, fmtFloat(0, "%")(100*sp),
 			fmtFloat(0, "%")(100*t.headroom()), flip))
 	}
 	if len(rows) == 0 {
 		return
 	}
 	p("### Run-to-run spread\n\n")
-	p("For each target, the spread of the figure it judges, **(max − min) ÷ median** over its pairs (ratios) or rounds (absolutes), " +
-		"beside its headroom, how far the median beats the limit (the goal, with the margin for an absolute), as a share of the limit. " +
-		"A target whose spread is more than twice its headroom is within reach of flipping on a rerun.\n\n")
-	p("| target | over | spread | headroom |\n|---|---|---|---|\n")
+	p("For each target, the spread of the figure it judges, **(max − min) ÷ median** over its pairs (ratios) or rounds (absolutes); " +
+		"its headroom, how far the median beats the limit (the goal, with the margin for an absolute), as a share of the limit; and how many " +
+		"pairs or rounds fell on the other side of the limit from the median: where any did, a rerun can flip the target.\n\n")
+	p("| target | over | spread | headroom | on the other side |\n|---|---|---|---|---|\n")
 	for _, r := range rows {
 		p("%s\n", r)
 	}
