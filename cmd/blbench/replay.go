@@ -111,8 +111,8 @@ func (b *bench) runReplay(ctx context.Context, s *section) error {
 	t.row("store size after replay (its journal not merged yet)", fmtBytes(float64(storeBytes)))
 	t.row("anchor: bare decode-and-insert, events/s", anchor.summary().format(fmtRate))
 	s.para("The anchor, in each round right after the validator: this process reads the same stream through an ordered consumer from its first event "+
-		"(pulls of up to %d), decodes each event with `events.Decode` and puts its jti into one bucket of a bare bbolt file, in fsynced transactions "+
-		"of %d in key order, timed from the connect to the last commit. The validator does more: its process starts, its store keeps records and indexes, "+
+		"(pulls of up to %d), decodes each event with `events.Decode` and appends its jti and expiry under its position to one bucket of a bare bbolt file "+
+		"(keys in increasing order, pages filled: bbolt's cheapest write), in fsynced transactions of %d, timed from the connect to the last commit. The validator does more: its process starts, its store keeps records and indexes, "+
 		"its cache fills; the ratio says what that costs over the bare path.", replayBatch, replayBatch)
 	rr := ratios(rate, anchor)
 	s.table("Ratio, round by round", "comparison", "ratio").row("replay events/s ÷ the bare decode-and-insert", rr.summary().format(fmtRatio))
