@@ -11,8 +11,11 @@ import (
 )
 
 // replayAnchorGoal is the share of the bare decode-and-insert's rate a
-// validator's replay must reach (median of pairs).
-const replayAnchorGoal = 0.5
+// validator's replay must reach (median of pairs). Both are bound by the
+// stream's delivery to one ordered consumer: measured on the shared 2-core
+// machine (load 5–10), 0.91×–1.50× at 1M (median 1.08×) and 0.93× at
+// 300k, so 0.7× leaves a third of the median as margin.
+const replayAnchorGoal = 0.7
 
 func (b *bench) runReplay(ctx context.Context, s *section) error {
 	cfg := b.cfg
