@@ -141,7 +141,7 @@ func (b *bench) writeSpread(p func(format string, args ...any)) {
 	var rows []string
 	for _, t := range b.targets {
 		sp := t.spread()
-		if t.status == "not measured" || math.IsNaN(sp) {
+		if t.status == "not measured" || len(t.over) == 0 {
 			continue
 		}
 		s := t.over.summary()
@@ -153,10 +153,11 @@ func (b *bench) writeSpread(p func(format string, args ...any)) {
 		rows = append(rows, fmt.Sprintf("| %s | %d %ss | %s | %s | %s |", t.what, s.N, t.per, fmtFloat(0, "%")(100*sp),
 			fmtFloat(0, "%")(100*t.headroom()), flip))
 	}
+	p("### Run-to-run spread\n\n")
 	if len(rows) == 0 {
+		p("No target was judged on figures per pair or per round in this run.\n\n")
 		return
 	}
-	p("### Run-to-run spread\n\n")
 	p("For each target, the spread of the figure it judges, **(max − min) ÷ median** over its pairs (ratios) or rounds (absolutes); " +
 		"its headroom, how far the median beats the limit (the goal, with the margin for an absolute), as a share of the limit; and how many " +
 		"pairs or rounds fell on the other side of the limit from the median: where any did, a rerun can flip the target.\n\n")
