@@ -111,9 +111,9 @@ func TestParseSizes(t *testing.T) {
 		bad      bool
 	}{
 		{name: "default", in: "", want: defaultSizes(false).String()},
-		{name: "bare number", in: "5000", want: "check=5000,replay=5000,flush=5000,memory=500/5000,verify=1/4/16/64,write=1/64,django=1/8/64,validators=5"},
+		{name: "bare number", in: "5000", want: "check=5000,replay=5000,flush=5000,memory=500/5000,verify=1/8/64,write=1/64,django=1/8/64,validators=5"},
 		{name: "keys", in: "check=10,memory=1/2/3,verify=2", want: "check=10,replay=1000000,flush=1000000,memory=1/2/3,verify=2,write=1/64,django=1/8/64,validators=5"},
-		{name: "django levels", in: "django=2/16", want: "check=1000000,replay=1000000,flush=1000000,memory=100000/1000000,verify=1/4/16/64,write=1/64,django=2/16,validators=5"},
+		{name: "django levels", in: "django=2/16", want: "check=1000000,replay=1000000,flush=1000000,memory=100000/1000000,verify=1/8/64,write=1/64,django=2/16,validators=5"},
 		{name: "unknown key", in: "nope=1", bad: true},
 		{name: "list for one", in: "check=1/2", bad: true},
 		{name: "not a number", in: "check=x", bad: true},
