@@ -287,6 +287,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 		"regions":     b.runRegions,
 		"join":        b.runJoin,
 		"django":      b.runDjango,
+		"feed":        b.runFeed,
 	}
 	titles := map[string]string{
 		"check":       "Check: is this jti revoked?",
@@ -300,6 +301,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 		"regions":     "Regions: a multi-region fleet in one process",
 		"join":        "Join: empty validators at a large revocation set",
 		"django":      "Django: Simple JWT's authentication against blnode_django's",
+		"feed":        "Feed: revocations to SSE clients (`GET /v1/feed`)",
 	}
 	for _, name := range cfg.scenarios {
 		if ctx.Err() != nil {

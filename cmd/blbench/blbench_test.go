@@ -24,7 +24,7 @@ func TestQuickRun(t *testing.T) {
 	out := t.TempDir()
 	var stdout, stderr bytes.Buffer
 	args := []string{"-quick", "-allow-missing", "-out", out, "-timeout", "3m", "-rounds", "1", "-duration", "40ms",
-		"-prop-duration", "100ms", "-clients", "4", "-sizes", "check=2000,replay=2000,flush=2000,memory=500/2000,verify=1/4,write=1/8,django=2,validators=2",
+		"-prop-duration", "100ms", "-clients", "4", "-sizes", "check=2000,replay=2000,flush=2000,memory=500/2000,verify=1/4,write=1/8,django=2,feed=1/3,validators=2", "-feed-duration", "100ms", "-feed-burst", "200",
 		"-fleet-sizes", "2,3", "-fleet-duration", "200ms", "-fleet-idle", "200ms",
 		"-regions-count", "2", "-regions-validators", "2", "-regions-duration", "1s", "-join-events", "2000", "-join-validators", "3"}
 	if err := run(ctx, args, &stdout, &stderr); err != nil {
@@ -61,7 +61,10 @@ func TestQuickRun(t *testing.T) {
 		"## Join: empty validators at a large revocation set", "| from the snapshot |", "| without a snapshot (the whole stream) | ",
 		"| an empty validator ready, joining from a snapshot |", "| 3 validators started together all ready |",
 		"| validator memory per live revocation |",
-		"## Django: Simple JWT's authentication against blnode_django's"} {
+		"## Django: Simple JWT's authentication against blnode_django's",
+		// A table per client count; the clients' place in the measure said.
+		"## Feed: revocations to SSE clients (`GET /v1/feed`)", "SSE clients: 1, min / **median** / max over 1 rounds:",
+		"SSE clients: 3, min / **median** / max over 1 rounds:", "| burst: events/s, all clients together |", "the client side is part of what is measured"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("report lacks %q", want)
 		}
@@ -97,7 +100,7 @@ func TestQuickRun(t *testing.T) {
 	if err != nil || json.Unmarshal(data, &raw) != nil {
 		t.Fatalf("results.json: %v", err)
 	}
-	for _, k := range append([]string{"check", "verify", "verify_jwks", "write", "propagation", "replay", "flush", "memory", "fleet", "regions", "join", "targets"}, measured...) {
+	for _, k := range append([]string{"check", "verify", "verify_jwks", "write", "propagation", "replay", "flush", "memory", "fleet", "regions", "join", "feed", "targets"}, measured...) {
 		if _, ok := raw[k]; !ok {
 			t.Errorf("results.json lacks %q", k)
 		}
@@ -111,9 +114,9 @@ func TestParseSizes(t *testing.T) {
 		bad      bool
 	}{
 		{name: "default", in: "", want: defaultSizes(false).String()},
-		{name: "bare number", in: "5000", want: "check=5000,replay=5000,flush=5000,memory=500/5000,verify=1/8/64,write=1/64,django=1/8/64,validators=5"},
-		{name: "keys", in: "check=10,memory=1/2/3,verify=2", want: "check=10,replay=1000000,flush=1000000,memory=1/2/3,verify=2,write=1/64,django=1/8/64,validators=5"},
-		{name: "django levels", in: "django=2/16", want: "check=1000000,replay=1000000,flush=1000000,memory=100000/1000000,verify=1/8/64,write=1/64,django=2/16,validators=5"},
+		{name: "bare number", in: "5000", want: "check=5000,replay=5000,flush=5000,memory=500/5000,verify=1/8/64,write=1/64,django=1/8/64,feed=1/100/500,validators=5"},
+		{name: "keys", in: "check=10,memory=1/2/3,verify=2", want: "check=10,replay=1000000,flush=1000000,memory=1/2/3,verify=2,write=1/64,django=1/8/64,feed=1/100/500,validators=5"},
+		{name: "django levels", in: "django=2/16", want: "check=1000000,replay=1000000,flush=1000000,memory=100000/1000000,verify=1/8/64,write=1/64,django=2/16,feed=1/100/500,validators=5"},
 		{name: "unknown key", in: "nope=1", bad: true},
 		{name: "list for one", in: "check=1/2", bad: true},
 		{name: "not a number", in: "check=x", bad: true},

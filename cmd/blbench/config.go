@@ -14,7 +14,7 @@ import (
 )
 
 // allScenarios in the order they run.
-var allScenarios = []string{"check", "verify", "write", "propagation", "replay", "flush", "memory", "fleet", "regions", "join", "django"}
+var allScenarios = []string{"check", "verify", "write", "propagation", "replay", "flush", "memory", "fleet", "regions", "join", "django", "feed"}
 
 // config is what the flags say.
 type config struct {
@@ -55,6 +55,10 @@ type config struct {
 	regionsValidators int           // validators per region; default 40 (quick 4)
 	regionsRate       int           // writes/s over every region together; default 100
 	regionsDur        time.Duration // the regions scenario's live phase; default 10s (quick 1s)
+
+	feedRate  int           // the feed scenario's open-loop writes per second; default 500
+	feedDur   time.Duration // how long one feed latency round writes; default 3s (quick 300ms)
+	feedBurst int           // writes of one feed throughput burst; default 10000 (quick 1000)
 }
 
 // sizes are the data sizes and load levels.
@@ -66,21 +70,22 @@ type sizes struct {
 	verify     []int // concurrency levels of the verify scenario
 	write      []int // concurrent writers of the write scenario
 	django     []int // concurrency levels of the django scenario
+	feed       []int // SSE clients of the feed scenario
 	validators int   // propagation validators
 }
 
 func defaultSizes(quick bool) sizes {
 	if quick {
 		return sizes{check: 20_000, replay: 20_000, flush: 20_000, memory: []int{10_000, 50_000},
-			verify: []int{1, 8, 64}, write: []int{1, 64}, django: []int{1, 8, 64}, validators: 5}
+			verify: []int{1, 8, 64}, write: []int{1, 64}, django: []int{1, 8, 64}, feed: []int{1, 10}, validators: 5}
 	}
 	return sizes{check: 1_000_000, replay: 1_000_000, flush: 1_000_000, memory: []int{100_000, 1_000_000},
-		verify: []int{1, 8, 64}, write: []int{1, 64}, django: []int{1, 8, 64}, validators: 5}
+		verify: []int{1, 8, 64}, write: []int{1, 64}, django: []int{1, 8, 64}, feed: []int{1, 100, 500}, validators: 5}
 }
 
 func (s sizes) String() string {
-	return fmt.Sprintf("check=%d,replay=%d,flush=%d,memory=%s,verify=%s,write=%s,django=%s,validators=%d",
-		s.check, s.replay, s.flush, joinInts(s.memory), joinInts(s.verify), joinInts(s.write), joinInts(s.django), s.validators)
+	return fmt.Sprintf("check=%d,replay=%d,flush=%d,memory=%s,verify=%s,write=%s,django=%s,feed=%s,validators=%d",
+		s.check, s.replay, s.flush, joinInts(s.memory), joinInts(s.verify), joinInts(s.write), joinInts(s.django), joinInts(s.feed), s.validators)
 }
 
 func joinInts(v []int) string {
@@ -108,7 +113,7 @@ func parseSizes(s *sizes, v string) error {
 	for _, kv := range strings.Split(v, ",") {
 		k, val, ok := strings.Cut(kv, "=")
 		if !ok {
-			return fmt.Errorf("-sizes %q: want N or key=value,… (keys check, replay, flush, memory, verify, write, django, validators)", v)
+			return fmt.Errorf("-sizes %q: want N or key=value,… (keys check, replay, flush, memory, verify, write, django, feed, validators)", v)
 		}
 		var list []int
 		for _, p := range strings.Split(val, "/") {
@@ -143,8 +148,10 @@ func parseSizes(s *sizes, v string) error {
 			s.write = list
 		case "django":
 			s.django = list
+		case "feed":
+			s.feed = list
 		default:
-			return fmt.Errorf("-sizes: unknown key %q (keys check, replay, flush, memory, verify, write, django, validators)", k)
+			return fmt.Errorf("-sizes: unknown key %q (keys check, replay, flush, memory, verify, write, django, feed, validators)", k)
 		}
 		if err != nil {
 			return err
@@ -157,7 +164,7 @@ func parseFlags(args []string, stderr io.Writer) (c config, err error) {
 	fs := flag.NewFlagSet("blbench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	scen := fs.String("scenarios", strings.Join(allScenarios, ","), "scenarios to run, comma separated: "+strings.Join(allScenarios, ", "))
-	sz := fs.String("sizes", "", "sizes: N (check, replay, flush = N; memory = N/10 and N) or key=value,… with keys check, replay, flush, memory, verify, write, django, validators; lists separated by / (default "+defaultSizes(false).String()+"; with -quick "+defaultSizes(true).String()+")")
+	sz := fs.String("sizes", "", "sizes: N (check, replay, flush = N; memory = N/10 and N) or key=value,… with keys check, replay, flush, memory, verify, write, django, feed, validators; lists separated by / (default "+defaultSizes(false).String()+"; with -quick "+defaultSizes(true).String()+")")
 	fs.IntVar(&c.rounds, "rounds", 0, "rounds per scenario (default 5; -quick 2)")
 	fs.DurationVar(&c.duration, "duration", 0, "how long one contender is measured in one round (default 2s; -quick 150ms)")
 	fs.DurationVar(&c.propDuration, "prop-duration", 0, "how long one propagation round writes (default 5s; -quick 300ms)")
@@ -183,6 +190,9 @@ func parseFlags(args []string, stderr io.Writer) (c config, err error) {
 	fs.IntVar(&c.regionsValidators, "regions-validators", 0, "validators per region of the regions scenario (default 40; -quick 4)")
 	fs.IntVar(&c.regionsRate, "regions-rate", 100, "writes per second of the regions scenario, all regions together (spread over them; at least one per region)")
 	fs.DurationVar(&c.regionsDur, "regions-duration", 0, "how long the regions scenario writes (default 10s; -quick 1s)")
+	fs.IntVar(&c.feedRate, "feed-rate", 500, "blacklist writes per second of the feed scenario's latency rounds (open loop)")
+	fs.DurationVar(&c.feedDur, "feed-duration", 0, "how long one feed latency round writes (default 3s; -quick 300ms)")
+	fs.IntVar(&c.feedBurst, "feed-burst", 0, "blacklist writes of one feed throughput burst, by "+strconv.Itoa(feedBurstWriters)+" writers at once (default 10000; -quick 1000)")
 	fs.IntVar(&c.joinEvents, "join-events", 0, "revocation events in the join scenario's stream before its snapshot (a tail of 1% follows it) (default 1000000; -quick 20000)")
 	fs.IntVar(&c.joinVals, "join-validators", 0, "validators the join scenario starts together (default 100; -quick 10)")
 	fs.StringVar(&c.joinHeap, "join-heapprofile", "", "write a heap profile of this process to `FILE` once the join scenario's validator holding the set is ready")
@@ -238,6 +248,7 @@ func parseFlags(args []string, stderr io.Writer) (c config, err error) {
 	def(&c.fleetDur, 5*time.Second, 500*time.Millisecond)
 	def(&c.fleetIdle, 3*time.Second, 500*time.Millisecond)
 	def(&c.regionsDur, 10*time.Second, time.Second)
+	def(&c.feedDur, 3*time.Second, 300*time.Millisecond)
 	def(&c.memExpiry, joinCacheExpiry, time.Second)
 	def(&c.memSettle, joinSettle, 2*time.Second)
 	if c.regionsValidators == 0 {
@@ -280,6 +291,13 @@ func parseFlags(args []string, stderr io.Writer) (c config, err error) {
 	}
 	defInt(&c.joinEvents, 1_000_000, 20_000)
 	defInt(&c.joinVals, 100, 10)
+	if c.feedBurst < 0 {
+		return c, fmt.Errorf("-feed-burst %d: want a positive number (0: the default)", c.feedBurst)
+	}
+	defInt(&c.feedBurst, 10_000, 1000)
+	if c.feedBurst < 2 || c.feedRate < 1 {
+		return c, fmt.Errorf("-feed-burst %d -feed-rate %d: want at least 2 writes a burst and 1 write per second", c.feedBurst, c.feedRate)
+	}
 	if c.rounds <= 0 {
 		c.rounds = 5
 		if c.quick {

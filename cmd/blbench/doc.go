@@ -13,6 +13,7 @@
 //	go run ./cmd/blbench -scenarios fleet -fleet-sizes 10,100,200 -fleet-rates 1000,100 -fleet-duration 5s
 //	go run ./cmd/blbench -scenarios regions -regions-count 5 -regions-validators 40 -regions-rate 100
 //	go run ./cmd/blbench -scenarios django -rounds 2 -out /tmp/djb   # Simple JWT's authentication against blnode_django's
+//	go run ./cmd/blbench -scenarios feed -rounds 2 -out /tmp/fb    # GET /v1/feed to 1, 100 and 500 SSE clients
 //
 // It starts everything itself on loopback: blnode nodes in-process
 // (node.New) and as processes of the blnode binary (built into a temp dir),
@@ -37,6 +38,14 @@
 // every request or through its local cache; it reports requests/s and
 // latency of each against Simple JWT's, after checking that each lets a
 // valid token through and refuses a revoked one.
+// The feed scenario runs one full node (a blnode serve process with its
+// embedded NATS server) and, for each client count (-sizes feed=1/100/500),
+// as many Server-Sent Events clients of GET /v1/feed in this process, each
+// on its own TCP connection; it reports the delay from a write's
+// acknowledgement to each client's receipt, the events/s the clients
+// receive during a burst of writes beside the writer's rate, and the
+// events/s of clients resuming from the sequence before the burst, after
+// checking that every client received every write exactly once.
 // It stops everything it started, and every load loop is bounded in count
 // and time.
 //
@@ -59,7 +68,9 @@
 // # Caveats
 //
 //   - The load generator shares the machine's cores with what it measures;
-//     the verify scenario reports its CPU use beside the server's.
+//     the verify scenario reports its CPU use beside the server's, and the
+//     feed scenario's SSE clients (up to 500, each decoding every event)
+//     are part of what it measures.
 //   - Single-operation latencies are timed with time.Now around each call;
 //     the report gives the timer's own cost, which is included in them.
 //   - Without redis-server on PATH the Redis contenders are not measured,

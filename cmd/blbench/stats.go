@@ -156,6 +156,8 @@ func fmtNs(v float64) string {
 	switch {
 	case math.IsNaN(v):
 		return "—"
+	case v < 0:
+		return "−" + fmtNs(-v) // a delay may be negative: the feed's event before the write's 200
 	case v < 1e3:
 		return fmt.Sprintf("%.0f ns", v)
 	case v < 1e4:

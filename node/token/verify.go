@@ -37,7 +37,9 @@ type Claims struct {
 // Verifier verifies and mints tokens under one Config. It is safe for
 // concurrent use.
 type Verifier struct {
-	parser    *jwt.Parser
+	parser    *jwt.Parser    // its options; parse reads tokens
+	validator *jwt.Validator // the parser's claim validation
+	algs      []string       // the parser's valid methods
 	keyfunc   jwt.Keyfunc
 	jtiClaim  string
 	typeClaim string
@@ -137,6 +139,8 @@ func New(cfg Config) (*Verifier, error) {
 		opts = append(opts, jwt.WithIssuer(cfg.Issuer))
 	}
 	v.parser = jwt.NewParser(opts...)
+	v.validator = jwt.NewValidator(opts...)
+	v.algs = allAlgs()
 	return v, nil
 }
 
@@ -262,8 +266,12 @@ func (v *Verifier) Verify(raw string, wantType string) (Claims, error) {
 	if len(raw) > MaxTokenSize || !pyjwtSegments(raw) {
 		return Claims{}, ErrInvalid
 	}
-	m := jwt.MapClaims{}
-	t, err := v.parser.ParseWithClaims(raw, m, v.keyfunc)
+	var cm claimMap
+	t, err := v.parse(raw, &cm)
+	m := cm.m
+	if m == nil {
+		m = jwt.MapClaims{} // a payload that did not decode
+	}
 	// The parser wraps ErrTokenInvalidClaims only once the signature holds.
 	if err != nil && !errors.Is(err, jwt.ErrTokenInvalidClaims) {
 		return Claims{}, ErrInvalid
