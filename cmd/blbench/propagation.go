@@ -410,10 +410,10 @@ func (b *bench) reportPropagation(s *section, pr *propRun) error {
 // propAnchorGoal is how many times the NATS anchor's p99 blnode's
 // propagation p99 may be (median of pairs). blnode adds HTTP, a bbolt
 // fsync and its outbox before the publish, and its validators' apply after
-// the delivery. Measured on the shared 2-core machine (load 6–10, rounds
-// of 2 s): medians of pairs 1.58× (5 pairs) and 1.72× (3 pairs), single
-// pairs from 0.1× to 74× (one stall of either process is a 2 s round's
-// p99); 4× leaves more than twice the median as margin.
+// the delivery. Measured on the shared 2-core machine (rounds of 2 s):
+// medians of pairs 1.58× and 1.72× at load 6–10, single pairs from 0.1×
+// to 74× (one stall of either process is a 2 s round's p99), and 2.35×
+// at load 3–5 (pairs 1.73×–2.69×); 4× leaves 40% over the highest median.
 const propAnchorGoal = 4.0
 
 // propAnchorStream is the NATS anchor's stream and subject: apart from
