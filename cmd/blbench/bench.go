@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -31,6 +32,7 @@ type bench struct {
 	tmp       string
 	root      string // module root ("" when -blnode was given and go is absent)
 	blnodeBin string
+	floorBin  string // blfloor, the net/http floor; "" when it could not be built
 	redisBin  string
 	simpleJWT *original.Install // nil when the original is not installed
 	began     time.Time
@@ -82,22 +84,95 @@ func (t *table) row(cells ...string) { t.rows = append(t.rows, cells) }
 // target is one line of the issue's targets with the figure measured.
 type target struct {
 	what   string
+	basis  string // how the goal is judged: ratioVs(anchor) or absolute(margin)
 	goal   string
 	figure string
 	status string // "met", "missed", "not measured"
 	note   string
+	// over is the figure the target judges, one per pair (a ratio: round i
+	// of blnode against round i of its anchor) or one per round (an
+	// absolute); per says which ("pair", "round"). The target is met when
+	// the median of over is at most limit (atMost) or at least limit; the
+	// limit of an absolute target includes its margin. A target without
+	// over (a count that must be 0) is met when met says so.
+	over   series
+	per    string
+	limit  float64
+	atMost bool
+	met    bool
 }
 
-func (b *bench) target(what, goal, figure string, met bool, note string) {
-	st := "met"
-	if !met {
-		st = "missed"
+// ratioVs is the basis of a target judged as a ratio against an anchor
+// measured in the same run, pair by pair.
+func ratioVs(anchor string) string { return "ratio vs " + anchor }
+
+// absolute is the basis of a target with no anchor to divide by: the
+// figure must beat the goal by margin, so that a quiet rerun does not flip
+// it.
+func absolute(margin string) string { return "absolute (margin " + margin + ")" }
+
+// judge records t, met or missed: a target with a figure per pair or round
+// is met only when their median meets its limit.
+func (b *bench) judge(t target) {
+	if len(t.over) > 0 {
+		med := t.over.summary().Median
+		t.met = med >= t.limit
+		if t.atMost {
+			t.met = med <= t.limit
+		}
 	}
-	b.targets = append(b.targets, target{what: what, goal: goal, figure: figure, status: st, note: note})
+	t.status = "met"
+	if !t.met {
+		t.status = "missed"
+	}
+	b.targets = append(b.targets, t)
 }
 
-func (b *bench) targetMissing(what, goal, why string) {
-	b.targets = append(b.targets, target{what: what, goal: goal, figure: "—", status: "not measured", note: why})
+// targetMissing records a target that could not be measured, and why.
+func (b *bench) targetMissing(what, basis, goal, why string) {
+	b.targets = append(b.targets, target{what: what, basis: basis, goal: goal, figure: "—", status: "not measured", note: why})
+}
+
+// spread is (max − min) ÷ median of a target's per-pair or per-round
+// figure: how far apart its reruns fall.
+func (t target) spread() float64 {
+	s := t.over.summary()
+	if s.N < 2 || s.Median == 0 {
+		return math.NaN()
+	}
+	return (s.Max - s.Min) / math.Abs(s.Median)
+}
+
+// headroom is how far the median beats the limit, as a fraction of the
+// limit (negative: it misses).
+func (t target) headroom() float64 {
+	s := t.over.summary()
+	if s.N == 0 || t.limit == 0 {
+		return math.NaN()
+	}
+	if t.atMost {
+		return (t.limit - s.Median) / t.limit
+	}
+	return (s.Median - t.limit) / t.limit
+}
+
+// across counts the pairs or rounds on the other side of the limit from
+// the median: a rerun whose median fell among them would flip the target.
+func (t target) across() int {
+	meets := func(v float64) bool {
+		if t.atMost {
+			return v <= t.limit
+		}
+		return v >= t.limit
+	}
+	med := meets(t.over.summary().Median)
+	n := 0
+	for _, v := range t.over {
+		if !math.IsNaN(v) && meets(v) != med {
+			n++
+		}
+	}
+	return n
 }
 
 func (b *bench) logf(format string, args ...any) {
@@ -295,10 +370,21 @@ blbench: redis-server package) or give -redis-server PATH.
 `)
 }
 
-// findBlnode uses -blnode or builds the binary.
+// findBlnode uses -blnode or builds the binary, and builds blfloor, the
+// net/http floor (missing when the go tool is).
 func (b *bench) findBlnode(ctx context.Context) error {
 	root, rootErr := moduleRoot(ctx)
 	b.root = root
+	dir, err := b.dir("bin")
+	if err != nil {
+		return err
+	}
+	if rootErr == nil {
+		b.logf("building blfloor (go build ./cmd/blfloor)")
+		if b.floorBin, err = buildCmd(ctx, root, dir, "blfloor"); err != nil {
+			return err
+		}
+	}
 	if b.cfg.blnodeBin != "" {
 		b.blnodeBin = b.cfg.blnodeBin
 		return nil
@@ -307,18 +393,39 @@ func (b *bench) findBlnode(ctx context.Context) error {
 		return rootErr
 	}
 	b.logf("building blnode (go build ./cmd/blnode)")
-	dir, err := b.dir("bin")
-	if err != nil {
-		return err
-	}
-	b.blnodeBin, err = buildBlnode(ctx, root, dir)
+	b.blnodeBin, err = buildCmd(ctx, root, dir, "blnode")
 	return err
+}
+
+// needsFloor says whether the net/http floor was built, and records the
+// contender what as missing when it was not.
+func (b *bench) needsFloor(what string) bool {
+	if b.floorBin != "" {
+		return true
+	}
+	b.missing = append(b.missing, missingContender{What: what, Why: "blfloor could not be built (no go tool)"})
+	return false
+}
+
+// startFloor runs blfloor on a free loopback port, its append-only file
+// in dataDir, and finds its address in its "listening" log line.
+func (b *bench) startFloor(ctx context.Context, name, dataDir string) (*blnodeProc, error) {
+	p, err := startProc(ctx, name, b.floorBin, []string{"PATH=" + os.Getenv("PATH")}, "-http", "127.0.0.1:0", "-data", dataDir)
+	if err != nil {
+		return nil, err
+	}
+	b.track(p)
+	a, err := awaitAddr(ctx, p, "listening", listeningAddr)
+	if err != nil {
+		return nil, err
+	}
+	return &blnodeProc{Process: p, url: "http://" + a, started: time.Now()}, nil
 }
 
 func (b *bench) printSummary() {
 	fmt.Fprintf(b.stdout, "\nblbench: report %s\n", filepath.Join(b.cfg.out, "BENCHMARKS.md"))
 	for _, t := range b.targets {
-		fmt.Fprintf(b.stdout, "  %-12s %-55s %-40s %s\n", t.status, t.what+" ("+t.goal+")", t.figure, t.note)
+		fmt.Fprintf(b.stdout, "  %-12s %-55s %-40s %s; %s\n", t.status, t.what+" ("+t.goal+")", t.figure, t.basis, t.note)
 	}
 	for _, m := range b.missing {
 		fmt.Fprintf(b.stdout, "  NOT MEASURED: %s (%s)\n", m.What, m.Why)

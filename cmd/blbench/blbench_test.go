@@ -36,6 +36,15 @@ func TestQuickRun(t *testing.T) {
 	}
 	text := string(report)
 	for _, want := range []string{"## Targets", "## Machine and versions", "go run ./cmd/blbench -quick",
+		// Each target says its basis; ratios against the same run's anchors;
+		// the spread of each judged figure.
+		"| target | basis | goal | measured | status | note |", "### Run-to-run spread",
+		"| HTTP verify (HS256) vs the net/http floor at 4 clients | ratio vs the net/http floor |",
+		"| flush of 2000 expired entries vs a bare bbolt delete of the same keys | ratio vs a bare bbolt bulk delete |",
+		"| replay rate vs a bare decode-and-insert of the same events | ratio vs a bare decode-and-insert loop |",
+		"| propagation p99 through the 3-server cluster vs a bare JetStream publish → ordered consumer | ratio vs JetStream publish → ordered consumer, same cluster |",
+		"| net/http floor (blfloor: decode the JSON, answer {}) | 4 |", "| net/http floor (blfloor: decode, append to a file, fsync per batch) | 8 |",
+		"| check p99 during the flush | absolute (margin 50%: < 500 µs) |",
 		"## Check: is this jti revoked?", "## Verify over HTTP",
 		// JWKS beside HS256: over HTTP, in-process, and during forced fetches.
 		"| blnode RS256 (JWKS) | 4 |", "| blnode ES256 (JWKS) | 4 |", "| RS256 | JWKS (by kid) |", "| ES256 | JWKS (by kid) |",
@@ -45,10 +54,10 @@ func TestQuickRun(t *testing.T) {
 		"## Fleet at scale: N validators in one process",
 		// A row per fleet size and rate, a cost row per size, the targets.
 		"| 2 | 1000 |", "| 2 | 100 |", "| 3 | 1000 |", "| 3 | 100 |", "| fleet propagation p99, 200 validators at 1000 writes/s |",
-		"| validator RSS, idle |", "| validator CPU per live event, over the transport floor |", "| fleet: write × validator pairs missing | 0 | 0 of ",
+		"| validator RSS, idle |", "| validator CPU per live event, over the transport floor |", "| fleet: write × validator pairs missing | absolute (exact) | 0 | 0 of ",
 		// Same- and cross-region rows, the from → to table, none missing.
 		"## Regions: a multi-region fleet in one process", "| same region | 200 |", "| cross region | 200 |", "| from ↓ to → | r0 | r1 |",
-		"| regions: write × validator pairs missing | 0 | 0 of 400 |",
+		"| regions: write × validator pairs missing | absolute (exact) | 0 | 0 of 400 |",
 		"## Join: empty validators at a large revocation set", "| from the snapshot |", "| without a snapshot (the whole stream) | ",
 		"| an empty validator ready, joining from a snapshot |", "| 3 validators started together all ready |",
 		"| validator memory per live revocation |",
@@ -105,9 +114,9 @@ func TestParseSizes(t *testing.T) {
 		bad      bool
 	}{
 		{name: "default", in: "", want: defaultSizes(false).String()},
-		{name: "bare number", in: "5000", want: "check=5000,replay=5000,flush=5000,memory=500/5000,verify=1/4/16/64,write=1/64,django=1/8/64,feed=1/100/500,validators=5"},
+		{name: "bare number", in: "5000", want: "check=5000,replay=5000,flush=5000,memory=500/5000,verify=1/8/64,write=1/64,django=1/8/64,feed=1/100/500,validators=5"},
 		{name: "keys", in: "check=10,memory=1/2/3,verify=2", want: "check=10,replay=1000000,flush=1000000,memory=1/2/3,verify=2,write=1/64,django=1/8/64,feed=1/100/500,validators=5"},
-		{name: "django levels", in: "django=2/16", want: "check=1000000,replay=1000000,flush=1000000,memory=100000/1000000,verify=1/4/16/64,write=1/64,django=2/16,feed=1/100/500,validators=5"},
+		{name: "django levels", in: "django=2/16", want: "check=1000000,replay=1000000,flush=1000000,memory=100000/1000000,verify=1/8/64,write=1/64,django=2/16,feed=1/100/500,validators=5"},
 		{name: "unknown key", in: "nope=1", bad: true},
 		{name: "list for one", in: "check=1/2", bad: true},
 		{name: "not a number", in: "check=x", bad: true},

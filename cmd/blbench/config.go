@@ -77,10 +77,10 @@ type sizes struct {
 func defaultSizes(quick bool) sizes {
 	if quick {
 		return sizes{check: 20_000, replay: 20_000, flush: 20_000, memory: []int{10_000, 50_000},
-			verify: []int{1, 4, 16, 64}, write: []int{1, 64}, django: []int{1, 8, 64}, feed: []int{1, 10}, validators: 5}
+			verify: []int{1, 8, 64}, write: []int{1, 64}, django: []int{1, 8, 64}, feed: []int{1, 10}, validators: 5}
 	}
 	return sizes{check: 1_000_000, replay: 1_000_000, flush: 1_000_000, memory: []int{100_000, 1_000_000},
-		verify: []int{1, 4, 16, 64}, write: []int{1, 64}, django: []int{1, 8, 64}, feed: []int{1, 100, 500}, validators: 5}
+		verify: []int{1, 8, 64}, write: []int{1, 64}, django: []int{1, 8, 64}, feed: []int{1, 100, 500}, validators: 5}
 }
 
 func (s sizes) String() string {

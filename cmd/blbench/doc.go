@@ -54,6 +54,17 @@
 // reported as min / median / max over rounds, and each comparison as a
 // ratio computed pair by pair (round i of A against round i of B).
 //
+// Targets are ratios against an anchor measured in the same run wherever
+// one exists, and met only when the median of the pairs meets them: the
+// net/http floor (cmd/blfloor, built beside blnode and run as a process of
+// its own) for HTTP verify, Redis with appendfsync always for durable
+// writes, a bare JetStream publish → ordered consumers on the same cluster
+// for propagation, a bare bbolt delete of the same keys for flush, a bare
+// decode-and-insert of the same stream for replay. The targets left
+// absolute must beat their goal by a stated margin. The report gives each
+// target's basis, and the spread of the figure it judges, (max − min) ÷
+// median over its pairs or rounds, beside its headroom.
+//
 // # Caveats
 //
 //   - The load generator shares the machine's cores with what it measures;

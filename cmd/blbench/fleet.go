@@ -42,6 +42,16 @@ const (
 // validators at rate writes/s.
 var fleetGoals = []fleetGoal{{200, 1000, 20e6}, {1000, 100, 50e6}}
 
+// fleetMargin is how far the fleet's absolute figures must beat their
+// goals: the fleet shares one process and one collector among its
+// validators, and its p99 moves by about that much between quiet runs.
+const fleetMargin = 0.10
+
+// fleetP99Basis is how the fleet's propagation targets are judged: the
+// transport floor beside them (fleet_floor.go) is reported, not divided
+// by, since the goal is the validators' whole p99.
+const fleetP99Basis = "absolute (margin 10%: ≤ 0.9 × the goal)"
+
 type fleetGoal struct {
 	n, rate int
 	limit   float64
@@ -983,7 +993,7 @@ func (b *bench) fleetTargets(sizes []*fleetSize) {
 		want := "≤ " + fmtNs(goal.limit)
 		fs, fr := at(goal.n, goal.rate)
 		if fs == nil {
-			b.targetMissing(what, want, fmt.Sprintf("no fleet was measured at %d writes/s", goal.rate))
+			b.targetMissing(what, fleetP99Basis, want, fmt.Sprintf("no fleet was measured at %d writes/s", goal.rate))
 			continue
 		}
 		note := ""
@@ -993,11 +1003,12 @@ func (b *bench) fleetTargets(sizes []*fleetSize) {
 		note += fmt.Sprintf("the transport floor's p99 there %s; the validators' %.1f× it", fmtNs(fr.floorP99.summary().Median), fr.p99Ratio())
 		p99 := fr.p99.summary()
 		if b.cfg.fleetGCOff {
-			b.targetMissing(what, want, fmt.Sprintf("-fleet-gc-off, an experiment: with the collector paused the validators measured %s (median of rounds); %s",
+			b.targetMissing(what, fleetP99Basis, want, fmt.Sprintf("-fleet-gc-off, an experiment: with the collector paused the validators measured %s (median of rounds); %s",
 				fmtNs(p99.Median), note))
 			continue
 		}
-		b.target(what, want, fmtNs(p99.Median)+" (median of rounds; max over rounds "+fmtNs(p99.Max)+")", p99.Median <= goal.limit, note)
+		b.judge(target{what: what, basis: fleetP99Basis, goal: want, figure: fmtNs(p99.Median) + " (median of rounds; max over rounds " + fmtNs(p99.Max) + ")",
+			note: note, over: fr.p99, per: "round", limit: goal.limit * (1 - fleetMargin), atMost: true})
 	}
 	var missing float64
 	var pairs int
@@ -1010,10 +1021,11 @@ func (b *bench) fleetTargets(sizes []*fleetSize) {
 		}
 	}
 	if len(sizes) > 0 {
-		b.target("fleet: write × validator pairs missing", "0", fmt.Sprintf("%.0f of %d", missing, pairs), missing == 0, "")
+		b.judge(target{what: "fleet: write × validator pairs missing", basis: "absolute (exact)", goal: "0", figure: fmt.Sprintf("%.0f of %d", missing, pairs), met: missing == 0})
 		big := sizes[len(sizes)-1]
 		note := fmt.Sprintf("at %d validators", big.n)
-		b.target("validator RSS, idle", "≤ 2 MB", fmtBytes(big.rssReady)+" per validator (heap "+fmtBytes(big.heapReady)+")", big.rssReady <= 2e6, note)
+		b.judge(target{what: "validator RSS, idle", basis: absolute("10%: ≤ 1.8 MB"), goal: "≤ 2 MB",
+			figure: fmtBytes(big.rssReady) + " per validator (heap " + fmtBytes(big.heapReady) + ")", note: note, met: big.rssReady <= 2e6*(1-fleetMargin)})
 		// CPU at the highest rate, at the largest size that measured it.
 		var fr *fleetRate
 		for _, fs := range sizes {
@@ -1033,12 +1045,12 @@ func (b *bench) fleetTargets(sizes []*fleetSize) {
 		cpu, own, floor := fr.cpuPerEvent.summary(), fr.ownPerEvent.summary(), fr.floorPerEvent.summary()
 		got := fmt.Sprintf("%s over the transport floor (median of rounds; %s in all, the floor %s)", fmtNs(own.Median), fmtNs(cpu.Median), fmtNs(floor.Median))
 		if cpu.Median < 0 || floor.Median < 0 {
-			b.targetMissing("validator CPU per live event, over the transport floor", "≤ 2 µs", fmt.Sprintf("%s, %d writes/s: %s, below the noise of the whole process's CPU",
+			b.targetMissing("validator CPU per live event, over the transport floor", absolute("10%: ≤ 1.8 µs"), "≤ 2 µs", fmt.Sprintf("%s, %d writes/s: %s, below the noise of the whole process's CPU",
 				note, fr.rate, got))
 			return
 		}
-		b.target("validator CPU per live event, over the transport floor", "≤ 2 µs", got, own.Median <= 2e3,
-			fmt.Sprintf("%s, %d writes/s", note, fr.rate))
+		b.judge(target{what: "validator CPU per live event, over the transport floor", basis: absolute("10%: ≤ 1.8 µs"), goal: "≤ 2 µs", figure: got,
+			note: fmt.Sprintf("%s, %d writes/s", note, fr.rate), over: fr.ownPerEvent, per: "round", limit: 2e3 * (1 - fleetMargin), atMost: true})
 	}
 }
 

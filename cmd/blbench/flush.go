@@ -32,6 +32,8 @@ func (b *bench) runFlush(ctx context.Context, s *section) error {
 type flushSetUp struct {
 	n, nLive int      // expired and live entries
 	golden   string   // the pre-built store each round copies
+	expired  []string // the expired entries' ids
+	anchor   string   // the anchor's pre-built bare bbolt file's dir
 	w        workload // the check workload
 	mask     int      // len(w.keys) - 1
 }
@@ -39,6 +41,7 @@ type flushSetUp struct {
 // flushFigures are the flush scenario's figures, one per round.
 type flushFigures struct {
 	took, removedRate, p50b, p99b, p50d, p99d, maxd, ratePar series
+	anchor                                                   series // the bare bbolt delete of the same keys, s
 }
 
 // flushOut is what a round's flush returned.
@@ -77,12 +80,24 @@ func (b *bench) setUpFlush(ctx context.Context) (*flushSetUp, error) {
 	}); err != nil {
 		return nil, err
 	}
+	anchor, err := b.dir("flush-anchor-golden")
+	if err != nil {
+		return nil, err
+	}
+	if err := fillAnchor(ctx, anchor, append(append([]string(nil), expired...), live...), func(k string) int64 {
+		if liveSet[k] {
+			return liveAt
+		}
+		return expiredAt
+	}); err != nil {
+		return nil, err
+	}
 	lookups := 1 << 20
 	if n < 250_000 {
 		lookups = 1 << 16
 	}
 	w := newMixWorkload(cfg.seed+5, [][]string{expired, live, unknown}, []float64{0.01, 0.01, 0.98}, lookups, cfg.zipfS, cfg.zipfV)
-	return &flushSetUp{n: n, nLive: nLive, golden: golden, w: w, mask: len(w.keys) - 1}, nil
+	return &flushSetUp{n: n, nLive: nLive, golden: golden, expired: expired, anchor: anchor, w: w, mask: len(w.keys) - 1}, nil
 }
 
 // flushRound is one round of the flush scenario: it opens a copy of the
@@ -136,6 +151,16 @@ func (b *bench) flushRound(ctx context.Context, fs *flushSetUp, round int, fig *
 	case st.Blacklisted != uint64(fs.nLive):
 		return fmt.Errorf("after the flush the node holds %d blacklisted entries, want the %d live ones", st.Blacklisted, fs.nLive)
 	}
+	adir, err := b.dir(fmt.Sprintf("flush-anchor-%d", round+1))
+	if err != nil {
+		return err
+	}
+	atook, err := flushAnchor(ctx, fs.anchor, adir, fs.expired, fs.nLive)
+	os.RemoveAll(adir)
+	if err != nil {
+		return err
+	}
+	fig.anchor = append(fig.anchor, atook.Seconds())
 	fig.took = append(fig.took, fo.took.Seconds())
 	fig.removedRate = append(fig.removedRate, float64(n)/fo.took.Seconds())
 	fig.p50b = append(fig.p50b, before.lat.quantile(0.5))
@@ -144,10 +169,21 @@ func (b *bench) flushRound(ctx context.Context, fs *flushSetUp, round int, fig *
 	fig.p99d = append(fig.p99d, during.lat.quantile(0.99))
 	fig.maxd = append(fig.maxd, during.lat.quantile(1))
 	fig.ratePar = append(fig.ratePar, during.rate())
+	b.logf("flush round %d: bare bbolt delete of the same %d keys in %v", round+1, n, atook.Round(time.Millisecond))
 	b.logf("flush round %d: %d tokens (%d entries) in %v; check p99 before %s, during %s (max %s, %s checks/s)", round+1, n, fo.removed,
 		fo.took.Round(time.Millisecond), fmtNs(before.lat.quantile(0.99)), fmtNs(during.lat.quantile(0.99)), fmtNs(during.lat.quantile(1)), fmtRate(during.rate()))
 	return nil
 }
+
+// flushAnchorGoal is how many times the bare bbolt delete of the same keys
+// the node's flush may take (median of pairs). The node deletes four
+// entries or more per token where the anchor deletes one (the outstanding
+// and blacklisted records, the expiry and by-user index entries), and
+// invalidates the cache with checks running. Measured on the shared
+// 2-core machine at 1M: pairs 10.3×, 11.2×, 8.4× (load ~9) and 9.7×,
+// 10.5×, 8.4×, 6.6×, 8.5× (load 3–5), medians 10.3× and 8.5×; so 15×
+// leaves a third of the higher median as margin.
+const flushAnchorGoal = 15.0
 
 // reportFlush writes the flush scenario's section and judges its targets.
 func (b *bench) reportFlush(s *section, fs *flushSetUp, fig *flushFigures) {
@@ -168,14 +204,28 @@ func (b *bench) reportFlush(s *section, fs *flushSetUp, fig *flushFigures) {
 	t.row("check p99 during", fig.p99d.summary().format(fmtNs))
 	t.row("check max during", fig.maxd.summary().format(fmtNs))
 	t.row("checks/s during (1 goroutine)", fig.ratePar.summary().format(fmtRate))
-	s.table("Ratio, round by round", "comparison", "ratio").row("check p99 during ÷ before", ratios(fig.p99d, fig.p99b).summary().format(fmtRatio))
+	t.row("anchor: bare bbolt delete of the same keys", fig.anchor.summary().format(fmtSec))
+	s.para("The anchor: the same %d expired and %d live ids as keys of one bucket of a bare bbolt file (a %d-byte value each), copied afresh each round "+
+		"and timed deleting the expired keys in key order, in fsynced transactions of %d, in this process, right after the node's flush of the round. "+
+		"The node's flush does more for each token: its outstanding and blacklisted entries, the expiry and by-user indexes, the cache, with checks running; "+
+		"the ratio says what that costs over the bare delete.", n, nLive, len(anchorValue(0)), 5000)
+	tr := ratios(fig.took, fig.anchor)
+	rt := s.table("Ratio, round by round", "comparison", "ratio")
+	rt.row("check p99 during ÷ before", ratios(fig.p99d, fig.p99b).summary().format(fmtRatio))
+	rt.row("flush duration ÷ the bare bbolt delete", tr.summary().format(fmtRatio))
 	ts := fig.took.summary()
-	scaled := ""
+	note := fmt.Sprintf("flush %s vs the anchor's %s (median of rounds)", fmtSec(ts.Median), fmtSec(fig.anchor.summary().Median))
 	if n != 1_000_000 {
-		scaled = fmt.Sprintf("measured at %d entries", n)
+		note += fmt.Sprintf("; measured at %d entries", n)
 	}
-	b.target(fmt.Sprintf("flush of %d expired entries", n), "≤ 10 s at 1M", ts.format(fmtSec), ts.Median <= 10*float64(n)/1e6, scaled)
+	b.judge(target{what: fmt.Sprintf("flush of %d expired entries vs a bare bbolt delete of the same keys", n), basis: ratioVs("a bare bbolt bulk delete"),
+		goal: fmt.Sprintf("≤ %.0f×", flushAnchorGoal), figure: fmtRatio(tr.summary().Median) + " (median of pairs)", note: note,
+		over: tr, per: "pair", limit: flushAnchorGoal, atMost: true})
 	pd := fig.p99d.summary()
-	b.target("check p99 during the flush", "< 1 ms", pd.format(fmtNs)+" (before: "+fmtNs(fig.p99b.summary().Median)+")", pd.Median < 1e6, "")
+	// A check that waited for a flush transaction would take the
+	// transaction's fsync, milliseconds: a p99 under half the goal cannot
+	// be one, however the machine drifts between runs.
+	b.judge(target{what: "check p99 during the flush", basis: absolute("50%: < 500 µs"), goal: "< 1 ms",
+		figure: pd.format(fmtNs) + " (before: " + fmtNs(fig.p99b.summary().Median) + ")", over: fig.p99d, per: "round", limit: 0.5e6, atMost: true})
 	b.raw["flush"] = map[string]any{"expired": n, "live": nLive, "flush_s": fig.took, "p99_before_ns": fig.p99b, "p99_during_ns": fig.p99d, "max_during_ns": fig.maxd}
 }

@@ -182,8 +182,10 @@ func (b *bench) reportMemory(s *section, rows []memRow, withRedis bool) {
 		if last.entries != 1_000_000 {
 			note = fmt.Sprintf("measured at %d entries", last.entries)
 		}
-		b.target(fmt.Sprintf("RSS per blacklisted entry at %d", last.entries), "≤ 200 B at 1M",
-			fmt.Sprintf("%.0f B (whole RSS ÷ N); %.0f B over the empty node", per, inc), per <= 200, note)
+		// One measurement per run: two committed runs read 181 B and 182 B
+		// at 1M, so a 5% margin keeps a quiet rerun on the side it was.
+		b.judge(target{what: fmt.Sprintf("RSS per blacklisted entry at %d", last.entries), basis: absolute("5%: ≤ 190 B"), goal: "≤ 200 B at 1M",
+			figure: fmt.Sprintf("%.0f B (whole RSS ÷ N); %.0f B over the empty node", per, inc), note: note, met: per <= 200*0.95})
 	}
 	raw := []map[string]any{}
 	for _, r := range rows {

@@ -43,13 +43,13 @@ func moduleRoot(ctx context.Context) (string, error) {
 	return filepath.Dir(mod), nil
 }
 
-// buildBlnode builds ./cmd/blnode into dir.
-func buildBlnode(ctx context.Context, root, dir string) (string, error) {
-	bin := filepath.Join(dir, "blnode")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/blnode")
+// buildCmd builds ./cmd/NAME of the module at root into dir.
+func buildCmd(ctx context.Context, root, dir, name string) (string, error) {
+	bin := filepath.Join(dir, name)
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/"+name)
 	cmd.Dir = root
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build ./cmd/blnode: %w\n%s", err, out)
+		return "", fmt.Errorf("go build ./cmd/%s: %w\n%s", name, err, out)
 	}
 	return bin, nil
 }
@@ -101,19 +101,7 @@ func (b *bench) startBlnode(ctx context.Context, name, dataDir string, args ...s
 	}
 	bp := &blnodeProc{Process: p, started: started}
 	b.track(p)
-	a, err := awaitAddr(ctx, p, "listening", func(line string) string {
-		if !strings.Contains(line, `"listening"`) {
-			return ""
-		}
-		var rec struct {
-			Msg  string `json:"msg"`
-			HTTP string `json:"http"`
-		}
-		if json.Unmarshal([]byte(line), &rec) != nil || rec.Msg != "listening" {
-			return ""
-		}
-		return rec.HTTP
-	})
+	a, err := awaitAddr(ctx, p, "listening", listeningAddr)
 	if err != nil {
 		return nil, err
 	}
@@ -123,6 +111,22 @@ func (b *bench) startBlnode(ctx context.Context, name, dataDir string, args ...s
 		return nil, p.Failed(err.Error())
 	}
 	return bp, nil
+}
+
+// listeningAddr reads the HTTP address of a JSON "listening" log line, as
+// blnode and blfloor write it; "" for other lines.
+func listeningAddr(line string) string {
+	if !strings.Contains(line, `"listening"`) {
+		return ""
+	}
+	var rec struct {
+		Msg  string `json:"msg"`
+		HTTP string `json:"http"`
+	}
+	if json.Unmarshal([]byte(line), &rec) != nil || rec.Msg != "listening" {
+		return ""
+	}
+	return rec.HTTP
 }
 
 // waitHTTP polls url until it answers 200, within limit.

@@ -709,8 +709,9 @@ func (b *bench) reportRegions(s *section, rr *regionsRun) error {
 // the figures for results.json.
 func (b *bench) regionsTargets(rr *regionsRun) {
 	cfg := b.cfg
-	b.target("regions: write × validator pairs missing", "0", fmt.Sprintf("%.0f of %d", rr.all.missed(), rr.all.pairs*len(rr.all.missing)),
-		rr.all.missed() == 0, fmt.Sprintf("%d regions × %d validators", len(rr.sites), rr.perRegion))
+	b.judge(target{what: "regions: write × validator pairs missing", basis: "absolute (exact)", goal: "0",
+		figure: fmt.Sprintf("%.0f of %d", rr.all.missed(), rr.all.pairs*len(rr.all.missing)),
+		note:   fmt.Sprintf("%d regions × %d validators", len(rr.sites), rr.perRegion), met: rr.all.missed() == 0})
 	var cells []map[string]any
 	for from, row := range rr.cells {
 		for to, c := range row {

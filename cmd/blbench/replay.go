@@ -10,6 +10,14 @@ import (
 	"github.com/blnode/blnode/internal/streamfill"
 )
 
+// replayAnchorGoal is the share of the bare decode-and-append's rate a
+// validator's replay must reach (median of pairs). Both are bound by the
+// stream's delivery to one ordered consumer: measured at 1M on the shared
+// 2-core machine, pairs 0.91×, 1.08×, 1.50× (load ~10) and 1.03×, 0.83×,
+// 0.69× (load 3–5), so 0.6× is below every pair measured and a quarter
+// under the lower median.
+const replayAnchorGoal = 0.6
+
 func (b *bench) runReplay(ctx context.Context, s *section) error {
 	cfg := b.cfg
 	n := cfg.sizes.replay
@@ -37,7 +45,7 @@ func (b *bench) runReplay(ctx context.Context, s *section) error {
 	// busy machine, so it gets a longer timeout than the default.
 	hc.Timeout = 2 * time.Minute
 	defer hc.CloseIdleConnections()
-	var ready, rate, listening, settled series
+	var ready, rate, listening, settled, anchor series
 	var storeBytes int64
 	rounds := cfg.rounds
 	if n >= 500_000 {
@@ -79,6 +87,19 @@ func (b *bench) runReplay(ctx context.Context, s *section) error {
 		if err := os.RemoveAll(dir); err != nil {
 			return err
 		}
+		adir := fmt.Sprintf("%s/anchor-%d", root, round+1)
+		if err := os.MkdirAll(adir, 0o700); err != nil {
+			return err
+		}
+		atook, err := replayAnchor(ctx, url, adir, n)
+		if err != nil {
+			return err
+		}
+		anchor = append(anchor, float64(n)/atook.Seconds())
+		b.logf("replay round %d: the bare decode-and-insert anchor in %v (%s events/s)", round+1, atook.Round(time.Millisecond), fmtRate(float64(n)/atook.Seconds()))
+		if err := os.RemoveAll(adir); err != nil {
+			return err
+		}
 	}
 	s.para("One nats-server (in-process, JetStream file storage, loopback) holds a stream of %d blacklist events in blnode's wire form "+
 		"(random 32-hex jtis, seed %d; %.1f MB; published in %v). Each round starts a fresh `blnode serve --role validator` process on an empty data dir "+
@@ -92,13 +113,27 @@ func (b *bench) runReplay(ctx context.Context, s *section) error {
 	t.row("time to listening (process start, store open, NATS connect)", listening.summary().format(fmtSec))
 	t.row("`GET /v1/status` right after ready (reads the replay's journal beside the trees, then counts)", settled.summary().format(fmtSec))
 	t.row("store size after replay (its journal not merged yet)", fmtBytes(float64(storeBytes)))
+	t.row("anchor: bare decode-and-insert, events/s", anchor.summary().format(fmtRate))
+	s.para("The anchor, in each round right after the validator: this process reads the same stream through an ordered consumer from its first event "+
+		"(pulls of up to %d), decodes each event with `events.Decode` and appends its jti and expiry under its position to one bucket of a bare bbolt file "+
+		"(keys in increasing order, pages filled: bbolt's cheapest write), in fsynced transactions of %d, timed from the connect to the last commit. The validator does more: its process starts, its store keeps records and indexes, "+
+		"its cache fills; the ratio says what that costs over the bare path.", replayBatch, replayBatch)
+	rr := ratios(rate, anchor)
+	s.table("Ratio, round by round", "comparison", "ratio").row("replay events/s ÷ the bare decode-and-insert", rr.summary().format(fmtRatio))
 	rs := rate.summary()
-	b.target("replay rate", "≥ 200,000 events/s", fmtRate(rs.Median)+" (median of rounds)", rs.Median >= 200_000, "")
+	b.judge(target{what: "replay rate vs a bare decode-and-insert of the same events", basis: ratioVs("a bare decode-and-insert loop"),
+		goal: fmt.Sprintf("≥ %.2f×", replayAnchorGoal), figure: fmtRatio(rr.summary().Median) + " (median of pairs)",
+		note: fmt.Sprintf("%s events/s vs the anchor's %s (median of rounds)", fmtRate(rs.Median), fmtRate(anchor.summary().Median)),
+		over: rr, per: "pair", limit: replayAnchorGoal})
 	scaled := ""
 	if n != 1_000_000 {
 		scaled = fmt.Sprintf("measured at %d events; the 1M figure needs the default sizes", n)
 	}
-	b.target(fmt.Sprintf("validator with %d events ready", n), "≤ 10 s at 1M", ready.summary().format(fmtSec), ready.summary().Median <= 10*float64(n)/1e6, scaled)
-	b.raw["replay"] = map[string]any{"events": n, "ready_s": ready, "events_per_s": rate, "listening_s": listening, "status_after_ready_s": settled}
+	// No anchor starts a process and serves HTTP: the time to ready stays
+	// absolute, with 20% to spare (the rerun of issue 21 read 5.3 s where
+	// the run before read 4.2 s).
+	b.judge(target{what: fmt.Sprintf("validator with %d events ready", n), basis: absolute("20%: ≤ 8 s at 1M"), goal: "≤ 10 s at 1M",
+		figure: ready.summary().format(fmtSec), note: scaled, over: ready, per: "round", limit: 8 * float64(n) / 1e6, atMost: true})
+	b.raw["replay"] = map[string]any{"events": n, "ready_s": ready, "events_per_s": rate, "anchor_events_per_s": anchor, "listening_s": listening, "status_after_ready_s": settled}
 	return nil
 }

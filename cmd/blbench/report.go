@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -30,21 +31,25 @@ func (b *bench) writeReport() error {
 		b.env.date, time.Since(b.began).Round(time.Second), cfg.sizes, cfg.rounds, cfg.duration, cfg.propDuration, cfg.seed, cfg.zipfS, cfg.zipfV)
 
 	p("## Targets\n\n")
-	p("| target | goal | measured | status | note |\n|---|---|---|---|---|\n")
+	p("Wherever an anchor exists, a target is a **ratio against an anchor measured in the same run**, round by round (a pair = the same round, " +
+		"the same level), and it is met only when the **median of the pairs** meets the goal. Where none exists, the target is **absolute**, " +
+		"and the figure must beat the goal by the margin stated, so that a quiet rerun does not flip it.\n\n")
+	p("| target | basis | goal | measured | status | note |\n|---|---|---|---|---|---|\n")
 	for _, t := range b.targets {
 		st := t.status
 		if st == "missed" {
 			st = "**missed**"
 		}
-		p("| %s | %s | %s | %s | %s |\n", t.what, t.goal, t.figure, st, t.note)
+		p("| %s | %s | %s | %s | %s | %s |\n", t.what, t.basis, t.goal, t.figure, st, t.note)
 	}
 	for _, m := range b.missing {
-		p("| %s | — | — | **not measured** | %s on this machine |\n", m.What, m.Why)
+		p("| %s | — | — | — | **not measured** | %s on this machine |\n", m.What, m.Why)
 	}
 	for _, f := range b.failures {
-		p("| scenario failed | — | — | **failed** | %s |\n", mdCell(f))
+		p("| scenario failed | — | — | — | **failed** | %s |\n", mdCell(f))
 	}
 	p("\n")
+	b.writeSpread(p)
 
 	e := b.env
 	p("## Machine and versions\n\n")
@@ -104,9 +109,10 @@ func (b *bench) writeReport() error {
 	b.raw["sizes"] = cfg.sizes.String()
 	b.raw["rounds"] = cfg.rounds
 	b.raw["seed"] = cfg.seed
-	var targets []map[string]string
+	var targets []map[string]any
 	for _, t := range b.targets {
-		targets = append(targets, map[string]string{"target": t.what, "goal": t.goal, "measured": t.figure, "status": t.status, "note": t.note})
+		targets = append(targets, map[string]any{"target": t.what, "basis": t.basis, "goal": t.goal, "measured": t.figure, "status": t.status, "note": t.note,
+			"per": t.per, "figures": jsonSeries(t.over), "limit": t.limit, "spread": jsonFloat(t.spread()), "headroom": jsonFloat(t.headroom()), "across": t.across()})
 	}
 	b.raw["targets"] = targets
 	b.raw["missing"] = b.missing
@@ -125,4 +131,56 @@ func mdText(s string) string {
 		return "\n\n```\n" + s + "\n```"
 	}
 	return s
+}
+
+// writeSpread writes the run-to-run spread of every target judged on a
+// figure per pair or per round: (max − min) ÷ median of that figure,
+// how far the median beats the target's limit (its headroom), and how many
+// pairs or rounds fell on the other side of the limit from the median.
+func (b *bench) writeSpread(p func(format string, args ...any)) {
+	var rows []string
+	for _, t := range b.targets {
+		sp := t.spread()
+		if t.status == "not measured" || len(t.over) == 0 {
+			continue
+		}
+		s := t.over.summary()
+		across := t.across()
+		flip := fmt.Sprintf("%d of %d", across, s.N)
+		if across > 0 {
+			flip = "**" + flip + "**: a rerun can flip it"
+		}
+		rows = append(rows, fmt.Sprintf("| %s | %d %ss | %s | %s | %s |", t.what, s.N, t.per, fmtFloat(0, "%")(100*sp),
+			fmtFloat(0, "%")(100*t.headroom()), flip))
+	}
+	p("### Run-to-run spread\n\n")
+	if len(rows) == 0 {
+		p("No target was judged on figures per pair or per round in this run.\n\n")
+		return
+	}
+	p("For each target, the spread of the figure it judges, **(max − min) ÷ median** over its pairs (ratios) or rounds (absolutes); " +
+		"its headroom, how far the median beats the limit (the goal, with the margin for an absolute), as a share of the limit; and how many " +
+		"pairs or rounds fell on the other side of the limit from the median: where any did, a rerun can flip the target.\n\n")
+	p("| target | over | spread | headroom | on the other side |\n|---|---|---|---|---|\n")
+	for _, r := range rows {
+		p("%s\n", r)
+	}
+	p("\n")
+}
+
+// jsonFloat is v, or nil for NaN (which JSON cannot hold).
+func jsonFloat(v float64) any {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return nil
+	}
+	return v
+}
+
+// jsonSeries is s with nil for each NaN.
+func jsonSeries(s series) []any {
+	out := make([]any, len(s))
+	for i, v := range s {
+		out[i] = jsonFloat(v)
+	}
+	return out
 }

@@ -262,8 +262,18 @@ func (b *bench) reportJWKS(s *section, vr *verifyRun) error {
 		"goroutines", "p99 without fetches", "p99 during fetches", "fetches during the window")
 	rt.row(fmt.Sprint(j.workers), j.baseP99.summary().format(fmtNs), j.missP99.summary().format(fmtNs), j.fetches.summary().format(fmtFloat(0, "")))
 	med := j.missP99.summary().Median
-	b.target("JWKS fetches never stall checks (p99 of known-kid verifies while unknown kids force fetches)", fmt.Sprintf("< %v (one fetch)", j.fetchDelay),
-		fmtNs(med), med < float64(j.fetchDelay.Nanoseconds()) && j.fetches.summary().Median > 0, "")
+	// A verify that waited for a fetch took at least the whole fetch: a
+	// p99 under half of one cannot be a stalled one, however the machine
+	// drifts between runs.
+	b.judge(target{what: "JWKS fetches never stall checks (p99 of known-kid verifies while unknown kids force fetches)",
+		basis: absolute(fmt.Sprintf("50%%: < %v, half a fetch", j.fetchDelay/2)), goal: fmt.Sprintf("< %v (one fetch)", j.fetchDelay),
+		figure: fmtNs(med) + fmt.Sprintf(" (median of rounds; without fetches %s)", fmtNs(j.baseP99.summary().Median)),
+		note:   fmt.Sprintf("%.0f fetches per round (median)", j.fetches.summary().Median),
+		over:   j.missP99, per: "round", limit: float64(j.fetchDelay.Nanoseconds()) / 2, atMost: true})
+	if j.fetches.summary().Median == 0 {
+		b.targets[len(b.targets)-1].status = "missed"
+		b.targets[len(b.targets)-1].note = "no fetch was forced: nothing was measured"
+	}
 	b.raw["verify_jwks"] = map[string]any{"p50_ns": j.p50, "p99_ns": j.p99, "workers": j.workers, "fetch_delay_ns": j.fetchDelay.Nanoseconds(),
 		"base_p99_ns": j.baseP99, "fetching_p99_ns": j.missP99, "fetches": j.fetches}
 	return nil
