@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -20,7 +21,11 @@ import (
 // would build, and the signed text is a slice of raw, not a copy. A
 // Simple JWT token costs about half the allocations ParseWithClaims
 // makes.
-func (v *Verifier) parse(raw string, cm *claimMap) (*jwt.Token, error) {
+//
+// With pyjwt, a header or payload that decodes but that PyJWT refuses (not
+// UTF-8; a payload that is not a JSON object) is malformed too, as
+// pyjwtSegments says, without decoding the segments twice.
+func (v *Verifier) parse(raw string, cm *claimMap, pyjwt bool) (*jwt.Token, error) {
 	h, rest, ok := strings.Cut(raw, ".")
 	if !ok {
 		return nil, fmt.Errorf("%w: token contains an invalid number of segments", jwt.ErrTokenMalformed)
@@ -34,6 +39,9 @@ func (v *Verifier) parse(raw string, cm *claimMap) (*jwt.Token, error) {
 	if err != nil {
 		return t, fmt.Errorf("%w: could not base64 decode header: %w", jwt.ErrTokenMalformed, err)
 	}
+	if pyjwt && !utf8.Valid(hb) {
+		return t, fmt.Errorf("%w: the header is not UTF-8", jwt.ErrTokenMalformed)
+	}
 	// encoding/json reads the header's numbers as float64: only a header
 	// of strings takes the fast path.
 	if m, ok := flatObject(hb, false); ok {
@@ -45,6 +53,9 @@ func (v *Verifier) parse(raw string, cm *claimMap) (*jwt.Token, error) {
 	cb, err := v.parser.DecodeSegment(c)
 	if err != nil {
 		return t, fmt.Errorf("%w: could not base64 decode claim: %w", jwt.ErrTokenMalformed, err)
+	}
+	if pyjwt && (!utf8.Valid(cb) || !isJSONObject(cb)) {
+		return t, fmt.Errorf("%w: the payload is not a JSON object in UTF-8", jwt.ErrTokenMalformed)
 	}
 	if m, ok := flatObject(cb, true); ok {
 		cm.m = jwt.MapClaims(m)

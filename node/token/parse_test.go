@@ -21,7 +21,7 @@ func parseSentinels() []error {
 func checkParse(t *testing.T, v *Verifier, raw string) {
 	t.Helper()
 	var mine claimMap
-	mt, merr := v.parse(raw, &mine)
+	mt, merr := v.parse(raw, &mine, false)
 	theirs := jwt.MapClaims{}
 	tt, terr := v.parser.ParseWithClaims(raw, theirs, v.keyfunc)
 	for _, s := range parseSentinels() {
@@ -69,6 +69,20 @@ func parseSeeds(tb testing.TB, v *Verifier) []string {
 		signHMAC(tb, key, simpleJWTHeader, `{"exp":"soon"}`),
 		"eyJhbGciOiJub25lIn0.e30.", "", ".", "..", "a.b.c", "a.b.c.d", "e30.e30.e30",
 		strings.Replace(simpleJWTAccess, ".", "=.", 1),
+		signHMAC(tb, key, simpleJWTHeader, "[1]"), signHMAC(tb, key, "{\"alg\":\"HS256\",\"x\":\"\xff\"}", stdPayload),
+		signHMAC(tb, key, simpleJWTHeader, "{\"exp\":4000000000,\"jti\":\"\xff\"}"), signHMAC(tb, key, simpleJWTHeader, " \n{\"exp\":4000000000,\"jti\":\"j\"}"),
+	}
+}
+
+// With PyJWT's checks, parse refuses exactly what pyjwtSegments refuses
+// besides what ParseWithClaims refuses.
+func checkPyJWT(t *testing.T, v *Verifier, raw string) {
+	t.Helper()
+	var a, b claimMap
+	_, strict := v.parse(raw, &a, true)
+	_, loose := v.parse(raw, &b, false)
+	if want := loose != nil || !pyjwtSegments(raw); (strict != nil) != want {
+		t.Fatalf("%q: with PyJWT's checks %v; without %v, pyjwtSegments %v", raw, strict, loose, pyjwtSegments(raw))
 	}
 }
 
@@ -76,6 +90,7 @@ func TestParseMatchesGolangJWT(t *testing.T) {
 	v := hsVerifier(t)
 	for _, raw := range parseSeeds(t, v) {
 		checkParse(t, v, raw)
+		checkPyJWT(t, v, raw)
 	}
 }
 
@@ -84,5 +99,8 @@ func FuzzParseMatchesGolangJWT(f *testing.F) {
 	for _, raw := range parseSeeds(f, v) {
 		f.Add(raw)
 	}
-	f.Fuzz(func(t *testing.T, raw string) { checkParse(t, v, raw) })
+	f.Fuzz(func(t *testing.T, raw string) {
+		checkParse(t, v, raw)
+		checkPyJWT(t, v, raw)
+	})
 }

@@ -263,11 +263,11 @@ func (v *Verifier) keyFor(t *jwt.Token) (any, error) {
 // ErrNoID → ErrNoType → ErrWrongType → ErrInvalid (a claim that cannot be
 // revoked).
 func (v *Verifier) Verify(raw string, wantType string) (Claims, error) {
-	if len(raw) > MaxTokenSize || !pyjwtSegments(raw) {
+	if len(raw) > MaxTokenSize {
 		return Claims{}, ErrInvalid
 	}
 	var cm claimMap
-	t, err := v.parse(raw, &cm)
+	t, err := v.parse(raw, &cm, true) // with pyjwtSegments' checks
 	m := cm.m
 	if m == nil {
 		m = jwt.MapClaims{} // a payload that did not decode
