@@ -37,23 +37,26 @@ func (c *claimMap) UnmarshalJSON(b []byte) error {
 // backslash, in valid UTF-8, or (with numbers) numbers, and whose keys are
 // such strings: what encoding/json with UseNumber reads it as (the last of
 // two equal keys wins, as there). ok is false for anything else, nested
-// values, true, false and null included.
+// values, true, false and null included. The keys and values are slices
+// of one copy of b: one allocation for all of them.
 func flatObject(b []byte, numbers bool) (m map[string]any, ok bool) {
 	i := skipSpace(b, 0)
 	if i >= len(b) || b[i] != '{' {
 		return nil, false
 	}
+	text := string(b)
 	m = make(map[string]any, 8)
 	i = skipSpace(b, i+1)
 	if i < len(b) && b[i] == '}' {
 		return m, skipSpace(b, i+1) == len(b)
 	}
 	for {
-		key, next, ok := plainKey(b, i)
+		start, end, ok := plainString(b, i)
 		if !ok {
 			return nil, false
 		}
-		i = skipSpace(b, next)
+		key := text[start:end]
+		i = skipSpace(b, end+1)
 		if i >= len(b) || b[i] != ':' {
 			return nil, false
 		}
@@ -63,11 +66,11 @@ func flatObject(b []byte, numbers bool) (m map[string]any, ok bool) {
 		}
 		switch c := b[i]; {
 		case c == '"':
-			s, next, ok := plainString(b, i)
+			start, end, ok := plainString(b, i)
 			if !ok {
 				return nil, false
 			}
-			m[key], i = s, next
+			m[key], i = text[start:end], end+1
 		case numbers && (c == '-' || c >= '0' && c <= '9'):
 			j := i
 			for j < len(b) && isNumberByte(b[j]) {
@@ -76,7 +79,7 @@ func flatObject(b []byte, numbers bool) (m map[string]any, ok bool) {
 			if !json.Valid(b[i:j]) {
 				return nil, false
 			}
-			m[key], i = json.Number(b[i:j]), j
+			m[key], i = json.Number(text[i:j]), j
 		default:
 			return nil, false
 		}
@@ -95,44 +98,27 @@ func flatObject(b []byte, numbers bool) (m map[string]any, ok bool) {
 	}
 }
 
-// plainString reads the string that starts at b[i] (a quote) when it has
-// no backslash and no control byte and is valid UTF-8, and returns it and
-// the index after its closing quote.
-func plainString(b []byte, i int) (s string, next int, ok bool) {
+// plainString finds the string that starts at b[i] (a quote) when it has
+// no backslash and no control byte and is valid UTF-8: its bytes are
+// b[start:end], and b[end] is its closing quote.
+func plainString(b []byte, i int) (start, end int, ok bool) {
 	if i >= len(b) || b[i] != '"' {
-		return "", 0, false
+		return 0, 0, false
 	}
-	end := bytes.IndexByte(b[i+1:], '"')
-	if end < 0 {
-		return "", 0, false
+	n := bytes.IndexByte(b[i+1:], '"')
+	if n < 0 {
+		return 0, 0, false
 	}
-	raw := b[i+1 : i+1+end]
+	raw := b[i+1 : i+1+n]
 	for _, c := range raw {
 		if c < 0x20 || c == '\\' {
-			return "", 0, false
+			return 0, 0, false
 		}
 	}
 	if !utf8.Valid(raw) {
-		return "", 0, false
+		return 0, 0, false
 	}
-	return string(raw), i + end + 2, true
-}
-
-// plainKey is plainString for a key: the names of the usual header
-// fields and claims are constants, not copies.
-func plainKey(b []byte, i int) (string, int, bool) {
-	if i < len(b) && b[i] == '"' {
-		if end := bytes.IndexByte(b[i+1:], '"'); end >= 0 {
-			k := b[i+1 : i+1+end]
-			for _, name := range [...]string{"alg", "typ", "kid", "exp", "iat", "nbf", "jti", "iss", "aud", "sub",
-				"token_type", "user_id", "client_id", "azp", "sid", "scope", "fam", "fam_iat"} {
-				if string(k) == name {
-					return name, i + end + 2, true
-				}
-			}
-		}
-	}
-	return plainString(b, i)
+	return i + 1, i + 1 + n, true
 }
 
 func isNumberByte(c byte) bool {
