@@ -52,7 +52,7 @@ them, unless --claim sets aud or iss.`, options.KeyNames()...)
 	case *user == "":
 		return errors.New("mint: --user is required")
 	}
-	log := newLogger(c.opts.Str("log-format"), e.stderr)
+	log := newLogger(c.opts.Str("log-format"), c.opts.Str("log-level"), e.stderr)
 	tc, err := options.TokenConfig(c.opts, log)
 	if err != nil {
 		return fmt.Errorf("mint: %w", err)

@@ -201,10 +201,26 @@ func (c *cmdline) parse(args []string) ([]string, error) {
 	return pos, nil
 }
 
-// newLogger returns the process's logger: text or JSON on w.
-func newLogger(format string, w io.Writer) *slog.Logger {
+// newLogger returns the process's logger: text or JSON on w, from level
+// up (debug, info, warn or error; the options allow no other).
+func newLogger(format, level string, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: logLevel(level)}
 	if format == "json" {
-		return slog.New(slog.NewJSONHandler(w, nil))
+		return slog.New(slog.NewJSONHandler(w, opts))
 	}
-	return slog.New(slog.NewTextHandler(w, nil))
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// logLevel is the slog level of a --log-level value; "" (and any other)
+// is info.
+func logLevel(level string) slog.Level {
+	switch level {
+	case "debug":
+		return slog.LevelDebug
+	case "warn":
+		return slog.LevelWarn
+	case "error":
+		return slog.LevelError
+	}
+	return slog.LevelInfo
 }

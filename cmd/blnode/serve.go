@@ -45,7 +45,7 @@ a random development secret in DATA/dev-secret and warns about it.`, options.Ser
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	log := newLogger(c.opts.Str("log-format"), e.stderr)
+	log := newLogger(c.opts.Str("log-format"), c.opts.Str("log-level"), e.stderr)
 	cfg, err := options.NodeConfig(c.opts, log)
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)

@@ -116,8 +116,8 @@ func (e *endpoints) revoke(w http.ResponseWriter, r *http.Request) {
 	res, err := e.core.Blacklist(r.Context(), e.core.Record(c, raw, "oauth revoke"))
 	switch {
 	case err == nil:
-		if !res.Existed {
-			e.log.InfoContext(r.Context(), "blacklisted", "jti", c.JTI, "user", c.User, "type", c.Type, "via", "oauth", "client_id", client)
+		if !res.Existed { // DEBUG, as the native API's write line (node/api)
+			e.log.DebugContext(r.Context(), "blacklisted", "jti", c.JTI, "user", c.User, "type", c.Type, "via", "oauth", "client_id", client)
 		}
 	case errors.Is(err, nodeapi.ErrUnavailable):
 		writeOAuthError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "the store is unavailable; try again")

@@ -54,6 +54,7 @@ func allOptions() []option {
 		{name: "config", arg: "FILE", noFile: true, usage: "YAML config file; each flag is a key of the same name (e.g. hs-secret-file: /path)"},
 		{name: "data", def: "./blnode-data", arg: "DIR", usage: "data directory: the store, the embedded NATS server, the development secret"},
 		{name: "log-format", def: "text", choices: []string{"text", "json"}, usage: "log format on stderr"},
+		{name: "log-level", def: "info", choices: []string{"debug", "info", "warn", "error"}, usage: "least level logged: debug adds a line per write (blacklisted, with its jti and user)"},
 
 		// Keys and claims.
 		{name: "hs-secret-file", arg: "FILE", usage: "file holding the HMAC secret (Simple JWT's SIGNING_KEY); trailing newlines are ignored"},
@@ -152,7 +153,7 @@ func allOptions() []option {
 // KeyNames are the options that say which tokens are accepted and how
 // mint signs them: shared by serve and mint.
 func KeyNames() []string {
-	return []string{"config", "data", "log-format", "hs-secret-file", "hs-secret", "hs-key-file", "public-key-file", "private-key-file",
+	return []string{"config", "data", "log-format", "log-level", "hs-secret-file", "hs-secret", "hs-key-file", "public-key-file", "private-key-file",
 		"algorithms", "jti-claim", "token-type-claim", "user-id-claim", "leeway", "audience", "issuer",
 		"untyped-tokens-are-access", "revocation-id"}
 }
