@@ -178,10 +178,7 @@ func (e *endpoints) blacklist(w http.ResponseWriter, r *http.Request) {
 		actor, _ := nodeapi.ActorFrom(r.Context())
 		e.log.DebugContext(r.Context(), "blacklisted", "jti", rec.JTI, "user", rec.User, "reason", rec.Reason, "via", "v1", "actor", actor.Name)
 	}
-	nodehttp.WriteJSON(w, http.StatusOK, struct {
-		AlreadyBlacklisted bool       `json:"already_blacklisted"`
-		Record             RecordJSON `json:"record"`
-	}{res.Existed, recordJSON(res.Record)})
+	writeBlacklistAnswer(w, res.Existed, recordJSON(res.Record))
 }
 
 func (e *endpoints) outstanding(w http.ResponseWriter, r *http.Request) {
