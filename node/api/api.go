@@ -51,9 +51,10 @@ type Config struct {
 
 // endpoints serves the native API of one mux.
 type endpoints struct {
-	core Core
-	cfg  Config
-	log  *slog.Logger
+	core    Core
+	cfg     Config
+	log     *slog.Logger
+	answers answerBuffers // of POST /v1/blacklist (encode.go)
 }
 
 // Register adds the routes under /v1/ to mux.
@@ -178,7 +179,7 @@ func (e *endpoints) blacklist(w http.ResponseWriter, r *http.Request) {
 		actor, _ := nodeapi.ActorFrom(r.Context())
 		e.log.DebugContext(r.Context(), "blacklisted", "jti", rec.JTI, "user", rec.User, "reason", rec.Reason, "via", "v1", "actor", actor.Name)
 	}
-	writeBlacklistAnswer(w, res.Existed, recordJSON(res.Record))
+	e.answers.writeBlacklistAnswer(w, res.Existed, recordJSON(res.Record))
 }
 
 func (e *endpoints) outstanding(w http.ResponseWriter, r *http.Request) {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 )
 
@@ -12,10 +13,32 @@ import (
 // CPU as the rest of the handler's own work (a profile under 64 concurrent
 // writers). The bytes are json.Marshal's (TestAppendBlacklistAnswer).
 
-// writeBlacklistAnswer answers 200 with {"already_blacklisted":…,"record":…}.
-func writeBlacklistAnswer(w http.ResponseWriter, existed bool, r RecordJSON) {
+// answerBuffers holds the buffers of writeBlacklistAnswer (an answer is
+// copied into the connection's buffer as it is written), each a *[]byte.
+type answerBuffers struct{ pool sync.Pool }
+
+// get returns a buffer, empty.
+func (a *answerBuffers) get() *[]byte {
+	if b, ok := a.pool.Get().(*[]byte); ok {
+		return b
+	}
 	b := make([]byte, 0, 512)
-	b = append(b, `{"already_blacklisted":`...)
+	return &b
+}
+
+// put keeps b for another answer, unless a record of long fields made it
+// large.
+func (a *answerBuffers) put(b *[]byte) {
+	if cap(*b) <= 4096 {
+		a.pool.Put(b)
+	}
+}
+
+// writeBlacklistAnswer answers 200 with {"already_blacklisted":…,"record":…}.
+func (a *answerBuffers) writeBlacklistAnswer(w http.ResponseWriter, existed bool, r RecordJSON) {
+	buf := a.get()
+	defer a.put(buf)
+	b := append((*buf)[:0], `{"already_blacklisted":`...)
 	b = strconv.AppendBool(b, existed)
 	b = append(b, `,"record":`...)
 	b = appendRecordJSON(b, r)
@@ -23,6 +46,7 @@ func writeBlacklistAnswer(w http.ResponseWriter, existed bool, r RecordJSON) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
 	w.Write(b)
+	*buf = b
 }
 
 // appendRecordJSON appends r as json.Marshal encodes it.

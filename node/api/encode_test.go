@@ -37,7 +37,13 @@ func TestAppendBlacklistAnswer(t *testing.T) {
 				t.Fatal(err)
 			}
 			w := httptest.NewRecorder()
-			writeBlacklistAnswer(w, tc.existed, rj)
+			var a answerBuffers
+			a.writeBlacklistAnswer(w, tc.existed, rj)
+			w2 := httptest.NewRecorder()
+			a.writeBlacklistAnswer(w2, tc.existed, rj) // a reused buffer
+			if w2.Body.String() != w.Body.String() {
+				t.Errorf("with a reused buffer: %s", w2.Body.String())
+			}
 			if got := w.Body.String(); got != string(want)+"\n" {
 				t.Errorf("got  %s\nwant %s", got, want)
 			}

@@ -199,7 +199,10 @@ func (e *endpoints) blacklist(w http.ResponseWriter, r *http.Request) {
 	if e.log.Enabled(r.Context(), slog.LevelDebug) {
 		e.log.DebugContext(r.Context(), "blacklisted", "jti", c.JTI, "user", c.User, "via", "simplejwt")
 	}
-	nodehttp.WriteJSON(w, http.StatusOK, struct{}{})
+	// The answer is always {}: written as it is, without encoding/json.
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	io.WriteString(w, "{}\n")
 }
 
 func (e *endpoints) verify(w http.ResponseWriter, r *http.Request) {
