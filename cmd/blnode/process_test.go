@@ -181,7 +181,8 @@ func TestProcessServeMintBlacklistRestart(t *testing.T) {
 	}
 	args := []string{"--data", data, "--no-nats", "--admin-token-file", adminFile}
 
-	first := startServe(t, bin, args...)
+	// A write's log line is DEBUG (--log-level debug shows it).
+	first := startServe(t, bin, append([]string{"--log-level", "debug"}, args...)...)
 	if r := first.Record("listening"); r["nats"] != "disabled" || r["role"] != "full" || r["region"] != "local" || r["data"] != data || r["node_id"] == "" {
 		t.Errorf("listening log line %v", r)
 	}
@@ -233,7 +234,10 @@ func TestProcessServeMintBlacklistRestart(t *testing.T) {
 		}
 	}
 	if !strings.Contains(first.Output(), jti) {
-		t.Errorf("the blacklisting is not logged by jti:\n%s", first.Output())
+		t.Errorf("the blacklisting is not logged by jti at --log-level debug:\n%s", first.Output())
+	}
+	if strings.Contains(second.Output(), "level=DEBUG") || strings.Contains(second.Output(), `"level":"DEBUG"`) {
+		t.Errorf("a DEBUG line at the default level (info):\n%s", second.Output())
 	}
 }
 
