@@ -327,11 +327,13 @@ func (l smallBuffers) Accept() (net.Conn, error) {
 
 // A client that stops reading holds no more than its batch: the feed's
 // ring stays within its bounds, the other clients get everything, and
-// the stalled one is cut off once a write has waited ChunkTimeout;
+// the stalled one is cut off once a write has waited ChunkTimeout (2 s:
+// long enough that the fast client, behind the same small buffers, is
+// never cut off on a loaded machine);
 // clients that vanish mid-stream leave no goroutine behind.
 func TestFeedSlowAndVanishingClients(t *testing.T) {
 	env := newFeedEnv(t, events.FeedConfig{MaxEvents: 64, MaxBytes: 256 << 10, MaxBatchBytes: 16 << 10},
-		api.FeedConfig{ChunkTimeout: 300 * time.Millisecond}, func(l net.Listener) net.Listener { return smallBuffers{l} })
+		api.FeedConfig{ChunkTimeout: 2 * time.Second}, func(l net.Listener) net.Listener { return smallBuffers{l} })
 	baseGoroutines := env.baseline(t)
 
 	// The stalled client: a request, then it reads nothing, through a
