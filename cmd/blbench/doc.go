@@ -5,7 +5,7 @@
 // Go map), on this machine, in one run, and writes a Markdown report with
 // PNG charts.
 //
-//	go run ./cmd/blbench -scenarios check,verify,write,propagation,replay,flush,memory   # the report in ./BENCHMARKS.md and ./bench/ (about 10 minutes)
+//	go run ./cmd/blbench -scenarios check,verify,write,propagation,replay,flush,memory,django,feed   # the report in ./BENCHMARKS.md and ./bench/ (about 16 minutes)
 //	go run ./cmd/blbench -scenarios fleet,regions,join -rounds 3 -out docs/bench-scale   # the scale report (about 25 minutes)
 //	go run ./cmd/blbench                      # every scenario, default sizes, one report in ./BENCHMARKS.md
 //	go run ./cmd/blbench -quick               # small sizes, a smoke test that stops itself after 4 minutes, report in a temp dir
