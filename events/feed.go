@@ -75,6 +75,15 @@ type FeedMessage struct {
 	size   int // bytes of Events
 }
 
+// feedMessage is the FeedMessage of msg, stream sequence seq.
+func feedMessage(seq uint64, msg jetstream.Msg) FeedMessage {
+	m := FeedMessage{Seq: seq, Events: MessageEvents(msg.Data(), msg.Headers())}
+	for _, ev := range m.Events {
+		m.size += len(ev)
+	}
+	return m
+}
+
 // FeedStatus is a snapshot for metrics.
 type FeedStatus struct {
 	Followers int // followers running
@@ -225,7 +234,7 @@ func (f *Feed) Open(ctx context.Context, kinds []Kind, since uint64, fromNow boo
 	if err != nil {
 		return nil, err
 	}
-	r := &FeedReader{f: f, fl: fl, filters: filters}
+	r := &FeedReader{f: f, fl: fl}
 	fl.mu.Lock()
 	last, base := fl.last, fl.base
 	fl.mu.Unlock()
@@ -362,10 +371,7 @@ func (fl *follower) handle(msg jetstream.Msg) {
 		fl.f.log.Error("feed message without JetStream metadata", "subject", msg.Subject(), "err", err)
 		return
 	}
-	m := FeedMessage{Seq: md.Sequence.Stream, Events: MessageEvents(msg.Data(), msg.Headers())}
-	for _, ev := range m.Events {
-		m.size += len(ev)
-	}
+	m := feedMessage(md.Sequence.Stream, msg)
 	fl.mu.Lock()
 	defer fl.mu.Unlock()
 	if fl.err != nil || m.Seq <= fl.last {
@@ -435,12 +441,11 @@ func (fl *follower) after(dst []FeedMessage, cursor uint64, maxBytes int) ([]Fee
 // FeedReader reads a feed from a cursor; see Feed. It is used by one
 // goroutine.
 type FeedReader struct {
-	f       *Feed
-	fl      *follower
-	filters []string
-	cursor  uint64
-	buf     []FeedMessage
-	closed  bool
+	f      *Feed
+	fl     *follower
+	cursor uint64
+	buf    []FeedMessage
+	closed bool
 }
 
 // Seq returns the reader's cursor: it has had every event of its kinds up
@@ -521,7 +526,7 @@ func (r *FeedReader) catchUp(ctx context.Context) ([]FeedMessage, error) {
 	defer cancel()
 	cons, err := r.f.js.CreateConsumer(cctx, r.f.cfg.Stream.Name, jetstream.ConsumerConfig{
 		DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: r.cursor + 1,
-		FilterSubjects: r.filters, AckPolicy: jetstream.AckNonePolicy,
+		FilterSubjects: r.fl.filters, AckPolicy: jetstream.AckNonePolicy,
 		InactiveThreshold: inactiveAfter, MemoryStorage: true,
 	})
 	if err != nil {
@@ -559,10 +564,7 @@ func (r *FeedReader) catchUp(ctx context.Context) ([]FeedMessage, error) {
 		if err != nil || md.Sequence.Stream <= r.cursor {
 			continue
 		}
-		m := FeedMessage{Seq: md.Sequence.Stream, Events: MessageEvents(msg.Data(), msg.Headers())}
-		for _, ev := range m.Events {
-			m.size += len(ev)
-		}
+		m := feedMessage(md.Sequence.Stream, msg)
 		msgs = append(msgs, m)
 		r.cursor = m.Seq
 		if size += m.size; size >= r.f.cfg.MaxBatchBytes {

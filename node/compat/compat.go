@@ -16,6 +16,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/blnode/blnode/internal/flatjson"
 	"github.com/blnode/blnode/node/nodeapi"
 	"github.com/blnode/blnode/node/nodehttp"
 	"github.com/blnode/blnode/node/token"
@@ -341,60 +342,26 @@ func (e *endpoints) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *d
 // blank value) is for drfParse, which gives the same value for such a
 // body, and DRF's answers for every other.
 func plainField(body []byte, field string) (string, bool) {
-	i := skipJSONSpace(body, 0)
+	i := flatjson.SkipSpace(body, 0)
 	if i >= len(body) || body[i] != '{' {
 		return "", false
 	}
-	key, i, ok := plainJSONString(body, skipJSONSpace(body, i+1))
-	if !ok || key != field {
+	ks, ke, ok := flatjson.String(body, flatjson.SkipSpace(body, i+1))
+	if !ok || string(body[ks:ke]) != field {
 		return "", false
 	}
-	if i = skipJSONSpace(body, i); i >= len(body) || body[i] != ':' {
+	if i = flatjson.SkipSpace(body, ke+1); i >= len(body) || body[i] != ':' {
 		return "", false
 	}
-	val, i, ok := plainJSONString(body, skipJSONSpace(body, i+1))
+	vs, ve, ok := flatjson.String(body, flatjson.SkipSpace(body, i+1))
 	if !ok {
 		return "", false
 	}
-	if i = skipJSONSpace(body, i); i >= len(body) || body[i] != '}' || skipJSONSpace(body, i+1) != len(body) {
+	if i = flatjson.SkipSpace(body, ve+1); i >= len(body) || body[i] != '}' || flatjson.SkipSpace(body, i+1) != len(body) {
 		return "", false
 	}
-	if val = strings.TrimSpace(val); val == "" {
-		return "", false
-	}
-	return val, true
-}
-
-// plainJSONString reads the JSON string at body[i] when it has no escape
-// and no control byte and is valid UTF-8; it returns it and the index
-// after its closing quote.
-func plainJSONString(body []byte, i int) (string, int, bool) {
-	if i >= len(body) || body[i] != '"' {
-		return "", 0, false
-	}
-	end := bytes.IndexByte(body[i+1:], '"')
-	if end < 0 {
-		return "", 0, false
-	}
-	raw := body[i+1 : i+1+end]
-	for _, c := range raw {
-		if c < 0x20 || c == '\\' {
-			return "", 0, false
-		}
-	}
-	if !utf8.Valid(raw) {
-		return "", 0, false
-	}
-	return string(raw), i + end + 2, true
-}
-
-// skipJSONSpace returns the index of the first byte at or after i that is
-// not JSON white space.
-func skipJSONSpace(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
-		i++
-	}
-	return i
+	val := strings.TrimSpace(string(body[vs:ve]))
+	return val, val != ""
 }
 
 // drfParse returns the request's data, its body read, as DRF's parsers

@@ -9,6 +9,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/blnode/blnode/internal/flatjson"
 )
 
 // parse is jwt.Parser.ParseWithClaims with v's options, the payload read
@@ -17,7 +19,7 @@ import (
 // segment decoding, signing methods, signature checks and claim
 // validation; only the JSON is read differently: a header and a payload
 // that are flat objects (what Simple JWT and most issuers write) are read
-// in one pass over their bytes (flatObject) into the maps encoding/json
+// in one pass over their bytes (flatjson.Object) into the maps encoding/json
 // would build, and the signed text is a slice of raw, not a copy. A
 // Simple JWT token costs about half the allocations ParseWithClaims
 // makes.
@@ -44,7 +46,7 @@ func (v *Verifier) parse(raw string, cm *claimMap, pyjwt bool) (*jwt.Token, erro
 	}
 	// encoding/json reads the header's numbers as float64: only a header
 	// of strings takes the fast path.
-	if m, ok := flatObject(hb, false); ok {
+	if m, ok := flatjson.Object(hb, false); ok {
 		t.Header = m
 	} else if err := json.Unmarshal(hb, &t.Header); err != nil {
 		return t, fmt.Errorf("%w: could not JSON decode header: %w", jwt.ErrTokenMalformed, err)
@@ -57,16 +59,18 @@ func (v *Verifier) parse(raw string, cm *claimMap, pyjwt bool) (*jwt.Token, erro
 	if pyjwt && (!utf8.Valid(cb) || !isJSONObject(cb)) {
 		return t, fmt.Errorf("%w: the payload is not a JSON object in UTF-8", jwt.ErrTokenMalformed)
 	}
-	if m, ok := flatObject(cb, true); ok {
+	if m, ok := flatjson.Object(cb, true); ok {
 		cm.m = jwt.MapClaims(m)
 	} else {
-		// The parser's decoder: the first JSON value, numbers as
-		// json.Number (claimMap.UnmarshalJSON).
+		// The parser's decoding: the first JSON value, numbers as
+		// json.Number.
 		dec := json.NewDecoder(bytes.NewReader(cb))
 		dec.UseNumber()
-		if err := dec.Decode(cm); err != nil {
+		m := jwt.MapClaims{}
+		if err := dec.Decode(&m); err != nil {
 			return t, fmt.Errorf("%w: could not JSON decode claim: %w", jwt.ErrTokenMalformed, err)
 		}
+		cm.m = m
 	}
 	alg, ok := t.Header["alg"].(string)
 	if !ok {

@@ -1,19 +1,17 @@
-package token
+package flatjson
 
 import (
 	"bytes"
 	"encoding/json"
 	"reflect"
 	"testing"
-
-	"github.com/golang-jwt/jwt/v5"
 )
 
 // decodeStd is what encoding/json with UseNumber reads b as.
-func decodeStd(b []byte) (jwt.MapClaims, error) {
+func decodeStd(b []byte) (map[string]any, error) {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
-	m := jwt.MapClaims{}
+	m := map[string]any{}
 	err := dec.Decode(&m)
 	return m, err
 }
@@ -29,22 +27,22 @@ var claimPayloads = []string{
 
 // flatClaims reads every flat payload as encoding/json does and declines
 // every other.
-func TestFlatObjectMatchesEncodingJSON(t *testing.T) {
+func TestObjectMatchesEncodingJSON(t *testing.T) {
 	for _, p := range claimPayloads {
-		checkFlatObject(t, []byte(p))
+		checkObject(t, []byte(p))
 	}
 }
 
-func checkFlatObject(t *testing.T, b []byte) {
+func checkObject(t *testing.T, b []byte) {
 	t.Helper()
-	if m, ok := flatObject(b, false); ok {
+	if m, ok := Object(b, false); ok {
 		// A header: encoding/json without UseNumber reads the same.
 		var want map[string]any
 		if err := json.Unmarshal(b, &want); err != nil || !reflect.DeepEqual(m, want) {
-			t.Fatalf("%q: flatObject without numbers %#v, encoding/json %#v (%v)", b, m, want, err)
+			t.Fatalf("%q: Object without numbers %#v, encoding/json %#v (%v)", b, m, want, err)
 		}
 	}
-	got, ok := flatObject(b, true)
+	got, ok := Object(b, true)
 	if !ok {
 		return // encoding/json decides
 	}
@@ -55,21 +53,21 @@ func checkFlatObject(t *testing.T, b []byte) {
 	if !json.Valid(b) {
 		t.Fatalf("%q: flatClaims read invalid JSON", b)
 	}
-	if !reflect.DeepEqual(got, map[string]any(want)) {
+	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("%q: flatClaims %#v, encoding/json %#v", b, got, want)
 	}
 }
 
 // The payloads of Simple JWT tokens take the fast path.
-func TestFlatObjectTakesSimpleJWTPayloads(t *testing.T) {
-	if _, ok := flatObject([]byte(claimPayloads[0]), true); !ok {
+func TestObjectTakesSimpleJWTPayloads(t *testing.T) {
+	if _, ok := Object([]byte(claimPayloads[0]), true); !ok {
 		t.Fatal("a Simple JWT payload is not read by flatClaims")
 	}
 }
 
-func FuzzFlatObject(f *testing.F) {
+func FuzzObject(f *testing.F) {
 	for _, p := range claimPayloads {
 		f.Add([]byte(p))
 	}
-	f.Fuzz(func(t *testing.T, b []byte) { checkFlatObject(t, b) })
+	f.Fuzz(func(t *testing.T, b []byte) { checkObject(t, b) })
 }
