@@ -325,23 +325,30 @@ func (a *applier) Apply(_ context.Context, batch []events.Delivered, lastSeq uin
 	// so that every node and every later replay lowers it alike: a replica
 	// rebuilt a day later must not lock the user out of that day's tokens).
 	now := n.cfg.Now()
+	own := 0
 	for _, d := range batch {
 		ev := d.Event
-		ops = auditOps(ops, ev) // an admin's action: its audit entry
-		switch ev.Kind {
-		case events.KindOutstanding, events.KindBlacklist:
+		if ev.Kind == events.KindOutstanding || ev.Kind == events.KindBlacklist {
 			// A delivered event is valid: it has its token.
-			op, _ := replicate.Op(ev)
-			jti := op.Record.JTI
-			if op.Kind == persist.OpBlacklist {
+			jti := ev.Token.JTI
+			if ev.Kind == events.KindBlacklist {
 				if d.Previewed {
 					previewed = append(previewed, jti) // in flight since it arrived
 				} else {
 					black = append(black, jti)
 				}
 			}
-			ops = append(ops, op)
 			jtis = append(jtis, jti)
+			if n.own.take(ev.ID) {
+				own++ // the store holds it since its write committed (own.go)
+				continue
+			}
+		}
+		ops = auditOps(ops, ev) // an admin's action: its audit entry
+		switch ev.Kind {
+		case events.KindOutstanding, events.KindBlacklist:
+			op, _ := replicate.Op(ev)
+			ops = append(ops, op)
 		case events.KindRevokeUser, events.KindRevokeFamily, events.KindRevokeSession, events.KindRevokeClient, events.KindRevokeIssuer:
 			op, _ := replicate.Op(ev)
 			nb, ref := ev.NotBefore, boundTime(now, d.Stored)
@@ -392,7 +399,7 @@ func (a *applier) Apply(_ context.Context, batch []events.Delivered, lastSeq uin
 	if err != nil {
 		return fmt.Errorf("node: apply: %w", err)
 	}
-	n.metrics.applied(len(batch), skipped)
+	n.metrics.applied(len(batch), skipped, own)
 	if skipped > 0 {
 		n.log.Warn("skipped invalid events in batch", "skipped", skipped, "last_seq", lastSeq)
 	}

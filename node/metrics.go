@@ -45,6 +45,7 @@ type metrics struct {
 	flushDuration prometheus.Histogram
 	applyBatch    prometheus.Histogram
 	applyInvalid  prometheus.Counter
+	applyOwn      prometheus.Counter
 	eventsBounded *prometheus.CounterVec
 	authFailures  *prometheus.CounterVec
 }
@@ -81,6 +82,10 @@ func newMetrics(n *Node) *metrics {
 			Name: "blnode_events_invalid_total",
 			Help: "Events that decoded but that the store refused as invalid, and skipped.",
 		}),
+		applyOwn: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "blnode_events_own_total",
+			Help: "Token events this node wrote that came back from the stream and were not written to the store again (it holds them since their write).",
+		}),
 		eventsBounded: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "blnode_events_bounded_total",
 			Help: "Stream events this node applied only in part because they asked for more than its own clock allows, by what was bounded: flush_cutoff (a flush cutoff after this node's own, lowered to it) or not_before (a revocation's not-before further in the future than Config.MaxEventSkew, lowered to the time the stream stored the event).",
@@ -106,7 +111,7 @@ func newMetrics(n *Node) *metrics {
 		m.flushRemoved.WithLabelValues(k)
 	}
 	m.reg.MustRegister(m.requests, m.checks, m.flushRuns, m.flushRemoved, m.flushDuration,
-		m.applyBatch, m.applyInvalid, m.eventsBounded, m.authFailures, newNodeCollector(n), jwksCollector{n.verifier},
+		m.applyBatch, m.applyInvalid, m.applyOwn, m.eventsBounded, m.authFailures, newNodeCollector(n), jwksCollector{n.verifier},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -147,9 +152,10 @@ func (m *metrics) flushed(res persist.FlushResult, took time.Duration, err error
 }
 
 // applied counts one applied batch of events and those the store refused.
-func (m *metrics) applied(events, invalid int) {
+func (m *metrics) applied(events, invalid, own int) {
 	m.applyBatch.Observe(float64(events))
 	m.applyInvalid.Add(float64(invalid))
+	m.applyOwn.Add(float64(own))
 }
 
 // The values of blnode_events_bounded_total's bound label.

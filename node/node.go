@@ -40,6 +40,7 @@ type Node struct {
 	revoked  *cache.Cache[bool]  // jti → blacklisted
 	users    *cache.Cache[int64] // user → not-before (Unix seconds), 0 when none
 	inflight inflight            // blacklistings received from the stream, not yet committed
+	own      ownEvents           // token events this node wrote, until they come back from the stream
 	nodeID   string
 	fleet    *fleet // nil when NATS is disabled
 	started  time.Time
@@ -365,11 +366,15 @@ func (n *Node) Blacklist(ctx context.Context, r persist.Record) (persist.Result,
 	}
 	now := n.cfg.Now()
 	r.Origin, r.CreatedAt, r.BlacklistedAt = n.nodeID, now.UnixNano(), now.UnixNano()
-	ob, audit, err := n.outboxEvent(ctx, persist.Op{Kind: persist.OpBlacklist, Record: r}, now)
+	ob, audit, id, err := n.outboxEvent(ctx, persist.Op{Kind: persist.OpBlacklist, Record: r}, now)
 	if err != nil {
 		return persist.Result{}, err
 	}
+	n.noteOwn(id)
 	res, err := n.store.Audited(audit).Blacklist(r, ob)
+	if err != nil || res.Existed {
+		n.own.forget(id)
+	}
 	if err != nil {
 		return res, n.storeErr(err)
 	}
@@ -388,11 +393,15 @@ func (n *Node) AddOutstanding(ctx context.Context, r persist.Record) (persist.Re
 	}
 	now := n.cfg.Now()
 	r.Origin, r.CreatedAt, r.BlacklistedAt = n.nodeID, now.UnixNano(), 0
-	ob, audit, err := n.outboxEvent(ctx, persist.Op{Kind: persist.OpOutstanding, Record: r}, now)
+	ob, audit, id, err := n.outboxEvent(ctx, persist.Op{Kind: persist.OpOutstanding, Record: r}, now)
 	if err != nil {
 		return persist.Result{}, err
 	}
+	n.noteOwn(id)
 	res, err := n.store.Audited(audit).AddOutstanding(r, ob)
+	if err != nil || res.Existed {
+		n.own.forget(id)
+	}
 	if err != nil {
 		return res, n.storeErr(err)
 	}
@@ -505,11 +514,12 @@ func every(ctx context.Context, d time.Duration, fn func()) {
 
 // outboxEvent encodes the event that announces a write made at now (nil
 // when the node publishes nothing), with the actor and reason ctx carries,
-// and returns the write's audit entry (nil when no admin made it).
-func (n *Node) outboxEvent(ctx context.Context, op persist.Op, now time.Time) ([]byte, *persist.AuditEntry, error) {
+// and returns the write's audit entry (nil when no admin made it) and the
+// id of the event it published ("" when none).
+func (n *Node) outboxEvent(ctx context.Context, op persist.Op, now time.Time) ([]byte, *persist.AuditEntry, string, error) {
 	_, admin := nodeapi.ActorFrom(ctx)
 	if n.fleet == nil && !admin {
-		return nil, nil, nil
+		return nil, nil, "", nil
 	}
 	ev, _ := replicate.Event(op, now)
 	ev.ID, ev.Region = events.NewID(), n.cfg.Region
@@ -517,15 +527,23 @@ func (n *Node) outboxEvent(ctx context.Context, op persist.Op, now time.Time) ([
 	if n.fleet == nil {
 		// Encode validates; an event only audited is validated here.
 		if err := ev.Validate(); err != nil {
-			return nil, nil, fmt.Errorf("%w: %w", ErrInvalidInput, err)
+			return nil, nil, "", fmt.Errorf("%w: %w", ErrInvalidInput, err)
 		}
-		return nil, auditEntry(ev), nil
+		return nil, auditEntry(ev), "", nil
 	}
 	data, err := ev.Encode()
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: %w", ErrInvalidInput, err)
+		return nil, nil, "", fmt.Errorf("%w: %w", ErrInvalidInput, err)
 	}
-	return data, auditEntry(ev), nil
+	return data, auditEntry(ev), ev.ID, nil
+}
+
+// noteOwn remembers id, the event of a token write about to commit, so
+// that the applier skips it when it comes back from the stream (own.go).
+func (n *Node) noteOwn(id string) {
+	if id != "" {
+		n.own.add(id)
+	}
 }
 
 func (n *Node) wakePublisher() {

@@ -45,7 +45,7 @@ func (n *Node) revoke(ctx context.Context, r persist.Revocation, notBefore time.
 	r.NotBefore = notBefore.Unix()
 	r.Expires = r.NotBefore + int64(n.cfg.MaxTokenLifetime/time.Second)
 	r.Origin = n.nodeID
-	ob, audit, err := n.outboxEvent(ctx, persist.Op{Kind: persist.OpRevoke, Revocation: r}, now)
+	ob, audit, _, err := n.outboxEvent(ctx, persist.Op{Kind: persist.OpRevoke, Revocation: r}, now)
 	if err != nil {
 		return RevokeResult{}, err
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/blnode/blnode/internal/flatjson"
 	"github.com/blnode/blnode/node/nodeapi"
 	"github.com/blnode/blnode/node/nodehttp"
 	"github.com/blnode/blnode/node/token"
@@ -396,6 +397,13 @@ func (e *endpoints) decodeJSON(w http.ResponseWriter, r *http.Request, v any) bo
 		nodehttp.WriteError(w, http.StatusBadRequest, "invalid_json", "body is not valid UTF-8")
 		return false
 	}
+	// The flat object almost every client sends is read in one pass
+	// (flatbody.go); anything else goes through encoding/json.
+	if f, ok := v.(flatBody); ok {
+		if m, ok := flatjson.Object(body, true); ok && f.fromFlat(m) {
+			return noDuplicateKey(w, body)
+		}
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
@@ -406,6 +414,12 @@ func (e *endpoints) decodeJSON(w http.ResponseWriter, r *http.Request, v any) bo
 		nodehttp.WriteError(w, http.StatusBadRequest, "invalid_json", "invalid JSON body: extra data after the object")
 		return false
 	}
+	return noDuplicateKey(w, body)
+}
+
+// noDuplicateKey answers 400 when a key of the JSON body appears twice,
+// which encoding/json would let the last one win.
+func noDuplicateKey(w http.ResponseWriter, body []byte) bool {
 	if k, dup := nodehttp.DuplicateKey(body); dup {
 		nodehttp.WriteError(w, http.StatusBadRequest, "invalid_json", fmt.Sprintf("invalid JSON body: key %q appears twice", nodehttp.ShortKey(k)))
 		return false
