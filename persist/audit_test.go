@@ -4,7 +4,11 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
+	"time"
+
+	"github.com/blnode/blnode/internal/poll"
 )
 
 func auditAt(i int) *AuditEntry {
@@ -177,4 +181,70 @@ func FuzzAuditCursor(f *testing.F) {
 			}
 		}
 	})
+}
+
+// Audited writes that share a transaction are trimmed to the limit:
+// the log keeps exactly the newest entries, its count is right, and the
+// same entries applied again from the stream add nothing.
+func TestAuditTrimmedInAGroupCommit(t *testing.T) {
+	const limit, writers = 50, 120
+	s := openTest(t, "", Options{AuditLimit: limit})
+	for n := range 30 { // some entries there first
+		if _, err := s.Audited(auditAt(n)).Blacklist(rec(fmt.Sprintf("j%d", n), "u", 2000), []byte("ev")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The next writers wait for a commit in flight, then share one.
+	release, started := make(chan struct{}), make(chan struct{})
+	go s.commit.do(func(*writeTx) error { close(started); <-release; return nil })
+	<-started
+	var wg sync.WaitGroup
+	for n := 30; n < writers; n++ {
+		wg.Go(func() {
+			if _, err := s.Audited(auditAt(n)).Blacklist(rec(fmt.Sprintf("j%d", n), "u", 2000), []byte("ev")); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	poll.ForTrue(t, 10*time.Second, time.Millisecond, func() bool {
+		s.commit.mu.Lock()
+		defer s.commit.mu.Unlock()
+		return len(s.commit.pending) == writers-30
+	})
+	s.commit.mu.Lock()
+	before := s.commit.groups
+	s.commit.mu.Unlock()
+	close(release)
+	wg.Wait()
+	s.commit.mu.Lock()
+	groups := s.commit.groups - before
+	s.commit.mu.Unlock()
+	if groups != 2 {
+		t.Fatalf("%d commits, want 2 (the blocked one and one group)", groups)
+	}
+	p, err := s.Audit(AuditQuery{Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Entries) != limit {
+		t.Fatalf("%d entries, want %d", len(p.Entries), limit)
+	}
+	for i, e := range p.Entries { // newest first
+		if want := fmt.Sprintf("ev-%03d", writers-1-i); e.EventID != want {
+			t.Fatalf("entry %d is %s, want %s", i, e.EventID, want)
+		}
+	}
+	var again []Op
+	for n := writers - limit - 5; n < writers; n++ { // 5 trimmed ones, then kept ones
+		again = append(again, Op{Kind: OpAudit, Audit: auditAt(n)})
+	}
+	if _, err := s.Apply(again, 1); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := s.AuditCount(); n != limit {
+		t.Fatalf("count %d after a replay, want %d", n, limit)
+	}
+	if p, _ := s.Audit(AuditQuery{Limit: 1}); p.Entries[0].EventID != fmt.Sprintf("ev-%03d", writers-1) {
+		t.Fatalf("newest entry %s after a replay", p.Entries[0].EventID)
+	}
 }
