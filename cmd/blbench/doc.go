@@ -68,7 +68,10 @@
 // # Caveats
 //
 //   - The load generator shares the machine's cores with what it measures;
-//     the verify scenario reports its CPU use beside the server's, and the
+//     the verify and write scenarios drive their HTTP contenders with a
+//     client of their own built like wrk (rawhttp.go), far cheaper than
+//     net/http's; the verify scenario reports its CPU use beside the
+//     server's, and the
 //     feed scenario's SSE clients (up to 500, each decoding every event)
 //     are part of what it measures.
 //   - Single-operation latencies are timed with time.Now around each call;

@@ -54,16 +54,19 @@ func (b *bench) runWrite(ctx context.Context, s *section) error {
 
 // writeRun is what the write scenario runs against.
 type writeRun struct {
-	proc    *blnodeProc  // the full node, whose store and outbox checkStored reads
-	hc      *http.Client // the load generator's client to the blnode processes
-	writers []*writer    // the full node's two endpoints first
-	sj      *writer      // the original, when installed
-	always  *writer      // Redis with appendfsync always, when installed: the durable-write anchor
-	floor   *writer      // the net/http write floor, when built
-	acked   atomic.Int64 // the full node's writes answered 200
-	next    atomic.Int64 // the last write's number, over every writer
-	scrapes scrapes      // GET /metrics of the full node while it is measured
-	stop    cleanups
+	proc *blnodeProc  // the full node, whose store and outbox checkStored reads
+	hc   *http.Client // for GET /v1/status and the /metrics scrapes
+	// the load generator: one rawClient for each server, maxClients
+	// connections each
+	maxClients int
+	writers    []*writer    // the full node's two endpoints first
+	sj         *writer      // the original, when installed
+	always     *writer      // Redis with appendfsync always, when installed: the durable-write anchor
+	floor      *writer      // the net/http write floor, when built
+	acked      atomic.Int64 // the full node's writes answered 200
+	next       atomic.Int64 // the last write's number, over every writer
+	scrapes    scrapes      // GET /metrics of the full node while it is measured
+	stop       cleanups
 }
 
 // setUpWrite is the write scenario's set-up: it starts the full node, the
@@ -96,17 +99,20 @@ func (b *bench) setUpWrite(ctx context.Context) (_ *writeRun, err error) {
 	for _, c := range cfg.sizes.write {
 		maxClients = max(maxClients, c)
 	}
-	hc := newHTTPClient(maxClients)
-	wr.hc = hc
-	wr.stop.add(hc.CloseIdleConnections)
+	wr.maxClients = maxClients
+	wr.hc = newHTTPClient(4)
+	wr.stop.add(wr.hc.CloseIdleConnections)
 	exp := time.Now().Add(time.Hour)
 	expText := strconv.FormatInt(exp.Unix(), 10)
 	next, acked := &wr.next, &wr.acked
-	v1URL, compatURL := proc.url+"/v1/blacklist", proc.url+"/api/token/blacklist/"
+	full, err := wr.rawClient(proc.url, maxClients)
+	if err != nil {
+		return nil, err
+	}
 	wr.writers = []*writer{
-		{name: "blnode `POST /v1/blacklist` (admin, jti)", durable: true, scraped: true, write: func(ctx context.Context, _, _ int) error {
+		{name: "blnode `POST /v1/blacklist` (admin, jti)", durable: true, scraped: true, write: func(ctx context.Context, w, _ int) error {
 			jti := jtiOf(cfg.seed+7, int(next.Add(1)))
-			code, err := post(ctx, hc, v1URL, `{"jti":"`+jti+`","exp":`+expText+`,"user":"`+userOf(jti)+`","token_type":"refresh","reason":"bench"}`, benchAdmin, nil)
+			code, err := full.post(ctx, w, "/v1/blacklist", `{"jti":"`+jti+`","exp":`+expText+`,"user":"`+userOf(jti)+`","token_type":"refresh","reason":"bench"}`, benchAdmin)
 			if err == nil && code != http.StatusOK {
 				err = fmt.Errorf("POST /v1/blacklist: %d", code)
 			}
@@ -115,9 +121,9 @@ func (b *bench) setUpWrite(ctx context.Context) (_ *writeRun, err error) {
 			}
 			return err
 		}},
-		{name: "blnode `POST /api/token/blacklist/` (refresh token)", durable: true, scraped: true, write: func(ctx context.Context, _, i int) error {
+		{name: "blnode `POST /api/token/blacklist/` (refresh token)", durable: true, scraped: true, write: func(ctx context.Context, w, i int) error {
 			tok, _ := sjwt.Token{Type: "refresh", User: i, TTL: time.Hour}.Mint([]byte(benchSecret))
-			code, err := post(ctx, hc, compatURL, `{"refresh":"`+tok+`"}`, "", nil)
+			code, err := full.post(ctx, w, "/api/token/blacklist/", `{"refresh":"`+tok+`"}`, "")
 			if err == nil && code != http.StatusOK {
 				err = fmt.Errorf("POST /api/token/blacklist/: %d", code)
 			}
@@ -138,10 +144,13 @@ func (b *bench) setUpWrite(ctx context.Context) (_ *writeRun, err error) {
 		return nil, err
 	}
 	wr.stop.add(func() { _ = solo.Stop() })
-	soloURL := solo.url + "/v1/blacklist"
-	wr.writers = append(wr.writers, &writer{name: "blnode `POST /v1/blacklist` (admin, jti), `--no-nats`", durable: true, write: func(ctx context.Context, _, _ int) error {
+	soloRaw, err := wr.rawClient(solo.url, maxClients)
+	if err != nil {
+		return nil, err
+	}
+	wr.writers = append(wr.writers, &writer{name: "blnode `POST /v1/blacklist` (admin, jti), `--no-nats`", durable: true, write: func(ctx context.Context, w, _ int) error {
 		jti := jtiOf(cfg.seed+9, int(next.Add(1)))
-		code, err := post(ctx, hc, soloURL, `{"jti":"`+jti+`","exp":`+expText+`,"user":"`+userOf(jti)+`","token_type":"refresh","reason":"bench"}`, benchAdmin, nil)
+		code, err := soloRaw.post(ctx, w, "/v1/blacklist", `{"jti":"`+jti+`","exp":`+expText+`,"user":"`+userOf(jti)+`","token_type":"refresh","reason":"bench"}`, benchAdmin)
 		if err == nil && code != http.StatusOK {
 			err = fmt.Errorf("POST /v1/blacklist (--no-nats): %d", code)
 		}
@@ -167,6 +176,17 @@ func (b *bench) setUpWrite(ctx context.Context) (_ *writeRun, err error) {
 	return wr, nil
 }
 
+// rawClient is the load generator's client to the server at base, closed
+// with the run.
+func (wr *writeRun) rawClient(base string, workers int) (*rawClient, error) {
+	rc, err := newRawClient(base, workers)
+	if err != nil {
+		return nil, err
+	}
+	wr.stop.add(rc.close)
+	return rc, nil
+}
+
 // redisAlwaysWriter names Redis with appendfsync always, the anchor of
 // the durable-write target.
 const redisAlwaysWriter = "Redis `SET jti 1 EXAT exp`, appendfsync always"
@@ -187,11 +207,15 @@ func (b *bench) addFloorWriter(ctx context.Context, wr *writeRun, expText string
 		return err
 	}
 	wr.stop.add(func() { _ = fp.Stop() })
-	hc, next, seed, url := wr.hc, &wr.next, b.cfg.seed+10, fp.url+"/v1/blacklist"
+	raw, err := wr.rawClient(fp.url, wr.maxClients)
+	if err != nil {
+		return err
+	}
+	next, seed := &wr.next, b.cfg.seed+10
 	wr.floor = &writer{name: "net/http floor (blfloor: decode, append to a file, fsync per batch)", durable: true,
-		write: func(ctx context.Context, _, _ int) error {
+		write: func(ctx context.Context, w, _ int) error {
 			jti := jtiOf(seed, int(next.Add(1)))
-			code, err := post(ctx, hc, url, `{"jti":"`+jti+`","exp":`+expText+`,"user":"`+userOf(jti)+`","token_type":"refresh","reason":"bench"}`, benchAdmin, nil)
+			code, err := raw.post(ctx, w, "/v1/blacklist", `{"jti":"`+jti+`","exp":`+expText+`,"user":"`+userOf(jti)+`","token_type":"refresh","reason":"bench"}`, benchAdmin)
 			if err == nil && code != http.StatusOK {
 				err = fmt.Errorf("blfloor POST /v1/blacklist: %d", code)
 			}
@@ -204,17 +228,19 @@ func (b *bench) addFloorWriter(ctx context.Context, wr *writeRun, expText string
 // addOriginalWriter starts the original, when installed, and adds its
 // writer to wr: the same minted refresh tokens to its blacklist endpoint.
 func (b *bench) addOriginalWriter(ctx context.Context, wr *writeRun) error {
-	hc := wr.hc
 	if b.needsSimpleJWT("write: the original, Simple JWT `POST /api/token/blacklist/`") {
 		sp, err := b.startSimpleJWT(ctx, "Simple JWT (write)", "write-simplejwt")
 		if err != nil {
 			return err
 		}
 		wr.stop.add(func() { _ = sp.Stop() })
-		sjURL := sp.url + "/api/token/blacklist/"
-		wr.writers = append(wr.writers, &writer{name: simpleJWTWriter, durable: true, write: func(ctx context.Context, _, i int) error {
+		raw, err := wr.rawClient(sp.url, wr.maxClients)
+		if err != nil {
+			return err
+		}
+		wr.writers = append(wr.writers, &writer{name: simpleJWTWriter, durable: true, write: func(ctx context.Context, w, i int) error {
 			tok, _ := sjwt.Token{Type: "refresh", User: i, TTL: time.Hour}.Mint([]byte(benchSecret))
-			code, err := post(ctx, hc, sjURL, `{"refresh":"`+tok+`"}`, "", nil)
+			code, err := raw.post(ctx, w, "/api/token/blacklist/", `{"refresh":"`+tok+`"}`, "")
 			if err == nil && code != http.StatusOK {
 				err = fmt.Errorf("Simple JWT POST /api/token/blacklist/: %d", code)
 			}
@@ -333,10 +359,13 @@ func (b *bench) reportWrite(s *section, wr *writeRun, st statusOf, drained time.
 		"%v per contender per client count per round; contenders alternate within each round.", cfg.duration)
 	s.para("blnode is a full node as `blnode serve` runs by default: bbolt with group commit, the write (journaled; merged into the record trees in the background " +
 		"every 256k writes) and its outbox entry in one fsynced transaction, " +
-		"the embedded NATS server with JetStream, the outbox publisher, and the node's own subscriber applying the events back. " +
+		"the embedded NATS server with JetStream, the outbox publisher, and the node's own subscriber, which takes the node's own events back " +
+		"without writing them again (`blnode_events_own_total`) and applies every other node's. " +
 		"`/v1/blacklist` takes the admin token and a jti (the closest to Redis's `SET`); `/api/token/blacklist/` takes an HS256 refresh token, " +
 		"minted by the load generator for each request, and verifies it first. Redis runs with `--appendonly yes --appendfsync always|everysec --save ''`; " +
-		"go-redis with a pool of as many connections as clients. " +
+		"go-redis with a pool of as many connections as clients. The HTTP contenders get blbench's own HTTP/1.1 client (`rawhttp.go`), " +
+		"built like wrk: a keep-alive connection per client, each request one write, of the answer only what frames it read; " +
+		"Go's `net/http` client costs about as much CPU per request as a small server, taken from the server measured on these cores. " +
 		"A second node, `blnode serve --no-nats`, takes the same `/v1/blacklist` writes without the fleet machinery, to show what the outbox publisher " +
 		"and the self-apply cost a write.")
 	s.para("The net/http floor is `cmd/blfloor`, a process of its own: a bare Go `net/http` server that decodes the same `/v1/blacklist` body " +
