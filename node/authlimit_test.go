@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	dto "github.com/prometheus/client_model/go"
-
 	"github.com/blnode/blnode/internal/sjwt"
 	"github.com/blnode/blnode/node"
 )
@@ -148,14 +146,7 @@ func TestAuthFailureLimit(t *testing.T) {
 				}
 			}
 			// The operator sees it: 22 wrong credentials, 3 refused unchecked.
-			fams, err := n.Registry().Gather()
-			if err != nil {
-				t.Fatal(err)
-			}
-			byName := map[string]*dto.MetricFamily{}
-			for _, f := range fams {
-				byName[f.GetName()] = f
-			}
+			byName := gather(t, n)
 			for result, want := range map[string]float64{"wrong": 22, "refused": 3} {
 				if got, _ := value(byName, "blnode_auth_failures_total", "result", result); got != want {
 					t.Errorf("blnode_auth_failures_total{result=%q} = %v, want %v", result, got, want)

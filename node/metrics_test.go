@@ -21,6 +21,20 @@ import (
 	"github.com/blnode/blnode/node"
 )
 
+// gather reads n's registry (what /metrics serves) by metric name.
+func gather(t testing.TB, n *node.Node) map[string]*dto.MetricFamily {
+	t.Helper()
+	fams, err := n.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	byName := make(map[string]*dto.MetricFamily, len(fams))
+	for _, f := range fams {
+		byName[f.GetName()] = f
+	}
+	return byName
+}
+
 // scrape GETs /metrics and parses the text format.
 func scrape(t testing.TB, base string, hdr ...string) map[string]*dto.MetricFamily {
 	t.Helper()

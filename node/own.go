@@ -57,10 +57,3 @@ func (o *ownEvents) take(id string) bool {
 	}
 	return false
 }
-
-// len is how many ids the set holds (tests).
-func (o *ownEvents) len() int {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return len(o.cur) + len(o.old)
-}

@@ -16,17 +16,11 @@ import (
 // ownEvents returns a node's blnode_events_own_total.
 func ownEvents(t testing.TB, n *node.Node) float64 {
 	t.Helper()
-	fams, err := n.Registry().Gather()
-	if err != nil {
-		t.Fatal(err)
+	v, ok := value(gather(t, n), "blnode_events_own_total")
+	if !ok {
+		t.Fatal("no blnode_events_own_total")
 	}
-	for _, f := range fams {
-		if f.GetName() == "blnode_events_own_total" {
-			return f.GetMetric()[0].GetCounter().GetValue()
-		}
-	}
-	t.Fatal("no blnode_events_own_total")
-	return 0
+	return v
 }
 
 // A full node's own token events come back from the stream and are not

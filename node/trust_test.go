@@ -37,24 +37,11 @@ func embeddedPassword(t testing.TB, dataDir, user string) string {
 // boundedEvents returns a node's blnode_events_bounded_total for bound.
 func boundedEvents(t testing.TB, n *node.Node, bound string) float64 {
 	t.Helper()
-	fams, err := n.Registry().Gather()
-	if err != nil {
-		t.Fatal(err)
+	v, ok := value(gather(t, n), "blnode_events_bounded_total", "bound", bound)
+	if !ok {
+		t.Fatalf("no blnode_events_bounded_total{bound=%q}", bound)
 	}
-	for _, f := range fams {
-		if f.GetName() != "blnode_events_bounded_total" {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "bound" && l.GetValue() == bound {
-					return m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	t.Fatalf("no blnode_events_bounded_total{bound=%q}", bound)
-	return 0
+	return v
 }
 
 // waitAppliedSeq waits until every node has applied the stream up to seq.

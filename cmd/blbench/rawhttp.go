@@ -28,8 +28,7 @@ import (
 // Worker w's connection is used by one goroutine at a time: closedLoop's
 // worker w (the loops of a client run one after another).
 type rawClient struct {
-	addr  string // host:port
-	host  string // the Host header
+	addr  string // host:port, also the Host header
 	conns []*rawConn
 }
 
@@ -54,7 +53,7 @@ func newRawClient(base string, workers int) (*rawClient, error) {
 	if u.Scheme != "http" || u.Host == "" {
 		return nil, fmt.Errorf("raw client: %q is not http://host:port", base)
 	}
-	return &rawClient{addr: u.Host, host: u.Host, conns: make([]*rawConn, workers)}, nil
+	return &rawClient{addr: u.Host, conns: make([]*rawConn, workers)}, nil
 }
 
 // close closes every connection.
@@ -88,7 +87,7 @@ func (rc *rawClient) post(ctx context.Context, w int, path, body, bearer string)
 	b := append(cn.buf[:0], "POST "...)
 	b = append(b, path...)
 	b = append(b, " HTTP/1.1\r\nHost: "...)
-	b = append(b, rc.host...)
+	b = append(b, rc.addr...)
 	b = append(b, "\r\nContent-Type: application/json\r\n"...)
 	if bearer != "" {
 		b = append(b, "Authorization: Bearer "...)
